@@ -1,0 +1,135 @@
+# labvault configuration.
+#
+# Copy this file to config.py (or point LABVAULT_CONFIG at your copy) and edit it.
+# It is ordinary Python: only UPPERCASE names are read, and an unknown name is an error.
+#
+# Every setting can also come from the environment as LABVAULT_<SETTING>; values that
+# parse as JSON are decoded, so lists and dicts work there too, e.g.
+#     LABVAULT_PLUGINS='["auth_github", "fs_ssh"]'
+# The environment wins over this file. A .env file in the working directory is read into
+# the environment first: a good place for secrets. Relative paths are relative to the
+# working directory of the server.
+#
+# Check a configuration without starting the server: `labvault config check`.
+
+# --- Identity -----------------------------------------------------------------------
+
+# REQUIRED. Prefix of every item's refcode (PREFIX:XXXXXX): 1 to 10 lowercase ASCII
+# letters. Choose it once: refcodes never change.
+# Example: "grey", "lab"
+IDENTIFIER_PREFIX = "lab"
+
+# Who runs this server and where to get help; shown in GET /info.
+# Default: all None. Example:
+# DEPLOYMENT_METADATA = {
+#     "maintainer": "Lab IT <it@example.org>",
+#     "issue_tracker": "https://git.example.org/lab/labvault/issues",
+#     "homepage": "https://lab.example.org",
+#     "source_repository": "https://git.example.org/lab/labvault",
+# }
+
+# --- Secrets and tokens -------------------------------------------------------------
+
+# Signs access tokens (HS256). REQUIRED in production, at least 32 characters; keep it
+# out of version control (.env: LABVAULT_SECRET_KEY=...). In development
+# (`labvault serve --dev`, `make run`) a random key is generated once and kept in
+# INSTANCE_PATH/secret_key. Changing it signs everyone out.
+# Default: None. Example: generate with
+#   python -c 'import secrets; print(secrets.token_urlsafe(48))'
+# SECRET_KEY = "..."
+
+# Lifetime of an access token (JWT), in minutes. Default: 15. Example: 60
+# ACCESS_TOKEN_LIFETIME = 15
+
+# How long a sign-in lasts, in hours: refresh tokens stop working this long after
+# signing in, however often they are rotated. Default: 336 (14 days). Example: 24
+# SESSION_LIFETIME = 336
+
+# Signing algorithm of access tokens: "HS256" (with SECRET_KEY), or "RS256"/"ES256"
+# with a PEM key pair (then JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE are required).
+# Default: "HS256". Example: "ES256"
+# JWT_ALGORITHM = "HS256"
+
+# PEM files of the key pair for RS256/ES256. Default: None.
+# Example: "/etc/labvault/jwt-private.pem" and "/etc/labvault/jwt-public.pem"
+# JWT_PRIVATE_KEY_FILE = None
+# JWT_PUBLIC_KEY_FILE = None
+
+# The "iss" claim of access tokens; tokens with another issuer are refused.
+# Default: "labvault". Example: "labvault.chem.example.org"
+# JWT_ISSUER = "labvault"
+
+# --- Storage ------------------------------------------------------------------------
+
+# Folder for the server's own files (development secret key, default SQLite database,
+# default file store). Default: "instance". Example: "/var/lib/labvault"
+# INSTANCE_PATH = "instance"
+
+# Database. Default: an SQLite file INSTANCE_PATH/labvault.db (fine for a small group).
+# Production: MariaDB/MySQL through PyMySQL (utf8mb4 is added when missing), or
+# PostgreSQL (pip install 'labvault[postgresql]'). Run `labvault db upgrade` after
+# installing or upgrading labvault.
+# Examples:
+#   "mysql+pymysql://labvault:secret@db.example.org:3306/labvault"
+#   "postgresql+psycopg://labvault:secret@db.example.org/labvault"
+# DATABASE_URL = None
+
+# Where uploaded files are stored (content-addressed). Default: INSTANCE_PATH/files.
+# Example: "/srv/labvault/files"
+# FILE_DIRECTORY = None
+
+# Largest request body (upload) accepted, in bytes; larger requests get 413.
+# Default: 1073741824 (1 GiB). Example: 5 * 1024**3
+# MAX_CONTENT_LENGTH = 1073741824
+
+# --- Plugins ------------------------------------------------------------------------
+
+# Plugins to enable, by name (`labvault plugins` lists what is installed). A name that
+# is not installed stops startup. Default: []. Example: ["auth_github", "fs_ssh"]
+# PLUGINS = []
+
+# Sign-in methods: instance name -> {"type": <provider type>, **its options}. The
+# types come from enabled plugins; each plugin's README lists its options.
+# Default: {}. Example:
+# AUTH_PROVIDERS = {
+#     "github": {"type": "github", "client_id": "...", "client_secret": "..."},
+# }
+
+# Remote places raw data is read from: instance name -> {"type": ..., **options}.
+# Default: {}. Example:
+# FILE_SOURCES = {"xrd-pc": {"type": "ssh", "host": "xrd.lab.example.org"}}
+
+# Chemical inventory systems to import starting materials from.
+# Default: {}. Example:
+# INVENTORY_IMPORTERS = {"stores": {"type": "cheminventory", "token": "..."}}
+
+# Where backups are written: instance name -> {"type": ..., **options}.
+# Default: {}. Example:
+# BACKUP_TARGETS = {"nightly": {"type": "s3", "bucket": "lab-backups"}}
+
+# Options of block types, by block type name (every registered block type is on).
+# Default: {}. Example: {"tabular": {"max_plot_points": 5000}}
+# BLOCK_TYPES = {}
+
+# --- Web server -----------------------------------------------------------------------
+
+# Set to True when a reverse proxy (nginx, Caddy, ...) forwards requests, so client
+# addresses, scheme, host and path prefix come from its X-Forwarded-* headers.
+# Default: False. Example: True
+# BEHIND_REVERSE_PROXY = False
+
+# Origins allowed to call the API from a browser (CORS). Default: [] (none).
+# Example: ["https://notebooks.lab.example.org"]
+# CORS_ORIGINS = []
+
+# --- Logging and debugging ----------------------------------------------------------
+
+# Also write the server log to this file. Default: None (standard error only).
+# Example: "/var/log/labvault/labvault.log"
+# LOG_FILE = None
+
+# Log level: "DEBUG", "INFO", "WARNING", "ERROR" or "CRITICAL". Default: "INFO".
+# LOG_LEVEL = "INFO"
+
+# Flask debug mode. Never in production. Default: False.
+# DEBUG = False

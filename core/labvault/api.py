@@ -1,0 +1,91 @@
+"""The REST API: flask-smorest, OpenAPI at /openapi.json, Swagger UI at /doc.
+
+Swagger UI's files are served by labvault itself, so /doc works without internet.
+Every error, including 404, 405, 413 and unexpected 500s, is a JSON body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import flask_swagger_ui
+from flask import Flask, send_from_directory
+from flask_cors import CORS
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from labvault import API_VERSION
+
+SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
+SWAGGER_ASSET_URL = "/doc/assets/"
+SECURITY_SCHEME = "bearerAuth"
+
+
+class LabvaultApi(Api):
+    """flask-smorest's Api with a message in every error and JSON for crashes."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        payload, code, headers = super().handle_http_exception(error)
+        payload.setdefault("message", error.description)
+        return payload, code, headers
+
+    def handle_unexpected(self, error: Exception) -> Any:
+        self._app.logger.exception("unhandled error", exc_info=error)
+        return self.handle_http_exception(
+            InternalServerError("an unexpected error occurred; it has been logged")
+        )
+
+    def _register_error_handlers(self) -> None:
+        super()._register_error_handlers()
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+
+def _core_blueprints() -> list[Any]:
+    from labvault.auth.routes import blp as auth_blp
+    from labvault.auth.routes import keys_blp
+    from labvault.meta.routes import blp as meta_blp
+    from labvault.users.routes import blp as users_blp
+
+    return [meta_blp, auth_blp, users_blp, keys_blp]
+
+
+def init_api(app: Flask, settings: Mapping[str, Any], extra_blueprints: Sequence[Any]) -> Api:
+    app.config.update(
+        API_TITLE="labvault",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/doc",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSET_URL,
+        # validatorUrl: null keeps Swagger UI from calling an online validator
+        OPENAPI_SWAGGER_UI_CONFIG={"persistAuthorization": True, "validatorUrl": None},
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Lab records over REST. Authorize with a bearer token: "
+                "an access token (JWT) or a personal API key."
+            },
+            "security": [{SECURITY_SCHEME: []}],
+        },
+    )
+    api = LabvaultApi(app)
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
+    )
+    for blueprint in [*_core_blueprints(), *extra_blueprints]:
+        api.register_blueprint(blueprint)
+
+    @app.route(f"{SWAGGER_ASSET_URL}<path:filename>")
+    def swagger_asset(filename: str) -> Any:
+        return send_from_directory(SWAGGER_ASSETS, filename, max_age=86400)
+
+    if settings["CORS_ORIGINS"]:
+        CORS(app, origins=settings["CORS_ORIGINS"], expose_headers=["ETag", "X-Pagination"])
+    if settings["BEHIND_REVERSE_PROXY"]:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1
+        )
+    return api

@@ -1,0 +1,101 @@
+"""The app factory used by the tests, the CLI and gunicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from flask import Flask
+
+from labvault import __version__
+from labvault.api import init_api
+from labvault.auth.tokens import TokenSigner
+from labvault.db import Database, close_session
+from labvault.errors import ConfigError
+from labvault.extensions import AUTH_PROVIDERS, KINDS, Registry, build_registry
+from labvault.plugins import build_plugin_manager, call_each
+from labvault.settings import load_settings, validate_settings
+
+
+@dataclass
+class LabvaultState:
+    """What the app knows beyond Flask's config: ``app.extensions["labvault"]``."""
+
+    settings: dict[str, Any]
+    plugin_manager: pluggy.PluginManager
+    registry: Registry
+    database: Database
+    signer: TokenSigner
+
+
+def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
+    """Explicit settings are validated as they are; None reads config.py and the environment."""
+    if config is None:
+        return load_settings(dev=dev)
+    return validate_settings(config, dev=dev)
+
+
+def load_extensions(settings: Mapping[str, Any]) -> tuple[pluggy.PluginManager, Registry]:
+    """Enable the configured plugins and build the registry; every problem in one error."""
+    pm, problems = build_plugin_manager(settings["PLUGINS"])
+    answers: dict[str, list[tuple[str, Any]]] = {}
+    for kind in KINDS:
+        answers[kind.hook], hook_problems = call_each(pm, kind.hook)
+        problems += hook_problems
+    registry, registry_problems = build_registry(settings, answers)
+    problems += registry_problems
+    if problems:
+        raise ConfigError(problems)
+    return pm, registry
+
+
+def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
+    level = getattr(logging, settings["LOG_LEVEL"])
+    app.logger.setLevel(level)
+    if settings["LOG_FILE"]:
+        handler = logging.FileHandler(settings["LOG_FILE"])
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        app.logger.addHandler(handler)
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) -> Flask:
+    """Build the labvault app.
+
+    ``config`` maps setting names to values (tests); without it the deployer's config.py
+    and ``LABVAULT_*`` environment variables are read. Invalid settings or plugins raise
+    :class:`ConfigError` listing every problem.
+    """
+    settings = resolve_settings(config, dev=dev)
+    pm, registry = load_extensions(settings)
+
+    app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
+    app.config.update(
+        SECRET_KEY=settings["SECRET_KEY"],
+        MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
+        DEBUG=settings["DEBUG"],
+        LABVAULT_VERSION=__version__,
+    )
+    _configure_logging(app, settings)
+    state = LabvaultState(
+        settings=settings,
+        plugin_manager=pm,
+        registry=registry,
+        database=Database(settings["DATABASE_URL"]),
+        signer=TokenSigner.from_settings(settings),
+    )
+    app.extensions["labvault"] = state
+    app.teardown_appcontext(close_session)
+
+    answers, problems = call_each(pm, "labvault_blueprints")
+    blueprints = [blp for _, returned in answers for blp in returned or ()]
+    for provider in registry.instances_of(AUTH_PROVIDERS).values():
+        blueprints += provider.blueprints()
+    init_api(app, settings, blueprints)
+    problems += call_each(pm, "labvault_startup", app=app)[1]
+    if problems:
+        state.database.dispose()
+        raise ConfigError(problems)
+    return app

@@ -1,0 +1,1 @@
+"""Access: JWT access tokens, refresh-token sessions and personal API keys."""

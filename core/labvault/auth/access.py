@@ -1,0 +1,71 @@
+"""Who is calling: bearer authentication and role checks for routes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request
+from flask_smorest import abort
+
+from labvault.auth.service import AuthError, authenticate_bearer
+from labvault.db import get_session
+from labvault.users.models import Role, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unauthorized(message: str, error: str | None = "invalid_token") -> None:
+    challenge = 'Bearer realm="labvault"'
+    if error:  # RFC 6750: no error code when the request had no credentials at all
+        description = message.replace('"', "'")
+        challenge += f', error="{error}", error_description="{description}"'
+    abort(401, message=message, headers={"WWW-Authenticate": challenge})
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request; None without credentials; 401 for bad ones."""
+    if "current_user" in g:
+        return cast(User | None, g.current_user)
+    header = request.headers.get("Authorization", "")
+    user = None
+    if header:
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+        state = current_app.extensions["labvault"]
+        try:
+            user = authenticate_bearer(get_session(), state.signer, credential)
+        except AuthError as exc:
+            _unauthorized(str(exc))
+    g.current_user = user
+    return user
+
+
+def signed_in_user() -> User:
+    """The user of a route behind :func:`require_user` (never None there)."""
+    user = current_user()
+    if user is None:  # a route forgot @require_user: fail closed
+        _unauthorized("authentication required", None)
+    return cast(User, user)
+
+
+def require_user(role: Role | None = None) -> Callable[[F], F]:
+    """Route decorator: a valid bearer token is needed (401), and at least ``role`` (403)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                _unauthorized("authentication required: send 'Authorization: Bearer <token>'", None)
+            assert user is not None
+            if role is not None and not user.has_role(role):
+                abort(403, message=f"this needs the {role.value} role")
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate

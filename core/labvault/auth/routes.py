@@ -1,0 +1,89 @@
+"""/auth (refresh, logout) and /users/me/api-keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from labvault.auth import service
+from labvault.auth.access import require_user, signed_in_user
+from labvault.auth.schemas import (
+    ApiKeyCreatedSchema,
+    ApiKeyCreateSchema,
+    ApiKeySchema,
+    RefreshRequestSchema,
+    SessionTokensSchema,
+)
+from labvault.db import get_session, utcnow
+
+blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions")
+keys_blp = Blueprint(
+    "api_keys", __name__, url_prefix="/users/me/api-keys", description="Personal API keys"
+)
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(RefreshRequestSchema)
+@blp.response(200, SessionTokensSchema)
+def refresh(body: dict[str, Any]) -> service.SessionTokens:
+    """Exchange a refresh token for a new access token and refresh token
+
+    Each refresh token works once; presenting a used one again revokes the session.
+    """
+    signer = current_app.extensions["labvault"].signer
+    try:
+        return service.refresh_session(get_session(), signer, body["refresh_token"])
+    except service.AuthError as exc:
+        abort(401, message=str(exc))
+        raise  # unreachable: abort raises
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(RefreshRequestSchema)
+@blp.response(204)
+def logout(body: dict[str, Any]) -> None:
+    """End a session: its refresh tokens stop working"""
+    service.end_session(get_session(), body["refresh_token"])
+
+
+@keys_blp.route("")
+class ApiKeys(MethodView):
+    @require_user()
+    @keys_blp.response(200, ApiKeySchema(many=True))
+    def get(self) -> list[Any]:
+        """Your API keys (the keys themselves are never shown again)"""
+        return service.list_api_keys(get_session(), signed_in_user())
+
+    @require_user()
+    @keys_blp.arguments(ApiKeyCreateSchema)
+    @keys_blp.response(201, ApiKeyCreatedSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an API key for scripts and instruments
+
+        Send it as 'Authorization: Bearer <key>'. It is shown once, in this answer.
+        """
+        expires_at: dt.datetime | None = body["expires_at"]
+        if expires_at is not None and expires_at <= utcnow():
+            abort(422, errors={"json": {"expires_at": ["must be in the future"]}})
+        key, secret = service.create_api_key(
+            get_session(),
+            signed_in_user(),
+            body["name"],
+            expires_at,
+        )
+        return {**{name: getattr(key, name) for name in ApiKeySchema().fields}, "key": secret}
+
+
+@keys_blp.route("/<int:key_id>", methods=["DELETE"])
+@require_user()
+@keys_blp.response(204)
+def revoke_api_key(key_id: int) -> None:
+    """Revoke one of your API keys; it stops working at once"""
+    if not service.revoke_api_key(get_session(), signed_in_user(), key_id):
+        abort(404, message=f"you have no API key with id {key_id}")

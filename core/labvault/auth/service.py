@@ -1,0 +1,176 @@
+"""Sessions (access + refresh tokens), personal API keys and bearer authentication."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import ApiKey, RefreshToken
+from labvault.auth.tokens import InvalidToken, TokenSigner
+from labvault.db import begin_write, utcnow
+from labvault.users.models import User
+
+API_KEY_PREFIX = "lvk_"
+REFRESH_TOKEN_PREFIX = "lvr_"
+#: How stale ``last_used_at`` of an API key may get before a request writes it again.
+API_KEY_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
+class AuthError(Exception):
+    """A credential is refused; the message is safe to show to the client."""
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+
+
+def _new_refresh_token(
+    session: Session, user: User, family_id: str, expires_at: dt.datetime
+) -> str:
+    secret = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id, family_id=family_id, token_hash=_hash(secret), expires_at=expires_at
+        )
+    )
+    return secret
+
+
+def start_session(
+    session: Session, signer: TokenSigner, user: User, lifetime: dt.timedelta
+) -> SessionTokens:
+    """Sign a user in: a new refresh-token family and an access token. Commits."""
+    refresh = _new_refresh_token(session, user, uuid.uuid4().hex, utcnow() + lifetime)
+    session.commit()
+    return SessionTokens(signer.issue(user.id), refresh, int(signer.lifetime.total_seconds()))
+
+
+def _revoke_family(session: Session, family_id: str) -> None:
+    session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def _locked_token(session: Session, secret: str) -> RefreshToken | None:
+    begin_write(session)
+    return session.scalars(
+        sa.select(RefreshToken).where(RefreshToken.token_hash == _hash(secret)).with_for_update()
+    ).one_or_none()
+
+
+def refresh_session(session: Session, signer: TokenSigner, secret: str) -> SessionTokens:
+    """Rotate a refresh token. Reusing an already rotated one revokes its whole family."""
+    token = _locked_token(session, secret)
+    if token is None:
+        raise AuthError("unknown refresh token")
+    if token.revoked_at is not None:
+        raise AuthError("this session has been revoked; sign in again")
+    if token.used_at is not None:
+        _revoke_family(session, token.family_id)
+        session.commit()
+        raise AuthError("refresh token was already used; the session has been revoked")
+    if token.expires_at <= utcnow():
+        raise AuthError("the session has expired; sign in again")
+    if not token.user.is_active:
+        raise AuthError("the account is deactivated")
+    token.used_at = utcnow()
+    refresh = _new_refresh_token(session, token.user, token.family_id, token.expires_at)
+    session.commit()
+    return SessionTokens(signer.issue(token.user_id), refresh, int(signer.lifetime.total_seconds()))
+
+
+def end_session(session: Session, secret: str) -> None:
+    """Sign out: revoke the family of a refresh token (unknown tokens are ignored)."""
+    token = _locked_token(session, secret)
+    if token is not None:
+        _revoke_family(session, token.family_id)
+    session.commit()
+
+
+def create_api_key(
+    session: Session, user: User, name: str, expires_at: dt.datetime | None
+) -> tuple[ApiKey, str]:
+    """A new personal API key; the secret is returned once and stored only hashed."""
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        user_id=user.id,
+        name=name,
+        hint=secret[:12],
+        key_hash=_hash(secret),
+        expires_at=expires_at,
+    )
+    session.add(key)
+    session.commit()
+    return key, secret
+
+
+def list_api_keys(session: Session, user: User) -> list[ApiKey]:
+    return list(
+        session.scalars(
+            sa.select(ApiKey)
+            .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+        )
+    )
+
+
+def revoke_api_key(session: Session, user: User, key_id: int) -> bool:
+    """Revoke one of the user's keys; False when the user has no such key."""
+    begin_write(session)
+    result = session.execute(
+        sa.update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _user_for_api_key(session: Session, secret: str) -> User:
+    key = session.scalars(sa.select(ApiKey).where(ApiKey.key_hash == _hash(secret))).one_or_none()
+    if key is None or key.revoked_at is not None:
+        raise AuthError("unknown or revoked API key")
+    now = utcnow()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise AuthError("API key has expired")
+    user = key.user
+    stale = key.last_used_at is None or key.last_used_at < now - API_KEY_TOUCH_INTERVAL
+    session.commit()  # end the read, so the touch below is a short write of its own
+    if stale:
+        session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        session.commit()
+    return user
+
+
+def authenticate_bearer(session: Session, signer: TokenSigner, credential: str) -> User:
+    """The active user a bearer credential (JWT or API key) belongs to, or AuthError."""
+    if credential.startswith(API_KEY_PREFIX):
+        user = _user_for_api_key(session, credential)
+    else:
+        try:
+            claims = signer.verify(credential)
+        except InvalidToken as exc:
+            raise AuthError(str(exc)) from None
+        found = session.get(User, int(claims["sub"]))
+        if found is None:
+            raise AuthError("the token's user does not exist")
+        user = found
+    if not user.is_active:
+        raise AuthError("the account is deactivated")
+    return user

@@ -1,0 +1,377 @@
+"""The ``labvault`` command line. Every command reads the same config as the server.
+
+Errors are one clear line (a config report lists each problem) and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import sys
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from labvault import __version__
+from labvault.errors import ConfigError, LabvaultError
+from labvault.users.models import Role, Status
+
+DEFAULT_BIND = "127.0.0.1:5000"
+FIRST_ADMIN_EMAIL = "admin@localhost"
+
+
+class CLIState:
+    def __init__(self, dev: bool) -> None:
+        self.dev = dev
+        self._app: Flask | None = None
+
+    def app(self) -> Flask:
+        if self._app is None:
+            from labvault.app import create_app
+
+            self._app = create_app(dev=self.dev)
+        return self._app
+
+    def settings(self) -> dict[str, Any]:
+        from labvault.app import resolve_settings
+
+        return resolve_settings(None, dev=self.dev)
+
+
+def _obj(ctx: click.Context) -> CLIState:
+    obj = ctx.find_object(CLIState)
+    if obj is None:  # plugin commands are looked up before the group callback runs
+        obj = ctx.obj = CLIState(bool(ctx.params.get("dev")))
+    return obj
+
+
+class LabvaultGroup(click.Group):
+    """The core's commands plus those of enabled plugins (run in an app context)."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        if "plugin_commands" not in ctx.meta:
+            commands: dict[str, click.Command] = {}
+            try:
+                from labvault.app import load_extensions
+                from labvault.plugins import call_each
+
+                pm, _ = load_extensions(_obj(ctx).settings())
+                for _, answer in call_each(pm, "labvault_cli_commands")[0]:
+                    for command in answer or ():
+                        commands[command.name or ""] = command
+            except ConfigError:
+                pass  # `labvault config check` reports it; core commands still work
+            ctx.meta["plugin_commands"] = commands
+        result: dict[str, click.Command] = ctx.meta["plugin_commands"]
+        return result
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        core = super().list_commands(ctx)
+        return core + sorted(set(self._plugin_commands(ctx)) - set(core))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        plugin_command = self._plugin_commands(ctx).get(cmd_name)
+        if plugin_command is None or plugin_command.callback is None:
+            return plugin_command
+        wrapped = copy.copy(plugin_command)
+        original = plugin_command.callback
+
+        @functools.wraps(original)
+        def in_app_context(*args: Any, **kwargs: Any) -> Any:
+            with _obj(ctx).app().app_context():
+                return original(*args, **kwargs)
+
+        wrapped.callback = in_app_context
+        return wrapped
+
+
+@click.group(cls=LabvaultGroup)
+@click.version_option(__version__, prog_name="labvault")
+@click.option(
+    "--dev",
+    is_flag=True,
+    envvar="LABVAULT_DEV",
+    help="Development mode: a SECRET_KEY is generated once and kept in the instance folder.",
+)
+@click.pass_context
+def cli(ctx: click.Context, dev: bool) -> None:
+    """labvault: the lab data server."""
+    ctx.obj = CLIState(dev)
+
+
+# --- serve -------------------------------------------------------------------------
+
+
+def _first_run(app: Flask) -> None:
+    """With no users yet, create an admin and print a bearer token for /doc, once."""
+    from labvault.db import get_session
+    from labvault.users.service import bootstrap_admin
+
+    with app.app_context():
+        created = bootstrap_admin(get_session(), FIRST_ADMIN_EMAIL)
+    if created is not None:
+        click.secho(
+            f"\nFirst run: created the admin {FIRST_ADMIN_EMAIL}. Its API key, shown only "
+            "this once:\n",
+            fg="yellow",
+        )
+        click.echo(f"    {created}\n")
+        click.echo("Open /doc, click Authorize and paste it. Keep it secret.\n")
+
+
+@cli.command()
+@click.option("--dev", is_flag=True, help="Flask's reloader, database upgrade, first-run admin.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT")
+@click.pass_context
+def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
+    """Run the server (gunicorn; --dev: Flask's development server)."""
+    from labvault import migrations
+
+    state = _obj(ctx)
+    state.dev = state.dev or dev
+    settings = state.settings()
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("must be HOST:PORT, e.g. 127.0.0.1:5000", param_hint="--bind")
+    if state.dev:
+        migrations.upgrade(settings["DATABASE_URL"])
+    elif not migrations.is_up_to_date(settings["DATABASE_URL"]):
+        raise LabvaultError("the database schema is not up to date: run `labvault db upgrade`")
+    app = state.app()
+    if state.dev:
+        if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+            _first_run(app)
+        app.run(host=host, port=int(port), debug=True, use_reloader=True, use_debugger=False)
+        return
+    from labvault.server import run_gunicorn
+
+    run_gunicorn(app, bind=bind, workers=workers)
+
+
+# --- db ----------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply the migrations (safe to run again)."""
+    from labvault import migrations
+
+    settings = _obj(ctx).settings()
+    migrations.upgrade(settings["DATABASE_URL"])
+    click.echo(f"database is at revision {migrations.head_revision()}")
+
+
+# --- config ------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate settings, plugins and plugin config without starting the server."""
+    from labvault.app import load_extensions
+    from labvault.settings import gather_raw_settings, validate_settings
+
+    raw, source = gather_raw_settings()
+    click.echo(f"config file: {source or 'none (defaults and environment only)'}")
+    problems: list[str] = []
+    try:
+        settings = validate_settings(raw, dev=_obj(ctx).dev)
+    except ConfigError as exc:
+        problems += exc.problems
+        settings = None
+    plugins = raw.get("PLUGINS", [])
+    if settings is not None or (
+        isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)
+    ):
+        try:
+            load_extensions(settings or {"PLUGINS": plugins})
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    click.echo("configuration is valid")
+
+
+# --- plugins -----------------------------------------------------------------------
+
+
+@cli.command("plugins")
+def plugins_command() -> None:
+    """List installed plugins and whether config enables them."""
+    from labvault.plugins import installed_plugins
+    from labvault.settings import gather_raw_settings
+
+    enabled = gather_raw_settings()[0].get("PLUGINS") or []
+    rows = [
+        (p.name, p.distribution, p.version, "yes" if p.name in enabled else "no")
+        for found in installed_plugins().values()
+        for p in found
+    ]
+    if not rows:
+        click.echo("no plugins installed")
+        return
+    _table(("name", "distribution", "version", "enabled"), sorted(rows))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+# --- users -------------------------------------------------------------------------
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+@cli.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=ROLE_CHOICE, default=Role.USER.value, show_default=True)
+@click.option("--name", default="", help="Display name (default: the part before @).")
+@click.pass_context
+def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
+    """Create an active user."""
+    from labvault.db import get_session
+    from labvault.users.service import create_user
+
+    with _obj(ctx).app().app_context():
+        user = create_user(get_session(), email, display_name=name, role=Role(role))
+        click.echo(f"created user {user.id} {user.email} ({user.role.value})")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List users."""
+    from labvault.db import get_session
+    from labvault.users.service import list_users
+
+    with _obj(ctx).app().app_context():
+        session = get_session()
+        rows = [
+            (u.id, u.email, u.display_name, u.role.value, u.status.value)
+            for u in session.scalars(list_users())
+        ]
+    if not rows:
+        click.echo("no users")
+        return
+    _table(("id", "email", "name", "role", "status"), rows)
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=ROLE_CHOICE)
+@click.pass_context
+def users_set_role(ctx: click.Context, email: str, role: str) -> None:
+    """Change a user's role."""
+    from labvault.db import get_session
+    from labvault.users.service import find_user, update_user
+
+    with _obj(ctx).app().app_context():
+        session = get_session()
+        user = update_user(session, find_user(session, email), role=Role(role))
+        click.echo(f"{user.email} is now {user.role.value}")
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.pass_context
+def users_deactivate(ctx: click.Context, email: str) -> None:
+    """Deactivate a user: their tokens and API keys stop working at once."""
+    from labvault.db import get_session
+    from labvault.users.service import find_user, update_user
+
+    with _obj(ctx).app().app_context():
+        session = get_session()
+        user = update_user(session, find_user(session, email), status=Status.DEACTIVATED)
+        click.echo(f"{user.email} is deactivated")
+
+
+# --- tokens ------------------------------------------------------------------------
+
+
+@cli.group()
+def tokens() -> None:
+    """Access tokens."""
+
+
+@tokens.command("issue")
+@click.option("--user", "email", required=True, help="Email of the user.")
+@click.option(
+    "--minutes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Lifetime (default: ACCESS_TOKEN_LIFETIME).",
+)
+@click.pass_context
+def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
+    """Print an access token (alone on stdout, for scripts)."""
+    import datetime as dt
+
+    from flask import current_app
+
+    from labvault.db import get_session
+    from labvault.users.service import find_user
+
+    with _obj(ctx).app().app_context():
+        user = find_user(get_session(), email)
+        if not user.is_active:
+            raise LabvaultError(f"{user.email} is deactivated")
+        signer = current_app.extensions["labvault"].signer
+        lifetime = dt.timedelta(minutes=minutes) if minutes else None
+        click.echo(signer.issue(user.id, lifetime))
+
+
+def _database_hint(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if "no such table" in text or "doesn't exist" in text or "does not exist" in text:
+        return f"database is not set up ({text}): run `labvault db upgrade`"
+    return f"database error: {text}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``labvault`` console script."""
+    try:
+        result = cli.main(args=argv, prog_name="labvault", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(1)
+    except LabvaultError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except sa.exc.DBAPIError as exc:
+        click.echo(f"error: {_database_hint(exc)}", err=True)
+        sys.exit(1)
+    except sa.exc.ArgumentError as exc:
+        click.echo(f"error: DATABASE_URL: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,161 @@
+"""Database engine, declarative base and the request-scoped session.
+
+SQLite (the embedded default) runs with WAL, foreign keys and a busy timeout; MySQL and
+MariaDB connect through PyMySQL with utf8mb4; PostgreSQL URLs work as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, g
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from labvault.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (MySQL DATETIME has no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use labvault.db.utcnow()")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    # MySQL DATETIME keeps whole seconds unless declared with fsp; keep every backend equal
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+#: Table options for MySQL/MariaDB; a model with ``__table_args__`` of its own adds these.
+MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+class Base(DeclarativeBase):
+    __table_args__ = MYSQL_TABLE_OPTIONS
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a DATABASE_URL and add the options labvault relies on."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError([f"DATABASE_URL: not a database URL: {exc}"]) from None
+    backend = parsed.get_backend_name()
+    if backend == "mysql" or backend == "mariadb":
+        if parsed.get_driver_name() in ("", "mysqldb") and parsed.drivername in (
+            "mysql",
+            "mariadb",
+        ):
+            parsed = parsed.set(drivername=f"{backend}+pymysql")
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    elif backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    elif backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise ConfigError([f"DATABASE_URL: unsupported database {backend!r}"])
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; let SQLAlchemy emit it
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+WRITE_OPTION = "labvault_write"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction takes SQLite's write lock up front, so it waits (busy timeout)
+    # instead of failing with "database is locked" when another writer got there first.
+    immediate = conn.get_execution_options().get(WRITE_OPTION)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine(url: str) -> Engine:
+    parsed = normalize_url(url)
+    options: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        options.update(pool_pre_ping=True, pool_recycle=3600)
+    engine = sa.create_engine(parsed, **options)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_session() -> Session:
+    """The session of the current request (or app context), created on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["labvault"].database.sessionmaker()
+    session: Session = g.db_session
+    return session
+
+
+def begin_write(session: Session) -> None:
+    """Start the write transaction of one operation (ending any read before it).
+
+    On SQLite this is BEGIN IMMEDIATE; on servers, rows read for update should also be
+    selected ``with_for_update()``.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={WRITE_OPTION: True})
+
+
+def count_rows(session: Session, query: sa.Select[Any]) -> int:
+    """How many rows a select returns (for pagination headers)."""
+    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    return int(session.scalar(counted) or 0)
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,1 @@
+"""What the server is: /info and the health probes."""

@@ -1,0 +1,61 @@
+"""/info (what this server is and offers) and the health probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_smorest import Blueprint
+
+from labvault import API_VERSION, __version__
+from labvault.db import get_session
+from labvault.extensions import AUTH_PROVIDERS, BLOCK_TYPES
+from labvault.meta.schemas import HealthSchema, InfoSchema
+from labvault.plugins import enabled_plugin_info
+
+blp = Blueprint("meta", __name__, description="Server information and health")
+
+
+@blp.route("/info")
+@blp.doc(security=[])
+@blp.response(200, InfoSchema)
+def info() -> dict[str, Any]:
+    """What this server is: versions, identifier prefix, plugins, login providers"""
+    state = current_app.extensions["labvault"]
+    settings = state.settings
+    return {
+        "version": __version__,
+        "api_version": API_VERSION,
+        "identifier_prefix": settings["IDENTIFIER_PREFIX"],
+        "deployment": settings["DEPLOYMENT_METADATA"],
+        "plugins": enabled_plugin_info(settings["PLUGINS"]),
+        "login_providers": [
+            {"name": name, "type": p.name, "display_name": p.display_name or p.name}
+            for name, p in state.registry.instances_of(AUTH_PROVIDERS).items()
+        ],
+        "block_types": list(state.registry.instances_of(BLOCK_TYPES).values()),
+        "max_upload_size": settings["MAX_CONTENT_LENGTH"],
+    }
+
+
+@blp.route("/health/live")
+@blp.doc(security=[])
+@blp.response(200, HealthSchema)
+def live() -> dict[str, Any]:
+    """The process is up (for liveness probes)"""
+    return {"status": "ok", "checks": {}}
+
+
+@blp.route("/health/ready")
+@blp.doc(security=[])
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="the database cannot be reached")
+def ready() -> Any:
+    """The server can answer requests: the database is reachable"""
+    try:
+        get_session().execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        current_app.logger.warning("readiness check failed: %s", exc)
+        return {"status": "unavailable", "checks": {"database": "unreachable"}}, 503
+    return {"status": "ok", "checks": {"database": "ok"}}

@@ -1,0 +1,47 @@
+"""Schemas of /info and the health probes."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields
+
+
+class PluginInfoSchema(ma.Schema):
+    name = fields.String()
+    distribution = fields.String()
+    version = fields.String()
+
+
+class LoginProviderSchema(ma.Schema):
+    name = fields.String(metadata={"description": "instance name from AUTH_PROVIDERS"})
+    type = fields.String()
+    display_name = fields.String()
+
+
+class BlockTypeInfoSchema(ma.Schema):
+    name = fields.String()
+    description = fields.String()
+    version = fields.String()
+
+
+class DeploymentSchema(ma.Schema):
+    maintainer = fields.String(allow_none=True)
+    issue_tracker = fields.String(allow_none=True)
+    homepage = fields.String(allow_none=True)
+    source_repository = fields.String(allow_none=True)
+
+
+class InfoSchema(ma.Schema):
+    version = fields.String(metadata={"description": "labvault version"})
+    api_version = fields.String()
+    identifier_prefix = fields.String()
+    deployment = fields.Nested(DeploymentSchema)
+    plugins = fields.List(fields.Nested(PluginInfoSchema))
+    login_providers = fields.List(fields.Nested(LoginProviderSchema))
+    block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
+    max_upload_size = fields.Integer(metadata={"description": "bytes"})
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(metadata={"example": "ok"})
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

@@ -1,0 +1,254 @@
+"""Loading and validating the deployer's settings.
+
+Sources, later ones winning: the defaults below, the deployer's ``config.py`` (path from
+``LABVAULT_CONFIG``, else ``./config.py`` when present), then ``LABVAULT_<SETTING>``
+environment variables (a ``.env`` file in the working directory is read into the
+environment first). Values from the environment that parse as JSON are decoded, so lists
+and dicts work there too. Every setting is documented in ``config-template.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import runpy
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from labvault.errors import ConfigError
+
+ENV_PREFIX = "LABVAULT_"
+CONFIG_ENV_VAR = "LABVAULT_CONFIG"
+JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
+ROLES = ("user", "manager", "admin")
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class DeploymentMetadataSchema(_Strict):
+    maintainer = fields.String(load_default=None, allow_none=True)
+    issue_tracker = fields.URL(load_default=None, allow_none=True)
+    homepage = fields.URL(load_default=None, allow_none=True)
+    source_repository = fields.URL(load_default=None, allow_none=True)
+
+
+_extension_instances = fields.Dict(
+    keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$")),
+    values=fields.Dict(),
+    load_default=dict,
+)
+
+
+class SettingsSchema(_Strict):
+    """Every setting labvault reads. config-template.py documents each one."""
+
+    IDENTIFIER_PREFIX = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z]{1,10}$", error="must be 1 to 10 lowercase ASCII letters"),
+    )
+    SECRET_KEY = fields.String(load_default=None, allow_none=True)
+    INSTANCE_PATH = fields.String(load_default="instance")
+    DATABASE_URL = fields.String(load_default=None, allow_none=True)
+    FILE_DIRECTORY = fields.String(load_default=None, allow_none=True)
+    PLUGINS = fields.List(fields.String(), load_default=list)
+    SESSION_LIFETIME = fields.Integer(load_default=24 * 14, validate=validate.Range(min=1))
+    ACCESS_TOKEN_LIFETIME = fields.Integer(load_default=15, validate=validate.Range(min=1))
+    MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))
+    BEHIND_REVERSE_PROXY = fields.Boolean(load_default=False)
+    CORS_ORIGINS = fields.List(fields.String(), load_default=list)
+    LOG_FILE = fields.String(load_default=None, allow_none=True)
+    LOG_LEVEL = fields.String(
+        load_default="INFO",
+        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+    )
+    DEBUG = fields.Boolean(load_default=False)
+    DEPLOYMENT_METADATA = fields.Nested(DeploymentMetadataSchema, load_default=dict)
+    JWT_ALGORITHM = fields.String(load_default="HS256", validate=validate.OneOf(JWT_ALGORITHMS))
+    JWT_PRIVATE_KEY_FILE = fields.String(load_default=None, allow_none=True)
+    JWT_PUBLIC_KEY_FILE = fields.String(load_default=None, allow_none=True)
+    JWT_ISSUER = fields.String(load_default="labvault", validate=validate.Length(min=1))
+    AUTH_PROVIDERS = _extension_instances
+    FILE_SOURCES = _extension_instances
+    INVENTORY_IMPORTERS = _extension_instances
+    BACKUP_TARGETS = _extension_instances
+    BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
+
+    @ma.post_load
+    def _derive(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        instance = Path(data["INSTANCE_PATH"]).expanduser().resolve()
+        data["INSTANCE_PATH"] = str(instance)
+        if data["DATABASE_URL"] is None:
+            data["DATABASE_URL"] = f"sqlite:///{instance / 'labvault.db'}"
+        if data["FILE_DIRECTORY"] is None:
+            data["FILE_DIRECTORY"] = str(instance / "files")
+        data["FILE_DIRECTORY"] = str(Path(data["FILE_DIRECTORY"]).expanduser().resolve())
+        if data["DEPLOYMENT_METADATA"] == {}:
+            data["DEPLOYMENT_METADATA"] = DeploymentMetadataSchema().load({})
+        return data
+
+
+SETTING_NAMES = frozenset(SettingsSchema().fields)
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
+    """Turn marshmallow's nested error dict into ``"KEY.path: message"`` lines."""
+    if isinstance(messages, dict):
+        lines: list[str] = []
+        for key, value in messages.items():
+            if key == "_schema":
+                lines += flatten_errors(value, prefix)
+                continue
+            if key == "value" and prefix and isinstance(value, dict | list):
+                lines += flatten_errors(value, prefix)  # Dict fields nest value errors
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            lines += flatten_errors(value, path)
+        return lines
+    if isinstance(messages, list):
+        out: list[str] = []
+        for message in messages:
+            out += flatten_errors(message, prefix)
+        return out
+    text = str(messages)
+    if text == "Unknown field.":
+        text = "unknown setting"
+    return [f"{prefix}: {text}" if prefix else text]
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Run the deployer's config.py and return its uppercase names."""
+    if not path.is_file():
+        raise ConfigError([f"{CONFIG_ENV_VAR}: config file {path} does not exist"])
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as exc:  # a deployer's typo must not become a traceback
+        raise ConfigError([f"config file {path}: {type(exc).__name__}: {exc}"]) from exc
+    return {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_")}
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Take ``LABVAULT_<SETTING>`` variables; JSON values are decoded except for strings."""
+    schema_fields = SettingsSchema().fields
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :]
+        if name not in schema_fields:
+            continue  # LABVAULT_CONFIG and variables of other tools
+        value: Any = raw
+        if not isinstance(schema_fields[name], fields.String):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        values[name] = value
+    return values
+
+
+def gather_raw_settings(
+    environ: Mapping[str, str] | None = None, config_path: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """Collect settings from config.py and the environment. Returns (values, source)."""
+    if environ is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env", override=False)
+        environ = os.environ
+    if config_path is None and environ.get(CONFIG_ENV_VAR):
+        config_path = environ[CONFIG_ENV_VAR]
+    if config_path is None and Path("config.py").is_file():
+        config_path = "config.py"
+    raw: dict[str, Any] = {}
+    source = None
+    if config_path is not None:
+        path = Path(config_path).expanduser().resolve()
+        raw.update(read_config_file(path))
+        source = str(path)
+    raw.update(read_environment(environ))
+    return raw, source
+
+
+def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str, Any]:
+    """Validate settings; raise ConfigError listing every problem with its key path."""
+    problems = [
+        f"{name}: unknown setting{_suggest(name)}" for name in raw if name not in SETTING_NAMES
+    ]
+    known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
+    try:
+        settings: dict[str, Any] = SettingsSchema().load(known)
+    except ma.ValidationError as err:
+        problems += flatten_errors(err.messages)
+        raise ConfigError(sorted(problems)) from None
+    problems += _cross_checks(settings, dev=dev)
+    if problems:
+        raise ConfigError(sorted(problems))
+    if settings["SECRET_KEY"] is None:
+        settings["SECRET_KEY"] = development_secret_key(Path(settings["INSTANCE_PATH"]))
+    return settings
+
+
+def _cross_checks(settings: dict[str, Any], *, dev: bool) -> list[str]:
+    problems = []
+    secret = settings["SECRET_KEY"]
+    if secret is None and not dev:
+        problems.append(
+            "SECRET_KEY: required in production (set it in config.py, .env or "
+            "LABVAULT_SECRET_KEY; `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    elif secret is not None and len(secret) < MIN_SECRET_KEY_LENGTH:
+        problems.append(f"SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters")
+    if settings["JWT_ALGORITHM"] != "HS256":
+        for key in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
+            path = settings[key]
+            if not path:
+                problems.append(
+                    f"{key}: required when JWT_ALGORITHM is {settings['JWT_ALGORITHM']}"
+                )
+            elif not Path(path).is_file():
+                problems.append(f"{key}: file {path} does not exist")
+    if len(set(settings["PLUGINS"])) != len(settings["PLUGINS"]):
+        problems.append("PLUGINS: a plugin is listed twice")
+    return problems
+
+
+def development_secret_key(instance_path: Path) -> str:
+    """The development key: generated once, kept in the instance folder (mode 0600)."""
+    path = instance_path / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    os.replace(tmp, path)
+    return key
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    dev: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Settings from config.py + environment (+ explicit overrides), validated."""
+    raw, _ = gather_raw_settings(environ)
+    raw.update(overrides or {})
+    return validate_settings(raw, dev=dev)

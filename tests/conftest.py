@@ -1,0 +1,135 @@
+"""The core's test setup: every app test runs on SQLite, MariaDB and PostgreSQL.
+
+MariaDB and PostgreSQL are the servers of the test machine. A database server that is
+absent skips its tests on a developer's machine; with
+``LABVAULT_TEST_DATABASES_REQUIRED=mariadb,postgresql`` (set by CI) it fails them instead,
+saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import flask
+import pytest
+import sqlalchemy as sa
+
+SERVER_URLS = {
+    "mariadb": os.environ.get(
+        "LABVAULT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
+    "postgresql": os.environ.get(
+        "LABVAULT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    ),
+}
+REQUIRED = {
+    name.strip()
+    for name in os.environ.get("LABVAULT_TEST_DATABASES_REQUIRED", "").split(",")
+    if name.strip()
+}
+
+#: (method, OpenAPI path) of every request any test made, for the route coverage test.
+CALLED_ROUTES: set[tuple[str, str]] = set()
+
+
+def openapi_path(rule: str) -> str:
+    """Flask's ``/users/<int:user_id>`` as OpenAPI's ``/users/{user_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _record_route(sender: flask.Flask, **_: Any) -> None:
+    rule = flask.request.url_rule
+    if rule is not None:
+        CALLED_ROUTES.add((flask.request.method.lower(), openapi_path(rule.rule)))
+
+
+flask.request_started.connect(_record_route, weak=False)
+
+
+class ServerDatabase:
+    """A throwaway database on a database server, for one test session."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.admin_url = sa.make_url(SERVER_URLS[kind])
+        self.name = f"lv_{uuid.uuid4().hex[:12]}"
+        self.url = self.admin_url.set(database=self.name).render_as_string(hide_password=False)
+        self._admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    def create(self) -> None:
+        extra = (
+            " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci" if self.kind == "mariadb" else ""
+        )
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {self.name}{extra}"))
+
+    def drop(self) -> None:
+        with self._admin.connect() as conn:
+            if self.kind == "postgresql":
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"))
+            else:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {self.name}"))
+        self._admin.dispose()
+
+
+def server_database(kind: str) -> ServerDatabase:
+    """Create a database on the server or skip/fail (CI) with the reason."""
+    database = ServerDatabase(kind)
+    try:
+        database.create()
+    except sa.exc.OperationalError as exc:
+        reason = f"{kind} at {database.admin_url.render_as_string()} is not reachable: {exc.orig}"
+        if kind in REQUIRED:
+            pytest.fail(f"{reason} (required by LABVAULT_TEST_DATABASES_REQUIRED)")
+        pytest.skip(reason)
+    return database
+
+
+@pytest.fixture(scope="session")
+def _server_databases() -> Iterator[dict[str, ServerDatabase]]:
+    created: dict[str, ServerDatabase] = {}
+    yield created
+    for database in created.values():
+        database.drop()
+
+
+def _empty_tables(url: str) -> None:
+    from labvault.db import create_engine
+    from labvault.models import metadata
+
+    engine = create_engine(url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
+def labvault_database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, _server_databases: dict[str, ServerDatabase]
+) -> str:
+    """Each app test runs once per database; server databases are emptied between tests."""
+    kind = request.param
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'labvault.db'}"
+    if kind not in _server_databases:
+        _server_databases[kind] = server_database(kind)
+    url = _server_databases[kind].url
+    _empty_tables(url)
+    return url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # the route coverage test must see every other test's requests
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "run_last: run after every other test")
