@@ -55,8 +55,13 @@ def load_extensions(settings: Mapping[str, Any]) -> tuple[pluggy.PluginManager, 
 def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
     level = getattr(logging, settings["LOG_LEVEL"])
     app.logger.setLevel(level)
+    # app.logger is process-wide: replace the file handler of an earlier app, never stack
+    for old in [h for h in app.logger.handlers if getattr(h, "labvault_log_file", False)]:
+        app.logger.removeHandler(old)
+        old.close()
     if settings["LOG_FILE"]:
         handler = logging.FileHandler(settings["LOG_FILE"])
+        handler.labvault_log_file = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         app.logger.addHandler(handler)
 

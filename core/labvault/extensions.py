@@ -4,7 +4,7 @@ A plugin's registration hook returns *types* (subclasses of the bases below), ea
 unique ``name``. The deployer's config then creates named *instances* of those types,
 for example::
 
-    AUTH_PROVIDERS = {"lab-github": {"type": "github", "client_id": "..."}}
+    AUTH_PROVIDERS = {"campus": {"type": "oidc", "client_id": "..."}}
 
 Every type declares its options as a marshmallow schema (``ConfigSchema``); the core
 validates them with the rest of the settings and reports problems by key path.
@@ -31,7 +31,7 @@ class EmptyConfigSchema(ma.Schema):
 class Extension:
     """What every extension type has: a unique type name, a description, its options."""
 
-    #: Unique name of the type within its kind, e.g. ``"github"`` or ``"tabular"``.
+    #: Unique name of the type within its kind, e.g. ``"oidc"`` or ``"tabular"``.
     name: ClassVar[str] = ""
     #: One line shown in ``/info`` and ``labvault plugins``.
     description: ClassVar[str] = ""
@@ -51,7 +51,7 @@ class AuthProvider(Extension):
     The provider proves who someone is; the core owns users, sessions and tokens.
     """
 
-    #: Label on the sign-in button, e.g. ``"GitHub"``.
+    #: Label on the sign-in button, e.g. ``"University login"``.
     display_name: ClassVar[str] = ""
 
     def blueprints(self) -> list[Any]:

@@ -91,13 +91,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_user_id"))
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_family_id"))
-
+    # dropping a table drops its indexes (MariaDB refuses to drop an index a foreign key uses)
     op.drop_table("refresh_tokens")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_keys_user_id"))
-
     op.drop_table("api_keys")
     op.drop_table("users")

@@ -1,0 +1,35 @@
+"""The core never names a site or a plugin: those live in plugins."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parents[1] / "core"
+FORBIDDEN = re.compile(r"github|orcid|cheminventory|paramiko|boto3|\bs3\b|smtp", re.IGNORECASE)
+
+
+def offending_lines(root: Path) -> list[str]:
+    hits = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix in {".pyc"} or "__pycache__" in path.parts:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if FORBIDDEN.search(line):
+                hits.append(f"{path.relative_to(root.parent)}:{number}: {line.strip()}")
+    return hits
+
+
+def test_core_names_no_site_or_plugin():
+    assert offending_lines(CORE) == []
+
+
+def test_the_check_would_catch_a_plugin_name(tmp_path):
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "leak.py").write_text("if provider == 'GitHub':\n    use_S3()\n")
+    (tmp_path / "core" / "fine.py").write_text("bucket = 's3cret'\n")
+    assert offending_lines(tmp_path / "core") == ["core/leak.py:1: if provider == 'GitHub':"]
