@@ -8,7 +8,6 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
 from labvault import API_VERSION, __version__
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY

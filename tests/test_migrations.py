@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-
 from labvault import migrations
 from labvault.db import create_engine
 from labvault.models import metadata
+
 from tests.conftest import server_database
 
 

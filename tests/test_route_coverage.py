@@ -7,9 +7,9 @@ the whole suite for it to mean anything: alone it fails, naming every route.
 from __future__ import annotations
 
 import pytest
-
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY
+
 from tests.conftest import CALLED_ROUTES
 
 

@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from labvault.app import create_app
 from labvault.errors import ConfigError
 from labvault.settings import (
