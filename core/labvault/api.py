@@ -6,7 +6,7 @@ Every error, including 404, 405, 413 and unexpected 500s, is a JSON body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,8 @@ def _core_blueprints() -> list[Any]:
     return [meta_blp, auth_blp, users_blp, keys_blp]
 
 
-def init_api(app: Flask, settings: Mapping[str, Any], extra_blueprints: Sequence[Any]) -> Api:
+def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
+    """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix."""
     app.config.update(
         API_TITLE="labvault",
         API_VERSION=API_VERSION,
@@ -75,7 +76,7 @@ def init_api(app: Flask, settings: Mapping[str, Any], extra_blueprints: Sequence
     api.spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
     )
-    for blueprint in [*_core_blueprints(), *extra_blueprints]:
+    for blueprint in _core_blueprints():
         api.register_blueprint(blueprint)
 
     @app.route(f"{SWAGGER_ASSET_URL}<path:filename>")

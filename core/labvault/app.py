@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import flask_smorest
 import pluggy
 from flask import Flask
 
@@ -66,6 +67,30 @@ def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
         app.logger.addHandler(handler)
 
 
+def _register_extra_blueprints(
+    app: Flask, api: flask_smorest.Api, pm: pluggy.PluginManager, registry: Registry
+) -> list[str]:
+    """Serve the blueprints of plugins and auth providers; a clash names its owner."""
+    answers, problems = call_each(pm, "labvault_blueprints")
+    owned = [(f"plugin {owner}", blp) for owner, returned in answers for blp in returned or ()]
+    for name, provider in registry.instances_of(AUTH_PROVIDERS).items():
+        try:
+            owned += [(f"auth provider {name}", blp) for blp in provider.blueprints()]
+        except Exception as exc:  # a broken provider is a startup problem, not a traceback
+            problems.append(f"AUTH_PROVIDERS.{name}: blueprints() raised {exc!r}")
+    for owner, blueprint in owned:
+        try:
+            # flask-smorest documents its own blueprints; plain Flask ones are served as is
+            if isinstance(blueprint, flask_smorest.Blueprint):
+                api.register_blueprint(blueprint)
+            else:
+                app.register_blueprint(blueprint)
+        except Exception as exc:  # e.g. a name or URL already taken
+            label = getattr(blueprint, "name", repr(blueprint))
+            problems.append(f"{owner}: blueprint {label!r} cannot be registered: {exc}")
+    return problems
+
+
 def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) -> Flask:
     """Build the labvault app.
 
@@ -94,11 +119,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     app.extensions["labvault"] = state
     app.teardown_appcontext(close_session)
 
-    answers, problems = call_each(pm, "labvault_blueprints")
-    blueprints = [blp for _, returned in answers for blp in returned or ()]
-    for provider in registry.instances_of(AUTH_PROVIDERS).values():
-        blueprints += provider.blueprints()
-    init_api(app, settings, blueprints)
+    api = init_api(app, settings)
+    problems = _register_extra_blueprints(app, api, pm, registry)
     problems += call_each(pm, "labvault_startup", app=app)[1]
     if problems:
         state.database.dispose()

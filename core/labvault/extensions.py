@@ -210,11 +210,24 @@ def _collect_types(
     return types, problems
 
 
-def _load_options(typ: type[Extension], options: Any, path: str) -> tuple[Any, list[str]]:
+def _load_options(
+    kind: Kind[Any], typ: type[Extension], options: Any, path: str
+) -> tuple[Any, list[str]]:
+    schema = typ.ConfigSchema()
     try:
-        return typ.ConfigSchema().load(options), []
+        return schema.load(options), []
     except ma.ValidationError as err:
-        return None, flatten_errors(err.messages, path)
+        lines = flatten_errors(err.messages, path)
+    # flatten_errors speaks of settings; a type's options are not settings of their own
+    names = sorted(field.data_key or name for name, field in schema.load_fields.items())
+    takes = f"takes: {', '.join(names)}" if names else "takes no options"
+    unknown = ": unknown setting"
+    return None, [
+        f"{line.removesuffix(unknown)}: unknown option ({kind.label} {typ.name!r} {takes})"
+        if line.endswith(unknown)
+        else line
+        for line in lines
+    ]
 
 
 def _configured(
@@ -256,7 +269,7 @@ def build_registry(
                 what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
                 problems.append(f"{where}: {what}; available types: {known}")
                 continue
-            config, option_problems = _load_options(typ, options, path)
+            config, option_problems = _load_options(kind, typ, options, path)
             problems += option_problems
             if not option_problems:
                 instances[instance_name] = typ(instance_name, config)

@@ -157,8 +157,9 @@ def labvault_cli_commands() -> list[click.Command]:  # type: ignore[empty-body]
 def labvault_startup(app: Flask) -> None:
     """Run once after the app is created and every plugin is registered.
 
-    ``app.extensions["labvault"]`` holds the settings and the registry. Raise
-    :class:`labvault.plugin.ConfigError` to stop startup with a clear message.
+    Return nothing (the return value is ignored). ``app.extensions["labvault"]`` holds
+    the settings and the registry. Raise :class:`labvault.plugin.ConfigError` to stop
+    startup with a clear message.
 
     Example::
 

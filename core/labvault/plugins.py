@@ -7,6 +7,7 @@ fails to import, misspelled hook) is collected and reported together.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ import importlib_metadata
 import pluggy
 
 from labvault import hookspecs
+from labvault.errors import ConfigError
 from labvault.hookspecs import PROJECT_NAME
 
 ENTRY_POINT_GROUP = "labvault.plugins"
@@ -107,16 +109,40 @@ def build_plugin_manager(enabled: Sequence[str]) -> tuple[pluggy.PluginManager, 
         try:
             pm.register(module, name=name)
         except pluggy.PluginValidationError as exc:
-            problems.append(f"plugin {plugin.label}: {exc}")
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        owner = pm.get_name(exc.plugin) or "?"
-        problems.append(
-            f"plugin {labels.get(owner, owner)}: {exc} (is the function name misspelled? "
-            f"known hooks: {', '.join(sorted(pm.hook.__dict__))})"
-        )
+            # pluggy's message spans lines; the startup report has one line per problem
+            problems.append(f"plugin {plugin.label}: {'; '.join(str(exc).splitlines())}")
+        except ValueError:  # pluggy refuses one module under two names
+            other = pm.get_name(module)
+            problems.append(f"plugin {plugin.label}: its module is already enabled as {other}")
+    unknown = _unknown_hooks(pm)
+    problems += [f"plugin {labels.get(owner, owner)}: {problem}" for owner, problem in unknown]
+    if not unknown:
+        pm.check_pending()  # nothing left for it to find; kept as pluggy's own last word
     return pm, problems
+
+
+def _unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
+    """(plugin name, problem) for every hookimpl that matches no hookspec.
+
+    Like ``pm.check_pending()``, but it reports all of them instead of the first.
+    """
+    callers = {name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")}
+    known = sorted(name for name, caller in callers.items() if caller.has_spec())
+    found = []
+    for name, caller in sorted(callers.items()):
+        if caller.has_spec():
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "is the function name misspelled?"
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                found.append(
+                    (
+                        impl.plugin_name,
+                        f"unknown hook {name!r} ({hint}); known hooks: {', '.join(known)}",
+                    )
+                )
+    return found
 
 
 def call_each(
@@ -125,9 +151,12 @@ def call_each(
     """Call a hook on every plugin separately, so answers and failures carry its name."""
     answers: list[tuple[str, Any]] = []
     problems: list[str] = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    # in registration order (built-ins, then PLUGINS), not pluggy's last-first call order
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
         try:
             answers.append((impl.plugin_name, impl.function(**kwargs)))
+        except ConfigError as exc:  # the plugin's own report, one line per problem
+            problems += [f"plugin {impl.plugin_name}: {problem}" for problem in exc.problems]
         except Exception as exc:  # report a broken plugin by name instead of a traceback
             problems.append(
                 f"plugin {impl.plugin_name}: {hook_name}() raised {type(exc).__name__}: {exc}"

@@ -1,0 +1,542 @@
+"""One end-to-end test per hookspec, and a test that every hookspec has a test and docs.
+
+Each test installs a real plugin distribution (see plugin_dists.py) that implements the
+hook and shows its effect the way a deployer or an API client would notice it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from labvault import hookspecs
+from labvault.app import create_app
+from labvault.builtins.block_comment import Comment
+from labvault.cli import cli
+from labvault.errors import ConfigError
+from labvault.extensions import (
+    BACKUP_TARGETS,
+    BLOCK_TYPES,
+    FILE_SOURCES,
+    INVENTORY_IMPORTERS,
+)
+from labvault.plugin import RemoteEntry
+
+from tests.plugin_dists import app_settings, plugin_dists, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+XRD_BLOCK = """
+    from labvault.plugin import BlockType, hookimpl
+
+    class XRDPattern(BlockType):
+        name = "xrd"
+
+    @hookimpl
+    def labvault_block_types():
+        return [XRDPattern]
+"""
+
+
+@pytest.fixture
+def dists(tmp_path, monkeypatch):
+    yield from plugin_dists(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    apps = []
+
+    def make(**settings):
+        app = create_app(app_settings(tmp_path, **settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["labvault"].database.dispose()
+
+
+@pytest.fixture
+def startup_problems(tmp_path):
+    """Build an app that must not start; return the problems its ConfigError lists."""
+
+    def problems(**settings):
+        with pytest.raises(ConfigError) as failure:
+            create_app(app_settings(tmp_path, **settings))
+        return failure.value.problems
+
+    return problems
+
+
+# --- registration hooks --------------------------------------------------------------
+
+
+def test_labvault_auth_provider_types(dists, make_app, startup_problems):
+    dists.add(
+        "campus",
+        """
+        import marshmallow as ma
+        from flask import Blueprint, redirect
+        from labvault.plugin import AuthProvider, hookimpl
+
+        class CampusOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            authorize_url = ma.fields.URL(required=True)
+
+        class CampusLogin(AuthProvider):
+            name = "campus"
+            display_name = "Campus SSO"
+            ConfigSchema = CampusOptions
+
+            def blueprints(self):
+                blp = Blueprint(
+                    f"campus_{self.instance_name}",
+                    __name__,
+                    url_prefix=f"/auth/{self.instance_name}",
+                )
+                blp.add_url_rule(
+                    "/login", "login", lambda: redirect(self.config["authorize_url"])
+                )
+                return [blp]
+
+        @hookimpl
+        def labvault_auth_provider_types():
+            return [CampusLogin]
+        """,
+    )
+    client = make_app(
+        PLUGINS=["campus"],
+        AUTH_PROVIDERS={
+            "uni": {"type": "campus", "authorize_url": "https://sso.example.org/authorize"}
+        },
+    ).test_client()
+
+    assert client.get("/info").json["login_providers"] == [
+        {"name": "uni", "type": "campus", "display_name": "Campus SSO"}
+    ]
+    login = client.get("/auth/uni/login")
+    assert login.status_code == 302
+    assert login.headers["Location"] == "https://sso.example.org/authorize"
+
+    # a registered type without an instance offers no login and serves nothing
+    client = make_app(PLUGINS=["campus"]).test_client()
+    assert client.get("/info").json["login_providers"] == []
+    assert client.get("/auth/uni/login").status_code == 404
+
+    assert startup_problems(
+        PLUGINS=["campus"], AUTH_PROVIDERS={"uni": {"type": "campus", "authorize_url": "x"}}
+    ) == ["AUTH_PROVIDERS.uni.authorize_url: Not a valid URL."]
+
+
+def test_labvault_block_types(dists, make_app, startup_problems):
+    dists.add(
+        "xrd",
+        """
+        import marshmallow as ma
+        from labvault.plugin import BlockType, hookimpl
+
+        class XRDOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            wavelength = ma.fields.Float(
+                load_default=1.5406, validate=ma.validate.Range(min=0, min_inclusive=False)
+            )
+
+        class XRDPattern(BlockType):
+            name = "xrd"
+            description = "X-ray diffraction pattern"
+            version = "2"
+            accepted_file_extensions = (".xy", ".xrdml")
+            ConfigSchema = XRDOptions
+
+        @hookimpl
+        def labvault_block_types():
+            return [XRDPattern]
+        """,
+    )
+
+    app = make_app(PLUGINS=["xrd"], BLOCK_TYPES={"xrd": {"wavelength": 0.7093}})
+
+    block_types = app.test_client().get("/info").json["block_types"]
+    assert {"name": "xrd", "description": "X-ray diffraction pattern", "version": "2"} in (
+        block_types
+    )
+    xrd = app.extensions["labvault"].registry.instances_of(BLOCK_TYPES)["xrd"]
+    assert xrd.config == {"wavelength": 0.7093}
+    # without options every registered type is still available, with its defaults
+    default = make_app(PLUGINS=["xrd"]).extensions["labvault"].registry
+    assert default.instances_of(BLOCK_TYPES)["xrd"].config == {"wavelength": 1.5406}
+
+    assert startup_problems(PLUGINS=["xrd"], BLOCK_TYPES={"xrd": {"wavelength": -1}}) == [
+        "BLOCK_TYPES.xrd.wavelength: Must be greater than 0."
+    ]
+    assert startup_problems(BLOCK_TYPES={"xrd": {}}) == [
+        "BLOCK_TYPES.xrd: unknown block type 'xrd'; available types: comment"
+    ]
+
+
+def test_the_builtin_comment_block_type_needs_no_plugin(make_app, startup_problems):
+    app = make_app()
+
+    info = app.test_client().get("/info").json
+    assert info["plugins"] == []
+    assert {"name": "comment", "description": "Free text notes.", "version": "1"} in (
+        info["block_types"]
+    )
+    # registered through labvault_block_types like any plugin's type
+    registry = app.extensions["labvault"].registry
+    assert registry.types_of(BLOCK_TYPES)["comment"] is Comment
+    assert registry.owners[Comment] == "labvault.builtins.block_comment"
+    assert startup_problems(BLOCK_TYPES={"comment": {"markdown": True}}) == [
+        "BLOCK_TYPES.comment.markdown: unknown option (block type 'comment' takes no options)"
+    ]
+
+
+def test_labvault_file_source_types(dists, make_app, startup_problems):
+    dists.add(
+        "sftp",
+        """
+        import marshmallow as ma
+        from labvault.plugin import FileSource, RemoteEntry, hookimpl
+
+        class SFTPOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            host = ma.fields.String(required=True)
+            port = ma.fields.Integer(load_default=22)
+
+        class SFTPSource(FileSource):
+            name = "sftp"
+            ConfigSchema = SFTPOptions
+
+            def list(self, path):
+                return [RemoteEntry(f"{self.config['host']}/{path}", is_dir=True)]
+
+        @hookimpl
+        def labvault_file_source_types():
+            return [SFTPSource]
+        """,
+    )
+
+    app = make_app(
+        PLUGINS=["sftp"],
+        FILE_SOURCES={
+            "raman": {"type": "sftp", "host": "raman.lab"},
+            "xrd-pc": {"type": "sftp", "host": "xrd.lab", "port": 2222},
+        },
+    )
+
+    sources = app.extensions["labvault"].registry.instances_of(FILE_SOURCES)
+    assert {name: source.config for name, source in sources.items()} == {
+        "raman": {"host": "raman.lab", "port": 22},
+        "xrd-pc": {"host": "xrd.lab", "port": 2222},
+    }
+    assert sources["raman"].list("spectra") == [RemoteEntry("raman.lab/spectra", is_dir=True)]
+    assert startup_problems(
+        PLUGINS=["sftp"], FILE_SOURCES={"raman": {"type": "sftp", "port": "ssh"}}
+    ) == [
+        "FILE_SOURCES.raman.host: Missing data for required field.",
+        "FILE_SOURCES.raman.port: Not a valid integer.",
+    ]
+
+
+def test_labvault_inventory_importers(dists, make_app, startup_problems):
+    dists.add(
+        "sheet",
+        """
+        import marshmallow as ma
+        from labvault.plugin import InventoryImporter, hookimpl
+
+        class SheetOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            url = ma.fields.URL(required=True)
+
+        class SpreadsheetInventory(InventoryImporter):
+            name = "spreadsheet"
+            ConfigSchema = SheetOptions
+
+            def fetch(self):
+                yield {"barcode": "CH-0001", "name": "acetone", "source": self.config["url"]}
+
+        @hookimpl
+        def labvault_inventory_importers():
+            return [SpreadsheetInventory]
+        """,
+    )
+
+    app = make_app(
+        PLUGINS=["sheet"],
+        INVENTORY_IMPORTERS={
+            "chemicals": {"type": "spreadsheet", "url": "https://inventory.example.org/x.csv"}
+        },
+    )
+
+    importers = app.extensions["labvault"].registry.instances_of(INVENTORY_IMPORTERS)
+    assert list(importers) == ["chemicals"]
+    assert list(importers["chemicals"].fetch()) == [
+        {"barcode": "CH-0001", "name": "acetone", "source": "https://inventory.example.org/x.csv"}
+    ]
+    assert startup_problems(
+        PLUGINS=["sheet"], INVENTORY_IMPORTERS={"chemicals": {"type": "spreadsheet"}}
+    ) == ["INVENTORY_IMPORTERS.chemicals.url: Missing data for required field."]
+
+
+def test_labvault_backup_target_types(dists, make_app, startup_problems):
+    dists.add(
+        "tape",
+        """
+        import marshmallow as ma
+        from labvault.plugin import BackupTarget, hookimpl
+
+        class TapeOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            retention = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+            library = ma.fields.String(load_default="lto-9")
+
+        class TapeLibrary(BackupTarget):
+            name = "tape"
+            ConfigSchema = TapeOptions
+
+        @hookimpl
+        def labvault_backup_target_types():
+            return [TapeLibrary]
+        """,
+    )
+
+    app = make_app(PLUGINS=["tape"], BACKUP_TARGETS={"daily": {"type": "tape", "retention": 7}})
+
+    daily = app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)["daily"]
+    assert type(daily).__name__ == "TapeLibrary"
+    assert daily.instance_name == "daily"
+    assert daily.config == {"retention": 7, "library": "lto-9"}
+    assert startup_problems(
+        PLUGINS=["tape"], BACKUP_TARGETS={"daily": {"type": "tape", "retention": 0}}
+    ) == ["BACKUP_TARGETS.daily.retention: Must be greater than or equal to 1."]
+
+
+# --- lifecycle hooks -----------------------------------------------------------------
+
+
+def test_labvault_blueprints(dists, make_app):
+    dists.add(
+        "instruments",
+        """
+        import marshmallow as ma
+        from flask_smorest import Blueprint
+        from labvault.plugin import hookimpl
+
+        blp = Blueprint(
+            "instruments", __name__, url_prefix="/instruments", description="Lab instruments"
+        )
+
+        class InstrumentSchema(ma.Schema):
+            name = ma.fields.String()
+
+        @blp.route("/")
+        @blp.response(200, InstrumentSchema(many=True))
+        def list_instruments():
+            \"\"\"List the lab's instruments\"\"\"
+            return [{"name": "XRD-1"}]
+
+        @hookimpl
+        def labvault_blueprints():
+            return [blp]
+        """,
+    )
+    client = make_app(PLUGINS=["instruments"]).test_client()
+
+    response = client.get("/instruments/")
+    assert response.status_code == 200
+    assert response.json == [{"name": "XRD-1"}]
+    spec = client.get("/openapi.json").json
+    operation = spec["paths"]["/instruments/"]["get"]
+    assert operation["summary"] == "List the lab's instruments"
+    assert operation["tags"] == ["instruments"]
+    assert "Instrument" in spec["components"]["schemas"]
+
+
+def test_labvault_cli_commands(dists, tmp_path, monkeypatch):
+    greeter = """
+        import click
+        from flask import current_app
+        from labvault.plugin import hookimpl
+
+        @click.command("COMMAND", help="Say hello from the lab.")
+        @click.option("--name", default="world")
+        def greet(name):
+            prefix = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+            click.echo(f"hello {name} from {prefix}")
+
+        @hookimpl
+        def labvault_cli_commands():
+            return [greet]
+    """
+    dists.add("greeter", greeter.replace("COMMAND", "greet-lab"))
+    dists.add("quiet", greeter.replace("COMMAND", "not-enabled"))
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, IDENTIFIER_PREFIX="lab", PLUGINS=["greeter"])
+    runner = CliRunner(env={"LABVAULT_CONFIG": str(config)})
+
+    usage = runner.invoke(cli, ["--help"])
+    assert usage.exit_code == 0, usage.output
+    assert re.search(r"^\s+greet-lab\s+Say hello from the lab\.$", usage.output, re.MULTILINE)
+    assert "not-enabled" not in usage.output
+
+    greeting = runner.invoke(cli, ["greet-lab", "--name", "ada"])
+    assert greeting.exit_code == 0, greeting.output
+    assert greeting.output == "hello ada from lab\n"  # current_app works: an app context
+
+
+def test_labvault_startup(dists, make_app):
+    dists.add("xrd", XRD_BLOCK)
+    bridge = dists.add(
+        "bridge",
+        """
+        from labvault.plugin import hookimpl
+
+        calls = []
+
+        @hookimpl
+        def labvault_startup(app):
+            block_types = app.extensions["labvault"].registry.types["labvault_block_types"]
+            calls.append((app, sorted(block_types)))
+        """,
+    )
+
+    app = make_app(PLUGINS=["bridge", "xrd"])
+
+    # once, with the app, after every enabled plugin's types are registered
+    assert sys.modules[bridge].calls == [(app, ["comment", "xrd"])]
+
+
+@pytest.mark.parametrize(
+    ("raised", "reported"),
+    [
+        (
+            'RuntimeError("bridge unreachable")',
+            "plugin bridge: labvault_startup() raised RuntimeError: bridge unreachable",
+        ),
+        # a ConfigError's own problems are passed through, one line each
+        ('ConfigError(["BRIDGE_URL: not set"])', "plugin bridge: BRIDGE_URL: not set"),
+    ],
+)
+def test_labvault_startup_raising_stops_startup_naming_the_plugin(
+    dists, startup_problems, raised, reported
+):
+    dists.add(
+        "bridge",
+        f"""
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise {raised}
+        """,
+    )
+
+    assert startup_problems(PLUGINS=["bridge"]) == [reported]
+
+
+# --- every hookspec is tested and documented -------------------------------------
+
+
+def hookspec_functions(module):
+    marker = f"{hookspecs.PROJECT_NAME}_spec"
+    return {
+        name: function
+        for name, function in vars(module).items()
+        if inspect.isfunction(function) and hasattr(function, marker)
+    }
+
+
+def undocumented_or_untested(specs, readme, test_sources):
+    """Why each hookspec falls short: no example, no return contract, no docs, no test."""
+    problems = []
+    for name, function in sorted(specs.items()):
+        doc = inspect.getdoc(function) or ""
+        if "Example" not in doc:
+            problems.append(f"{name}: docstring has no Example")
+        if not re.search(r"\bReturns?\b", doc):
+            problems.append(f"{name}: docstring does not say what to return")
+        if name not in readme:
+            problems.append(f"{name}: not mentioned in README.md")
+        if not any(re.search(rf"\b{name}\b", source) for source in test_sources):
+            problems.append(f"{name}: no test mentions it")
+    return problems
+
+
+def test_every_hookspec_has_a_test_and_documentation():
+    specs = hookspec_functions(hookspecs)
+    assert len(specs) >= 8
+    this_file = Path(__file__).read_text()
+    for checker in (hookspec_functions, undocumented_or_untested, inspect.currentframe()):
+        source = inspect.getsource(checker)
+        assert source in this_file
+        this_file = this_file.replace(source, "")  # the check itself is no test of a hook
+    test_sources = [
+        this_file if path.name == Path(__file__).name else path.read_text()
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+    ]
+
+    assert undocumented_or_untested(specs, (ROOT / "README.md").read_text(), test_sources) == []
+
+
+def test_the_hookspec_check_fails_for_an_undocumented_untested_hook():
+    @hookspecs.hookspec
+    def labvault_fake_hook():
+        """Called now and then."""
+
+    assert undocumented_or_untested({"labvault_fake_hook": labvault_fake_hook}, "", []) == [
+        "labvault_fake_hook: docstring has no Example",
+        "labvault_fake_hook: docstring does not say what to return",
+        "labvault_fake_hook: not mentioned in README.md",
+        "labvault_fake_hook: no test mentions it",
+    ]
+
+
+def test_a_blueprint_clash_is_a_startup_problem_naming_the_plugin(dists, startup_problems):
+    dists.add(
+        "clash",
+        """
+        from flask_smorest import Blueprint
+        from labvault.plugin import hookimpl
+
+        blp = Blueprint("users", __name__, url_prefix="/more-users")
+
+        @hookimpl
+        def labvault_blueprints():
+            return [blp]
+        """,
+    )
+    (problem,) = startup_problems(PLUGINS=["clash"])
+    assert problem.startswith("plugin clash: blueprint 'users' cannot be registered")
+
+
+def test_one_module_enabled_under_two_names_is_a_startup_problem(dists, startup_problems):
+    source = """
+        from labvault.plugin import hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            pass
+        """
+    dists.add("first", source, dist="labvault-first", module="lvtest_shared")
+    dists.add("second", None, dist="labvault-second", module="lvtest_shared")
+    (problem,) = startup_problems(PLUGINS=["first", "second"])
+    assert problem == (
+        "plugin second (distribution labvault-second 1.0.0): its module is already enabled as first"
+    )
