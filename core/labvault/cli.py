@@ -292,7 +292,7 @@ def users_set_role(ctx: click.Context, email: str, role: str) -> None:
 
     with _obj(ctx).app().app_context():
         session = get_session()
-        user = update_user(session, find_user(session, email), role=Role(role))
+        user = update_user(session, find_user(session, email, for_update=True), role=Role(role))
         click.echo(f"{user.email} is now {user.role.value}")
 
 
@@ -306,7 +306,9 @@ def users_deactivate(ctx: click.Context, email: str) -> None:
 
     with _obj(ctx).app().app_context():
         session = get_session()
-        user = update_user(session, find_user(session, email), status=Status.DEACTIVATED)
+        user = update_user(
+            session, find_user(session, email, for_update=True), status=Status.DEACTIVATED
+        )
         click.echo(f"{user.email} is deactivated")
 
 

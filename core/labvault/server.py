@@ -16,7 +16,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # newer gunicorn settings are skipped on older ones
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application
@@ -35,5 +36,8 @@ def run_gunicorn(app: Flask, *, bind: str, workers: int) -> None:
             "workers": workers,
             "post_fork": lambda server, worker: _post_fork(server, worker, app),
             "accesslog": "-",
+            # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
+            # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
+            "control_socket_disable": True,
         },
     ).run()

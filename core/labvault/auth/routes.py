@@ -69,8 +69,12 @@ class ApiKeys(MethodView):
         Send it as 'Authorization: Bearer <key>'. It is shown once, in this answer.
         """
         expires_at: dt.datetime | None = body["expires_at"]
-        if expires_at is not None and expires_at <= utcnow():
-            abort(422, errors={"json": {"expires_at": ["must be in the future"]}})
+        if expires_at is not None:
+            # as the database keeps it (UTC, whole seconds), so this answer and later
+            # listings show the same expiry
+            expires_at = expires_at.astimezone(dt.UTC).replace(microsecond=0)
+            if expires_at <= utcnow():
+                abort(422, errors={"json": {"expires_at": ["must be in the future"]}})
         key, secret = service.create_api_key(
             get_session(),
             signed_in_user(),

@@ -51,10 +51,14 @@ def _new_refresh_token(
 
 
 def start_session(
-    session: Session, signer: TokenSigner, user: User, lifetime: dt.timedelta
+    session: Session, signer: TokenSigner, user: User, lifetime: dt.timedelta | None = None
 ) -> SessionTokens:
-    """Sign a user in: a new refresh-token family and an access token. Commits."""
-    refresh = _new_refresh_token(session, user, uuid.uuid4().hex, utcnow() + lifetime)
+    """Sign a user in: a new refresh-token family and an access token. Commits.
+
+    The session lasts ``lifetime`` (default: SESSION_LIFETIME) from now.
+    """
+    ends = utcnow() + (lifetime or signer.session_lifetime)
+    refresh = _new_refresh_token(session, user, uuid.uuid4().hex, ends)
     session.commit()
     return SessionTokens(signer.issue(user.id), refresh, int(signer.lifetime.total_seconds()))
 
@@ -69,8 +73,12 @@ def _revoke_family(session: Session, family_id: str) -> None:
 
 def _locked_token(session: Session, secret: str) -> RefreshToken | None:
     begin_write(session)
+    # OF: the row's user comes along through an outer join, and PostgreSQL refuses to lock
+    # the nullable side of one
     return session.scalars(
-        sa.select(RefreshToken).where(RefreshToken.token_hash == _hash(secret)).with_for_update()
+        sa.select(RefreshToken)
+        .where(RefreshToken.token_hash == _hash(secret))
+        .with_for_update(of=RefreshToken)
     ).one_or_none()
 
 
@@ -101,6 +109,21 @@ def end_session(session: Session, secret: str) -> None:
     if token is not None:
         _revoke_family(session, token.family_id)
     session.commit()
+
+
+def revoke_all_credentials(session: Session, user: User) -> None:
+    """End every session and revoke every API key of a user (part of the caller's write)."""
+    now = utcnow()
+    session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        sa.update(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def create_api_key(

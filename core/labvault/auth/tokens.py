@@ -8,6 +8,7 @@ expired or not-yet-valid token, or one issued for another server is refused.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,11 @@ AUDIENCE = "labvault-api"
 REQUIRED_CLAIMS = ("sub", "iat", "nbf", "exp", "jti", "iss", "aud")
 #: Tolerated clock difference between servers behind one load balancer.
 LEEWAY = dt.timedelta(seconds=5)
+#: The ``sub`` the server issues: a user id in canonical ASCII decimal. ``str.isdigit``
+#: would let "²" or "0001" through, and an id beyond the 32-bit ``users.id`` column makes
+#: the lookup fail with a database error (a 500) instead of a 401.
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+_MAX_USER_ID = 2**31 - 1
 
 
 class InvalidToken(Exception):
@@ -58,12 +64,16 @@ class TokenSigner:
         verifying_key: Any,
         issuer: str,
         lifetime: dt.timedelta,
+        session_lifetime: dt.timedelta,
     ) -> None:
         self.algorithm = algorithm
         self._signing_key = signing_key
         self._verifying_key = verifying_key
         self.issuer = issuer
+        #: Lifetime of one access token.
         self.lifetime = lifetime
+        #: How long a sign-in (its refresh-token family) lasts, however often rotated.
+        self.session_lifetime = session_lifetime
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TokenSigner:
@@ -71,14 +81,14 @@ class TokenSigner:
         if algorithm == "HS256":
             signing = verifying = settings["SECRET_KEY"]
         else:
-            signing = _read_key(settings["JWT_PRIVATE_KEY_FILE"], "JWT_PRIVATE_KEY_FILE")
-            verifying = _read_key(settings["JWT_PUBLIC_KEY_FILE"], "JWT_PUBLIC_KEY_FILE")
+            signing, verifying = _load_key_pair(algorithm, settings)
         return cls(
             algorithm=algorithm,
             signing_key=signing,
             verifying_key=verifying,
             issuer=settings["JWT_ISSUER"],
             lifetime=dt.timedelta(minutes=settings["ACCESS_TOKEN_LIFETIME"]),
+            session_lifetime=dt.timedelta(hours=settings["SESSION_LIFETIME"]),
         )
 
     def issue(self, user_id: int, lifetime: dt.timedelta | None = None) -> str:
@@ -108,7 +118,12 @@ class TokenSigner:
             )
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_explain(exc)) from None
-        if not str(claims["sub"]).isdigit():
+        subject = claims["sub"]
+        if (
+            not isinstance(subject, str)
+            or not _USER_ID.fullmatch(subject)
+            or int(subject) > _MAX_USER_ID
+        ):
             raise InvalidToken("token subject is not a user")
         return claims
 
@@ -121,3 +136,42 @@ def _read_key(path: str, setting: str) -> bytes:
     if b"PRIVATE KEY" not in key and b"PUBLIC KEY" not in key:
         raise ConfigError([f"{setting}: {path} is not a PEM key"])
     return key
+
+
+_KEY_KINDS = {"RS256": "an RSA key", "ES256": "an EC key on the P-256 curve"}
+
+
+def _load_key_pair(algorithm: str, settings: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The parsed key objects of an RS256/ES256 key pair, checked to belong together.
+
+    Parsed once here: handing PEM bytes to PyJWT would parse (and, for RSA, check) the
+    private key again for every token, tens of milliseconds each time.
+    """
+    impl = jwt.get_algorithm_by_name(algorithm)
+    keys = []
+    for setting in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
+        path = settings[setting]
+        try:
+            keys.append(impl.prepare_key(_read_key(path, setting)))
+        except (jwt.InvalidKeyError, ValueError):
+            kind = _KEY_KINDS[algorithm]
+            raise ConfigError([f"{setting}: {path} is not {kind}, as {algorithm} needs"]) from None
+    signing, verifying = keys
+    if not hasattr(signing, "sign"):
+        raise ConfigError(
+            [f"JWT_PRIVATE_KEY_FILE: {settings['JWT_PRIVATE_KEY_FILE']} holds no private key"]
+        )
+    if not hasattr(verifying, "verify"):  # the public file may be shared; keep it public
+        raise ConfigError(
+            [f"JWT_PUBLIC_KEY_FILE: {settings['JWT_PUBLIC_KEY_FILE']} holds a private key"]
+        )
+    try:
+        matches = impl.verify(b"labvault", verifying, impl.sign(b"labvault", signing))
+    except (jwt.InvalidKeyError, ValueError):
+        matches = False
+    if not matches:
+        public = settings["JWT_PUBLIC_KEY_FILE"]
+        raise ConfigError(
+            [f"JWT_PUBLIC_KEY_FILE: {public} is not the public key of JWT_PRIVATE_KEY_FILE"]
+        )
+    return signing, verifying

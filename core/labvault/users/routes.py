@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from sqlalchemy.orm import Session
 
 from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.db import count_rows, get_session
@@ -39,8 +40,22 @@ class Users(MethodView):
         return list(session.scalars(query.offset(page.first_item).limit(page.page_size)))
 
 
+def _user_or_404(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404, message=f"no user with id {user_id}")
+    return cast(User, user)
+
+
 @blp.route("/<int:user_id>")
 class OneUser(MethodView):
+    @require_user(Role.ADMIN)
+    @blp.etag
+    @blp.response(200, UserSchema)
+    def get(self, user_id: int) -> User:
+        """One user (admins only); its ETag header is what PATCH needs in If-Match"""
+        return _user_or_404(get_session(), user_id)
+
     @require_user(Role.ADMIN)
     @blp.etag
     @blp.arguments(UserUpdateSchema)
@@ -48,14 +63,15 @@ class OneUser(MethodView):
     def patch(self, changes: dict[str, Any], user_id: int) -> User:
         """Change a user's role or status (admins only; needs If-Match)
 
-        Deactivating a user stops their tokens and API keys at once.
+        Send the ETag of GET /users/{user_id} in If-Match. Deactivating a user stops
+        their tokens and API keys at once.
         """
         session = get_session()
-        user = session.get(User, user_id)
+        user = service.lock_user(session, user_id)
         if user is None:
             abort(404, message=f"no user with id {user_id}")
         assert user is not None
-        blp.check_etag(user, UserSchema)
+        blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
         me = signed_in_user()
         demotes = changes.get("role") not in (None, Role.ADMIN)
         deactivates = changes.get("status") not in (None, Status.ACTIVE)

@@ -28,8 +28,12 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def find_user(session: Session, email: str) -> User:
-    user = session.scalars(sa.select(User).where(User.email == normalize_email(email))).first()
+def find_user(session: Session, email: str, *, for_update: bool = False) -> User:
+    query = sa.select(User).where(User.email == normalize_email(email))
+    if for_update:
+        begin_write(session)
+        query = query.with_for_update()
+    user = session.scalars(query).first()
     if user is None:
         raise UserError(f"no user with email {email!r}")
     return user
@@ -56,12 +60,27 @@ def create_user(
     return user
 
 
+def lock_user(session: Session, user_id: int) -> User | None:
+    """Start a write and load the user locked for it (None when there is no such user)."""
+    begin_write(session)
+    return session.get(User, user_id, with_for_update=True)
+
+
 def update_user(
     session: Session, user: User, *, role: Role | None = None, status: Status | None = None
 ) -> User:
+    """Change role and status in the current write (see :func:`lock_user`) and commit.
+
+    Deactivating ends the user's sessions and revokes their API keys, so reactivating an
+    account never brings old (perhaps leaked) credentials back.
+    """
+    from labvault.auth.service import revoke_all_credentials
+
     if role is not None:
         user.role = role
     if status is not None:
+        if status == Status.DEACTIVATED and user.status != Status.DEACTIVATED:
+            revoke_all_credentials(session, user)
         user.status = status
     session.commit()
     return user

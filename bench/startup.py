@@ -1,0 +1,317 @@
+"""How long creating the labvault app takes, against a bare Flask app measured alongside.
+
+Every measurement runs in a fresh interpreter (``python -c``) that times itself with
+``time.perf_counter`` from before its first import to the finished app, so imports are
+included and interpreter start-up is not. Runs of the cases are interleaved and the
+median of ``--repeat`` runs is reported:
+
+  a. bare Flask: ``import flask``, ``Flask(__name__)`` and one route (the baseline)
+  b. labvault's ``create_app`` with the core only
+  c. ``create_app`` with every installed labvault plugin enabled; the benchmark installs
+     a few synthetic plugins (a block type, a backup target type and a blueprint each)
+     in a temporary folder on PYTHONPATH so there are always some
+  d. the same plugins installed but ``PLUGINS = []``: none of their modules may be
+     imported (a failure makes the exit status non-zero)
+
+A fifth case only imports labvault's dependencies, to tell labvault's own cost from
+theirs. The 0.5 s target is for b and c.
+
+Usage::
+
+    .venv/bin/python bench/startup.py [--repeat N] [--plugins N] [--importtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+TARGET_SECONDS = 0.5
+SYNTHETIC_PREFIX = "labvault_benchplugin_"
+SECRET_KEY = "bench-secret-key-0123456789abcdefghijklmnop"
+
+# Each child times ``body`` (imports included), runs ``after`` and prints ``report``.
+TIMED = """
+import time
+_started, _cpu_started = time.perf_counter(), time.process_time()
+{body}
+report = {{
+    "seconds": time.perf_counter() - _started,
+    "cpu": time.process_time() - _cpu_started,
+}}
+{after}
+import json
+print(json.dumps(report))
+"""
+
+BARE_FLASK = """
+import flask
+app = flask.Flask(__name__)
+@app.route("/")
+def index():
+    return "ok"
+"""
+
+DEPENDENCIES = """
+import flask, flask_cors, flask_smorest, importlib_metadata, jwt, marshmallow, pluggy
+import sqlalchemy.orm
+"""
+
+CORE = """
+import json, sys
+from labvault.app import create_app
+app = create_app(json.loads(sys.argv[1]))
+"""
+
+ALL_PLUGINS = """
+import json, sys
+from labvault.app import create_app
+from labvault.plugins import installed_plugins
+names = sorted(installed_plugins())
+app = create_app({**json.loads(sys.argv[1]), "PLUGINS": names})
+"""
+ALL_PLUGINS_REPORT = """
+registry = app.extensions["labvault"].registry
+report["plugins"] = names
+report["block_types"] = sorted(registry.types.get("labvault_block_types", {}))
+report["backup_target_types"] = sorted(registry.types.get("labvault_backup_target_types", {}))
+report["routes"] = sorted(rule.rule for rule in app.url_map.iter_rules())
+"""
+
+NONE_ENABLED = """
+import json, sys
+from labvault.app import create_app
+app = create_app({**json.loads(sys.argv[1]), "PLUGINS": []})
+"""
+NONE_ENABLED_REPORT = """
+from labvault.plugins import installed_plugins
+prefix = sys.argv[2]
+# the entry points are read (metadata only), and still no plugin module may be imported
+report["installed"] = sorted(installed_plugins())
+report["imported"] = sorted(name for name in sys.modules if name.startswith(prefix))
+"""
+
+
+def write_synthetic_plugins(folder: Path, count: int) -> list[str]:
+    """Install ``count`` plugin distributions into ``folder`` (a PYTHONPATH entry)."""
+    names = []
+    for index in range(count):
+        name = f"bench_{index}"
+        module = f"{SYNTHETIC_PREFIX}{index}"
+        (folder / f"{module}.py").write_text(
+            textwrap.dedent(
+                f'''\
+                """Synthetic plugin {index} of bench/startup.py."""
+
+                from flask_smorest import Blueprint
+
+                from labvault.plugin import BackupTarget, BlockType, hookimpl
+
+                blp = Blueprint("{name}", __name__, url_prefix="/{name}")
+
+
+                @blp.route("/ping")
+                def ping():
+                    return {{"pong": {index}}}
+
+
+                class Pattern{index}(BlockType):
+                    name = "pattern_{index}"
+                    description = "synthetic block type"
+
+
+                class Shelf{index}(BackupTarget):
+                    name = "shelf_{index}"
+                    description = "synthetic backup target"
+
+
+                @hookimpl
+                def labvault_block_types():
+                    return [Pattern{index}]
+
+
+                @hookimpl
+                def labvault_backup_target_types():
+                    return [Shelf{index}]
+
+
+                @hookimpl
+                def labvault_blueprints():
+                    return [blp]
+                '''
+            )
+        )
+        dist = f"labvault_bench_plugin_{index}"
+        dist_info = folder / f"{dist}-0.0.{index}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 0.0.{index}\n"
+        )
+        (dist_info / "entry_points.txt").write_text(f"[labvault.plugins]\n{name} = {module}\n")
+        names.append(name)
+    return names
+
+
+def child_environment(extra_path: str | None) -> dict[str, str]:
+    # the developer's LABVAULT_* settings must not change what is measured
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path, env.get("PYTHONPATH")]))
+    return env
+
+
+def run_child(
+    body: str, args: Sequence[str], env: Mapping[str, str], after: str = ""
+) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", TIMED.format(body=body, after=after), *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{result.stderr}")
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def import_profile(settings: str, env: Mapping[str, str]) -> tuple[int, dict[str, int]]:
+    """``python -X importtime`` of the core case: total and self time per top-level package."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", TIMED.format(body=CORE, after=""), settings],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    by_package: dict[str, int] = {}
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        self_us, _, name = line.split(":", 1)[1].split("|")
+        package = name.strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0) + int(self_us)
+    return sum(by_package.values()), by_package
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7, help="runs per case (default 7)")
+    parser.add_argument("--plugins", type=int, default=3, help="synthetic plugins (default 3)")
+    parser.add_argument(
+        "--importtime", action="store_true", help="also break the core's imports down by package"
+    )
+    options = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="labvault-bench-") as tmp:
+        root = Path(tmp)
+        plugin_path = root / "site-packages"
+        plugin_path.mkdir()
+        synthetic = write_synthetic_plugins(plugin_path, options.plugins)
+        settings = json.dumps(
+            {
+                "IDENTIFIER_PREFIX": "bench",
+                "SECRET_KEY": SECRET_KEY,
+                "INSTANCE_PATH": str(root / "instance"),
+                "DATABASE_URL": f"sqlite:///{root / 'labvault.db'}",
+            }
+        )
+        plain_env = child_environment(None)
+        plugin_env = child_environment(str(plugin_path))
+
+        cases = {
+            "bare": ("a. bare Flask app (baseline)", BARE_FLASK, [], plain_env, ""),
+            "dependencies": (
+                "   labvault's dependencies, imported only",
+                DEPENDENCIES,
+                [],
+                plain_env,
+                "",
+            ),
+            "core": ("b. labvault create_app, core only", CORE, [settings], plain_env, ""),
+            "plugins": (
+                "c. create_app, every installed plugin enabled",
+                ALL_PLUGINS,
+                [settings],
+                plugin_env,
+                ALL_PLUGINS_REPORT,
+            ),
+            "none_enabled": (
+                "d. create_app, plugins installed, PLUGINS = []",
+                NONE_ENABLED,
+                [settings, SYNTHETIC_PREFIX],
+                plugin_env,
+                NONE_ENABLED_REPORT,
+            ),
+        }
+        reports: dict[str, list[dict[str, Any]]] = {key: [] for key in cases}
+        for _ in range(options.repeat):  # interleaved, so a busy moment hits every case
+            for key, (_, body, args, env, after) in cases.items():
+                reports[key].append(run_child(body, args, env, after))
+
+        enabled = reports["plugins"][-1]
+        if not set(synthetic) <= set(enabled["plugins"]) or any(
+            f"/{name}/ping" not in enabled["routes"] for name in synthetic
+        ):
+            print(f"the synthetic plugins were not all enabled: {enabled}", file=sys.stderr)
+            return 2
+
+        wall = {key: median([r["seconds"] for r in runs]) for key, runs in reports.items()}
+        cpu = {key: median([r["cpu"] for r in runs]) for key, runs in reports.items()}
+        print(
+            f"app creation including imports: median of {options.repeat} fresh interpreters "
+            f"each (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
+        )
+        print(f"  {'case':<48} {'wall':>9} {'ratio':>7} {'cpu':>9}")
+        for key, (label, *_) in cases.items():
+            print(
+                f"  {label:<48} {wall[key] * 1000:6.0f} ms {wall[key] / wall['bare']:6.1f}x "
+                f"{cpu[key] * 1000:6.0f} ms"
+            )
+        print(
+            f"  {len(enabled['plugins'])} plugins enabled ({', '.join(enabled['plugins'])}) add "
+            f"{(wall['plugins'] - wall['core']) * 1000:.0f} ms; registered "
+            f"{len(enabled['block_types'])} block types, "
+            f"{len(enabled['backup_target_types'])} backup target types"
+        )
+        own = wall["core"] - wall["dependencies"]
+        print(
+            f"  labvault's own share of core app creation: {own * 1000:.0f} ms "
+            f"({own / wall['core']:.0%}); the rest is importing its dependencies"
+        )
+        for key in ("core", "plugins"):
+            verdict = "met" if wall[key] <= TARGET_SECONDS else "NOT met"
+            print(f"target: {cases[key][0][3:]} within {TARGET_SECONDS} s: {verdict}")
+
+        imported = sorted({m for r in reports["none_enabled"] for m in r["imported"]})
+        installed = reports["none_enabled"][-1]["installed"]
+        ok = not imported and set(synthetic) <= set(installed)
+        print(
+            f"check d: {len(installed)} plugins installed, none enabled -> imported "
+            f"{', '.join(imported) or 'no plugin module'}: {'ok' if ok else 'FAILED'}"
+        )
+
+        if options.importtime:
+            total, by_package = import_profile(settings, plain_env)
+            print(f"core case imports by package (-X importtime, one run, {total / 1000:.0f} ms):")
+            for package, micros in sorted(by_package.items(), key=lambda kv: -kv[1])[:15]:
+                print(f"  {micros / 1000:6.0f} ms {micros / total:4.0%}  {package}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

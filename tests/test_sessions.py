@@ -1,0 +1,206 @@
+"""Sessions: refresh tokens are stored hashed, rotate on use, and a reused one ends the
+session; sessions end after SESSION_LIFETIME and at logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from labvault.auth.models import RefreshToken
+from labvault.auth.service import SessionTokens, start_session
+from labvault.db import get_session, utcnow
+from labvault.users.models import User
+
+
+def sign_in(app: Any, user_id: int) -> SessionTokens:
+    """What a login provider does once it knows who someone is."""
+    state = app.extensions["labvault"]
+    with app.app_context():
+        session = get_session()
+        user = session.get(User, user_id)
+        assert user is not None
+        return start_session(session, state.signer, user)  # lasts SESSION_LIFETIME
+
+
+def stored_tokens(app: Any) -> list[dict[str, Any]]:
+    """Every column of every refresh-token row, oldest first."""
+    with app.app_context():
+        table = RefreshToken.__table__
+        rows = get_session().execute(sa.select(table).order_by(table.c.id)).mappings()
+        return [dict(row) for row in rows]
+
+
+def refresh(client: Any, token: str) -> Any:
+    return client.post("/auth/refresh", json={"refresh_token": token})
+
+
+def me(client: Any, access_token: str) -> Any:
+    return client.get("/users/me", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def assert_error(response: Any, code: int, message: str | None = None) -> None:
+    assert response.status_code == code, response.get_data(as_text=True)
+    body = response.json
+    assert body["code"] == code
+    assert isinstance(body["status"], str) and body["status"]
+    assert isinstance(body["message"], str) and body["message"]
+    if message is not None:
+        assert message in body["message"]
+
+
+def test_signing_in_gives_working_tokens_and_stores_only_a_hash(labvault_app, labvault_make_user):
+    user = labvault_make_user(labvault_app)
+    tokens = sign_in(labvault_app, user.id)
+    assert tokens.token_type == "Bearer"
+    assert tokens.refresh_token.startswith("lvr_")
+    assert me(labvault_app.test_client(), tokens.access_token).json["id"] == user.id
+
+    [row] = stored_tokens(labvault_app)
+    assert row["user_id"] == user.id
+    secret_part = tokens.refresh_token.removeprefix("lvr_")
+    for column, value in row.items():
+        assert secret_part not in str(value), f"{column} holds the refresh token"
+    assert len(row["token_hash"]) == 64  # a SHA-256 hex digest
+
+
+def test_refresh_rotates_both_tokens(labvault_make_app, labvault_make_user):
+    app = labvault_make_app(ACCESS_TOKEN_LIFETIME=10)
+    user = labvault_make_user(app)
+    client = app.test_client()
+    first = sign_in(app, user.id)
+
+    response = refresh(client, first.refresh_token)
+    assert response.status_code == 200
+    body = response.json
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 600
+    assert body["refresh_token"].startswith("lvr_")
+    assert body["refresh_token"] != first.refresh_token
+    assert body["access_token"] != first.access_token
+    assert me(client, body["access_token"]).json["id"] == user.id
+
+    # the new refresh token works in turn, and so on
+    second = refresh(client, body["refresh_token"])
+    assert second.status_code == 200
+    assert refresh(client, second.json["refresh_token"]).status_code == 200
+
+    rows = stored_tokens(app)
+    assert len(rows) == 4
+    assert len({row["family_id"] for row in rows}) == 1
+    assert [row["used_at"] is not None for row in rows] == [True, True, True, False]
+
+
+def test_reusing_a_rotated_refresh_token_ends_the_whole_session(labvault_app, labvault_make_user):
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    oldest = sign_in(labvault_app, user.id).refresh_token
+    middle = refresh(client, oldest).json["refresh_token"]
+    newest = refresh(client, middle).json["refresh_token"]
+    other_device = sign_in(labvault_app, user.id).refresh_token
+
+    # a thief replays the stolen, already used token
+    assert_error(refresh(client, oldest), 401, "already used")
+    # the legitimate holder's newest token is revoked with the rest of the family
+    assert_error(refresh(client, newest), 401, "revoked")
+    assert_error(refresh(client, middle), 401, "revoked")
+
+    family = {row["family_id"] for row in stored_tokens(labvault_app)[:3]}
+    assert len(family) == 1
+    for row in stored_tokens(labvault_app):
+        if row["family_id"] in family:
+            assert row["revoked_at"] is not None
+    # another sign-in of the same user is a separate session and keeps working
+    assert refresh(client, other_device).status_code == 200
+
+
+def test_session_ends_after_session_lifetime(labvault_make_app, labvault_make_user):
+    app = labvault_make_app(SESSION_LIFETIME=2)
+    user = labvault_make_user(app)
+    client = app.test_client()
+    before = utcnow()
+    tokens = sign_in(app, user.id)
+    [row] = stored_tokens(app)
+    expected_end = before + dt.timedelta(hours=2)
+    assert expected_end <= row["expires_at"] <= expected_end + dt.timedelta(seconds=5)
+
+    rotated = refresh(client, tokens.refresh_token).json["refresh_token"]
+    # rotating does not extend the session: every token of it ends at sign-in + lifetime
+    assert {r["expires_at"] for r in stored_tokens(app)} == {row["expires_at"]}
+
+    with app.app_context():
+        session = get_session()
+        session.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.family_id == row["family_id"])
+            .values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+        session.commit()
+    assert_error(refresh(client, rotated), 401, "expired")
+
+
+def test_logout_revokes_the_session(labvault_app, labvault_make_user):
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    current = refresh(client, sign_in(labvault_app, user.id).refresh_token).json["refresh_token"]
+    other_device = sign_in(labvault_app, user.id).refresh_token
+
+    response = client.post("/auth/logout", json={"refresh_token": current})
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert_error(refresh(client, current), 401, "revoked")
+
+    rows = stored_tokens(labvault_app)
+    assert [row["revoked_at"] is not None for row in rows] == [True, True, False]
+    assert refresh(client, other_device).status_code == 200
+
+
+def test_logout_with_an_unknown_token_changes_nothing(labvault_app, labvault_make_user):
+    """Logging out twice, or with a token the server never issued, is not an error."""
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    tokens = sign_in(labvault_app, user.id)
+    response = client.post("/auth/logout", json={"refresh_token": "lvr_never-issued"})
+    assert response.status_code == 204
+    assert refresh(client, tokens.refresh_token).status_code == 200
+
+
+def test_unknown_refresh_token_is_refused(labvault_client):
+    for token in ["lvr_never-issued", "not-even-a-refresh-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]:
+        assert_error(refresh(labvault_client, token), 401, "unknown refresh token")
+
+
+BAD_BODIES = {
+    "missing-field": ({"json": {}}, 422, "refresh_token"),
+    "unknown-field": (
+        {"json": {"refresh_token": "lvr_x", "remember_me": True}},
+        422,
+        "remember_me",
+    ),
+    "not-a-string": ({"json": {"refresh_token": 12345}}, 422, "refresh_token"),
+    "empty-string": ({"json": {"refresh_token": ""}}, 422, "refresh_token"),
+    "too-long": ({"json": {"refresh_token": "lvr_" + "x" * 300}}, 422, "refresh_token"),
+    "null": ({"json": {"refresh_token": None}}, 422, "refresh_token"),
+    "json-array": ({"json": ["lvr_x"]}, 422, None),
+    "malformed-json": (
+        {"data": '{"refresh_token": ', "content_type": "application/json"},
+        400,
+        None,
+    ),
+    "not-utf8": ({"data": b"\xff\xfe\x00", "content_type": "application/json"}, 400, None),
+    "no-body": ({}, 422, "refresh_token"),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_args", "code", "field"), list(BAD_BODIES.values()), ids=list(BAD_BODIES)
+)
+def test_bad_request_bodies_get_a_json_error(labvault_client, request_args, code, field):
+    for route in ["/auth/refresh", "/auth/logout"]:
+        response = labvault_client.post(route, **request_args)
+        assert_error(response, code)
+        assert response.mimetype == "application/json"
+        if field is not None:
+            assert field in response.json["errors"]["json"]

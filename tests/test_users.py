@@ -1,0 +1,288 @@
+"""/users: who am I, and for admins the list of users and changing role and status.
+
+Changes need the user's ETag in If-Match (from GET /users/{id} or a previous PATCH), so
+two admins editing one account cannot silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from labvault.auth.service import start_session
+from labvault.db import get_session
+from labvault.users.models import User
+
+USER_FIELDS = {"id", "email", "display_name", "role", "status", "created_at", "updated_at"}
+
+
+def stored_user(app: Any, user_id: int) -> dict[str, Any]:
+    with app.app_context():
+        table = User.__table__
+        row = get_session().execute(sa.select(table).where(table.c.id == user_id)).mappings()
+        return dict(row.one())
+
+
+def etag_of(client: Any, admin: Any, user_id: int) -> str:
+    response = client.get(f"/users/{user_id}", headers=admin.headers)
+    assert response.status_code == 200
+    etag: str = response.headers["ETag"]
+    return etag
+
+
+def patch(client: Any, admin: Any, user_id: int, changes: Any, etag: str | None) -> Any:
+    headers = dict(admin.headers)
+    if etag is not None:
+        headers["If-Match"] = etag
+    return client.patch(f"/users/{user_id}", json=changes, headers=headers)
+
+
+def assert_error(response: Any, code: int, message: str | None = None) -> None:
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert response.json["code"] == code
+    assert response.json["message"]
+    if message is not None:
+        assert message in response.json["message"]
+
+
+def test_me_shows_the_signed_in_user(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    for status in ("active", "unverified"):
+        user = labvault_make_user(labvault_app, role="manager", status=status)
+        response = client.get("/users/me", headers=user.headers)
+        assert response.status_code == 200
+        body = response.json
+        assert set(body) == USER_FIELDS
+        assert (body["id"], body["email"]) == (user.id, user.email)
+        assert (body["role"], body["status"]) == ("manager", status)
+        assert body["display_name"] == user.email.split("@")[0]
+
+
+def test_user_routes_need_a_signed_in_user(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    client = labvault_app.test_client()
+    for response in (
+        client.get("/users/me"),
+        client.get("/users"),
+        client.get(f"/users/{admin.id}"),
+        client.patch(f"/users/{admin.id}", json={"role": "user"}, headers={"If-Match": "*"}),
+    ):
+        assert_error(response, 401, "authentication required")
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
+    assert stored_user(labvault_app, admin.id)["role"] == "admin"
+
+
+def test_admins_list_users_page_by_page(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    others = [labvault_make_user(labvault_app) for _ in range(4)]
+    ids = [admin.id] + [user.id for user in others]
+    client = labvault_app.test_client()
+
+    everyone = client.get("/users", headers=admin.headers)
+    assert everyone.status_code == 200
+    assert [user["id"] for user in everyone.json] == ids  # oldest first
+    assert set(everyone.json[0]) == USER_FIELDS
+
+    page = client.get("/users?page=2&page_size=2", headers=admin.headers)
+    assert page.status_code == 200
+    assert [user["id"] for user in page.json] == ids[2:4]
+    assert json.loads(page.headers["X-Pagination"]) == {
+        "total": 5,
+        "total_pages": 3,
+        "first_page": 1,
+        "last_page": 3,
+        "page": 2,
+        "previous_page": 1,
+        "next_page": 3,
+    }
+    last = client.get("/users?page=3&page_size=2", headers=admin.headers)
+    assert [user["id"] for user in last.json] == ids[4:]
+    beyond = client.get("/users?page=4&page_size=2", headers=admin.headers)
+    assert beyond.status_code == 200
+    assert beyond.json == []
+
+
+def test_bad_pagination_arguments_are_422(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    client = labvault_app.test_client()
+    for query, field in [
+        ("page_size=101", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page=0", "page"),
+        ("page=two", "page"),
+    ]:
+        response = client.get(f"/users?{query}", headers=admin.headers)
+        assert_error(response, 422)
+        assert field in response.json["errors"]["query"], query
+    assert client.get("/users?page_size=100", headers=admin.headers).status_code == 200
+
+
+def test_only_admins_may_list_see_or_change_users(labvault_app, labvault_make_user):
+    target = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    for role in ("user", "manager"):
+        caller = labvault_make_user(labvault_app, role=role)
+        for response in (
+            client.get("/users", headers=caller.headers),
+            client.get(f"/users/{target.id}", headers=caller.headers),
+            patch(client, caller, target.id, {"role": "admin"}, "*"),
+            patch(client, caller, caller.id, {"role": "admin"}, "*"),
+        ):
+            assert_error(response, 403, "admin role")
+    assert stored_user(labvault_app, target.id)["role"] == "user"
+
+
+def test_admins_see_one_user_with_its_etag(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app, status="unverified")
+    client = labvault_app.test_client()
+
+    response = client.get(f"/users/{user.id}", headers=admin.headers)
+    assert response.status_code == 200
+    listed = {item["id"]: item for item in client.get("/users", headers=admin.headers).json}
+    assert response.json == listed[user.id]
+    assert response.headers["ETag"]
+    unchanged = client.get(
+        f"/users/{user.id}", headers={**admin.headers, "If-None-Match": response.headers["ETag"]}
+    )
+    assert unchanged.status_code == 304
+
+    assert_error(client.get("/users/999999", headers=admin.headers), 404, "no user")
+
+
+def test_changing_a_user_needs_its_current_etag(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+
+    assert_error(patch(client, admin, user.id, {"role": "manager"}, None), 428)
+    assert_error(patch(client, admin, user.id, {"role": "manager"}, '"not-the-etag"'), 412)
+    assert stored_user(labvault_app, user.id)["role"] == "user"
+
+    etag = etag_of(client, admin, user.id)
+    response = patch(client, admin, user.id, {"role": "manager"}, etag)
+    assert response.status_code == 200
+    assert response.json["role"] == "manager"
+    assert response.json["status"] == "active"
+    assert stored_user(labvault_app, user.id)["role"] == "manager"
+
+    # the answer's ETag allows the next change; the one used before is now stale
+    assert_error(patch(client, admin, user.id, {"status": "deactivated"}, etag), 412)
+    again = patch(client, admin, user.id, {"status": "deactivated"}, response.headers["ETag"])
+    assert again.status_code == 200
+    assert stored_user(labvault_app, user.id)["status"] == "deactivated"
+    assert again.headers["ETag"] == etag_of(client, admin, user.id)
+
+
+def test_two_admins_cannot_overwrite_each_other(labvault_app, labvault_make_user):
+    first = labvault_make_user(labvault_app, role="admin")
+    second = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    seen_by_first = etag_of(client, first, user.id)
+    seen_by_second = etag_of(client, second, user.id)
+
+    assert patch(client, second, user.id, {"role": "manager"}, seen_by_second).status_code == 200
+    assert_error(patch(client, first, user.id, {"role": "admin"}, seen_by_first), 412)
+    assert stored_user(labvault_app, user.id)["role"] == "manager"
+
+
+def test_changing_an_unknown_user_is_404(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    response = patch(labvault_app.test_client(), admin, 999999, {"role": "user"}, '"x"')
+    assert_error(response, 404, "no user with id 999999")
+
+
+def test_invalid_changes_are_422(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    etag = etag_of(client, admin, user.id)
+    for changes, field in [
+        ({"role": "superuser"}, "role"),
+        ({"role": "ADMIN"}, "role"),
+        ({"status": "banned"}, "status"),
+        ({"role": None}, "role"),
+        ({"email": "new@example.org"}, "email"),
+        ({"role": "manager", "display_name": "x"}, "display_name"),
+    ]:
+        response = patch(client, admin, user.id, changes, etag)
+        assert_error(response, 422)
+        assert field in response.json["errors"]["json"], changes
+    assert_error(patch(client, admin, user.id, ["role", "admin"], etag), 422)
+    row = stored_user(labvault_app, user.id)
+    assert (row["role"], row["status"], row["email"]) == ("user", "active", user.email)
+
+
+def test_admins_cannot_demote_or_deactivate_themselves(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    client = labvault_app.test_client()
+    for changes in ({"role": "manager"}, {"status": "deactivated"}, {"status": "unverified"}):
+        response = patch(client, admin, admin.id, changes, etag_of(client, admin, admin.id))
+        assert_error(response, 409, "cannot demote or deactivate themselves")
+    row = stored_user(labvault_app, admin.id)
+    assert (row["role"], row["status"]) == ("admin", "active")
+
+    # keeping one's own role is fine, and another admin may demote this one
+    keep = patch(client, admin, admin.id, {"role": "admin"}, etag_of(client, admin, admin.id))
+    assert keep.status_code == 200
+    other = labvault_make_user(labvault_app, role="admin")
+    demoted = patch(client, other, admin.id, {"role": "user"}, etag_of(client, other, admin.id))
+    assert demoted.status_code == 200
+    assert stored_user(labvault_app, admin.id)["role"] == "user"
+    assert client.get("/users", headers=admin.headers).status_code == 403
+
+
+def test_a_new_role_applies_to_existing_tokens_at_once(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    assert client.get("/users", headers=user.headers).status_code == 403
+    etag = etag_of(client, admin, user.id)
+    assert patch(client, admin, user.id, {"role": "admin"}, etag).status_code == 200
+    assert client.get("/users", headers=user.headers).status_code == 200
+
+
+def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, labvault_make_user):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    bystander = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    state = labvault_app.extensions["labvault"]
+    with labvault_app.app_context():
+        session = get_session()
+        account = session.get(User, user.id)
+        assert account is not None
+        refresh_token = start_session(
+            session, state.signer, account, dt.timedelta(hours=1)
+        ).refresh_token
+    api_key = client.post("/users/me/api-keys", json={"name": "cron"}, headers=user.headers)
+    key_headers = {"Authorization": f"Bearer {api_key.json['key']}"}
+    assert client.get("/users/me", headers=user.headers).status_code == 200
+    assert client.get("/users/me", headers=key_headers).status_code == 200
+    rotated = client.post("/auth/refresh", json={"refresh_token": refresh_token})
+    assert rotated.status_code == 200
+    refresh_token = rotated.json["refresh_token"]
+
+    etag = etag_of(client, admin, user.id)
+    response = patch(client, admin, user.id, {"status": "deactivated"}, etag)
+    assert response.status_code == 200
+    assert response.json["status"] == "deactivated"
+
+    assert_error(client.get("/users/me", headers=user.headers), 401, "deactivated")
+    assert_error(client.get("/users/me", headers=key_headers), 401, "revoked")
+    refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
+    assert_error(refreshed, 401, "revoked")
+    # only that user is affected
+    assert client.get("/users/me", headers=bystander.headers).status_code == 200
+
+    # reactivating the account does not bring the old API key or session back
+    etag = etag_of(client, admin, user.id)
+    assert patch(client, admin, user.id, {"status": "active"}, etag).status_code == 200
+    assert client.get("/users/me", headers=user.headers).status_code == 200
+    assert_error(client.get("/users/me", headers=key_headers), 401, "revoked")
+    refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
+    assert_error(refreshed, 401, "revoked")
