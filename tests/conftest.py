@@ -17,6 +17,10 @@ from typing import Any
 import flask
 import pytest
 import sqlalchemy as sa
+from labvault.app import create_app
+from labvault.errors import ConfigError
+
+from tests.plugin_dists import app_settings, plugin_dists
 
 SERVER_URLS = {
     "mariadb": os.environ.get(
@@ -39,6 +43,17 @@ CALLED_ROUTES: set[tuple[str, str]] = set()
 def openapi_path(rule: str) -> str:
     """Flask's ``/users/<int:user_id>`` as OpenAPI's ``/users/{user_id}``."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def documented_operations(app: flask.Flask) -> set[tuple[str, str]]:
+    """(method, path) of every operation in the app's /openapi.json."""
+    spec = app.test_client().get("/openapi.json").json
+    return {
+        (method, path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
 
 
 def _record_route(sender: flask.Flask, **_: Any) -> None:
@@ -133,3 +148,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "run_last: run after every other test")
+
+
+# --- plugin tests: apps built straight from settings, once (no database matrix) ----------
+
+
+@pytest.fixture
+def dists(tmp_path, monkeypatch):
+    """Installs plugin distributions (real dist-info folders) for one test."""
+    yield from plugin_dists(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Factory of apps on SQLite in tmp_path, for tests that need no database matrix."""
+    apps = []
+
+    def make(**settings):
+        app = create_app(app_settings(tmp_path, **settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["labvault"].database.dispose()
+
+
+@pytest.fixture
+def startup_problems(tmp_path):
+    """Build an app that must not start; return the problems its ConfigError lists."""
+
+    def problems(**settings):
+        with pytest.raises(ConfigError) as failure:
+            create_app(app_settings(tmp_path, **settings))
+        return failure.value.problems
+
+    return problems

@@ -12,6 +12,8 @@ from labvault import API_VERSION, __version__
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY
 
+from tests.conftest import documented_operations, openapi_path
+
 ERROR_KEYS = {"code", "status", "message"}
 
 
@@ -111,18 +113,12 @@ def test_unexpected_exception_is_a_logged_json_500(labvault_app, caplog):
 
 
 def test_every_route_is_in_the_openapi_document(labvault_app):
-    spec = labvault_app.test_client().get("/openapi.json").json
-    documented = {
-        (method, path)
-        for path, ops in spec["paths"].items()
-        for method in ops
-        if method in {"get", "post", "put", "patch", "delete"}
-    }
+    documented = documented_operations(labvault_app)
     undocumented = []
     for rule in labvault_app.url_map.iter_rules():
         if rule.endpoint in {"static", "swagger_asset"} or rule.endpoint.startswith("api-docs."):
             continue
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        path = openapi_path(rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             if (method.lower(), path) not in documented:
                 undocumented.append(f"{method} {rule.rule}")

@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from labvault import hookspecs
-from labvault.app import create_app
 from labvault.builtins.block_comment import Comment
 from labvault.cli import cli
-from labvault.errors import ConfigError
 from labvault.extensions import (
     BACKUP_TARGETS,
     BLOCK_TYPES,
@@ -26,7 +24,7 @@ from labvault.extensions import (
 )
 from labvault.plugin import RemoteEntry
 
-from tests.plugin_dists import app_settings, plugin_dists, write_config
+from tests.plugin_dists import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,37 +39,6 @@ XRD_BLOCK = """
     def labvault_block_types():
         return [XRDPattern]
 """
-
-
-@pytest.fixture
-def dists(tmp_path, monkeypatch):
-    yield from plugin_dists(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def make_app(tmp_path):
-    apps = []
-
-    def make(**settings):
-        app = create_app(app_settings(tmp_path, **settings))
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["labvault"].database.dispose()
-
-
-@pytest.fixture
-def startup_problems(tmp_path):
-    """Build an app that must not start; return the problems its ConfigError lists."""
-
-    def problems(**settings):
-        with pytest.raises(ConfigError) as failure:
-            create_app(app_settings(tmp_path, **settings))
-        return failure.value.problems
-
-    return problems
 
 
 # --- registration hooks --------------------------------------------------------------

@@ -16,7 +16,7 @@ from labvault.errors import ConfigError
 from labvault.extensions import BLOCK_TYPES, FILE_SOURCES
 from labvault.plugins import installed_plugins
 
-from tests.plugin_dists import app_settings, plugin_dists, write_config
+from tests.plugin_dists import app_settings, write_config
 
 XRD = """
     from labvault.plugin import BlockType, hookimpl
@@ -53,37 +53,6 @@ SFTP = """
 RAISES_ON_IMPORT = """
     raise RuntimeError("needs the vendor SDK")
 """
-
-
-@pytest.fixture
-def dists(tmp_path, monkeypatch):
-    yield from plugin_dists(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def make_app(tmp_path):
-    apps = []
-
-    def make(**settings):
-        app = create_app(app_settings(tmp_path, **settings))
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["labvault"].database.dispose()
-
-
-@pytest.fixture
-def startup_problems(tmp_path):
-    """Build an app that must not start; return the problems its ConfigError lists."""
-
-    def problems(**settings):
-        with pytest.raises(ConfigError) as failure:
-            create_app(app_settings(tmp_path, **settings))
-        return failure.value.problems
-
-    return problems
 
 
 def listed_after(message, marker):

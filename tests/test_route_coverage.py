@@ -10,7 +10,7 @@ import pytest
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY
 
-from tests.conftest import CALLED_ROUTES
+from tests.conftest import CALLED_ROUTES, documented_operations
 
 
 @pytest.mark.run_last
@@ -18,12 +18,6 @@ def test_every_documented_route_is_called_by_a_test(tmp_path):
     app = create_app(
         {"IDENTIFIER_PREFIX": "test", "SECRET_KEY": TEST_SECRET_KEY, "INSTANCE_PATH": str(tmp_path)}
     )
-    spec = app.test_client().get("/openapi.json").json
-    documented = {
-        (method, path)
-        for path, operations in spec["paths"].items()
-        for method in operations
-        if method in {"get", "post", "put", "patch", "delete"}
-    }
+    documented = documented_operations(app)
     untested = sorted(f"{method.upper()} {path}" for method, path in documented - CALLED_ROUTES)
     assert untested == [], "routes no test calls (run the whole suite): " + ", ".join(untested)
