@@ -12,7 +12,10 @@ FORBIDDEN = re.compile(r"github|orcid|cheminventory|paramiko|boto3|\bs3\b|smtp",
 def offending_lines(root: Path) -> list[str]:
     hits = []
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix in {".pyc"} or "__pycache__" in path.parts:
+        generated = "__pycache__" in path.parts or any(
+            part.endswith(".egg-info") for part in path.parts  # pip's copy of the README
+        )
+        if not path.is_file() or path.suffix == ".pyc" or generated:
             continue
         try:
             text = path.read_text(encoding="utf-8")
@@ -33,3 +36,10 @@ def test_the_check_would_catch_a_plugin_name(tmp_path):
     (tmp_path / "core" / "leak.py").write_text("if provider == 'GitHub':\n    use_S3()\n")
     (tmp_path / "core" / "fine.py").write_text("bucket = 's3cret'\n")
     assert offending_lines(tmp_path / "core") == ["core/leak.py:1: if provider == 'GitHub':"]
+
+
+def test_generated_package_metadata_is_not_core_source(tmp_path):
+    metadata = tmp_path / "core" / "labvault.egg-info"
+    metadata.mkdir(parents=True)
+    (metadata / "PKG-INFO").write_text("pip install labvault-auth-github\n")
+    assert offending_lines(tmp_path / "core") == []

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
 from labvault.cli import cli
+from labvault.errors import ConfigError
 from labvault.extensions import (
     BACKUP_TARGETS,
     BLOCK_TYPES,
@@ -507,3 +508,21 @@ def test_one_module_enabled_under_two_names_is_a_startup_problem(dists, startup_
     assert problem == (
         "plugin second (distribution labvault-second 1.0.0): its module is already enabled as first"
     )
+
+
+def test_config_check_reports_what_startup_would(dists, tmp_path):
+    dists.add(
+        "bridge",
+        """
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise ConfigError(["BRIDGE_URL: not set"])
+        """,
+    )
+    config = write_config(tmp_path, IDENTIFIER_PREFIX="lab", PLUGINS=["bridge"])
+    result = CliRunner().invoke(cli, ["config", "check"], env={"LABVAULT_CONFIG": str(config)})
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.problems == ["plugin bridge: BRIDGE_URL: not set"]

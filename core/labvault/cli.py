@@ -186,7 +186,7 @@ def config() -> None:
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
     """Validate settings, plugins and plugin config without starting the server."""
-    from labvault.app import load_extensions
+    from labvault.app import create_app, load_extensions
     from labvault.settings import gather_raw_settings, validate_settings
 
     raw, source = gather_raw_settings()
@@ -198,13 +198,13 @@ def config_check(ctx: click.Context) -> None:
         problems += exc.problems
         settings = None
     plugins = raw.get("PLUGINS", [])
-    if settings is not None or (
-        isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)
-    ):
-        try:
-            load_extensions(settings or {"PLUGINS": plugins})
-        except ConfigError as exc:
-            problems += exc.problems
+    try:
+        if settings is not None:  # everything the server checks when it starts
+            create_app(settings, dev=_obj(ctx).dev).extensions["labvault"].database.dispose()
+        elif isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+            load_extensions({"PLUGINS": plugins})  # still report the plugins' problems
+    except ConfigError as exc:
+        problems += exc.problems
     if problems:
         raise ConfigError(problems)
     click.echo("configuration is valid")
