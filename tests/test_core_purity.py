@@ -13,7 +13,8 @@ def offending_lines(root: Path) -> list[str]:
     hits = []
     for path in sorted(root.rglob("*")):
         generated = "__pycache__" in path.parts or any(
-            part.endswith(".egg-info") for part in path.parts  # pip's copy of the README
+            part.endswith(".egg-info")
+            for part in path.parts  # pip's copy of the README
         )
         if not path.is_file() or path.suffix == ".pyc" or generated:
             continue

@@ -108,7 +108,7 @@ def cli(ctx: click.Context, dev: bool) -> None:
 # --- serve -------------------------------------------------------------------------
 
 
-def _first_run(app: Flask) -> None:
+def _first_run(app: Flask, base_url: str) -> None:
     """With no users yet, create an admin and print a bearer token for /doc, once."""
     from labvault.db import get_session
     from labvault.users.service import bootstrap_admin
@@ -122,7 +122,7 @@ def _first_run(app: Flask) -> None:
             fg="yellow",
         )
         click.echo(f"    {created}\n")
-        click.echo("Open /doc, click Authorize and paste it. Keep it secret.\n")
+        click.echo(f"Open {base_url}/doc, click Authorize and paste it. Keep it secret.\n")
 
 
 @cli.command()
@@ -147,7 +147,7 @@ def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
     app = state.app()
     if state.dev:
         if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-            _first_run(app)
+            _first_run(app, f"http://{host}:{port}")
         app.run(host=host, port=int(port), debug=True, use_reloader=True, use_debugger=False)
         return
     from labvault.server import run_gunicorn
