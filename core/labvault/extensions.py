@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import marshmallow as ma
@@ -59,8 +60,29 @@ class AuthProvider(Extension):
         return []
 
 
+@dataclass(frozen=True)
+class BlockFile:
+    """A stored file as a block type sees it: read it from ``path``, never write to it."""
+
+    id: int
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    path: Path
+
+    @property
+    def extension(self) -> str:
+        """The lowercase extension of ``name`` with its dot (``".csv"``), or ``""``."""
+        return PurePath(self.name).suffix.lower()
+
+
 class BlockType(Extension):
-    """A kind of analysis block attached to an item (comment, table, XRD pattern, ...)."""
+    """A kind of analysis block attached to an item (comment, table, XRD pattern, ...).
+
+    The client writes a block's ``data`` (validated with ``DataSchema``) and ``file_ids``;
+    the core then calls :meth:`compute` and stores what it returns as ``computed``.
+    """
 
     #: Version of the block type's data format; bump it when ``DataSchema`` changes.
     version: ClassVar[str] = "1"
@@ -69,13 +91,23 @@ class BlockType(Extension):
     #: Marshmallow schema of the block's client-written ``data``.
     DataSchema: ClassVar[type[ma.Schema]] = EmptyConfigSchema
 
-    def compute(self, data: Mapping[str, Any], files: list[Any]) -> dict[str, Any]:
+    #: Most files a block of this type takes (``None``: no limit).
+    max_files: ClassVar[int | None] = None
+
+    def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:
         """Derive results from the block's data and files; stored as ``computed``.
 
-        Raise :class:`labvault.plugin.ExtensionError` with a message for the user when a
-        file cannot be parsed; the core stores it as the block's ``error``.
+        Must return JSON-serializable values. Raise
+        :class:`labvault.plugin.ExtensionError` with a message for the user when a file
+        cannot be parsed; the core stores it as the block's ``error``.
         """
         return {}
+
+    def render_png(
+        self, data: Mapping[str, Any], computed: Mapping[str, Any], files: list[BlockFile]
+    ) -> bytes | None:
+        """A PNG picture of the block (``GET .../blocks/<id>/plot.png``), or None if none."""
+        return None
 
 
 @dataclass(frozen=True)

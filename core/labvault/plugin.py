@@ -18,6 +18,7 @@ from labvault.errors import ConfigError, ExtensionError, LabvaultError, PluginEr
 from labvault.extensions import (
     AuthProvider,
     BackupTarget,
+    BlockFile,
     BlockType,
     EmptyConfigSchema,
     Extension,
@@ -30,6 +31,7 @@ from labvault.hookspecs import hookimpl
 __all__ = [
     "AuthProvider",
     "BackupTarget",
+    "BlockFile",
     "BlockType",
     "ConfigError",
     "EmptyConfigSchema",
