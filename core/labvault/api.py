@@ -46,10 +46,25 @@ class LabvaultApi(Api):
 def _core_blueprints() -> list[Any]:
     from labvault.auth.routes import blp as auth_blp
     from labvault.auth.routes import keys_blp
+    from labvault.blocks.routes import blp as blocks_blp
+    from labvault.blocks.routes import types_blp
+    from labvault.collections.routes import blp as collections_blp
+    from labvault.items.routes import blp as items_blp
+    from labvault.items.routes import trash_blp
     from labvault.meta.routes import blp as meta_blp
     from labvault.users.routes import blp as users_blp
 
-    return [meta_blp, auth_blp, users_blp, keys_blp]
+    return [
+        meta_blp,
+        auth_blp,
+        users_blp,
+        keys_blp,
+        items_blp,
+        trash_blp,
+        collections_blp,
+        blocks_blp,
+        types_blp,
+    ]
 
 
 def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:

@@ -30,6 +30,8 @@ class LabvaultState:
     registry: Registry
     database: Database
     signer: TokenSigner
+    #: The flask-smorest Api (its spec converts schemas to JSON schema).
+    api: flask_smorest.Api | None = None
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     app.extensions["labvault"] = state
     app.teardown_appcontext(close_session)
 
-    api = init_api(app, settings)
+    api = state.api = init_api(app, settings)
     problems = _register_extra_blueprints(app, api, pm, registry)
     problems += call_each(pm, "labvault_startup", app=app)[1]
     if problems:

@@ -44,11 +44,11 @@ def utcnow() -> dt.datetime:
 
 
 #: Table options for MySQL/MariaDB; a model with ``__table_args__`` of its own adds these.
-MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 class Base(DeclarativeBase):
-    __table_args__ = MYSQL_TABLE_OPTIONS
+    __table_args__: Any = MYSQL_TABLE_OPTIONS
     type_annotation_map = {dt.datetime: UTCDateTime()}
     metadata = sa.MetaData(
         naming_convention={
@@ -145,6 +145,8 @@ def begin_write(session: Session) -> None:
     selected ``with_for_update()``.
     """
     if session.in_transaction():
+        if session.connection().get_execution_options().get(WRITE_OPTION):
+            return  # already this operation's write transaction
         session.commit()
     session.connection(execution_options={WRITE_OPTION: True})
 

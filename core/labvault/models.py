@@ -1,9 +1,29 @@
 """Every table of the core, imported together so the metadata is complete."""
 
 from labvault.auth.models import ApiKey, RefreshToken
+from labvault.blocks.models import Block
+from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
+from labvault.files.models import StoredFile, item_files
+from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Base", "RefreshToken", "User", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Block",
+    "Collection",
+    "CollectionShare",
+    "Item",
+    "ItemRelationship",
+    "ItemVersion",
+    "RefreshToken",
+    "StoredFile",
+    "User",
+    "collection_items",
+    "item_creators",
+    "item_files",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Blocks: analysis and notes attached to an item, computed by block types."""

@@ -1,0 +1,139 @@
+"""/block-types and /items/<refcode>/blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from labvault.auth.access import require_user, signed_in_user
+from labvault.blocks import service
+from labvault.blocks.models import Block
+from labvault.blocks.schemas import (
+    BlockCreateSchema,
+    BlockOrderSchema,
+    BlockPatchSchema,
+    BlockSchema,
+    BlockTypeSchema,
+)
+from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.db import get_session
+from labvault.items import service as items
+
+blp = Blueprint(
+    "blocks", __name__, url_prefix="/items/<string:refcode>/blocks", description="Blocks"
+)
+types_blp = Blueprint("block_types", __name__, description="Block types")
+
+
+def _data_schema(kind: Any) -> dict[str, Any]:
+    """The block type's DataSchema as JSON schema, converted as /openapi.json converts."""
+    converter = current_app.extensions["labvault"].api.ma_plugin.converter
+    schema: dict[str, Any] = converter.schema2jsonschema(kind.DataSchema)
+    return schema
+
+
+@types_blp.route("/block-types")
+@require_user()
+@types_blp.response(200, BlockTypeSchema(many=True))
+def block_types() -> list[dict[str, Any]]:
+    """The block types this server offers and the data each takes"""
+    return [
+        {
+            "name": kind.name,
+            "description": kind.description,
+            "version": kind.version,
+            "accepted_file_extensions": list(kind.accepted_file_extensions),
+            "max_files": kind.max_files,
+            "data_schema": _data_schema(kind),
+        }
+        for kind in service.block_types().values()
+    ]
+
+
+def _response(block: Block, status: int = 200) -> Any:
+    return service.block_to_dict(block), status, {"ETag": service.etag(block)}
+
+
+@blp.route("")
+class Blocks(MethodView):
+    @require_user()
+    @blp.response(200, BlockSchema(many=True))
+    def get(self, refcode: str) -> list[dict[str, Any]]:
+        """The item's blocks, in order"""
+        session = get_session()
+        item = items.get_item(session, signed_in_user(), refcode)
+        return [service.block_to_dict(b) for b in items.blocks_of(session, item)]
+
+    @require_user()
+    @blp.arguments(BlockCreateSchema)
+    @blp.response(201, BlockSchema)
+    def post(self, body: dict[str, Any], refcode: str) -> Any:
+        """Add a block at the end; the server computes its results"""
+        session, user = get_session(), signed_in_user()
+        item = items.get_item(session, user, refcode, write=True)
+        return _response(service.create_block(session, user, item, body), 201)
+
+
+@blp.route("/<int:block_id>")
+class OneBlock(MethodView):
+    @require_user()
+    @blp.response(200, BlockSchema)
+    def get(self, refcode: str, block_id: int) -> Any:
+        """One block, with its ETag"""
+        session = get_session()
+        item = items.get_item(session, signed_in_user(), refcode)
+        return _response(service.get_block(session, item, block_id))
+
+    @require_user()
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(BlockPatchSchema)
+    @blp.response(200, BlockSchema)
+    def patch(self, body: dict[str, Any], refcode: str, block_id: int) -> Any:
+        """Change a block's title, data or files (If-Match required); recomputed"""
+        session, user = get_session(), signed_in_user()
+        item = items.get_item(session, user, refcode, write=True)
+        block = service.get_block(session, item, block_id)
+        check_if_match(service.etag(block))
+        return _response(service.update_block(session, user, item, block, body))
+
+    @require_user()
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.response(204)
+    def delete(self, refcode: str, block_id: int) -> None:
+        """Remove a block (If-Match required); the item's versions keep it"""
+        session, user = get_session(), signed_in_user()
+        item = items.get_item(session, user, refcode, write=True)
+        block = service.get_block(session, item, block_id)
+        check_if_match(service.etag(block))
+        service.delete_block(session, user, item, block)
+
+
+@blp.route("/order", methods=["PUT"])
+@require_user()
+@blp.arguments(BlockOrderSchema)
+@blp.response(200, BlockSchema(many=True))
+def order(body: dict[str, Any], refcode: str) -> list[dict[str, Any]]:
+    """Put the item's blocks in this order (every block id exactly once)"""
+    session, user = get_session(), signed_in_user()
+    item = items.get_item(session, user, refcode, write=True)
+    blocks = service.reorder_blocks(session, user, item, body["block_ids"])
+    return [service.block_to_dict(b) for b in blocks]
+
+
+@blp.route("/<int:block_id>/plot.png")
+@require_user()
+@blp.response(200, content_type="image/png", description="the plot as a PNG picture")
+def plot(refcode: str, block_id: int) -> Response:
+    """The block's plot, rendered on the server"""
+    session = get_session()
+    item = items.get_item(session, signed_in_user(), refcode)
+    block = service.get_block(session, item, block_id)
+    if block.error:
+        abort(409, message=f"the block has no plot: {block.error}")
+    png = service.plot_png(session, item, block)
+    if png is None:
+        abort(404, message=f"a {block.block_type} block has no plot")
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=60"})

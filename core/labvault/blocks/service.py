@@ -1,0 +1,235 @@
+"""Blocks: validated by their block type, computed from their files, versioned with the item."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy.orm import Session
+
+from labvault.blocks.models import Block
+from labvault.db import utcnow
+from labvault.errors import ExtensionError
+from labvault.extensions import BLOCK_TYPES, BlockFile, BlockType
+from labvault.files.models import StoredFile, item_files
+from labvault.items.models import Item
+from labvault.items.service import record_version
+from labvault.users.models import User
+
+
+def block_types() -> dict[str, BlockType]:
+    types: dict[str, BlockType] = current_app.extensions["labvault"].registry.instances_of(
+        BLOCK_TYPES
+    )
+    return types
+
+
+def block_type(name: str) -> BlockType:
+    found = block_types().get(name)
+    if found is None:
+        abort(
+            422,
+            errors={"json": {"block_type": [f"unknown; available: {', '.join(block_types())}"]}},
+            message=f"unknown block type {name!r}",
+        )
+    assert found is not None
+    return found
+
+
+def block_to_dict(block: Block) -> dict[str, Any]:
+    return {
+        "id": block.id,
+        "block_type": block.block_type,
+        "title": block.title,
+        "data": block.data,
+        "file_ids": list(block.file_ids),
+        "computed": block.computed,
+        "error": block.error,
+        "position": block.position,
+        "version": block.version,
+    }
+
+
+def etag(block: Block) -> str:
+    return f'"block-{block.id}@{block.version}"'
+
+
+def get_block(session: Session, item: Item, block_id: int) -> Block:
+    block = session.scalars(
+        sa.select(Block).where(Block.id == block_id, Block.item_id == item.id)
+    ).first()
+    if block is None:
+        abort(404, message=f"{item.refcode} has no block {block_id}")
+    assert block is not None
+    return block
+
+
+def _block_files(session: Session, item: Item, file_ids: list[int]) -> list[BlockFile]:
+    """The block's files, which must be files of its item; in the order given."""
+    rows = {
+        f.id: f
+        for f in session.scalars(
+            sa.select(StoredFile)
+            .join(item_files, item_files.c.file_id == StoredFile.id)
+            .where(item_files.c.item_id == item.id, StoredFile.id.in_(file_ids))
+        )
+    }
+    missing = [i for i in file_ids if i not in rows]
+    if missing:
+        abort(
+            422,
+            errors={"json": {"file_ids": [f"not files of {item.refcode}: {missing}"]}},
+            message="a block can only use files attached to its item",
+        )
+    from labvault.files.service import content_path
+
+    return [
+        BlockFile(
+            id=f.id,
+            name=f.name,
+            media_type=f.media_type,
+            size=f.size,
+            sha256=f.sha256,
+            path=content_path(f.sha256),
+        )
+        for f in (rows[i] for i in file_ids)
+    ]
+
+
+def _validated(kind: BlockType, data: Any, file_ids: list[int]) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = kind.DataSchema().load(data or {})
+    except ma.ValidationError as exc:
+        abort(422, errors={"json": {"data": exc.messages}}, message="invalid block data")
+        raise
+    if kind.max_files is not None and len(file_ids) > kind.max_files:
+        abort(
+            422,
+            errors={"json": {"file_ids": [f"a {kind.name} block takes at most {kind.max_files}"]}},
+            message="too many files for this block type",
+        )
+    return json.loads(json.dumps(loaded, default=str))  # dates and decimals as JSON stores them
+
+
+def compute(session: Session, item: Item, block: Block) -> None:
+    """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
+    kind = block_type(block.block_type)
+    files = _block_files(session, item, list(block.file_ids))
+    accepted = kind.accepted_file_extensions
+    unreadable = [f.name for f in files if accepted and f.extension not in accepted]
+    if unreadable:
+        block.computed, block.error = (
+            {},
+            (f"{', '.join(unreadable)}: a {kind.name} block reads {', '.join(accepted)} files"),
+        )
+        return
+    try:
+        computed = kind.compute(block.data, files)
+        block.computed, block.error = json.loads(json.dumps(computed)), None
+    except ExtensionError as exc:
+        block.computed, block.error = {}, str(exc)
+    except Exception as exc:  # a plugin's bug must not lose the user's block
+        current_app.logger.exception("block type %s failed", kind.name)
+        block.computed, block.error = {}, f"the {kind.name} block type failed: {exc}"
+
+
+def create_block(session: Session, user: User, item: Item, body: dict[str, Any]) -> Block:
+    kind = block_type(body["block_type"])
+    file_ids = body.get("file_ids", [])
+    position = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.max(Block.position), -1) + 1).where(
+            Block.item_id == item.id
+        )
+    )
+    block = Block(
+        item_id=item.id,
+        block_type=kind.name,
+        title=body.get("title", ""),
+        data=_validated(kind, body.get("data"), file_ids),
+        file_ids=file_ids,
+        position=position,
+    )
+    compute(session, item, block)
+    session.add(block)
+    record_version(session, item, "block_create", user)
+    session.commit()
+    return block
+
+
+def update_block(
+    session: Session, user: User, item: Item, block: Block, body: dict[str, Any]
+) -> Block:
+    kind = block_type(block.block_type)
+    file_ids = body.get("file_ids", block.file_ids)
+    if "title" in body:
+        block.title = body["title"]
+    block.data = _validated(kind, body.get("data", block.data), file_ids)
+    block.file_ids = list(file_ids)
+    compute(session, item, block)
+    block.version += 1
+    block.updated_at = utcnow()
+    record_version(session, item, "block_update", user)
+    session.commit()
+    return block
+
+
+def delete_block(session: Session, user: User, item: Item, block: Block) -> None:
+    session.delete(block)
+    record_version(session, item, "block_delete", user)
+    session.commit()
+
+
+def reorder_blocks(session: Session, user: User, item: Item, order: list[int]) -> list[Block]:
+    blocks = {b.id: b for b in session.scalars(sa.select(Block).where(Block.item_id == item.id))}
+    if sorted(order) != sorted(blocks):
+        abort(
+            422,
+            errors={
+                "json": {"block_ids": [f"must list each block of the item once: {sorted(blocks)}"]}
+            },
+            message="the new order must name every block of the item exactly once",
+        )
+    for position, block_id in enumerate(order):
+        blocks[block_id].position = position
+    record_version(session, item, "block_order", user)
+    session.commit()
+    return [blocks[i] for i in order]
+
+
+def replace_blocks(session: Session, item: Item, saved: list[dict[str, Any]]) -> None:
+    """Make the item's blocks those of a snapshot (restoring a version)."""
+    session.execute(sa.delete(Block).where(Block.item_id == item.id))
+    session.flush()
+    saved_ids = [entry["id"] for entry in saved]
+    # a deleted block's id may have been given to a new block of another item since
+    taken = set(session.scalars(sa.select(Block.id).where(Block.id.in_(saved_ids))))
+    for entry in saved:
+        session.add(
+            Block(
+                id=None if entry["id"] in taken else entry["id"],
+                item_id=item.id,
+                block_type=entry["block_type"],
+                title=entry["title"],
+                data=entry["data"],
+                file_ids=entry["file_ids"],
+                computed=entry["computed"],
+                error=entry["error"],
+                position=entry["position"],
+                version=entry.get("version", 1) + 1,
+            )
+        )
+    session.flush()
+
+
+def plot_png(session: Session, item: Item, block: Block) -> bytes | None:
+    kind = block_type(block.block_type)
+    files = _block_files(session, item, list(block.file_ids))
+    try:
+        return kind.render_png(block.data, block.computed, files)
+    except ExtensionError as exc:
+        abort(422, message=str(exc))
+        raise

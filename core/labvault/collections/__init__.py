@@ -1,0 +1,1 @@
+"""Collections: named groups of items, shared with other people."""

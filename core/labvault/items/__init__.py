@@ -1,0 +1,1 @@
+"""Lab records: samples, starting materials, cells and equipment, with their history."""

@@ -1,0 +1,125 @@
+"""Items, their creators and relationships, and the versions that keep every change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
+from labvault.users.models import User
+
+
+class ItemType(enum.StrEnum):
+    SAMPLE = "sample"
+    STARTING_MATERIAL = "starting_material"
+    CELL = "cell"
+    EQUIPMENT = "equipment"
+
+
+#: Items every active user may read and write: shared lab resources.
+LAB_WIDE_TYPES = (ItemType.STARTING_MATERIAL, ItemType.EQUIPMENT)
+
+
+class Relation(enum.StrEnum):
+    PARENT = "parent"
+    CHILD = "child"
+    IS_PART_OF = "is_part_of"
+    OTHER = "other"
+
+
+item_creators = sa.Table(
+    "item_creators",
+    Base.metadata,
+    sa.Column("item_id", sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Immutable ``PREFIX:XXXXXX``.
+    refcode: Mapped[str] = mapped_column(sa.String(17), unique=True)
+    #: Unique, human-readable, editable.
+    item_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(20), index=True)
+    name: Mapped[str] = mapped_column(sa.String(500), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    date: Mapped[dt.date | None]
+    status: Mapped[str] = mapped_column(sa.String(40), index=True)
+    #: The fields of the item's type (validated by its schema).
+    fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: What full-text search looks at, kept in step with the item by the service.
+    search_title: Mapped[str] = mapped_column(sa.String(700), default="")
+    search_body: Mapped[str] = mapped_column(sa.Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    #: Counts every change (item, its blocks and files); the ETag and version number.
+    version: Mapped[int] = mapped_column(default=1)
+    #: Set while the item is in the trash.
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    deleted_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    creators: Mapped[list[User]] = relationship(
+        secondary=item_creators, lazy="selectin", order_by=User.id
+    )
+    relationships: Mapped[list[ItemRelationship]] = relationship(
+        foreign_keys="ItemRelationship.item_id",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="ItemRelationship.id",
+    )
+
+
+class ItemRelationship(Base):
+    """``item`` relates to ``target``: e.g. relation ``parent`` means target is its parent."""
+
+    __tablename__ = "item_relationships"
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "target_id", "relation", "origin"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("items.id", ondelete="CASCADE"), index=True
+    )
+    relation: Mapped[str] = mapped_column(sa.String(20))
+    description: Mapped[str] = mapped_column(sa.String(500), default="")
+    #: "manual" when set directly; "synthesis" or "cell" when derived from the fields.
+    origin: Mapped[str] = mapped_column(sa.String(20), default="manual")
+
+    target: Mapped[Item] = relationship(foreign_keys=[target_id], lazy="joined")
+
+
+class ItemVersion(Base):
+    """A full snapshot of an item (with blocks and files) after one change."""
+
+    __tablename__ = "item_versions"
+    __table_args__ = (sa.UniqueConstraint("item_id", "number"), MYSQL_TABLE_OPTIONS)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    #: create, update, delete, restore, block_create, block_update, block_delete,
+    #: block_order, file_add, file_remove
+    action: Mapped[str] = mapped_column(sa.String(30))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User | None] = relationship(lazy="joined")

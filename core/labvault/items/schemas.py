@@ -1,0 +1,286 @@
+"""Item schemas: the common fields, each type's own fields and status vocabulary.
+
+Requests are validated with the schema of the item's ``type``; the documented request
+and response schemas list every field of every type (``type`` says which apply).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from labvault.items.models import ItemType, Relation
+
+ITEM_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,40}$"
+STATUSES: dict[str, tuple[str, ...]] = {
+    ItemType.SAMPLE: ("planned", "synthesized", "characterized", "consumed", "discarded"),
+    ItemType.STARTING_MATERIAL: ("available", "low", "empty", "ordered", "disposed"),
+    ItemType.CELL: ("planned", "assembled", "cycling", "completed", "failed", "disassembled"),
+    ItemType.EQUIPMENT: ("operational", "maintenance", "broken", "retired"),
+}
+CELL_FORMATS = ("coin", "pouch", "swagelok", "cylindrical", "in_situ", "other")
+SORT_KEYS = ("updated_at", "created_at", "name", "item_id", "refcode", "date")
+
+_text = validate.Length(max=500)
+_long_text = validate.Length(max=200_000)
+
+
+def _short(**kwargs: Any) -> fields.String:
+    return fields.String(validate=_text, **kwargs)
+
+
+def _valid_cas(value: str) -> None:
+    """CAS registry numbers: digits-digits-check digit, with a valid check digit."""
+    match = re.fullmatch(r"(\d{2,7})-(\d{2})-(\d)", value)
+    if match is None:
+        raise ma.ValidationError("not a CAS number (like 7732-18-5)")
+    digits = (match.group(1) + match.group(2))[::-1]
+    if sum(i * int(d) for i, d in enumerate(digits, 1)) % 10 != int(match.group(3)):
+        raise ma.ValidationError("CAS number check digit is wrong")
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ConstituentSchema(_Strict):
+    """An ingredient or component: another item (by refcode) or an inline substance name."""
+
+    item = fields.String(
+        allow_none=True, load_default=None, metadata={"description": "refcode of an item"}
+    )
+    name = fields.String(allow_none=True, load_default=None, validate=_text)
+    quantity = fields.Float(allow_none=True, load_default=None, validate=validate.Range(min=0))
+    unit = fields.String(load_default="", validate=validate.Length(max=20))
+
+    @ma.validates_schema
+    def _one_of_item_or_name(self, data: Mapping[str, Any], **_: Any) -> None:
+        if bool(data.get("item")) == bool(data.get("name")):
+            raise ma.ValidationError("give either item (a refcode) or name", "_schema")
+
+
+class RelationshipInputSchema(_Strict):
+    refcode = fields.String(required=True, validate=validate.Length(max=17))
+    relation = fields.String(required=True, validate=validate.OneOf([r.value for r in Relation]))
+    description = fields.String(load_default="", validate=_text)
+
+
+class CommonFields(_Strict):
+    item_id = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            ITEM_ID_PATTERN, error="1 to 40 letters, digits, '.', '_', '~' or '-'"
+        ),
+        metadata={"description": "omit or send null to derive it from the refcode"},
+    )
+    name = _short()
+    description = fields.String(validate=_long_text, metadata={"description": "Markdown"})
+    date = fields.Date(allow_none=True)
+    status = fields.String(metadata={"description": "one of the statuses of the item's type"})
+    creators = fields.List(fields.Integer(), metadata={"description": "user ids (default: you)"})
+    collections = fields.List(
+        fields.String(validate=validate.Length(max=40)),
+        metadata={"description": "collection_ids the item belongs to"},
+    )
+    relationships = fields.List(fields.Nested(RelationshipInputSchema))
+
+
+class SampleFields(ma.Schema):
+    chemical_formula = _short(allow_none=True)
+    synthesis_description = fields.String(allow_none=True, validate=_long_text)
+    synthesis_constituents = fields.List(fields.Nested(ConstituentSchema))
+
+
+class StartingMaterialFields(ma.Schema):
+    barcode = fields.String(allow_none=True, validate=validate.Length(max=100))
+    cas = fields.String(allow_none=True, validate=_valid_cas)
+    chemical_formula = _short(allow_none=True)
+    smiles = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    molar_mass = fields.Float(
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "g/mol"},
+    )
+    supplier = _short(allow_none=True)
+    location = _short(allow_none=True)
+    container_size = fields.Float(allow_none=True, validate=validate.Range(min=0))
+    container_unit = fields.String(allow_none=True, validate=validate.Length(max=20))
+    chemical_purity = fields.String(allow_none=True, validate=validate.Length(max=100))
+    full_percent = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100))
+    ghs_hazard_codes = fields.List(
+        fields.String(validate=validate.Regexp(r"^(EU)?H\d{3}[A-Za-z]{0,2}$")),
+        metadata={"description": "e.g. H225, H319, EUH066"},
+    )
+    date_acquired = fields.Date(allow_none=True)
+    date_opened = fields.Date(allow_none=True)
+
+
+class CellFields(ma.Schema):
+    cell_format = fields.String(allow_none=True, validate=validate.OneOf(CELL_FORMATS))
+    positive_electrode = fields.List(fields.Nested(ConstituentSchema))
+    negative_electrode = fields.List(fields.Nested(ConstituentSchema))
+    electrolyte = fields.List(fields.Nested(ConstituentSchema))
+    characteristic_mass = fields.Float(
+        allow_none=True, validate=validate.Range(min=0), metadata={"description": "mg"}
+    )
+
+
+class EquipmentFields(ma.Schema):
+    manufacturer = _short(allow_none=True)
+    model = _short(allow_none=True)
+    serial_numbers = _short(allow_none=True)
+    location = _short(allow_none=True)
+    contact = _short(allow_none=True)
+
+
+TYPE_FIELDS: dict[str, type[ma.Schema]] = {
+    ItemType.SAMPLE: SampleFields,
+    ItemType.STARTING_MATERIAL: StartingMaterialFields,
+    ItemType.CELL: CellFields,
+    ItemType.EQUIPMENT: EquipmentFields,
+}
+#: Fields whose values are lists of constituents, and the relationship origin they give.
+CONSTITUENT_FIELDS = {
+    "synthesis_constituents": "synthesis",
+    "positive_electrode": "cell",
+    "negative_electrode": "cell",
+    "electrolyte": "cell",
+}
+#: Type-specific text that full-text search looks at.
+SEARCHED_FIELDS = (
+    "cas",
+    "barcode",
+    "chemical_formula",
+    "supplier",
+    "location",
+    "manufacturer",
+    "model",
+    "serial_numbers",
+    "smiles",
+    "synthesis_description",
+)
+
+
+def _input_schema(item_type: str) -> type[ma.Schema]:
+    return type(
+        f"{item_type.title().replace('_', '')}Input",
+        (CommonFields, TYPE_FIELDS[item_type]),
+        {"status": fields.String(validate=validate.OneOf(STATUSES[item_type]))},
+    )
+
+
+INPUT_SCHEMAS = {item_type: _input_schema(item_type) for item_type in TYPE_FIELDS}
+
+
+def validate_item_input(item_type: str, data: Any, *, partial: bool) -> dict[str, Any]:
+    """Validate a request body with the schema of ``item_type`` (422 errors as a dict)."""
+    if not isinstance(data, dict):
+        raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
+    body = {k: v for k, v in data.items() if k != "type"}
+    loaded: dict[str, Any] = INPUT_SCHEMAS[item_type](partial=partial).load(body)
+    return loaded
+
+
+class _AllTypeFields(SampleFields, StartingMaterialFields, CellFields, EquipmentFields):
+    """Every type-specific field, for the documentation of requests and responses."""
+
+
+class ItemCreateSchema(CommonFields, _AllTypeFields):
+    """POST /items: ``type`` plus the common fields and those of that type."""
+
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in ItemType]))
+
+    def load(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
+        item_type = data.get("type")
+        if item_type not in INPUT_SCHEMAS:
+            raise ma.ValidationError({"type": [f"must be one of {', '.join(INPUT_SCHEMAS)}"]})
+        return {"type": item_type, **validate_item_input(item_type, data, partial=False)}
+
+
+class ItemPatchSchema(CommonFields, _AllTypeFields):
+    """PATCH /items/<refcode>: any fields of the item's type; ``type`` cannot change."""
+
+    def load(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
+        return data  # validated against the item's own type once it is loaded
+
+
+class UserRefSchema(ma.Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+
+
+class RelationshipSchema(ma.Schema):
+    refcode = fields.String()
+    item_id = fields.String()
+    relation = fields.String()
+    description = fields.String()
+    derived = fields.Boolean(metadata={"description": "derived from constituents/components"})
+
+
+class ItemSummarySchema(ma.Schema):
+    refcode = fields.String()
+    item_id = fields.String()
+    type = fields.String()
+    name = fields.String()
+    status = fields.String()
+    date = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class ItemSchema(ItemSummarySchema, _AllTypeFields):
+    description = fields.String()
+    creators = fields.List(fields.Nested(UserRefSchema))
+    collections = fields.List(fields.String())
+    relationships = fields.List(fields.Nested(RelationshipSchema))
+    deleted_at = fields.DateTime(allow_none=True)
+
+
+class ItemListArgsSchema(_Strict):
+    type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
+    collection = fields.String(metadata={"description": "collection_id"})
+    creator = fields.Integer(metadata={"description": "user id"})
+    status = fields.String()
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "full-text search (words; prefixes match)"},
+    )
+    sort = fields.String(
+        validate=validate.OneOf([*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance"]),
+        metadata={"description": "field, '-' for descending; default -updated_at or relevance"},
+    )
+
+
+class GraphArgsSchema(_Strict):
+    depth = fields.Integer(load_default=1, validate=validate.Range(min=1, max=5))
+
+
+class GraphSchema(ma.Schema):
+    nodes = fields.List(fields.Nested(ItemSummarySchema))
+    edges = fields.List(fields.Dict())
+
+
+class VersionSchema(ma.Schema):
+    number = fields.Integer()
+    action = fields.String()
+    user = fields.Nested(UserRefSchema, allow_none=True)
+    created_at = fields.DateTime()
+
+
+class VersionDetailSchema(VersionSchema):
+    snapshot = fields.Dict(metadata={"description": "the item with its blocks and files"})
+
+
+class TrashEntrySchema(ItemSummarySchema):
+    deleted_at = fields.DateTime()
+    deleted_by = fields.Nested(UserRefSchema, allow_none=True)
