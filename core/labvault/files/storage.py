@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -105,7 +105,7 @@ class FileStore:
         except FileNotFoundError:
             raise ContentMissing(f"content {sha256} is missing from {self.root}") from None
 
-    def save_stream(self, stream: BinaryIO, *, max_size: int | None) -> StoredContent:
+    def save_stream(self, stream: IO[bytes], *, max_size: int | None) -> StoredContent:
         """Store everything ``stream`` yields; raise :class:`ContentTooLarge` past ``max_size``.
 
         Whatever goes wrong (too large, client disconnect, full disk), the temp file is
@@ -114,7 +114,7 @@ class FileStore:
         self.temp_directory.mkdir(parents=True, exist_ok=True)
         hasher = hashlib.sha256()
         size = 0
-        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - it outlives the with block
+        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the file outlives the with block
             dir=self.temp_directory, prefix="upload-", suffix=".part", delete=False
         )
         temp_path = Path(temp.name)
@@ -187,6 +187,8 @@ class FileStore:
     def remove(self, sha256: str) -> bool:
         """Remove stored content; False if it was not there."""
         path = self.path_for(sha256)
+        if not self.root.is_dir():
+            return False
         with self._lock():
             try:
                 path.unlink()
