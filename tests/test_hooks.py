@@ -148,7 +148,7 @@ def test_labvault_block_types(dists, make_app, startup_problems):
         "BLOCK_TYPES.xrd.wavelength: Must be greater than 0."
     ]
     assert startup_problems(BLOCK_TYPES={"xrd": {}}) == [
-        "BLOCK_TYPES.xrd: unknown block type 'xrd'; available types: comment"
+        "BLOCK_TYPES.xrd: unknown block type 'xrd'; available types: comment, media, tabular"
     ]
 
 
@@ -388,7 +388,7 @@ def test_labvault_startup(dists, make_app):
     app = make_app(PLUGINS=["bridge", "xrd"])
 
     # once, with the app, after every enabled plugin's types are registered
-    assert sys.modules[bridge].calls == [(app, ["comment", "xrd"])]
+    assert sys.modules[bridge].calls == [(app, ["comment", "media", "tabular", "xrd"])]
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,11 @@ from labvault.hookspecs import PROJECT_NAME
 ENTRY_POINT_GROUP = "labvault.plugins"
 
 #: The core's own features, registered through the same hooks as any plugin.
-BUILTIN_MODULES = ("labvault.builtins.block_comment",)
+BUILTIN_MODULES = (
+    "labvault.builtins.block_comment",
+    "labvault.builtins.block_media",
+    "labvault.builtins.block_tabular",
+)
 
 
 @dataclass(frozen=True)
