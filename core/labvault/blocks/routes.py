@@ -125,7 +125,12 @@ def order(body: dict[str, Any], refcode: str) -> list[dict[str, Any]]:
 
 @blp.route("/<int:block_id>/plot.png")
 @require_user()
-@blp.response(200, content_type="image/png", description="the plot as a PNG picture")
+@blp.response(
+    200,
+    {"type": "string", "format": "binary"},
+    content_type="image/png",
+    description="the plot as a PNG picture",
+)
 def plot(refcode: str, block_id: int) -> Response:
     """The block's plot, rendered on the server"""
     session = get_session()
