@@ -49,6 +49,7 @@ def _core_blueprints() -> list[Any]:
     from labvault.blocks.routes import blp as blocks_blp
     from labvault.blocks.routes import types_blp
     from labvault.collections.routes import blp as collections_blp
+    from labvault.files.routes import blp as files_blp
     from labvault.items.routes import blp as items_blp
     from labvault.items.routes import trash_blp
     from labvault.meta.routes import blp as meta_blp
@@ -64,6 +65,7 @@ def _core_blueprints() -> list[Any]:
         collections_blp,
         blocks_blp,
         types_blp,
+        files_blp,
     ]
 
 

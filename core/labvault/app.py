@@ -17,6 +17,7 @@ from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, close_session
 from labvault.errors import ConfigError
 from labvault.extensions import AUTH_PROVIDERS, KINDS, Registry, build_registry
+from labvault.files.uploads import UploadRequest
 from labvault.plugins import build_plugin_manager, call_each
 from labvault.settings import load_settings, validate_settings
 
@@ -104,6 +105,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     pm, registry = load_extensions(settings)
 
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
+    app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],

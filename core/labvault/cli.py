@@ -17,6 +17,7 @@ from flask import Flask
 
 from labvault import __version__
 from labvault.errors import ConfigError, LabvaultError
+from labvault.files.storage import DEFAULT_GRACE_SECONDS
 from labvault.users.models import Role, Status
 
 DEFAULT_BIND = "127.0.0.1:5000"
@@ -345,6 +346,54 @@ def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
         signer = current_app.extensions["labvault"].signer
         lifetime = dt.timedelta(minutes=minutes) if minutes else None
         click.echo(signer.issue(user.id, lifetime))
+
+
+# --- files -------------------------------------------------------------------------
+
+
+@cli.group()
+def files() -> None:
+    """Stored files."""
+
+
+@files.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--grace-seconds",
+    type=click.IntRange(min=0),
+    default=DEFAULT_GRACE_SECONDS,
+    show_default=True,
+    help="Keep files and content younger than this: longer than any upload takes.",
+)
+@click.pass_context
+def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
+    """Remove files no item, block or version refers to, and their content."""
+    from labvault.db import get_session
+    from labvault.files.service import collect_garbage
+
+    with _obj(ctx).app().app_context():
+        try:
+            report = collect_garbage(
+                get_session(),
+                grace_seconds=grace_seconds,
+                dry_run=dry_run,
+            )
+        except OSError as exc:
+            raise LabvaultError(f"file store: {exc}") from exc
+    verb = "would remove" if dry_run else "removed"
+    for removed in report.files:
+        click.echo(f"{verb} file {removed.id} {removed.name} ({removed.size} bytes)")
+    for digest in report.content.removed:
+        click.echo(f"{verb} content {digest}")
+    content = report.content
+    if not (report.files or content.removed or content.temp_files_removed):
+        click.echo("nothing to remove")
+        return
+    click.echo(
+        f"{verb} {len(report.files)} file record(s), {len(content.removed)} stored "
+        f"content(s) and {content.temp_files_removed} abandoned temp file(s); "
+        f"{content.bytes_freed} bytes {'would be ' if dry_run else ''}freed"
+    )
 
 
 def _database_hint(exc: sa.exc.DBAPIError) -> str:

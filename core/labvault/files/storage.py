@@ -7,6 +7,10 @@ a crash or a dropped connection never leaves a half-written file under a name th
 database could point to. ``tmp/`` sits inside the root so the rename stays on one
 filesystem and is atomic.
 
+Uploads can also be written into ``tmp/`` directly (:meth:`FileStore.open_temp`, used by
+the upload request class of :mod:`labvault.files.uploads`), so placing them is only a
+rename: a large upload is written to disk once.
+
 Placing content and garbage collection exclude each other through a lock file
 (``<root>/.lock``). An upload whose content is already stored refreshes that file's
 modification time under the lock, and the collector never removes content modified
@@ -28,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO, TypeGuard
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -82,6 +86,85 @@ class GcReport:
     temp_files_removed: int = 0
 
 
+class TempContent:
+    """Content being written into the store's ``tmp/``, hashed while it is written.
+
+    It is the file object werkzeug streams an uploaded part into, so it reads, seeks and
+    iterates like the file it wraps. The digest is computed as the content is written
+    front to back; should anyone write elsewhere, it is computed again from the disk.
+    Closing it, or :meth:`discard`, removes the temp file unless the store kept it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by close()
+            dir=directory, prefix="upload-", suffix=".part", delete=False
+        )
+        self.path = Path(self._file.name)
+        #: Set by :meth:`FileStore.keep` once the content has its final name.
+        self.kept = False
+        self._hasher = hashlib.sha256()
+        self._hashed = 0
+        self._in_order = True
+
+    def __repr__(self) -> str:
+        return f"<TempContent {self.path}>"
+
+    def write(self, data: bytes) -> int:
+        if self._in_order and self._file.tell() != self._hashed:
+            self._in_order = False
+        written = self._file.write(data)
+        if self._in_order:
+            self._hasher.update(data)
+            self._hashed += written
+        return written
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far."""
+        self._file.flush()
+        return os.fstat(self._file.fileno()).st_size
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def finish(self) -> tuple[str, int]:
+        """Flush to the disk and close; the content's sha256 and size."""
+        size = self.size
+        os.fsync(self._file.fileno())
+        if not self._in_order or size != self._hashed:
+            self._file.seek(0)
+            self._hasher = hashlib.sha256()
+            while chunk := self._file.read(CHUNK_SIZE):
+                self._hasher.update(chunk)
+        self._file.close()
+        return self._hasher.hexdigest(), size
+
+    def discard(self) -> None:
+        """Close and remove the temp file (unless kept); safe to call more than once."""
+        self._file.close()
+        if not self.kept:
+            self.path.unlink(missing_ok=True)
+
+    close = discard
+
+    def __getattr__(self, name: str) -> Any:
+        # read, readline, seek, tell, flush, fileno, ...: those of the file
+        if name.startswith("_"):  # e.g. _file itself, before __init__ set it
+            raise AttributeError(name)
+        return getattr(self._file, name)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._file)
+
+    def __enter__(self) -> TempContent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
 class FileStore:
     """The content-addressed store rooted at ``root`` (created on first write)."""
 
@@ -105,35 +188,61 @@ class FileStore:
         except FileNotFoundError:
             raise ContentMissing(f"content {sha256} is missing from {self.root}") from None
 
+    def open_temp(self) -> TempContent:
+        """A new temp file in the store to write content into, then :meth:`keep` or discard."""
+        return TempContent(self.temp_directory)
+
+    def owns(self, stream: object) -> TypeGuard[TempContent]:
+        """Whether ``stream`` is an open temp file of this store, ready to :meth:`keep`."""
+        return (
+            isinstance(stream, TempContent)
+            and stream.path.parent == self.temp_directory
+            and not stream.closed
+        )
+
+    def write_temp(self, stream: IO[bytes], *, max_size: int | None) -> TempContent:
+        """Copy ``stream`` into a temp file; raise :class:`ContentTooLarge` past ``max_size``.
+
+        Whatever goes wrong (too large, client disconnect, full disk), the temp file is
+        removed before the exception propagates.
+        """
+        temp = self.open_temp()
+        size = 0
+        try:
+            while chunk := stream.read(CHUNK_SIZE):
+                size += len(chunk)
+                if max_size is not None and size > max_size:
+                    raise ContentTooLarge(max_size)
+                temp.write(chunk)
+        except BaseException:
+            temp.discard()
+            raise
+        return temp
+
     def save_stream(self, stream: IO[bytes], *, max_size: int | None) -> StoredContent:
         """Store everything ``stream`` yields; raise :class:`ContentTooLarge` past ``max_size``.
 
         Whatever goes wrong (too large, client disconnect, full disk), the temp file is
         removed before the exception propagates.
         """
-        self.temp_directory.mkdir(parents=True, exist_ok=True)
-        hasher = hashlib.sha256()
-        size = 0
-        temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the file outlives the with block
-            dir=self.temp_directory, prefix="upload-", suffix=".part", delete=False
-        )
-        temp_path = Path(temp.name)
+        return self.keep(self.write_temp(stream, max_size=max_size))
+
+    def keep(self, temp: TempContent) -> StoredContent:
+        """Move the content written into ``temp`` to its place (fsynced) and close ``temp``.
+
+        If the content is stored already, the temp file is simply removed. On any
+        failure the temp file is removed before the exception propagates.
+        """
+        if not self.owns(temp):
+            raise ValueError(f"{temp!r} is not an open temp file of the store in {self.root}")
         try:
-            with temp:
-                while chunk := stream.read(CHUNK_SIZE):
-                    size += len(chunk)
-                    if max_size is not None and size > max_size:
-                        raise ContentTooLarge(max_size)
-                    hasher.update(chunk)
-                    temp.write(chunk)
-                temp.flush()
-                os.fsync(temp.fileno())
-            sha256 = hasher.hexdigest()
+            sha256, size = temp.finish()
             final = self.path_for(sha256)
-            created = self._place(temp_path, final)
+            created = self._place(temp.path, final)
         except BaseException:
-            temp_path.unlink(missing_ok=True)
+            temp.discard()
             raise
+        temp.kept = True
         return StoredContent(sha256=sha256, size=size, path=final, created=created)
 
     def _place(self, temp_path: Path, final: Path) -> bool:

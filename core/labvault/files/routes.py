@@ -1,0 +1,128 @@
+"""/items/<refcode>/files (upload, list, unlink) and /files/<id> (metadata, content)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from labvault.auth.access import require_user, signed_in_user
+from labvault.db import count_rows, get_session
+from labvault.files import service
+from labvault.files.download import send_stored_file
+from labvault.files.schemas import FileSchema, UploadSchema
+from labvault.files.storage import ContentMissing
+from labvault.items import service as items
+
+blp = Blueprint("files", __name__, description="Files attached to items")
+
+BINARY = {"type": "string", "format": "binary"}
+CONTENT_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "in": "header",
+        "name": "Range",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "a byte range, e.g. bytes=0-1023: answered with 206",
+    },
+    {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the ETag (sha256) of your copy: 304 if it is still the content",
+    },
+]
+
+
+@blp.route("/items/<string:refcode>/files")
+class ItemFiles(MethodView):
+    @require_user()
+    @blp.response(200, FileSchema(many=True))
+    @blp.paginate()
+    def get(self, refcode: str, pagination_parameters: Any) -> list[dict[str, Any]]:
+        """The files attached to the item, oldest first"""
+        session, user = get_session(), signed_in_user()
+        query = service.files_query(items.get_item(session, user, refcode))
+        pagination_parameters.item_count = count_rows(session, query)
+        page = session.scalars(
+            query.offset(pagination_parameters.first_item).limit(pagination_parameters.page_size)
+        )
+        return service.files_to_dicts(session, user, page)
+
+    @require_user()
+    @blp.arguments(UploadSchema, location="files")
+    @blp.response(201, FileSchema)
+    @blp.alt_response(413, response="DEFAULT_ERROR", description="larger than the server takes")
+    def post(self, files: dict[str, Any], refcode: str) -> Any:
+        """Upload a file (multipart/form-data, field file) and attach it to the item
+
+        Identical content is stored once. The item gets a new version.
+        """
+        session, user = get_session(), signed_in_user()
+        stored = service.attach_upload(session, user, refcode, files["file"])
+        (body,) = service.files_to_dicts(session, user, [stored])
+        return body, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}
+
+
+@blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
+@require_user()
+@blp.response(204)
+@blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
+def detach(refcode: str, file_id: int) -> None:
+    """Detach a file from the item; versions that list it still serve it
+
+    409 while a block of the item uses the file: change the block first.
+    """
+    session, user = get_session(), signed_in_user()
+    service.detach(session, user, items.get_item(session, user, refcode, write=True), file_id)
+
+
+@blp.route("/files/<int:file_id>")
+@require_user()
+@blp.response(200, FileSchema)
+def file_metadata(file_id: int) -> dict[str, Any]:
+    """A file's name, size, sha256, media type, origin, uploader and upload time
+
+    You may read a file while you may read an item it is attached to or an item one
+    of whose versions lists it; files of items in the trash only if you may restore
+    the item. Any other file is 404.
+    """
+    session, user = get_session(), signed_in_user()
+    (body,) = service.files_to_dicts(
+        session, user, [service.get_readable_file(session, user, file_id)]
+    )
+    return body
+
+
+@blp.route("/files/<int:file_id>/content")
+@require_user()
+@blp.doc(parameters=CONTENT_PARAMETERS)
+@blp.response(200, BINARY, content_type="application/octet-stream", description="the content")
+@blp.alt_response(
+    206,
+    schema=BINARY,
+    content_type="application/octet-stream",
+    description="the requested byte range",
+    success=True,
+)
+@blp.alt_response(304, description="your copy (If-None-Match) is current", success=True)
+@blp.alt_response(416, response="DEFAULT_ERROR", description="the range is outside the file")
+def file_content(file_id: int) -> Response:
+    """Download a file (an attachment; ETag, Range and If-None-Match work)"""
+    session = get_session()
+    stored = service.get_readable_file(session, signed_in_user(), file_id)
+    try:
+        return send_stored_file(
+            service.store(),
+            stored.sha256,
+            name=stored.name,
+            media_type=stored.media_type,
+            size=stored.size,
+        )
+    except ContentMissing as exc:
+        current_app.logger.error("file %s: %s", file_id, exc)
+        abort(500, message=f"the content of file {file_id} is missing from the file store")
+        raise

@@ -1,0 +1,33 @@
+"""File request and response schemas."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+from marshmallow import fields
+
+from labvault.items.schemas import UserRefSchema
+
+
+class UploadSchema(ma.Schema):
+    """The multipart/form-data body of an upload (Swagger UI shows a file picker)."""
+
+    file = Upload(
+        required=True,
+        metadata={"description": "the file; its name is kept without directories"},
+    )
+
+
+class FileSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String(metadata={"description": "the uploaded file's name, cleaned"})
+    size = fields.Integer(metadata={"description": "in bytes"})
+    sha256 = fields.String(metadata={"description": "of the content; also its ETag"})
+    media_type = fields.String()
+    origin = fields.String(metadata={"description": "upload, or the file source it came from"})
+    created_by = fields.Nested(UserRefSchema, allow_none=True)
+    created_at = fields.DateTime()
+    items = fields.List(
+        fields.String(), metadata={"description": "refcodes of items it is attached to"}
+    )
+    content_url = fields.String(metadata={"description": "where to download the content"})
