@@ -10,7 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from labvault import migrations
 from labvault.db import create_engine
+from labvault.items.models import Item, is_search_object
+from labvault.items.search import apply_search
 from labvault.models import metadata
+from sqlalchemy.orm import Session
 
 from tests.conftest import server_database
 
@@ -31,7 +34,16 @@ def schema_differences(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            # As in migrations/env.py: the full-text search objects (FTS5 and its shadow
+            # tables, FULLTEXT and GIN indexes) are made by DDL outside the metadata, so the
+            # comparison would list them as extra; test_search_objects checks them instead.
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, *_: not is_search_object(name),
+                },
+            )
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()
@@ -41,6 +53,112 @@ def test_migrations_produce_exactly_the_models_schema(empty_database):
     migrations.upgrade(empty_database)
     assert schema_differences(empty_database) == []
     assert migrations.is_up_to_date(empty_database)
+
+
+def search_objects(url: str) -> set[tuple[str, ...]]:
+    """The full-text search tables, triggers and indexes of a database, as it defines them."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            dialect = conn.dialect.name
+            if dialect == "sqlite":
+                rows = conn.execute(sa.text("SELECT type, name, sql FROM sqlite_master")).all()
+                return {
+                    (kind, name, " ".join((sql or "").split()))
+                    for kind, name, sql in rows
+                    if name.startswith(
+                        "items_fts"
+                    )  # with the triggers, which is_search_object skips
+                }
+            if dialect == "postgresql":
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'items' "
+                        "UNION SELECT column_name, generation_expression "
+                        "FROM information_schema.columns WHERE table_name = 'items'"
+                    )
+                ).all()
+            else:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT index_name, index_type, seq_in_index, column_name "
+                        "FROM information_schema.statistics "
+                        "WHERE table_schema = DATABASE() AND table_name = 'items'"
+                    )
+                ).all()
+            return {tuple(str(value) for value in row) for row in rows if is_search_object(row[0])}
+    finally:
+        engine.dispose()
+
+
+EXPECTED_SEARCH_OBJECTS = {
+    "sqlite": {
+        "items_fts",
+        "items_fts_data",
+        "items_fts_idx",
+        "items_fts_docsize",
+        "items_fts_config",
+        "items_fts_insert",
+        "items_fts_update",
+        "items_fts_delete",
+    },
+    "mysql": {"ft_items_search", "ft_items_search_title"},
+    "postgresql": {"ft_items_search", "search_vector"},
+}
+
+
+def test_search_objects_are_those_the_models_make(empty_database, tmp_path):
+    migrations.upgrade(empty_database)
+    migrated = search_objects(empty_database)
+    dialect = sa.make_url(empty_database).get_backend_name()
+    names = {row[1] if dialect == "sqlite" else row[0] for row in migrated}
+    assert names == EXPECTED_SEARCH_OBJECTS[dialect]
+
+    # metadata.create_all (test apps) must make the same objects, by the same definitions
+    if dialect == "sqlite":
+        created_url = f"sqlite:///{tmp_path / 'created.db'}"
+        other = None
+    else:
+        other = server_database("mariadb" if dialect == "mysql" else dialect)
+        created_url = other.url
+    try:
+        engine = create_engine(created_url)
+        try:
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+        assert search_objects(created_url) == migrated
+    finally:
+        if other is not None:
+            other.drop()
+
+
+def test_upgrade_indexes_the_items_there_are(empty_database):
+    migrations.upgrade(empty_database, "0002")
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO items (refcode, item_id, type, name, description, status, "
+                    "fields, search_title, search_body, created_at, updated_at, version) "
+                    "VALUES ('lab:AAAAAA', 'lab-AAAAAA', 'sample', 'Old sample', '', "
+                    "'planned', '{}', 'Old sample lab-AAAAAA lab:AAAAAA', 'made before 0003', "
+                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+                )
+            )
+    finally:
+        engine.dispose()
+    migrations.upgrade(empty_database)
+
+    engine = create_engine(empty_database)
+    try:
+        with Session(engine) as session:
+            for q in ("old sam", "before 0003", "lab:AAAAAA"):
+                query, _rank = apply_search(session, sa.select(Item.refcode), q)
+                assert session.scalars(query).all() == ["lab:AAAAAA"], q
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_is_idempotent_and_downgrade_reverses_it(empty_database):

@@ -7,6 +7,7 @@ MariaDB connect through PyMySQL with utf8mb4; PostgreSQL URLs work as they are.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    _refresh_sqlite_statistics(cursor)
     cursor.close()
+
+
+#: ANALYZE again once the items table has grown this many times since the last time.
+SQLITE_STATISTICS_GROWTH = 2
+
+
+def _refresh_sqlite_statistics(cursor: Any) -> None:
+    """Give SQLite's query planner statistics when it has none, or old ones from a far
+    smaller table (checked for each new connection; the check is two index lookups).
+
+    Without them the planner takes ``deleted_at IS NULL`` for a selective condition: to
+    show 20 items it reads every live one through that index and sorts them all (0.3 s at
+    100,000 items, against 0.1 ms along the ``updated_at`` index). ANALYZE must not wait
+    for another connection's write, which may be waiting for this one: busy, it is left
+    to the next connection.
+    """
+    try:
+        newest = cursor.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
+    except sqlite3.OperationalError:  # no items table: the schema is not there yet
+        return
+    try:
+        row = cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'items'").fetchone()
+    except sqlite3.OperationalError:  # never analyzed
+        row = None
+    analyzed = int(str(row[0]).split()[0]) if row else 0
+    if newest <= analyzed * SQLITE_STATISTICS_GROWTH:
+        return
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute("ANALYZE")
+    except sqlite3.OperationalError:  # locked, or a read-only database
+        pass
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 WRITE_OPTION = "labvault_write"
@@ -101,8 +137,12 @@ WRITE_OPTION = "labvault_write"
 def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes SQLite's write lock up front, so it waits (busy timeout)
     # instead of failing with "database is locked" when another writer got there first.
-    immediate = conn.get_execution_options().get(WRITE_OPTION)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        # every request's read starts here: straight to the driver, a third of the time of
+        # a statement through SQLAlchemy (a deferred BEGIN takes no lock, so cannot be busy)
+        conn.connection.dbapi_connection.execute("BEGIN")
 
 
 def create_engine(url: str) -> Engine:
@@ -152,8 +192,25 @@ def begin_write(session: Session) -> None:
 
 
 def count_rows(session: Session, query: sa.Select[Any]) -> int:
-    """How many rows a select returns (for pagination headers)."""
-    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    """How many rows a select returns (for pagination headers).
+
+    A plain select is counted in place (its columns replaced by ``count(*)``), not wrapped
+    in a subquery: MariaDB plans the subqueries of the item permissions far worse inside
+    a derived table (0.28 s instead of 0.08 s over 100,000 items).
+    """
+    query = query.order_by(None)
+    shaped = (
+        query._distinct
+        or query._group_by_clauses
+        or query._having_criteria
+        or query._limit_clause is not None
+        or query._offset_clause is not None
+        or query._fetch_clause is not None
+    )
+    if shaped:  # the rows are not those of FROM and WHERE alone
+        counted = sa.select(sa.func.count()).select_from(query.subquery())
+    else:
+        counted = query.with_only_columns(sa.func.count(), maintain_column_froms=True)
     return int(session.scalar(counted) or 0)
 
 

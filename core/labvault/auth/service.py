@@ -181,6 +181,10 @@ def _user_for_api_key(session: Session, secret: str) -> User:
     return user
 
 
+#: Built once: every request runs it, and session.get builds its statement each time.
+_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+
+
 def authenticate_bearer(session: Session, signer: TokenSigner, credential: str) -> User:
     """The active user a bearer credential (JWT or API key) belongs to, or AuthError."""
     if credential.startswith(API_KEY_PREFIX):
@@ -190,7 +194,7 @@ def authenticate_bearer(session: Session, signer: TokenSigner, credential: str) 
             claims = signer.verify(credential)
         except InvalidToken as exc:
             raise AuthError(str(exc)) from None
-        found = session.get(User, int(claims["sub"]))
+        found = session.scalars(_USER_BY_ID, {"user_id": int(claims["sub"])}).first()
         if found is None:
             raise AuthError("the token's user does not exist")
         user = found

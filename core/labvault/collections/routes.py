@@ -67,19 +67,22 @@ class OneCollection(MethodView):
     @blp.response(200, CollectionSchema)
     def patch(self, data: dict[str, Any], collection_id: str) -> Any:
         """Rename, describe or re-share a collection (If-Match required)"""
-        session = get_session()
-        collection = service.get_collection(session, signed_in_user(), collection_id, write=True)
+        session, user = get_session(), signed_in_user()
+        collection = service.get_collection(session, user, collection_id, write=True)
         check_if_match(service.etag(collection))
+        if "shares" in data:
+            service.require_owner(user, collection, "change who it is shared with")
         return _response(service.update(session, collection, data))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(204)
     def delete(self, collection_id: str) -> None:
-        """Delete a collection (If-Match required); its items are kept"""
-        session = get_session()
-        collection = service.get_collection(session, signed_in_user(), collection_id, write=True)
+        """Delete a collection (If-Match required; owner or admin); its items are kept"""
+        session, user = get_session(), signed_in_user()
+        collection = service.get_collection(session, user, collection_id, write=True)
         check_if_match(service.etag(collection))
+        service.require_owner(user, collection, "delete it")
         service.delete(session, collection)
 
 

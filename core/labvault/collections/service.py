@@ -50,6 +50,12 @@ def permission_of(user: User, collection: Collection) -> str:
     return "read"
 
 
+def require_owner(user: User, collection: Collection, what: str) -> None:
+    """403 unless ``user`` owns the collection or is an admin: a write share is for items."""
+    if collection.created_by_id != user.id and not user.has_role(Role.ADMIN):
+        abort(403, message=f"only the owner of collection {collection.collection_id!r} may {what}")
+
+
 def writable_collections(
     session: Session, user: User, collection_ids: Iterable[str]
 ) -> dict[str, Collection]:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -17,27 +19,36 @@ from labvault.collections.models import Collection, CollectionShare, collection_
 from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
 from labvault.users.models import Role, Status, User
 
+# The per-item conditions are EXISTS subqueries correlated with the item's row, not
+# "items.id IN (SELECT ...)": SQLite builds such a list in full (every item the user ever
+# created) each time a statement needs it, even to check one item or fill one page.
 
-def _via_collections(user: User, *, write: bool) -> sa.ColumnElement[bool]:
-    shares = sa.select(CollectionShare.collection_id).where(CollectionShare.user_id == user.id)
+
+def _via_collections(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
+    shares = sa.select(CollectionShare.collection_id).where(CollectionShare.user_id == user_id)
     if write:
         shares = shares.where(CollectionShare.permission == "write")
-    owned = sa.select(Collection.id).where(Collection.created_by_id == user.id)
-    members = sa.select(collection_items.c.item_id).where(
+    owned = sa.select(Collection.id).where(Collection.created_by_id == user_id)
+    return sa.exists().where(
+        collection_items.c.item_id == Item.id,
         sa.or_(
             collection_items.c.collection_id.in_(owned),
             collection_items.c.collection_id.in_(shares),
-        )
+        ),
     )
-    return Item.id.in_(members)
 
 
-def _own_or_shared(user: User, *, write: bool) -> sa.ColumnElement[bool]:
-    created = sa.select(item_creators.c.item_id).where(item_creators.c.user_id == user.id)
+# Building the condition costs more than running it for one item, and it depends only on
+# the user's id; SQL expressions are immutable, so each process builds it once per user.
+@functools.lru_cache(maxsize=1024)
+def _own_or_shared(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
+    created = sa.exists().where(
+        item_creators.c.item_id == Item.id, item_creators.c.user_id == user_id
+    )
     return sa.or_(
         Item.type.in_([t.value for t in LAB_WIDE_TYPES]),
-        Item.id.in_(created),
-        _via_collections(user, write=write),
+        created,
+        _via_collections(user_id, write=write),
     )
 
 
@@ -45,7 +56,7 @@ def readable(user: User) -> sa.ColumnElement[bool]:
     """Items ``user`` may read."""
     if user.has_role(Role.MANAGER):
         return sa.true()
-    return _own_or_shared(user, write=False)
+    return _own_or_shared(user.id, write=False)
 
 
 def writable(user: User) -> sa.ColumnElement[bool]:
@@ -54,7 +65,7 @@ def writable(user: User) -> sa.ColumnElement[bool]:
         return sa.false()
     if user.has_role(Role.ADMIN):
         return sa.true()
-    return _own_or_shared(user, write=True)
+    return _own_or_shared(user.id, write=True)
 
 
 def may_create(user: User) -> bool:

@@ -8,8 +8,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from sqlalchemy import orm
 
 from labvault.auth.access import require_user, signed_in_user
+from labvault.collections.models import Collection
+from labvault.collections.service import readable as readable_collection
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.db import count_rows, get_session
 from labvault.items import access, service
@@ -26,17 +29,41 @@ from labvault.items.schemas import (
     VersionDetailSchema,
     VersionSchema,
 )
-from labvault.items.search import apply_search
+from labvault.items.search import apply_search, order_by_relevance
 from labvault.users.models import Role, User
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
 trash_blp = Blueprint("trash", __name__, url_prefix="/trash", description="Deleted items")
 
+#: A page of the list shows ItemSummarySchema: load those columns, not the relationships,
+#: creators, fields and texts of every item on it.
+SUMMARY_ONLY = (
+    orm.load_only(
+        Item.refcode,
+        Item.item_id,
+        Item.type,
+        Item.name,
+        Item.status,
+        Item.date,
+        Item.created_at,
+        Item.updated_at,
+        Item.version,
+    ),
+    orm.lazyload(Item.creators),
+    orm.lazyload(Item.relationships),
+)
+
 
 def _page(query: sa.Select[Any], pagination: Any) -> list[Any]:
     session = get_session()
-    pagination.item_count = count_rows(session, query)
-    return list(session.scalars(query.offset(pagination.first_item).limit(pagination.page_size)))
+    first, size = pagination.first_item, pagination.page_size
+    rows = list(session.scalars(query.offset(first).limit(size)))
+    if 0 < len(rows) < size or (not rows and first == 0):
+        # the last page: it tells the total, no need to count every row again
+        pagination.item_count = first + len(rows)
+    else:
+        pagination.item_count = count_rows(session, query)
+    return rows
 
 
 def _item_response(item: Item, status: int = 200) -> Any:
@@ -60,14 +87,15 @@ class Items(MethodView):
         query = service.list_query(signed_in_user(), args)
         sort = args.get("sort")
         if "q" in args:
-            query, rank = apply_search(session, query, args["q"])
+            prefix = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+            query, relevance = apply_search(session, query, args["q"], identifier_prefix=prefix)
             if sort in (None, "relevance"):
-                query = query.order_by(rank.desc(), Item.updated_at.desc(), Item.id.desc())
+                query = order_by_relevance(query, relevance)
         elif sort == "relevance":
             abort(422, errors={"query": {"sort": ["relevance needs q"]}})
         if sort not in (None, "relevance") or "q" not in args:
             query = service.sorted_query(query, sort or "-updated_at")
-        return _page(query, pagination_parameters)
+        return _page(query.options(*SUMMARY_ONLY), pagination_parameters)
 
     @require_user()
     @blp.arguments(ItemCreateSchema)
@@ -114,12 +142,17 @@ class OneItem(MethodView):
 @blp.response(200, ItemSchema)
 def by_item_id(item_id: str) -> Any:
     """One item, found by its item_id"""
-    session = get_session()
-    refcode = session.scalar(sa.select(Item.refcode).where(Item.item_id == item_id))
+    session, user = get_session(), signed_in_user()
+    # only among items the caller may read: the 404 must not name another item's refcode
+    refcode = session.scalar(
+        sa.select(Item.refcode).where(
+            Item.item_id == item_id, Item.deleted_at.is_(None), access.readable(user)
+        )
+    )
     if refcode is None:
         abort(404, message=f"no item with item_id {item_id!r}")
     assert refcode is not None
-    return _item_response(service.get_item(session, signed_in_user(), refcode))
+    return _item_response(service.get_item(session, user, refcode))
 
 
 @blp.route("/<string:refcode>/graph")
@@ -149,16 +182,43 @@ def versions(refcode: str, pagination_parameters: Any) -> list[dict[str, Any]]:
     return [_version(v) for v in _page(query, pagination_parameters)]
 
 
-def _version(version: ItemVersion, detail: bool = False) -> dict[str, Any]:
-    out = {
+def _version(version: ItemVersion) -> dict[str, Any]:
+    return {
         "number": version.number,
         "action": version.action,
         "user": service.user_ref(version.user),
         "created_at": version.created_at,
     }
-    if detail:
-        out["snapshot"] = version.snapshot
-    return out
+
+
+def _as_seen_by(user: User, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot with links and collections only ``user`` may read now, as items show them."""
+    session = get_session()
+    visible = set(
+        session.scalars(
+            sa.select(Collection.collection_id).where(
+                Collection.collection_id.in_(snapshot.get("collections") or []),
+                readable_collection(user),
+            )
+        )
+    )
+    snapshot = {
+        **snapshot,
+        "collections": [c for c in snapshot.get("collections") or [] if c in visible],
+    }
+    links = snapshot.get("relationships") or []
+    if not links:
+        return snapshot
+    readable = set(
+        get_session().scalars(
+            sa.select(Item.refcode).where(
+                Item.refcode.in_({link["refcode"] for link in links}),
+                Item.deleted_at.is_(None),
+                access.readable(user),
+            )
+        )
+    )
+    return {**snapshot, "relationships": [r for r in links if r["refcode"] in readable]}
 
 
 @blp.route("/<string:refcode>/versions/<int:number>")
@@ -166,9 +226,9 @@ def _version(version: ItemVersion, detail: bool = False) -> dict[str, Any]:
 @blp.response(200, VersionDetailSchema)
 def version(refcode: str, number: int) -> dict[str, Any]:
     """One version: the item with its blocks and files as they were"""
-    session = get_session()
-    item = service.get_item(session, signed_in_user(), refcode)
-    return _version(service.get_version(session, item, number), detail=True)
+    session, user = get_session(), signed_in_user()
+    found = service.get_version(session, service.get_item(session, user, refcode), number)
+    return {**_version(found), "snapshot": _as_seen_by(user, found.snapshot)}
 
 
 @blp.route("/<string:refcode>/versions/<int:number>/restore", methods=["POST"])

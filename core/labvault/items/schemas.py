@@ -82,7 +82,11 @@ class CommonFields(_Strict):
     description = fields.String(validate=_long_text, metadata={"description": "Markdown"})
     date = fields.Date(allow_none=True)
     status = fields.String(metadata={"description": "one of the statuses of the item's type"})
-    creators = fields.List(fields.Integer(), metadata={"description": "user ids (default: you)"})
+    creators = fields.List(
+        fields.Integer(),
+        validate=validate.Length(min=1, error="an item needs at least one creator"),
+        metadata={"description": "user ids (default: you)"},
+    )
     collections = fields.List(
         fields.String(validate=validate.Length(max=40)),
         metadata={"description": "collection_ids the item belongs to"},
@@ -151,6 +155,13 @@ CONSTITUENT_FIELDS = {
     "negative_electrode": "cell",
     "electrolyte": "cell",
 }
+#: Type fields holding dates, which the JSON column keeps as ISO text.
+DATE_FIELDS = frozenset(
+    name
+    for schema in TYPE_FIELDS.values()
+    for name, field in schema._declared_fields.items()
+    if isinstance(field, fields.Date)
+)
 #: Type-specific text that full-text search looks at.
 SEARCHED_FIELDS = (
     "cas",
@@ -182,7 +193,11 @@ def validate_item_input(item_type: str, data: Any, *, partial: bool) -> dict[str
     if not isinstance(data, dict):
         raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
     body = {k: v for k, v in data.items() if k != "type"}
-    loaded: dict[str, Any] = INPUT_SCHEMAS[item_type](partial=partial).load(body)
+    schema = INPUT_SCHEMAS[item_type]
+    # partial=True would reach nested schemas too; naming the top-level fields keeps each
+    # constituent or relationship that is sent checked whole, with its defaults
+    top_level = tuple(schema._declared_fields) if partial else None
+    loaded: dict[str, Any] = schema(partial=top_level).load(body)
     return loaded
 
 
@@ -199,7 +214,8 @@ class ItemCreateSchema(CommonFields, _AllTypeFields):
         if not isinstance(data, dict):
             raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
         item_type = data.get("type")
-        if item_type not in INPUT_SCHEMAS:
+        # a list or object is unhashable: look it up only once it is known to be text
+        if not isinstance(item_type, str) or item_type not in INPUT_SCHEMAS:
             raise ma.ValidationError({"type": [f"must be one of {', '.join(INPUT_SCHEMAS)}"]})
         return {"type": item_type, **validate_item_input(item_type, data, partial=False)}
 

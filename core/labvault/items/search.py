@@ -1,34 +1,170 @@
-"""Full-text search over items (name, item_id, refcode, description, type-specific text)."""
+"""Full-text search over items (name, item_id, refcode, description, type-specific text).
+
+The service keeps two texts per item: ``search_title`` (name, item_id, refcode) and
+``search_body`` (description, type-specific text, constituent names). Each database
+searches them with its own index (see the DDL in ``labvault.items.models``):
+
+- SQLite: an FTS5 table, ranked with bm25;
+- MariaDB/MySQL: InnoDB FULLTEXT in boolean mode (words it does not index, shorter than
+  three letters or stopwords, are checked with REGEXP on the rows the others found);
+- PostgreSQL: a generated, weighted tsvector column with a GIN index, ranked with ts_rank.
+
+A query is split into words the way the indexes split text: runs of letters and digits,
+so "lab:ABCDEF" is "lab" and "abcdef" and "64-17-5" is "64", "17" and "5". Every word must
+match the start of a word of the item ("ethan" finds "Ethanol"). Nothing the user types
+reaches a query parser except those words, so no input is a syntax error; input without
+letters or digits matches nothing. Title matches weigh ``TITLE_WEIGHT`` times body matches.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
 from labvault.items.models import Item
 
-WORD = re.compile(r"\w+", re.UNICODE)
+TITLE_WEIGHT = 10.0
+
+#: Letters and digits (SQLite's unicode61 and PostgreSQL's parser split on "_").
+WORD = re.compile(r"[^\W_]+")
+#: InnoDB's parser keeps "_" inside words.
+INNODB_WORD = re.compile(r"\w+")
+#: InnoDB's defaults: shorter and longer words are not indexed, nor these stopwords
+#: (innodb_ft_min_token_size, innodb_ft_max_token_size, INNODB_FT_DEFAULT_STOPWORD).
+INNODB_MIN_WORD, INNODB_MAX_WORD = 3, 84
+_INNODB_DEFAULT_STOPWORDS = (
+    "a about an are as at be by com de en for from how i in is it la of on or that the this "
+    "to was what when where who will with und www"
+)
+INNODB_STOPWORDS = frozenset(_INNODB_DEFAULT_STOPWORDS.split())
+
+Search = tuple[sa.Select[Any], Any]
 
 
-def words(q: str) -> list[str]:
-    return WORD.findall(q.lower())[:10]
+def words(q: str, pattern: re.Pattern[str] = WORD) -> list[str]:
+    """The distinct words of ``q``, without those another word starts with.
+
+    ("eth Ethanol" needs only "Ethanol": any word starting with it starts with "eth".)
+    Case is left to the database, which folds query words as it folds what it indexed.
+    """
+    found: dict[str, str] = {}
+    for word in pattern.findall(unicodedata.normalize("NFC", q)):
+        found.setdefault(word.lower(), word)
+    return [
+        word
+        for key, word in found.items()
+        if not any(other != key and other.startswith(key) for other in found)
+    ]
 
 
-def apply_search(session: Session, query: sa.Select[Any], q: str) -> tuple[sa.Select[Any], Any]:
+def apply_search(
+    session: Session, query: sa.Select[Any], q: str, *, identifier_prefix: str = ""
+) -> Search:
     """Restrict ``query`` to items matching every word of ``q`` (as prefixes).
 
     Returns the query and a relevance expression to order by (higher is better).
+    ``identifier_prefix`` (IDENTIFIER_PREFIX) starts the refcode of about every item; it
+    helps the databases that are slow to look up a word that common.
     """
-    terms = words(q)
+    dialect = session.get_bind().dialect.name
+    search, pattern = SEARCHES[dialect]
+    terms = words(q, pattern)
     if not terms:
-        return query.where(sa.false()), sa.literal(0)
-    for term in terms:
-        pattern = f"%{term}%"
-        query = query.where(
-            sa.or_(Item.search_title.ilike(pattern), Item.search_body.ilike(pattern))
-        )
-    rank = sa.case((Item.search_title.ilike(f"%{terms[0]}%"), 1), else_=0)
+        return query.where(sa.false()), sa.cast(sa.null(), sa.Float)  # no constant: PostgreSQL
+    return search(query, terms, identifier_prefix.lower())
+
+
+#: FTS5's rank column: with the constraint ``rank MATCH 'bm25(...)'`` it is that bm25 score.
+FTS_RANK: sa.ColumnElement[Any] = sa.literal_column("items_fts.rank")
+#: bm25 is lower for better matches; the relevance ``apply_search`` returns on SQLite.
+SQLITE_RELEVANCE = -FTS_RANK
+
+
+def _search_sqlite(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:
+    # Each word is an FTS5 string (a word has no '"' to escape), so NEAR, AND, ':' or '*'
+    # in q are just text; the '*' after the quotes makes it a prefix.
+    fts = sa.table("items_fts", sa.column("rowid"))
+    match = " ".join(f'"{term}"*' for term in terms)
+    query = query.join(fts, fts.c.rowid == Item.id).where(
+        sa.literal_column("items_fts").op("MATCH")(match),
+        FTS_RANK.op("MATCH")(f"bm25({TITLE_WEIGHT}, 1.0)"),  # column weights: title, body
+    )
+    return query, SQLITE_RELEVANCE
+
+
+def order_by_relevance(query: sa.Select[Any], relevance: Any) -> sa.Select[Any]:
+    """Order a searched query best match first, newest first among equals.
+
+    On SQLite by FTS5's rank alone: FTS5 then sorts the matches itself and hands them over
+    best first, so the join to items stops after a page instead of sorting every match
+    (ties come in FTS5's order).
+    """
+    if relevance is SQLITE_RELEVANCE:
+        return query.order_by(FTS_RANK)
+    return query.order_by(relevance.desc(), Item.updated_at.desc(), Item.id.desc())
+
+
+def _word_start(term: str) -> str:
+    # a word boundary as InnoDB sees it ("_" belongs to words); terms are \w+, no escaping
+    return f"(?<![[:alnum:]_]){term}"
+
+
+def _search_innodb(query: sa.Select[Any], terms: list[str], identifier_prefix: str) -> Search:
+    # Words InnoDB does not index (short ones, stopwords) cannot be looked up with MATCH;
+    # they are matched with REGEXP on the rows the indexed words found (or on every row if
+    # the query has only such words: "Li", or a CAS number like "64-17-5").
+    unindexed = [
+        term
+        for term in terms
+        if not INNODB_MIN_WORD <= len(term) <= INNODB_MAX_WORD or term.lower() in INNODB_STOPWORDS
+    ]
+    # InnoDB takes ~0.2 s at 100k items to list those with "lab" (from "lab:ABCDEF", when
+    # every refcode starts with "lab:"); with other words to find the few candidates, check
+    # it on those instead.
+    common = [t for t in terms if t not in unindexed and identifier_prefix.startswith(t.lower())]
+    if len(common) < len(terms) - len(unindexed):
+        unindexed += common
+    rank: Any = sa.literal_column("0")
+    if unindexed:
+        in_title = [Item.search_title.regexp_match(_word_start(term)) for term in unindexed]
+        in_body = [Item.search_body.regexp_match(_word_start(term)) for term in unindexed]
+        query = query.where(*(sa.or_(*either) for either in zip(in_title, in_body, strict=True)))
+        rank = sa.case((sa.and_(*in_title), TITLE_WEIGHT), else_=0.0)
+    indexed = [term for term in terms if term not in unindexed]
+    if indexed:
+        # '+' requires the word, '*' makes it a prefix; words have no other operators
+        against = " ".join(f"+{term}*" for term in indexed)
+        columns = Item.__table__.c
+        both = mysql.match(columns.search_title, columns.search_body, against=against)
+        title = mysql.match(columns.search_title, against=against)
+        both, title = both.in_boolean_mode(), title.in_boolean_mode()
+        query = query.where(both)
+        rank = rank + title * TITLE_WEIGHT + both
     return query, rank
+
+
+def _search_postgresql(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:
+    # to_tsquery syntax in q cannot get through: words are letters and digits only
+    tsquery = sa.func.to_tsquery(
+        sa.literal_column("'simple'::regconfig"), " & ".join(f"{term}:*" for term in terms)
+    )
+    # the generated column PG_SEARCH_VECTOR, indexed by ft_items_search
+    vector: sa.ColumnElement[Any] = sa.literal_column("items.search_vector")
+    weights: sa.ColumnElement[Any] = sa.literal_column(
+        f"'{{0, 0, {1 / TITLE_WEIGHT}, 1}}'::float4[]"
+    )  # D C B A
+    return query.where(vector.op("@@")(tsquery)), sa.func.ts_rank(weights, vector, tsquery)
+
+
+SEARCHES: dict[str, tuple[Callable[[sa.Select[Any], list[str], str], Search], re.Pattern[str]]] = {
+    "sqlite": (_search_sqlite, WORD),
+    "mysql": (_search_innodb, INNODB_WORD),
+    "mariadb": (_search_innodb, INNODB_WORD),
+    "postgresql": (_search_postgresql, WORD),
+}

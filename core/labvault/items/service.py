@@ -7,6 +7,7 @@ Each public function here is one operation in one transaction: it starts the wri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import string
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_smorest import abort
+from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
 from labvault.blocks.models import Block
@@ -24,6 +26,7 @@ from labvault.items import access
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.items.schemas import (
     CONSTITUENT_FIELDS,
+    DATE_FIELDS,
     SEARCHED_FIELDS,
     STATUSES,
     TYPE_FIELDS,
@@ -51,12 +54,10 @@ def get_item(
     With ``write`` the operation's write transaction is started and the row locked, so
     the If-Match check and the change cannot interleave with another writer.
     """
-    query = sa.select(Item).where(Item.refcode == refcode, access.readable(user))
-    query = query.where(Item.deleted_at.is_not(None) if trashed else Item.deleted_at.is_(None))
     if write:
         begin_write(session)
-        query = query.with_for_update(of=Item)
-    item = session.scalars(query).first()
+    query = _item_by_refcode(access.readable(user), trashed=trashed, write=write)
+    item = session.scalars(query, {"refcode": refcode}).first()
     if item is None:
         abort(404, message=f"no item {refcode}" + (" in the trash" if trashed else ""))
     assert item is not None
@@ -65,19 +66,80 @@ def get_item(
     return item
 
 
+# The statements of reading one item are built once, with the item as a parameter:
+# building a statement costs more than running it for one row. For the same reason the
+# creators and relationships of an item are read as plain rows, not through its ORM
+# relationships (which get_item leaves unloaded until something uses them).
+
+
+@functools.lru_cache(maxsize=1024)
+def _item_by_refcode(
+    readable: sa.ColumnElement[bool], *, trashed: bool, write: bool
+) -> sa.Select[Any]:
+    """get_item's statement for one reader (``readable`` is cached per user by access)."""
+    query = (
+        sa.select(Item)
+        .where(
+            Item.refcode == sa.bindparam("refcode"),
+            readable,
+            Item.deleted_at.is_not(None) if trashed else Item.deleted_at.is_(None),
+        )
+        .options(orm.lazyload(Item.creators), orm.lazyload(Item.relationships))
+    )
+    return query.with_for_update(of=Item) if write else query
+
+
+# Plain tables, not the mapped classes: a statement without ORM entities or attributes
+# skips the ORM's part of executing it (and its autoflush: nothing here reads rows that
+# the session could still hold unflushed, see record_version).
+_collections, _users = Collection.__table__, User.__table__
+_links, _targets = ItemRelationship.__table__, Item.__table__.alias("targets")
+_COLLECTIONS = (
+    sa.select(_collections.c.id, _collections.c.collection_id)
+    .join(collection_items, collection_items.c.collection_id == _collections.c.id)
+    .where(collection_items.c.item_id == sa.bindparam("item_id"))
+    .order_by(_collections.c.collection_id)
+)
+_CREATORS = (
+    sa.select(_users.c.id, _users.c.display_name)
+    .join(item_creators, item_creators.c.user_id == _users.c.id)
+    .where(item_creators.c.item_id == sa.bindparam("item_id"))
+    .order_by(_users.c.id)
+)
+_RELATIONSHIPS = (
+    sa.select(
+        _links.c.target_id,
+        _targets.c.refcode,
+        _targets.c.item_id,
+        _links.c.relation,
+        _links.c.description,
+        _links.c.origin,
+    )
+    .join(_targets, _targets.c.id == _links.c.target_id)
+    .where(_links.c.item_id == sa.bindparam("item_id"))
+    .order_by(_links.c.id)
+)
+
+
 def etag(item: Item) -> str:
     return f'"{item.refcode}@{item.version}"'
 
 
-def collections_of(session: Session, item: Item) -> list[str]:
-    return list(
+def collections_of(session: Session, item: Item, viewer: User | None = None) -> list[str]:
+    """collection_ids the item is in (only those ``viewer`` may read, if given)."""
+    from labvault.collections.service import readable as readable_collection
+
+    rows = session.execute(_COLLECTIONS, {"item_id": item.id}).all()
+    if viewer is None or not rows:  # most items are in no collection: no more to ask
+        return [row.collection_id for row in rows]
+    shown = set(
         session.scalars(
-            sa.select(Collection.collection_id)
-            .join(collection_items, collection_items.c.collection_id == Collection.id)
-            .where(collection_items.c.item_id == item.id)
-            .order_by(Collection.collection_id)
+            sa.select(Collection.id).where(
+                Collection.id.in_([row.id for row in rows]), readable_collection(viewer)
+            )
         )
     )
+    return [row.collection_id for row in rows if row.id in shown]
 
 
 def file_ids_of(session: Session, item: Item) -> list[int]:
@@ -104,9 +166,10 @@ def user_ref(user: User | None) -> dict[str, Any] | None:
 
 def item_to_dict(session: Session, item: Item, viewer: User | None = None) -> dict[str, Any]:
     """The item as the API shows it (relationships to items the viewer cannot read hidden)."""
+    relationships = session.execute(_RELATIONSHIPS, {"item_id": item.id}).all()
     visible = None
-    if viewer is not None and item.relationships:
-        target_ids = [r.target_id for r in item.relationships]
+    if viewer is not None and relationships:
+        target_ids = [r.target_id for r in relationships]
         visible = set(
             session.scalars(
                 sa.select(Item.id).where(
@@ -123,17 +186,25 @@ def item_to_dict(session: Session, item: Item, viewer: User | None = None) -> di
         "date": item.date,
         "status": item.status,
         **item.fields,
-        "creators": [user_ref(u) for u in item.creators],
-        "collections": collections_of(session, item),
+        **{
+            name: dt.date.fromisoformat(item.fields[name])
+            for name in DATE_FIELDS
+            if isinstance(item.fields.get(name), str)
+        },
+        "creators": [
+            {"id": u.id, "display_name": u.display_name}
+            for u in session.execute(_CREATORS, {"item_id": item.id})
+        ],
+        "collections": collections_of(session, item, viewer),
         "relationships": [
             {
-                "refcode": r.target.refcode,
-                "item_id": r.target.item_id,
+                "refcode": r.refcode,
+                "item_id": r.item_id,
                 "relation": r.relation,
                 "description": r.description,
                 "derived": r.origin != "manual",
             }
-            for r in item.relationships
+            for r in relationships
             if visible is None or r.target_id in visible
         ],
         "created_at": item.created_at,
@@ -184,10 +255,16 @@ def record_version(session: Session, item: Item, action: str, user: User) -> Non
 # --- writing ---------------------------------------------------------------------------
 
 
+def _generated_item_id(refcode: str) -> str:
+    return refcode.replace(":", "-")
+
+
 def _new_refcode(session: Session, prefix: str) -> str:
+    """A free refcode whose generated item_id is free too (a client may have chosen it)."""
     while True:
         code = f"{prefix}:{''.join(secrets.choice(REFCODE_LETTERS) for _ in range(6))}"
-        if session.scalar(sa.select(Item.id).where(Item.refcode == code)) is None:
+        taken = sa.or_(Item.refcode == code, Item.item_id == _generated_item_id(code))
+        if session.scalar(sa.select(Item.id).where(taken)) is None:
             return code
 
 
@@ -216,19 +293,37 @@ def _invalid(errors: dict[str, Any]) -> None:
     abort(422, errors={"json": errors}, message="the item has invalid fields")
 
 
-def _set_relationships(
-    session: Session, user: User, item: Item, manual: list[dict[str, Any]] | None
-) -> None:
-    """Rebuild derived relationships from constituents; replace manual ones if given."""
-    derived = [
+def _constituent_items(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(refcode, relationship origin) of every constituent that names an item."""
+    return [
         (entry["item"], origin)
         for field, origin in CONSTITUENT_FIELDS.items()
-        for entry in item.fields.get(field) or ()
+        for entry in fields.get(field) or ()
         if entry.get("item")
     ]
+
+
+def _set_relationships(
+    session: Session,
+    user: User,
+    item: Item,
+    manual: list[dict[str, Any]] | None,
+    earlier_constituents: set[str],
+) -> None:
+    """Rebuild derived relationships from constituents; replace manual ones if given.
+
+    Only what a change adds must be an item the user can read: links the item already
+    has, and constituents it already named, stay valid when their item is in the trash,
+    purged or not readable by this editor, so they never block an unrelated change.
+    """
+    derived = _constituent_items(item.fields)
     wanted = [r["refcode"] for r in manual or ()] + [code for code, _ in derived]
-    targets = _readable_items(session, user, wanted)
-    unknown = sorted({code for code in wanted if code not in targets})
+    linked = {r.target.refcode: r.target for r in item.relationships}
+    targets = {**linked, **_readable_items(session, user, set(wanted) - set(linked))}
+    unknown = sorted(
+        {r["refcode"] for r in manual or () if r["refcode"] not in targets}
+        | {code for code, _ in derived if code not in targets and code not in earlier_constituents}
+    )
     if unknown:
         _invalid({"relationships": [f"no item you can read: {', '.join(unknown)}"]})
     if item.refcode in wanted:
@@ -246,13 +341,15 @@ def _set_relationships(
         row.description = wish["description"]
         rows[key] = row
     for code, origin in derived:
-        target = targets[code]
-        key = (target.id, "parent", origin)
+        if code not in targets:  # named before and purged since: nothing left to link
+            continue
+        constituent = targets[code]
+        key = (constituent.id, "parent", origin)
         rows.setdefault(
             key,
             existing.get(key)
             or ItemRelationship(
-                target=target, target_id=target.id, relation="parent", origin=origin
+                target=constituent, target_id=constituent.id, relation="parent", origin=origin
             ),
         )
     item.relationships = list(rows.values())
@@ -269,16 +366,27 @@ def _set_creators(session: Session, item: Item, user_ids: list[int]) -> None:
 def _set_collections(session: Session, user: User, item: Item, collection_ids: list[str]) -> None:
     from labvault.collections.service import writable_collections
 
-    wanted = set(collection_ids)
-    found = writable_collections(session, user, wanted)
-    missing = sorted(wanted - set(found))
-    if missing:
-        _invalid({"collections": [f"no collection you may add to: {', '.join(missing)}"]})
-    session.execute(sa.delete(collection_items).where(collection_items.c.item_id == item.id))
-    if found:
+    # as with PUT and DELETE /collections/<id>/items/<refcode>, only memberships in
+    # collections the user may change can come or go; the others stay as they are
+    # memberships in collections the user cannot see are not theirs to keep or drop
+    wanted, current = set(collection_ids), set(collections_of(session, item, user))
+    found = writable_collections(session, user, wanted ^ current)
+    refused = sorted((wanted ^ current) - set(found))
+    if refused:
+        _invalid(
+            {"collections": [f"no collection you may add to or remove from: {', '.join(refused)}"]}
+        )
+    if current - wanted:
+        session.execute(
+            sa.delete(collection_items).where(
+                collection_items.c.item_id == item.id,
+                collection_items.c.collection_id.in_([found[c].id for c in current - wanted]),
+            )
+        )
+    if wanted - current:
         session.execute(
             sa.insert(collection_items),
-            [{"collection_id": c.id, "item_id": item.id} for c in found.values()],
+            [{"collection_id": found[c].id, "item_id": item.id} for c in sorted(wanted - current)],
         )
 
 
@@ -299,6 +407,7 @@ def _apply(session: Session, user: User, item: Item, data: dict[str, Any]) -> No
             setattr(
                 item, column, data[column] if data[column] is not None or column == "date" else ""
             )
+    earlier_constituents = {code for code, _ in _constituent_items(item.fields)}
     type_fields = dict(item.fields)
     for name in TYPE_FIELDS[item.type]().fields:
         if name in data:
@@ -307,7 +416,7 @@ def _apply(session: Session, user: User, item: Item, data: dict[str, Any]) -> No
     if data.get("item_id"):
         _ensure_item_id_free(session, data["item_id"], item)
         item.item_id = data["item_id"]
-    _set_relationships(session, user, item, data.get("relationships"))
+    _set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
     if "creators" in data:
         _set_creators(session, item, data["creators"])
     item.search_title, item.search_body = _search_texts(item)
@@ -322,7 +431,7 @@ def create_item(session: Session, user: User, data: dict[str, Any], prefix: str)
     item_type = data["type"]
     item = Item(
         refcode=refcode,
-        item_id=data.get("item_id") or refcode.replace(":", "-"),
+        item_id=data.get("item_id") or _generated_item_id(refcode),
         type=item_type,
         status=data.get("status") or STATUSES[item_type][0],
         fields={},

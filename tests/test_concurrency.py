@@ -1,0 +1,202 @@
+"""Concurrent edits against a real server: with the same ETag, exactly one edit wins.
+
+`labvault serve --workers 4` (gunicorn) runs as a deployer runs it; eight processes,
+released together by a barrier, PATCH one item (or one block) with the same If-Match.
+Exactly one gets 200 and the rest 412, and the stored record is the winner's, whole: no
+field of another edit mixed in, one new version. Each race is run a few times, on SQLite
+and on MariaDB.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.test_cli import Server, Site, make_site
+
+RACERS = 8
+ROUNDS = 3
+BARRIER_TIMEOUT = 60.0
+SAMPLE_STATUSES = ("planned", "synthesized", "characterized", "consumed", "discarded")
+
+_barrier: Any = None  # set in each racing process by _join_race
+
+
+def http(
+    method: str,
+    url: str,
+    token: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, JSON body) of one request; errors are answers too."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+            return response.status, dict(response.headers), json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        with error:
+            raw = error.read()
+            return error.code, dict(error.headers), json.loads(raw) if raw else None
+
+
+# --- the racers: separate processes, started once per module --------------------------------
+
+
+def _join_race(barrier: Any) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _race(args: tuple[int, str, str, str, dict[str, Any]]) -> tuple[int, int, Any]:
+    """Wait for every racer, then PATCH; (racer, status, body)."""
+    racer, url, token, etag, body = args
+    _barrier.wait(timeout=BARRIER_TIMEOUT)
+    status, _, answer = http("PATCH", url, token, body, {"If-Match": etag})
+    return racer, status, answer
+
+
+@pytest.fixture(scope="module")
+def racers() -> Iterator[Callable[[list[Any]], list[tuple[int, int, Any]]]]:
+    """Run one PATCH per racer process, all released at once."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(RACERS)
+    with context.Pool(RACERS, initializer=_join_race, initargs=(barrier,)) as pool:
+        # a racer blocks at the barrier until all have a task, so each takes exactly one
+        yield lambda tasks: pool.map(_race, tasks, chunksize=1)
+
+
+# --- a served site ---------------------------------------------------------------------
+
+
+class Served:
+    """A site served by `labvault serve --workers 4`, with one user's token."""
+
+    def __init__(self, site: Site, server: Server, token: str) -> None:
+        self.site, self.server, self.token = site, server, token
+
+    def url(self, path: str) -> str:
+        return self.server.base_url + path
+
+    def ok(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[str, Any]:
+        status, answer_headers, answer = http(method, self.url(path), self.token, body, headers)
+        assert status < 300, (method, path, status, answer)
+        return answer_headers.get("ETag", ""), answer
+
+
+def _token_for_new_user(site: Site) -> str:
+    from labvault.app import create_app
+    from labvault.db import get_session
+    from labvault.users.service import create_user
+
+    app = create_app(site.settings)
+    try:
+        with app.app_context():
+            user = create_user(get_session(), "racer@lab.org")
+            token: str = app.extensions["labvault"].signer.issue(user.id)
+            return token
+    finally:
+        app.extensions["labvault"].database.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """One served site per database, shared by the races of this module."""
+    site = make_site(tmp_path_factory.mktemp(f"served-{request.param}"))
+    database = None
+    if request.param == "mariadb":
+        from tests.conftest import server_database
+
+        database = server_database("mariadb")  # skips, or fails where it is required
+        site.settings["DATABASE_URL"] = database.url
+        site.write_config()
+    server = None
+    try:
+        site.ok("db", "upgrade")
+        token = _token_for_new_user(site)
+        server = Server(site, "--workers", "4")
+        server.wait_until_ready()  # fails the test, with the server's log, if it does not
+        yield Served(site, server, token)
+    finally:
+        if server is not None:
+            server.kill()
+        if database is not None:
+            database.drop()
+
+
+# --- the races -------------------------------------------------------------------------
+
+
+def _the_one_winner(served: Served, results: list[tuple[int, int, Any]]) -> tuple[int, Any]:
+    statuses = sorted(status for _, status, _ in results)
+    not_412 = [(racer, status, answer) for racer, status, answer in results if status != 412]
+    assert statuses == [200] + [412] * (RACERS - 1), (
+        f"racers not answered 412: {not_412}\nserver log (end):\n{served.server.log()[-4000:]}"
+    )
+    ((winner, _, answer),) = [result for result in results if result[1] == 200]
+    return winner, answer
+
+
+def _item_edit(racer: int) -> dict[str, Any]:
+    return {
+        "name": f"name-{racer}",
+        "description": f"description of racer {racer}",
+        "chemical_formula": f"C{racer + 1}H{2 * racer + 2}",
+        "status": SAMPLE_STATUSES[racer % len(SAMPLE_STATUSES)],
+        "date": f"2024-05-{racer + 1:02d}",
+        "synthesis_description": f"made by racer {racer}",
+    }
+
+
+def test_one_of_many_concurrent_item_edits_wins_whole(served: Served, racers: Any) -> None:
+    for _ in range(ROUNDS):
+        etag, item = served.ok("POST", "/items", {"type": "sample", "name": "start"})
+        path = f"/items/{item['refcode']}"
+        url = served.url(path)
+        results = racers(
+            [(racer, url, served.token, etag, _item_edit(racer)) for racer in range(RACERS)]
+        )
+        winner, answer = _the_one_winner(served, results)
+
+        _, stored = served.ok("GET", path)
+        assert stored["version"] == item["version"] + 1 == answer["version"]
+        assert {name: stored[name] for name in _item_edit(winner)} == _item_edit(winner)
+        _, versions = served.ok("GET", f"{path}/versions")
+        assert [v["action"] for v in versions] == ["update", "create"]
+        _, last = served.ok("GET", f"{path}/versions/{stored['version']}")
+        assert {name: last["snapshot"][name] for name in _item_edit(winner)} == _item_edit(winner)
+
+
+def test_one_of_many_concurrent_block_edits_wins_whole(served: Served, racers: Any) -> None:
+    for _ in range(ROUNDS):
+        _, item = served.ok("POST", "/items", {"type": "sample", "name": "with a block"})
+        blocks = f"/items/{item['refcode']}/blocks"
+        etag, block = served.ok("POST", blocks, {"block_type": "comment", "data": {"text": "0"}})
+        url = served.url(f"{blocks}/{block['id']}")
+        edits = [
+            {"title": f"title-{r}", "data": {"text": f"text of racer {r}"}} for r in range(RACERS)
+        ]
+        results = racers([(r, url, served.token, etag, edits[r]) for r in range(RACERS)])
+        winner, answer = _the_one_winner(served, results)
+
+        _, stored = served.ok("GET", f"{blocks}/{block['id']}")
+        assert stored == answer
+        assert (stored["title"], stored["data"]) == (edits[winner]["title"], edits[winner]["data"])
+        assert stored["version"] == block["version"] + 1
+        _, versions = served.ok("GET", f"/items/{item['refcode']}/versions")
+        assert [v["action"] for v in versions] == ["block_update", "block_create", "create"]

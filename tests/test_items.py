@@ -1,0 +1,686 @@
+"""/items: the four item types, identifiers, If-Match, lists, relationships and the graph.
+
+Every request goes through the HTTP API; a few checks look at the stored rows too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+from labvault.db import get_session
+from labvault.items import service
+from labvault.items.models import Item
+
+REFCODE = re.compile(r"test:[A-Z]{6}")
+
+#: One item of each type with every field it has, as sent and as the API answers.
+SAMPLE = {
+    "type": "sample",
+    "item_id": "LFP-001",
+    "name": "LiFePO4 batch 1",
+    "description": "Solid-state route, *ball milled*.",
+    "date": "2024-03-01",
+    "status": "synthesized",
+    "chemical_formula": "LiFePO4",
+    "synthesis_description": "Mill 2 h, anneal at 700 C under Ar.",
+}
+STARTING_MATERIAL = {
+    "type": "starting_material",
+    "item_id": "water-1",
+    "name": "Water, deionised",
+    "description": "Tap 3",
+    "date": "2024-01-10",
+    "status": "low",
+    "barcode": "BC-000123",
+    "cas": "7732-18-5",
+    "chemical_formula": "H2O",
+    "smiles": "O",
+    "molar_mass": 18.015,
+    "supplier": "Merck",
+    "location": "Cabinet 4",
+    "container_size": 2.5,
+    "container_unit": "L",
+    "chemical_purity": "99.9 %",
+    "full_percent": 40.0,
+    "ghs_hazard_codes": ["H225", "EUH066"],
+    "date_acquired": "2024-01-15",
+    "date_opened": "2024-02-01",
+}
+CELL = {
+    "type": "cell",
+    "item_id": "coin-7",
+    "name": "Coin cell 7",
+    "description": "",
+    "date": None,
+    "status": "cycling",
+    "cell_format": "coin",
+    "characteristic_mass": 12.5,
+}
+EQUIPMENT = {
+    "type": "equipment",
+    "item_id": "xrd-1",
+    "name": "Powder diffractometer",
+    "description": "Room 2.14",
+    "date": "2019-05-05",
+    "status": "maintenance",
+    "manufacturer": "Bruker",
+    "model": "D8 Advance",
+    "serial_numbers": "SN-1, SN-2",
+    "location": "Room 2.14",
+    "contact": "xrd@example.org",
+}
+
+
+def with_etag(user: Any, etag: str | None) -> dict[str, str]:
+    headers = dict(user.headers)
+    if etag is not None:
+        headers["If-Match"] = etag
+    return headers
+
+
+def create(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
+    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body: dict[str, Any] = response.json
+    return body
+
+
+def patch(client: Any, user: Any, refcode: str, changes: Any) -> Any:
+    etag = client.get(f"/items/{refcode}", headers=user.headers).headers["ETag"]
+    return client.patch(f"/items/{refcode}", json=changes, headers=with_etag(user, etag))
+
+
+def assert_error(response: Any, code: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body: dict[str, Any] = response.json
+    assert body["code"] == code and body["message"] and body["status"]
+    if field is not None:
+        errors = body["errors"].get("json") or body["errors"].get("query")
+        assert field in errors, body
+    return body
+
+
+def listed(client: Any, user: Any, query: str = "") -> list[str]:
+    response = client.get(f"/items?page_size=100&{query}", headers=user.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return [entry["refcode"] for entry in response.json]
+
+
+def stored_item(app: Any, refcode: str) -> Item:
+    with app.app_context():
+        session = get_session()
+        item = session.scalars(sa.select(Item).where(Item.refcode == refcode)).one()
+        session.expunge(item)
+        return item
+
+
+def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    water = create(client, alice, **STARTING_MATERIAL)
+    sample_in = {
+        **SAMPLE,
+        "synthesis_constituents": [
+            {"item": water["refcode"], "quantity": 2.5, "unit": "mL"},
+            {"name": "Fe(NO3)3", "quantity": 1, "unit": "g"},
+        ],
+    }
+    sample = create(client, alice, **sample_in)
+    cell_in = {
+        **CELL,
+        "positive_electrode": [{"item": sample["refcode"], "quantity": 12.5, "unit": "mg"}],
+        "negative_electrode": [{"name": "Li metal"}],
+        "electrolyte": [{"name": "1 M LiPF6 in EC/DMC", "quantity": 50, "unit": "uL"}],
+    }
+    cell = create(client, alice, **cell_in)
+    equipment = create(client, alice, **EQUIPMENT)
+
+    constituent_defaults = {"item": None, "name": None, "quantity": None, "unit": ""}
+    for sent, created in (
+        (STARTING_MATERIAL, water),
+        (sample_in, sample),
+        (cell_in, cell),
+        (EQUIPMENT, equipment),
+    ):
+        response = client.get(f"/items/{created['refcode']}", headers=alice.headers)
+        assert response.status_code == 200
+        assert response.json == created
+        for name, value in sent.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                value = [{**constituent_defaults, **entry} for entry in value]
+            assert created[name] == value, name
+        assert REFCODE.fullmatch(created["refcode"])
+        assert created["creators"] == [{"id": alice.id, "display_name": alice.email[:-12]}]
+        assert created["collections"] == [] and created["version"] == 1
+        assert created["created_at"] == created["updated_at"]
+        assert created["deleted_at"] is None
+        # only the fields of the item's own type are present
+        other_types = {"cas", "cell_format", "manufacturer", "synthesis_constituents"} - set(sent)
+        assert not other_types & set(created)
+
+    changes = {"date_opened": "2024-03-03", "date_acquired": None, "ghs_hazard_codes": []}
+    response = patch(client, alice, water["refcode"], changes)
+    assert response.status_code == 200
+    assert {name: response.json[name] for name in changes} == changes
+    assert response.json["cas"] == "7732-18-5"
+
+    row = stored_item(labvault_app, water["refcode"])
+    assert (row.type, row.item_id, row.status) == ("starting_material", "water-1", "low")
+    assert row.date == dt.date(2024, 1, 10)
+    assert row.fields["cas"] == "7732-18-5"
+    assert row.fields["date_opened"] == "2024-03-03" and row.fields["ghs_hazard_codes"] == []
+    assert row.created_by_id == alice.id and row.deleted_at is None
+
+
+def test_refcode_and_item_id(labvault_app, labvault_make_user, monkeypatch):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    made = [
+        create(client, alice, type=kind, **extra)
+        for kind, extra in (
+            ("sample", {}),
+            ("starting_material", {"item_id": None}),
+            ("cell", {}),
+            ("equipment", {}),
+        )
+    ]
+    assert [item["status"] for item in made] == ["planned", "available", "planned", "operational"]
+    refcodes = {item["refcode"] for item in made}
+    assert len(refcodes) == 4
+    for item in made:
+        assert REFCODE.fullmatch(item["refcode"])
+        assert item["item_id"] == item["refcode"].replace(":", "-")
+        assert item["name"] == "" and item["description"] == "" and item["date"] is None
+
+    refcode = made[0]["refcode"]
+    response = patch(client, alice, refcode, {"refcode": "test:AAAAAA"})
+    assert_error(response, 422, "refcode")
+    assert client.get(f"/items/{refcode}", headers=alice.headers).json["version"] == 1
+    assert_error(patch(client, alice, refcode, {"item_id": None}), 422, "item_id")
+
+    # item_id is the client's to choose and change; by-item-id follows it
+    item = create(client, alice, item_id="first.name_1~x")
+    refcode = item["refcode"]
+    found = client.get("/items/by-item-id/first.name_1~x", headers=alice.headers)
+    assert found.status_code == 200
+    assert found.json["refcode"] == refcode
+    assert found.headers["ETag"] == f'"{refcode}@1"'
+
+    response = patch(client, alice, refcode, {"item_id": "renamed-" + "x" * 32})
+    assert response.status_code == 200
+    assert response.json["item_id"] == "renamed-" + "x" * 32
+    assert response.json["refcode"] == refcode
+    found = client.get("/items/by-item-id/renamed-" + "x" * 32, headers=alice.headers)
+    assert found.json["refcode"] == refcode
+    assert_error(client.get("/items/by-item-id/first.name_1~x", headers=alice.headers), 404)
+    assert stored_item(labvault_app, refcode).item_id == "renamed-" + "x" * 32
+
+    # a drawn refcode is used only when neither it nor the item_id made from it is taken
+    letters = iter("C" * 6 + "A" * 6 + "C" * 6 + "D" * 6)
+    monkeypatch.setattr(service, "secrets", SimpleNamespace(choice=lambda _: next(letters)))
+    chosen = create(client, alice, item_id="test-AAAAAA")
+    assert chosen["refcode"] == "test:CCCCCC"
+    generated = create(client, alice)
+    assert (generated["refcode"], generated["item_id"]) == ("test:DDDDDD", "test-DDDDDD")
+
+
+def test_etag_changes_and_if_match(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    created = client.post("/items", json={"type": "equipment"}, headers=alice.headers)
+    refcode = created.json["refcode"]
+    seen = [created.headers["ETag"]]
+    assert seen[0] == f'"{refcode}@1"'
+    assert client.get(f"/items/{refcode}", headers=alice.headers).headers["ETag"] == seen[0]
+    for changes in ({"name": "a"}, {"name": "a"}, {"status": "broken"}, {"model": "X"}):
+        response = client.patch(
+            f"/items/{refcode}", json=changes, headers=with_etag(alice, seen[-1])
+        )
+        assert response.status_code == 200, response.json
+        seen.append(response.headers["ETag"])
+        assert client.get(f"/items/{refcode}", headers=alice.headers).headers["ETag"] == seen[-1]
+    assert len(set(seen)) == 5
+    assert client.get(f"/items/{refcode}", headers=alice.headers).json["version"] == 5
+
+    item = create(client, alice, name="before")
+    refcode, first = item["refcode"], f'"{item["refcode"]}@1"'
+    url = f"/items/{refcode}"
+
+    assert_error(client.patch(url, json={"name": "x"}, headers=alice.headers), 428)
+    assert_error(client.delete(url, headers=alice.headers), 428)
+    response = client.patch(url, json={"name": "second"}, headers=with_etag(alice, first))
+    assert response.status_code == 200
+    second = response.headers["ETag"]
+
+    for stale in (first, '"something-else"', f'W/"{refcode}@9"'):
+        response = client.patch(url, json={"name": "lost"}, headers=with_etag(alice, stale))
+        assert_error(response, 412)
+        assert response.headers["ETag"] == second
+        assert_error(client.delete(url, headers=with_etag(alice, stale)), 412)
+    assert client.get(url, headers=alice.headers).json["name"] == "second"
+
+    # a list of tags, a weak tag and * all name the current version
+    response = client.patch(
+        url, json={"name": "third"}, headers=with_etag(alice, f'"x", W/{second}')
+    )
+    assert response.status_code == 200
+    response = client.patch(url, json={"name": "fourth"}, headers=with_etag(alice, "*"))
+    assert response.status_code == 200
+    assert client.delete(url, headers=with_etag(alice, response.headers["ETag"])).status_code == 204
+    assert_error(client.get(url, headers=alice.headers), 404)
+
+
+def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    bob = labvault_make_user(labvault_app)
+    sample = create(client, alice, item_id="taken")
+    bobs = create(client, bob)
+
+    bad_creates: list[tuple[Any, int, str | None]] = [
+        ({"type": "sample", "colour": "red"}, 422, "colour"),
+        ({"type": "sample", "cas": "7732-18-5"}, 422, "cas"),
+        ({"type": "equipment", "cell_format": "coin"}, 422, "cell_format"),
+        ({"type": "rock"}, 422, "type"),
+        ({"name": "no type"}, 422, "type"),
+        ({"type": ["sample"]}, 422, "type"),
+        ({"type": {"a": 1}}, 422, "type"),
+        (["sample"], 422, None),
+        ({"type": "sample", "name": 5}, 422, "name"),
+        ({"type": "sample", "date": "yesterday"}, 422, "date"),
+        ({"type": "sample", "creators": ["alice"]}, 422, "creators"),
+        ({"type": "sample", "creators": [99999]}, 422, "creators"),
+        ({"type": "sample", "creators": []}, 422, "creators"),  # nobody could edit it
+        ({"type": "starting_material", "molar_mass": "heavy"}, 422, "molar_mass"),
+        ({"type": "starting_material", "molar_mass": 0}, 422, "molar_mass"),
+        ({"type": "starting_material", "full_percent": 101}, 422, "full_percent"),
+        ({"type": "starting_material", "ghs_hazard_codes": ["flammable"]}, 422, None),
+        ({"type": "starting_material", "cas": "7732-18-4"}, 422, "cas"),
+        ({"type": "starting_material", "cas": "water"}, 422, "cas"),
+        ({"type": "cell", "cell_format": "prismatic"}, 422, "cell_format"),
+        ({"type": "cell", "status": "synthesized"}, 422, "status"),
+        ({"type": "sample", "status": "available"}, 422, "status"),
+        ({"type": "sample", "synthesis_constituents": [{"quantity": 1}]}, 422, None),
+        (
+            {"type": "sample", "synthesis_constituents": [{"item": "test:AAAAAA", "name": "x"}]},
+            422,
+            None,
+        ),
+        ({"type": "sample", "synthesis_constituents": [{"name": "x", "quantity": -1}]}, 422, None),
+        ({"type": "sample", "item_id": "has space"}, 422, "item_id"),
+        ({"type": "sample", "item_id": "a/b"}, 422, "item_id"),
+        ({"type": "sample", "item_id": "x" * 41}, 422, "item_id"),
+        ({"type": "sample", "item_id": "échantillon"}, 422, "item_id"),
+        ({"type": "sample", "item_id": ""}, 422, "item_id"),
+        ({"type": "sample", "item_id": "taken"}, 409, None),
+        ({"type": "sample", "relationships": "x"}, 422, "relationships"),
+        (
+            {"type": "sample", "relationships": [{"refcode": "test:ZZZZZZ", "relation": "child"}]},
+            422,
+            "relationships",
+        ),
+        (
+            {
+                "type": "sample",
+                "relationships": [{"refcode": bobs["refcode"], "relation": "other"}],
+            },
+            422,
+            "relationships",
+        ),
+        (
+            {"type": "sample", "relationships": [{"refcode": sample["refcode"], "relation": "x"}]},
+            422,
+            "relationships",
+        ),
+        ({"type": "sample", "synthesis_constituents": [{"item": bobs["refcode"]}]}, 422, None),
+        ({"type": "sample", "collections": ["no-such-collection"]}, 422, "collections"),
+    ]
+    for body, code, field in bad_creates:
+        assert_error(client.post("/items", json=body, headers=alice.headers), code, field)
+
+    response = client.post(
+        "/items",
+        data='{"type": "sample",',
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+    assert_error(response, 400)
+
+    refcode = sample["refcode"]
+    self_link = [{"refcode": refcode, "relation": "other"}]
+    for changes, code, field in [
+        ({"type": "cell"}, 422, "type"),
+        ({"refcode": "test:ABCDEF"}, 422, "refcode"),
+        ({"cas": "7732-18-5"}, 422, "cas"),
+        ({"status": "cycling"}, 422, "status"),
+        ({"name": None}, 422, "name"),
+        ({"item_id": bobs["item_id"]}, 409, None),
+        ({"item_id": "with space"}, 422, "item_id"),
+        ({"relationships": self_link}, 422, "relationships"),
+        ({"relationships": [{"relation": "child"}]}, 422, "relationships"),
+        ({"synthesis_constituents": [{"unit": "g"}]}, 422, "synthesis_constituents"),
+        ({"synthesis_constituents": [{"item": refcode}]}, 422, "relationships"),
+        ([1, 2], 422, None),
+    ]:
+        assert_error(patch(client, alice, refcode, changes), code, field)
+    after = client.get(f"/items/{refcode}", headers=alice.headers).json
+    assert (after["version"], after["item_id"], after["relationships"]) == (1, "taken", [])
+
+    for query, field in [
+        ("page_size=101", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page=0", "page"),
+        ("type=rock", "type"),
+        ("creator=alice", "creator"),
+        ("sort=colour", "sort"),
+        ("sort=relevance", "sort"),
+    ]:
+        assert_error(client.get(f"/items?{query}", headers=alice.headers), 422, field)
+
+    assert_error(client.get("/items/test:ZZZZZZ", headers=alice.headers), 404)
+    assert_error(client.get(f"/items/{bobs['refcode']}", headers=alice.headers), 404)
+    assert_error(client.get("/items"), 401)
+    with labvault_app.app_context():
+        assert get_session().scalar(sa.select(sa.func.count()).select_from(Item)) == 2
+
+
+def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    bob = labvault_make_user(labvault_app)
+    a_sample = create(client, alice, name="Alpha powder", status="synthesized")
+    a_sample2 = create(client, alice, name="Beta film", description="Sputtered on quartz")
+    a_cell = create(client, alice, type="cell", name="Coin 1", status="cycling")
+    b_sample = create(client, bob, name="Alpha secret")
+    b_water = create(
+        client, bob, type="starting_material", name="Water", cas="7732-18-5", status="available"
+    )
+    co_made = create(client, bob, name="Gamma shared", creators=[alice.id, bob.id])
+    response = client.post("/collections", json={"collection_id": "films"}, headers=alice.headers)
+    assert response.status_code == 201
+    for item in (a_sample2, a_cell):
+        assert (
+            client.put(
+                f"/collections/films/items/{item['refcode']}", headers=alice.headers
+            ).status_code
+            == 204
+        )
+
+    def refs(*items: dict[str, Any]) -> set[str]:
+        return {item["refcode"] for item in items}
+
+    # bob's sample is his alone; starting materials are lab-wide
+    everything = refs(a_sample, a_sample2, a_cell, b_water, co_made)
+    assert set(listed(client, alice)) == everything
+    assert b_sample["refcode"] not in listed(client, alice, "q=secret")
+    assert set(listed(client, alice, "type=sample")) == refs(a_sample, a_sample2, co_made)
+    assert set(listed(client, alice, "type=cell")) == refs(a_cell)
+    assert set(listed(client, alice, "status=synthesized")) == refs(a_sample)
+    assert set(listed(client, alice, "status=available")) == refs(b_water)
+    assert set(listed(client, alice, "status=planned&type=sample")) == refs(a_sample2, co_made)
+    assert set(listed(client, alice, f"creator={alice.id}")) == refs(
+        a_sample, a_sample2, a_cell, co_made
+    )
+    assert set(listed(client, alice, f"creator={bob.id}")) == refs(b_water, co_made)
+    assert set(listed(client, alice, "collection=films")) == refs(a_sample2, a_cell)
+    assert set(listed(client, alice, "collection=films&type=cell")) == refs(a_cell)
+    assert listed(client, alice, "collection=nothing") == []
+    assert set(listed(client, bob, f"creator={alice.id}")) == refs(co_made)
+
+    assert set(listed(client, alice, "q=alpha")) == refs(a_sample)
+    assert set(listed(client, alice, "q=QUARTZ")) == refs(a_sample2)
+    assert set(listed(client, alice, "q=7732-18-5")) == refs(b_water)
+    assert set(listed(client, alice, "q=beta%20sputtered")) == refs(a_sample2)
+    assert listed(client, alice, "q=beta%20alpha") == []
+    assert set(listed(client, alice, f"q={a_cell['refcode']}")) == refs(a_cell)
+    assert set(listed(client, alice, "q=coin&type=cell&sort=relevance")) == refs(a_cell)
+
+
+def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    base = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    specs = [
+        ("beta", "c-item", "2024-01-01", 2, 3),
+        ("alpha", "a-item", "2024-03-01", 3, 1),
+        ("gamma", "b-item", "2024-02-01", 1, 2),
+    ]
+    items = []
+    for name, item_id, date, created, updated in specs:
+        item = create(client, alice, name=name, item_id=item_id, date=date)
+        items.append(item)
+        with labvault_app.app_context():
+            session = get_session()
+            session.execute(
+                sa.update(Item)
+                .where(Item.refcode == item["refcode"])
+                .values(
+                    created_at=base + dt.timedelta(hours=created),
+                    updated_at=base + dt.timedelta(hours=updated),
+                )
+            )
+            session.commit()
+    for item, (*_, created, updated) in zip(items, specs, strict=True):
+        item["created_at"], item["updated_at"] = created, updated
+
+    default = listed(client, alice)
+    for key in ("updated_at", "created_at", "name", "item_id", "refcode", "date"):
+        ascending = [i["refcode"] for i in sorted(items, key=lambda i, k=key: i[k])]
+        assert listed(client, alice, f"sort={key}") == ascending, key
+        assert listed(client, alice, f"sort=-{key}") == ascending[::-1], key
+        if key == "updated_at":
+            assert default == ascending[::-1]
+
+    for _ in range(2):
+        create(client, alice)
+    response = client.get("/items?page_size=2&page=1&sort=name", headers=alice.headers)
+    assert response.status_code == 200 and len(response.json) == 2
+    pages = json.loads(response.headers["X-Pagination"])
+    assert pages["total"] == 5 and pages["total_pages"] == 3
+    assert (pages["page"], pages["first_page"], pages["last_page"]) == (1, 1, 3)
+    assert pages["next_page"] == 2
+    seen = [entry["refcode"] for entry in response.json]
+    for page in (2, 3):
+        response = client.get(f"/items?page_size=2&page={page}&sort=name", headers=alice.headers)
+        seen += [entry["refcode"] for entry in response.json]
+    assert len(response.json) == 1 and len(set(seen)) == 5
+    assert json.loads(response.headers["X-Pagination"])["page"] == 3
+    response = client.get("/items?type=cell&page_size=2", headers=alice.headers)
+    assert response.json == []
+    assert json.loads(response.headers["X-Pagination"])["total"] == 0
+    summary = client.get("/items?page_size=1", headers=alice.headers).json[0]
+    assert set(summary) == {
+        "refcode", "item_id", "type", "name", "status", "date", "created_at", "updated_at",
+        "version",
+    }  # fmt: skip
+
+
+def test_relationships_set_directly_and_derived(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    water = create(client, alice, type="starting_material", name="water")
+    salt = create(client, alice, type="starting_material", name="salt")
+    sample = create(
+        client,
+        alice,
+        synthesis_constituents=[
+            {"item": water["refcode"], "quantity": 1, "unit": "L"},
+            {"name": "love"},
+            {"item": water["refcode"], "quantity": 2, "unit": "L"},
+        ],
+    )
+
+    def link(item: dict[str, Any], relation: str, derived: bool, description: str = "") -> dict:
+        return {
+            "refcode": item["refcode"],
+            "item_id": item["item_id"],
+            "relation": relation,
+            "description": description,
+            "derived": derived,
+        }
+
+    def ordered(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(links, key=lambda r: (r["refcode"], r["relation"], r["derived"]))
+
+    assert sample["relationships"] == [link(water, "parent", True)]
+    cell = create(
+        client,
+        alice,
+        type="cell",
+        positive_electrode=[{"item": sample["refcode"]}],
+        electrolyte=[{"item": salt["refcode"]}, {"name": "EC"}],
+    )
+    assert ordered(cell["relationships"]) == ordered(
+        [link(sample, "parent", True), link(salt, "parent", True)]
+    )
+
+    # changing the constituents changes the derived relationships
+    response = patch(
+        client, alice, sample["refcode"], {"synthesis_constituents": [{"item": salt["refcode"]}]}
+    )
+    assert response.json["relationships"] == [link(salt, "parent", True)]
+    # a constituent sent in a PATCH gets the same defaults as one sent on creation
+    assert response.json["synthesis_constituents"] == [
+        {"item": salt["refcode"], "name": None, "quantity": None, "unit": ""}
+    ]
+    response = patch(client, alice, cell["refcode"], {"electrolyte": []})
+    assert response.json["relationships"] == [link(sample, "parent", True)]
+
+    # manual relationships stay through other changes, beside the derived ones
+    manual = [
+        {"refcode": water["refcode"], "relation": "other", "description": "same bottle"},
+        {"refcode": cell["refcode"], "relation": "child"},
+    ]
+    response = patch(client, alice, sample["refcode"], {"relationships": manual})
+    expected = ordered(
+        [
+            link(water, "other", False, "same bottle"),
+            link(cell, "child", False),
+            link(salt, "parent", True),
+        ]
+    )
+    assert ordered(response.json["relationships"]) == expected
+    response = patch(client, alice, sample["refcode"], {"name": "renamed"})
+    assert ordered(response.json["relationships"]) == expected
+    # a manual parent beside a derived parent to the same item
+    response = patch(
+        client,
+        alice,
+        sample["refcode"],
+        {"relationships": [{"refcode": salt["refcode"], "relation": "parent"}]},
+    )
+    assert ordered(response.json["relationships"]) == [
+        link(salt, "parent", False),
+        link(salt, "parent", True),
+    ]
+    response = patch(client, alice, sample["refcode"], {"relationships": []})
+    assert response.json["relationships"] == [link(salt, "parent", True)]
+    response = patch(client, alice, sample["refcode"], {"synthesis_constituents": []})
+    assert response.json["relationships"] == []
+
+
+def test_links_to_trashed_or_unreadable_items_do_not_block_changes(
+    labvault_app, labvault_make_user
+):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    bob = labvault_make_user(labvault_app)
+    precursor = create(client, alice, name="precursor")
+    other = create(client, alice, name="other")
+    unrelated = create(client, alice, name="unrelated")
+    product = create(
+        client,
+        alice,
+        synthesis_constituents=[{"item": precursor["refcode"]}],
+        relationships=[{"refcode": other["refcode"], "relation": "other"}],
+    )
+    # bob may change the product (write share) but cannot read its precursor
+    response = client.post(
+        "/collections",
+        json={"collection_id": "shared", "shares": [{"user_id": bob.id, "permission": "write"}]},
+        headers=alice.headers,
+    )
+    assert response.status_code == 201
+    response = client.put(f"/collections/shared/items/{product['refcode']}", headers=alice.headers)
+    assert response.status_code == 204
+    response = patch(client, bob, product["refcode"], {"name": "by bob"})
+    assert response.status_code == 200, response.json
+    assert response.json["relationships"] == []  # hidden from bob, but kept
+    # a new link bob cannot read is still refused
+    response = patch(
+        client,
+        bob,
+        product["refcode"],
+        {"synthesis_constituents": [{"item": unrelated["refcode"]}]},
+    )
+    assert_error(response, 422, "relationships")
+
+    for item in (precursor, other):
+        etag = f'"{item["refcode"]}@1"'
+        assert (
+            client.delete(f"/items/{item['refcode']}", headers=with_etag(alice, etag)).status_code
+            == 204
+        )
+    response = patch(client, alice, product["refcode"], {"name": "precursor in the trash"})
+    assert response.status_code == 200, response.json
+    assert response.json["relationships"] == []
+    for item in (precursor, other):
+        assert (
+            client.post(f"/trash/{item['refcode']}/restore", headers=alice.headers).status_code
+            == 200
+        )
+    relations = client.get(f"/items/{product['refcode']}", headers=alice.headers).json[
+        "relationships"
+    ]
+    assert sorted((r["refcode"], r["relation"], r["derived"]) for r in relations) == sorted(
+        [
+            (other["refcode"], "other", False),
+            (precursor["refcode"], "parent", True),
+        ]
+    )
+
+
+def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    bob = labvault_make_user(labvault_app)
+    manager = labvault_make_user(labvault_app, role="manager")
+    powder = create(client, alice, type="starting_material", name="powder")
+    sample = create(client, alice, synthesis_constituents=[{"item": powder["refcode"]}])
+    cell = create(client, alice, type="cell", positive_electrode=[{"item": sample["refcode"]}])
+    bobs = create(client, bob, synthesis_constituents=[{"item": powder["refcode"]}])
+
+    def graph(user: Any, item: dict[str, Any], depth: int) -> tuple[set[str], set[tuple]]:
+        response = client.get(f"/items/{item['refcode']}/graph?depth={depth}", headers=user.headers)
+        assert response.status_code == 200, response.json
+        nodes = {node["refcode"] for node in response.json["nodes"]}
+        edges = {(e["source"], e["target"], e["relation"]) for e in response.json["edges"]}
+        assert {ref for edge in edges for ref in edge[:2]} <= nodes
+        return nodes, edges
+
+    p, s, c, b = (i["refcode"] for i in (powder, sample, cell, bobs))
+    assert graph(alice, cell, 1) == ({c, s}, {(c, s, "parent")})
+    assert graph(alice, cell, 2) == ({c, s, p}, {(c, s, "parent"), (s, p, "parent")})
+    assert graph(alice, cell, 3) == graph(alice, cell, 2)  # bob's sample stays hidden
+    assert graph(manager, cell, 3) == (
+        {c, s, p, b},
+        {(c, s, "parent"), (s, p, "parent"), (b, p, "parent")},
+    )
+    assert graph(alice, powder, 1) == ({p, s}, {(s, p, "parent")})
+    assert graph(bob, powder, 1) == ({p, b}, {(b, p, "parent")})
+    assert graph(manager, powder, 1)[0] == {p, s, b}
+    assert graph(alice, sample, 1) == ({s, p, c}, {(c, s, "parent"), (s, p, "parent")})
+    response = client.get(f"/items/{s}/graph", headers=alice.headers)
+    assert {node["refcode"] for node in response.json["nodes"]} == {s, p, c}
+
+    assert_error(client.get(f"/items/{s}/graph?depth=0", headers=alice.headers), 422, "depth")
+    assert_error(client.get(f"/items/{s}/graph?depth=6", headers=alice.headers), 422, "depth")
+    assert_error(client.get(f"/items/{s}/graph", headers=bob.headers), 404)
+    # a trashed item leaves the graph
+    client.delete(f"/items/{s}", headers=with_etag(alice, "*"))
+    assert graph(alice, cell, 2) == ({c}, set())

@@ -1,0 +1,373 @@
+"""Full-text search (GET /items?q=...) on each database's own index."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from labvault.db import get_session, utcnow
+from labvault.items import service
+from labvault.items.models import Item
+from labvault.items.search import apply_search, order_by_relevance
+from labvault.users.models import User
+
+
+def create(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
+    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body: dict[str, Any] = {**response.json, "etag": response.headers["ETag"]}
+    return body
+
+
+def material(client: Any, user: Any, name: str, **fields: Any) -> dict[str, Any]:
+    return create(client, user, type="starting_material", name=name, **fields)
+
+
+def search_response(client: Any, user: Any, q: str, **params: Any) -> Any:
+    return client.get(
+        "/items", query_string={"q": q, "page_size": 100, **params}, headers=user.headers
+    )
+
+
+def found(client: Any, user: Any, q: str, **params: Any) -> list[str]:
+    """Refcodes of the items q finds, best first."""
+    response = search_response(client, user, q, **params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return [entry["refcode"] for entry in response.json]
+
+
+def refs(*items: dict[str, Any]) -> set[str]:
+    return {item["refcode"] for item in items}
+
+
+@pytest.fixture(autouse=True)
+def _refcodes_of_q_x_and_z(monkeypatch):
+    # Every item's refcode and item_id are words too: keep their letters away from the
+    # short words these tests search for, or "li" would also find an item "test:LIXQZE".
+    monkeypatch.setattr(service, "REFCODE_LETTERS", "QXZ")
+
+
+@pytest.fixture
+def client(labvault_app: Any) -> Any:
+    return labvault_app.test_client()
+
+
+@pytest.fixture
+def alice(labvault_app: Any, labvault_make_user: Any) -> Any:
+    return labvault_make_user(labvault_app)
+
+
+def test_words_match_as_prefixes_and_every_word_is_needed(client, alice):
+    ethanol = material(client, alice, "Ethanol absolute")
+    methanol = material(client, alice, "Methanol")
+    acetate = material(client, alice, "Ethyl acetate")
+
+    assert found(client, alice, "ethan") == [ethanol["refcode"]]
+    assert set(found(client, alice, "eth")) == refs(ethanol, acetate)
+    assert found(client, alice, "ETHANOL") == [ethanol["refcode"]]
+    assert found(client, alice, "abs eth") == [ethanol["refcode"]]
+    assert found(client, alice, "ethanol acetate") == []
+    assert found(client, alice, "thanol") == []  # words match from their start
+    assert found(client, alice, "methanol") == [methanol["refcode"]]
+
+
+def test_identifiers_and_type_fields_are_found(client, alice):
+    ethanol = material(
+        client,
+        alice,
+        "Ethanol",
+        cas="64-17-5",
+        barcode="BC-000123",
+        supplier="Sigma-Aldrich",
+        location="Cabinet B3, shelf 2",
+    )
+    water = material(client, alice, "Water", cas="7732-18-5", supplier="Merck")
+    lfp = create(
+        client,
+        alice,
+        name="Cathode batch",
+        chemical_formula="LiFePO4",
+        description="Calcined at 700 °C under argon.",
+    )
+    refcode = ethanol["refcode"]
+
+    for q in (
+        refcode,
+        refcode.lower(),
+        refcode.split(":")[1],
+        ethanol["item_id"],
+        "64-17-5",
+        "BC-000123",
+        "000123",
+        "sigma",
+        "aldrich",
+        "sigma-aldrich",
+        "cabinet b3",
+        "shelf 2",
+    ):
+        assert found(client, alice, q) == [refcode], q
+    assert found(client, alice, "7732-18-5") == [water["refcode"]]
+    assert found(client, alice, "merck") == [water["refcode"]]
+    for q in ("LiFePO4", "lifepo", "calcined argon", "700"):
+        assert found(client, alice, q) == [lfp["refcode"]], q
+
+
+def test_short_words_match_too(client, alice):
+    li = material(client, alice, "Li metal foil")
+    lithium = material(client, alice, "Lithium chloride")
+    material(client, alice, "Sodium chloride", location="B1")
+
+    assert set(found(client, alice, "li")) == refs(li, lithium)
+    assert found(client, alice, "li foil") == [li["refcode"]]
+    assert found(client, alice, "l chlor") == [lithium["refcode"]]
+    # a stopword of MariaDB's index is still a word
+    the = material(client, alice, "The standard")
+    assert found(client, alice, "the") == [the["refcode"]]
+    assert found(client, alice, "THE stand") == [the["refcode"]]
+    assert found(client, alice, "Li the") == []
+
+
+def test_title_matches_rank_above_body_matches(client, alice):
+    in_name = material(client, alice, "Lithium hexafluorophosphate")
+    in_description = material(client, alice, "Electrolyte salt", description="lithium, dried")
+    in_supplier = material(client, alice, "Carbonate", supplier="Lithium Supplies Ltd")
+
+    # the two body matches are newer, which would list them first without a q
+    assert found(client, alice, "lithium")[0] == in_name["refcode"]
+    assert set(found(client, alice, "lithium")) == refs(in_name, in_description, in_supplier)
+    assert found(client, alice, "lith", sort="relevance")[0] == in_name["refcode"]
+    # other sort orders still only list the matches
+    by_name = found(client, alice, "lithium", sort="name")
+    assert by_name == [in_supplier["refcode"], in_description["refcode"], in_name["refcode"]]
+
+
+def test_the_total_counts_every_match(client, alice):
+    for n in range(5):
+        material(client, alice, f"Solvent {n}")
+    material(client, alice, "Salt")
+    response = client.get(
+        "/items", query_string={"q": "solv", "page_size": 2}, headers=alice.headers
+    )
+    assert response.status_code == 200
+    assert len(response.json) == 2
+    assert json.loads(response.headers["X-Pagination"])["total"] == 5
+
+
+def test_changes_are_found_and_old_text_is_not(client, alice):
+    item = material(client, alice, "Acetone", item_id="bottle-1")
+    response = client.patch(
+        f"/items/{item['refcode']}",
+        json={"name": "Propanone", "supplier": "Carl Roth"},
+        headers={**alice.headers, "If-Match": item["etag"]},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    assert found(client, alice, "acetone") == []
+    assert found(client, alice, "propanone") == [item["refcode"]]
+    assert found(client, alice, "roth") == [item["refcode"]]
+
+    response = client.patch(
+        f"/items/{item['refcode']}",
+        json={"item_id": "solvent-7"},
+        headers={**alice.headers, "If-Match": response.headers["ETag"]},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert found(client, alice, "solvent-7") == [item["refcode"]]
+    assert found(client, alice, "bottle") == []
+
+
+def test_trashed_items_are_not_found_until_restored(client, alice):
+    item = material(client, alice, "Toluene")
+    response = client.delete(
+        f"/items/{item['refcode']}", headers={**alice.headers, "If-Match": item["etag"]}
+    )
+    assert response.status_code == 204
+    assert found(client, alice, "toluene") == []
+
+    response = client.post(f"/trash/{item['refcode']}/restore", headers=alice.headers)
+    assert response.status_code == 200
+    assert found(client, alice, "toluene") == [item["refcode"]]
+
+
+def test_items_the_user_may_not_read_are_not_found(client, alice, labvault_app, labvault_make_user):
+    bob = labvault_make_user(labvault_app)
+    secret = create(client, bob, name="Perovskite film", description="unpublished")
+    shared = material(client, bob, "Perovskite precursor")
+    mine = create(client, alice, name="Perovskite crystal")
+
+    assert set(found(client, alice, "perovskite")) == refs(shared, mine)
+    assert found(client, alice, "unpublished") == []
+    assert set(found(client, bob, "perovskite")) == refs(secret, shared)
+    manager = labvault_make_user(labvault_app, role="manager")
+    assert set(found(client, manager, "perovskite")) == refs(secret, shared, mine)
+
+
+#: q -> whether it finds "Ethanol absolute" (None: differs by database)
+HOSTILE_QUERIES = {
+    '"ethanol': True,
+    'ethanol"': True,
+    "'ethanol'": True,
+    "ethanol*": True,
+    "eth*nol": False,
+    "-ethanol": True,
+    "+ethanol": True,
+    "~ethanol": True,
+    "ethanol -water": False,
+    "(ethanol": True,
+    "ethanol)": True,
+    "NEAR(ethanol absolute)": False,
+    "ethanol AND absolute": False,
+    "ethanol OR water": False,
+    "NOT water": False,
+    "ethanol:*": True,
+    "ethanol:A": True,  # "a" starts "absolute"
+    "ethanol:B": False,
+    "search_title:ethanol": False,
+    "{search_title}: ethanol": False,
+    "^ethanol": True,
+    "ethanol & !water | x": False,
+    "ethanol <-> absolute": True,
+    "ethanol@absolute": True,
+    "ethanol\\": True,
+    "50% ethanol": False,
+    "ethanol_absolute": None,  # "_" joins words for MariaDB only
+    "<b>ethanol</b>": False,  # "b" is a word too
+    "ethanol\x00": True,
+    "ethanol'); DROP TABLE items; --": False,
+    # letters and digits some parsers may not take for ones
+    "ethanol \N{SUPERSCRIPT TWO}": None,
+    "\N{CIRCLED DIGIT ONE}": None,
+    "\N{ARABIC-INDIC DIGIT THREE}": None,
+    "\N{CJK UNIFIED IDEOGRAPH-6C34}": None,
+    "\N{LATIN SMALL LIGATURE FI}": None,
+    "\N{LATIN CAPITAL LETTER DZ WITH CARON}": None,
+    "e\N{COMBINING ACUTE ACCENT}thanol": None,
+}
+
+
+def test_query_syntax_in_q_is_only_text(client, alice):
+    ethanol = material(client, alice, "Ethanol absolute")
+    material(client, alice, "Water")
+    for q, finds in HOSTILE_QUERIES.items():
+        response = search_response(client, alice, q)
+        assert response.status_code == 200, (q, response.get_data(as_text=True))
+        if finds is not None:
+            assert ([e["refcode"] for e in response.json] == [ethanol["refcode"]]) is finds, q
+
+
+def test_q_without_words_finds_nothing(client, alice):
+    material(client, alice, "Ethanol")
+    for q in ["*", '"', "()", "-+~<>", "'", "%_", ":*", "\\", " "]:
+        response = search_response(client, alice, q)
+        assert response.status_code == 200, (q, response.get_data(as_text=True))
+        assert response.json == [], q
+
+
+def test_q_is_at_most_200_characters(client, alice):
+    item = material(client, alice, "Ethanol")
+    assert search_response(client, alice, "e" * 201).status_code == 422
+    assert search_response(client, alice, "").status_code == 422
+    assert found(client, alice, "ethanol" + " " * 193) == [item["refcode"]]
+    assert found(client, alice, "ethanol " + "e" * 150) == []  # longer than InnoDB indexes
+    many_words = " ".join(["e"] * 96 + ["ethanol"])
+    assert len(many_words) <= 200
+    assert found(client, alice, many_words) == [item["refcode"]]
+    assert found(client, alice, "w " * 100) == []
+
+
+ALPHA = "\N{GREEK SMALL LETTER ALPHA}"
+
+
+def test_unicode_words(client, alice):
+    item = material(client, alice, "Ångström standard", description=f"Größe: 5 µm, {ALPHA}-Fe2O3")
+    other = material(client, alice, "Angle grinder")
+
+    for q in ("ångström", "ÅNGSTRÖM", "Ångst", "A\u030angström", "größe", ALPHA, "fe2o3", "µm"):
+        assert found(client, alice, q) == [item["refcode"]], q
+    assert set(found(client, alice, "ang")) >= refs(other)
+
+
+# --- the indexes are used -------------------------------------------------------------
+
+
+def _plan(session: Any, query: sa.Select[Any]) -> str:
+    bind = session.get_bind()
+    sql = str(query.compile(bind, compile_kwargs={"literal_binds": True}))
+    dialect = bind.dialect.name
+    if dialect == "sqlite":
+        rows = session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)).all()
+        return "\n".join(str(row[-1]) for row in rows)
+    if dialect == "postgresql":
+        # reading a few thousand stored vectors is cheaper than the index: ask for the plan
+        # the planner picks once the table is large
+        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        rows = session.execute(sa.text("EXPLAIN " + sql)).all()
+        return "\n".join(row[0] for row in rows)
+    result = session.execute(sa.text("EXPLAIN " + sql))
+    return "\n".join(json.dumps(dict(row._mapping), default=str) for row in result)
+
+
+def _seed(session: Any, user_id: int, count: int) -> None:
+    """``count`` starting materials, written as the service would but in bulk."""
+    now = utcnow()
+    rows = []
+    for n in range(count):
+        refcode = f"seed:{n:06d}"
+        name = f"Chemical {n}"
+        rows.append(
+            {
+                "refcode": refcode,
+                "item_id": f"seed-{n:06d}",
+                "type": "starting_material",
+                "name": name,
+                "description": f"Shelf {n % 50}",
+                "status": "available",
+                "fields": {},
+                "search_title": f"{name} seed-{n:06d} {refcode}",
+                "search_body": f"Shelf {n % 50}",
+                "created_by_id": user_id,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
+    session.execute(sa.insert(Item), rows)
+    session.commit()
+    analyze = {"postgresql": "ANALYZE items", "sqlite": "ANALYZE"}
+    session.execute(sa.text(analyze.get(session.get_bind().dialect.name, "ANALYZE TABLE items")))
+    session.commit()
+
+
+@pytest.mark.parametrize("role", ["user", "manager"])
+def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role):
+    user = labvault_make_user(labvault_app, role=role)
+    with labvault_app.app_context():
+        session = get_session()
+        dialect = session.get_bind().dialect.name
+        # PostgreSQL estimates a prefix lookup in the GIN index dearer than reading a small
+        # table, even with enable_seqscan off; at 20,000 rows it takes the index
+        _seed(session, user.id, 20_000 if dialect == "postgresql" else 2000)
+        viewer = session.get(User, user.id)
+        query, rank = apply_search(session, service.list_query(viewer, {}), "chem 1234")
+        query = order_by_relevance(query, rank).limit(20)
+        names = [item.name for item in session.scalars(query)]
+        assert names and all(name.startswith("Chemical 1234") for name in names), names
+        plan = _plan(session, query)
+        session.rollback()
+
+    if dialect == "sqlite":
+        assert "VIRTUAL TABLE INDEX" in plan and "items_fts" in plan, plan
+        assert re.search(r"SEARCH items USING INTEGER PRIMARY KEY", plan), plan
+        assert not re.search(r"\bSCAN items\b", plan), plan
+        assert "TEMP B-TREE" not in plan, plan  # FTS5 hands the matches over best first
+    elif dialect == "postgresql":
+        assert "Bitmap Index Scan on ft_items_search" in plan, plan
+        assert "Seq Scan on items" not in plan, plan
+    else:
+        items_rows = [json.loads(line) for line in plan.splitlines()]
+        items_row = next(row for row in items_rows if row["table"] == "items")
+        assert items_row["type"] == "fulltext", plan
+        assert items_row["key"] == "ft_items_search", plan
