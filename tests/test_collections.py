@@ -10,19 +10,7 @@ from labvault.collections.models import Collection, collection_items
 from labvault.db import get_session
 from labvault.items.models import Item
 
-
-def with_etag(user: Any, etag: str | None) -> dict[str, str]:
-    headers = dict(user.headers)
-    if etag is not None:
-        headers["If-Match"] = etag
-    return headers
-
-
-def create_item(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
-    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    body: dict[str, Any] = response.json
-    return body
+from tests.records import create_item, with_etag
 
 
 def create_collection(client: Any, user: Any, **fields: Any) -> Any:

@@ -16,6 +16,10 @@ from labvault.db import get_session
 from labvault.items import service
 from labvault.items.models import Item
 
+from tests.records import create_item as create
+from tests.records import patch_item as patch
+from tests.records import with_etag
+
 REFCODE = re.compile(r"test:[A-Z]{6}")
 
 #: One item of each type with every field it has, as sent and as the API answers.
@@ -74,25 +78,6 @@ EQUIPMENT = {
     "location": "Room 2.14",
     "contact": "xrd@example.org",
 }
-
-
-def with_etag(user: Any, etag: str | None) -> dict[str, str]:
-    headers = dict(user.headers)
-    if etag is not None:
-        headers["If-Match"] = etag
-    return headers
-
-
-def create(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
-    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    body: dict[str, Any] = response.json
-    return body
-
-
-def patch(client: Any, user: Any, refcode: str, changes: Any) -> Any:
-    etag = client.get(f"/items/{refcode}", headers=user.headers).headers["ETag"]
-    return client.patch(f"/items/{refcode}", json=changes, headers=with_etag(user, etag))
 
 
 def assert_error(response: Any, code: int, field: str | None = None) -> dict[str, Any]:

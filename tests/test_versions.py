@@ -10,28 +10,9 @@ from labvault.blocks.models import Block
 from labvault.db import get_session
 from labvault.items.models import Item, ItemVersion
 
-
-def with_etag(user: Any, etag: str) -> dict[str, str]:
-    return {**user.headers, "If-Match": etag}
-
-
-def current_etag(client: Any, user: Any, refcode: str) -> str:
-    response = client.get(f"/items/{refcode}", headers=user.headers)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    etag: str = response.headers["ETag"]
-    return etag
-
-
-def create(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
-    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
-    assert response.status_code == 201, response.get_data(as_text=True)
-    body: dict[str, Any] = response.json
-    return body
-
-
-def patch(client: Any, user: Any, refcode: str, changes: Any) -> Any:
-    etag = current_etag(client, user, refcode)
-    return client.patch(f"/items/{refcode}", json=changes, headers=with_etag(user, etag))
+from tests.records import create_item as create
+from tests.records import current_etag, with_etag
+from tests.records import patch_item as patch
 
 
 def add_comment(client: Any, user: Any, refcode: str, text: str) -> dict[str, Any]:

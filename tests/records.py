@@ -1,0 +1,34 @@
+"""Small helpers the record tests share: create items and send If-Match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def with_etag(user: Any, etag: str | None) -> dict[str, str]:
+    """The user's bearer headers, plus If-Match when an ETag is given."""
+    headers = dict(user.headers)
+    if etag is not None:
+        headers["If-Match"] = etag
+    return headers
+
+
+def create_item(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
+    """POST /items (a sample unless ``type`` says otherwise); the created item."""
+    response = client.post("/items", json={"type": "sample", **fields}, headers=user.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body: dict[str, Any] = response.json
+    return body
+
+
+def current_etag(client: Any, user: Any, refcode: str) -> str:
+    response = client.get(f"/items/{refcode}", headers=user.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    etag: str = response.headers["ETag"]
+    return etag
+
+
+def patch_item(client: Any, user: Any, refcode: str, changes: Any) -> Any:
+    """PATCH /items/<refcode> with the ETag the user reads just before."""
+    etag = current_etag(client, user, refcode)
+    return client.patch(f"/items/{refcode}", json=changes, headers=with_etag(user, etag))
