@@ -74,8 +74,10 @@ IDENTIFIER_PREFIX = "lab"
 #   "postgresql+psycopg://labvault:secret@db.example.org/labvault"
 # DATABASE_URL = None
 
-# Where uploaded files are stored (content-addressed). Default: INSTANCE_PATH/files.
-# Example: "/srv/labvault/files"
+# Where uploaded files are stored (content-addressed, each file read-only). Make the
+# folder itself private to the server's user (mode 0700 or 0750). Files nothing refers to
+# any more are removed by `labvault files gc` (run it from cron).
+# Default: INSTANCE_PATH/files. Example: "/srv/labvault/files"
 # FILE_DIRECTORY = None
 
 # Largest request body (upload) accepted, in bytes; larger requests get 413.
