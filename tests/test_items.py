@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from labvault import paging
 from labvault.db import get_session
 from labvault.items import service
 from labvault.items.models import Item
@@ -483,6 +484,47 @@ def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user):
         "refcode", "item_id", "type", "name", "status", "date", "created_at", "updated_at",
         "version",
     }  # fmt: skip
+
+
+def test_long_lists_count_only_so_far(labvault_app, labvault_make_user, monkeypatch):
+    """Past COUNT_LIMIT rows the total is a lower bound; exact=true counts them all."""
+    monkeypatch.setattr(paging, "COUNT_LIMIT", 3)
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    made = [create(client, alice, item_id=f"s-{n}")["refcode"] for n in range(6)]
+
+    def page(query: str) -> tuple[list[str], dict[str, Any]]:
+        response = client.get(f"/items?sort=item_id&{query}", headers=alice.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [e["refcode"] for e in response.json], json.loads(response.headers["X-Pagination"])
+
+    rows, meta = page("page_size=2")
+    assert rows == made[:2]
+    assert meta == {
+        "total": 3, "total_exact": False, "first_page": 1, "page": 1, "next_page": 2,
+    }  # fmt: skip
+    rows, meta = page("page_size=2&page=2")  # counted as far as one row past the page
+    assert rows == made[2:4]
+    assert (meta["total"], meta["total_exact"], meta["next_page"]) == (5, False, 3)
+    assert "last_page" not in meta and "total_pages" not in meta
+    rows, meta = page("page_size=2&exact=true")
+    assert rows == made[:2]
+    assert (meta["total"], meta["total_exact"], meta["last_page"]) == (6, True, 3)
+    rows, meta = page("page_size=4&page=2")  # the last page tells the total
+    assert rows == made[4:] and (meta["total"], meta["total_exact"]) == (6, True)
+    response = client.get("/items?exact=maybe", headers=alice.headers)
+    assert response.status_code == 422 and "exact" in response.json["errors"]["query"]
+
+
+def test_the_page_header_and_exact_are_documented(labvault_make_app):
+    for _ in range(2):  # each app's document defines the schema it refers to
+        spec = labvault_make_app().test_client().get("/openapi.json").json
+        listing = spec["paths"]["/items"]["get"]
+        header = listing["responses"]["200"]["headers"]["X-Pagination"]
+        schema = header["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert "total_exact" in spec["components"]["schemas"][schema]["properties"]
+        exact = next(p for p in listing["parameters"] if p["name"] == "exact")
+        assert exact["schema"] == {"type": "boolean", "default": False}
 
 
 def test_relationships_set_directly_and_derived(labvault_app, labvault_make_user):

@@ -143,7 +143,8 @@ def test_upgrade_indexes_the_items_there_are(empty_database):
                     "INSERT INTO items (refcode, item_id, type, name, description, status, "
                     "fields, search_title, search_body, created_at, updated_at, version) "
                     "VALUES ('lab:AAAAAA', 'lab-AAAAAA', 'sample', 'Old sample', '', "
-                    "'planned', '{}', 'Old sample lab-AAAAAA lab:AAAAAA', 'made before 0003', "
+                    "'planned', '{}', 'Old sample lab-AAAAAA lab:AAAAAA', "
+                    "'made before 0003 from CAS 64-17-5', "
                     "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
                 )
             )
@@ -154,9 +155,15 @@ def test_upgrade_indexes_the_items_there_are(empty_database):
     engine = create_engine(empty_database)
     try:
         with Session(engine) as session:
-            for q in ("old sam", "before 0003", "lab:AAAAAA"):
+            for q in ("old sam", "before 0003", "lab:AAAAAA", "64-17-5", "lab-AAAAAA"):
                 query, _rank = apply_search(session, sa.select(Item.refcode), q)
                 assert session.scalars(query).all() == ["lab:AAAAAA"], q
+            # 0004 wrote hyphenated words as one (so InnoDB indexes "64-17-5")
+            texts = session.execute(sa.select(Item.search_title, Item.search_body)).one()
+            assert texts == (
+                "Old sample lab-AAAAAA lab:AAAAAA lab_AAAAAA",
+                "made before 0003 from CAS 64-17-5 64_17_5",
+            )
     finally:
         engine.dispose()
 

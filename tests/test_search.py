@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.db import get_session, utcnow
-from labvault.items import service
+from labvault.items import search, service
 from labvault.items.models import Item
-from labvault.items.search import apply_search, order_by_relevance
+from labvault.items.search import (
+    apply_search,
+    compounds,
+    newest_matches,
+    newest_ranked,
+    order_by_relevance,
+)
 from labvault.users.models import User
 
 
@@ -154,6 +160,31 @@ def test_the_total_counts_every_match(client, alice):
     assert response.status_code == 200
     assert len(response.json) == 2
     assert json.loads(response.headers["X-Pagination"])["total"] == 5
+
+
+def test_a_search_ranks_its_newest_matches(client, alice, monkeypatch):
+    """Past SEARCH_WINDOW matches only the newest are ranked; exact=true ranks them all."""
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 3)
+    best = material(client, alice, "Solvent", description="solvent solvent")["refcode"]
+    newer = [
+        material(client, alice, f"Bottle {n}", description="solvent")["refcode"] for n in range(4)
+    ]
+    material(client, alice, "Salt")
+
+    def page(**params: Any) -> tuple[list[str], dict[str, Any]]:
+        response = search_response(client, alice, "solv", **params)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [e["refcode"] for e in response.json], json.loads(response.headers["X-Pagination"])
+
+    rows, meta = page()
+    assert sorted(rows) == sorted(newer[1:]) and best not in rows
+    assert (meta["total"], meta["total_exact"]) == (3, False) and "next_page" not in meta
+    rows, meta = page(page_size=2, page=2)
+    assert len(rows) == 1 and (meta["total"], meta["total_exact"]) == (3, False)
+    assert page(page_size=2, page=3)[0] == []
+    rows, meta = page(exact="true")
+    assert rows[0] == best and sorted(rows[1:]) == sorted(newer)
+    assert (meta["total"], meta["total_exact"]) == (5, True)
 
 
 def test_changes_are_found_and_old_text_is_not(client, alice):
@@ -326,7 +357,7 @@ def _seed(session: Any, user_id: int, count: int) -> None:
                 "description": f"Shelf {n % 50}",
                 "status": "available",
                 "fields": {},
-                "search_title": f"{name} seed-{n:06d} {refcode}",
+                "search_title": f"{name} seed-{n:06d} {refcode} {compounds(f'seed-{n:06d}')}",
                 "search_body": f"Shelf {n % 50}",
                 "created_by_id": user_id,
                 "created_at": now,
@@ -341,8 +372,16 @@ def _seed(session: Any, user_id: int, count: int) -> None:
     session.commit()
 
 
-@pytest.mark.parametrize("role", ["user", "manager"])
-def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role):
+@pytest.mark.parametrize(
+    ("role", "q", "ranking"),
+    [
+        ("user", "chem 1234", "all"),
+        ("manager", "chem 1234", "all"),
+        ("user", "chem 1234", "newest"),
+        ("user", "seed-001234", "newest"),  # one word on MariaDB (seed_001234), indexed
+    ],
+)
+def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role, q, ranking):
     user = labvault_make_user(labvault_app, role=role)
     with labvault_app.app_context():
         session = get_session()
@@ -351,9 +390,14 @@ def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role)
         # table, even with enable_seqscan off; at 20,000 rows it takes the index
         _seed(session, user.id, 20_000 if dialect == "postgresql" else 2000)
         viewer = session.get(User, user.id)
-        query, rank = apply_search(session, service.list_query(viewer, {}), "chem 1234")
-        query = order_by_relevance(query, rank).limit(20)
-        names = [item.name for item in session.scalars(query)]
+        query, rank = apply_search(session, service.list_query(viewer, {}), q)
+        if ranking == "all":
+            query = order_by_relevance(query, rank).limit(20)
+            names = [item.name for item in session.scalars(query)]
+        else:
+            ids = newest_ranked(session, query, rank, 1000)
+            names = [session.get(Item, item_id).name for item_id in ids]
+            query = newest_matches(query, rank, 1000)
         assert names and all(name.startswith("Chemical 1234") for name in names), names
         plan = _plan(session, query)
         session.rollback()
@@ -371,3 +415,26 @@ def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role)
         items_row = next(row for row in items_rows if row["table"] == "items")
         assert items_row["type"] == "fulltext", plan
         assert items_row["key"] == "ft_items_search", plan
+
+
+def test_a_list_page_reads_its_rows_along_the_date_index(labvault_app, labvault_make_user):
+    """An ordinary user's first page walks updated_at newest first, checking permissions
+    row by row: nothing is sorted, and (MariaDB) nothing is materialized up front."""
+    user = labvault_make_user(labvault_app)
+    with labvault_app.app_context():
+        session = get_session()
+        dialect = session.get_bind().dialect.name
+        _seed(session, user.id, 2000)
+        viewer = session.get(User, user.id)
+        query = service.sorted_query(service.list_query(viewer, {}), "-updated_at").limit(20)
+        assert len(session.scalars(query).all()) == 20
+        plan = _plan(session, query)
+        session.rollback()
+    if dialect == "sqlite":
+        assert "ix_items_updated_at" in plan and "TEMP B-TREE" not in plan, plan
+    elif dialect == "postgresql":  # then sorts equal dates by id (all equal here)
+        assert "Index Scan Backward using ix_items_updated_at" in plan, plan
+    else:
+        rows = [json.loads(line) for line in plan.splitlines()]
+        assert next(r for r in rows if r["table"] == "items")["key"] == "ix_items_updated_at"
+        assert not [r for r in rows if r["select_type"] == "MATERIALIZED"], plan

@@ -97,6 +97,7 @@ def test_admins_list_users_page_by_page(labvault_app, labvault_make_user):
         "page": 2,
         "previous_page": 1,
         "next_page": 3,
+        "total_exact": True,
     }
     last = client.get("/users?page=3&page_size=2", headers=admin.headers)
     assert [user["id"] for user in last.json] == ids[4:]

@@ -145,11 +145,20 @@ def _sqlite_begin(conn: Any) -> None:
         conn.connection.dbapi_connection.execute("BEGIN")
 
 
+#: MariaDB would turn the EXISTS of the item permissions into IN and materialize it: every
+#: item the user created, read before the first row of a page (7.5 ms at 100,000 items and
+#: growing with them); checked row by row instead, a page stops after its rows (3.5 ms).
+MYSQL_INIT_COMMAND = "SET SESSION optimizer_switch='materialization=off'"
+
+
 def create_engine(url: str) -> Engine:
     parsed = normalize_url(url)
     options: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    elif parsed.get_backend_name() in ("mysql", "mariadb"):
+        options.update(pool_pre_ping=True, pool_recycle=3600)
+        options["connect_args"] = {"init_command": MYSQL_INIT_COMMAND}
     else:
         options.update(pool_pre_ping=True, pool_recycle=3600)
     engine = sa.create_engine(parsed, **options)
@@ -189,29 +198,6 @@ def begin_write(session: Session) -> None:
             return  # already this operation's write transaction
         session.commit()
     session.connection(execution_options={WRITE_OPTION: True})
-
-
-def count_rows(session: Session, query: sa.Select[Any]) -> int:
-    """How many rows a select returns (for pagination headers).
-
-    A plain select is counted in place (its columns replaced by ``count(*)``), not wrapped
-    in a subquery: MariaDB plans the subqueries of the item permissions far worse inside
-    a derived table (0.28 s instead of 0.08 s over 100,000 items).
-    """
-    query = query.order_by(None)
-    shaped = (
-        query._distinct
-        or query._group_by_clauses
-        or query._having_criteria
-        or query._limit_clause is not None
-        or query._offset_clause is not None
-        or query._fetch_clause is not None
-    )
-    if shaped:  # the rows are not those of FROM and WHERE alone
-        counted = sa.select(sa.func.count()).select_from(query.subquery())
-    else:
-        counted = query.with_only_columns(sa.func.count(), maintain_column_froms=True)
-    return int(session.scalar(counted) or 0)
 
 
 def close_session(_exc: BaseException | None = None) -> None:

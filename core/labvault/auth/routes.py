@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from labvault.auth import service
 from labvault.auth.access import require_user, signed_in_user
@@ -19,6 +19,7 @@ from labvault.auth.schemas import (
     SessionTokensSchema,
 )
 from labvault.db import get_session, utcnow
+from labvault.paging import Blueprint
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions")
 keys_blp = Blueprint(

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.blocks import service
@@ -21,6 +21,7 @@ from labvault.blocks.schemas import (
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.db import get_session
 from labvault.items import service as items
+from labvault.paging import Blueprint
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/items/<string:refcode>/blocks", description="Blocks"

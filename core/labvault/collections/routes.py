@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.collections import service
@@ -17,8 +17,9 @@ from labvault.collections.schemas import (
     CollectionSchema,
 )
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import count_rows, get_session
+from labvault.db import get_session
 from labvault.items import service as items
+from labvault.paging import Blueprint, page_rows
 
 blp = Blueprint("collections", __name__, url_prefix="/collections", description="Collections")
 
@@ -39,10 +40,7 @@ class Collections(MethodView):
         query = (
             sa.select(Collection).where(service.readable(user)).order_by(Collection.collection_id)
         )
-        pagination_parameters.item_count = count_rows(session, query)
-        page = session.scalars(
-            query.offset(pagination_parameters.first_item).limit(pagination_parameters.page_size)
-        )
+        page = page_rows(session, query, pagination_parameters)
         return [service.to_dict(session, user, c) for c in page]
 
     @require_user()

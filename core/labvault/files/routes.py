@@ -6,15 +6,16 @@ from typing import Any
 
 from flask import Response, current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
-from labvault.db import count_rows, get_session
+from labvault.db import get_session
 from labvault.files import service
 from labvault.files.download import send_stored_file
 from labvault.files.schemas import FileSchema, UploadSchema
 from labvault.files.storage import ContentMissing
 from labvault.items import service as items
+from labvault.paging import Blueprint, page_rows
 
 blp = Blueprint("files", __name__, description="Files attached to items")
 
@@ -46,10 +47,7 @@ class ItemFiles(MethodView):
         """The files attached to the item, oldest first"""
         session, user = get_session(), signed_in_user()
         query = service.files_query(items.get_item(session, user, refcode))
-        pagination_parameters.item_count = count_rows(session, query)
-        page = session.scalars(
-            query.offset(pagination_parameters.first_item).limit(pagination_parameters.page_size)
-        )
+        page = page_rows(session, query, pagination_parameters)
         return service.files_to_dicts(session, user, page)
 
     @require_user()

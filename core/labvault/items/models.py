@@ -135,10 +135,13 @@ class ItemVersion(Base):
 
 #: SQLite: FTS5 over the items table (external content), kept in step by triggers.
 #: unicode61 splits on everything but letters and digits and folds case and diacritics.
+#: The prefix indexes let a word typed whole or in part, up to ten letters, be read as one
+#: list newest first, instead of merging the lists of every word it starts (5 ms for
+#: "anneal" at 100,000 items); they double the index (from 46 to 101 MB at 100,000 items).
 SQLITE_SEARCH_DDL = (
     """CREATE VIRTUAL TABLE items_fts USING fts5(
     search_title, search_body, content='items', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5 6 7 8 9 10'
 )""",
     """CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
     INSERT INTO items_fts (rowid, search_title, search_body)

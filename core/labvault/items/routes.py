@@ -7,15 +7,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import orm
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.collections.models import Collection
 from labvault.collections.service import readable as readable_collection
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import count_rows, get_session
-from labvault.items import access, service
+from labvault.db import get_session
+from labvault.items import access, search, service
 from labvault.items.models import Item, ItemVersion
 from labvault.items.schemas import (
     GraphArgsSchema,
@@ -30,6 +30,7 @@ from labvault.items.schemas import (
     VersionSchema,
 )
 from labvault.items.search import apply_search, order_by_relevance
+from labvault.paging import Blueprint, page_of, page_rows
 from labvault.users.models import Role, User
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
@@ -54,18 +55,6 @@ SUMMARY_ONLY = (
 )
 
 
-def _page(query: sa.Select[Any], pagination: Any) -> list[Any]:
-    session = get_session()
-    first, size = pagination.first_item, pagination.page_size
-    rows = list(session.scalars(query.offset(first).limit(size)))
-    if 0 < len(rows) < size or (not rows and first == 0):
-        # the last page: it tells the total, no need to count every row again
-        pagination.item_count = first + len(rows)
-    else:
-        pagination.item_count = count_rows(session, query)
-    return rows
-
-
 def _item_response(item: Item, status: int = 200) -> Any:
     session = get_session()
     return (
@@ -82,20 +71,31 @@ class Items(MethodView):
     @blp.response(200, ItemSummarySchema(many=True))
     @blp.paginate()
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Item]:
-        """Items you may read: filter, search (q), sort and page through them"""
+        """Items you may read: filter, search (q), sort and page through them
+
+        A search ranks the newest 1,000 items it matches (all of them with exact=true).
+        X-Pagination's total is exact up to 1,000 items past the page; beyond, it is a
+        lower bound and total_exact is false (exact=true counts them all).
+        """
         session = get_session()
         query = service.list_query(signed_in_user(), args)
-        sort = args.get("sort")
+        sort, exact = args.get("sort"), args["exact"]
         if "q" in args:
             prefix = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
             query, relevance = apply_search(session, query, args["q"], identifier_prefix=prefix)
+            if sort in (None, "relevance") and not exact:
+                window = search.SEARCH_WINDOW
+                ranked = search.newest_ranked(session, query, relevance, window)
+                ids = page_of(ranked, pagination_parameters, window=window)
+                page = sa.select(Item).where(Item.id.in_(ids)).options(*SUMMARY_ONLY)
+                return sorted(session.scalars(page), key=lambda item: ids.index(item.id))
             if sort in (None, "relevance"):
                 query = order_by_relevance(query, relevance)
         elif sort == "relevance":
             abort(422, errors={"query": {"sort": ["relevance needs q"]}})
         if sort not in (None, "relevance") or "q" not in args:
             query = service.sorted_query(query, sort or "-updated_at")
-        return _page(query.options(*SUMMARY_ONLY), pagination_parameters)
+        return page_rows(session, query.options(*SUMMARY_ONLY), pagination_parameters, exact=exact)
 
     @require_user()
     @blp.arguments(ItemCreateSchema)
@@ -179,7 +179,7 @@ def versions(refcode: str, pagination_parameters: Any) -> list[dict[str, Any]]:
         .where(ItemVersion.item_id == item.id)
         .order_by(ItemVersion.number.desc())
     )
-    return [_version(v) for v in _page(query, pagination_parameters)]
+    return [_version(v) for v in page_rows(get_session(), query, pagination_parameters)]
 
 
 def _version(version: ItemVersion) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def trash(pagination_parameters: Any) -> list[dict[str, Any]]:
     )
     session = get_session()
     entries = []
-    for item in _page(query, pagination_parameters):
+    for item in page_rows(session, query, pagination_parameters):
         deleted_by = session.get(User, item.deleted_by_id) if item.deleted_by_id else None
         entries.append(
             {**service.item_to_dict(session, item), "deleted_by": service.user_ref(deleted_by)}

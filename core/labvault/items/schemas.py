@@ -275,6 +275,13 @@ class ItemListArgsSchema(_Strict):
         validate=validate.OneOf([*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance"]),
         metadata={"description": "field, '-' for descending; default -updated_at or relevance"},
     )
+    exact = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "count every match for an exact total and, with q, rank every "
+            "match, not the newest 1,000 (slower on large databases)"
+        },
+    )
 
 
 class GraphArgsSchema(_Strict):

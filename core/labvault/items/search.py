@@ -14,6 +14,11 @@ so "lab:ABCDEF" is "lab" and "abcdef" and "64-17-5" is "64", "17" and "5". Every
 match the start of a word of the item ("ethan" finds "Ethanol"). Nothing the user types
 reaches a query parser except those words, so no input is a syntax error; input without
 letters or digits matches nothing. Title matches weigh ``TITLE_WEIGHT`` times body matches.
+MariaDB, which indexes no word under three letters, looks a hyphenated word up whole
+("64_17_5", see ``compounds``).
+
+A search ranks only its newest ``SEARCH_WINDOW`` matches unless asked for all
+(``rank_newest``), so that a common word costs the same at any database size.
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ TITLE_WEIGHT = 10.0
 
 #: Letters and digits (SQLite's unicode61 and PostgreSQL's parser split on "_").
 WORD = re.compile(r"[^\W_]+")
-#: InnoDB's parser keeps "_" inside words.
-INNODB_WORD = re.compile(r"\w+")
+#: InnoDB's parser keeps "_" inside words; a query's hyphenated words stay whole (they are
+#: looked up as their ``compounds`` form).
+INNODB_WORD = re.compile(r"\w+(?:-\w+)*")
+#: Hyphenated words: "64-17-5", "S-12", "Li-ion".
+COMPOUND = re.compile(r"\w+(?:-\w+)+")
 #: InnoDB's defaults: shorter and longer words are not indexed, nor these stopwords
 #: (innodb_ft_min_token_size, innodb_ft_max_token_size, INNODB_FT_DEFAULT_STOPWORD).
 INNODB_MIN_WORD, INNODB_MAX_WORD = 3, 84
@@ -45,6 +53,17 @@ _INNODB_DEFAULT_STOPWORDS = (
 INNODB_STOPWORDS = frozenset(_INNODB_DEFAULT_STOPWORDS.split())
 
 Search = tuple[sa.Select[Any], Any]
+
+
+def compounds(text: str) -> str:
+    """The hyphenated words of ``text`` joined with "_" ("64-17-5" gives "64_17_5").
+
+    The search texts carry them besides the words themselves: InnoDB indexes no word
+    shorter than three letters, so without them a CAS number or an item_id like "S-12"
+    could only be found by reading every item. "_" keeps them one word to InnoDB; the other
+    databases split them into the same words again.
+    """
+    return " ".join(found.replace("-", "_") for found in COMPOUND.findall(text))
 
 
 def words(q: str, pattern: re.Pattern[str] = WORD) -> list[str]:
@@ -110,15 +129,48 @@ def order_by_relevance(query: sa.Select[Any], relevance: Any) -> sa.Select[Any]:
     return query.order_by(relevance.desc(), Item.updated_at.desc(), Item.id.desc())
 
 
+#: How many of its newest matches a search ranks (``exact`` ranks them all).
+SEARCH_WINDOW = 1000
+FTS_ROWID: sa.ColumnElement[Any] = sa.literal_column("items_fts.rowid")
+
+
+def newest_matches(query: sa.Select[Any], relevance: Any, window: int) -> sa.Select[Any]:
+    """Id, relevance and updated_at of the ``window`` newest matches of a searched query."""
+    newest = FTS_ROWID if relevance is SQLITE_RELEVANCE else Item.id
+    return (
+        query.with_only_columns(Item.id, relevance, Item.updated_at)
+        .order_by(newest.desc())
+        .limit(window)
+    )
+
+
+def newest_ranked(
+    session: Session, query: sa.Select[Any], relevance: Any, window: int
+) -> list[int]:
+    """Ids of the ``window`` newest matches of a searched query, best match first.
+
+    Ranking every match costs in proportion to how many there are: a word in half of
+    100,000 items takes 60 ms to rank on SQLite, 250 ms on MariaDB. The newest matches
+    come from the index in id order (FTS5 hands them over newest first) and stop at the
+    window, so a page costs about the same at any size; their ids, scores and dates are
+    ranked here (ties: newest first), and one query reads the page.
+    """
+    found = list(session.execute(newest_matches(query, relevance, window)))
+    found.sort(key=lambda row: (row[1] or 0.0, row[2], row[0]), reverse=True)
+    return [row[0] for row in found]
+
+
 def _word_start(term: str) -> str:
     # a word boundary as InnoDB sees it ("_" belongs to words); terms are \w+, no escaping
     return f"(?<![[:alnum:]_]){term}"
 
 
 def _search_innodb(query: sa.Select[Any], terms: list[str], identifier_prefix: str) -> Search:
+    terms = [term.replace("-", "_") for term in terms]  # as ``compounds`` stored them
     # Words InnoDB does not index (short ones, stopwords) cannot be looked up with MATCH;
     # they are matched with REGEXP on the rows the indexed words found (or on every row if
-    # the query has only such words: "Li", or a CAS number like "64-17-5").
+    # the query has only such words: "Li" or "5"; a CAS number like "64-17-5" is one word,
+    # "64_17_5").
     unindexed = [
         term
         for term in terms

@@ -32,6 +32,7 @@ from labvault.items.schemas import (
     TYPE_FIELDS,
     validate_item_input,
 )
+from labvault.items.search import compounds
 from labvault.users.models import User
 
 REFCODE_LETTERS = string.ascii_uppercase
@@ -398,7 +399,8 @@ def _search_texts(item: Item) -> tuple[str, str]:
         for entry in item.fields.get(field) or ()
     ]
     parts = [item.description, *(str(item.fields.get(f) or "") for f in SEARCHED_FIELDS), *names]
-    return title[:700], " ".join(p for p in parts if p)
+    body = " ".join(p for p in parts if p)
+    return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()
 
 
 def _apply(session: Session, user: User, item: Item, data: dict[str, Any]) -> None:

@@ -6,12 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_smorest import Blueprint
 
 from labvault import API_VERSION, __version__
 from labvault.db import get_session
 from labvault.extensions import AUTH_PROVIDERS, BLOCK_TYPES
 from labvault.meta.schemas import HealthSchema, InfoSchema
+from labvault.paging import Blueprint
 from labvault.plugins import enabled_plugin_info
 
 blp = Blueprint("meta", __name__, description="Server information and health")

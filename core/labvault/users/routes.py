@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy.orm import Session
 
 from labvault.auth.access import current_user, require_user, signed_in_user
-from labvault.db import count_rows, get_session
+from labvault.db import get_session
+from labvault.paging import Blueprint, page_rows
 from labvault.users import service
 from labvault.users.models import Role, Status, User
 from labvault.users.schemas import UserSchema, UserUpdateSchema
@@ -35,9 +36,7 @@ class Users(MethodView):
         """All users (admins only), oldest first"""
         session = get_session()
         query = service.list_users()
-        pagination_parameters.item_count = count_rows(session, query)
-        page = pagination_parameters
-        return list(session.scalars(query.offset(page.first_item).limit(page.page_size)))
+        return page_rows(session, query, pagination_parameters)
 
 
 def _user_or_404(session: Session, user_id: int) -> User:

@@ -1,0 +1,130 @@
+"""Pages of lists, with a total that stays cheap as the database grows.
+
+Every list answers one page and an ``X-Pagination`` header (flask-smorest's, plus
+``total_exact``). Counting every matching row would cost as much as reading them all (at
+100,000 items, an exact count under the permission filter takes 50 to 130 ms while the page
+itself takes one), so a list counts at most ``COUNT_LIMIT`` rows past those before the
+page: up to there ``total`` is exact; beyond, ``total`` is how many were counted,
+``total_exact`` is false and ``total_pages``/``last_page`` are left out ("at least this
+many"). ``next_page`` is always right. A client that needs the exact figure asks for it
+(``GET /items?exact=true``) and pays for the full count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import flask_smorest
+import marshmallow as ma
+import sqlalchemy as sa
+from flask_smorest.pagination import PaginationMetadataSchema
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+#: Rows a list counts past the start of its page before calling its total a lower bound.
+COUNT_LIMIT = 1000
+
+
+class PageMetadataSchema(PaginationMetadataSchema):
+    total_exact = ma.fields.Boolean(
+        metadata={
+            "description": "false when total is a lower bound: at least that many items "
+            "match (total_pages and last_page are then absent)"
+        }
+    )
+
+
+PAGE_HEADER = {
+    "description": "Pagination metadata (JSON)",
+    "schema": PageMetadataSchema,
+}
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint whose pagination header may carry a lower-bound total."""
+
+    def _set_pagination_metadata(self, page_params: Any, result: Any, headers: Any) -> Any:
+        if headers is None:
+            headers = {}
+        metadata = page_metadata(page_params)
+        headers[self.PAGINATION_HEADER_NAME] = PageMetadataSchema().dumps(metadata)
+        return result, headers
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        # a copy: apispec writes the schema's $ref into the dict it resolves
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {**PAGE_HEADER}
+
+
+def page_metadata(page_params: Any) -> dict[str, Any]:
+    """flask-smorest's metadata, or with a lower-bound total only what is known."""
+    page, size, total = page_params.page, page_params.page_size, page_params.item_count
+    exact = getattr(page_params, "total_exact", True)
+    if exact:
+        metadata: dict[str, Any] = Blueprint._make_pagination_metadata(page, size, total)
+    else:
+        metadata = {"total": total, "first_page": 1, "page": page}
+        if page > 1:
+            metadata["previous_page"] = page - 1
+        if page * size < total:
+            metadata["next_page"] = page + 1
+    metadata["total_exact"] = exact
+    return metadata
+
+
+def count_rows(session: Session, query: sa.Select[Any], limit: int | None = None) -> int:
+    """How many rows a select returns, counting no further than ``limit``."""
+    query = query.order_by(None)
+    if limit is not None:
+        # a limited subquery stops reading once it has enough rows (no column needed)
+        limited = query.with_only_columns(sa.literal(1), maintain_column_froms=True)
+        counted = sa.select(sa.func.count()).select_from(limited.limit(limit).subquery())
+    elif _shaped(query):  # the rows are not those of FROM and WHERE alone
+        counted = sa.select(sa.func.count()).select_from(query.subquery())
+    else:
+        # counted in place, not wrapped in a subquery: MariaDB plans the subqueries of the
+        # item permissions far worse inside a derived table (0.28 s instead of 0.08 s over
+        # 100,000 items)
+        counted = query.with_only_columns(sa.func.count(), maintain_column_froms=True)
+    return int(session.scalar(counted) or 0)
+
+
+def _shaped(query: sa.Select[Any]) -> bool:
+    return bool(
+        query._distinct
+        or query._group_by_clauses
+        or query._having_criteria
+        or query._limit_clause is not None
+        or query._offset_clause is not None
+        or query._fetch_clause is not None
+    )
+
+
+def page_rows(
+    session: Session, query: sa.Select[Any], pagination: Any, *, exact: bool = False
+) -> list[Any]:
+    """One page of ``query`` (ordered), setting the pagination's total.
+
+    The total is counted up to ``COUNT_LIMIT`` rows past the page, or all with ``exact``.
+    """
+    first, size = pagination.first_item, pagination.page_size
+    rows = list(session.scalars(query.offset(first).limit(size)))
+    pagination.total_exact = True
+    if 0 < len(rows) < size or (not rows and first == 0):
+        pagination.item_count = first + len(rows)  # the last page tells the total
+    elif exact:
+        pagination.item_count = count_rows(session, query)
+    else:
+        limit = max(COUNT_LIMIT, first + size + 1)
+        pagination.item_count = count_rows(session, query, limit)
+        pagination.total_exact = pagination.item_count < limit
+    return rows
+
+
+def page_of(found: Sequence[T], pagination: Any, *, window: int | None = None) -> list[T]:
+    """One page of a whole list in memory; ``window``: the list stopped at that length."""
+    first, size = pagination.first_item, pagination.page_size
+    pagination.item_count = len(found)
+    pagination.total_exact = window is None or len(found) < window
+    return list(found[first : first + size])
