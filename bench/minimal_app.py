@@ -8,11 +8,12 @@ layers (flask-smorest, marshmallow, the ORM, its auth and permission code) cost:
   audience, issuer, required claims) and the user loaded; then the item readable by that
   user with its creators, collections and relationships (to items the user may read);
 - ``GET /items?page=&page_size=``: items the user may read, newest first, with the
-  total in ``X-Pagination``;
-- ``GET /items?q=`` the same with labvault's full-text search and relevance order.
+  total in ``X-Pagination`` (counted up to 1,000 past the page, as labvault counts);
+- ``GET /items?q=`` the same with labvault's full-text search: the newest 1,000
+  matches, best first.
 
-The SQL is labvault's (items/access.py, items/search.py, the last-page total of
-items/routes.py), written out by hand. Configured by
+The SQL is labvault's (items/access.py, items/search.py, paging.py), written out by
+hand. Configured by
 environment variables: BENCH_DATABASE_URL, BENCH_SECRET_KEY, BENCH_ISSUER.
 Served by ``gunicorn bench.minimal_app:app``.
 """
@@ -168,44 +169,61 @@ def one_item(refcode: str) -> Any:
     return body, 200, {"ETag": f'"{item.refcode}@{item.version}"'}
 
 
-def search(terms: list[str]) -> tuple[str, str, str, dict[str, str]]:
+COUNT_LIMIT = SEARCH_WINDOW = 1000  # labvault's paging.COUNT_LIMIT and SEARCH_WINDOW
+
+
+def search(terms: list[str]) -> tuple[str, str, str, str, dict[str, str]]:
     """labvault's full-text search (items/search.py) for words InnoDB indexes.
 
-    Returns the join, the condition, the ORDER BY and the parameters.
+    Returns the join, the condition, the relevance, the newest-first order and the
+    parameters.
     """
     if engine.dialect.name == "sqlite":  # FTS5, ranked by bm25 (title weighs 10)
         match = " ".join(f'"{term}"*' for term in terms)
         return (
             " JOIN items_fts ON items_fts.rowid = i.id",
             "items_fts MATCH :match AND items_fts.rank MATCH 'bm25(10.0, 1.0)'",
-            "items_fts.rank",
+            "-items_fts.rank",
+            "items_fts.rowid DESC",
             {"match": match},
         )
     against = " ".join(f"+{term}*" for term in terms)
     both = "MATCH (i.search_title, i.search_body) AGAINST (:against IN BOOLEAN MODE)"
     title = "MATCH (i.search_title) AGAINST (:against IN BOOLEAN MODE)"
-    rank = f"0 + {title} * 10.0 + {both}"
-    return "", both, f"{rank} DESC, i.updated_at DESC, i.id DESC", {"against": against}
+    return "", both, f"0 + {title} * 10.0 + {both}", "i.id DESC", {"against": against}
 
 
 @app.get("/items")
 def item_list() -> Any:
+    """Newest first, or the newest SEARCH_WINDOW matches best first; counted up to a limit."""
     page = int(request.args.get("page", 1))
     page_size = int(request.args.get("page_size", 10))
+    offset = (page - 1) * page_size
     with engine.connect() as connection:
         user = signed_in_user(connection)
         where = f"i.deleted_at IS NULL AND {readable(user)}"
         params: dict[str, Any] = {"uid": user.id}
-        join, order = "", "i.updated_at DESC, i.id DESC"
         if "q" in request.args:
             terms = list(dict.fromkeys(WORD.findall(request.args["q"].lower())))
-            join, matched, order, search_params = search(terms)
-            where += f" AND {matched}"
+            join, matched, relevance, newest, search_params = search(terms)
             params.update(search_params)
-        offset = (page - 1) * page_size
+            matches = (
+                f"SELECT i.id, {relevance} AS relevance FROM items i{join}"
+                f" WHERE {where} AND {matched} ORDER BY {newest} LIMIT {SEARCH_WINDOW}"
+            )
+            source = f"items i JOIN ({matches}) m ON m.id = i.id"
+            order, counted, limit = (
+                "m.relevance DESC, i.updated_at DESC, i.id DESC",
+                matches,
+                SEARCH_WINDOW,
+            )
+        else:
+            source, order = f"items i WHERE {where}", "i.updated_at DESC, i.id DESC"
+            limit = max(COUNT_LIMIT, offset + page_size + 1)
+            counted = f"SELECT 1 FROM items i WHERE {where} LIMIT {limit}"
         rows = connection.execute(
             sa.text(
-                f"SELECT {SUMMARY_COLUMNS} FROM items i{join} WHERE {where} ORDER BY {order}"
+                f"SELECT {SUMMARY_COLUMNS} FROM {source} ORDER BY {order}"
                 " LIMIT :limit OFFSET :offset"
             ),
             {**params, "limit": page_size, "offset": offset},
@@ -213,9 +231,11 @@ def item_list() -> Any:
         if 0 < len(rows) < page_size or (not rows and offset == 0):
             total = offset + len(rows)  # the last page (labvault does the same)
         else:
-            count = f"SELECT count(*) FROM items i{join} WHERE {where}"
+            count = f"SELECT count(*) FROM ({counted}) c"
             total = int(connection.scalar(sa.text(count), params) or 0)
-    pages = max(1, -(-total // page_size))
-    header = {"total": total, "total_pages": pages, "first_page": 1, "last_page": pages}
-    header["page"] = page
+    header: dict[str, Any] = {"total": total, "first_page": 1, "page": page}
+    if total < limit:
+        pages = max(1, -(-total // page_size))
+        header.update(total_pages=pages, last_page=pages)
+    header["total_exact"] = total < limit
     return [summary(row) for row in rows], 200, {"X-Pagination": json.dumps(header)}
