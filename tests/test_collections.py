@@ -10,7 +10,7 @@ from labvault.collections.models import Collection, collection_items
 from labvault.db import get_session
 from labvault.items.models import Item
 
-from tests.records import create_item, with_etag
+from tests.records import create_item, current_etag, patch_item, with_etag
 
 
 def create_collection(client: Any, user: Any, **fields: Any) -> Any:
@@ -395,3 +395,48 @@ def test_only_the_owner_shares_or_deletes_a_collection(labvault_app, labvault_ma
         client.get("/collections/team", headers=bob.headers).json["shares"][0]["user_id"] == bob.id
     )
     assert client.delete("/collections/team", headers=with_etag(alice, etag)).status_code == 204
+
+
+def test_a_write_share_edits_an_item_but_not_its_creators(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice, bob = labvault_make_user(labvault_app), labvault_make_user(labvault_app)
+    admin = labvault_make_user(labvault_app, role="admin")
+    create_collection(
+        client, alice, collection_id="team", shares=[{"user_id": bob.id, "permission": "write"}]
+    )
+    item = create_item(client, alice, name="Shared sample", collections=["team"])
+    refcode = item["refcode"]
+
+    def creators() -> list[int]:
+        body = client.get(f"/items/{refcode}", headers=alice.headers).json
+        return [c["id"] for c in body["creators"]]
+
+    def patch(user: Any, changes: dict[str, Any]) -> Any:
+        return patch_item(client, user, refcode, changes)
+
+    assert_error(patch(bob, {"creators": [alice.id, bob.id]}), 403)
+    assert creators() == [alice.id]
+    # the creators sent back unchanged, with an edit: allowed
+    edited = patch(bob, {"creators": [alice.id], "description": "measured"})
+    assert edited.status_code == 200 and edited.json["description"] == "measured"
+    # a creator and an admin may change them
+    assert patch(alice, {"creators": [alice.id, bob.id]}).status_code == 200
+    assert patch(admin, {"creators": [alice.id]}).status_code == 200
+    assert creators() == [alice.id]
+
+    # restoring the version where bob was a creator restores the rest, not the creators
+    with_bob = 3  # create, bob's edit, alice adds bob, the admin takes him out again
+    version = client.get(f"/items/{refcode}/versions/{with_bob}", headers=bob.headers)
+    assert [c["id"] for c in version.json["snapshot"]["creators"]] == [alice.id, bob.id]
+
+    def restore(user: Any) -> Any:
+        etag = current_etag(client, user, refcode)
+        url = f"/items/{refcode}/versions/{with_bob}/restore"
+        return client.post(url, headers=with_etag(user, etag))
+
+    restored = restore(bob)
+    assert restored.status_code == 200, restored.get_data(as_text=True)
+    assert creators() == [alice.id]
+    assert restored.json["description"] == "measured"
+    restored = restore(alice)
+    assert restored.status_code == 200 and creators() == [alice.id, bob.id]

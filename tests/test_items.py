@@ -705,6 +705,18 @@ def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user):
     response = client.get(f"/items/{s}/graph", headers=alice.headers)
     assert {node["refcode"] for node in response.json["nodes"]} == {s, p, c}
 
+    both = create(
+        client,
+        alice,
+        type="cell",
+        positive_electrode=[{"item": s}],
+        negative_electrode=[{"item": p}],
+    )["refcode"]
+    # the edge between two items of the last step is shown too
+    assert graph(alice, powder, 1) == (
+        {p, s, both},
+        {(s, p, "parent"), (both, p, "parent"), (both, s, "parent")},
+    )
     assert_error(client.get(f"/items/{s}/graph?depth=0", headers=alice.headers), 422, "depth")
     assert_error(client.get(f"/items/{s}/graph?depth=6", headers=alice.headers), 422, "depth")
     assert_error(client.get(f"/items/{s}/graph", headers=bob.headers), 404)

@@ -33,7 +33,7 @@ from labvault.items.schemas import (
     validate_item_input,
 )
 from labvault.items.search import compounds
-from labvault.users.models import User
+from labvault.users.models import Role, User
 
 REFCODE_LETTERS = string.ascii_uppercase
 COMMON_COLUMNS = ("name", "description", "date", "status")
@@ -356,6 +356,17 @@ def _set_relationships(
     item.relationships = list(rows.values())
 
 
+def may_change_creators(user: User, item: Item) -> bool:
+    """Only an item's creators and admins say who created it: a write share or a lab-wide
+    type lets people edit an item, not make themselves its creators (which would keep
+    their access after the share is gone)."""
+    return user.has_role(Role.ADMIN) or any(c.id == user.id for c in item.creators)
+
+
+def _changes_creators(item: Item, user_ids: list[int]) -> bool:
+    return set(user_ids) != {c.id for c in item.creators}
+
+
 def _set_creators(session: Session, item: Item, user_ids: list[int]) -> None:
     users = list(session.scalars(sa.select(User).where(User.id.in_(user_ids))))
     missing = sorted(set(user_ids) - {u.id for u in users})
@@ -466,6 +477,9 @@ def update_item(session: Session, user: User, item: Item, body: Any) -> Item:
         raise
     if "item_id" in data and data["item_id"] is None:
         _invalid({"item_id": ["cannot be removed"]})
+    changes_creators = "creators" in data and _changes_creators(item, data["creators"])
+    if changes_creators and not may_change_creators(user, item):
+        abort(403, message="only the item's creators or an admin can change its creators")
     _apply(session, user, item, data)
     if "collections" in data:
         _set_collections(session, user, item, data["collections"])
@@ -507,7 +521,10 @@ def get_version(session: Session, item: Item, number: int) -> ItemVersion:
 
 
 def restore_version(session: Session, user: User, item: Item, number: int) -> Item:
-    """Make the item (fields, relationships, creators, blocks, files) as it was at ``number``."""
+    """Make the item (fields, relationships, creators, blocks, files) as it was at ``number``.
+
+    The creators are restored only by someone who may change them (``may_change_creators``).
+    """
     from labvault.blocks.service import replace_blocks
 
     old = get_version(session, item, number).snapshot
@@ -523,7 +540,8 @@ def restore_version(session: Session, user: User, item: Item, number: int) -> It
         if r["refcode"] in present
     ]
     existing_users = set(session.scalars(sa.select(User.id).where(User.id.in_(old["creator_ids"]))))
-    data["creators"] = [u for u in old["creator_ids"] if u in existing_users]
+    if may_change_creators(user, item):  # otherwise the creators stay as they are now
+        data["creators"] = [u for u in old["creator_ids"] if u in existing_users]
     _apply(session, user, item, data)
     replace_blocks(session, item, old.get("blocks", []))
     _set_file_links(session, item, old.get("file_ids", []))
@@ -577,7 +595,6 @@ def sorted_query(query: sa.Select[Any], sort: str) -> sa.Select[Any]:
 def graph(session: Session, user: User, item: Item, depth: int) -> dict[str, Any]:
     """Items reachable through relationships (both directions) within ``depth`` steps."""
     seen: dict[int, Item] = {item.id: item}
-    edges: set[tuple[int, int, str]] = set()
     frontier = {item.id}
     for _ in range(depth):
         rows = session.execute(
@@ -604,10 +621,19 @@ def graph(session: Session, user: User, item: Item, depth: int) -> dict[str, Any
             else {}
         )
         seen.update(visible)
-        edges |= {(a, b, rel) for a, b, rel in rows if a in seen and b in seen}
         frontier = set(visible)
         if not frontier:
             break
+    # every edge between the items shown, those between two items of the last step too
+    edges: set[tuple[int, int, str]] = set()
+    if len(seen) > 1:
+        links = ItemRelationship.item_id.in_(seen), ItemRelationship.target_id.in_(seen)
+        between = session.execute(
+            sa.select(
+                ItemRelationship.item_id, ItemRelationship.target_id, ItemRelationship.relation
+            ).where(*links)
+        )
+        edges = {(a, b, relation) for a, b, relation in between}
     return {
         "nodes": list(seen.values()),
         "edges": [
