@@ -16,6 +16,10 @@ own, then measures both servers in turns (labvault, minimal, minimal, labvault):
   list_manager  the list again as a manager, who reads every item: the same pages
                 without the permission filter.
 
+Beside search it prints the index lookup alone: the database's full-text index asked for
+the newest 1,000 matches of each search, with no permissions and no app (the median of
+the three), which is what any app using that index pays at least.
+
 The user is an ordinary one (role ``user``) who created a quarter of the items; lab-wide
 types and shared collections make about 55% of them readable to them, so every query but
 the manager's carries the permission filter. Pages are measured with one request in
