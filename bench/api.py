@@ -10,7 +10,7 @@ own, then measures both servers in turns (labvault, minimal, minimal, labvault):
   item          GET /items/<refcode> of 1,000 items the user may read: requests/s with
                 ``wrk -t2 -c16`` (both workers saturated);
   list          GET /items?page=1..5&page_size=20: newest first, the user's readable
-                items, with their total (X-Pagination, exact up to 1,000 past the page);
+                items, with their total (X-Pagination, counted up to 1,000 from the page on);
   search        GET /items?q=... (three queries: a common word, two words, a rare word)
                 with page_size=20: the newest 1,000 matches, best first;
   list_manager  the list again as a manager, who reads every item: the same pages

@@ -8,7 +8,7 @@ layers (flask-smorest, marshmallow, the ORM, its auth and permission code) cost:
   audience, issuer, required claims) and the user loaded; then the item readable by that
   user with its creators, collections and relationships (to items the user may read);
 - ``GET /items?page=&page_size=``: items the user may read, newest first, with the
-  total in ``X-Pagination`` (counted up to 1,000 past the page, as labvault counts);
+  total in ``X-Pagination`` (counted up to 1,000 from the page on, as labvault counts);
 - ``GET /items?q=`` the same with labvault's full-text search: the newest 1,000
   matches, best first.
 
@@ -219,7 +219,7 @@ def item_list() -> Any:
             )
         else:
             source, order = f"items i WHERE {where}", "i.updated_at DESC, i.id DESC"
-            limit = max(COUNT_LIMIT, offset + page_size + 1)
+            limit = offset + max(COUNT_LIMIT, page_size + 1)
             counted = f"SELECT 1 FROM items i WHERE {where} LIMIT {limit}"
         rows = connection.execute(
             sa.text(

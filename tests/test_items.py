@@ -503,7 +503,7 @@ def test_long_lists_count_only_so_far(labvault_app, labvault_make_user, monkeypa
     assert meta == {
         "total": 3, "total_exact": False, "first_page": 1, "page": 1, "next_page": 2,
     }  # fmt: skip
-    rows, meta = page("page_size=2&page=2")  # counted as far as one row past the page
+    rows, meta = page("page_size=2&page=2")  # counted as far as 3 from the page start
     assert rows == made[2:4]
     assert (meta["total"], meta["total_exact"], meta["next_page"]) == (5, False, 3)
     assert "last_page" not in meta and "total_pages" not in meta

@@ -106,7 +106,8 @@ def page_rows(
 ) -> list[Any]:
     """One page of ``query`` (ordered), setting the pagination's total.
 
-    The total is counted up to ``COUNT_LIMIT`` rows past the page, or all with ``exact``.
+    The total is counted up to ``COUNT_LIMIT`` rows from the start of the page, or all
+    with ``exact``.
     """
     first, size = pagination.first_item, pagination.page_size
     rows = list(session.scalars(query.offset(first).limit(size)))
@@ -116,7 +117,7 @@ def page_rows(
     elif exact:
         pagination.item_count = count_rows(session, query)
     else:
-        limit = max(COUNT_LIMIT, first + size + 1)
+        limit = first + max(COUNT_LIMIT, size + 1)
         pagination.item_count = count_rows(session, query, limit)
         pagination.total_exact = pagination.item_count < limit
     return rows

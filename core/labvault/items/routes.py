@@ -74,8 +74,8 @@ class Items(MethodView):
         """Items you may read: filter, search (q), sort and page through them
 
         A search ranks the newest 1,000 items it matches (all of them with exact=true).
-        X-Pagination's total is exact up to 1,000 items past the page; beyond, it is a
-        lower bound and total_exact is false (exact=true counts them all).
+        X-Pagination's total is exact while fewer than 1,000 items follow the start of the
+        page; beyond, it is a lower bound and total_exact is false (exact=true counts all).
         """
         session = get_session()
         query = service.list_query(signed_in_user(), args)

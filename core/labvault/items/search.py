@@ -18,7 +18,7 @@ MariaDB, which indexes no word under three letters, looks a hyphenated word up w
 ("64_17_5", see ``compounds``).
 
 A search ranks only its newest ``SEARCH_WINDOW`` matches unless asked for all
-(``rank_newest``), so that a common word costs the same at any database size.
+(``newest_ranked``), so that a common word costs the same at any database size.
 """
 
 from __future__ import annotations
