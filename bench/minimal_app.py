@@ -213,7 +213,7 @@ def item_list() -> Any:
             )
             source = f"items i JOIN ({matches}) m ON m.id = i.id"
             order, counted, limit = (
-                "m.relevance DESC, i.updated_at DESC, i.id DESC",
+                "m.relevance DESC, i.id DESC",
                 matches,
                 SEARCH_WINDOW,
             )

@@ -156,11 +156,10 @@ def create_engine(url: str) -> Engine:
     options: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-    elif parsed.get_backend_name() in ("mysql", "mariadb"):
-        options.update(pool_pre_ping=True, pool_recycle=3600)
-        options["connect_args"] = {"init_command": MYSQL_INIT_COMMAND}
     else:
         options.update(pool_pre_ping=True, pool_recycle=3600)
+        if parsed.get_backend_name() in ("mysql", "mariadb"):
+            options["connect_args"] = {"init_command": MYSQL_INIT_COMMAND}
     engine = sa.create_engine(parsed, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

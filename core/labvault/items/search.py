@@ -135,13 +135,9 @@ FTS_ROWID: sa.ColumnElement[Any] = sa.literal_column("items_fts.rowid")
 
 
 def newest_matches(query: sa.Select[Any], relevance: Any, window: int) -> sa.Select[Any]:
-    """Id, relevance and updated_at of the ``window`` newest matches of a searched query."""
+    """Id and relevance of the ``window`` newest matches of a searched query."""
     newest = FTS_ROWID if relevance is SQLITE_RELEVANCE else Item.id
-    return (
-        query.with_only_columns(Item.id, relevance, Item.updated_at)
-        .order_by(newest.desc())
-        .limit(window)
-    )
+    return query.with_only_columns(Item.id, relevance).order_by(newest.desc()).limit(window)
 
 
 def newest_ranked(
@@ -152,11 +148,11 @@ def newest_ranked(
     Ranking every match costs in proportion to how many there are: a word in half of
     100,000 items takes 60 ms to rank on SQLite, 250 ms on MariaDB. The newest matches
     come from the index in id order (FTS5 hands them over newest first) and stop at the
-    window, so a page costs about the same at any size; their ids, scores and dates are
-    ranked here (ties: newest first), and one query reads the page.
+    window, so a page costs about the same at any size; their ids and scores are ranked
+    here (ties: the newest item first), and one query reads the page.
     """
     found = list(session.execute(newest_matches(query, relevance, window)))
-    found.sort(key=lambda row: (row[1] or 0.0, row[2], row[0]), reverse=True)
+    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
     return [row[0] for row in found]
 
 

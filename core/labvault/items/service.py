@@ -627,7 +627,8 @@ def graph(session: Session, user: User, item: Item, depth: int) -> dict[str, Any
     # every edge between the items shown, those between two items of the last step too
     edges: set[tuple[int, int, str]] = set()
     if len(seen) > 1:
-        links = ItemRelationship.item_id.in_(seen), ItemRelationship.target_id.in_(seen)
+        ids = list(seen)
+        links = ItemRelationship.item_id.in_(ids), ItemRelationship.target_id.in_(ids)
         between = session.execute(
             sa.select(
                 ItemRelationship.item_id, ItemRelationship.target_id, ItemRelationship.relation
