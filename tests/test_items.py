@@ -365,8 +365,14 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
         ("creator=alice", "creator"),
         ("sort=colour", "sort"),
         ("sort=relevance", "sort"),
+        ("typ=sample", "typ"),  # a misspelled filter is an error, not "no filter"
+        ("page=1&page_size=5&type=sample&colour=red", "colour"),
     ]:
         assert_error(client.get(f"/items?{query}", headers=alice.headers), 422, field)
+    graph = client.get(f"/items/{refcode}/graph?depht=2", headers=alice.headers)
+    assert_error(graph, 422, "depht")
+    paged = client.get("/items?page=1&page_size=5&type=sample", headers=alice.headers)
+    assert paged.status_code == 200 and len(paged.json) == 1
 
     assert_error(client.get("/items/test:ZZZZZZ", headers=alice.headers), 404)
     assert_error(client.get(f"/items/{bobs['refcode']}", headers=alice.headers), 404)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
@@ -67,7 +68,7 @@ def _item_response(item: Item, status: int = 200) -> Any:
 @blp.route("")
 class Items(MethodView):
     @require_user()
-    @blp.arguments(ItemListArgsSchema, location="query")
+    @blp.arguments(ItemListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ItemSummarySchema(many=True))
     @blp.paginate()
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Item]:
@@ -157,7 +158,7 @@ def by_item_id(item_id: str) -> Any:
 
 @blp.route("/<string:refcode>/graph")
 @require_user()
-@blp.arguments(GraphArgsSchema, location="query")
+@blp.arguments(GraphArgsSchema, location="query", unknown=ma.RAISE)
 @blp.response(200, GraphSchema)
 def item_graph(args: dict[str, Any], refcode: str) -> Any:
     """The item and those related to it, up to depth steps away"""

@@ -262,7 +262,18 @@ class ItemSchema(ItemSummarySchema, _AllTypeFields):
     deleted_at = fields.DateTime(allow_none=True)
 
 
-class ItemListArgsSchema(_Strict):
+class _QueryArgs(_Strict):
+    """Query arguments where an unknown name is a 422, not ignored: ``?typ=sample`` must
+    not list everything. The pagination arguments are flask-smorest's, read on their own."""
+
+    PAGINATION = frozenset({"page", "page_size"})
+
+    @ma.pre_load
+    def _without_pagination(self, data: Mapping[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {name: data[name] for name in data if name not in self.PAGINATION}
+
+
+class ItemListArgsSchema(_QueryArgs):
     type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
     collection = fields.String(metadata={"description": "collection_id"})
     creator = fields.Integer(metadata={"description": "user id"})
@@ -284,7 +295,7 @@ class ItemListArgsSchema(_Strict):
     )
 
 
-class GraphArgsSchema(_Strict):
+class GraphArgsSchema(_QueryArgs):
     depth = fields.Integer(load_default=1, validate=validate.Range(min=1, max=5))
 
 
