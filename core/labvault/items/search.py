@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
 from labvault.items.models import Item
@@ -187,6 +186,9 @@ def _search_innodb(query: sa.Select[Any], terms: list[str], identifier_prefix: s
     indexed = [term for term in terms if term not in unindexed]
     if indexed:
         # '+' requires the word, '*' makes it a prefix; words have no other operators
+        # imported here: the dialect package imports every MySQL driver
+        from sqlalchemy.dialects import mysql
+
         against = " ".join(f"+{term}*" for term in indexed)
         columns = Item.__table__.c
         both = mysql.match(columns.search_title, columns.search_body, against=against)
