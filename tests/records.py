@@ -1,4 +1,4 @@
-"""Small helpers the record tests share: create items and send If-Match."""
+"""Small helpers the record tests share: create items, send If-Match, check errors."""
 
 from __future__ import annotations
 
@@ -32,3 +32,17 @@ def patch_item(client: Any, user: Any, refcode: str, changes: Any) -> Any:
     """PATCH /items/<refcode> with the ETag the user reads just before."""
     etag = current_etag(client, user, refcode)
     return client.patch(f"/items/{refcode}", json=changes, headers=with_etag(user, etag))
+
+
+def assert_error(
+    response: Any, code: int, field: str | None = None, *, location: str = "json"
+) -> dict[str, Any]:
+    """A JSON error answer with that code, a message and, if given, an error for ``field``
+    among the errors of ``location`` (json, query, files)."""
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body: dict[str, Any] = response.json
+    assert body["code"] == code and body["message"] and body["status"]
+    if field is not None:
+        assert field in body["errors"][location], body
+    return body

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from labvault.blocks.models import Block
 from labvault.db import get_session
 
+from tests.records import assert_error
+
 BLOCK_FIELDS = {
     "id",
     "block_type",
@@ -54,14 +56,6 @@ def actions(client: Any, user: Any, refcode: str) -> list[str]:
     response = client.get(f"/items/{refcode}/versions?page_size=100", headers=user.headers)
     assert response.status_code == 200
     return [v["action"] for v in reversed(response.json)]
-
-
-def assert_error(response: Any, code: int, field: str | None = None) -> None:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert response.json["code"] == code and response.json["message"]
-    if field is not None:
-        assert field in response.json["errors"]["json"], response.json
 
 
 def test_block_types_describe_their_data(labvault_app, labvault_make_user):

@@ -10,21 +10,13 @@ from labvault.collections.models import Collection, collection_items
 from labvault.db import get_session
 from labvault.items.models import Item
 
-from tests.records import create_item, current_etag, patch_item, with_etag
+from tests.records import assert_error, create_item, current_etag, patch_item, with_etag
 
 
 def create_collection(client: Any, user: Any, **fields: Any) -> Any:
     response = client.post("/collections", json=fields, headers=user.headers)
     assert response.status_code == 201, response.get_data(as_text=True)
     return response
-
-
-def assert_error(response: Any, code: int, field: str | None = None) -> None:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert response.json["code"] == code and response.json["message"]
-    if field is not None:
-        assert field in response.json["errors"]["json"], response.json
 
 
 def members(app: Any, collection_id: str) -> set[str]:

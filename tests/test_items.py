@@ -17,9 +17,9 @@ from labvault.db import get_session
 from labvault.items import service
 from labvault.items.models import Item
 
+from tests.records import assert_error, with_etag
 from tests.records import create_item as create
 from tests.records import patch_item as patch
-from tests.records import with_etag
 
 REFCODE = re.compile(r"test:[A-Z]{6}")
 
@@ -79,17 +79,6 @@ EQUIPMENT = {
     "location": "Room 2.14",
     "contact": "xrd@example.org",
 }
-
-
-def assert_error(response: Any, code: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body: dict[str, Any] = response.json
-    assert body["code"] == code and body["message"] and body["status"]
-    if field is not None:
-        errors = body["errors"].get("json") or body["errors"].get("query")
-        assert field in errors, body
-    return body
 
 
 def listed(client: Any, user: Any, query: str = "") -> list[str]:
@@ -368,9 +357,11 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
         ("typ=sample", "typ"),  # a misspelled filter is an error, not "no filter"
         ("page=1&page_size=5&type=sample&colour=red", "colour"),
     ]:
-        assert_error(client.get(f"/items?{query}", headers=alice.headers), 422, field)
+        assert_error(
+            client.get(f"/items?{query}", headers=alice.headers), 422, field, location="query"
+        )
     graph = client.get(f"/items/{refcode}/graph?depht=2", headers=alice.headers)
-    assert_error(graph, 422, "depht")
+    assert_error(graph, 422, "depht", location="query")
     paged = client.get("/items?page=1&page_size=5&type=sample", headers=alice.headers)
     assert paged.status_code == 200 and len(paged.json) == 1
 
@@ -723,8 +714,9 @@ def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user):
         {p, s, both},
         {(s, p, "parent"), (both, p, "parent"), (both, s, "parent")},
     )
-    assert_error(client.get(f"/items/{s}/graph?depth=0", headers=alice.headers), 422, "depth")
-    assert_error(client.get(f"/items/{s}/graph?depth=6", headers=alice.headers), 422, "depth")
+    for depth in (0, 6):
+        response = client.get(f"/items/{s}/graph?depth={depth}", headers=alice.headers)
+        assert_error(response, 422, "depth", location="query")
     assert_error(client.get(f"/items/{s}/graph", headers=bob.headers), 404)
     # a trashed item leaves the graph
     client.delete(f"/items/{s}", headers=with_etag(alice, "*"))

@@ -10,8 +10,8 @@ from labvault.blocks.models import Block
 from labvault.db import get_session
 from labvault.items.models import Item, ItemVersion
 
+from tests.records import assert_error, current_etag, with_etag
 from tests.records import create_item as create
-from tests.records import current_etag, with_etag
 from tests.records import patch_item as patch
 
 
@@ -28,12 +28,6 @@ def add_comment(client: Any, user: Any, refcode: str, text: str) -> dict[str, An
 
 def block_url(refcode: str, block: dict[str, Any]) -> str:
     return f"/items/{refcode}/blocks/{block['id']}"
-
-
-def assert_error(response: Any, code: int) -> None:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert response.json["code"] == code and response.json["message"]
 
 
 def versions(client: Any, user: Any, refcode: str) -> list[dict[str, Any]]:
