@@ -70,13 +70,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault import migrations
+from labvault.auth.models import User
 from labvault.auth.tokens import TokenSigner
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import create_engine
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.items.schemas import STATUSES
 from labvault.items.service import _search_texts
-from labvault.users.models import User
 from sqlalchemy.engine import make_url
 
 BENCH_DIR = Path(__file__).resolve().parent

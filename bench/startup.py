@@ -81,7 +81,7 @@ _created = time.perf_counter()
 ALL_PLUGINS = """
 import json, sys
 from labvault.app import create_app
-from labvault.plugins import installed_plugins
+from labvault.loader import installed_plugins
 _imported = time.perf_counter()
 names = sorted(installed_plugins())
 app = create_app({**json.loads(sys.argv[1]), "PLUGINS": names})
@@ -103,7 +103,7 @@ app = create_app({**json.loads(sys.argv[1]), "PLUGINS": []})
 _created = time.perf_counter()
 """
 NONE_ENABLED_REPORT = """
-from labvault.plugins import installed_plugins
+from labvault.loader import installed_plugins
 prefix = sys.argv[2]
 # the entry points are read (metadata only), and still no plugin module may be imported
 report["installed"] = sorted(installed_plugins())

@@ -284,7 +284,7 @@ def install_demo_plugin(folder: Path) -> dict[str, str]:
 
 
 def test_plugins_lists_what_is_installed_and_enabled(site: Site) -> None:
-    from labvault.plugins import installed_plugins
+    from labvault.loader import installed_plugins
 
     demo_env = install_demo_plugin(site.root / "site-packages")
     none_out, demo_out = in_parallel(
@@ -333,8 +333,8 @@ def test_users_are_created_listed_and_changed(upgraded_site: Site) -> None:
 
 def test_tokens_issue_prints_a_working_token_alone(upgraded_site: Site) -> None:
     from labvault.app import create_app
+    from labvault.auth.models import Role, Status
     from labvault.db import get_session
-    from labvault.users.models import Role, Status
     from labvault.users.service import create_user, find_user, update_user
 
     site = upgraded_site

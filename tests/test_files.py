@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from labvault.cli import cli, main
 from labvault.db import get_session
-from labvault.files import service
 from labvault.files.models import StoredFile
 from labvault.files.storage import FileStore
 from labvault.files.uploads import UploadRequest
+from labvault.records.garbage import collect_garbage
 from werkzeug.http import parse_options_header
 
 CSV = b"time,voltage\n0,1.5\n1,1.6\n"
@@ -466,7 +466,7 @@ def test_gc_removes_only_what_nothing_refers_to(
     assert len(before) == 4
 
     with app.app_context():
-        dry = service.collect_garbage(get_session(), grace_seconds=0, dry_run=True)
+        dry = collect_garbage(get_session(), grace_seconds=0, dry_run=True)
         assert get_session().get(StoredFile, orphan["id"]) is not None
 
     assert [f.id for f in dry.files] == [orphan["id"], duplicate["id"]]

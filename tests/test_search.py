@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from labvault.auth.models import User
 from labvault.db import get_session, utcnow
-from labvault.items import search, service
+from labvault.items import lists, search, service
 from labvault.items.models import Item
 from labvault.items.search import (
     apply_search,
@@ -18,7 +19,6 @@ from labvault.items.search import (
     newest_ranked,
     order_by_relevance,
 )
-from labvault.users.models import User
 
 
 def create(client: Any, user: Any, **fields: Any) -> dict[str, Any]:
@@ -390,7 +390,7 @@ def test_search_uses_the_full_text_index(labvault_app, labvault_make_user, role,
         # table, even with enable_seqscan off; at 20,000 rows it takes the index
         _seed(session, user.id, 20_000 if dialect == "postgresql" else 2000)
         viewer = session.get(User, user.id)
-        query, rank = apply_search(session, service.list_query(viewer, {}), q)
+        query, rank = apply_search(session, lists.filtered_query(viewer, {}), q)
         if ranking == "all":
             query = order_by_relevance(query, rank).limit(20)
             names = [item.name for item in session.scalars(query)]
@@ -426,7 +426,7 @@ def test_a_list_page_reads_its_rows_along_the_date_index(labvault_app, labvault_
         dialect = session.get_bind().dialect.name
         _seed(session, user.id, 2000)
         viewer = session.get(User, user.id)
-        query = service.sorted_query(service.list_query(viewer, {}), "-updated_at").limit(20)
+        query = lists.sorted_query(lists.filtered_query(viewer, {}), "-updated_at").limit(20)
         assert len(session.scalars(query).all()) == 20
         plan = _plan(session, query)
         session.rollback()

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.auth.models import RefreshToken
+from labvault.auth.models import RefreshToken, User
 from labvault.auth.service import SessionTokens, start_session
 from labvault.db import get_session, utcnow
-from labvault.users.models import User
 
 
 def sign_in(app: Any, user_id: int) -> SessionTokens:

@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from labvault.app import create_app
+from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.auth.tokens import AUDIENCE, REQUIRED_CLAIMS
 from labvault.db import get_session
 from labvault.errors import ConfigError
 from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
-from labvault.users.models import User
 
 from tests.conftest import server_database
 

@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.db import get_session
-from labvault.users.models import User
 
 USER_FIELDS = {"id", "email", "display_name", "role", "status", "created_at", "updated_at"}
 

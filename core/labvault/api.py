@@ -1,7 +1,8 @@
 """The REST API: flask-smorest, OpenAPI at /openapi.json, Swagger UI at /doc.
 
 Swagger UI's files are served by labvault itself, so /doc works without internet.
-Every error, including 404, 405, 413 and unexpected 500s, is a JSON body.
+Every error, including 404, 405, 413 and unexpected 500s, is a JSON body; the domain
+errors services raise (:mod:`labvault.errors`) are answered here, in one place.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from flask import Flask, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from labvault import API_VERSION
+from labvault.errors import DomainError
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
@@ -25,12 +28,25 @@ SECURITY_SCHEME = "bearerAuth"
 
 
 class LabvaultApi(Api):
-    """flask-smorest's Api with a message in every error and JSON for crashes."""
+    """flask-smorest's Api with a message in every error, domain errors answered with
+    their status, and JSON for crashes."""
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
         return payload, code, headers
+
+    def handle_domain_error(self, error: DomainError) -> Any:
+        if error.status >= 500:
+            self._app.logger.error("%s: %s", type(error).__name__, error.message)
+        payload: dict[str, Any] = {
+            "code": error.status,
+            "status": HTTP_STATUS_CODES[error.status],
+            "message": error.message,
+        }
+        if error.errors:
+            payload["errors"] = error.errors
+        return payload, error.status, error.headers or {}
 
     def handle_unexpected(self, error: Exception) -> Any:
         self._app.logger.exception("unhandled error", exc_info=error)
@@ -40,6 +56,7 @@ class LabvaultApi(Api):
 
     def _register_error_handlers(self) -> None:
         super()._register_error_handlers()
+        self._app.register_error_handler(DomainError, self.handle_domain_error)
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
 
@@ -53,7 +70,11 @@ def _core_blueprints() -> list[Any]:
     from labvault.items.routes import blp as items_blp
     from labvault.items.routes import trash_blp
     from labvault.meta.routes import blp as meta_blp
+    from labvault.records import routes as _add_version_routes  # noqa: F401
     from labvault.users.routes import blp as users_blp
+
+    # a package above another adds its routes to the lower one's blueprint (records adds
+    # /items/<refcode>/versions to items); all are imported before any is registered
 
     return [
         meta_blp,

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from labvault import __version__
+from labvault.auth.models import Role, Status
 from labvault.errors import ConfigError, LabvaultError
 from labvault.files.storage import DEFAULT_GRACE_SECONDS
-from labvault.users.models import Role, Status
 
 DEFAULT_BIND = "127.0.0.1:5000"
 FIRST_ADMIN_EMAIL = "admin@localhost"
@@ -56,11 +56,8 @@ class LabvaultGroup(click.Group):
         if "plugin_commands" not in ctx.meta:
             commands: dict[str, click.Command] = {}
             try:
-                from labvault.app import load_extensions
-                from labvault.plugins import call_each
-
-                pm, _ = load_extensions(_obj(ctx).settings())
-                for _, answer in call_each(pm, "labvault_cli_commands")[0]:
+                extensions = _obj(ctx).app().extensions["labvault"].extensions
+                for _, answer in extensions.call("labvault_cli_commands")[0]:
                     for command in answer or ():
                         commands[command.name or ""] = command
             except ConfigError:
@@ -217,7 +214,7 @@ def config_check(ctx: click.Context) -> None:
 @cli.command("plugins")
 def plugins_command() -> None:
     """List installed plugins and whether config enables them."""
-    from labvault.plugins import installed_plugins
+    from labvault.loader import installed_plugins
     from labvault.settings import gather_raw_settings
 
     enabled = gather_raw_settings()[0].get("PLUGINS") or []
@@ -369,7 +366,7 @@ def files() -> None:
 def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     """Remove files no item, block or version refers to, and their content."""
     from labvault.db import get_session
-    from labvault.files.service import collect_garbage
+    from labvault.records.garbage import collect_garbage
 
     with _obj(ctx).app().app_context():
         try:

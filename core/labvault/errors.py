@@ -2,11 +2,16 @@
 
 Everything labvault raises on purpose derives from :class:`LabvaultError`, so the CLI can
 turn it into one clear line and the server into a JSON error instead of a traceback.
+
+Services raise the domain errors below (:class:`NotFound`, :class:`Forbidden`,
+:class:`Conflict`, :class:`Invalid`, ...) and know nothing of HTTP; one handler in
+:mod:`labvault.api` answers each with its status code and message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 
 class LabvaultError(Exception):
@@ -45,3 +50,91 @@ class ExtensionError(LabvaultError):
     Plugins raise it with a message meant for the user; the core shows that message
     (for example as a block's ``error``) instead of answering 500.
     """
+
+
+class DomainError(LabvaultError):
+    """An operation is refused; ``message`` is meant for the client.
+
+    The API answers ``{"code": status, "status": ..., "message": message}``, plus
+    ``errors`` (problems by location and field) and ``headers`` when given.
+    """
+
+    #: The HTTP status the API answers with.
+    status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = dict(errors) if errors else None
+        self.headers = dict(headers) if headers else None
+
+
+class NotFound(DomainError):
+    """There is no such thing, or the caller may not know that there is (404)."""
+
+    status = 404
+
+
+class Forbidden(DomainError):
+    """The caller may see it but not do this (403)."""
+
+    status = 403
+
+
+class Conflict(DomainError):
+    """The operation contradicts the current state, e.g. a name already taken (409)."""
+
+    status = 409
+
+
+class Unauthenticated(DomainError):
+    """A credential is missing, unknown, expired or revoked (401)."""
+
+    status = 401
+
+
+class Invalid(DomainError):
+    """The input is wrong: ``fields`` maps each field to its problems (422).
+
+    ``location`` says where the fields were sent (``json``, ``query``, ``files``), as in
+    the errors of request validation.
+    """
+
+    status = 422
+    #: What the API says when no message is given (werkzeug's text for 422).
+    DEFAULT_MESSAGE: ClassVar[str] = (
+        "The request was well-formed but was unable to be followed due to semantic errors."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        location: str = "json",
+    ) -> None:
+        self.fields = dict(fields) if fields else {}
+        errors = {location: self.fields} if fields else None
+        super().__init__(message or self.DEFAULT_MESSAGE, errors=errors)
+
+
+class ContentTooLarge(DomainError):
+    """Content is larger than the limit; nothing was stored (413)."""
+
+    status = 413
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        super().__init__(f"the file is larger than the limit of {max_size} bytes")
+
+
+class ServerFault(DomainError):
+    """The server's own data is broken (e.g. stored content is missing); logged (500)."""
+
+    status = 500

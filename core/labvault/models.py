@@ -1,12 +1,11 @@
 """Every table of the core, imported together so the metadata is complete."""
 
-from labvault.auth.models import ApiKey, RefreshToken
+from labvault.auth.models import ApiKey, RefreshToken, User
 from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
-from labvault.users.models import User
 
 metadata = Base.metadata
 

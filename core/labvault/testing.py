@@ -93,8 +93,8 @@ def labvault_client(labvault_app: Any) -> Any:
 @pytest.fixture
 def labvault_make_user() -> Callable[..., TestUser]:
     """Factory: ``labvault_make_user(app, role="user", status="active")`` -> TestUser."""
+    from labvault.auth.models import Role, Status
     from labvault.db import get_session
-    from labvault.users.models import Role, Status
     from labvault.users.service import create_user
 
     def make(

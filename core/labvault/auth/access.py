@@ -9,9 +9,9 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 from flask_smorest import abort
 
+from labvault.auth.models import Role, User
 from labvault.auth.service import AuthError, authenticate_bearer
 from labvault.db import get_session
-from labvault.users.models import Role, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,15 +6,15 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labvault.auth.models import ApiKey, RefreshToken
+from labvault.auth.models import ApiKey, RefreshToken, User
 from labvault.auth.tokens import InvalidToken, TokenSigner
 from labvault.db import begin_write, utcnow
-from labvault.users.models import User
+from labvault.errors import Invalid, NotFound, Unauthenticated
+from labvault.plugin import SessionTokens
 
 API_KEY_PREFIX = "lvk_"
 REFRESH_TOKEN_PREFIX = "lvr_"
@@ -22,20 +22,12 @@ REFRESH_TOKEN_PREFIX = "lvr_"
 API_KEY_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
-class AuthError(Exception):
-    """A credential is refused; the message is safe to show to the client."""
+class AuthError(Unauthenticated):
+    """A credential is refused; the message is safe to show to the client (401)."""
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class SessionTokens:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    token_type: str = "Bearer"
 
 
 def _new_refresh_token(
@@ -129,7 +121,15 @@ def revoke_all_credentials(session: Session, user: User) -> None:
 def create_api_key(
     session: Session, user: User, name: str, expires_at: dt.datetime | None
 ) -> tuple[ApiKey, str]:
-    """A new personal API key; the secret is returned once and stored only hashed."""
+    """A new personal API key; the secret is returned once and stored only hashed.
+
+    ``expires_at`` must lie in the future; it is kept as the database keeps it (UTC,
+    whole seconds), so the answer and later listings show the same expiry.
+    """
+    if expires_at is not None:
+        expires_at = expires_at.astimezone(dt.UTC).replace(microsecond=0)
+        if expires_at <= utcnow():
+            raise Invalid(fields={"expires_at": ["must be in the future"]})
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         user_id=user.id,
@@ -153,8 +153,8 @@ def list_api_keys(session: Session, user: User) -> list[ApiKey]:
     )
 
 
-def revoke_api_key(session: Session, user: User, key_id: int) -> bool:
-    """Revoke one of the user's keys; False when the user has no such key."""
+def revoke_api_key(session: Session, user: User, key_id: int) -> None:
+    """Revoke one of the user's keys; NotFound when the user has no such key."""
     begin_write(session)
     result = session.execute(
         sa.update(ApiKey)
@@ -162,7 +162,8 @@ def revoke_api_key(session: Session, user: User, key_id: int) -> bool:
         .values(revoked_at=utcnow())
     )
     session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(f"you have no API key with id {key_id}")
 
 
 def _user_for_api_key(session: Session, secret: str) -> User:

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.blocks import service
@@ -20,6 +19,7 @@ from labvault.blocks.schemas import (
 )
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.db import get_session
+from labvault.files.routes import blp as files_blp
 from labvault.items import service as items
 from labvault.paging import Blueprint
 
@@ -66,7 +66,7 @@ class Blocks(MethodView):
         """The item's blocks, in order"""
         session = get_session()
         item = items.get_item(session, signed_in_user(), refcode)
-        return [service.block_to_dict(b) for b in items.blocks_of(session, item)]
+        return [service.block_to_dict(b) for b in service.blocks_of(session, item)]
 
     @require_user()
     @blp.arguments(BlockCreateSchema)
@@ -136,10 +136,19 @@ def plot(refcode: str, block_id: int) -> Response:
     """The block's plot, rendered on the server"""
     session = get_session()
     item = items.get_item(session, signed_in_user(), refcode)
-    block = service.get_block(session, item, block_id)
-    if block.error:
-        abort(409, message=f"the block has no plot: {block.error}")
-    png = service.plot_png(session, item, block)
-    if png is None:
-        abort(404, message=f"a {block.block_type} block has no plot")
+    png = service.plot_png(session, item, service.get_block(session, item, block_id))
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@files_blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
+@require_user()
+@files_blp.response(204)
+@files_blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
+def detach(refcode: str, file_id: int) -> None:
+    """Detach a file from the item; versions that list it still serve it
+
+    409 while a block of the item uses the file: change the block first.
+    """
+    session, user = get_session(), signed_in_user()
+    item = items.get_item(session, user, refcode, write=True)
+    service.detach_file(session, user, item, file_id)

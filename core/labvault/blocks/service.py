@@ -1,4 +1,7 @@
-"""Blocks: validated by their block type, computed from their files, versioned with the item."""
+"""Blocks: validated by their block type, computed from their files, versioned with the item.
+
+Detaching a file from an item lives here too: a file a block uses cannot be detached.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,18 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
-from flask_smorest import abort
 from sqlalchemy.orm import Session
 
+from labvault.auth.models import User
 from labvault.blocks.models import Block
 from labvault.db import utcnow
-from labvault.errors import ExtensionError
-from labvault.extensions import BLOCK_TYPES, BlockFile, BlockType
+from labvault.errors import Conflict, ExtensionError, Invalid, NotFound
+from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
+from labvault.items.history import changed
 from labvault.items.models import Item
-from labvault.items.service import record_version
-from labvault.users.models import User
+from labvault.plugin import BlockFile, BlockType
+from labvault.registry import BLOCK_TYPES
 
 
 def block_types() -> dict[str, BlockType]:
@@ -31,12 +35,10 @@ def block_types() -> dict[str, BlockType]:
 def block_type(name: str) -> BlockType:
     found = block_types().get(name)
     if found is None:
-        abort(
-            422,
-            errors={"json": {"block_type": [f"unknown; available: {', '.join(block_types())}"]}},
-            message=f"unknown block type {name!r}",
+        raise Invalid(
+            f"unknown block type {name!r}",
+            {"block_type": [f"unknown; available: {', '.join(block_types())}"]},
         )
-    assert found is not None
     return found
 
 
@@ -58,13 +60,21 @@ def etag(block: Block) -> str:
     return f'"block-{block.id}@{block.version}"'
 
 
+def blocks_of(session: Session, item: Item) -> list[Block]:
+    """The item's blocks, in order."""
+    return list(
+        session.scalars(
+            sa.select(Block).where(Block.item_id == item.id).order_by(Block.position, Block.id)
+        )
+    )
+
+
 def get_block(session: Session, item: Item, block_id: int) -> Block:
     block = session.scalars(
         sa.select(Block).where(Block.id == block_id, Block.item_id == item.id)
     ).first()
     if block is None:
-        abort(404, message=f"{item.refcode} has no block {block_id}")
-    assert block is not None
+        raise NotFound(f"{item.refcode} has no block {block_id}")
     return block
 
 
@@ -80,22 +90,12 @@ def _block_files(session: Session, item: Item, file_ids: list[int]) -> list[Bloc
     }
     missing = [i for i in file_ids if i not in rows]
     if missing:
-        abort(
-            422,
-            errors={"json": {"file_ids": [f"not files of {item.refcode}: {missing}"]}},
-            message="a block can only use files attached to its item",
+        raise Invalid(
+            "a block can only use files attached to its item",
+            {"file_ids": [f"not files of {item.refcode}: {missing}"]},
         )
-    from labvault.files.service import content_path
-
     return [
-        BlockFile(
-            id=f.id,
-            name=f.name,
-            media_type=f.media_type,
-            size=f.size,
-            sha256=f.sha256,
-            path=content_path(f.sha256),
-        )
+        BlockFile(id=f.id, name=f.name, media_type=f.media_type, size=f.size, sha256=f.sha256)
         for f in (rows[i] for i in file_ids)
     ]
 
@@ -104,13 +104,11 @@ def _validated(kind: BlockType, data: Any, file_ids: list[int]) -> dict[str, Any
     try:
         loaded: dict[str, Any] = kind.DataSchema().load(data or {})
     except ma.ValidationError as exc:
-        abort(422, errors={"json": {"data": exc.messages}}, message="invalid block data")
-        raise
+        raise Invalid("invalid block data", {"data": exc.messages}) from None
     if kind.max_files is not None and len(file_ids) > kind.max_files:
-        abort(
-            422,
-            errors={"json": {"file_ids": [f"a {kind.name} block takes at most {kind.max_files}"]}},
-            message="too many files for this block type",
+        raise Invalid(
+            "too many files for this block type",
+            {"file_ids": [f"a {kind.name} block takes at most {kind.max_files}"]},
         )
     return json.loads(json.dumps(loaded, default=str))  # dates and decimals as JSON stores them
 
@@ -118,9 +116,9 @@ def _validated(kind: BlockType, data: Any, file_ids: list[int]) -> dict[str, Any
 def compute(session: Session, item: Item, block: Block) -> None:
     """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
     kind = block_type(block.block_type)
-    files = _block_files(session, item, list(block.file_ids))
+    block_files = _block_files(session, item, list(block.file_ids))
     accepted = kind.accepted_file_extensions
-    unreadable = [f.name for f in files if accepted and f.extension not in accepted]
+    unreadable = [f.name for f in block_files if accepted and f.extension not in accepted]
     if unreadable:
         block.computed, block.error = (
             {},
@@ -128,12 +126,12 @@ def compute(session: Session, item: Item, block: Block) -> None:
         )
         return
     try:
-        computed = kind.compute(block.data, files)
+        computed = kind.compute(block.data, block_files)
         block.computed, block.error = json.loads(json.dumps(computed)), None
     except ExtensionError as exc:
         block.computed, block.error = {}, str(exc)
     except Exception as exc:  # a plugin's bug must not lose the user's block
-        current_app.logger.exception("block type %s failed", kind.name)
+        kind.host.logger.exception("block type %s failed", kind.name)
         block.computed, block.error = {}, f"the {kind.name} block type failed: {exc}"
 
 
@@ -155,7 +153,7 @@ def create_block(session: Session, user: User, item: Item, body: dict[str, Any])
     )
     compute(session, item, block)
     session.add(block)
-    record_version(session, item, "block_create", user)
+    changed(session, item, "block_create", user.id)
     session.commit()
     return block
 
@@ -172,30 +170,27 @@ def update_block(
     compute(session, item, block)
     block.version += 1
     block.updated_at = utcnow()
-    record_version(session, item, "block_update", user)
+    changed(session, item, "block_update", user.id)
     session.commit()
     return block
 
 
 def delete_block(session: Session, user: User, item: Item, block: Block) -> None:
     session.delete(block)
-    record_version(session, item, "block_delete", user)
+    changed(session, item, "block_delete", user.id)
     session.commit()
 
 
 def reorder_blocks(session: Session, user: User, item: Item, order: list[int]) -> list[Block]:
     blocks = {b.id: b for b in session.scalars(sa.select(Block).where(Block.item_id == item.id))}
     if sorted(order) != sorted(blocks):
-        abort(
-            422,
-            errors={
-                "json": {"block_ids": [f"must list each block of the item once: {sorted(blocks)}"]}
-            },
-            message="the new order must name every block of the item exactly once",
+        raise Invalid(
+            "the new order must name every block of the item exactly once",
+            {"block_ids": [f"must list each block of the item once: {sorted(blocks)}"]},
         )
     for position, block_id in enumerate(order):
         blocks[block_id].position = position
-    record_version(session, item, "block_order", user)
+    changed(session, item, "block_order", user.id)
     session.commit()
     return [blocks[i] for i in order]
 
@@ -225,11 +220,34 @@ def replace_blocks(session: Session, item: Item, saved: list[dict[str, Any]]) ->
     session.flush()
 
 
-def plot_png(session: Session, item: Item, block: Block) -> bytes | None:
+def plot_png(session: Session, item: Item, block: Block) -> bytes:
+    """The block's picture; Conflict for a block whose results failed, NotFound for a
+    block type that draws none."""
+    if block.error:
+        raise Conflict(f"the block has no plot: {block.error}")
     kind = block_type(block.block_type)
-    files = _block_files(session, item, list(block.file_ids))
     try:
-        return kind.render_png(block.data, block.computed, files)
+        block_files = _block_files(session, item, list(block.file_ids))
+        png = kind.render_png(block.data, block.computed, block_files)
     except ExtensionError as exc:
-        abort(422, message=str(exc))
-        raise
+        raise Invalid(str(exc)) from None
+    if png is None:
+        raise NotFound(f"a {block.block_type} block has no plot")
+    return png
+
+
+def detach_file(session: Session, user: User, item: Item, file_id: int) -> None:
+    """Detach a file from an item loaded with ``write=True``; NotFound if not attached.
+
+    A block of the item that uses the file must be changed first (Conflict): the
+    block's results were computed from it.
+    """
+    files.require_attached(session, item, file_id)
+    users = [b for b in blocks_of(session, item) if file_id in (b.file_ids or ())]
+    if users:
+        names = ", ".join(f"{b.id} ({b.title!r})" if b.title else str(b.id) for b in users)
+        raise Conflict(
+            f"file {file_id} is used by block {names} of {item.refcode}: "
+            "remove it from the block first"
+        )
+    files.unlink(session, user, item, file_id)

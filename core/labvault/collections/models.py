@@ -7,8 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from labvault.auth.models import User
 from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
-from labvault.users.models import User
 
 collection_items = sa.Table(
     "collection_items",

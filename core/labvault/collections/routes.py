@@ -1,12 +1,14 @@
-"""/collections: named, shareable groups of items."""
+"""/collections: named, shareable groups of items.
+
+Adding and removing items (``/collections/<id>/items/<refcode>``) is an item's change,
+served by :mod:`labvault.items.routes` on this blueprint.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.collections import service
@@ -18,8 +20,7 @@ from labvault.collections.schemas import (
 )
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.db import get_session
-from labvault.items import service as items
-from labvault.paging import Blueprint, page_rows
+from labvault.paging import Blueprint
 
 blp = Blueprint("collections", __name__, url_prefix="/collections", description="Collections")
 
@@ -36,12 +37,7 @@ class Collections(MethodView):
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[dict[str, Any]]:
         """Collections you own, are shared with (or all, for managers and admins)"""
-        session, user = get_session(), signed_in_user()
-        query = (
-            sa.select(Collection).where(service.readable(user)).order_by(Collection.collection_id)
-        )
-        page = page_rows(session, query, pagination_parameters)
-        return [service.to_dict(session, user, c) for c in page]
+        return service.list_page(get_session(), signed_in_user(), pagination_parameters)
 
     @require_user()
     @blp.arguments(CollectionCreateSchema)
@@ -68,9 +64,7 @@ class OneCollection(MethodView):
         session, user = get_session(), signed_in_user()
         collection = service.get_collection(session, user, collection_id, write=True)
         check_if_match(service.etag(collection))
-        if "shares" in data:
-            service.require_owner(user, collection, "change who it is shared with")
-        return _response(service.update(session, collection, data))
+        return _response(service.update(session, user, collection, data))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -80,27 +74,4 @@ class OneCollection(MethodView):
         session, user = get_session(), signed_in_user()
         collection = service.get_collection(session, user, collection_id, write=True)
         check_if_match(service.etag(collection))
-        service.require_owner(user, collection, "delete it")
-        service.delete(session, collection)
-
-
-@blp.route("/<string:collection_id>/items/<string:refcode>")
-class CollectionItem(MethodView):
-    @require_user()
-    @blp.response(204)
-    def put(self, collection_id: str, refcode: str) -> None:
-        """Add an item you may change to a collection you may change"""
-        session, user = get_session(), signed_in_user()
-        collection = service.get_collection(session, user, collection_id, write=True)
-        item = items.get_item(session, user, refcode, write=True)
-        service.add_item(session, collection, item.id)
-
-    @require_user()
-    @blp.response(204)
-    def delete(self, collection_id: str, refcode: str) -> None:
-        """Take an item out of a collection (the item itself stays)"""
-        session, user = get_session(), signed_in_user()
-        collection = service.get_collection(session, user, collection_id, write=True)
-        item = items.get_item(session, user, refcode)
-        if not service.remove_item(session, collection, item.id):
-            abort(404, message=f"{refcode} is not in collection {collection_id!r}")
+        service.delete(session, user, collection)

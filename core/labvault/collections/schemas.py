@@ -5,12 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from labvault.items.schemas import ITEM_ID_PATTERN, UserRefSchema
-
-
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
+from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, UserRefSchema
+from labvault.schemas import Strict as _Strict
 
 
 class ShareSchema(_Strict):
@@ -22,9 +18,7 @@ class ShareSchema(_Strict):
 class CollectionCreateSchema(_Strict):
     collection_id = fields.String(
         required=True,
-        validate=validate.Regexp(
-            ITEM_ID_PATTERN, error="1 to 40 letters, digits, '.', '_', '~' or '-'"
-        ),
+        validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR),
     )
     title = fields.String(load_default="", validate=validate.Length(max=500))
     description = fields.String(load_default="", validate=validate.Length(max=200_000))
@@ -33,9 +27,7 @@ class CollectionCreateSchema(_Strict):
 
 class CollectionPatchSchema(_Strict):
     collection_id = fields.String(
-        validate=validate.Regexp(
-            ITEM_ID_PATTERN, error="1 to 40 letters, digits, '.', '_', '~' or '-'"
-        )
+        validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR)
     )
     title = fields.String(validate=validate.Length(max=500))
     description = fields.String(validate=validate.Length(max=200_000))

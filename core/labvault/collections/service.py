@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask_smorest import abort
 from sqlalchemy.orm import Session
 
+from labvault.auth.models import Role, Status, User
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import begin_write, utcnow
-from labvault.users.models import Role, Status, User
+from labvault.errors import Conflict, Forbidden, Invalid, NotFound
+from labvault.paging import PageRequest, page_rows
 
 
 def _shared_with(user: User, *, write: bool) -> sa.Select[Any]:
@@ -51,9 +52,10 @@ def permission_of(user: User, collection: Collection) -> str:
 
 
 def require_owner(user: User, collection: Collection, what: str) -> None:
-    """403 unless ``user`` owns the collection or is an admin: a write share is for items."""
+    """Forbidden unless ``user`` owns the collection or is an admin: a write share is for
+    items."""
     if collection.created_by_id != user.id and not user.has_role(Role.ADMIN):
-        abort(403, message=f"only the owner of collection {collection.collection_id!r} may {what}")
+        raise Forbidden(f"only the owner of collection {collection.collection_id!r} may {what}")
 
 
 def writable_collections(
@@ -83,15 +85,20 @@ def get_collection(
         query = query.with_for_update(of=Collection)
     collection = session.scalars(query).first()
     if collection is None:
-        abort(404, message=f"no collection {collection_id!r}")
-    assert collection is not None
+        raise NotFound(f"no collection {collection_id!r}")
     if write:
         allowed = session.scalar(
             sa.select(Collection.id).where(Collection.id == collection.id, writable(user))
         )
         if allowed is None:
-            abort(403, message=f"you may read collection {collection_id!r} but not change it")
+            raise Forbidden(f"you may read collection {collection_id!r} but not change it")
     return collection
+
+
+def list_page(session: Session, user: User, page: PageRequest) -> list[dict[str, Any]]:
+    """A page of the collections ``user`` may read, by collection_id."""
+    query = sa.select(Collection).where(readable(user)).order_by(Collection.collection_id)
+    return [to_dict(session, user, c) for c in page_rows(session, query, page)]
 
 
 def to_dict(session: Session, user: User, collection: Collection) -> dict[str, Any]:
@@ -122,7 +129,7 @@ def _ensure_free(session: Session, collection_id: str, collection: Collection | 
         sa.select(Collection.id).where(Collection.collection_id == collection_id)
     )
     if taken is not None and (collection is None or taken != collection.id):
-        abort(409, message=f"collection_id {collection_id!r} is already used")
+        raise Conflict(f"collection_id {collection_id!r} is already used")
 
 
 def _set_shares(session: Session, collection: Collection, shares: list[dict[str, Any]]) -> None:
@@ -130,11 +137,7 @@ def _set_shares(session: Session, collection: Collection, shares: list[dict[str,
     found = set(session.scalars(sa.select(User.id).where(User.id.in_(by_user))))
     missing = sorted(set(by_user) - found)
     if missing:
-        abort(
-            422,
-            errors={"json": {"shares": [f"no user with id {missing}"]}},
-            message="a share names an unknown user",
-        )
+        raise Invalid("a share names an unknown user", {"shares": [f"no user with id {missing}"]})
     current = {s.user_id: s for s in collection.shares}
     collection.shares = [
         current[u] if u in current else CollectionShare(user_id=u, permission=p)
@@ -146,7 +149,7 @@ def _set_shares(session: Session, collection: Collection, shares: list[dict[str,
 
 def create(session: Session, user: User, data: dict[str, Any]) -> Collection:
     if user.status != Status.ACTIVE:
-        abort(403, message="your account is not verified yet: you can only read")
+        raise Forbidden("your account is not verified yet: you can only read")
     begin_write(session)
     _ensure_free(session, data["collection_id"], None)
     collection = Collection(
@@ -161,7 +164,13 @@ def create(session: Session, user: User, data: dict[str, Any]) -> Collection:
     return collection
 
 
-def update(session: Session, collection: Collection, data: dict[str, Any]) -> Collection:
+def update(
+    session: Session, user: User, collection: Collection, data: dict[str, Any]
+) -> Collection:
+    """Change a collection loaded with ``write=True``; only its owner (or an admin)
+    changes who it is shared with."""
+    if "shares" in data:
+        require_owner(user, collection, "change who it is shared with")
     if "collection_id" in data:
         _ensure_free(session, data["collection_id"], collection)
         collection.collection_id = data["collection_id"]
@@ -176,30 +185,9 @@ def update(session: Session, collection: Collection, data: dict[str, Any]) -> Co
     return collection
 
 
-def delete(session: Session, collection: Collection) -> None:
-    """Delete a collection; its items stay (only the grouping goes)."""
+def delete(session: Session, user: User, collection: Collection) -> None:
+    """Delete a collection loaded with ``write=True`` (its owner or an admin); its items
+    stay (only the grouping goes)."""
+    require_owner(user, collection, "delete it")
     session.delete(collection)
     session.commit()
-
-
-def add_item(session: Session, collection: Collection, item_id: int) -> None:
-    exists = session.scalar(
-        sa.select(collection_items.c.item_id).where(
-            collection_items.c.collection_id == collection.id, collection_items.c.item_id == item_id
-        )
-    )
-    if exists is None:
-        session.execute(
-            sa.insert(collection_items).values(collection_id=collection.id, item_id=item_id)
-        )
-    session.commit()
-
-
-def remove_item(session: Session, collection: Collection, item_id: int) -> bool:
-    result = session.execute(
-        sa.delete(collection_items).where(
-            collection_items.c.collection_id == collection.id, collection_items.c.item_id == item_id
-        )
-    )
-    session.commit()
-    return bool(getattr(result, "rowcount", 0))

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, url_for
+from flask import Response, url_for
 from flask.views import MethodView
-from flask_smorest import abort
 
 from labvault.auth.access import require_user, signed_in_user
 from labvault.db import get_session
 from labvault.files import service
-from labvault.files.download import send_stored_file
 from labvault.files.schemas import FileSchema, UploadSchema
-from labvault.files.storage import ContentMissing
 from labvault.items import service as items
-from labvault.paging import Blueprint, page_rows
+from labvault.paging import Blueprint
 
 blp = Blueprint("files", __name__, description="Files attached to items")
+# Detaching a file (DELETE /items/<refcode>/files/<id>) needs the item's blocks: it is
+# served by labvault.blocks.routes on this blueprint.
 
 BINARY = {"type": "string", "format": "binary"}
 CONTENT_PARAMETERS: list[dict[str, Any]] = [
@@ -46,9 +45,8 @@ class ItemFiles(MethodView):
     def get(self, refcode: str, pagination_parameters: Any) -> list[dict[str, Any]]:
         """The files attached to the item, oldest first"""
         session, user = get_session(), signed_in_user()
-        query = service.files_query(items.get_item(session, user, refcode))
-        page = page_rows(session, query, pagination_parameters)
-        return service.files_to_dicts(session, user, page)
+        item = items.get_item(session, user, refcode)
+        return service.item_files_page(session, user, item, pagination_parameters)
 
     @require_user()
     @blp.arguments(UploadSchema, location="files")
@@ -63,19 +61,6 @@ class ItemFiles(MethodView):
         stored = service.attach_upload(session, user, refcode, files["file"])
         (body,) = service.files_to_dicts(session, user, [stored])
         return body, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}
-
-
-@blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
-@require_user()
-@blp.response(204)
-@blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
-def detach(refcode: str, file_id: int) -> None:
-    """Detach a file from the item; versions that list it still serve it
-
-    409 while a block of the item uses the file: change the block first.
-    """
-    session, user = get_session(), signed_in_user()
-    service.detach(session, user, items.get_item(session, user, refcode, write=True), file_id)
 
 
 @blp.route("/files/<int:file_id>")
@@ -110,17 +95,4 @@ def file_metadata(file_id: int) -> dict[str, Any]:
 @blp.alt_response(416, response="DEFAULT_ERROR", description="the range is outside the file")
 def file_content(file_id: int) -> Response:
     """Download a file (an attachment; ETag, Range and If-None-Match work)"""
-    session = get_session()
-    stored = service.get_readable_file(session, signed_in_user(), file_id)
-    try:
-        return send_stored_file(
-            service.store(),
-            stored.sha256,
-            name=stored.name,
-            media_type=stored.media_type,
-            size=stored.size,
-        )
-    except ContentMissing as exc:
-        current_app.logger.error("file %s: %s", file_id, exc)
-        abort(500, message=f"the content of file {file_id} is missing from the file store")
-        raise
+    return service.send_content(get_session(), signed_in_user(), file_id)

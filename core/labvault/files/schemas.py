@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
-from labvault.items.schemas import UserRefSchema
+from labvault.schemas import UserRefSchema
 
 
 class UploadSchema(ma.Schema):

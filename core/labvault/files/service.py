@@ -1,8 +1,9 @@
-"""Files of items: upload into the content-addressed store, link, unlink, collect garbage.
+"""Files of items: upload into the content-addressed store, list, download, link, unlink.
 
 Content is on disk (fsynced, under its final name) before the row that points to it is
 written, so a row never points at missing content; if the transaction then fails, the
-content is merely unreferenced until ``labvault files gc`` collects it.
+content is merely unreferenced until ``labvault files gc`` collects it
+(:mod:`labvault.records.garbage`).
 
 Who may read a file: whoever may read an item it is attached to or an item one of
 whose versions lists it (so unlinking never hides a file from the item's history).
@@ -11,45 +12,37 @@ Files of an item in the trash are readable only by those who may restore the ite
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import flask
 import sqlalchemy as sa
 from flask import current_app, url_for
-from flask_smorest import abort
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from labvault.blocks.models import Block
-from labvault.db import begin_write, utcnow
-from labvault.files.download import guess_media_type, safe_filename
+from labvault.auth.models import User
+from labvault.errors import Forbidden, Invalid, NotFound, ServerFault
+from labvault.files.download import guess_media_type, safe_filename, send_stored_file
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import FileStore, GcReport
+from labvault.files.storage import ContentMissing, FileStore
 from labvault.items import access
 from labvault.items import service as items
+from labvault.items.history import changed
 from labvault.items.models import Item, ItemVersion
-from labvault.users.models import User
+from labvault.paging import PageRequest, page_rows
 
 #: How much of the content the media type is guessed from (magic bytes).
 HEAD_BYTES = 512
-_DELETE_BATCH = 500
 
 
 def store() -> FileStore:
     return FileStore(Path(current_app.extensions["labvault"].settings["FILE_DIRECTORY"]))
 
 
-def content_path(sha256: str) -> Path:
-    return store().path_for(sha256)
-
-
 # --- reading ---------------------------------------------------------------------------
-
-
 def _files_readable(user: User) -> sa.ColumnElement[bool]:
     """Items whose files ``user`` may read (trashed ones: only if they may restore them)."""
     return sa.and_(access.readable(user), sa.or_(Item.deleted_at.is_(None), access.writable(user)))
@@ -87,22 +80,36 @@ def _may_read(session: Session, user: User, file_id: int) -> bool:
 
 
 def get_readable_file(session: Session, user: User, file_id: int) -> StoredFile:
-    """The file if ``user`` may read it, else 404 (whether or not it exists)."""
+    """The file if ``user`` may read it, else NotFound (whether or not it exists)."""
     stored = session.get(StoredFile, file_id)
     if stored is None or not _may_read(session, user, file_id):
-        abort(404, message=f"no file {file_id}")
-    assert stored is not None
+        raise NotFound(f"no file {file_id}")
     return stored
 
 
-def files_query(item: Item) -> sa.Select[Any]:
-    """The files attached to ``item``, oldest first."""
-    return (
+def send_content(session: Session, user: User, file_id: int) -> flask.Response:
+    """The download of a file ``user`` may read, for the current request (Range, ETag)."""
+    stored = get_readable_file(session, user, file_id)
+    try:
+        return send_stored_file(
+            store(), stored.sha256, name=stored.name, media_type=stored.media_type, size=stored.size
+        )
+    except ContentMissing as exc:
+        current_app.logger.error("file %s: %s", file_id, exc)
+        raise ServerFault(f"the content of file {file_id} is missing from the file store") from None
+
+
+def item_files_page(
+    session: Session, user: User, item: Item, page: PageRequest
+) -> list[dict[str, Any]]:
+    """A page of the files attached to ``item``, oldest first."""
+    query = (
         sa.select(StoredFile)
         .join(item_files, item_files.c.file_id == StoredFile.id)
         .where(item_files.c.item_id == item.id)
         .order_by(StoredFile.id)
     )
+    return files_to_dicts(session, user, page_rows(session, query, page))
 
 
 def _linked_refcodes(session: Session, user: User, file_ids: list[int]) -> dict[int, list[str]]:
@@ -152,7 +159,7 @@ def attach_upload(session: Session, user: User, refcode: str, upload: FileStorag
     """
     item = items.get_item(session, user, refcode)
     if not access.check(session, user, item, access.writable(user)):
-        abort(403, message=f"you may read {refcode} but not change it")
+        raise Forbidden(f"you may read {refcode} but not change it")
     file_store = store()
     stream: IO[bytes] = upload.stream
     settings = current_app.extensions["labvault"].settings
@@ -162,10 +169,8 @@ def attach_upload(session: Session, user: User, refcode: str, upload: FileStorag
         temp = file_store.write_temp(stream, max_size=settings["MAX_CONTENT_LENGTH"])
     try:
         if temp.size == 0:
-            abort(
-                422,
-                errors={"files": {"file": ["empty file"]}},
-                message="empty file: there is nothing to store",
+            raise Invalid(
+                "empty file: there is nothing to store", {"file": ["empty file"]}, location="files"
             )
         # on disk, under its digest, before the row that points to it; outside the
         # write transaction, so a long fsync does not hold up other writers
@@ -189,114 +194,43 @@ def attach_upload(session: Session, user: User, refcode: str, upload: FileStorag
     session.add(stored)
     session.flush()
     session.execute(sa.insert(item_files).values(item_id=item.id, file_id=stored.id))
-    items.record_version(session, item, "file_add", user)
+    changed(session, item, "file_add", user.id)
     session.commit()
     return stored
 
 
-def detach(session: Session, user: User, item: Item, file_id: int) -> None:
-    """Unlink a file from an item loaded with ``write=True``; 404 if not attached.
-
-    A block of the item that uses the file must be changed first (409): the block's
-    results were computed from it. The content stays while a version lists the file.
-    """
+def require_attached(session: Session, item: Item, file_id: int) -> None:
+    """NotFound unless the file is attached to the item."""
     linked = session.scalar(
         sa.select(item_files.c.file_id).where(
             item_files.c.item_id == item.id, item_files.c.file_id == file_id
         )
     )
     if linked is None:
-        abort(404, message=f"{item.refcode} has no file {file_id}")
-    users = [b for b in items.blocks_of(session, item) if file_id in (b.file_ids or ())]
-    if users:
-        names = ", ".join(f"{b.id} ({b.title!r})" if b.title else str(b.id) for b in users)
-        abort(
-            409,
-            message=f"file {file_id} is used by block {names} of {item.refcode}: "
-            "remove it from the block first",
-        )
+        raise NotFound(f"{item.refcode} has no file {file_id}")
+
+
+def unlink(session: Session, user: User, item: Item, file_id: int) -> None:
+    """Detach a file from an item loaded with ``write=True``, keeping a version. The
+    content stays while a version lists the file.
+
+    The caller has checked that no block of the item uses the file (see
+    :func:`labvault.blocks.service.detach_file`).
+    """
     session.execute(
         sa.delete(item_files).where(
             item_files.c.item_id == item.id, item_files.c.file_id == file_id
         )
     )
-    items.record_version(session, item, "file_remove", user)
+    changed(session, item, "file_remove", user.id)
     session.commit()
 
 
-# --- garbage collection ----------------------------------------------------------------
-
-
-@dataclass
-class RemovedFile:
-    id: int
-    name: str
-    sha256: str
-    size: int
-
-
-@dataclass
-class GarbageReport:
-    """What :func:`collect_garbage` removed (or would remove, in a dry run)."""
-
-    files: list[RemovedFile] = field(default_factory=list)
-    content: GcReport = field(default_factory=GcReport)
-    dry_run: bool = False
-
-
-def _referenced_file_ids(session: Session) -> set[int]:
-    """Files an item links, a block uses or a version lists.
-
-    A version's blocks are not read: a block only uses files of its item (enforced when
-    it is saved, and unlinking a file a block uses is refused), so each snapshot's
-    ``file_ids`` already holds the files of its blocks.
-    """
-    referenced = set(session.scalars(sa.select(item_files.c.file_id).distinct()))
-    for file_ids in session.scalars(sa.select(Block.file_ids)):
-        referenced.update(file_ids or ())
-    listed = sa.select(ItemVersion.snapshot["file_ids"]).execution_options(yield_per=1000)
-    for file_ids in session.scalars(listed):
-        referenced.update(file_ids or ())
-    return referenced
-
-
-def collect_garbage(
-    session: Session, *, grace_seconds: float, dry_run: bool = False
-) -> GarbageReport:
-    """Delete file rows nothing refers to, then content no row refers to.
-
-    Rows and content younger than ``grace_seconds`` are kept: an upload that is not
-    committed yet must not lose its content. Nothing can come to refer to a row nothing
-    refers to (a file is only ever attached by its upload, or again by restoring a
-    version that lists it), so the references are read without holding up writers.
-    """
-    report = GarbageReport(dry_run=dry_run)
-    cutoff = utcnow() - dt.timedelta(seconds=grace_seconds)
-    # candidates first: a row committed after this read is not one
-    candidates = set(
-        session.scalars(sa.select(StoredFile.id).where(StoredFile.created_at <= cutoff))
-    )
-    orphans = sorted(candidates - _referenced_file_ids(session))
-    begin_write(session)
-    for start in range(0, len(orphans), _DELETE_BATCH):
-        batch = sa.and_(
-            StoredFile.id.in_(orphans[start : start + _DELETE_BATCH]),
-            StoredFile.id.not_in(sa.select(item_files.c.file_id)),
+def set_item_files(session: Session, item: Item, file_ids: list[int]) -> None:
+    """Make the item's files those of ``file_ids`` that still exist (restoring a version)."""
+    present = set(session.scalars(sa.select(StoredFile.id).where(StoredFile.id.in_(file_ids))))
+    session.execute(sa.delete(item_files).where(item_files.c.item_id == item.id))
+    if present:
+        session.execute(
+            sa.insert(item_files), [{"item_id": item.id, "file_id": f} for f in sorted(present)]
         )
-        rows = session.execute(
-            sa.select(StoredFile.id, StoredFile.name, StoredFile.sha256, StoredFile.size)
-            .where(batch)
-            .order_by(StoredFile.id)
-        )
-        report.files += [RemovedFile(*row) for row in rows]
-        if not dry_run:
-            session.execute(sa.delete(StoredFile).where(batch))
-    removed = {f.id for f in report.files}
-    digests = {
-        sha256
-        for file_id, sha256 in session.execute(sa.select(StoredFile.id, StoredFile.sha256))
-        if file_id not in removed
-    }
-    session.commit()
-    report.content = store().collect_garbage(digests, dry_run=dry_run, grace_seconds=grace_seconds)
-    return report

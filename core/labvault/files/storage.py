@@ -34,9 +34,9 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import IO, Any, BinaryIO, TypeGuard
 
-from werkzeug.exceptions import RequestEntityTooLarge
-
-from labvault.errors import LabvaultError
+from labvault.errors import ContentTooLarge, LabvaultError
+from labvault.plugin import ContentStore
+from labvault.plugin import StoredContent as PublicStoredContent
 
 CHUNK_SIZE = 1 << 20
 FILE_MODE = 0o444
@@ -47,16 +47,7 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _FANOUT_DIRECTORY = re.compile(r"[0-9a-f]{2}")
 
 
-class ContentTooLarge(LabvaultError, RequestEntityTooLarge):
-    """The content is larger than the limit; nothing was stored.
-
-    It is also werkzeug's 413, so a route that lets it through answers 413 in the API's
-    JSON error format.
-    """
-
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        super().__init__(description=f"the file is larger than the limit of {max_size} bytes")
+__all__ = ["ContentMissing", "ContentTooLarge", "FileStore", "StoredContent", "TempContent"]
 
 
 class ContentMissing(LabvaultError):
@@ -64,11 +55,9 @@ class ContentMissing(LabvaultError):
 
 
 @dataclass(frozen=True)
-class StoredContent:
-    """What :meth:`FileStore.save_stream` stored; ``created`` is False for a duplicate."""
+class StoredContent(PublicStoredContent):
+    """What :meth:`FileStore.store` stored; ``created`` is False for a duplicate."""
 
-    sha256: str
-    size: int
     path: Path
     created: bool
 
@@ -165,7 +154,7 @@ class TempContent:
         self.discard()
 
 
-class FileStore:
+class FileStore(ContentStore):
     """The content-addressed store rooted at ``root`` (created on first write)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -219,7 +208,7 @@ class FileStore:
             raise
         return temp
 
-    def save_stream(self, stream: IO[bytes], *, max_size: int | None) -> StoredContent:
+    def store(self, stream: IO[bytes], *, max_size: int | None = None) -> StoredContent:
         """Store everything ``stream`` yields; raise :class:`ContentTooLarge` past ``max_size``.
 
         Whatever goes wrong (too large, client disconnect, full disk), the temp file is

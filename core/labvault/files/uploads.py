@@ -16,6 +16,7 @@ from typing import IO, cast
 import flask
 from werkzeug.utils import cached_property
 
+from labvault.files.service import store
 from labvault.files.storage import TempContent
 
 
@@ -33,8 +34,6 @@ class UploadRequest(flask.Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        from labvault.files.service import store
-
         temp = store().open_temp()
         self._temp_contents.append(temp)
         return cast(IO[bytes], temp)

@@ -15,9 +15,9 @@ import functools
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault.auth.models import Role, Status, User
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
-from labvault.users.models import Role, Status, User
 
 # The per-item conditions are EXISTS subqueries correlated with the item's row, not
 # "items.id IN (SELECT ...)": SQLite builds such a list in full (every item the user ever

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from labvault.auth.models import User
 from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
-from labvault.users.models import User
 
 
 class ItemType(enum.StrEnum):

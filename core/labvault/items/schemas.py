@@ -14,8 +14,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from labvault.items.models import ItemType, Relation
+from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, UserRefSchema
+from labvault.schemas import Strict as _Strict
 
-ITEM_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,40}$"
 STATUSES: dict[str, tuple[str, ...]] = {
     ItemType.SAMPLE: ("planned", "synthesized", "characterized", "consumed", "discarded"),
     ItemType.STARTING_MATERIAL: ("available", "low", "empty", "ordered", "disposed"),
@@ -43,11 +44,6 @@ def _valid_cas(value: str) -> None:
         raise ma.ValidationError("CAS number check digit is wrong")
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
 class ConstituentSchema(_Strict):
     """An ingredient or component: another item (by refcode) or an inline substance name."""
 
@@ -73,9 +69,7 @@ class RelationshipInputSchema(_Strict):
 class CommonFields(_Strict):
     item_id = fields.String(
         allow_none=True,
-        validate=validate.Regexp(
-            ITEM_ID_PATTERN, error="1 to 40 letters, digits, '.', '_', '~' or '-'"
-        ),
+        validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR),
         metadata={"description": "omit or send null to derive it from the refcode"},
     )
     name = _short()
@@ -221,17 +215,37 @@ class ItemCreateSchema(CommonFields, _AllTypeFields):
 
 
 class ItemPatchSchema(CommonFields, _AllTypeFields):
-    """PATCH /items/<refcode>: any fields of the item's type; ``type`` cannot change."""
+    """PATCH /items/<refcode>: any fields of the item's type; ``type`` cannot change.
 
-    def load(self, data: Any, **kwargs: Any) -> Any:
+    Every field is validated here, as the documentation shows it. Which fields and
+    statuses the item's own type takes is known once the item is loaded:
+    :func:`type_field_problems`. ``type`` may be sent; it must be the item's type.
+    """
+
+    @ma.pre_load
+    def _without_type(self, data: Any, **_: Any) -> Any:
         if not isinstance(data, dict):
             raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
-        return data  # validated against the item's own type once it is loaded
+        return {k: v for k, v in data.items() if k != "type"}
+
+    @ma.post_load(pass_original=True)
+    def _with_type(self, data: dict[str, Any], original: Any, **_: Any) -> dict[str, Any]:
+        if "type" in original:
+            data["type"] = original["type"]
+        return data
 
 
-class UserRefSchema(ma.Schema):
-    id = fields.Integer()
-    display_name = fields.String()
+def type_field_problems(item_type: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What of a loaded PATCH body the item's type does not take: fields of other types,
+    and a status outside its vocabulary (messages as the type's own schema gives them)."""
+    takes = INPUT_SCHEMAS[item_type]().fields
+    problems = {name: ["Unknown field."] for name in data if name not in takes and name != "type"}
+    if "status" in data:
+        try:
+            takes["status"].deserialize(data["status"])
+        except ma.ValidationError as exc:
+            problems["status"] = list(exc.messages)
+    return problems
 
 
 class RelationshipSchema(ma.Schema):

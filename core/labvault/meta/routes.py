@@ -9,10 +9,10 @@ from flask import current_app
 
 from labvault import API_VERSION, __version__
 from labvault.db import get_session
-from labvault.extensions import AUTH_PROVIDERS, BLOCK_TYPES
+from labvault.loader import enabled_plugin_info
 from labvault.meta.schemas import HealthSchema, InfoSchema
 from labvault.paging import Blueprint
-from labvault.plugins import enabled_plugin_info
+from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES
 
 blp = Blueprint("meta", __name__, description="Server information and health")
 

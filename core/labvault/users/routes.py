@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import abort
-from sqlalchemy.orm import Session
 
 from labvault.auth.access import current_user, require_user, signed_in_user
+from labvault.auth.models import Role, User
 from labvault.db import get_session
 from labvault.paging import Blueprint, page_rows
 from labvault.users import service
-from labvault.users.models import Role, Status, User
 from labvault.users.schemas import UserSchema, UserUpdateSchema
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts")
@@ -34,16 +32,7 @@ class Users(MethodView):
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[User]:
         """All users (admins only), oldest first"""
-        session = get_session()
-        query = service.list_users()
-        return page_rows(session, query, pagination_parameters)
-
-
-def _user_or_404(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        abort(404, message=f"no user with id {user_id}")
-    return cast(User, user)
+        return page_rows(get_session(), service.list_users(), pagination_parameters)
 
 
 @blp.route("/<int:user_id>")
@@ -53,7 +42,7 @@ class OneUser(MethodView):
     @blp.response(200, UserSchema)
     def get(self, user_id: int) -> User:
         """One user (admins only); its ETag header is what PATCH needs in If-Match"""
-        return _user_or_404(get_session(), user_id)
+        return service.get_user(get_session(), user_id)
 
     @require_user(Role.ADMIN)
     @blp.etag
@@ -67,13 +56,5 @@ class OneUser(MethodView):
         """
         session = get_session()
         user = service.lock_user(session, user_id)
-        if user is None:
-            abort(404, message=f"no user with id {user_id}")
-        assert user is not None
         blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
-        me = signed_in_user()
-        demotes = changes.get("role") not in (None, Role.ADMIN)
-        deactivates = changes.get("status") not in (None, Status.ACTIVE)
-        if user.id == me.id and (demotes or deactivates):
-            abort(409, message="admins cannot demote or deactivate themselves")
-        return service.update_user(session, user, **changes)
+        return service.change_user(session, signed_in_user(), user, changes)

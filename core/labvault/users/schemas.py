@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
-from labvault.users.models import Role, Status
+from labvault.auth.models import Role, Status
 
 
 class UserSchema(ma.Schema):

@@ -1,4 +1,5 @@
-"""Creating and changing user accounts (used by the API and the CLI)."""
+"""Accounts: creating, finding and changing users (for the API and the CLI), and the
+account a sign-in reaches."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import sqlalchemy as sa
 from marshmallow import ValidationError, validate
 from sqlalchemy.orm import Session
 
+from labvault.auth.models import Role, Status, User
+from labvault.auth.service import create_api_key, revoke_all_credentials, start_session
+from labvault.auth.tokens import TokenSigner
 from labvault.db import begin_write
-from labvault.errors import LabvaultError
-from labvault.users.models import Role, Status, User
+from labvault.errors import Conflict, Forbidden, LabvaultError, NotFound
+from labvault.plugin import Identity, SessionTokens
 
 _valid_email = validate.Email(error="{input!r} is not a valid email address")
 
@@ -39,6 +43,13 @@ def find_user(session: Session, email: str, *, for_update: bool = False) -> User
     return user
 
 
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
 def create_user(
     session: Session,
     email: str,
@@ -60,10 +71,13 @@ def create_user(
     return user
 
 
-def lock_user(session: Session, user_id: int) -> User | None:
-    """Start a write and load the user locked for it (None when there is no such user)."""
+def lock_user(session: Session, user_id: int) -> User:
+    """Start a write and load the user locked for it (NotFound when there is no such user)."""
     begin_write(session)
-    return session.get(User, user_id, with_for_update=True)
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
 
 
 def update_user(
@@ -74,8 +88,6 @@ def update_user(
     Deactivating ends the user's sessions and revokes their API keys, so reactivating an
     account never brings old (perhaps leaked) credentials back.
     """
-    from labvault.auth.service import revoke_all_credentials
-
     if role is not None:
         user.role = role
     if status is not None:
@@ -84,6 +96,16 @@ def update_user(
         user.status = status
     session.commit()
     return user
+
+
+def change_user(session: Session, admin: User, user: User, changes: dict[str, Any]) -> User:
+    """An admin's change of role or status (see :func:`update_user`); no admin may demote
+    or deactivate themselves, so there is always one left."""
+    demotes = changes.get("role") not in (None, Role.ADMIN)
+    deactivates = changes.get("status") not in (None, Status.ACTIVE)
+    if user.id == admin.id and (demotes or deactivates):
+        raise Conflict("admins cannot demote or deactivate themselves")
+    return update_user(session, user, **changes)
 
 
 def has_users(session: Session) -> bool:
@@ -96,10 +118,40 @@ def list_users() -> sa.Select[Any]:
 
 def bootstrap_admin(session: Session, email: str) -> str | None:
     """On an empty database, create an admin and return an API key for it (else None)."""
-    from labvault.auth.service import create_api_key
-
     if has_users(session):
         return None
     admin = create_user(session, email, display_name="Administrator", role=Role.ADMIN)
     _, secret = create_api_key(session, admin, "first run", None)
     return secret
+
+
+def sign_in(session: Session, signer: TokenSigner, identity: Identity) -> SessionTokens:
+    """A session for the account an identity belongs to, found by its verified email.
+
+    An email the provider did not verify reaches no account, since anyone could claim
+    it. An unknown email registers a new account, unverified until an admin activates
+    it; a deactivated account cannot sign in.
+    """
+    if not identity.email or not identity.email_verified:
+        raise Forbidden(
+            f"{identity.provider} did not confirm an email address for you, so no account "
+            "can be found or made for this sign-in"
+        )
+    try:
+        email = normalize_email(identity.email)
+    except UserError as exc:
+        raise Forbidden(f"{identity.provider} gave an unusable email address: {exc}") from None
+    begin_write(session)
+    user = session.scalars(sa.select(User).where(User.email == email)).first()
+    if user is None:
+        user = User(
+            email=email,
+            display_name=identity.display_name[:200] or email.split("@")[0],
+            status=Status.UNVERIFIED,
+        )
+        session.add(user)
+        session.flush()
+    elif not user.is_active:
+        session.rollback()
+        raise Forbidden("the account is deactivated")
+    return start_session(session, signer, user)

@@ -1,0 +1,224 @@
+"""What an item is linked to: other items (relationships), its creators, its collections.
+
+The setters run inside an item's write (see :mod:`labvault.items.service`); adding an
+item to a collection or taking it out (``/collections/<id>/items/<refcode>``) is an
+operation of its own here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import Role, User
+from labvault.collections import service as collections
+from labvault.collections.models import Collection, collection_items
+from labvault.errors import Invalid, NotFound
+from labvault.items import access
+from labvault.items.models import Item, ItemRelationship, item_creators
+from labvault.items.schemas import CONSTITUENT_FIELDS
+
+#: The message of every 422 about an item's fields.
+INVALID_FIELDS = "the item has invalid fields"
+
+# Plain tables, not the mapped classes: a statement without ORM entities or attributes
+# skips the ORM's part of executing it (and its autoflush: nothing here reads rows that
+# the session could still hold unflushed, see labvault.records.versions).
+_collections, _users = Collection.__table__, User.__table__
+_links, _targets = ItemRelationship.__table__, Item.__table__.alias("targets")
+_COLLECTIONS = (
+    sa.select(_collections.c.id, _collections.c.collection_id)
+    .join(collection_items, collection_items.c.collection_id == _collections.c.id)
+    .where(collection_items.c.item_id == sa.bindparam("item_id"))
+    .order_by(_collections.c.collection_id)
+)
+CREATORS = (
+    sa.select(_users.c.id, _users.c.display_name)
+    .join(item_creators, item_creators.c.user_id == _users.c.id)
+    .where(item_creators.c.item_id == sa.bindparam("item_id"))
+    .order_by(_users.c.id)
+)
+RELATIONSHIPS = (
+    sa.select(
+        _links.c.target_id,
+        _targets.c.refcode,
+        _targets.c.item_id,
+        _links.c.relation,
+        _links.c.description,
+        _links.c.origin,
+    )
+    .join(_targets, _targets.c.id == _links.c.target_id)
+    .where(_links.c.item_id == sa.bindparam("item_id"))
+    .order_by(_links.c.id)
+)
+
+
+def invalid(fields: dict[str, Any]) -> Invalid:
+    return Invalid(INVALID_FIELDS, fields)
+
+
+def collections_of(session: Session, item: Item, viewer: User | None = None) -> list[str]:
+    """collection_ids the item is in (only those ``viewer`` may read, if given)."""
+    rows = session.execute(_COLLECTIONS, {"item_id": item.id}).all()
+    if viewer is None or not rows:  # most items are in no collection: no more to ask
+        return [row.collection_id for row in rows]
+    shown = set(
+        session.scalars(
+            sa.select(Collection.id).where(
+                Collection.id.in_([row.id for row in rows]), collections.readable(viewer)
+            )
+        )
+    )
+    return [row.collection_id for row in rows if row.id in shown]
+
+
+def readable_items(session: Session, user: User, refcodes: Iterable[str]) -> dict[str, Item]:
+    """The items of ``refcodes`` that ``user`` may read, by refcode (trashed ones left out)."""
+    wanted = set(refcodes)
+    if not wanted:
+        return {}
+    return {
+        i.refcode: i
+        for i in session.scalars(
+            sa.select(Item).where(
+                Item.refcode.in_(wanted), Item.deleted_at.is_(None), access.readable(user)
+            )
+        )
+    }
+
+
+def constituent_items(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(refcode, relationship origin) of every constituent that names an item."""
+    return [
+        (entry["item"], origin)
+        for field, origin in CONSTITUENT_FIELDS.items()
+        for entry in fields.get(field) or ()
+        if entry.get("item")
+    ]
+
+
+def set_relationships(
+    session: Session,
+    user: User,
+    item: Item,
+    manual: list[dict[str, Any]] | None,
+    earlier_constituents: set[str],
+) -> None:
+    """Rebuild derived relationships from constituents; replace manual ones if given.
+
+    Only what a change adds must be an item the user can read: links the item already
+    has, and constituents it already named, stay valid when their item is in the trash,
+    purged or not readable by this editor, so they never block an unrelated change.
+    """
+    derived = constituent_items(item.fields)
+    wanted = [r["refcode"] for r in manual or ()] + [code for code, _ in derived]
+    linked = {r.target.refcode: r.target for r in item.relationships}
+    targets = {**linked, **readable_items(session, user, set(wanted) - set(linked))}
+    unknown = sorted(
+        {r["refcode"] for r in manual or () if r["refcode"] not in targets}
+        | {code for code, _ in derived if code not in targets and code not in earlier_constituents}
+    )
+    if unknown:
+        raise invalid({"relationships": [f"no item you can read: {', '.join(unknown)}"]})
+    if item.refcode in wanted:
+        raise invalid({"relationships": ["an item cannot relate to itself"]})
+    existing = {(r.target_id, r.relation, r.origin): r for r in item.relationships}
+    rows: dict[tuple[int, str, str], ItemRelationship] = {}
+    if manual is None:  # not asked to change them: keep the manual relationships
+        rows.update({key: r for key, r in existing.items() if r.origin == "manual"})
+    for wish in manual or ():
+        target = targets[wish["refcode"]]
+        key = (target.id, wish["relation"], "manual")
+        row = existing.get(key) or ItemRelationship(
+            target=target, target_id=target.id, relation=wish["relation"], origin="manual"
+        )
+        row.description = wish["description"]
+        rows[key] = row
+    for code, origin in derived:
+        if code not in targets:  # named before and purged since: nothing left to link
+            continue
+        constituent = targets[code]
+        key = (constituent.id, "parent", origin)
+        rows.setdefault(
+            key,
+            existing.get(key)
+            or ItemRelationship(
+                target=constituent, target_id=constituent.id, relation="parent", origin=origin
+            ),
+        )
+    item.relationships = list(rows.values())
+
+
+def may_change_creators(user: User, item: Item) -> bool:
+    """Only an item's creators and admins say who created it: a write share or a lab-wide
+    type lets people edit an item, not make themselves its creators (which would keep
+    their access after the share is gone)."""
+    return user.has_role(Role.ADMIN) or any(c.id == user.id for c in item.creators)
+
+
+def changes_creators(item: Item, user_ids: list[int]) -> bool:
+    return set(user_ids) != {c.id for c in item.creators}
+
+
+def set_creators(session: Session, item: Item, user_ids: list[int]) -> None:
+    users = list(session.scalars(sa.select(User).where(User.id.in_(user_ids))))
+    missing = sorted(set(user_ids) - {u.id for u in users})
+    if missing:
+        raise invalid({"creators": [f"no user with id {', '.join(map(str, missing))}"]})
+    item.creators = users
+
+
+def set_collections(session: Session, user: User, item: Item, collection_ids: list[str]) -> None:
+    # as with PUT and DELETE /collections/<id>/items/<refcode>, only memberships in
+    # collections the user may change can come or go; the others stay as they are
+    # memberships in collections the user cannot see are not theirs to keep or drop
+    wanted, current = set(collection_ids), set(collections_of(session, item, user))
+    found = collections.writable_collections(session, user, wanted ^ current)
+    refused = sorted((wanted ^ current) - set(found))
+    if refused:
+        raise invalid(
+            {"collections": [f"no collection you may add to or remove from: {', '.join(refused)}"]}
+        )
+    if current - wanted:
+        session.execute(
+            sa.delete(collection_items).where(
+                collection_items.c.item_id == item.id,
+                collection_items.c.collection_id.in_([found[c].id for c in current - wanted]),
+            )
+        )
+    if wanted - current:
+        session.execute(
+            sa.insert(collection_items),
+            [{"collection_id": found[c].id, "item_id": item.id} for c in sorted(wanted - current)],
+        )
+
+
+def add_to_collection(session: Session, collection: Collection, item: Item) -> None:
+    """Put an item (loaded with ``write=True``) into a collection (loaded likewise)."""
+    exists = session.scalar(
+        sa.select(collection_items.c.item_id).where(
+            collection_items.c.collection_id == collection.id,
+            collection_items.c.item_id == item.id,
+        )
+    )
+    if exists is None:
+        session.execute(
+            sa.insert(collection_items).values(collection_id=collection.id, item_id=item.id)
+        )
+    session.commit()
+
+
+def remove_from_collection(session: Session, collection: Collection, item: Item) -> None:
+    """Take an item out of a collection loaded with ``write=True``; NotFound if not in it."""
+    result = session.execute(
+        sa.delete(collection_items).where(
+            collection_items.c.collection_id == collection.id,
+            collection_items.c.item_id == item.id,
+        )
+    )
+    session.commit()
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(f"{item.refcode} is not in collection {collection.collection_id!r}")

@@ -1,0 +1,191 @@
+"""Versions: every change to an item keeps a snapshot of it, with its blocks and files.
+
+Operations note their changes (:func:`labvault.items.history.changed`); the recorder
+that :func:`keep_versions` attaches to a session factory turns each into a version when
+its transaction commits: the item's version number goes up and the snapshot is stored,
+in that same transaction. Any version can be shown as it was, or restored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from labvault.auth.models import User
+from labvault.blocks import service as blocks
+from labvault.collections import service as collections
+from labvault.collections.models import Collection
+from labvault.db import utcnow
+from labvault.errors import NotFound
+from labvault.files import service as files
+from labvault.files.models import item_files
+from labvault.items import access, links
+from labvault.items import service as items
+from labvault.items.history import RECORDED, Change, changed, take_changes
+from labvault.items.models import Item, ItemVersion
+from labvault.items.schemas import TYPE_FIELDS
+from labvault.paging import PageRequest, page_rows
+
+# --- recording -------------------------------------------------------------------------
+
+
+def keep_versions(factory: sessionmaker[Session]) -> None:
+    """Record the changes noted in the sessions ``factory`` makes when they commit."""
+    factory.configure(info={RECORDED: True})
+    event.listen(factory, "before_commit", _record_changes)
+    event.listen(factory, "after_transaction_end", _forget_changes)
+
+
+def _record_changes(session: Session) -> None:
+    for change in take_changes(session):
+        _record(session, change)
+
+
+def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # a rollback: what was noted did not happen
+        take_changes(session)
+
+
+def _record(session: Session, change: Change) -> None:
+    item = change.item
+    if change.action != "create":
+        item.version += 1
+        item.updated_at = utcnow()
+    session.flush()
+    session.add(
+        ItemVersion(
+            item_id=item.id,
+            number=item.version,
+            action=change.action,
+            snapshot=snapshot(session, item),
+            user_id=change.user_id,
+        )
+    )
+
+
+def snapshot(session: Session, item: Item) -> dict[str, Any]:
+    """Everything needed to bring the item back as it is now (JSON-ready)."""
+    data = items.item_to_dict(session, item)
+    data["creator_ids"] = [u.id for u in item.creators]
+    data["blocks"] = [blocks.block_to_dict(b) for b in blocks.blocks_of(session, item)]
+    data["file_ids"] = list(
+        session.scalars(
+            sa.select(item_files.c.file_id)
+            .where(item_files.c.item_id == item.id)
+            .order_by(item_files.c.file_id)
+        )
+    )
+    result: dict[str, Any] = items.jsonable(data)
+    return result
+
+
+def record_version(
+    session: Session, refcode: str, action: str, *, user_id: int | None = None
+) -> None:
+    """Note a change of the item ``refcode`` (any, trashed or not) made outside the item
+    services, e.g. by a plugin; recorded when ``session`` commits."""
+    item = session.scalars(sa.select(Item).where(Item.refcode == refcode)).first()
+    if item is None:
+        raise NotFound(f"no item {refcode}")
+    changed(session, item, action, user_id)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def version_summary(version: ItemVersion) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "action": version.action,
+        "user": items.user_ref(version.user),
+        "created_at": version.created_at,
+    }
+
+
+def versions_page(session: Session, item: Item, page: PageRequest) -> list[dict[str, Any]]:
+    """A page of the item's versions, newest first."""
+    query = (
+        sa.select(ItemVersion)
+        .where(ItemVersion.item_id == item.id)
+        .order_by(ItemVersion.number.desc())
+    )
+    return [version_summary(v) for v in page_rows(session, query, page)]
+
+
+def get_version(session: Session, item: Item, number: int) -> ItemVersion:
+    version = session.scalars(
+        sa.select(ItemVersion).where(ItemVersion.item_id == item.id, ItemVersion.number == number)
+    ).first()
+    if version is None:
+        raise NotFound(f"{item.refcode} has no version {number}")
+    return version
+
+
+def version_detail(session: Session, user: User, item: Item, number: int) -> dict[str, Any]:
+    """One version with its snapshot, as ``user`` may see it now."""
+    version = get_version(session, item, number)
+    return {**version_summary(version), "snapshot": _as_seen_by(session, user, version.snapshot)}
+
+
+def _as_seen_by(session: Session, user: User, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot with links and collections only ``user`` may read now, as items show them."""
+    visible = set(
+        session.scalars(
+            sa.select(Collection.collection_id).where(
+                Collection.collection_id.in_(snapshot.get("collections") or []),
+                collections.readable(user),
+            )
+        )
+    )
+    snapshot = {
+        **snapshot,
+        "collections": [c for c in snapshot.get("collections") or [] if c in visible],
+    }
+    relationships = snapshot.get("relationships") or []
+    if not relationships:
+        return snapshot
+    readable = set(
+        session.scalars(
+            sa.select(Item.refcode).where(
+                Item.refcode.in_({r["refcode"] for r in relationships}),
+                Item.deleted_at.is_(None),
+                access.readable(user),
+            )
+        )
+    )
+    return {**snapshot, "relationships": [r for r in relationships if r["refcode"] in readable]}
+
+
+# --- restoring -------------------------------------------------------------------------
+
+
+def restore_version(session: Session, user: User, item: Item, number: int) -> Item:
+    """Make the item (fields, relationships, creators, blocks, files) as it was at ``number``.
+
+    The creators are restored only by someone who may change them (``may_change_creators``).
+    """
+    old = get_version(session, item, number).snapshot
+    data: dict[str, Any] = {k: old.get(k) for k in items.COMMON_COLUMNS}
+    data["date"] = dt.date.fromisoformat(old["date"]) if old.get("date") else None
+    item.fields = {k: old[k] for k in TYPE_FIELDS[item.type]().fields if k in old}
+    data["item_id"] = old["item_id"]
+    manual = [r for r in old.get("relationships", []) if not r.get("derived")]
+    present = links.readable_items(session, user, [r["refcode"] for r in manual])
+    data["relationships"] = [
+        {"refcode": r["refcode"], "relation": r["relation"], "description": r["description"]}
+        for r in manual
+        if r["refcode"] in present
+    ]
+    existing_users = set(session.scalars(sa.select(User.id).where(User.id.in_(old["creator_ids"]))))
+    if links.may_change_creators(user, item):  # otherwise the creators stay as they are now
+        data["creators"] = [u for u in old["creator_ids"] if u in existing_users]
+    items.apply_changes(session, user, item, data)
+    blocks.replace_blocks(session, item, old.get("blocks", []))
+    files.set_item_files(session, item, old.get("file_ids", []))
+    changed(session, item, "restore", user.id)
+    session.commit()
+    return item
