@@ -90,6 +90,11 @@ IDENTIFIER_PREFIX = "lab"
 # is not installed stops startup. Default: []. Example: ["auth_github", "fs_ssh"]
 # PLUGINS = []
 
+# Options of enabled plugins, by plugin name: what each plugin takes is in its README
+# (and `labvault config check` says what is wrong, by key path). A plugin that declares
+# no options takes none. Default: {}. Example:
+# PLUGIN_OPTIONS = {"instrument_bridge": {"url": "http://xrd-pc.lab:8080", "timeout": 10}}
+
 # Sign-in methods: instance name -> {"type": <provider type>, **its options}. The
 # types come from enabled plugins; each plugin's README lists its options.
 # Default: {}. Example:

@@ -1,4 +1,4 @@
-"""The built-in block types, called directly with real files (no app, no database)."""
+"""The built-in block types, called directly with real files in a real app's file store."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import marshmallow as ma
 import pytest
+from labvault.app import create_app
 from labvault.builtins.block_comment import Comment
 from labvault.builtins.block_media import Media
 from labvault.builtins.block_tabular import VEGA_LITE_VERSION, Tabular, decimate
@@ -25,25 +26,49 @@ from labvault.plugin import BlockFile, ExtensionError
 from labvault.testing import TEST_SECRET_KEY
 from PIL import Image
 
+from tests.plugin_dists import app_settings
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    """The hosts the built-in block types get from a real app (its file store included)."""
+    app = create_app(app_settings(tmp_path_factory.mktemp("app")))
+    yield app.extensions["labvault"].extensions.hosts
+    app.extensions["labvault"].database.dispose()
+
+
+def stored_file(hosts, name: str, raw: bytes) -> BlockFile:
+    """``raw`` kept in the file store as an upload is, and the BlockFile of it."""
+    content = hosts["labvault.builtins.block_tabular"].files.store(io.BytesIO(raw))
+    assert content.sha256 == hashlib.sha256(raw).hexdigest()
+    return BlockFile(1, name, "application/octet-stream", content.size, content.sha256)
+
+
 @pytest.fixture
-def store(tmp_path):
-    """Writes bytes the way labvault stores them: named by content, without extension."""
+def store(hosts):
+    """Stores bytes as labvault does: named by content, without extension."""
 
     def stored(name: str, content: bytes | str, encoding: str = "utf-8") -> BlockFile:
         raw = content.encode(encoding) if isinstance(content, str) else content
-        sha256 = hashlib.sha256(raw).hexdigest()
-        path = tmp_path / sha256
-        path.write_bytes(raw)
-        return BlockFile(1, name, "application/octet-stream", len(raw), sha256, path)
+        return stored_file(hosts, name, raw)
 
     return stored
 
 
-def tabular(**options):
-    return Tabular("tabular", Tabular.ConfigSchema().load(options))
+@pytest.fixture
+def tabular(hosts):
+    def make(**options):
+        host = hosts["labvault.builtins.block_tabular"]
+        return Tabular("tabular", Tabular.ConfigSchema().load(options), host)
+
+    return make
+
+
+@pytest.fixture
+def media(hosts):
+    return lambda: Media("media", {}, hosts["labvault.builtins.block_media"])
 
 
 def column(computed, name):
@@ -60,11 +85,13 @@ def png_size(png: bytes) -> tuple[int, int]:
 # --- comment -------------------------------------------------------------------------
 
 
-def render(text):
-    return Comment("comment", {}).compute(Comment.DataSchema().load({"text": text}), [])["html"]
+@pytest.fixture
+def render(hosts):
+    comment = Comment("comment", {}, hosts["labvault.builtins.block_comment"])
+    return lambda text: comment.compute(Comment.DataSchema().load({"text": text}), [])["html"]
 
 
-def test_comment_renders_markdown():
+def test_comment_renders_markdown(render):
     html = render(
         "# Result\n\nYield **92 %** of H<sub>2</sub>O, see [notes](https://lab.example/n).\n"
         "first line\nsecond line\n\n"
@@ -133,7 +160,7 @@ SAFE_TAGS = {"p", "a", "img", "br", "code", "pre", "details", "table", "tr", "td
 
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS)
-def test_comment_html_is_sanitized(payload):
+def test_comment_html_is_sanitized(payload, render):
     html = render(f"text before\n\n{payload}\n\nand in a paragraph: {payload}")
 
     assert "text before" in html
@@ -153,7 +180,7 @@ def test_comment_html_is_sanitized(payload):
                 assert value == "language-x", html
 
 
-def test_comment_takes_no_files_and_only_text():
+def test_comment_takes_no_files_and_only_text(render):
     assert Comment.max_files == 0
     assert render("") == ""
     with pytest.raises(ma.ValidationError):
@@ -207,7 +234,7 @@ def assert_measurement_statistics(computed):
     json.dumps(computed, allow_nan=False)  # stored as JSON: no NaN or infinity anywhere
 
 
-def test_tabular_reads_csv(store):
+def test_tabular_reads_csv(store, tabular):
     computed = tabular().compute({}, [store("run.csv", table_text(MEASUREMENTS))])
 
     assert_measurement_statistics(computed)
@@ -216,14 +243,14 @@ def test_tabular_reads_csv(store):
     assert (computed["x"], computed["y"]) == ("temperature", "pressure")
 
 
-def test_tabular_reads_tsv(store):
+def test_tabular_reads_tsv(store, tabular):
     computed = tabular().compute({}, [store("run.tsv", table_text(MEASUREMENTS, "\t"))])
 
     assert_measurement_statistics(computed)
     assert computed["delimiter"] == "\t"
 
 
-def test_tabular_reads_semicolons_and_decimal_commas(store):
+def test_tabular_reads_semicolons_and_decimal_commas(store, tabular):
     rows = [(name, value.replace(".", ","), *rest) for name, value, *rest in MEASUREMENTS]
     text = "\ufeff" + table_text(rows, ";")  # Excel's UTF-8 CSV starts with a BOM
 
@@ -235,7 +262,7 @@ def test_tabular_reads_semicolons_and_decimal_commas(store):
     assert temperature["mean"] == pytest.approx(statistics.fmean([20.5, 21.0, 22.25, 19.75]))
 
 
-def test_tabular_statistics_stay_finite_for_extreme_values(store):
+def test_tabular_statistics_stay_finite_for_extreme_values(store, tabular):
     text = "huge,inf\n1.7e308,1\n1.7e308,inf\n-1.7e308,-Infinity\n"
 
     computed = tabular().compute({}, [store("t.csv", text)])
@@ -247,7 +274,7 @@ def test_tabular_statistics_stay_finite_for_extreme_values(store):
     json.dumps(computed, allow_nan=False)
 
 
-def test_tabular_falls_back_to_the_extension_for_one_column(store):
+def test_tabular_falls_back_to_the_extension_for_one_column(store, tabular):
     computed = tabular().compute({}, [store("one.tsv", "mass\n1\n2\n3\n")])
 
     assert computed["columns"] == [
@@ -260,7 +287,7 @@ def test_tabular_falls_back_to_the_extension_for_one_column(store):
     assert computed["plot"] is None  # one numeric column: nothing to plot against
 
 
-def test_tabular_reads_windows_1252(store):
+def test_tabular_reads_windows_1252(store, tabular):
     file = store("old.csv", "wavelength (µm);T (°C)\n1,5;20\n2,5;21\n", encoding="cp1252")
 
     computed = tabular().compute({}, [file])
@@ -268,7 +295,7 @@ def test_tabular_reads_windows_1252(store):
     assert [c["name"] for c in computed["columns"]] == ["wavelength (µm)", "T (°C)"]
 
 
-def test_tabular_reads_xlsx(store):
+def test_tabular_reads_xlsx(store, tabular):
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -293,7 +320,7 @@ def test_tabular_reads_xlsx(store):
     assert computed["delimiter"] is None
 
 
-def test_tabular_xlsx_keeps_rows_of_zeros(store):
+def test_tabular_xlsx_keeps_rows_of_zeros(store, tabular):
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -312,7 +339,7 @@ def test_tabular_xlsx_keeps_rows_of_zeros(store):
     ]
 
 
-def test_tabular_names_blank_and_repeated_headers_and_skips_blank_rows(store):
+def test_tabular_names_blank_and_repeated_headers_and_skips_blank_rows(store, tabular):
     text = "a,,a,b\n1,2,3,x\n\n,,,\n4,5,6\n"
 
     computed = tabular().compute({}, [store("t.csv", text)])
@@ -322,7 +349,7 @@ def test_tabular_names_blank_and_repeated_headers_and_skips_blank_rows(store):
     assert column(computed, "b")["statistics"] == {"count": 1, "missing": 1, "distinct": 1}
 
 
-def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store):
+def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store, tabular):
     rows = [("value",)] + [(str(i % 10),) for i in range(5000)] + [("n/a",), ("high",), ("3",)]
 
     computed = tabular().compute({}, [store("t.csv", table_text(rows))])
@@ -347,14 +374,14 @@ def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store):
         ("huge.csv", b"a\n" + b"x" * 200_000 + b"\n", "huge.csv line 2: field larger than"),
     ],
 )
-def test_tabular_reports_unreadable_files(store, name, content, message):
+def test_tabular_reports_unreadable_files(store, name, content, message, tabular):
     with pytest.raises(ExtensionError) as error:
         tabular().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
 
 
-def test_tabular_xlsx_with_an_empty_first_sheet(store):
+def test_tabular_xlsx_with_an_empty_first_sheet(store, tabular):
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -366,7 +393,7 @@ def test_tabular_xlsx_with_an_empty_first_sheet(store):
         tabular().compute({}, [store("empty.xlsx", buffer.getvalue())])
 
 
-def test_tabular_header_only_and_no_file(store):
+def test_tabular_header_only_and_no_file(store, tabular):
     computed = tabular().compute({}, [store("t.csv", "x,y\n")])
     assert computed["row_count"] == 0
     assert computed["plot"] is None
@@ -380,7 +407,7 @@ def test_tabular_header_only_and_no_file(store):
 # --- tabular: plot ---------------------------------------------------------------------
 
 
-def test_tabular_plot_is_a_vega_lite_spec(store):
+def test_tabular_plot_is_a_vega_lite_spec(store, tabular):
     text = table_text([("label", "wavelength [nm]", "absorbance", "a.b")] + [
         (f"s{i}", str(400 + i), str(i * i / 100), str(-i)) for i in range(50)
     ])  # fmt: skip
@@ -409,7 +436,7 @@ def test_tabular_plot_is_a_vega_lite_spec(store):
     assert chosen["plot"]["mark"]["type"] == "line"
 
 
-def test_tabular_scatter_and_dates(store):
+def test_tabular_scatter_and_dates(store, tabular):
     text = "when,value,noise\n2024-01-02,1,5\n2024-01-01,2,3\n2024-01-03,3,9\n"
 
     computed = tabular().compute({}, [store("t.csv", text)])
@@ -426,7 +453,7 @@ def test_tabular_scatter_and_dates(store):
     assert (only_x["x"], only_x["y"]) == ("noise", "value")
 
 
-def test_tabular_unknown_or_text_axis_columns(store):
+def test_tabular_unknown_or_text_axis_columns(store, tabular):
     file = store("t.csv", table_text(MEASUREMENTS))
 
     with pytest.raises(ExtensionError) as unknown:
@@ -451,13 +478,11 @@ def big_csv(rows: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def big_table(tmp_path_factory):
-    path = tmp_path_factory.mktemp("big") / "big"
-    path.write_text(big_csv(100_000))
-    return BlockFile(2, "big.csv", "text/csv", path.stat().st_size, "-", path)
+def big_table(hosts):
+    return stored_file(hosts, "big.csv", big_csv(100_000).encode())
 
 
-def test_tabular_downsamples_large_files(big_table):
+def test_tabular_downsamples_large_files(big_table, tabular):
     started = time.perf_counter()
     computed = tabular().compute({}, [big_table])
     elapsed = time.perf_counter() - started
@@ -498,7 +523,7 @@ def test_tabular_option_validation():
         Tabular.ConfigSchema().load({"max_plot_points": 9})
 
 
-def test_tabular_render_png(store, big_table):
+def test_tabular_render_png(store, big_table, tabular):
     block = tabular()
     computed = block.compute({}, [big_table])
 
@@ -553,10 +578,10 @@ def thumbnail_of(computed):
         ("old.bmp", "BMP", "RGB", (40, 30), (40, 30)),
     ],
 )
-def test_media_reads_images(store, name, image_format, mode, size, thumbnail):
+def test_media_reads_images(store, name, image_format, mode, size, thumbnail, media):
     file = store(name, image_bytes(size, image_format, mode))
 
-    computed = Media("media", {}).compute({}, [file])
+    computed = media().compute({}, [file])
 
     assert (computed["width"], computed["height"]) == size
     assert computed["format"] == image_format
@@ -564,7 +589,7 @@ def test_media_reads_images(store, name, image_format, mode, size, thumbnail):
     json.dumps(computed)
 
 
-def test_media_stretches_16_bit_images_for_display(store):
+def test_media_stretches_16_bit_images_for_display(store, media):
     image = Image.new("I;16", (200, 100))
     for x in range(200):
         for y in range(100):
@@ -572,7 +597,7 @@ def test_media_stretches_16_bit_images_for_display(store):
     buffer = io.BytesIO()
     image.save(buffer, format="TIFF")
 
-    computed = Media("media", {}).compute({}, [store("deep.tif", buffer.getvalue())])
+    computed = media().compute({}, [store("deep.tif", buffer.getvalue())])
 
     png = base64.b64decode(computed["thumbnail"].split(",", 1)[1])
     with Image.open(io.BytesIO(png)) as thumbnail:
@@ -581,22 +606,22 @@ def test_media_stretches_16_bit_images_for_display(store):
     assert low < 10 and high > 245
 
 
-def test_media_reports_the_size_as_shown_for_rotated_photos(store):
+def test_media_reports_the_size_as_shown_for_rotated_photos(store, media):
     image = Image.new("RGB", (300, 100))
     exif = image.getexif()
     exif[0x0112] = 6  # rotate 90° when shown
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", exif=exif)
 
-    computed = Media("media", {}).compute({}, [store("phone.jpg", buffer.getvalue())])
+    computed = media().compute({}, [store("phone.jpg", buffer.getvalue())])
 
     assert (computed["width"], computed["height"]) == (100, 300)
     assert thumbnail_of(computed) == (85, 256)  # upright too
 
 
-def test_media_render_png_is_a_larger_preview(store):
+def test_media_render_png_is_a_larger_preview(store, media):
     file = store("scan.tif", image_bytes((3000, 1500), "TIFF"))
-    block = Media("media", {})
+    block = media()
 
     png = block.render_png({}, block.compute({}, [file]), [file])
 
@@ -617,28 +642,28 @@ def test_media_render_png_is_a_larger_preview(store):
         ("icon.ico", image_bytes((16, 16), "ICO"), "icon.ico: a media block shows"),
     ],
 )
-def test_media_reports_unreadable_files(store, name, content, message):
+def test_media_reports_unreadable_files(store, name, content, message, media):
     with pytest.raises(ExtensionError) as error:
-        Media("media", {}).compute({}, [store(name, content)])
+        media().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
 
 
-def test_media_truncated_jpeg(store):
+def test_media_truncated_jpeg(store, media):
     photo = image_bytes((800, 600), "JPEG", quality=95)
 
     with pytest.raises(ExtensionError, match=r"^cut\.jpg is damaged or truncated"):
-        Media("media", {}).compute({}, [store("cut.jpg", photo[: len(photo) // 2])])
+        media().compute({}, [store("cut.jpg", photo[: len(photo) // 2])])
 
 
 @pytest.mark.parametrize("pixels", [100 * 100, 100 * 100 // 2 - 1])
-def test_media_refuses_decompression_bombs(store, monkeypatch, pixels):
+def test_media_refuses_decompression_bombs(store, monkeypatch, pixels, media):
     # more than the limit only warns in Pillow, more than twice raises; both are refused
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pixels)
     file = store("bomb.png", image_bytes((101, 100), "PNG", mode="1"))
 
     with pytest.raises(ExtensionError, match=r"^bomb\.png is too large to open"):
-        Media("media", {}).compute({}, [file])
+        media().compute({}, [file])
 
 
 # --- startup cost ----------------------------------------------------------------------

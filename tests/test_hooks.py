@@ -17,13 +17,13 @@ from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
 from labvault.cli import cli
 from labvault.errors import ConfigError
-from labvault.extensions import (
+from labvault.plugin import RemoteEntry
+from labvault.registry import (
     BACKUP_TARGETS,
     BLOCK_TYPES,
     FILE_SOURCES,
     INVENTORY_IMPORTERS,
 )
-from labvault.plugin import RemoteEntry
 
 from tests.plugin_dists import write_config
 
@@ -40,6 +40,71 @@ XRD_BLOCK = """
     def labvault_block_types():
         return [XRDPattern]
 """
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+BRIDGE_OPTIONS = """
+    import marshmallow as ma
+    from labvault.plugin import hookimpl
+
+    class BridgeOptions(ma.Schema):
+        class Meta:
+            unknown = ma.RAISE
+
+        url = ma.fields.URL(required=True)
+        timeout = ma.fields.Float(load_default=10.0, validate=ma.validate.Range(min=0))
+
+    @hookimpl
+    def labvault_options_schema():
+        return BridgeOptions
+"""
+
+
+def test_labvault_options_schema(dists, make_app, startup_problems):
+    dists.add("bridge", BRIDGE_OPTIONS)
+    dists.add("xrd", XRD_BLOCK)
+
+    app = make_app(PLUGINS=["bridge", "xrd"], PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab"}})
+
+    hosts = app.extensions["labvault"].extensions.hosts
+    assert hosts["bridge"].options == {"url": "http://pc.lab", "timeout": 10.0}
+    assert hosts["xrd"].options == {}
+    assert sorted(
+        startup_problems(
+            PLUGINS=["bridge", "xrd"],
+            PLUGIN_OPTIONS={
+                "bridge": {"timeout": -1, "retries": 3},
+                "xrd": {"wavelength": 1.54},
+                "tape": {"library": "lto-9"},
+            },
+        )
+    ) == [
+        "PLUGIN_OPTIONS.bridge.retries: unknown option (plugin 'bridge' takes: timeout, url)",
+        "PLUGIN_OPTIONS.bridge.timeout: Must be greater than or equal to 0.",
+        "PLUGIN_OPTIONS.bridge.url: Missing data for required field.",
+        "PLUGIN_OPTIONS.tape: plugin 'tape' is not enabled (add it to PLUGINS)",
+        "PLUGIN_OPTIONS.xrd: plugin 'xrd' takes no options",
+    ]
+
+
+def test_labvault_options_schema_must_return_a_schema_class(dists, startup_problems):
+    dists.add(
+        "sloppy",
+        """
+        from labvault.plugin import hookimpl
+
+        @hookimpl
+        def labvault_options_schema():
+            return {"url": "a string"}
+        """,
+    )
+
+    assert startup_problems(PLUGINS=["sloppy"]) == [
+        "plugin sloppy: labvault_options_schema returned {'url': 'a string'}, "
+        "which is not a marshmallow Schema class"
+    ]
 
 
 # --- registration hooks --------------------------------------------------------------

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from labvault.app import create_app
 from labvault.cli import cli
 from labvault.errors import ConfigError
-from labvault.extensions import BLOCK_TYPES, FILE_SOURCES
-from labvault.plugins import installed_plugins
+from labvault.loader import build_plugin_manager, call_each, installed_plugins
+from labvault.registry import BLOCK_TYPES, FILE_SOURCES
 
 from tests.plugin_dists import app_settings, write_config
 
@@ -48,6 +48,14 @@ SFTP = """
     @hookimpl
     def labvault_file_source_types():
         return [SFTPSource]
+"""
+
+BROKEN_BLOCK_TYPES = """
+    from labvault.plugin import hookimpl
+
+    @hookimpl
+    def labvault_block_types():
+        raise KeyError("no types")
 """
 
 RAISES_ON_IMPORT = """
@@ -195,11 +203,98 @@ def test_a_hookimpl_with_a_wrong_argument_name_is_refused(dists, startup_problem
     assert "\n" not in problem
 
 
+def test_a_hookimpl_may_take_fewer_arguments_than_its_spec(dists, make_app):
+    module = dists.add(
+        "quiet",
+        """
+        from flask import Blueprint
+        from labvault.plugin import hookimpl
+
+        calls = []
+        blp = Blueprint("quiet", __name__, url_prefix="/quiet")
+        blp.add_url_rule("/", "hello", lambda: "hello")
+
+        @hookimpl
+        def labvault_startup():  # the spec offers app and host; it takes neither
+            calls.append("startup")
+
+        @hookimpl
+        def labvault_blueprints():  # the spec offers host
+            return [blp]
+
+        @hookimpl
+        def labvault_cli_commands(host):  # a subset that is not empty
+            calls.append(host.plugin_name)
+            return []
+        """,
+    )
+
+    app = make_app(PLUGINS=["quiet"])
+
+    assert sys.modules[module].calls == ["startup"]
+    assert app.test_client().get("/quiet/").get_data(as_text=True) == "hello"
+    answers, problems = app.extensions["labvault"].extensions.call("labvault_cli_commands")
+    assert (answers, problems) == ([("quiet", [])], [])
+    assert sys.modules[module].calls == ["startup", "quiet"]
+
+
+@pytest.mark.parametrize("marker", ["wrapper=True", "hookwrapper=True"])
+def test_a_hook_wrapper_is_refused_by_name(dists, startup_problems, marker):
+    dists.add(
+        "wrapping",
+        f"""
+        from labvault.plugin import hookimpl
+
+        @hookimpl({marker})
+        def labvault_block_types():
+            result = yield
+            return result
+        """,
+        dist="labvault-wrapping",
+    )
+
+    assert startup_problems(PLUGINS=["wrapping"]) == [
+        "plugin wrapping (distribution labvault-wrapping 1.0.0): labvault_block_types is a "
+        "hook wrapper (@hookimpl(wrapper=True) or hookwrapper=True); labvault asks each "
+        "plugin for its own answer: use a plain @hookimpl"
+    ]
+
+
+def test_hook_calls_go_through_pluggy_where_monitoring_sees_them(dists):
+    dists.add("xrd", XRD)
+    dists.add("broken", BROKEN_BLOCK_TYPES)
+    pm, problems = build_plugin_manager(["xrd", "broken"])
+    assert problems == []
+    seen = []
+    pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
+        lambda outcome, name, impls, kwargs: None,
+    )
+
+    answers, problems = call_each(pm, "labvault_block_types")
+
+    assert [(name, [t.__name__ for t in types]) for name, types in answers] == [
+        ("labvault.builtins.block_comment", ["Comment"]),
+        ("labvault.builtins.block_media", ["Media"]),
+        ("labvault.builtins.block_tabular", ["Tabular"]),
+        ("xrd", ["XRDPattern"]),
+    ]
+    assert problems == ["plugin broken: labvault_block_types() raised KeyError: 'no types'"]
+    assert [name for _, [name] in seen] == [
+        "labvault.builtins.block_comment",
+        "labvault.builtins.block_media",
+        "labvault.builtins.block_tabular",
+        "xrd",
+        "broken",
+    ]
+    assert {hook for hook, _ in seen} == {"labvault_block_types"}
+
+
 @pytest.mark.parametrize(
     ("returned", "shown"),
     [
         ("SFTPSource", "<class 'lvtest_wrongtype.SFTPSource'>"),
-        ("XRDPattern('xrd', {})", "<lvtest_wrongtype.XRDPattern object"),
+        ("XRDPattern('xrd', {}, None)", "<lvtest_wrongtype.XRDPattern object"),
         ("'xrd'", "'xrd'"),
     ],
     ids=["other-kind", "instance", "string"],

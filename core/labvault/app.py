@@ -16,10 +16,25 @@ from labvault.api import init_api
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, close_session
 from labvault.errors import ConfigError
-from labvault.extensions import AUTH_PROVIDERS, KINDS, Registry, build_registry
 from labvault.files.uploads import UploadRequest
-from labvault.plugins import build_plugin_manager, call_each
+from labvault.host import CoreHost
+from labvault.loader import build_plugin_manager, call_each
+from labvault.records.versions import keep_versions
+from labvault.registry import AUTH_PROVIDERS, KINDS, Registry, build_registry, plugin_options
 from labvault.settings import load_settings, validate_settings
+
+
+@dataclass
+class Extensions:
+    """The enabled plugins: their plugin manager, hosts and the registry they filled."""
+
+    plugin_manager: pluggy.PluginManager
+    hosts: dict[str, CoreHost]
+    registry: Registry
+
+    def call(self, hook_name: str, **kwargs: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+        """Ask every plugin for its answer to a hook that takes ``host``."""
+        return call_each(self.plugin_manager, hook_name, hosts=self.hosts, **kwargs)
 
 
 @dataclass
@@ -27,12 +42,19 @@ class LabvaultState:
     """What the app knows beyond Flask's config: ``app.extensions["labvault"]``."""
 
     settings: dict[str, Any]
-    plugin_manager: pluggy.PluginManager
-    registry: Registry
+    extensions: Extensions
     database: Database
     signer: TokenSigner
     #: The flask-smorest Api (its spec converts schemas to JSON schema).
     api: flask_smorest.Api | None = None
+
+    @property
+    def registry(self) -> Registry:
+        return self.extensions.registry
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self.extensions.plugin_manager
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
@@ -42,18 +64,27 @@ def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> 
     return validate_settings(config, dev=dev)
 
 
-def load_extensions(settings: Mapping[str, Any]) -> tuple[pluggy.PluginManager, Registry]:
-    """Enable the configured plugins and build the registry; every problem in one error."""
-    pm, problems = build_plugin_manager(settings["PLUGINS"])
+def load_extensions(settings: Mapping[str, Any]) -> Extensions:
+    """Enable the configured plugins, give each its host and build the registry; every
+    problem in one ConfigError."""
+    enabled = settings.get("PLUGINS", [])
+    pm, problems = build_plugin_manager(enabled)
+    schemas, schema_problems = call_each(pm, "labvault_options_schema")
+    loaded = [name for name in enabled if pm.has_plugin(name)]
+    options, option_problems = plugin_options(settings, schemas, loaded)
+    problems += schema_problems + option_problems
+    hosts = {
+        name: CoreHost(name, settings, options.get(name, {})) for name, _ in pm.list_name_plugin()
+    }
     answers: dict[str, list[tuple[str, Any]]] = {}
     for kind in KINDS:
         answers[kind.hook], hook_problems = call_each(pm, kind.hook)
         problems += hook_problems
-    registry, registry_problems = build_registry(settings, answers)
+    registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
     problems += registry_problems
     if problems:
         raise ConfigError(problems)
-    return pm, registry
+    return Extensions(pm, hosts, registry)
 
 
 def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
@@ -71,12 +102,12 @@ def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
 
 
 def _register_extra_blueprints(
-    app: Flask, api: flask_smorest.Api, pm: pluggy.PluginManager, registry: Registry
+    app: Flask, api: flask_smorest.Api, state: LabvaultState
 ) -> list[str]:
     """Serve the blueprints of plugins and auth providers; a clash names its owner."""
-    answers, problems = call_each(pm, "labvault_blueprints")
+    answers, problems = state.extensions.call("labvault_blueprints")
     owned = [(f"plugin {owner}", blp) for owner, returned in answers for blp in returned or ()]
-    for name, provider in registry.instances_of(AUTH_PROVIDERS).items():
+    for name, provider in state.registry.instances_of(AUTH_PROVIDERS).items():
         try:
             owned += [(f"auth provider {name}", blp) for blp in provider.blueprints()]
         except Exception as exc:  # a broken provider is a startup problem, not a traceback
@@ -102,7 +133,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     :class:`ConfigError` listing every problem.
     """
     settings = resolve_settings(config, dev=dev)
-    pm, registry = load_extensions(settings)
+    extensions = load_extensions(settings)
 
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
@@ -115,17 +146,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     _configure_logging(app, settings)
     state = LabvaultState(
         settings=settings,
-        plugin_manager=pm,
-        registry=registry,
+        extensions=extensions,
         database=Database(settings["DATABASE_URL"]),
         signer=TokenSigner.from_settings(settings),
     )
+    keep_versions(state.database.sessionmaker)
+    for host in extensions.hosts.values():
+        host.attach(state)
     app.extensions["labvault"] = state
     app.teardown_appcontext(close_session)
 
     api = state.api = init_api(app, settings)
-    problems = _register_extra_blueprints(app, api, pm, registry)
-    problems += call_each(pm, "labvault_startup", app=app)[1]
+    problems = _register_extra_blueprints(app, api, state)
+    problems += extensions.call("labvault_startup", app=app)[1]
     if problems:
         state.database.dispose()
         raise ConfigError(problems)

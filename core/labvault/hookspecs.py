@@ -5,32 +5,62 @@ with functions decorated by :data:`labvault.plugin.hookimpl` whose names match t
 below. A misspelled hook name or argument stops startup. The core's own features are
 registered through these same hooks (see ``labvault/builtins/``).
 
+Hooks are called through pluggy, one plugin at a time, so an implementation may take any
+subset of its spec's arguments (or none), and a failure is reported with the plugin's
+name. Hook wrappers are refused: labvault takes each plugin's own answer.
+
+Hooks with a ``host`` argument give each plugin its own :class:`labvault.plugin.Host`:
+its settings and options, a database session, the file store, ``sign_in``, a way to
+record a version of an item, and a logger named after the plugin. Extension instances
+hold the same host as ``self.host``.
+
 The five registration hooks return *types*; the deployer's config creates named instances
-of them (see :mod:`labvault.extensions`). Their answers are collected from every enabled
-plugin, and two types of one kind with the same ``name`` stop startup.
+of them. Their answers are collected from every enabled plugin, and two types of one kind
+with the same ``name`` stop startup.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from labvault.plugin._markers import PROJECT_NAME, hookimpl, hookspec
 
 if TYPE_CHECKING:
     import click
+    import marshmallow as ma
     from flask import Flask
 
-    from labvault.extensions import (
+    from labvault.plugin import (
         AuthProvider,
         BackupTarget,
         BlockType,
         FileSource,
+        Host,
         InventoryImporter,
     )
 
-PROJECT_NAME = "labvault"
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+
+@hookspec
+def labvault_options_schema() -> type[ma.Schema] | None:
+    """Return the marshmallow schema of the options this plugin takes, or None.
+
+    Called once at startup, before any other hook. The deployer sets the options in
+    ``PLUGIN_OPTIONS = {"<plugin name>": {...}}``; they are validated with the rest of the
+    settings (problems are reported by key path, ``PLUGIN_OPTIONS.bridge.url: ...``) and
+    reach the plugin as ``host.options``. A plugin that implements no schema takes none.
+
+    Example::
+
+        class BridgeOptions(ma.Schema):
+            url = ma.fields.URL(required=True)
+            timeout = ma.fields.Float(load_default=10.0)
+
+        @hookimpl
+        def labvault_options_schema():
+            return BridgeOptions
+    """
 
 
 @hookspec
@@ -39,7 +69,9 @@ def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[
 
     Called once at startup. Each type needs a unique ``name``; the deployer creates
     instances in ``AUTH_PROVIDERS`` with ``"type": name`` and the options of the type's
-    ``ConfigSchema``. Enabled instances are listed in ``GET /info``.
+    ``ConfigSchema``. Enabled instances are listed in ``GET /info``. A provider proves who
+    someone is and hands the :class:`~labvault.plugin.Identity` to ``self.host.sign_in``,
+    which returns the session's tokens.
 
     Example::
 
@@ -47,6 +79,19 @@ def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[
             name = "gitlab"
             display_name = "GitLab"
             ConfigSchema = GitLabOptions
+
+            def blueprints(self):
+                blp = Blueprint(f"gitlab_{self.instance_name}", __name__)
+
+                @blp.route(f"/auth/{self.instance_name}/callback")
+                def callback():
+                    who = self.fetch_user(request.args["code"])
+                    tokens = self.host.sign_in(
+                        Identity(self.instance_name, who["id"], who["email"], True)
+                    )
+                    return {"access_token": tokens.access_token}
+
+                return [blp]
 
         @hookimpl
         def labvault_auth_provider_types():
@@ -60,13 +105,18 @@ def labvault_block_types() -> list[type[BlockType]]:  # type: ignore[empty-body]
 
     Called once at startup; every enabled plugin is asked and all answers are collected.
     Each type needs a unique ``name``; a clash stops startup. Every registered block type
-    is available; ``BLOCK_TYPES = {name: {...}}`` sets a type's options.
+    is available; ``BLOCK_TYPES = {name: {...}}`` sets a type's options. A block type
+    reads its files through ``self.host.files.open(file.sha256)``.
 
     Example::
 
         class XRDPattern(BlockType):
             name = "xrd"
             accepted_file_extensions = (".xy", ".xrdml")
+
+            def compute(self, data, files):
+                with self.host.files.open(files[0].sha256) as stream:
+                    return {"peaks": find_peaks(stream)}
 
         @hookimpl
         def labvault_block_types():
@@ -79,7 +129,8 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
     """Return the kinds of remote file storage this plugin can read from.
 
     Called once at startup. The deployer creates instances in ``FILE_SOURCES``, e.g.
-    ``{"raman-pc": {"type": "sftp", "host": "..."}}``.
+    ``{"raman-pc": {"type": "sftp", "host": "..."}}``; each instance logs through
+    ``self.host.logger``.
 
     Example::
 
@@ -107,7 +158,8 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
 def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[empty-body]
     """Return the places this plugin can write backups to.
 
-    Called once at startup. The deployer creates instances in ``BACKUP_TARGETS``.
+    Called once at startup. The deployer creates instances in ``BACKUP_TARGETS``; an
+    instance reads the stored contents it backs up with ``self.host.files.open``.
 
     Example::
 
@@ -118,52 +170,58 @@ def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[
 
 
 @hookspec
-def labvault_blueprints() -> list[Any]:  # type: ignore[empty-body]
+def labvault_blueprints(host: Host) -> list[Any]:  # type: ignore[empty-body]
     """Return extra flask-smorest blueprints to serve (and to document in /openapi.json).
 
     Called once while the app is created. Use ``flask_smorest.Blueprint`` so the routes
     appear in Swagger UI with their schemas; URL prefixes must not clash with the core's.
+    A view reaches the database with ``host.session()``.
 
     Example::
 
         blp = Blueprint("instruments", __name__, url_prefix="/instruments")
 
         @hookimpl
-        def labvault_blueprints():
+        def labvault_blueprints(host):
+            @blp.route("/")
+            def instruments():
+                return host.options["instruments"]
+
             return [blp]
     """
 
 
 @hookspec
-def labvault_cli_commands() -> list[click.Command]:  # type: ignore[empty-body]
+def labvault_cli_commands(host: Host) -> list[click.Command]:  # type: ignore[empty-body]
     """Return click commands to add to the ``labvault`` command line.
 
     Called when the CLI starts, for enabled plugins only. Commands run inside an app
-    context, so they can use the database and the registry.
+    context; they reach the database and the file store through ``host``.
 
     Example::
 
-        @click.command("sync-inventory")
-        def sync_inventory():
-            ...
-
         @hookimpl
-        def labvault_cli_commands():
+        def labvault_cli_commands(host):
+            @click.command("sync-inventory")
+            def sync_inventory():
+                with host.session(write=True) as session:
+                    ...
+
             return [sync_inventory]
     """
 
 
 @hookspec
-def labvault_startup(app: Flask) -> None:
+def labvault_startup(app: Flask, host: Host) -> None:
     """Run once after the app is created and every plugin is registered.
 
-    Return nothing (the return value is ignored). ``app.extensions["labvault"]`` holds
-    the settings and the registry. Raise :class:`labvault.plugin.ConfigError` to stop
-    startup with a clear message.
+    Return nothing (the return value is ignored). ``host`` is ready: its database
+    session, file store and ``sign_in`` work from here on. Raise
+    :class:`labvault.plugin.ConfigError` to stop startup with a clear message.
 
     Example::
 
         @hookimpl
-        def labvault_startup(app):
-            app.logger.info("instrument bridge ready")
+        def labvault_startup(host):
+            host.logger.info("instrument bridge ready at %s", host.options["url"])
     """

@@ -61,6 +61,7 @@ class SettingsSchema(_Strict):
     DATABASE_URL = fields.String(load_default=None, allow_none=True)
     FILE_DIRECTORY = fields.String(load_default=None, allow_none=True)
     PLUGINS = fields.List(fields.String(), load_default=list)
+    PLUGIN_OPTIONS = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
     SESSION_LIFETIME = fields.Integer(load_default=24 * 14, validate=validate.Range(min=1))
     ACCESS_TOKEN_LIFETIME = fields.Integer(load_default=15, validate=validate.Range(min=1))
     MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))

@@ -14,7 +14,7 @@ import base64
 import io
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from labvault.plugin import BlockFile, BlockType, ExtensionError, hookimpl
 
@@ -39,8 +39,9 @@ _EXIF_ORIENTATION = 0x0112
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}
 
 
-def _open(file: BlockFile, size: int) -> tuple[Image, dict[str, Any]]:
-    """The image in ``file`` scaled to fit ``size`` pixels, as RGB(A) or L; and its facts.
+def _open(file: BlockFile, content: BinaryIO, size: int) -> tuple[Image, dict[str, Any]]:
+    """The image in ``file`` (read from ``content``) scaled to fit ``size`` pixels, as
+    RGB(A) or L; and its facts.
 
     Every way a file can fail to decode becomes an :class:`ExtensionError`.
     """
@@ -51,7 +52,7 @@ def _open(file: BlockFile, size: int) -> tuple[Image, dict[str, Any]]:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file.path, formats=formats) as image:
+            with Image.open(content, formats=formats) as image:
                 facts = _facts(image)
                 image.thumbnail((size, size))  # JPEG: decodes at a reduced scale
                 picture = ImageOps.exif_transpose(image)
@@ -123,7 +124,8 @@ class Media(BlockType):
         file = self._image_file(files)
         if file is None:  # nothing to show yet; the client attaches the image later
             return {}
-        thumbnail, facts = _open(file, THUMBNAIL_SIZE)
+        with self.host.files.open(file.sha256) as content:
+            thumbnail, facts = _open(file, content, THUMBNAIL_SIZE)
         encoded = base64.b64encode(_png(thumbnail)).decode("ascii")
         return {**facts, "thumbnail": f"data:image/png;base64,{encoded}"}
 
@@ -131,7 +133,10 @@ class Media(BlockType):
         self, data: Mapping[str, Any], computed: Mapping[str, Any], files: list[BlockFile]
     ) -> bytes | None:
         file = self._image_file(files)
-        return None if file is None else _png(_open(file, PREVIEW_SIZE)[0])
+        if file is None:
+            return None
+        with self.host.files.open(file.sha256) as content:
+            return _png(_open(file, content, PREVIEW_SIZE)[0])
 
 
 @hookimpl

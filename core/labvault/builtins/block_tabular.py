@@ -164,7 +164,8 @@ class Tabular(BlockType):
                 f"{file.name}: a tabular block reads "
                 f"{', '.join(self.accepted_file_extensions)} files"
             )
-        table, delimiter = read_table(file)
+        with self.host.files.open(file.sha256) as content:
+            table, delimiter = read_table(file, content)
         axes = _choose_axes(table, data)
         plot, downsampled_from = (
             _plot(*axes, file.name, self.config["max_plot_points"]) if axes else (None, None)

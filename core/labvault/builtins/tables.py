@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import math
 from array import array
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO
 
 from labvault.plugin import BlockFile, ExtensionError
 
@@ -282,10 +283,10 @@ class Table:
         return next((c for c in self.columns if c.name == name), None)
 
 
-def _text_encoding(path: Any) -> tuple[str, str, str]:
+def _text_encoding(content: BinaryIO) -> tuple[str, str, str]:
     """(encoding, errors, first lines as text) of a delimited text file."""
-    with open(path, "rb") as stream:
-        head = stream.read(SNIFF_BYTES)
+    content.seek(0)
+    head = content.read(SNIFF_BYTES)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding, errors = "utf-16", "strict"
     elif b"\x00" in head:
@@ -310,48 +311,50 @@ def _delimiter(sample: str, extension: str) -> str:
         return DELIMITED_EXTENSIONS[extension]
 
 
-def _read_delimited(file: BlockFile) -> tuple[Table, str]:
-    encoding, errors, sample = _text_encoding(file.path)
+def _read_delimited(file: BlockFile, content: BinaryIO) -> tuple[Table, str]:
+    encoding, errors, sample = _text_encoding(content)
     if not sample.strip():
         raise ExtensionError("is empty: the first row must name the columns")
     delimiter = _delimiter(sample, file.extension)
     for attempt in (encoding, "cp1252"):
         errors = errors if attempt == encoding else "replace"
-        with open(file.path, encoding=attempt, errors=errors, newline="") as stream:
-            reader = csv.reader(stream, delimiter=delimiter)
-            try:
-                return Table(file.name, reader, decimal_comma=delimiter != ","), delimiter
-            except UnicodeDecodeError:
-                continue  # valid UTF-8 at the start only: read it all as Windows-1252
-            except csv.Error as exc:
-                raise ExtensionError(f"line {reader.line_num}: {exc}") from exc
+        content.seek(0)
+        text = io.TextIOWrapper(content, encoding=attempt, errors=errors, newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            return Table(file.name, reader, decimal_comma=delimiter != ","), delimiter
+        except UnicodeDecodeError:
+            continue  # valid UTF-8 at the start only: read it all as Windows-1252
+        except csv.Error as exc:
+            raise ExtensionError(f"line {reader.line_num}: {exc}") from exc
+        finally:
+            text.detach()  # the caller closes the content
     raise AssertionError("unreachable: cp1252 with errors='replace' decodes anything")
 
 
-def _read_spreadsheet(file: BlockFile) -> Table:
+def _read_spreadsheet(file: BlockFile, content: BinaryIO) -> Table:
     from openpyxl import load_workbook
 
-    # a stream, not the path: openpyxl refuses paths without an .xlsx suffix
-    with open(file.path, "rb") as stream:
-        try:
-            workbook = load_workbook(stream, read_only=True, data_only=True)
-        except Exception as exc:  # zipfile, XML and openpyxl's own errors alike
-            raise ExtensionError(f"is not a readable .xlsx workbook ({exc})") from exc
-        try:
-            if not workbook.worksheets:
-                raise ExtensionError("has no worksheet")
-            sheet = workbook.worksheets[0]
-            sheet.reset_dimensions()  # some writers record wrong dimensions
-            return Table(file.name, sheet.iter_rows(values_only=True), decimal_comma=True)
-        finally:
-            workbook.close()
+    try:
+        workbook = load_workbook(content, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile, XML and openpyxl's own errors alike
+        raise ExtensionError(f"is not a readable .xlsx workbook ({exc})") from exc
+    try:
+        if not workbook.worksheets:
+            raise ExtensionError("has no worksheet")
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # some writers record wrong dimensions
+        return Table(file.name, sheet.iter_rows(values_only=True), decimal_comma=True)
+    finally:
+        workbook.close()
 
 
-def read_table(file: BlockFile) -> tuple[Table, str | None]:
+def read_table(file: BlockFile, content: BinaryIO) -> tuple[Table, str | None]:
+    """The table in ``file``, read from ``content`` (its stored content, seekable)."""
     try:
         if file.extension == SPREADSHEET_EXTENSION:
-            return _read_spreadsheet(file), None
-        return _read_delimited(file)
+            return _read_spreadsheet(file, content), None
+        return _read_delimited(file, content)
     except ExtensionError as exc:
         message = str(exc)
         raise ExtensionError(

@@ -1,8 +1,9 @@
-"""Finding installed plugins (entry points) and loading the enabled ones into pluggy.
+"""The plugin loader: finds installed plugins (entry points), imports the enabled ones into
+pluggy and asks each of them its hooks.
 
 Entry points in the ``labvault.plugins`` group are read once per ``sys.path`` (metadata
 only); only the plugins named in ``PLUGINS`` are imported. Every problem (not installed,
-fails to import, misspelled hook) is collected and reported together.
+fails to import, misspelled hook, a hook wrapper) is collected and reported together.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import pluggy
 
 from labvault import hookspecs
 from labvault.errors import ConfigError
-from labvault.hookspecs import PROJECT_NAME
+from labvault.plugin._markers import PROJECT_NAME
 
 ENTRY_POINT_GROUP = "labvault.plugins"
 
@@ -118,11 +119,15 @@ def build_plugin_manager(enabled: Sequence[str]) -> tuple[pluggy.PluginManager, 
         except ValueError:  # pluggy refuses one module under two names
             other = pm.get_name(module)
             problems.append(f"plugin {plugin.label}: its module is already enabled as {other}")
-    unknown = _unknown_hooks(pm)
-    problems += [f"plugin {labels.get(owner, owner)}: {problem}" for owner, problem in unknown]
-    if not unknown:
+    found = _unknown_hooks(pm) + _wrappers(pm)
+    problems += [f"plugin {labels.get(owner, owner)}: {problem}" for owner, problem in found]
+    if not found:
         pm.check_pending()  # nothing left for it to find; kept as pluggy's own last word
     return pm, problems
+
+
+def _hook_callers(pm: pluggy.PluginManager) -> dict[str, pluggy.HookCaller]:
+    return {name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")}
 
 
 def _unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
@@ -130,7 +135,7 @@ def _unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
 
     Like ``pm.check_pending()``, but it reports all of them instead of the first.
     """
-    callers = {name: caller for name, caller in vars(pm.hook).items() if not name.startswith("_")}
+    callers = _hook_callers(pm)
     known = sorted(name for name, caller in callers.items() if caller.has_spec())
     found = []
     for name, caller in sorted(callers.items()):
@@ -149,22 +154,56 @@ def _unknown_hooks(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
     return found
 
 
+def _wrappers(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
+    """(plugin name, problem) for every hook wrapper: labvault takes each plugin's own
+    answer, so a wrapper around the others' answers would never see them."""
+    return [
+        (
+            impl.plugin_name,
+            f"{name} is a hook wrapper (@hookimpl(wrapper=True) or hookwrapper=True); "
+            "labvault asks each plugin for its own answer: use a plain @hookimpl",
+        )
+        for name, caller in sorted(_hook_callers(pm).items())
+        if caller.has_spec()
+        for impl in caller.get_hookimpls()
+        if impl.wrapper or impl.hookwrapper
+    ]
+
+
 def call_each(
-    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    *,
+    hosts: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    **kwargs: Any,
 ) -> tuple[list[tuple[str, Any]], list[str]]:
-    """Call a hook on every plugin separately, so answers and failures carry its name."""
+    """Ask every plugin that implements ``hook_name`` for its answer, one plugin at a time.
+
+    Each call goes through pluggy (a caller restricted to that plugin), so an
+    implementation may take any subset of the spec's arguments and hook tracing and
+    monitoring see every call. With ``hosts`` (by plugin name, or a function of it) each
+    plugin gets its own host as the ``host`` argument. Answers and failures carry the
+    plugin's name; a failure does not stop the others from being asked.
+    """
+    host_of = hosts if callable(hosts) else (hosts or {}).__getitem__
+    plugins = dict(pm.list_name_plugin())
     answers: list[tuple[str, Any]] = []
     problems: list[str] = []
     # in registration order (built-ins, then PLUGINS), not pluggy's last-first call order
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        name = impl.plugin_name
+        others = [plugin for other, plugin in plugins.items() if other != name]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
+        arguments = {**kwargs, "host": host_of(name)} if hosts is not None else kwargs
         try:
-            answers.append((impl.plugin_name, impl.function(**kwargs)))
+            results = caller(**arguments)
         except ConfigError as exc:  # the plugin's own report, one line per problem
-            problems += [f"plugin {impl.plugin_name}: {problem}" for problem in exc.problems]
+            problems += [f"plugin {name}: {problem}" for problem in exc.problems]
+            continue
         except Exception as exc:  # report a broken plugin by name instead of a traceback
-            problems.append(
-                f"plugin {impl.plugin_name}: {hook_name}() raised {type(exc).__name__}: {exc}"
-            )
+            problems.append(f"plugin {name}: {hook_name}() raised {type(exc).__name__}: {exc}")
+            continue
+        answers.append((name, results[0] if results else None))
     return answers, problems
 
 

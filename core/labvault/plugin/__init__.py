@@ -1,0 +1,93 @@
+"""The public API for plugin authors: the only labvault module a plugin imports.
+
+Everything here is stable within a major version of :data:`API_VERSION`; plugins pin
+``labvault>=X,<X+1``. The hooks a plugin can implement are documented in
+:mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
+
+Example plugin module::
+
+    import marshmallow as ma
+    from labvault.plugin import BlockType, hookimpl
+
+    class XRDPattern(BlockType):
+        name = "xrd"
+        accepted_file_extensions = (".xy",)
+
+        def compute(self, data, files):
+            with self.host.files.open(files[0].sha256) as stream:
+                return {"points": sum(1 for _ in stream)}
+
+    class Options(ma.Schema):
+        wavelength = ma.fields.Float(load_default=1.5406)
+
+    @hookimpl
+    def labvault_block_types():
+        return [XRDPattern]
+
+    @hookimpl
+    def labvault_options_schema():
+        return Options  # PLUGIN_OPTIONS = {"xrd": {"wavelength": 0.7093}}
+
+    @hookimpl
+    def labvault_startup(host):
+        host.logger.info("XRD patterns at %s Å", host.options["wavelength"])
+"""
+
+from labvault.errors import (
+    ConfigError,
+    Conflict,
+    ContentTooLarge,
+    DomainError,
+    ExtensionError,
+    Forbidden,
+    Invalid,
+    LabvaultError,
+    NotFound,
+    PluginError,
+)
+from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
+from labvault.plugin._kinds import (
+    AuthProvider,
+    BackupTarget,
+    BlockFile,
+    BlockType,
+    EmptyConfigSchema,
+    Extension,
+    FileSource,
+    InventoryImporter,
+    RemoteEntry,
+)
+from labvault.plugin._markers import hookimpl
+
+#: Version of this plugin API (major.minor). A new minor version only adds; a new major
+#: version (and labvault major version) may change what exists. See CHANGELOG.md.
+API_VERSION = "1.0"
+
+__all__ = [
+    "API_VERSION",
+    "AuthProvider",
+    "BackupTarget",
+    "BlockFile",
+    "BlockType",
+    "ConfigError",
+    "Conflict",
+    "ContentStore",
+    "ContentTooLarge",
+    "DomainError",
+    "EmptyConfigSchema",
+    "Extension",
+    "ExtensionError",
+    "FileSource",
+    "Forbidden",
+    "Host",
+    "Identity",
+    "Invalid",
+    "InventoryImporter",
+    "LabvaultError",
+    "NotFound",
+    "PluginError",
+    "RemoteEntry",
+    "SessionTokens",
+    "StoredContent",
+    "hookimpl",
+]

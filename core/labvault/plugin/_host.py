@@ -1,0 +1,138 @@
+"""The host object: how a plugin reaches the core.
+
+Each enabled plugin gets one :class:`Host`, named after it. Hooks that take a ``host``
+argument receive it, and every extension instance holds it as ``self.host``. A plugin
+needs nothing else from labvault; should it need more, the host is what grows.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a sign-in provider says someone is, handed to :meth:`Host.sign_in`.
+
+    ``provider`` is the provider instance's name (its key in ``AUTH_PROVIDERS``),
+    ``subject`` the provider's own, stable id for the person. ``email_verified`` says
+    whether the provider checked that the person owns ``email``.
+    """
+
+    provider: str
+    subject: str
+    email: str | None = None
+    email_verified: bool = False
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    """A new session: a short-lived access token and the refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    #: Seconds the access token is valid.
+    expires_in: int
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """Content in the file store, named by its sha256."""
+
+    sha256: str
+    size: int
+
+
+class ContentStore(abc.ABC):
+    """The content-addressed file store: identical content is kept once."""
+
+    @abc.abstractmethod
+    def store(self, stream: IO[bytes], *, max_size: int | None = None) -> StoredContent:
+        """Keep everything ``stream`` yields (to its end) and return its digest and size.
+
+        The content is on disk, fsynced, before this returns; a failure leaves nothing
+        behind. Past ``max_size`` bytes it raises
+        :class:`~labvault.plugin.ContentTooLarge` (a 413 in the API) and stores nothing.
+        """
+
+    @abc.abstractmethod
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored content for reading (a seekable file); the caller closes it."""
+
+
+class Host(abc.ABC):
+    """The core as one plugin sees it. The core creates it; plugins only use it.
+
+    Example::
+
+        @hookimpl
+        def labvault_startup(host):
+            host.logger.info("bridge ready for %s", host.options["instrument"])
+            with host.session() as session:
+                host.record_version(session, "lab:ABCDEF", "bridge_sync")
+    """
+
+    @property
+    @abc.abstractmethod
+    def plugin_name(self) -> str:
+        """The plugin's name in ``PLUGINS`` (a built-in: its module's name)."""
+
+    @property
+    @abc.abstractmethod
+    def settings(self) -> Mapping[str, Any]:
+        """Every validated setting, read-only (``config-template.py`` documents them)."""
+
+    @property
+    @abc.abstractmethod
+    def options(self) -> Mapping[str, Any]:
+        """This plugin's ``PLUGIN_OPTIONS`` entry, validated with its options schema."""
+
+    @property
+    @abc.abstractmethod
+    def logger(self) -> logging.Logger:
+        """A logger named after the plugin (``labvault.plugins.<name>``)."""
+
+    @property
+    @abc.abstractmethod
+    def files(self) -> ContentStore:
+        """The file store: keep a stream, open stored content by its sha256."""
+
+    @abc.abstractmethod
+    def session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        """A database session for one transaction: committed when the ``with`` block
+        ends, rolled back if it raises.
+
+        ``write=True`` takes the database's write lock at the start (SQLite), so that
+        concurrent writers wait for each other instead of failing.
+        """
+
+    @abc.abstractmethod
+    def sign_in(self, identity: Identity) -> SessionTokens:
+        """Start a session for the account this identity belongs to.
+
+        The core finds the account by the identity's email, which the provider must have
+        verified, or registers a new, unverified account for it; a deactivated account
+        is refused with :class:`~labvault.plugin.Forbidden`. Tokens, their lifetimes
+        and the registration rules are the core's, the same for every provider.
+        """
+
+    @abc.abstractmethod
+    def record_version(
+        self, session: Session, refcode: str, action: str, *, user_id: int | None = None
+    ) -> None:
+        """Keep a new version of the item ``refcode`` (a snapshot of it with its blocks
+        and files), recorded when ``session`` commits.
+
+        ``action`` says what changed (at most 30 characters, e.g. ``"instrument_sync"``);
+        ``user_id`` who did it (None: the plugin itself). Raises
+        :class:`~labvault.plugin.NotFound` when there is no such item.
+        """

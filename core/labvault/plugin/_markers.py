@@ -1,0 +1,10 @@
+"""pluggy's markers for labvault's hooks: specs in :mod:`labvault.hookspecs`, impls in plugins."""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "labvault"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin's function as the implementation of the hook of the same name.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -1,0 +1,233 @@
+"""The registry: the extension types plugins registered and the instances config makes.
+
+``labvault.loader`` asks every plugin's registration hooks for types; this module checks
+them, validates the deployer's options of each instance (and each plugin's
+``PLUGIN_OPTIONS``) and creates the instances, reporting every problem by key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
+
+import marshmallow as ma
+
+from labvault.plugin import (
+    AuthProvider,
+    BackupTarget,
+    BlockType,
+    Extension,
+    FileSource,
+    Host,
+    InventoryImporter,
+)
+from labvault.settings import flatten_errors
+
+E = TypeVar("E", bound=Extension)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[E]):
+    """One extension kind: its hook, its base class and where config creates instances."""
+
+    label: str
+    hook: str
+    base: type[E]
+    #: Setting holding ``{instance_name: {"type": ..., **options}}``; None when every
+    #: registered type gets exactly one instance, named after the type.
+    setting: str | None
+    options_setting: str | None = None
+
+
+AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
+    "auth provider", "labvault_auth_provider_types", AuthProvider, "AUTH_PROVIDERS"
+)
+BLOCK_TYPES: Kind[BlockType] = Kind(
+    "block type", "labvault_block_types", BlockType, None, options_setting="BLOCK_TYPES"
+)
+FILE_SOURCES: Kind[FileSource] = Kind(
+    "file source", "labvault_file_source_types", FileSource, "FILE_SOURCES"
+)
+INVENTORY_IMPORTERS: Kind[InventoryImporter] = Kind(
+    "inventory importer", "labvault_inventory_importers", InventoryImporter, "INVENTORY_IMPORTERS"
+)
+BACKUP_TARGETS: Kind[BackupTarget] = Kind(
+    "backup target", "labvault_backup_target_types", BackupTarget, "BACKUP_TARGETS"
+)
+KINDS: tuple[Kind[Any], ...] = (
+    AUTH_PROVIDERS,
+    BLOCK_TYPES,
+    FILE_SOURCES,
+    INVENTORY_IMPORTERS,
+    BACKUP_TARGETS,
+)
+
+
+@dataclass
+class Registry:
+    """The registered types and configured instances of every kind."""
+
+    types: dict[str, dict[str, type[Extension]]] = field(default_factory=dict)
+    instances: dict[str, dict[str, Extension]] = field(default_factory=dict)
+    #: type -> name of the plugin that registered it, for error messages and /info.
+    owners: dict[type[Extension], str] = field(default_factory=dict)
+
+    def instances_of(self, kind: Kind[E]) -> dict[str, E]:
+        return self.instances.get(kind.hook, {})  # type: ignore[return-value]
+
+    def types_of(self, kind: Kind[E]) -> dict[str, type[E]]:
+        return self.types.get(kind.hook, {})  # type: ignore[return-value]
+
+
+def _collect_types(
+    kind: Kind[Any], answers: Iterable[tuple[str, Any]], owners: dict[type[Extension], str]
+) -> tuple[dict[str, type[Extension]], list[str]]:
+    problems: list[str] = []
+    types: dict[str, type[Extension]] = {}
+    for plugin_name, answer in answers:
+        for returned in answer or ():
+            if not (isinstance(returned, type) and issubclass(returned, kind.base)):
+                problems.append(
+                    f"plugin {plugin_name}: {kind.hook} returned {returned!r}, "
+                    f"which is not a subclass of {kind.base.__name__}"
+                )
+                continue
+            typ = cast(type[Extension], returned)
+            if not typ.name:
+                problems.append(f"plugin {plugin_name}: {kind.label} {typ.__name__} has no name")
+                continue
+            if typ.name in types:
+                other = owners[types[typ.name]]
+                problems.append(
+                    f"{kind.label} name {typ.name!r} is registered twice: "
+                    f"by plugin {other} ({types[typ.name].__qualname__}) and by plugin "
+                    f"{plugin_name} ({typ.__qualname__})"
+                )
+                continue
+            types[typ.name] = typ
+            owners[typ] = plugin_name
+    return types, problems
+
+
+def load_options(schema: ma.Schema, options: Any, path: str, owner: str) -> tuple[Any, list[str]]:
+    """``options`` loaded with ``schema``, or the problems by key path.
+
+    An unknown key is reported with what ``owner`` (e.g. ``block type 'xrd'``) takes.
+    """
+    try:
+        return schema.load(options), []
+    except ma.ValidationError as err:
+        lines = flatten_errors(err.messages, path)
+    # flatten_errors speaks of settings; these are options, not settings of their own
+    names = sorted(field.data_key or name for name, field in schema.load_fields.items())
+    takes = f"takes: {', '.join(names)}" if names else "takes no options"
+    unknown = ": unknown setting"
+    return None, [
+        f"{line.removesuffix(unknown)}: unknown option ({owner} {takes})"
+        if line.endswith(unknown)
+        else line
+        for line in lines
+    ]
+
+
+def _configured(
+    kind: Kind[Any], types: dict[str, type[Extension]], settings: Mapping[str, Any]
+) -> Iterator[tuple[str, str | None, dict[str, Any], str]]:
+    """Yield (instance name, type name, options, key path) for each configured instance."""
+    if kind.setting is None:
+        options = settings.get(kind.options_setting or "", {})
+        for name in [*types, *(n for n in options if n not in types)]:
+            yield name, name, dict(options.get(name, {})), f"{kind.options_setting}.{name}"
+        return
+    for instance_name, spec in settings.get(kind.setting, {}).items():
+        spec = dict(spec)
+        yield instance_name, spec.pop("type", None), spec, f"{kind.setting}.{instance_name}"
+
+
+def build_registry(
+    settings: Mapping[str, Any],
+    hook_answers: Mapping[str, list[tuple[str, Any]]],
+    host_of: Callable[[str], Host],
+) -> tuple[Registry, list[str]]:
+    """Collect types from hook answers and create the configured instances.
+
+    ``hook_answers`` maps hook name -> [(plugin name, returned list)]; ``host_of`` gives
+    the host of a plugin, handed to the instances of its types. Returns the registry and
+    every problem found, as key-path lines.
+    """
+    registry = Registry()
+    problems: list[str] = []
+    for kind in KINDS:
+        types, kind_problems = _collect_types(
+            kind, hook_answers.get(kind.hook, []), registry.owners
+        )
+        problems += kind_problems
+        registry.types[kind.hook] = types
+        instances: dict[str, Extension] = {}
+        for instance_name, type_name, options, path in _configured(kind, types, settings):
+            typ = types.get(type_name or "")
+            if typ is None:
+                where = f"{path}.type" if kind.setting else path
+                known = ", ".join(sorted(types)) or "none (enable the plugin that provides one)"
+                what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
+                problems.append(f"{where}: {what}; available types: {known}")
+                continue
+            owner = f"{kind.label} {typ.name!r}"
+            config, option_problems = load_options(typ.ConfigSchema(), options, path, owner)
+            problems += option_problems
+            if option_problems:
+                continue
+            try:
+                instances[instance_name] = typ(instance_name, config, host_of(registry.owners[typ]))
+            except Exception as exc:  # a plugin's broken __init__ is a startup problem
+                problems.append(
+                    f"{path}: {owner} of plugin {registry.owners[typ]} could not be created: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+        registry.instances[kind.hook] = instances
+    return registry, problems
+
+
+PLUGIN_OPTIONS = "PLUGIN_OPTIONS"
+
+
+def plugin_options(
+    settings: Mapping[str, Any], schemas: Iterable[tuple[str, Any]], loaded: Iterable[str]
+) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
+    """Each loaded plugin's ``PLUGIN_OPTIONS`` entry, validated with the schema it declared.
+
+    ``schemas`` are the answers of ``labvault_options_schema``: (plugin name, schema class);
+    ``loaded`` the enabled plugins that could be loaded. A plugin without a schema takes
+    no options. Returns the options by plugin (``{}`` for one that takes none) and every
+    problem by key path.
+    """
+    given: Mapping[str, Any] = settings.get(PLUGIN_OPTIONS, {})
+    declared = dict(schemas)
+    problems = [
+        f"{PLUGIN_OPTIONS}.{name}: plugin {name!r} is not enabled (add it to PLUGINS)"
+        for name in given
+        if name not in settings.get("PLUGINS", [])
+    ]
+    options: dict[str, Mapping[str, Any]] = {}
+    for name in loaded:
+        schema_class = declared.get(name)
+        path = f"{PLUGIN_OPTIONS}.{name}"
+        if schema_class is None:
+            if given.get(name):
+                problems.append(f"{path}: plugin {name!r} takes no options")
+            options[name] = {}
+            continue
+        if not (isinstance(schema_class, type) and issubclass(schema_class, ma.Schema)):
+            problems.append(
+                f"plugin {name}: labvault_options_schema returned {schema_class!r}, "
+                "which is not a marshmallow Schema class"
+            )
+            continue
+        values, option_problems = load_options(
+            schema_class(), dict(given.get(name, {})), path, f"plugin {name!r}"
+        )
+        problems += option_problems
+        if not option_problems:
+            options[name] = values
+    return options, problems

@@ -1,0 +1,123 @@
+"""Plugins reach the core through ``labvault.plugin`` alone: checked on the import graph.
+
+Every import statement counts, also those inside functions or under ``TYPE_CHECKING``,
+and ``from labvault import db`` is the import of ``labvault.db`` it is (grimp resolves
+them, as import-linter does). The core's built-in block types are held to the same
+rule. A plugin may also import another plugin it declares as a dependency.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLIC_API = "labvault.plugin"
+BUILTINS = "labvault.builtins"
+
+
+def plugin_packages(folder: Path) -> list[str]:
+    """The packages a plugin folder ships (its tests are not part of the plugin)."""
+    return sorted(
+        init.parent.name for init in folder.glob("*/__init__.py") if init.parent.name != "tests"
+    )
+
+
+def declared_plugins(folder: Path) -> set[str]:
+    """Import names of the labvault plugins the folder's distribution depends on."""
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    names = (re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0] for d in project["dependencies"])
+    return {n.lower().replace("-", "_") for n in names if n.lower().startswith("labvault-")}
+
+
+def _line(graph: grimp.ImportGraph, importer: str, imported: str) -> str:
+    details = graph.get_import_details(importer=importer, imported=imported)
+    where = f"{details[0]['line_number']}: {details[0]['line_contents']}" if details else "?"
+    return f"{importer} imports {imported} (line {where})"
+
+
+def forbidden_imports(packages: list[str], declared: set[str] = frozenset()) -> list[str]:
+    """Each import of ``packages`` that reaches labvault beyond ``labvault.plugin``, or a
+    plugin not in ``declared``."""
+    roots = sorted({package.split(".")[0] for package in packages} | {"labvault"})
+    graph = grimp.build_graph(*roots, include_external_packages=True)
+    own = set(packages)
+    problems = []
+    for package in packages:
+        for module in sorted({package} | graph.find_descendants(package)):
+            for imported in sorted(graph.find_modules_directly_imported_by(module)):
+                top = imported.split(".")[0]
+                core = top == "labvault" and imported != PUBLIC_API
+                if package == BUILTINS:
+                    core = core and not imported.startswith(f"{BUILTINS}.")
+                other_plugin = top.startswith("labvault_") and top not in own | declared
+                if core or other_plugin:
+                    problems.append(_line(graph, module, imported))
+    return problems
+
+
+def plugin_folders() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+
+
+@pytest.mark.parametrize(
+    "folder", [None, *plugin_folders()], ids=lambda f: f.name if f else "builtins"
+)
+def test_plugins_and_builtins_import_only_the_plugin_api(folder, monkeypatch):
+    if folder is None:
+        assert forbidden_imports([BUILTINS]) == []
+        return
+    packages = plugin_packages(folder)
+    assert packages, f"{folder} ships no package"
+    monkeypatch.syspath_prepend(str(folder))
+    assert forbidden_imports(packages, declared_plugins(folder)) == []
+
+
+def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):
+    folder = tmp_path / "leaky"
+    package = folder / "labvault_leaky"
+    package.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "labvault-leaky"\n'
+        'dependencies = ["labvault>=0.1,<1", "labvault-auth-oidc>=1.0"]\n'
+    )
+    (package / "__init__.py").write_text(
+        textwrap.dedent(
+            """\
+            from typing import TYPE_CHECKING
+
+            from labvault import db
+            from labvault.plugin import hookimpl
+            from labvault_leaky import helpers
+            import labvault_auth_oidc
+            import labvault_auth_github
+
+            if TYPE_CHECKING:
+                from labvault.app import LabvaultState
+            """
+        )
+    )
+    (package / "helpers.py").write_text(
+        "def later():\n    from labvault.items import service\n    return service\n"
+    )
+    monkeypatch.syspath_prepend(str(folder))
+    for stub in ("labvault_auth_oidc", "labvault_auth_github"):  # importable, as installed
+        (tmp_path / f"{stub}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert plugin_packages(folder) == ["labvault_leaky"]
+    assert declared_plugins(folder) == {"labvault_auth_oidc"}
+    assert forbidden_imports(["labvault_leaky"], declared_plugins(folder)) == [
+        "labvault_leaky imports labvault.app (line 10: from labvault.app import LabvaultState)",
+        "labvault_leaky imports labvault.db (line 3: from labvault import db)",
+        "labvault_leaky imports labvault_auth_github (line 7: import labvault_auth_github)",
+        "labvault_leaky.helpers imports labvault.items.service "
+        "(line 2: from labvault.items import service)",
+    ]
+    sys.modules.pop("labvault_leaky", None)
