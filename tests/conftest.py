@@ -9,17 +9,16 @@ saying why.
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import flask
 import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.errors import ConfigError
 
+from tests import route_coverage
 from tests.plugin_dists import app_settings, plugin_dists
 
 SERVER_URLS = {
@@ -35,34 +34,6 @@ REQUIRED = {
     for name in os.environ.get("LABVAULT_TEST_DATABASES_REQUIRED", "").split(",")
     if name.strip()
 }
-
-#: (method, OpenAPI path) of every request any test made, for the route coverage test.
-CALLED_ROUTES: set[tuple[str, str]] = set()
-
-
-def openapi_path(rule: str) -> str:
-    """Flask's ``/users/<int:user_id>`` as OpenAPI's ``/users/{user_id}``."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
-
-
-def documented_operations(app: flask.Flask) -> set[tuple[str, str]]:
-    """(method, path) of every operation in the app's /openapi.json."""
-    spec = app.test_client().get("/openapi.json").json
-    return {
-        (method, path)
-        for path, operations in spec["paths"].items()
-        for method in operations
-        if method in {"get", "post", "put", "patch", "delete"}
-    }
-
-
-def _record_route(sender: flask.Flask, **_: Any) -> None:
-    rule = flask.request.url_rule
-    if rule is not None:
-        CALLED_ROUTES.add((flask.request.method.lower(), openapi_path(rule.rule)))
-
-
-flask.request_started.connect(_record_route, weak=False)
 
 
 class ServerDatabase:
@@ -141,13 +112,9 @@ def labvault_database_url(
     return url
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # the route coverage test must see every other test's requests
-    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "run_last: run after every other test")
+    # every documented route must be called by some test: checked at the end of a full run
+    config.pluginmanager.register(route_coverage, "labvault-route-coverage")
 
 
 # --- plugin tests: apps built straight from settings, once (no database matrix) ----------

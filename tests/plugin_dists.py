@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labvault.plugins import ENTRY_POINT_GROUP
+from labvault.loader import ENTRY_POINT_GROUP
 from labvault.testing import TEST_SECRET_KEY
 
 

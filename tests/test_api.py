@@ -12,7 +12,7 @@ from labvault import API_VERSION, __version__
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY
 
-from tests.conftest import documented_operations, openapi_path
+from tests.route_coverage import documented_operations, openapi_path
 
 ERROR_KEYS = {"code", "status", "message"}
 

@@ -34,7 +34,7 @@ import pytest
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY, TestUser
 
-from tests.conftest import documented_operations
+from tests.route_coverage import documented_operations
 
 ROLES = (
     "owner",
