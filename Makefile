@@ -27,4 +27,4 @@ lint: $(STAMP)
 
 # Lint, type-check and run the whole test suite.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)

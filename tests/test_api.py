@@ -98,13 +98,14 @@ def test_malformed_json_is_a_4xx_json_error(labvault_client):
     assert set(response.json) >= ERROR_KEYS
 
 
-def test_unexpected_exception_is_a_logged_json_500(labvault_app, caplog):
+def test_unexpected_exception_is_a_logged_json_500(labvault_make_app, caplog):
     def explode():
         raise RuntimeError("secret internals")
 
-    labvault_app.add_url_rule("/explode", view_func=explode)
+    app = labvault_make_app()  # a route of its own: not the app other tests share
+    app.add_url_rule("/explode", view_func=explode)
     with caplog.at_level(logging.ERROR, logger="labvault"):
-        response = labvault_app.test_client().get("/explode")
+        response = app.test_client().get("/explode")
     assert response.status_code == 500
     assert response.mimetype == "application/json"
     assert response.json["code"] == 500
