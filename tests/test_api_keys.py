@@ -208,13 +208,14 @@ def test_users_cannot_see_or_revoke_each_others_keys(labvault_app, labvault_make
     assert client.delete(f"{KEYS}/999999", headers=alice.headers).status_code == 404
 
 
-def test_api_key_routes_need_a_signed_in_user(labvault_client):
-    for response in (
-        labvault_client.get(KEYS),
-        labvault_client.post(KEYS, json={"name": "x"}),
-        labvault_client.delete(f"{KEYS}/1"),
-    ):
-        assert_unauthorized(response, "authentication required")
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", KEYS), ("POST", KEYS), ("DELETE", f"{KEYS}/1")]
+)
+def test_api_key_routes_need_a_signed_in_user(labvault_client, method, path):
+    body = {"name": "x"} if method == "POST" else None
+    assert_unauthorized(
+        labvault_client.open(path, method=method, json=body), "authentication required"
+    )
 
 
 def test_an_unknown_key_is_refused(labvault_client):

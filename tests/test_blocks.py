@@ -80,7 +80,7 @@ def test_block_types_describe_their_data(labvault_app, labvault_make_user):
     assert_error(client.get("/block-types"), 401)
 
 
-def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user):
+def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     refcode = create_item(client, alice)
@@ -123,8 +123,10 @@ def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user):
     assert_error(client.patch(url, json={"title": "x"}, headers=alice.headers), 428)
     assert_error(client.delete(url, headers=alice.headers), 428)
     for stale in (etags[-1], '"block-0@1"', f'"block-{block["id"]}@2"'):
-        assert_error(client.patch(url, json={"title": "x"}, headers=with_etag(alice, stale)), 412)
-        assert_error(client.delete(url, headers=with_etag(alice, stale)), 412)
+        with subtests.test("stale If-Match", etag=stale):
+            stale_headers = with_etag(alice, stale)
+            assert_error(client.patch(url, json={"title": "x"}, headers=stale_headers), 412)
+            assert_error(client.delete(url, headers=stale_headers), 412)
 
     first_etag = got.headers["ETag"]
     response = client.patch(
@@ -171,7 +173,7 @@ def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user):
     )
 
 
-def test_block_order(labvault_app, labvault_make_user):
+def test_block_order(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     refcode = create_item(client, alice)
@@ -203,7 +205,8 @@ def test_block_order(labvault_app, labvault_make_user):
         {"block_ids": [*wanted, 999999]},
         {"block_ids": []},
     ):
-        assert_error(client.put(url, json=body, headers=alice.headers), 422, "block_ids")
+        with subtests.test("PUT .../blocks/order", body=body):
+            assert_error(client.put(url, json=body, headers=alice.headers), 422, "block_ids")
     assert_error(client.put(url, json={"block_ids": "all"}, headers=alice.headers), 422)
     assert_error(client.put(url, json={}, headers=alice.headers), 422, "block_ids")
     assert_error(client.put(url, json={"block_ids": wanted, "x": 1}, headers=alice.headers), 422)
@@ -220,7 +223,7 @@ def test_block_order(labvault_app, labvault_make_user):
     assert_error(response, 404)
 
 
-def test_bad_block_inputs(labvault_app, labvault_make_user):
+def test_bad_block_inputs(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     manager = labvault_make_user(labvault_app, role="manager")
@@ -244,7 +247,8 @@ def test_bad_block_inputs(labvault_app, labvault_make_user):
         ({"id": 7}, "id"),
         ({"position": 3}, "position"),
     ]:
-        assert_error(add_block(client, alice, refcode, **body), 422, field)
+        with subtests.test("POST .../blocks", body=body):
+            assert_error(add_block(client, alice, refcode, **body), 422, field)
     response = client.post(
         f"/items/{refcode}/blocks",
         data='{"block_type": "comment"',
@@ -263,8 +267,9 @@ def test_bad_block_inputs(labvault_app, labvault_make_user):
         ({"computed": {}}, "computed"),
         ({"file_ids": [1]}, "file_ids"),
     ]:
-        response = client.patch(url, json=changes, headers=with_etag(alice, "*"))
-        assert_error(response, 422, field)
+        with subtests.test("PATCH .../blocks/<id>", changes=changes):
+            response = client.patch(url, json=changes, headers=with_etag(alice, "*"))
+            assert_error(response, 422, field)
     assert_error(client.patch(url, json=["x"], headers=with_etag(alice, "*")), 422)
     got = client.get(url, headers=alice.headers).json
     assert got == block

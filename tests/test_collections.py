@@ -91,7 +91,7 @@ def test_collection_crud_with_etags(labvault_app, labvault_make_user):
         assert set(ids) == {"another", "bobs"}
 
 
-def test_bad_collection_inputs(labvault_app, labvault_make_user):
+def test_bad_collection_inputs(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     create_collection(client, alice, collection_id="taken")
@@ -117,7 +117,9 @@ def test_bad_collection_inputs(labvault_app, labvault_make_user):
         ),
         ({"collection_id": "taken"}, 409, None),
     ]:
-        assert_error(client.post("/collections", json=body, headers=alice.headers), code, field)
+        with subtests.test("POST /collections", body=body):
+            response = client.post("/collections", json=body, headers=alice.headers)
+            assert_error(response, code, field)
     response = client.post(
         "/collections", data="{", headers={**alice.headers, "Content-Type": "application/json"}
     )
@@ -127,8 +129,10 @@ def test_bad_collection_inputs(labvault_app, labvault_make_user):
         ({"created_by": 1}, "created_by"),
         ({"shares": "everyone"}, "shares"),
     ]:
-        response = client.patch("/collections/taken", json=changes, headers=with_etag(alice, "*"))
-        assert_error(response, 422, field)
+        with subtests.test("PATCH /collections/taken", changes=changes):
+            headers = with_etag(alice, "*")
+            response = client.patch("/collections/taken", json=changes, headers=headers)
+            assert_error(response, 422, field)
     assert_error(client.get("/collections?page_size=101", headers=alice.headers), 422)
     assert client.get("/collections/taken", headers=alice.headers).json["version"] == 1
     unverified = labvault_make_user(labvault_app, status="unverified")

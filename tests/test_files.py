@@ -388,7 +388,7 @@ def test_a_file_a_block_uses_cannot_be_unlinked(client, owner):
 # --- permissions ----------------------------------------------------------------------
 
 
-def test_files_are_as_private_as_their_items(app, client, owner, labvault_make_user):
+def test_files_are_as_private_as_their_items(app, client, owner, labvault_make_user, subtests):
     other = labvault_make_user(app)
     unverified = labvault_make_user(app, status="unverified")
     private = upload(client, owner, new_item(client, owner)).json
@@ -396,9 +396,10 @@ def test_files_are_as_private_as_their_items(app, client, owner, labvault_make_u
     shared = upload(client, owner, shared_item, b"lab-wide", "msds.txt").json
 
     for url in (f"/files/{private['id']}", private["content_url"], "/files/999999"):
-        response = client.get(url, headers=other.headers)
-        assert response.status_code == 404, url
-        assert response.json["message"] == f"no file {url.split('/')[2]}"
+        with subtests.test(url=url):
+            response = client.get(url, headers=other.headers)
+            assert response.status_code == 404, url
+            assert response.json["message"] == f"no file {url.split('/')[2]}"
     assert client.get(f"/files/{shared['id']}", headers=other.headers).json["items"] == [
         shared_item
     ]

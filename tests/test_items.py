@@ -11,6 +11,7 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from labvault import paging
 from labvault.db import get_session
@@ -95,7 +96,7 @@ def stored_item(app: Any, refcode: str) -> Item:
         return item
 
 
-def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user):
+def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     water = create(client, alice, **STARTING_MATERIAL)
@@ -123,21 +124,24 @@ def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user):
         (cell_in, cell),
         (EQUIPMENT, equipment),
     ):
-        response = client.get(f"/items/{created['refcode']}", headers=alice.headers)
-        assert response.status_code == 200
-        assert response.json == created
-        for name, value in sent.items():
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                value = [{**constituent_defaults, **entry} for entry in value]
-            assert created[name] == value, name
-        assert REFCODE.fullmatch(created["refcode"])
-        assert created["creators"] == [{"id": alice.id, "display_name": alice.email[:-12]}]
-        assert created["collections"] == [] and created["version"] == 1
-        assert created["created_at"] == created["updated_at"]
-        assert created["deleted_at"] is None
-        # only the fields of the item's own type are present
-        other_types = {"cas", "cell_format", "manufacturer", "synthesis_constituents"} - set(sent)
-        assert not other_types & set(created)
+        with subtests.test(type=sent.get("type")):
+            response = client.get(f"/items/{created['refcode']}", headers=alice.headers)
+            assert response.status_code == 200
+            assert response.json == created
+            for name, value in sent.items():
+                if isinstance(value, list) and value and isinstance(value[0], dict):
+                    value = [{**constituent_defaults, **entry} for entry in value]
+                assert created[name] == value, name
+            assert REFCODE.fullmatch(created["refcode"])
+            assert created["creators"] == [{"id": alice.id, "display_name": alice.email[:-12]}]
+            assert created["collections"] == [] and created["version"] == 1
+            assert created["created_at"] == created["updated_at"]
+            assert created["deleted_at"] is None
+            # only the fields of the item's own type are present
+            other_types = {"cas", "cell_format", "manufacturer", "synthesis_constituents"} - set(
+                sent
+            )
+            assert not other_types & set(created)
 
     changes = {"date_opened": "2024-03-03", "date_acquired": None, "ghs_hazard_codes": []}
     response = patch(client, alice, water["refcode"], changes)
@@ -205,7 +209,7 @@ def test_refcode_and_item_id(labvault_app, labvault_make_user, monkeypatch):
     assert (generated["refcode"], generated["item_id"]) == ("test:DDDDDD", "test-DDDDDD")
 
 
-def test_etag_changes_and_if_match(labvault_app, labvault_make_user):
+def test_etag_changes_and_if_match(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     created = client.post("/items", json={"type": "equipment"}, headers=alice.headers)
@@ -234,10 +238,11 @@ def test_etag_changes_and_if_match(labvault_app, labvault_make_user):
     second = response.headers["ETag"]
 
     for stale in (first, '"something-else"', f'W/"{refcode}@9"'):
-        response = client.patch(url, json={"name": "lost"}, headers=with_etag(alice, stale))
-        assert_error(response, 412)
-        assert response.headers["ETag"] == second
-        assert_error(client.delete(url, headers=with_etag(alice, stale)), 412)
+        with subtests.test(etag=stale):
+            response = client.patch(url, json={"name": "lost"}, headers=with_etag(alice, stale))
+            assert_error(response, 412)
+            assert response.headers["ETag"] == second
+            assert_error(client.delete(url, headers=with_etag(alice, stale)), 412)
     assert client.get(url, headers=alice.headers).json["name"] == "second"
 
     # a list of tags, a weak tag and * all name the current version
@@ -251,7 +256,8 @@ def test_etag_changes_and_if_match(labvault_app, labvault_make_user):
     assert_error(client.get(url, headers=alice.headers), 404)
 
 
-def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
+def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subtests):
+    """Each bad body, whose cases name items made here, is a subtest of its own."""
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     bob = labvault_make_user(labvault_app)
@@ -317,7 +323,8 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
         ({"type": "sample", "collections": ["no-such-collection"]}, 422, "collections"),
     ]
     for body, code, field in bad_creates:
-        assert_error(client.post("/items", json=body, headers=alice.headers), code, field)
+        with subtests.test("POST /items", body=body):
+            assert_error(client.post("/items", json=body, headers=alice.headers), code, field)
 
     response = client.post(
         "/items",
@@ -342,24 +349,11 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
         ({"synthesis_constituents": [{"item": refcode}]}, 422, "relationships"),
         ([1, 2], 422, None),
     ]:
-        assert_error(patch(client, alice, refcode, changes), code, field)
+        with subtests.test("PATCH /items/<refcode>", changes=changes):
+            assert_error(patch(client, alice, refcode, changes), code, field)
     after = client.get(f"/items/{refcode}", headers=alice.headers).json
     assert (after["version"], after["item_id"], after["relationships"]) == (1, "taken", [])
 
-    for query, field in [
-        ("page_size=101", "page_size"),
-        ("page_size=0", "page_size"),
-        ("page=0", "page"),
-        ("type=rock", "type"),
-        ("creator=alice", "creator"),
-        ("sort=colour", "sort"),
-        ("sort=relevance", "sort"),
-        ("typ=sample", "typ"),  # a misspelled filter is an error, not "no filter"
-        ("page=1&page_size=5&type=sample&colour=red", "colour"),
-    ]:
-        assert_error(
-            client.get(f"/items?{query}", headers=alice.headers), 422, field, location="query"
-        )
     graph = client.get(f"/items/{refcode}/graph?depht=2", headers=alice.headers)
     assert_error(graph, 422, "depht", location="query")
     paged = client.get("/items?page=1&page_size=5&type=sample", headers=alice.headers)
@@ -370,6 +364,28 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user):
     assert_error(client.get("/items"), 401)
     with labvault_app.app_context():
         assert get_session().scalar(sa.select(sa.func.count()).select_from(Item)) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page_size=101", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page=0", "page"),
+        ("type=rock", "type"),
+        ("creator=alice", "creator"),
+        ("sort=colour", "sort"),
+        ("sort=relevance", "sort"),
+        ("typ=sample", "typ"),  # a misspelled filter is an error, not "no filter"
+        ("page=1&page_size=5&type=sample&colour=red", "colour"),
+    ],
+)
+def test_bad_list_arguments_are_422_naming_the_argument(
+    labvault_app, labvault_make_user, query, field
+):
+    alice = labvault_make_user(labvault_app)
+    response = labvault_app.test_client().get(f"/items?{query}", headers=alice.headers)
+    assert_error(response, 422, field, location="query")
 
 
 def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
@@ -424,7 +440,7 @@ def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
     assert set(listed(client, alice, "q=coin&type=cell&sort=relevance")) == refs(a_cell)
 
 
-def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user):
+def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     base = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
@@ -453,11 +469,12 @@ def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user):
 
     default = listed(client, alice)
     for key in ("updated_at", "created_at", "name", "item_id", "refcode", "date"):
-        ascending = [i["refcode"] for i in sorted(items, key=lambda i, k=key: i[k])]
-        assert listed(client, alice, f"sort={key}") == ascending, key
-        assert listed(client, alice, f"sort=-{key}") == ascending[::-1], key
-        if key == "updated_at":
-            assert default == ascending[::-1]
+        with subtests.test(sort=key):
+            ascending = [i["refcode"] for i in sorted(items, key=lambda i, k=key: i[k])]
+            assert listed(client, alice, f"sort={key}") == ascending, key
+            assert listed(client, alice, f"sort=-{key}") == ascending[::-1], key
+            if key == "updated_at":
+                assert default == ascending[::-1]
 
     for _ in range(2):
         create(client, alice)
@@ -669,7 +686,7 @@ def test_links_to_trashed_or_unreadable_items_do_not_block_changes(
     )
 
 
-def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user):
+def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user, subtests):
     client = labvault_app.test_client()
     alice = labvault_make_user(labvault_app)
     bob = labvault_make_user(labvault_app)
@@ -715,8 +732,9 @@ def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user):
         {(s, p, "parent"), (both, p, "parent"), (both, s, "parent")},
     )
     for depth in (0, 6):
-        response = client.get(f"/items/{s}/graph?depth={depth}", headers=alice.headers)
-        assert_error(response, 422, "depth", location="query")
+        with subtests.test("graph depth", depth=depth):
+            response = client.get(f"/items/{s}/graph?depth={depth}", headers=alice.headers)
+            assert_error(response, 422, "depth", location="query")
     assert_error(client.get(f"/items/{s}/graph", headers=bob.headers), 404)
     # a trashed item leaves the graph
     client.delete(f"/items/{s}", headers=with_etag(alice, "*"))

@@ -505,7 +505,7 @@ SEEN_BY: dict[str, dict[str, set[str]]] = {
 # fmt: on
 
 
-def test_lists_show_each_caller_only_what_they_may_see(lab: Lab) -> None:
+def test_lists_show_each_caller_only_what_they_may_see(lab: Lab, subtests: pytest.Subtests) -> None:
     group = lab.shared_collection()
     lab.ok("other", "POST", "/collections", json={"collection_id": "others"})
 
@@ -536,22 +536,25 @@ def test_lists_show_each_caller_only_what_they_may_see(lab: Lab) -> None:
         return {labels[entry["refcode"]] for entry in lab.ok(role, "GET", url).json}
 
     for role, expected in SEEN_BY.items():
-        assert seen(role, "/items?page_size=100") == expected["items"], role
-        assert seen(role, "/items?q=zebra&page_size=100") == expected["items"], role
-        assert seen(role, "/trash?page_size=100") == expected["trash"], role
-        collections = lab.ok(role, "GET", "/collections?page_size=100").json
-        named = {f"{c['collection_id']}:{c['permission']}" for c in collections}
-        assert named == {name.replace("group", group) for name in expected["collections"]}, role
-        graph = lab.ok(role, "GET", f"{m_url}/graph").json
-        assert {labels[node["refcode"]] for node in graph["nodes"]} == expected["graph"], role
-        linked = expected["graph"] - {"M"}
-        item = lab.ok(role, "GET", m_url).json
-        assert {labels[r["refcode"]] for r in item["relationships"]} == linked, role
-        snapshot = lab.ok(role, "GET", f"{m_url}/versions/{latest}").json["snapshot"]
-        assert {labels[r["refcode"]] for r in snapshot["relationships"]} == linked, role
+        with subtests.test(role=role):
+            assert seen(role, "/items?page_size=100") == expected["items"], role
+            assert seen(role, "/items?q=zebra&page_size=100") == expected["items"], role
+            assert seen(role, "/trash?page_size=100") == expected["trash"], role
+            collections = lab.ok(role, "GET", "/collections?page_size=100").json
+            named = {f"{c['collection_id']}:{c['permission']}" for c in collections}
+            assert named == {name.replace("group", group) for name in expected["collections"]}, role
+            graph = lab.ok(role, "GET", f"{m_url}/graph").json
+            assert {labels[node["refcode"]] for node in graph["nodes"]} == expected["graph"], role
+            linked = expected["graph"] - {"M"}
+            item = lab.ok(role, "GET", m_url).json
+            assert {labels[r["refcode"]] for r in item["relationships"]} == linked, role
+            snapshot = lab.ok(role, "GET", f"{m_url}/versions/{latest}").json["snapshot"]
+            assert {labels[r["refcode"]] for r in snapshot["relationships"]} == linked, role
 
 
-def test_adding_to_your_own_collection_needs_write_access_to_the_item(lab: Lab) -> None:
+def test_adding_to_your_own_collection_needs_write_access_to_the_item(
+    lab: Lab, subtests: pytest.Subtests
+) -> None:
     fixture = lab.fixture("sample")
     sample = fixture["refcode"]
     material = lab.new_item("starting_material", fixture["collection_id"])["refcode"]
@@ -565,10 +568,11 @@ def test_adding_to_your_own_collection_needs_write_access_to_the_item(lab: Lab) 
         "writer": (204, 204),
     }
     for role, (for_sample, for_material) in expected.items():
-        own = f"/collections/{role}-own/items"
-        assert lab.call(role, "PUT", f"{own}/{sample}").status_code == for_sample, role
-        assert lab.call(role, "PUT", f"{own}/{material}").status_code == for_material, role
-        assert lab.call(role, "DELETE", f"{own}/{material}").status_code == 204, role
+        with subtests.test(role=role):
+            own = f"/collections/{role}-own/items"
+            assert lab.call(role, "PUT", f"{own}/{sample}").status_code == for_sample, role
+            assert lab.call(role, "PUT", f"{own}/{material}").status_code == for_material, role
+            assert lab.call(role, "DELETE", f"{own}/{material}").status_code == 204, role
     # an item cannot be moved out of a collection the caller may not change by PATCH either
     for role, status in (("other", 404), ("reader", 403)):
         url = f"/items/{sample}"

@@ -166,9 +166,11 @@ def test_logout_with_an_unknown_token_changes_nothing(labvault_app, labvault_mak
     assert refresh(client, tokens.refresh_token).status_code == 200
 
 
-def test_unknown_refresh_token_is_refused(labvault_client):
-    for token in ["lvr_never-issued", "not-even-a-refresh-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]:
-        assert_error(refresh(labvault_client, token), 401, "unknown refresh token")
+@pytest.mark.parametrize(
+    "token", ["lvr_never-issued", "not-even-a-refresh-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]
+)
+def test_unknown_refresh_token_is_refused(labvault_client, token):
+    assert_error(refresh(labvault_client, token), 401, "unknown refresh token")
 
 
 BAD_BODIES = {
@@ -193,13 +195,13 @@ BAD_BODIES = {
 }
 
 
+@pytest.mark.parametrize("route", ["/auth/refresh", "/auth/logout"])
 @pytest.mark.parametrize(
     ("request_args", "code", "field"), list(BAD_BODIES.values()), ids=list(BAD_BODIES)
 )
-def test_bad_request_bodies_get_a_json_error(labvault_client, request_args, code, field):
-    for route in ["/auth/refresh", "/auth/logout"]:
-        response = labvault_client.post(route, **request_args)
-        assert_error(response, code)
-        assert response.mimetype == "application/json"
-        if field is not None:
-            assert field in response.json["errors"]["json"]
+def test_bad_request_bodies_get_a_json_error(labvault_client, route, request_args, code, field):
+    response = labvault_client.post(route, **request_args)
+    assert_error(response, code)
+    assert response.mimetype == "application/json"
+    if field is not None:
+        assert field in response.json["errors"]["json"]

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from labvault.auth.models import User
 from labvault.auth.service import start_session
@@ -48,30 +49,32 @@ def assert_error(response: Any, code: int, message: str | None = None) -> None:
         assert message in response.json["message"]
 
 
-def test_me_shows_the_signed_in_user(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    for status in ("active", "unverified"):
-        user = labvault_make_user(labvault_app, role="manager", status=status)
-        response = client.get("/users/me", headers=user.headers)
-        assert response.status_code == 200
-        body = response.json
-        assert set(body) == USER_FIELDS
-        assert (body["id"], body["email"]) == (user.id, user.email)
-        assert (body["role"], body["status"]) == ("manager", status)
-        assert body["display_name"] == user.email.split("@")[0]
+@pytest.mark.parametrize("status", ["active", "unverified"])
+def test_me_shows_the_signed_in_user(labvault_app, labvault_make_user, status):
+    user = labvault_make_user(labvault_app, role="manager", status=status)
+    response = labvault_app.test_client().get("/users/me", headers=user.headers)
+    assert response.status_code == 200
+    body = response.json
+    assert set(body) == USER_FIELDS
+    assert (body["id"], body["email"]) == (user.id, user.email)
+    assert (body["role"], body["status"]) == ("manager", status)
+    assert body["display_name"] == user.email.split("@")[0]
 
 
-def test_user_routes_need_a_signed_in_user(labvault_app, labvault_make_user):
+def test_user_routes_need_a_signed_in_user(labvault_app, labvault_make_user, subtests):
     admin = labvault_make_user(labvault_app, role="admin")
     client = labvault_app.test_client()
-    for response in (
-        client.get("/users/me"),
-        client.get("/users"),
-        client.get(f"/users/{admin.id}"),
-        client.patch(f"/users/{admin.id}", json={"role": "user"}, headers={"If-Match": "*"}),
-    ):
-        assert_error(response, 401, "authentication required")
-        assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
+    for method, path in [
+        ("GET", "/users/me"),
+        ("GET", "/users"),
+        ("GET", f"/users/{admin.id}"),
+        ("PATCH", f"/users/{admin.id}"),
+    ]:
+        with subtests.test(method=method, path=path):
+            body = {"role": "user"} if method == "PATCH" else None
+            response = client.open(path, method=method, json=body, headers={"If-Match": "*"})
+            assert_error(response, 401, "authentication required")
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
     assert stored_user(labvault_app, admin.id)["role"] == "admin"
 
 
@@ -106,33 +109,36 @@ def test_admins_list_users_page_by_page(labvault_app, labvault_make_user):
     assert beyond.json == []
 
 
-def test_bad_pagination_arguments_are_422(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    client = labvault_app.test_client()
-    for query, field in [
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
         ("page_size=101", "page_size"),
         ("page_size=0", "page_size"),
         ("page=0", "page"),
         ("page=two", "page"),
-    ]:
-        response = client.get(f"/users?{query}", headers=admin.headers)
-        assert_error(response, 422)
-        assert field in response.json["errors"]["query"], query
+    ],
+)
+def test_bad_pagination_arguments_are_422(labvault_app, labvault_make_user, query, field):
+    admin = labvault_make_user(labvault_app, role="admin")
+    client = labvault_app.test_client()
+    response = client.get(f"/users?{query}", headers=admin.headers)
+    assert_error(response, 422)
+    assert field in response.json["errors"]["query"], query
     assert client.get("/users?page_size=100", headers=admin.headers).status_code == 200
 
 
-def test_only_admins_may_list_see_or_change_users(labvault_app, labvault_make_user):
+@pytest.mark.parametrize("role", ["user", "manager"])
+def test_only_admins_may_list_see_or_change_users(labvault_app, labvault_make_user, role):
     target = labvault_make_user(labvault_app)
     client = labvault_app.test_client()
-    for role in ("user", "manager"):
-        caller = labvault_make_user(labvault_app, role=role)
-        for response in (
-            client.get("/users", headers=caller.headers),
-            client.get(f"/users/{target.id}", headers=caller.headers),
-            patch(client, caller, target.id, {"role": "admin"}, "*"),
-            patch(client, caller, caller.id, {"role": "admin"}, "*"),
-        ):
-            assert_error(response, 403, "admin role")
+    caller = labvault_make_user(labvault_app, role=role)
+    for response in (
+        client.get("/users", headers=caller.headers),
+        client.get(f"/users/{target.id}", headers=caller.headers),
+        patch(client, caller, target.id, {"role": "admin"}, "*"),
+        patch(client, caller, caller.id, {"role": "admin"}, "*"),
+    ):
+        assert_error(response, 403, "admin role")
     assert stored_user(labvault_app, target.id)["role"] == "user"
 
 
@@ -197,33 +203,36 @@ def test_changing_an_unknown_user_is_404(labvault_app, labvault_make_user):
     assert_error(response, 404, "no user with id 999999")
 
 
-def test_invalid_changes_are_422(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
-    etag = etag_of(client, admin, user.id)
-    for changes, field in [
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
         ({"role": "superuser"}, "role"),
         ({"role": "ADMIN"}, "role"),
         ({"status": "banned"}, "status"),
         ({"role": None}, "role"),
         ({"email": "new@example.org"}, "email"),
         ({"role": "manager", "display_name": "x"}, "display_name"),
-    ]:
-        response = patch(client, admin, user.id, changes, etag)
-        assert_error(response, 422)
-        assert field in response.json["errors"]["json"], changes
-    assert_error(patch(client, admin, user.id, ["role", "admin"], etag), 422)
+        (["role", "admin"], "_schema"),
+    ],
+)
+def test_invalid_changes_are_422(labvault_app, labvault_make_user, changes, field):
+    admin = labvault_make_user(labvault_app, role="admin")
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    response = patch(client, admin, user.id, changes, etag_of(client, admin, user.id))
+    assert_error(response, 422)
+    assert field in response.json["errors"]["json"], changes
     row = stored_user(labvault_app, user.id)
     assert (row["role"], row["status"], row["email"]) == ("user", "active", user.email)
 
 
-def test_admins_cannot_demote_or_deactivate_themselves(labvault_app, labvault_make_user):
+def test_admins_cannot_demote_or_deactivate_themselves(labvault_app, labvault_make_user, subtests):
     admin = labvault_make_user(labvault_app, role="admin")
     client = labvault_app.test_client()
     for changes in ({"role": "manager"}, {"status": "deactivated"}, {"status": "unverified"}):
-        response = patch(client, admin, admin.id, changes, etag_of(client, admin, admin.id))
-        assert_error(response, 409, "cannot demote or deactivate themselves")
+        with subtests.test(changes=changes):
+            response = patch(client, admin, admin.id, changes, etag_of(client, admin, admin.id))
+            assert_error(response, 409, "cannot demote or deactivate themselves")
     row = stored_user(labvault_app, admin.id)
     assert (row["role"], row["status"]) == ("admin", "active")
 

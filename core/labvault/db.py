@@ -199,6 +199,16 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={WRITE_OPTION: True})
 
 
+def database_problem(session: Session) -> str | None:
+    """None when the database answers a query, else what went wrong."""
+    try:
+        session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        session.rollback()
+        return str(exc)
+    return None
+
+
 def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

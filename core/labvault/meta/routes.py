@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from labvault import API_VERSION, __version__
-from labvault.db import get_session
+from labvault.db import database_problem, get_session
 from labvault.loader import enabled_plugin_info
 from labvault.meta.schemas import HealthSchema, InfoSchema
 from labvault.paging import Blueprint
@@ -53,9 +52,8 @@ def live() -> dict[str, Any]:
 @blp.alt_response(503, schema=HealthSchema, description="the database cannot be reached")
 def ready() -> Any:
     """The server can answer requests: the database is reachable"""
-    try:
-        get_session().execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        current_app.logger.warning("readiness check failed: %s", exc)
+    problem = database_problem(get_session())
+    if problem is not None:
+        current_app.logger.warning("readiness check failed: %s", problem)
         return {"status": "unavailable", "checks": {"database": "unreachable"}}, 503
     return {"status": "ok", "checks": {"database": "ok"}}
