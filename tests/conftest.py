@@ -75,6 +75,13 @@ def server_database(kind: str) -> ServerDatabase:
     return database
 
 
+def server_url(kind: str, created: dict[str, ServerDatabase]) -> str:
+    """The URL of this session's database on the ``kind`` server, made on first use."""
+    if kind not in created:
+        created[kind] = server_database(kind)
+    return created[kind].url
+
+
 @pytest.fixture(scope="session")
 def _server_databases() -> Iterator[dict[str, ServerDatabase]]:
     created: dict[str, ServerDatabase] = {}
@@ -149,9 +156,7 @@ def labvault_database_url(
         if kind == "sqlite":
             url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'labvault.db'}"
         else:
-            if kind not in _server_databases:
-                _server_databases[kind] = server_database(kind)
-            url = _server_databases[kind].url
+            url = server_url(kind, _server_databases)
         _databases[kind] = EmptiedDatabase(url)
     _databases[kind].empty()
     return _databases[kind].url

@@ -3,7 +3,7 @@
 Each distribution gets a folder of its own holding the plugin module and a
 ``<dist>-<version>.dist-info`` folder (METADATA and entry_points.txt), and that folder
 is put on ``sys.path``, exactly as pip would leave an installed plugin. Each new path
-entry also gives ``labvault.plugins`` a fresh view of what is installed, because it
+entry also gives ``labvault.loader`` a fresh view of what is installed, because it
 caches installed plugins per ``sys.path``.
 """
 

@@ -34,7 +34,7 @@ from labvault.errors import ConfigError
 from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
 
-from tests.conftest import server_database
+from tests.conftest import server_url
 
 DEFAULT_ISSUER = "labvault"
 DROP = object()  # a claim value that removes the claim
@@ -111,9 +111,7 @@ def shared_app(
             if database == "sqlite":
                 url = f"sqlite:///{folder / 'labvault.db'}"
             else:
-                if database not in _server_databases:
-                    _server_databases[database] = server_database(database)
-                url = _server_databases[database].url
+                url = server_url(database, _server_databases)
             app = create_app(
                 {
                     "IDENTIFIER_PREFIX": "test",

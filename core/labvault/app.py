@@ -52,10 +52,6 @@ class LabvaultState:
     def registry(self) -> Registry:
         return self.extensions.registry
 
-    @property
-    def plugin_manager(self) -> pluggy.PluginManager:
-        return self.extensions.plugin_manager
-
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
     """Explicit settings are validated as they are; None reads config.py and the environment."""

@@ -153,7 +153,7 @@ CONSTITUENT_FIELDS = {
 DATE_FIELDS = frozenset(
     name
     for schema in TYPE_FIELDS.values()
-    for name, field in schema._declared_fields.items()
+    for name, field in schema().fields.items()
     if isinstance(field, fields.Date)
 )
 #: Type-specific text that full-text search looks at.
@@ -182,16 +182,12 @@ def _input_schema(item_type: str) -> type[ma.Schema]:
 INPUT_SCHEMAS = {item_type: _input_schema(item_type) for item_type in TYPE_FIELDS}
 
 
-def validate_item_input(item_type: str, data: Any, *, partial: bool) -> dict[str, Any]:
+def validate_item_input(item_type: str, data: Any) -> dict[str, Any]:
     """Validate a request body with the schema of ``item_type`` (422 errors as a dict)."""
     if not isinstance(data, dict):
         raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
     body = {k: v for k, v in data.items() if k != "type"}
-    schema = INPUT_SCHEMAS[item_type]
-    # partial=True would reach nested schemas too; naming the top-level fields keeps each
-    # constituent or relationship that is sent checked whole, with its defaults
-    top_level = tuple(schema._declared_fields) if partial else None
-    loaded: dict[str, Any] = schema(partial=top_level).load(body)
+    loaded: dict[str, Any] = INPUT_SCHEMAS[item_type]().load(body)
     return loaded
 
 
@@ -211,7 +207,7 @@ class ItemCreateSchema(CommonFields, _AllTypeFields):
         # a list or object is unhashable: look it up only once it is known to be text
         if not isinstance(item_type, str) or item_type not in INPUT_SCHEMAS:
             raise ma.ValidationError({"type": [f"must be one of {', '.join(INPUT_SCHEMAS)}"]})
-        return {"type": item_type, **validate_item_input(item_type, data, partial=False)}
+        return {"type": item_type, **validate_item_input(item_type, data)}
 
 
 class ItemPatchSchema(CommonFields, _AllTypeFields):
