@@ -296,3 +296,38 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, l
     assert_error(client.get("/users/me", headers=key_headers), 401, "revoked")
     refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert_error(refreshed, 401, "revoked")
+
+
+@pytest.mark.parametrize("labvault_database_url", ["mariadb", "postgresql"], indirect=True)
+def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
+    """Another sign-in registers the email between this one's lookup and insert (on
+    SQLite the write lock taken first keeps them apart): the account it made is used."""
+    from labvault.plugin import Identity
+    from labvault.users.service import sign_in
+
+    state = labvault_app.extensions["labvault"]
+    other = state.database.sessionmaker()
+    session = state.database.sessionmaker()
+    raced = []
+
+    @sa.event.listens_for(session, "before_flush")
+    def register_first(*_: Any) -> None:
+        if not raced:
+            raced.append(True)
+            other.add(User(email="ada@lab.example", display_name="Ada"))
+            other.commit()
+
+    identity = Identity("campus", "s-1", "ada@lab.example", email_verified=True)
+    try:
+        tokens = sign_in(session, state.signer, identity)
+    finally:
+        session.close()
+        other.close()
+
+    me = labvault_app.test_client().get(
+        "/users/me", headers={"Authorization": f"Bearer {tokens.access_token}"}
+    )
+    assert raced and me.status_code == 200
+    assert (me.json["email"], me.json["display_name"]) == ("ada@lab.example", "Ada")
+    with labvault_app.app_context():
+        assert get_session().scalar(sa.select(sa.func.count()).select_from(User)) == 1

@@ -109,7 +109,8 @@ class Host(abc.ABC):
     @abc.abstractmethod
     def session(self, *, write: bool = False) -> AbstractContextManager[Session]:
         """A database session for one transaction: committed when the ``with`` block
-        ends, rolled back if it raises.
+        ends, rolled back if it raises. It has a connection of its own, apart from the
+        transaction of the request it may be used in.
 
         ``write=True`` takes the database's write lock at the start (SQLite), so that
         concurrent writers wait for each other instead of failing.

@@ -150,7 +150,11 @@ def sign_in(session: Session, signer: TokenSigner, identity: Identity) -> Sessio
             status=Status.UNVERIFIED,
         )
         session.add(user)
-        session.flush()
+        try:
+            session.flush()
+        except sa.exc.IntegrityError:  # a sign-in beside this one made the account first
+            session.rollback()
+            return sign_in(session, signer, identity)
     elif not user.is_active:
         session.rollback()
         raise Forbidden("the account is deactivated")
