@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install style types tests
 
-# pip byte-compiles one file after another; compileall does it on every core.
+# pip byte-compiles one file after another; compileall does it on every core, and for
+# labvault's own (editable) source too, so that every process the tests start (CLI
+# commands, servers) need not compile it again where PYTHONDONTWRITEBYTECODE is set.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib
+	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib core
 	touch $(STAMP)
 
 install: $(STAMP)
