@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,18 +174,17 @@ def call_each(
     pm: pluggy.PluginManager,
     hook_name: str,
     *,
-    hosts: Mapping[str, Any] | Callable[[str], Any] | None = None,
+    hosts: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple[list[tuple[str, Any]], list[str]]:
     """Ask every plugin that implements ``hook_name`` for its answer, one plugin at a time.
 
     Each call goes through pluggy (a caller restricted to that plugin), so an
     implementation may take any subset of the spec's arguments and hook tracing and
-    monitoring see every call. With ``hosts`` (by plugin name, or a function of it) each
-    plugin gets its own host as the ``host`` argument. Answers and failures carry the
+    monitoring see every call. With ``hosts`` (by plugin name) each plugin gets its own
+    host as the ``host`` argument. Answers and failures carry the
     plugin's name; a failure does not stop the others from being asked.
     """
-    host_of = hosts if callable(hosts) else (hosts or {}).__getitem__
     plugins = dict(pm.list_name_plugin())
     answers: list[tuple[str, Any]] = []
     problems: list[str] = []
@@ -194,7 +193,7 @@ def call_each(
         name = impl.plugin_name
         others = [plugin for other, plugin in plugins.items() if other != name]
         caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
-        arguments = {**kwargs, "host": host_of(name)} if hosts is not None else kwargs
+        arguments = {**kwargs, "host": hosts[name]} if hosts is not None else kwargs
         try:
             results = caller(**arguments)
         except ConfigError as exc:  # the plugin's own report, one line per problem
