@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.auth.models import ApiKey
-from labvault.db import get_session, utcnow
+from labvault.db import begin_write, get_session, utcnow
 
 KEYS = "/users/me/api-keys"
 LISTED_FIELDS = {"id", "name", "hint", "created_at", "expires_at", "last_used_at"}
@@ -37,6 +37,7 @@ def stored_keys(app: Any) -> list[dict[str, Any]]:
 def set_expiry(app: Any, key_id: int, expires_at: dt.datetime) -> None:
     with app.app_context():
         session = get_session()
+        begin_write(session)
         session.execute(sa.update(ApiKey).where(ApiKey.id == key_id).values(expires_at=expires_at))
         session.commit()
 

@@ -357,7 +357,8 @@ def test_tokens_issue_prints_a_working_token_alone(upgraded_site: Site) -> None:
 
         with app.app_context():
             session = get_session()
-            update_user(session, find_user(session, "ada@lab.org"), status=Status.DEACTIVATED)
+            user = find_user(session, "ada@lab.org", for_update=True)
+            update_user(session, user, status=Status.DEACTIVATED)
         error = site.fail_one_line("tokens", "issue", "--user", "ada@lab.org")
         assert error == "error: ada@lab.org is deactivated"
         response = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault.collections.models import Collection, collection_items
-from labvault.db import get_session
+from labvault.db import begin_write, get_session
 from labvault.items.models import Item
 
 from tests.records import assert_error, create_item, current_etag, patch_item, with_etag
@@ -326,6 +326,7 @@ def test_item_patch_leaves_collections_it_may_not_change(labvault_app, labvault_
     assert_error(client.put(f"/collections/bobs/items/{refcode}", headers=bob.headers), 404)
     with labvault_app.app_context():
         session = get_session()
+        begin_write(session)
         bobs_id = session.scalar(sa.select(Collection.id).where(Collection.collection_id == "bobs"))
         item_id = session.scalar(sa.select(Item.id).where(Item.refcode == refcode))
         session.execute(sa.insert(collection_items).values(collection_id=bobs_id, item_id=item_id))

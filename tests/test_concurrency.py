@@ -1,10 +1,13 @@
-"""Concurrent edits against a real server: with the same ETag, exactly one edit wins.
+"""Concurrent requests against a real server: nothing collides, nothing is lost.
 
 `labvault serve --workers 4` (gunicorn) runs as a deployer runs it; eight processes,
-released together by a barrier, PATCH one item (or one block) with the same If-Match.
-Exactly one gets 200 and the rest 412, and the stored record is the winner's, whole: no
-field of another edit mixed in, one new version. Each race is run a few times, on SQLite
-and on MariaDB.
+released together by a barrier, send their requests at once:
+- PATCH one item (or one block) with the same If-Match: exactly one gets 200 and the rest
+  412, and the stored record is the winner's, whole: no field of another edit mixed in,
+  one new version;
+- upload to one item, add blocks to one item, create API keys: every one succeeds, and
+  the item's versions are numbered without a gap or a repeat.
+Each race is run a few times, on SQLite and on MariaDB.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ def http(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """(status, headers, JSON body) of one request; errors are answers too."""
-    data = None if body is None else json.dumps(body).encode()
+    """``body``: JSON, or bytes sent as they are (with their Content-Type in ``headers``)."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
+    if data is not None and not isinstance(body, bytes):
         request.add_header("Content-Type", "application/json")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
@@ -61,11 +65,19 @@ def _join_race(barrier: Any) -> None:
     _barrier = barrier
 
 
-def _race(args: tuple[int, str, str, str, dict[str, Any]]) -> tuple[int, int, Any]:
-    """Wait for every racer, then PATCH; (racer, status, body)."""
-    racer, url, token, etag, body = args
+def _race(args: tuple[Any, ...]) -> tuple[int, int, Any]:
+    """Wait for every racer, then send; (racer, status, body).
+
+    ``args``: (racer, url, token, etag, body) to PATCH with If-Match, or (racer, url,
+    token, method, body, headers).
+    """
+    if len(args) == 5:
+        racer, url, token, etag, body = args
+        method, headers = "PATCH", {"If-Match": etag}
+    else:
+        racer, url, token, method, body, headers = args
     _barrier.wait(timeout=BARRIER_TIMEOUT)
-    status, _, answer = http("PATCH", url, token, body, {"If-Match": etag})
+    status, _, answer = http(method, url, token, body, headers)
     return racer, status, answer
 
 
@@ -200,3 +212,89 @@ def test_one_of_many_concurrent_block_edits_wins_whole(served: Served, racers: A
         assert stored["version"] == block["version"] + 1
         _, versions = served.ok("GET", f"/items/{item['refcode']}/versions")
         assert [v["action"] for v in versions] == ["block_update", "block_create", "create"]
+
+
+# --- requests that all succeed ---------------------------------------------------------
+
+
+def multipart_file(name: str, content: bytes) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body with one part, ``file``, and its Content-Type header."""
+    boundary = "racer-boundary-7d3f"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _all_succeed(served: Served, results: list[tuple[int, int, Any]], status: int) -> list[Any]:
+    failed = [(racer, code, answer) for racer, code, answer in results if code != status]
+    assert not failed, f"{failed}\nserver log (end):\n{served.server.log()[-4000:]}"
+    return [answer for _, _, answer in sorted(results, key=lambda result: result[0])]
+
+
+def _versions_of(served: Served, refcode: str) -> list[tuple[int, str]]:
+    _, versions = served.ok("GET", f"/items/{refcode}/versions?page_size=100")
+    return sorted((v["number"], v["action"]) for v in versions)
+
+
+def test_concurrent_uploads_to_one_item_all_land_with_their_own_version(
+    served: Served, racers: Any
+) -> None:
+    for round_ in range(ROUNDS):
+        _, item = served.ok("POST", "/items", {"type": "sample", "name": "many files"})
+        refcode = item["refcode"]
+        url = served.url(f"/items/{refcode}/files")
+        tasks = []
+        for racer in range(RACERS):
+            body, headers = multipart_file(
+                f"r{racer}.txt", f"round {round_} racer {racer}".encode()
+            )
+            tasks.append((racer, url, served.token, "POST", body, headers))
+        uploaded = _all_succeed(served, racers(tasks), 201)
+
+        _, listed = served.ok("GET", f"/items/{refcode}/files?page_size=100")
+        assert sorted(f["id"] for f in listed) == sorted(f["id"] for f in uploaded)
+        assert _versions_of(served, refcode) == [(1, "create")] + [
+            (n, "file_add") for n in range(2, RACERS + 2)
+        ]
+        _, stored = served.ok("GET", f"/items/{refcode}")
+        assert stored["version"] == RACERS + 1
+
+
+def test_concurrent_new_blocks_of_one_item_all_land_in_order(served: Served, racers: Any) -> None:
+    for _ in range(ROUNDS):
+        _, item = served.ok("POST", "/items", {"type": "sample", "name": "many blocks"})
+        refcode = item["refcode"]
+        url = served.url(f"/items/{refcode}/blocks")
+        tasks = [
+            (r, url, served.token, "POST", {"block_type": "comment", "data": {"text": f"{r}"}}, {})
+            for r in range(RACERS)
+        ]
+        created = _all_succeed(served, racers(tasks), 201)
+
+        assert sorted(block["position"] for block in created) == list(range(RACERS))
+        _, blocks = served.ok("GET", f"/items/{refcode}/blocks")
+        assert sorted(b["data"]["text"] for b in blocks) == sorted(str(r) for r in range(RACERS))
+        assert _versions_of(served, refcode) == [(1, "create")] + [
+            (n, "block_create") for n in range(2, RACERS + 2)
+        ]
+
+
+def test_concurrent_api_key_creation_loses_none(served: Served, racers: Any) -> None:
+    url = served.url("/users/me/api-keys")
+    for round_ in range(ROUNDS):
+        tasks = [
+            (r, url, served.token, "POST", {"name": f"key {round_}-{r}"}, {}) for r in range(RACERS)
+        ]
+        created = _all_succeed(served, racers(tasks), 201)
+        _, listed = served.ok("GET", "/users/me/api-keys")
+        assert {f"key {round_}-{r}" for r in range(RACERS)} <= {key["name"] for key in listed}
+        for key in created:  # each works at once
+            status, _, me = http("GET", served.url("/users/me"), key["key"])
+            assert (status, me["email"]) == (200, "racer@lab.org")

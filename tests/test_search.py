@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.auth.models import User
-from labvault.db import get_session, utcnow
+from labvault.db import begin_write, get_session, utcnow
 from labvault.items import lists, search, service
 from labvault.items.models import Item
 from labvault.items.search import (
@@ -356,6 +356,7 @@ def _plan(session: Any, query: sa.Select[Any]) -> str:
 def _seed(session: Any, user_id: int, count: int) -> None:
     """``count`` starting materials, written as the service would but in bulk (and
     analyzed, as a database that grew to that size would be)."""
+    begin_write(session)
     now = utcnow()
     rows = []
     for n in range(count):

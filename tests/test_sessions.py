@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth.models import RefreshToken, User
 from labvault.auth.service import SessionTokens, start_session
-from labvault.db import get_session, utcnow
+from labvault.db import begin_write, get_session, utcnow
 
 
 def sign_in(app: Any, user_id: int) -> SessionTokens:
@@ -131,6 +131,7 @@ def test_session_ends_after_session_lifetime(labvault_make_app, labvault_make_us
 
     with app.app_context():
         session = get_session()
+        begin_write(session)
         session.execute(
             sa.update(RefreshToken)
             .where(RefreshToken.family_id == row["family_id"])

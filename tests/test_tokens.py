@@ -29,7 +29,7 @@ from labvault.app import create_app
 from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.auth.tokens import AUDIENCE, REQUIRED_CLAIMS
-from labvault.db import get_session
+from labvault.db import begin_write, get_session
 from labvault.errors import ConfigError
 from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
@@ -548,6 +548,7 @@ def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user):
     assert call_me(client, bearer(user.token)).status_code == 200
     with labvault_app.app_context():
         session = get_session()
+        begin_write(session)
         session.execute(sa.delete(User).where(User.id == user.id))
         session.commit()
     assert_refused(call_me(client, bearer(user.token)), "the token's user does not exist")

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth.models import User
 from labvault.auth.service import start_session
-from labvault.db import get_session
+from labvault.db import begin_write, get_session
 
 USER_FIELDS = {"id", "email", "display_name", "role", "status", "created_at", "updated_at"}
 
@@ -314,6 +314,7 @@ def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
     def register_first(*_: Any) -> None:
         if not raced:
             raced.append(True)
+            begin_write(other)
             other.add(User(email="ada@lab.example", display_name="Ada"))
             other.commit()
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 
 from labvault.errors import ConfigError
 
@@ -168,14 +168,24 @@ def create_engine(url: str) -> Engine:
 
 
 class Database:
-    """The engine and session factory of one app."""
+    """The engine and session factory of one app; its sessions write only inside a
+    transaction opened by :func:`begin_write`."""
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessionmaker, "before_flush", _flush_only_in_write_transaction)
+        event.listen(self.sessionmaker, "do_orm_execute", _execute_dml_only_in_write_transaction)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def count_up(row: Base, counter: str) -> None:
+    """Add one to ``row``'s counter column in the database, as ``counter = counter + 1``:
+    two transactions never take the same number, whatever they read before. The new
+    value is read back when next used."""
+    setattr(row, counter, getattr(type(row), counter) + 1)
 
 
 def get_session() -> Session:
@@ -190,13 +200,43 @@ def begin_write(session: Session) -> None:
     """Start the write transaction of one operation (ending any read before it).
 
     On SQLite this is BEGIN IMMEDIATE; on servers, rows read for update should also be
-    selected ``with_for_update()``.
+    selected ``with_for_update()`` and ``populate_existing``: an object read before,
+    in the read that this ends, would otherwise keep what it held then. A write outside
+    such a transaction raises :class:`WriteOutsideTransaction`.
     """
     if session.in_transaction():
-        if session.connection().get_execution_options().get(WRITE_OPTION):
+        if in_write_transaction(session):
             return  # already this operation's write transaction
         session.commit()
     session.connection(execution_options={WRITE_OPTION: True})
+
+
+def in_write_transaction(session: Session) -> bool:
+    return session.in_transaction() and bool(
+        session.connection().get_execution_options().get(WRITE_OPTION)
+    )
+
+
+class WriteOutsideTransaction(RuntimeError):
+    """A write in a session that did not open its transaction with :func:`begin_write`
+    (a bug: on SQLite such a write can fail with "database is locked")."""
+
+
+def _flush_only_in_write_transaction(session: Session, _context: Any, _instances: Any) -> None:
+    changes = session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
+    if changes and not in_write_transaction(session):
+        raise WriteOutsideTransaction(
+            "changes flushed outside a write transaction: call begin_write(session) first"
+        )
+
+
+def _execute_dml_only_in_write_transaction(state: ORMExecuteState) -> None:
+    dml = state.is_insert or state.is_update or state.is_delete
+    if dml and not in_write_transaction(state.session):
+        raise WriteOutsideTransaction(
+            f"{type(state.statement).__name__} outside a write transaction: "
+            "call begin_write(session) first"
+        )
 
 
 def database_problem(session: Session) -> str | None:

@@ -49,6 +49,7 @@ def start_session(
 
     The session lasts ``lifetime`` (default: SESSION_LIFETIME) from now.
     """
+    begin_write(session)
     ends = utcnow() + (lifetime or signer.session_lifetime)
     refresh = _new_refresh_token(session, user, uuid.uuid4().hex, ends)
     session.commit()
@@ -131,6 +132,7 @@ def create_api_key(
         if expires_at <= utcnow():
             raise Invalid(fields={"expires_at": ["must be in the future"]})
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    begin_write(session)
     key = ApiKey(
         user_id=user.id,
         name=name,
@@ -175,8 +177,8 @@ def _user_for_api_key(session: Session, secret: str) -> User:
         raise AuthError("API key has expired")
     user = key.user
     stale = key.last_used_at is None or key.last_used_at < now - API_KEY_TOUCH_INTERVAL
-    session.commit()  # end the read, so the touch below is a short write of its own
-    if stale:
+    if stale:  # a short write of its own, after the read
+        begin_write(session)
         session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         session.commit()
     return user

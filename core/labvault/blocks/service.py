@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
 from labvault.blocks.models import Block
-from labvault.db import utcnow
+from labvault.db import count_up, utcnow
 from labvault.errors import Conflict, ExtensionError, Invalid, NotFound
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
@@ -168,7 +168,7 @@ def update_block(
     block.data = _validated(kind, body.get("data", block.data), file_ids)
     block.file_ids = list(file_ids)
     compute(session, item, block)
-    block.version += 1
+    count_up(block, "version")
     block.updated_at = utcnow()
     changed(session, item, "block_update", user.id)
     session.commit()

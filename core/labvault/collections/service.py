@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from labvault.auth.models import Role, Status, User
 from labvault.collections.models import Collection, CollectionShare, collection_items
-from labvault.db import begin_write, utcnow
+from labvault.db import begin_write, count_up, utcnow
 from labvault.errors import Conflict, Forbidden, Invalid, NotFound
 from labvault.paging import PageRequest, page_rows
 
@@ -82,7 +82,7 @@ def get_collection(
     query = sa.select(Collection).where(Collection.collection_id == collection_id, readable(user))
     if write:
         begin_write(session)
-        query = query.with_for_update(of=Collection)
+        query = query.with_for_update(of=Collection).execution_options(populate_existing=True)
     collection = session.scalars(query).first()
     if collection is None:
         raise NotFound(f"no collection {collection_id!r}")
@@ -179,7 +179,7 @@ def update(
             setattr(collection, key, data[key])
     if "shares" in data:
         _set_shares(session, collection, data["shares"])
-    collection.version += 1
+    count_up(collection, "version")
     collection.updated_at = utcnow()
     session.commit()
     return collection

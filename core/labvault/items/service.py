@@ -99,7 +99,9 @@ def _item_by_refcode(
         )
         .options(orm.lazyload(Item.creators), orm.lazyload(Item.relationships))
     )
-    return query.with_for_update(of=Item) if write else query
+    if write:  # the locked row, not what an earlier read of this session left
+        return query.with_for_update(of=Item).execution_options(populate_existing=True)
+    return query
 
 
 def etag(item: Item) -> str:

@@ -19,7 +19,7 @@ from labvault.auth.models import User
 from labvault.blocks import service as blocks
 from labvault.collections import service as collections
 from labvault.collections.models import Collection
-from labvault.db import utcnow
+from labvault.db import count_up, utcnow
 from labvault.errors import NotFound
 from labvault.files import service as files
 from labvault.files.models import item_files
@@ -53,7 +53,7 @@ def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
 def _record(session: Session, change: Change) -> None:
     item = change.item
     if change.action != "create":
-        item.version += 1
+        count_up(item, "version")
         item.updated_at = utcnow()
     session.flush()
     session.add(

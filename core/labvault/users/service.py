@@ -74,7 +74,7 @@ def create_user(
 def lock_user(session: Session, user_id: int) -> User:
     """Start a write and load the user locked for it (NotFound when there is no such user)."""
     begin_write(session)
-    user = session.get(User, user_id, with_for_update=True)
+    user = session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:
         raise NotFound(f"no user with id {user_id}")
     return user
