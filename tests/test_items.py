@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault import paging
-from labvault.db import get_session
+from labvault.db import begin_write, get_session
 from labvault.items import service
 from labvault.items.models import Item
 
@@ -455,6 +455,7 @@ def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user, subt
         items.append(item)
         with labvault_app.app_context():
             session = get_session()
+            begin_write(session)
             session.execute(
                 sa.update(Item)
                 .where(Item.refcode == item["refcode"])
@@ -535,7 +536,8 @@ def test_the_page_header_and_exact_are_documented(labvault_make_app):
         spec = labvault_make_app().test_client().get("/openapi.json").json
         listing = spec["paths"]["/items"]["get"]
         header = listing["responses"]["200"]["headers"]["X-Pagination"]
-        schema = header["schema"]["$ref"].rsplit("/", 1)[-1]
+        # JSON text: described by its media type, not as a simple header value
+        schema = header["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
         assert "total_exact" in spec["components"]["schemas"][schema]["properties"]
         exact = next(p for p in listing["parameters"] if p["name"] == "exact")
         assert exact["schema"] == {"type": "boolean", "default": False}

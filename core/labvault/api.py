@@ -1,8 +1,10 @@
 """The REST API: flask-smorest, OpenAPI at /openapi.json, Swagger UI at /doc.
 
 Swagger UI's files are served by labvault itself, so /doc works without internet.
-Every error, including 404, 405, 413 and unexpected 500s, is a JSON body; the domain
-errors services raise (:mod:`labvault.errors`) are answered here, in one place.
+Every error, including 404, 405, 413 and unexpected 500s, is a JSON body with the
+headers its status calls for (``Allow`` on 405); the domain errors services raise
+(:mod:`labvault.errors`) are answered here, in one place. Requests pass the gate
+(:mod:`labvault.gate`) before a handler runs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, send_from_directory
+from flask import Flask, Response, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -21,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from labvault import API_VERSION
 from labvault.errors import DomainError
+from labvault.gate import BoundedIntegerConverter, ContractPlugin, bounded_integer_parameter
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
@@ -34,6 +37,11 @@ class LabvaultApi(Api):
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
+        # the exception's own headers (Allow on 405, Content-Range on 416), not its HTML type
+        headers = {
+            **{k: v for k, v in error.get_headers() if k.lower() != "content-type"},
+            **(headers or {}),
+        }
         return payload, code, headers
 
     def handle_domain_error(self, error: DomainError) -> Any:
@@ -90,6 +98,12 @@ def _core_blueprints() -> list[Any]:
     ]
 
 
+def _no_content_type_without_content(response: Response) -> Response:
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
+    return response
+
+
 def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix."""
     app.config.update(
@@ -110,7 +124,11 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
             "security": [{SECURITY_SCHEME: []}],
         },
     )
-    api = LabvaultApi(app)
+    # ids in paths: only what a database can hold matches a route
+    app.url_map.converters["int"] = BoundedIntegerConverter
+    app.after_request(_no_content_type_without_content)
+    api = LabvaultApi(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
+    api.register_converter(BoundedIntegerConverter, bounded_integer_parameter)
     api.spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
     )

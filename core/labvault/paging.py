@@ -12,14 +12,20 @@ many"). ``next_page`` is always right. A client that needs the exact figure asks
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from copy import deepcopy
+from functools import wraps
 from typing import Any, Protocol, TypeVar
 
 import flask_smorest
 import marshmallow as ma
 import sqlalchemy as sa
-from flask_smorest.pagination import PaginationMetadataSchema
+from flask import request
+from flask_smorest.pagination import PaginationMetadataSchema, PaginationParameters
+from flask_smorest.utils import unpack_tuple_response
 from sqlalchemy.orm import Session
+
+from labvault.gate import JSON, MAX_INT, RequestParser
 
 T = TypeVar("T")
 
@@ -49,14 +55,68 @@ class PageMetadataSchema(PaginationMetadataSchema):
     )
 
 
+#: The header is JSON text, so it is described by a media type, not as a simple value.
 PAGE_HEADER = {
-    "description": "Pagination metadata (JSON)",
-    "schema": PageMetadataSchema,
+    "description": "Pagination metadata (JSON text)",
+    "content": {JSON: {"schema": PageMetadataSchema}},
 }
 
 
+def page_parameters(default_size: int, max_size: int) -> type[ma.Schema]:
+    """The query arguments ``page`` and ``page_size``, bounded so that no page starts
+    beyond what a database takes as an OFFSET."""
+
+    class PageParameters(ma.Schema):
+        class Meta:
+            unknown = ma.EXCLUDE
+
+        page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_INT))
+        page_size = ma.fields.Integer(
+            load_default=default_size, validate=ma.validate.Range(min=1, max=max_size)
+        )
+
+        @ma.post_load
+        def _parameters(self, data: dict[str, int], **_: Any) -> PaginationParameters:
+            return PaginationParameters(**data)
+
+    return PageParameters
+
+
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint whose pagination header may carry a lower-bound total."""
+    """flask-smorest's Blueprint with the gate's request parser (:mod:`labvault.gate`),
+    bounded pages and a pagination header that may carry a lower-bound total."""
+
+    ARGUMENTS_PARSER = RequestParser()
+
+    def paginate(
+        self, *, page_size: int | None = None, max_page_size: int | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """The view gets ``pagination_parameters`` (a :class:`PageRequest`) and sets its
+        ``item_count``; the answer gets the ``X-Pagination`` header."""
+        defaults = self.DEFAULT_PAGINATION_PARAMETERS
+        schema = page_parameters(
+            page_size or defaults["page_size"], max_page_size or defaults["max_page_size"]
+        )
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            @wraps(view)
+            def paginated(*args: Any, **kwargs: Any) -> Any:
+                page = self.ARGUMENTS_PARSER.parse(schema, request, location="query")
+                result, status, headers = unpack_tuple_response(
+                    view(*args, pagination_parameters=page, **kwargs)
+                )
+                result, headers = self._set_pagination_metadata(page, result, headers)
+                return result, status, headers
+
+            doc = deepcopy(getattr(paginated, "_apidoc", {}))
+            doc["pagination"] = {
+                "parameters": {"in": "query", "schema": schema},
+                "response": {422: "UNPROCESSABLE_ENTITY"},
+            }
+            paginated._apidoc = doc  # type: ignore[attr-defined]
+            return paginated
+
+        return decorator
 
     def _set_pagination_metadata(self, page_params: Any, result: Any, headers: Any) -> Any:
         if headers is None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
-from marshmallow import fields
+from marshmallow import fields, validate
+
+from labvault.gate import MAX_INT
 
 #: item_id and collection_id: readable in a URL as they are.
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._~-]{1,40}$"
@@ -15,6 +19,12 @@ class Strict(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+def Id(*, strict: bool = True, **kwargs: Any) -> fields.Integer:
+    """An id (of a user, file, block...) in a request: 1 to MAX_INT, what every database
+    holds. ``strict=False`` for query arguments, which arrive as text."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_INT), **kwargs)
 
 
 class UserRefSchema(ma.Schema):

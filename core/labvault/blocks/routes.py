@@ -90,7 +90,7 @@ class OneBlock(MethodView):
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(BlockPatchSchema)
+    @blp.arguments(BlockPatchSchema, required=False)  # no body: nothing to change
     @blp.response(200, BlockSchema)
     def patch(self, body: dict[str, Any], refcode: str, block_id: int) -> Any:
         """Change a block's title, data or files (If-Match required); recomputed"""

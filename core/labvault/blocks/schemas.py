@@ -5,10 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
+from labvault.schemas import Id
+from labvault.schemas import Strict as _Strict
 
 
 class BlockCreateSchema(_Strict):
@@ -16,7 +14,7 @@ class BlockCreateSchema(_Strict):
     title = fields.String(load_default="", validate=validate.Length(max=500))
     data = fields.Dict(load_default=dict, metadata={"description": "as the block type's schema"})
     file_ids = fields.List(
-        fields.Integer(),
+        Id(),
         load_default=list,
         validate=validate.Length(max=100),
         metadata={"description": "ids of files attached to the item"},
@@ -26,7 +24,7 @@ class BlockCreateSchema(_Strict):
 class BlockPatchSchema(_Strict):
     title = fields.String(validate=validate.Length(max=500))
     data = fields.Dict()
-    file_ids = fields.List(fields.Integer(), validate=validate.Length(max=100))
+    file_ids = fields.List(Id(), validate=validate.Length(max=100))
 
 
 class BlockSchema(ma.Schema):
@@ -42,7 +40,7 @@ class BlockSchema(ma.Schema):
 
 
 class BlockOrderSchema(_Strict):
-    block_ids = fields.List(fields.Integer(), required=True)
+    block_ids = fields.List(Id(), required=True, validate=validate.Length(max=10_000))
 
 
 class BlockTypeSchema(ma.Schema):

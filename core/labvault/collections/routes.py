@@ -57,7 +57,7 @@ class OneCollection(MethodView):
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(CollectionPatchSchema)
+    @blp.arguments(CollectionPatchSchema, required=False)  # no body: nothing to change
     @blp.response(200, CollectionSchema)
     def patch(self, data: dict[str, Any], collection_id: str) -> Any:
         """Rename, describe or re-share a collection (If-Match required)"""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, UserRefSchema
+from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, Id, UserRefSchema
 from labvault.schemas import Strict as _Strict
 
 
 class ShareSchema(_Strict):
-    user_id = fields.Integer(required=True)
+    user_id = Id(required=True)
     permission = fields.String(required=True, validate=validate.OneOf(["read", "write"]))
     display_name = fields.String(dump_only=True)
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import flask
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import parse_range_header
 
 from labvault.files.storage import ContentMissing, FileStore
 
@@ -169,6 +170,19 @@ class RangeNotSatisfiable(RequestedRangeNotSatisfiable):
         self.data = {"message": message, "headers": {"Content-Range": f"bytes */{size}"}}
 
 
+def _ignore_unusable_range(environ: dict[str, object]) -> None:
+    """Drop a Range header that is not one byte range: one that cannot be parsed, names
+    another unit, or asks for several ranges (not served as multipart). RFC 9110 (14.2)
+    says to ignore such a header and send the whole content, where werkzeug would answer
+    416; a single byte range outside the content still gets 416."""
+    header = environ.get("HTTP_RANGE")
+    if not isinstance(header, str):
+        return
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        del environ["HTTP_RANGE"]
+
+
 def send_stored_file(
     store: FileStore,
     sha256: str,
@@ -196,6 +210,7 @@ def send_stored_file(
         )
     content_type = served_media_type(media_type)
     download_name = safe_filename(name)
+    _ignore_unusable_range(flask.request.environ)
     try:
         response = flask.send_file(
             path,

@@ -19,13 +19,16 @@ blp = Blueprint("files", __name__, description="Files attached to items")
 # served by labvault.blocks.routes on this blueprint.
 
 BINARY = {"type": "string", "format": "binary"}
+#: Content is served as the media type it was stored with (active types as octet-stream).
+ANY_MEDIA_TYPE = "*/*"
 CONTENT_PARAMETERS: list[dict[str, Any]] = [
     {
         "in": "header",
         "name": "Range",
         "required": False,
         "schema": {"type": "string"},
-        "description": "a byte range, e.g. bytes=0-1023: answered with 206",
+        "description": "one byte range, e.g. bytes=0-1023: answered with 206 (416 if it "
+        "starts beyond the end); any other Range is ignored",
     },
     {
         "in": "header",
@@ -83,11 +86,11 @@ def file_metadata(file_id: int) -> dict[str, Any]:
 @blp.route("/files/<int:file_id>/content")
 @require_user()
 @blp.doc(parameters=CONTENT_PARAMETERS)
-@blp.response(200, BINARY, content_type="application/octet-stream", description="the content")
+@blp.response(200, BINARY, content_type=ANY_MEDIA_TYPE, description="the content")
 @blp.alt_response(
     206,
     schema=BINARY,
-    content_type="application/octet-stream",
+    content_type=ANY_MEDIA_TYPE,
     description="the requested byte range",
     success=True,
 )

@@ -21,6 +21,7 @@ from labvault.db import get_session
 from labvault.items import links, lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
+    ITEM_CREATE_BODY,
     GraphArgsSchema,
     GraphSchema,
     ItemCreateSchema,
@@ -74,6 +75,7 @@ class Items(MethodView):
 
     @require_user()
     @blp.arguments(ItemCreateSchema)
+    @blp.doc(requestBody=ITEM_CREATE_BODY)
     @blp.response(201, ItemSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Create an item: send its type and fields; the answer carries its ETag"""
@@ -91,7 +93,7 @@ class OneItem(MethodView):
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(ItemPatchSchema)
+    @blp.arguments(ItemPatchSchema, required=False)  # no body: nothing to change
     @blp.response(200, ItemSchema)
     def patch(self, body: dict[str, Any], refcode: str) -> Any:
         """Change fields of an item (If-Match required); a new version is kept"""

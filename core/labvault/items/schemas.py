@@ -14,7 +14,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from labvault.items.models import ItemType, Relation
-from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, UserRefSchema
+from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, Id, UserRefSchema
 from labvault.schemas import Strict as _Strict
 
 STATUSES: dict[str, tuple[str, ...]] = {
@@ -77,7 +77,7 @@ class CommonFields(_Strict):
     date = fields.Date(allow_none=True)
     status = fields.String(metadata={"description": "one of the statuses of the item's type"})
     creators = fields.List(
-        fields.Integer(),
+        Id(),
         validate=validate.Length(min=1, error="an item needs at least one creator"),
         metadata={"description": "user ids (default: you)"},
     )
@@ -102,7 +102,8 @@ class StartingMaterialFields(ma.Schema):
     molar_mass = fields.Float(
         allow_none=True,
         validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "g/mol"},
+        # apispec documents the bound but not that it is exclusive
+        metadata={"description": "g/mol", "exclusiveMinimum": True},
     )
     supplier = _short(allow_none=True)
     location = _short(allow_none=True)
@@ -195,19 +196,57 @@ class _AllTypeFields(SampleFields, StartingMaterialFields, CellFields, Equipment
     """Every type-specific field, for the documentation of requests and responses."""
 
 
-class ItemCreateSchema(CommonFields, _AllTypeFields):
-    """POST /items: ``type`` plus the common fields and those of that type."""
+def _create_schema(item_type: str) -> type[ma.Schema]:
+    return type(
+        f"{item_type.title().replace('_', '')}CreateSchema",
+        (INPUT_SCHEMAS[item_type],),
+        {
+            "type": fields.String(required=True, validate=validate.OneOf([item_type])),
+            "__doc__": f"POST /items for a {item_type.replace('_', ' ')}",
+        },
+    )
 
-    type = fields.String(required=True, validate=validate.OneOf([t.value for t in ItemType]))
+
+#: POST /items: one schema per type, ``type`` telling which.
+CREATE_SCHEMAS = {item_type: _create_schema(item_type) for item_type in TYPE_FIELDS}
+
+
+class ItemCreateSchema(ma.Schema):
+    """POST /items: ``type`` plus the common fields and those of that type.
+
+    Loaded with the schema of the type the body names; documented as their union
+    (:data:`ITEM_CREATE_BODY`), so a client sees which fields each type takes.
+    """
 
     def load(self, data: Any, **kwargs: Any) -> Any:
         if not isinstance(data, dict):
             raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
         item_type = data.get("type")
         # a list or object is unhashable: look it up only once it is known to be text
-        if not isinstance(item_type, str) or item_type not in INPUT_SCHEMAS:
-            raise ma.ValidationError({"type": [f"must be one of {', '.join(INPUT_SCHEMAS)}"]})
-        return {"type": item_type, **validate_item_input(item_type, data)}
+        if not isinstance(item_type, str) or item_type not in CREATE_SCHEMAS:
+            raise ma.ValidationError({"type": [f"must be one of {', '.join(CREATE_SCHEMAS)}"]})
+        loaded: dict[str, Any] = CREATE_SCHEMAS[item_type]().load(data)
+        return loaded
+
+
+#: The documented body of POST /items: one schema per type, told apart by ``type``.
+ITEM_CREATE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": list(CREATE_SCHEMAS.values()),
+                "discriminator": {
+                    "propertyName": "type",
+                    "mapping": {
+                        item_type: f"#/components/schemas/{schema.__name__.removesuffix('Schema')}"
+                        for item_type, schema in CREATE_SCHEMAS.items()
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 class ItemPatchSchema(CommonFields, _AllTypeFields):
@@ -286,7 +325,7 @@ class _QueryArgs(_Strict):
 class ItemListArgsSchema(_QueryArgs):
     type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
     collection = fields.String(metadata={"description": "collection_id"})
-    creator = fields.Integer(metadata={"description": "user id"})
+    creator = Id(strict=False, metadata={"description": "user id"})
     status = fields.String()
     q = fields.String(
         validate=validate.Length(min=1, max=200),

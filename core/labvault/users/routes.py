@@ -46,7 +46,7 @@ class OneUser(MethodView):
 
     @require_user(Role.ADMIN)
     @blp.etag
-    @blp.arguments(UserUpdateSchema)
+    @blp.arguments(UserUpdateSchema, required=False)  # no body: nothing to change
     @blp.response(200, UserSchema)
     def patch(self, changes: dict[str, Any], user_id: int) -> User:
         """Change a user's role or status (admins only; needs If-Match)

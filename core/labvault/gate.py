@@ -1,0 +1,222 @@
+"""The gate every request passes before a handler runs: input the API does not take is
+refused here, with a 4xx, and never reaches a service or the database.
+
+- A body must come in a media type the operation accepts (415 otherwise), so a body
+  sent as text is not silently ignored and answered with "missing field".
+- JSON must be UTF-8 text a client could have meant: no unpaired UTF-16 surrogates
+  (``"\\udc00"`` decodes in Python but no database can store it), no NaN or Infinity, no
+  number literal longer than ``MAX_NUMBER_LENGTH`` characters and no nesting deeper than
+  ``MAX_JSON_DEPTH`` (400).
+- A multipart body may hold only the fields its schema declares (422, as for JSON).
+- Integers are bounded to what every supported database stores: ids and counters are
+  INTEGER columns on MariaDB and PostgreSQL (``MAX_INT``). Path ids out of range match no
+  route (404); query and body integers are validated by their fields
+  (:func:`labvault.schemas.Id`), which the OpenAPI document shows.
+
+:class:`RequestParser` is the webargs parser of labvault's blueprints
+(:class:`labvault.paging.Blueprint`); :class:`ContractPlugin` documents on every operation
+the answers the gate and If-Match give.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from apispec import BasePlugin
+from flask import Request
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.routing import IntegerConverter, Map
+
+#: The largest id or counter: INTEGER holds 2**31 - 1 on MariaDB and PostgreSQL.
+MAX_INT = 2**31 - 1
+#: Deeper JSON is refused: no labvault body nests more than a few levels.
+MAX_JSON_DEPTH = 64
+#: Characters of one number literal; Python would spend seconds on a million digits.
+MAX_NUMBER_LENGTH = 100
+
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+
+
+class MalformedJSON(ValueError):
+    """A request body that is not JSON labvault takes; the message says why."""
+
+
+def load_json(raw: bytes) -> Any:
+    """Decode a JSON body, refusing what :mod:`json` would accept but no client meant."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        data = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant
+        )
+    except RecursionError:
+        raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedJSON(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    _check_tree(data)
+    return data
+
+
+def _check_number(literal: str) -> None:
+    if len(literal) > MAX_NUMBER_LENGTH:
+        raise MalformedJSON(f"a number longer than {MAX_NUMBER_LENGTH} characters")
+
+
+def _parse_int(literal: str) -> int:
+    _check_number(literal)
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    _check_number(literal)
+    return float(literal)
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedJSON(f"{name} is not a JSON number")
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedJSON(
+                "a string holds an unpaired UTF-16 surrogate (\\ud800 to \\udfff), "
+                "which is not text"
+            ) from None
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and text of a decoded document, walked without recursion."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(value, dict):
+                for key in value:
+                    _check_text(key)
+                value = value.values()
+            pending.extend((child, depth + 1) for child in value)
+
+
+def has_body(request: Request) -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+
+
+def require_media_type(request: Request, accepted: str) -> bool:
+    """True when the body comes as ``accepted``; False when there is none; else 415."""
+    if request.mimetype == accepted:
+        return True
+    if not request.mimetype and not has_body(request):
+        return False
+    abort(
+        415,
+        message=f"send the body as {accepted} (it came as {request.mimetype or 'no media type'})",
+    )
+    raise AssertionError("unreachable")
+
+
+class RequestParser(FlaskParser):
+    """webargs' Flask parser, with the gate's checks on JSON and multipart bodies."""
+
+    #: a multipart field no schema declares is refused, like an unknown JSON field
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "files": ma.RAISE}
+
+    def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        if not require_media_type(req, JSON):
+            return core.missing
+        raw = req.get_data(cache=True)
+        if not raw:
+            return core.missing
+        try:
+            return load_json(raw)
+        except MalformedJSON as exc:
+            abort(400, message=str(exc), messages={"json": [str(exc)]})
+
+    def load_files(self, req: Request, schema: ma.Schema) -> Any:
+        # the form's text fields too, so that a strict schema refuses those it does not know
+        if not require_media_type(req, MULTIPART):
+            return core.missing
+        return MultiDictProxy(CombinedMultiDict([req.files, req.form]), schema)
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """Flask's ``int`` converter, matching only ids a database can hold (0 to MAX_INT)."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = MAX_INT,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def bounded_integer_parameter(converter: BoundedIntegerConverter) -> dict[str, Any]:
+    """How the OpenAPI document shows a path integer."""
+    low = converter.min if converter.min is not None else (None if converter.signed else 0)
+    schema: dict[str, Any] = {"type": "integer", "maximum": converter.max}
+    if low is not None:
+        schema["minimum"] = low
+    return schema
+
+
+# --- the answers every operation documents ---------------------------------------------
+
+#: Answered by the gate to any operation with a body.
+BODY_RESPONSES = {"415": "the body is not in a media type this operation takes"}
+#: Answered by the gate to a JSON body.
+JSON_RESPONSES = {"400": "the body is not JSON labvault takes (the message says why)"}
+#: Answered to an operation that takes If-Match (:mod:`labvault.conditional`).
+IF_MATCH_RESPONSES = {
+    "412": "it changed since you read it (If-Match names another version)",
+    "428": "If-Match is missing",
+}
+
+
+class ContractPlugin(BasePlugin):
+    """An apispec plugin: every operation documents the gate's and If-Match's answers,
+    and a 204 answer has no content."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: Mapping[str, Any] | None = None, **_: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            added: dict[str, str] = {}
+            body = operation.get("requestBody")
+            if body:
+                added |= BODY_RESPONSES
+                if JSON in body.get("content", {}):
+                    added |= JSON_RESPONSES
+            if any(
+                isinstance(p, dict) and p.get("in") == "header" and p.get("name") == "If-Match"
+                for p in operation.get("parameters", [])
+            ):
+                added |= IF_MATCH_RESPONSES
+            for status, description in added.items():
+                responses.setdefault(
+                    status, {"description": description, "content": {JSON: {"schema": "Error"}}}
+                )
+            for no_content in ("204", 204):
+                if no_content in responses:
+                    responses[no_content].pop("content", None)
