@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import Server, Site, make_site
+from tests.test_cli import Server, Site, make_site, new_user_token
 
 RACERS = 8
 ROUNDS = 3
@@ -109,21 +109,6 @@ class Served:
         return answer_headers.get("ETag", ""), answer
 
 
-def _token_for_new_user(site: Site) -> str:
-    from labvault.app import create_app
-    from labvault.db import get_session
-    from labvault.users.service import create_user
-
-    app = create_app(site.settings)
-    try:
-        with app.app_context():
-            user = create_user(get_session(), "racer@lab.org")
-            token: str = app.extensions["labvault"].signer.issue(user.id)
-            return token
-    finally:
-        app.extensions["labvault"].database.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "mariadb"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -140,7 +125,7 @@ def served(
     server = None
     try:
         site.ok("db", "upgrade")
-        token = _token_for_new_user(site)
+        token = new_user_token(site, "racer@lab.org")
         server = Server(site, "--workers", "4")
         server.wait_until_ready()  # fails the test, with the server's log, if it does not
         yield Served(site, server, token)
