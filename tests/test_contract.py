@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from labvault.app import create_app
-from labvault.gate import MAX_INT, MAX_JSON_DEPTH
+from labvault.gate import IF_MATCH_SCHEMA, MAX_INT, MAX_JSON_DEPTH
 from labvault.items.schemas import INPUT_SCHEMAS
 
 from tests.plugin_dists import app_settings
@@ -324,6 +324,14 @@ def test_if_match_operations_are_the_ones_that_answer_428_without_it(labvault_ap
     refcode = create_item(client, owner)["refcode"]
     response = client.patch(f"/items/{refcode}", json={"name": "x"}, headers=owner.headers)
     assert_error(response, 428)
+    empty = client.patch(
+        f"/items/{refcode}", json={"name": "x"}, headers={**owner.headers, "If-Match": ""}
+    )
+    assert_error(empty, 428)  # names no version: as good as none, as the document says
+    users = spec["paths"]["/users/{user_id}"]["patch"]
+    for parameter in parameters_of(spec, "/users/{user_id}", users):
+        if parameter["name"] == "If-Match":  # flask-smorest's, as strict as labvault's
+            assert parameter["schema"] == IF_MATCH_SCHEMA
     patch = spec["paths"]["/items/{refcode}"]["patch"]
     assert any(p["name"] == "If-Match" and p["required"] for p in patch["parameters"])
 

@@ -193,9 +193,22 @@ IF_MATCH_RESPONSES = {
 }
 
 
+#: If-Match as RFC 9110 writes it: "*" or entity tags (an empty or malformed one is none)
+IF_MATCH_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r'^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$',
+}
+
+
 class ContractPlugin(BasePlugin):
     """An apispec plugin: every operation documents the gate's and If-Match's answers,
-    and a 204 answer has no content."""
+    a 204 answer has no content, and If-Match is shown as RFC 9110 writes it."""
+
+    def parameter_helper(self, parameter: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # flask-smorest's IF_MATCH component, used by its @etag (GET/PATCH /users/<id>)
+        if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+            return {"schema": {**parameter.get("schema", {}), **IF_MATCH_SCHEMA}}
+        return {}
 
     def operation_helper(
         self, path: str | None = None, operations: Mapping[str, Any] | None = None, **_: Any

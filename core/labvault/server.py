@@ -1,9 +1,17 @@
-"""Running the app under gunicorn from `labvault serve`."""
+"""Running the app under gunicorn from `labvault serve`.
+
+gunicorn refuses some requests before the app sees them (a request line over 4094
+bytes: 414, headers too large: 431, a malformed request: 400); `labvault serve` has it
+answer those in labvault's JSON error shape too, so that every error a client gets is
+one it can read the same way.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
@@ -28,7 +36,20 @@ def _post_fork(_server: Any, _worker: Any, app: Flask) -> None:
     app.extensions["labvault"].database.engine.dispose(close=False)
 
 
+def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """gunicorn's ``util.write_error``, with a JSON body instead of an HTML page."""
+    body = json.dumps(
+        {"code": status, "status": reason, "message": message or reason}, ensure_ascii=True
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    gunicorn.util.write_nonblock(sock, head + body)
+
+
 def run_gunicorn(app: Flask, *, bind: str, workers: int) -> None:
+    gunicorn.util.write_error = _write_json_error  # gunicorn has no setting for it
     _Gunicorn(
         app,
         {

@@ -6,15 +6,16 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields
 
-from labvault.schemas import UserRefSchema
+from labvault.schemas import Strict, UserRefSchema
 
 
-class UploadSchema(ma.Schema):
+class UploadSchema(Strict):
     """The multipart/form-data body of an upload (Swagger UI shows a file picker)."""
 
     file = Upload(
         required=True,
-        metadata={"description": "the file; its name is kept without directories"},
+        # minLength: an empty file is refused (there is nothing to store)
+        metadata={"description": "the file; its name is kept without directories", "minLength": 1},
     )
 
 

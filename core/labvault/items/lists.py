@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
 from labvault.collections.models import Collection, collection_items
-from labvault.errors import Invalid
 from labvault.items import access, search
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
@@ -92,10 +91,10 @@ def list_page(
             return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
         if sort in (None, "relevance"):
             query = search.order_by_relevance(query, relevance)
-    elif sort == "relevance":
-        raise Invalid(fields={"sort": ["relevance needs q"]}, location="query")
-    if sort not in (None, "relevance") or "q" not in args:
-        query = sorted_query(query, sort or "-updated_at")
+    if sort not in (None, "relevance"):
+        query = sorted_query(query, sort)
+    elif "q" not in args:  # nothing to rank: relevance is the default order
+        query = sorted_query(query, "-updated_at")
     return page_rows(session, query.options(*SUMMARY_ONLY), page, exact=exact)
 
 

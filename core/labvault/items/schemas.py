@@ -333,7 +333,10 @@ class ItemListArgsSchema(_QueryArgs):
     )
     sort = fields.String(
         validate=validate.OneOf([*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance"]),
-        metadata={"description": "field, '-' for descending; default -updated_at or relevance"},
+        metadata={
+            "description": "field, '-' for descending; default: relevance with q (the "
+            "newest first without it)"
+        },
     )
     exact = fields.Boolean(
         load_default=False,

@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.models import Role, User
+from labvault.conditional import if_match_tags
 from labvault.db import get_session
 from labvault.paging import Blueprint, page_rows
 from labvault.users import service
@@ -54,6 +55,7 @@ class OneUser(MethodView):
         Send the ETag of GET /users/{user_id} in If-Match. Deactivating a user stops
         their tokens and API keys at once.
         """
+        if_match_tags()  # one that is not an ETag is none (428), as everywhere else
         session = get_session()
         user = service.lock_user(session, user_id)
         blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
