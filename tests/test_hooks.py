@@ -369,8 +369,7 @@ def test_labvault_blueprints(dists, make_app):
         "instruments",
         """
         import marshmallow as ma
-        from flask_smorest import Blueprint
-        from labvault.plugin import hookimpl
+        from labvault.plugin import Blueprint, hookimpl
 
         blp = Blueprint(
             "instruments", __name__, url_prefix="/instruments", description="Lab instruments"
@@ -385,6 +384,13 @@ def test_labvault_blueprints(dists, make_app):
             \"\"\"List the lab's instruments\"\"\"
             return [{"name": "XRD-1"}]
 
+        @blp.route("/", methods=["POST"])
+        @blp.arguments(InstrumentSchema)
+        @blp.response(201, InstrumentSchema)
+        def add_instrument(instrument):
+            \"\"\"Add an instrument\"\"\"
+            return instrument
+
         @hookimpl
         def labvault_blueprints():
             return [blp]
@@ -395,6 +401,14 @@ def test_labvault_blueprints(dists, make_app):
     response = client.get("/instruments/")
     assert response.status_code == 200
     assert response.json == [{"name": "XRD-1"}]
+    added = client.post("/instruments/", json={"name": "SEM"})
+    assert (added.status_code, added.json) == (201, {"name": "SEM"})
+    # the plugin's requests pass the same gate as the core's
+    surrogate = client.post(
+        "/instruments/", data='{"name": "\\udc00"}', content_type="application/json"
+    )
+    assert surrogate.status_code == 400 and "surrogate" in surrogate.json["message"]
+    assert client.post("/instruments/", data="name=SEM").status_code == 415
     spec = client.get("/openapi.json").json
     operation = spec["paths"]["/instruments/"]["get"]
     assert operation["summary"] == "List the lab's instruments"

@@ -173,9 +173,10 @@ def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[
 def labvault_blueprints(host: Host) -> list[Any]:  # type: ignore[empty-body]
     """Return extra flask-smorest blueprints to serve (and to document in /openapi.json).
 
-    Called once while the app is created. Use ``flask_smorest.Blueprint`` so the routes
-    appear in Swagger UI with their schemas; URL prefixes must not clash with the core's.
-    A view reaches the database with ``host.session()``.
+    Called once while the app is created. Use :class:`labvault.plugin.Blueprint`
+    (flask-smorest's, whose request bodies pass labvault's checks as the core's do) so
+    the routes appear in Swagger UI with their schemas; URL prefixes must not clash with
+    the core's. A view reaches the database with ``host.session()``.
 
     Example::
 

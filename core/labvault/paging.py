@@ -17,7 +17,6 @@ from copy import deepcopy
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
-import flask_smorest
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import request
@@ -25,7 +24,8 @@ from flask_smorest.pagination import PaginationMetadataSchema, PaginationParamet
 from flask_smorest.utils import unpack_tuple_response
 from sqlalchemy.orm import Session
 
-from labvault.gate import JSON, MAX_INT, RequestParser
+from labvault.gate import JSON, MAX_INT
+from labvault.plugin import Blueprint as PluginBlueprint
 
 T = TypeVar("T")
 
@@ -82,11 +82,10 @@ def page_parameters(default_size: int, max_size: int) -> type[ma.Schema]:
     return PageParameters
 
 
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with the gate's request parser (:mod:`labvault.gate`),
-    bounded pages and a pagination header that may carry a lower-bound total."""
-
-    ARGUMENTS_PARSER = RequestParser()
+class Blueprint(PluginBlueprint):
+    """The core's blueprints: the gate's request parser (:mod:`labvault.gate`) as the
+    plugins' have, bounded pages and a pagination header that may carry a lower-bound
+    total."""
 
     def paginate(
         self, *, page_size: int | None = None, max_page_size: int | None = None

@@ -45,6 +45,7 @@ from labvault.errors import (
     NotFound,
     PluginError,
 )
+from labvault.plugin._blueprint import Blueprint
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._kinds import (
     AuthProvider,
@@ -61,7 +62,7 @@ from labvault.plugin._markers import hookimpl
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION",
@@ -69,6 +70,7 @@ __all__ = [
     "BackupTarget",
     "BlockFile",
     "BlockType",
+    "Blueprint",
     "ConfigError",
     "Conflict",
     "ContentStore",
