@@ -177,6 +177,18 @@ def test_unknown_multipart_fields_are_422_like_unknown_json_fields(labvault_app,
         )
         (name,) = extra
         assert_error(response, 422, name, location="files")
+    # a part whose name werkzeug cannot parse (found by schemathesis: a 500 once)
+    boundary = "b0undary"
+    raw = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="x\x1d\\"\r\n\r\n1\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="y"\r\n\r\n2\r\n--{boundary}--\r\n'
+    )
+    response = client.post(
+        f"/items/{refcode}/files",
+        data=raw.encode(),
+        headers={**owner.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert sorted(assert_error(response, 422)["errors"]["files"]) == ["", "file", "y"]
     assert client.get(f"/items/{refcode}/files", headers=owner.headers).json == []
 
 

@@ -528,6 +528,7 @@ def test_swagger_ui_gets_a_file_picker_for_uploads(make_app):
     assert schema["properties"]["file"] == {
         "type": "string",
         "format": "binary",
+        "minLength": 1,
         "description": schema["properties"]["file"]["description"],
     }
     assert schema["required"] == ["file"]

@@ -31,7 +31,7 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
-from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.routing import IntegerConverter, Map
 
 #: The largest id or counter: INTEGER holds 2**31 - 1 on MariaDB and PostgreSQL.
@@ -154,7 +154,10 @@ class RequestParser(FlaskParser):
         # the form's text fields too, so that a strict schema refuses those it does not know
         if not require_media_type(req, MULTIPART):
             return core.missing
-        return MultiDictProxy(CombinedMultiDict([req.files, req.form]), schema)
+        parts: MultiDict[Any, Any] = CombinedMultiDict([req.files, req.form])
+        if None in parts:  # werkzeug names a part whose name it cannot parse None
+            parts = MultiDict([(name or "", value) for name, value in parts.items(multi=True)])
+        return MultiDictProxy(parts, schema)
 
 
 class BoundedIntegerConverter(IntegerConverter):
