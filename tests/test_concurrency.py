@@ -7,7 +7,7 @@ released together by a barrier, send their requests at once:
   one new version;
 - upload to one item, add blocks to one item, create API keys: every one succeeds, and
   the item's versions are numbered without a gap or a repeat.
-Each race is run a few times, on SQLite and on MariaDB.
+Each race is run a few times, on SQLite, MariaDB and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -109,17 +109,17 @@ class Served:
         return answer_headers.get("ETag", ""), answer
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
+@pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """One served site per database, shared by the races of this module."""
     site = make_site(tmp_path_factory.mktemp(f"served-{request.param}"))
     database = None
-    if request.param == "mariadb":
+    if request.param != "sqlite":
         from tests.conftest import server_database
 
-        database = server_database("mariadb")  # skips, or fails where it is required
+        database = server_database(request.param)  # skips, or fails where it is required
         site.settings["DATABASE_URL"] = database.url
         site.write_config()
     server = None
