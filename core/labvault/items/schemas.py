@@ -1,7 +1,8 @@
 """Item schemas: the common fields, each type's own fields and status vocabulary.
 
-Requests are validated with the schema of the item's ``type``; the documented request
-and response schemas list every field of every type (``type`` says which apply).
+Requests are validated with the schema of the item's ``type``. POST /items is documented
+as one body per type (a oneOf told apart by ``type``); PATCH bodies and answers list every
+field of every type, since the item's ``type`` says which apply.
 """
 
 from __future__ import annotations
