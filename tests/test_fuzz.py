@@ -26,6 +26,8 @@ from tests.test_cli import Server, Site, make_site, new_user_token
 
 #: schemathesis' time budget per role; a longer run finds more (LABVAULT_FUZZ_SECONDS).
 FUZZ_SECONDS = int(os.environ.get("LABVAULT_FUZZ_SECONDS", "50"))
+#: schemathesis' seed; another one explores other inputs (LABVAULT_FUZZ_SEED).
+FUZZ_SEED = os.environ.get("LABVAULT_FUZZ_SEED", "1")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 CSV = b"time,voltage\n0,3.1\n1,3.3\n2,3.6\n"
@@ -135,7 +137,7 @@ def test_schemathesis_finds_nothing(role: str, tmp_path: Path) -> None:
             "--max-time",
             str(FUZZ_SECONDS),
             "--seed",
-            "1",
+            FUZZ_SEED,
             "--generation-database",
             "none",
             "--no-color",
