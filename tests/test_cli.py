@@ -486,6 +486,9 @@ def test_serve_runs_gunicorn_and_stops_on_sigterm(
     assert status == 200
     assert info["identifier_prefix"] == "lab"
     # refused by gunicorn before the app sees it, in labvault's JSON error shape all the same
+    # the access log hides what a sign-in callback or a mailed link carries
+    server.get("/auth/campus/callback?code=c0de-s3cret&state=st4te-s3cret&page=2")
+    server.get("/auth/email/verify?token=t0ken-s3cret")
     status, refused = server.get("/items?q=" + "x" * 5000)
     assert (status, refused["code"], refused["status"]) == (414, 414, "URI Too Long")
     assert refused["message"]
@@ -494,6 +497,8 @@ def test_serve_runs_gunicorn_and_stops_on_sigterm(
     log = server.log()
     assert log.count("Booting worker") == 2
     assert "Traceback" not in log
+    assert "code=[redacted]&state=[redacted]&page=2" in log
+    assert "token=[redacted]" in log and "s3cret" not in log
     # no gunicorn control socket at a per-user path another server could take over
     assert "Control socket" not in log
 

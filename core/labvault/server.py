@@ -4,16 +4,46 @@ gunicorn refuses some requests before the app sees them (a request line over 409
 bytes: 414, headers too large: 431, a malformed request: 400); `labvault serve` has it
 answer those in labvault's JSON error shape too, so that every error a client gets is
 one it can read the same way.
+
+Its access log never shows a secret a URL carries: the values of query parameters such
+as ``code``, ``state`` and ``*token`` (sign-in callbacks, links sent by mail) are
+redacted in the request line, the query string and the referrer.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+#: Query parameters whose values no log line shows.
+_SECRET_PARAMETERS = re.compile(
+    r"(?i)([?&;](?:code|state|nonce|key|secret|password|code_verifier|[a-z_]*token)=)[^&;#\s]*"
+)
+REDACTED = "[redacted]"
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, a request line) with the values of secret query parameters hidden."""
+    return _SECRET_PARAMETERS.sub(rf"\1{REDACTED}", text)
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, whose access log lines hide the secrets URLs carry."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "f"):
+            if isinstance(atoms.get(name), str):
+                atoms[name] = redact_url(atoms[name])
+        if atoms.get("q"):
+            atoms["q"] = redact_url("?" + atoms["q"])[1:]
+        return atoms
 
 
 class _Gunicorn(BaseApplication):
@@ -57,6 +87,7 @@ def run_gunicorn(app: Flask, *, bind: str, workers: int) -> None:
             "workers": workers,
             "post_fork": lambda server, worker: _post_fork(server, worker, app),
             "accesslog": "-",
+            "logger_class": RedactingLogger,
             # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
             # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
             "control_socket_disable": True,
