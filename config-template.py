@@ -94,6 +94,10 @@ IDENTIFIER_PREFIX = "lab"
 # (and `labvault config check` says what is wrong, by key path). A plugin that declares
 # no options takes none. Default: {}. Example:
 # PLUGIN_OPTIONS = {"instrument_bridge": {"url": "http://xrd-pc.lab:8080", "timeout": 10}}
+# A secret option (a password, a client secret, a key) may name the environment variable
+# that holds it instead, so this file need not: {"password": {"env": "BRIDGE_PASSWORD"}}.
+# The same works for the secrets of AUTH_PROVIDERS, FILE_SOURCES and the other instances
+# below, where their type declares the option a secret (its README says so).
 
 # Sign-in methods: instance name -> {"type": <provider type>, **its options}. The
 # types come from enabled plugins; each plugin's README lists its options.

@@ -47,7 +47,7 @@ XRD_BLOCK = """
 
 BRIDGE_OPTIONS = """
     import marshmallow as ma
-    from labvault.plugin import hookimpl
+    from labvault.plugin import Secret, hookimpl
 
     class BridgeOptions(ma.Schema):
         class Meta:
@@ -55,6 +55,7 @@ BRIDGE_OPTIONS = """
 
         url = ma.fields.URL(required=True)
         timeout = ma.fields.Float(load_default=10.0, validate=ma.validate.Range(min=0))
+        password = Secret(load_default=None)
 
     @hookimpl
     def labvault_options_schema():
@@ -69,7 +70,7 @@ def test_labvault_options_schema(dists, make_app, startup_problems):
     app = make_app(PLUGINS=["bridge", "xrd"], PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab"}})
 
     hosts = app.extensions["labvault"].extensions.hosts
-    assert hosts["bridge"].options == {"url": "http://pc.lab", "timeout": 10.0}
+    assert hosts["bridge"].options == {"url": "http://pc.lab", "timeout": 10.0, "password": None}
     assert hosts["xrd"].options == {}
     assert sorted(
         startup_problems(
@@ -81,11 +82,42 @@ def test_labvault_options_schema(dists, make_app, startup_problems):
             },
         )
     ) == [
-        "PLUGIN_OPTIONS.bridge.retries: unknown option (plugin 'bridge' takes: timeout, url)",
+        "PLUGIN_OPTIONS.bridge.retries: unknown option (plugin 'bridge' takes: password, "
+        "timeout, url)",
         "PLUGIN_OPTIONS.bridge.timeout: Must be greater than or equal to 0.",
         "PLUGIN_OPTIONS.bridge.url: Missing data for required field.",
         "PLUGIN_OPTIONS.tape: plugin 'tape' is not enabled (add it to PLUGINS)",
         "PLUGIN_OPTIONS.xrd: plugin 'xrd' takes no options",
+    ]
+
+
+def test_secret_options_come_from_the_environment_and_never_show(
+    dists, make_app, startup_problems, monkeypatch
+):
+    dists.add("bridge", BRIDGE_OPTIONS)
+    monkeypatch.setenv("BRIDGE_PASSWORD", "s3cret-from-env")
+    monkeypatch.delenv("BRIDGE_UNSET", raising=False)
+
+    def options(password):
+        app = make_app(
+            PLUGINS=["bridge"],
+            PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab", "password": password}},
+        )
+        return app.extensions["labvault"].extensions.hosts["bridge"].options
+
+    from_env = options({"env": "BRIDGE_PASSWORD"})
+    assert from_env["password"] == "s3cret-from-env"
+    assert "s3cret" not in repr(from_env) and "s3cret" not in repr(dict(from_env))
+    assert options("written-in-config")["password"] == "written-in-config"
+    assert startup_problems(
+        PLUGINS=["bridge"],
+        PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab", "password": {"env": "BRIDGE_UNSET"}}},
+    ) == ["PLUGIN_OPTIONS.bridge.password: the environment variable BRIDGE_UNSET is not set"]
+    assert startup_problems(
+        PLUGINS=["bridge"], PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab", "password": 42}}
+    ) == [
+        'PLUGIN_OPTIONS.bridge.password: a text, or {"env": "NAME"} to read it from an '
+        "environment variable"
     ]
 
 

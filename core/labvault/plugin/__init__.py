@@ -46,6 +46,7 @@ from labvault.errors import (
     PluginError,
 )
 from labvault.plugin._blueprint import Blueprint
+from labvault.plugin._fields import Secret, SecretValue
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._kinds import (
     AuthProvider,
@@ -89,6 +90,8 @@ __all__ = [
     "NotFound",
     "PluginError",
     "RemoteEntry",
+    "Secret",
+    "SecretValue",
     "SessionTokens",
     "StoredContent",
     "hookimpl",
