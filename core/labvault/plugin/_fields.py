@@ -30,7 +30,7 @@ class Secret(ma.fields.Field):
         class Options(ma.Schema):
             client_secret = Secret(required=True)
 
-        # PLUGIN_OPTIONS = {"github": {"client_secret": {"env": "GITHUB_CLIENT_SECRET"}}}
+        # PLUGIN_OPTIONS = {"campus": {"client_secret": {"env": "CAMPUS_CLIENT_SECRET"}}}
     """
 
     default_error_messages = {
