@@ -65,17 +65,10 @@ def _join_race(barrier: Any) -> None:
     _barrier = barrier
 
 
-def _race(args: tuple[Any, ...]) -> tuple[int, int, Any]:
-    """Wait for every racer, then send; (racer, status, body).
-
-    ``args``: (racer, url, token, etag, body) to PATCH with If-Match, or (racer, url,
-    token, method, body, headers).
-    """
-    if len(args) == 5:
-        racer, url, token, etag, body = args
-        method, headers = "PATCH", {"If-Match": etag}
-    else:
-        racer, url, token, method, body, headers = args
+def _race(args: tuple[int, str, str, str, Any, dict[str, str]]) -> tuple[int, int, Any]:
+    """Wait for every racer, then send (racer, url, token, method, body, headers);
+    (racer, status, body)."""
+    racer, url, token, method, body, headers = args
     _barrier.wait(timeout=BARRIER_TIMEOUT)
     status, _, answer = http(method, url, token, body, headers)
     return racer, status, answer
@@ -166,7 +159,10 @@ def test_one_of_many_concurrent_item_edits_wins_whole(served: Served, racers: An
         path = f"/items/{item['refcode']}"
         url = served.url(path)
         results = racers(
-            [(racer, url, served.token, etag, _item_edit(racer)) for racer in range(RACERS)]
+            [
+                (racer, url, served.token, "PATCH", _item_edit(racer), {"If-Match": etag})
+                for racer in range(RACERS)
+            ]
         )
         winner, answer = _the_one_winner(served, results)
 
@@ -188,7 +184,9 @@ def test_one_of_many_concurrent_block_edits_wins_whole(served: Served, racers: A
         edits = [
             {"title": f"title-{r}", "data": {"text": f"text of racer {r}"}} for r in range(RACERS)
         ]
-        results = racers([(r, url, served.token, etag, edits[r]) for r in range(RACERS)])
+        results = racers(
+            [(r, url, served.token, "PATCH", edits[r], {"If-Match": etag}) for r in range(RACERS)]
+        )
         winner, answer = _the_one_winner(served, results)
 
         _, stored = served.ok("GET", f"{blocks}/{block['id']}")
