@@ -9,11 +9,16 @@ STAMP := $(VENV)/.installed
 # pip byte-compiles one file after another; compileall does it on every core, and for
 # labvault's own (editable) source too, so that every process the tests start (CLI
 # commands, servers) need not compile it again where PYTHONDONTWRITEBYTECODE is set.
-$(STAMP): pyproject.toml
+# Every folder of plugins/ is installed too (editable, with its test extra), in the same
+# pip run, so a plugin that depends on another finds it here rather than on PyPI.
+PLUGINS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib core
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]' \
+		$(foreach plugin,$(PLUGINS),-e '$(plugin)[test]')
+	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib core plugins
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,7 +37,7 @@ types: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The test suite, on every core (pytest-xdist).
+# The test suite (tests/ and every plugin's tests/), on every core (pytest-xdist).
 tests: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 

@@ -79,6 +79,8 @@ def _core_blueprints() -> list[Any]:
     from labvault.items.routes import trash_blp
     from labvault.meta.routes import blp as meta_blp
     from labvault.records import routes as _add_version_routes  # noqa: F401
+    from labvault.signin.routes import blp as signin_blp
+    from labvault.signin.routes import identities_blp
     from labvault.users.routes import blp as users_blp
 
     # a package above another adds its routes to the lower one's blueprint (records adds
@@ -87,8 +89,10 @@ def _core_blueprints() -> list[Any]:
     return [
         meta_blp,
         auth_blp,
+        signin_blp,
         users_blp,
         keys_blp,
+        identities_blp,
         items_blp,
         trash_blp,
         collections_blp,

@@ -99,6 +99,23 @@ class Unauthenticated(DomainError):
     status = 401
 
 
+class TooManyRequests(DomainError):
+    """Too many attempts in a short time; ``retry_after`` seconds until the next one (429)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message, headers={"Retry-After": str(self.retry_after)})
+
+
+class Unavailable(DomainError):
+    """A service labvault relies on (a sign-in provider, a remote store) cannot be
+    reached or answered wrongly; the message names it (502)."""
+
+    status = 502
+
+
 class Invalid(DomainError):
     """The input is wrong: ``fields`` maps each field to its problems (422).
 

@@ -6,18 +6,24 @@ import copy
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from flask import request
 from sqlalchemy.orm import Session
 
+from labvault.auth import limits, tickets
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, begin_write
 from labvault.files.storage import FileStore
-from labvault.plugin import Host, Identity, SessionTokens
+from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
 from labvault.records import versions
-from labvault.users import service as users
+from labvault.registry import AUTH_PROVIDERS, Registry
+from labvault.signin import service as signin
+from labvault.signin.delivery import deliver
+from labvault.signin.flows import check_next_url
 
 
 class Core(Protocol):
@@ -26,6 +32,9 @@ class Core(Protocol):
     settings: dict[str, Any]
     database: Database
     signer: TokenSigner
+
+    @property
+    def registry(self) -> Registry: ...
 
 
 def logger_name(plugin_name: str) -> str:
@@ -93,9 +102,50 @@ class CoreHost(Host):
         finally:
             session.close()
 
-    def sign_in(self, identity: Identity) -> SessionTokens:
+    def _provider(self, identity: Identity) -> AuthProvider:
+        return signin.provider_for(self._app_state.registry.instances_of(AUTH_PROVIDERS), identity)
+
+    def sign_in(self, identity: Identity, *, link_user_id: int | None = None) -> SessionTokens:
+        provider = self._provider(identity)
         with self.session() as session:
-            return users.sign_in(session, self._app_state.signer, identity)
+            return signin.sign_in(
+                session, self._app_state.signer, provider, identity, link_user_id=link_user_id
+            )
+
+    def sign_in_response(
+        self, identity: Identity, *, next_url: str | None = None, link_user_id: int | None = None
+    ) -> Any:
+        next_url = self.check_next_url(next_url)
+        return deliver(self.sign_in(identity, link_user_id=link_user_id), next_url)
+
+    def may_sign_in(self, identity: Identity) -> bool:
+        provider = self._provider(identity)
+        with self.session() as session:
+            return signin.may_sign_in(session, provider, identity)
+
+    def check_next_url(self, url: str | None) -> str | None:
+        return check_next_url(url, self._settings["ALLOWED_REDIRECT_ORIGINS"])
+
+    def external_url(self, path: str) -> str:
+        base = self._settings["PUBLIC_URL"] or request.host_url
+        return base.rstrip("/") + "/" + path.lstrip("/")
+
+    def _scoped(self, name: str) -> str:
+        return f"{self._plugin_name}:{name}"
+
+    def issue_ticket(self, purpose: str, data: Mapping[str, Any], lifetime: timedelta) -> str:
+        with self.session() as session:
+            return tickets.issue_ticket(session, self._scoped(purpose), data, lifetime)
+
+    def read_ticket(self, purpose: str, secret: str, *, spend: bool) -> dict[str, Any] | None:
+        with self.session() as session:
+            if spend:
+                return tickets.spend_ticket(session, self._scoped(purpose), secret)
+            return tickets.read_ticket(session, self._scoped(purpose), secret)
+
+    def rate_limit(self, key: str, limit: int, period: timedelta) -> float:
+        with self.session() as session:
+            return limits.take(session, self._scoped(key), limit, period)
 
     def record_version(
         self, session: Session, refcode: str, action: str, *, user_id: int | None = None

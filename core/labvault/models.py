@@ -1,6 +1,13 @@
 """Every table of the core, imported together so the metadata is complete."""
 
-from labvault.auth.models import ApiKey, RefreshToken, User
+from labvault.auth.models import (
+    ApiKey,
+    LinkedIdentity,
+    RateLimit,
+    RefreshToken,
+    SignInTicket,
+    User,
+)
 from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
@@ -18,7 +25,10 @@ __all__ = [
     "Item",
     "ItemRelationship",
     "ItemVersion",
+    "LinkedIdentity",
+    "RateLimit",
     "RefreshToken",
+    "SignInTicket",
     "StoredFile",
     "User",
     "collection_items",

@@ -67,6 +67,19 @@ class SettingsSchema(_Strict):
     MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))
     BEHIND_REVERSE_PROXY = fields.Boolean(load_default=False)
     CORS_ORIGINS = fields.List(fields.String(), load_default=list)
+    ALLOWED_REDIRECT_ORIGINS = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                r"^https?://[^/?#@\s]+$", error="must be an origin: scheme://host[:port]"
+            )
+        ),
+        load_default=list,
+    )
+    PUBLIC_URL = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^https?://[^?#@\s]+$", error="must be an http(s) URL"),
+    )
     LOG_FILE = fields.String(load_default=None, allow_none=True)
     LOG_LEVEL = fields.String(
         load_default="INFO",

@@ -13,7 +13,16 @@ overridden (the core's own suite also runs on MariaDB and PostgreSQL that way).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +113,117 @@ def labvault_make_user() -> Callable[..., TestUser]:
         with app.app_context():
             user = create_user(get_session(), email, role=Role(role), status=Status(status))
             token = app.extensions["labvault"].signer.issue(user.id)
-            return TestUser(user.id, user.email, role, status, token)
+            return TestUser(user.id, user.email or email, role, status, token)
 
     return make
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServedApp:
+    """A ``labvault serve`` process (gunicorn) started by :func:`labvault_serve`."""
+
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        """Everything the server wrote (its log and gunicorn's access log)."""
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _wait_until_ready(served: ServedApp, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if served.process.poll() is not None:
+            pytest.fail(f"labvault serve exited with {served.process.returncode}:\n{served.log()}")
+        try:
+            with urllib.request.urlopen(served.base_url + "/health/ready", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"labvault serve not ready after {timeout} s:\n{served.log()}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def labvault_serve(
+    tmp_path: Path, labvault_settings: dict[str, Any]
+) -> Iterator[Callable[..., ServedApp]]:
+    """Factory: ``labvault_serve(workers=2, env={...}, **settings)`` -> a running server.
+
+    The settings are written to a config.py, the tables are made, and ``labvault serve``
+    runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
+    variables (for secrets given as ``{"env": NAME}``). Use it for flows that cross
+    workers; ``labvault_make_app`` is faster for everything else.
+    """
+    from labvault.app import create_app
+    from labvault.models import metadata
+
+    served: list[ServedApp] = []
+
+    def serve(workers: int = 2, env: dict[str, str] | None = None, **overrides: Any) -> ServedApp:
+        settings = {**labvault_settings, **overrides}
+        folder = tmp_path / f"served-{len(served)}"
+        folder.mkdir()
+        config = folder / "config.py"
+        config.write_text("".join(f"{name} = {value!r}\n" for name, value in settings.items()))
+        environ = {**os.environ, **(env or {}), "LABVAULT_CONFIG": str(config)}
+        with _patched_environ(env or {}):
+            app = create_app(settings)
+        metadata.create_all(app.extensions["labvault"].database.engine)
+        app.extensions["labvault"].database.dispose()
+        port = free_port()
+        log_path = folder / "serve.log"
+        script = Path(sys.executable).parent / "labvault"
+        command = [str(script)] if script.is_file() else [sys.executable, "-m", "labvault"]
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [*command, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+                cwd=folder,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = ServedApp(f"http://127.0.0.1:{port}", log_path, process)
+        served.append(server)
+        _wait_until_ready(server)
+        return server
+
+    yield serve
+    for server in served:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 from flask_smorest import abort
 
-from labvault.auth.models import Role, User
+from labvault.auth.models import Role, Status, User
 from labvault.auth.service import AuthError, authenticate_bearer
 from labvault.db import get_session
 
@@ -52,8 +52,17 @@ def signed_in_user() -> User:
     return cast(User, user)
 
 
-def require_user(role: Role | None = None) -> Callable[[F], F]:
-    """Route decorator: a valid bearer token is needed (401), and at least ``role`` (403)."""
+UNVERIFIED_MESSAGE = (
+    "your account is waiting for an admin to activate it; until then only /users/me and "
+    "/users/me/identities answer you"
+)
+
+
+def require_user(role: Role | None = None, *, unverified: bool = False) -> Callable[[F], F]:
+    """Route decorator: a valid bearer token is needed (401), and at least ``role`` (403).
+
+    Unverified accounts get 403 unless ``unverified`` (their own account and identities).
+    """
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -62,6 +71,8 @@ def require_user(role: Role | None = None) -> Callable[[F], F]:
             if user is None:
                 _unauthorized("authentication required: send 'Authorization: Bearer <token>'", None)
             assert user is not None
+            if user.status == Status.UNVERIFIED and not unverified:
+                abort(403, message=UNVERIFIED_MESSAGE)
             if role is not None and not user.has_role(role):
                 abort(403, message=f"this needs the {role.value} role")
             return view(*args, **kwargs)

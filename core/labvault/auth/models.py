@@ -1,5 +1,6 @@
-"""Who can sign in, and with what: user accounts, refresh tokens (one family per sign-in)
-and personal API keys.
+"""Who can sign in, and with what: user accounts, the identities sign-in providers vouch
+for, refresh tokens (one family per sign-in), personal API keys, and the short-lived
+tickets and rate limits of sign-in flows.
 
 Only SHA-256 hashes of the secrets are stored; the secrets are high-entropy random
 strings, so a fast hash is enough and lets us look them up by hash.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -47,7 +49,9 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    #: Always an address someone verified (an admin, or a sign-in provider); None when no
+    #: provider vouched for one (some providers give no address at all).
+    email: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200), default="")
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.USER)
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.ACTIVE)
@@ -93,3 +97,54 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LinkedIdentity(Base):
+    """Who a sign-in provider instance says a user is; any of them reaches the account."""
+
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The provider instance's name (its key in AUTH_PROVIDERS).
+    provider: Mapped[str] = mapped_column(sa.String(40))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    display_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    first_sign_in_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SignInTicket(Base):
+    """A single-use secret with its data: the state of a sign-in flow, an email link.
+
+    Kept in the database so that a flow started on one worker ends on another; only the
+    secret's hash is stored.
+    """
+
+    __tablename__ = "sign_in_tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(sa.String(80))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    used_at: Mapped[dt.datetime | None]
+
+
+class RateLimit(Base):
+    """A token bucket per key (hashed: no address is kept), shared by every worker."""
+
+    __tablename__ = "rate_limits"
+
+    key_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    #: Attempts left; refills continuously up to the limit over its period.
+    tokens: Mapped[float] = mapped_column(sa.Double)
+    #: When ``tokens`` was last computed (seconds since the epoch).
+    updated: Mapped[float] = mapped_column(sa.Double)
+    #: When the bucket is full again (seconds since the epoch): from then on it is
+    #: the same as no row, so it may be deleted.
+    full_at: Mapped[float] = mapped_column(sa.Double, index=True)

@@ -11,7 +11,8 @@ from labvault.db import database_problem, get_session
 from labvault.loader import enabled_plugin_info
 from labvault.meta.schemas import HealthSchema, InfoSchema
 from labvault.paging import Blueprint
-from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES
+from labvault.registry import BLOCK_TYPES
+from labvault.signin.routes import provider_info
 
 blp = Blueprint("meta", __name__, description="Server information and health")
 
@@ -29,10 +30,7 @@ def info() -> dict[str, Any]:
         "identifier_prefix": settings["IDENTIFIER_PREFIX"],
         "deployment": settings["DEPLOYMENT_METADATA"],
         "plugins": enabled_plugin_info(settings["PLUGINS"]),
-        "login_providers": [
-            {"name": name, "type": p.name, "display_name": p.display_name or p.name}
-            for name, p in state.registry.instances_of(AUTH_PROVIDERS).items()
-        ],
+        "login_providers": provider_info(),
         "block_types": list(state.registry.instances_of(BLOCK_TYPES).values()),
         "max_upload_size": settings["MAX_CONTENT_LENGTH"],
     }

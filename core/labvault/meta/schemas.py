@@ -5,17 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from labvault.signin.schemas import ProviderSchema
+
 
 class PluginInfoSchema(ma.Schema):
     name = fields.String()
     distribution = fields.String()
     version = fields.String()
-
-
-class LoginProviderSchema(ma.Schema):
-    name = fields.String(metadata={"description": "instance name from AUTH_PROVIDERS"})
-    type = fields.String()
-    display_name = fields.String()
 
 
 class BlockTypeInfoSchema(ma.Schema):
@@ -37,7 +33,7 @@ class InfoSchema(ma.Schema):
     identifier_prefix = fields.String()
     deployment = fields.Nested(DeploymentSchema)
     plugins = fields.List(fields.Nested(PluginInfoSchema))
-    login_providers = fields.List(fields.Nested(LoginProviderSchema))
+    login_providers = fields.List(fields.Nested(ProviderSchema))
     block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
     max_upload_size = fields.Integer(metadata={"description": "bytes"})
 

@@ -44,11 +44,16 @@ from labvault.errors import (
     LabvaultError,
     NotFound,
     PluginError,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
 )
 from labvault.plugin._blueprint import Blueprint
 from labvault.plugin._fields import Secret, SecretValue
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._kinds import (
+    AuthorizationCallback,
+    AuthorizationRequest,
     AuthProvider,
     BackupTarget,
     BlockFile,
@@ -63,11 +68,13 @@ from labvault.plugin._markers import hookimpl
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 
 __all__ = [
     "API_VERSION",
     "AuthProvider",
+    "AuthorizationCallback",
+    "AuthorizationRequest",
     "BackupTarget",
     "BlockFile",
     "BlockType",
@@ -94,5 +101,8 @@ __all__ = [
     "SecretValue",
     "SessionTokens",
     "StoredContent",
+    "TooManyRequests",
+    "Unauthenticated",
+    "Unavailable",
     "hookimpl",
 ]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import IO, Any, BinaryIO
 
 from sqlalchemy.orm import Session
@@ -31,6 +32,9 @@ class Identity:
     email: str | None = None
     email_verified: bool = False
     display_name: str = ""
+    #: Organisations or groups the provider says the person belongs to (ids and names),
+    #: for a provider's :meth:`~labvault.plugin.AuthProvider.admits`.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,14 +121,55 @@ class Host(abc.ABC):
         """
 
     @abc.abstractmethod
-    def sign_in(self, identity: Identity) -> SessionTokens:
+    def sign_in(self, identity: Identity, *, link_user_id: int | None = None) -> SessionTokens:
         """Start a session for the account this identity belongs to.
 
-        The core finds the account by the identity's email, which the provider must have
-        verified, or registers a new, unverified account for it; a deactivated account
-        is refused with :class:`~labvault.plugin.Forbidden`. Tokens, their lifetimes
-        and the registration rules are the core's, the same for every provider.
+        ``identity.provider`` must name an enabled ``AUTH_PROVIDERS`` instance. The core
+        finds the account by the identity (or by an email both sides verified), or
+        registers one under the instance's allow list; with ``link_user_id`` the identity
+        joins that account instead. Refusals raise :class:`~labvault.plugin.Forbidden`
+        (deactivated account, not on the allow list, registration closed) or
+        :class:`~labvault.plugin.Conflict` (identity linked to another account).
         """
+
+    @abc.abstractmethod
+    def sign_in_response(
+        self, identity: Identity, *, next_url: str | None = None, link_user_id: int | None = None
+    ) -> Any:
+        """:meth:`sign_in`, answered the way every sign-in is: with ``next_url`` a
+        redirect carrying the tokens in its fragment, for ``Accept: application/json``
+        the tokens as JSON, otherwise a page showing the access token. A provider's own
+        route returns what this returns."""
+
+    @abc.abstractmethod
+    def may_sign_in(self, identity: Identity) -> bool:
+        """Whether :meth:`sign_in` would let this identity in (nothing is written)."""
+
+    @abc.abstractmethod
+    def check_next_url(self, url: str | None) -> str | None:
+        """``url`` if tokens may be sent there (its origin is in ALLOWED_REDIRECT_ORIGINS);
+        raises :class:`~labvault.plugin.Invalid` otherwise. None stays None."""
+
+    @abc.abstractmethod
+    def external_url(self, path: str) -> str:
+        """The absolute URL of one of the server's paths (``PUBLIC_URL`` when set, else
+        the URL the current request came to), e.g. for a link in a mail."""
+
+    @abc.abstractmethod
+    def issue_ticket(self, purpose: str, data: Mapping[str, Any], lifetime: timedelta) -> str:
+        """A random, single-use secret for ``purpose`` holding JSON ``data``, valid for
+        ``lifetime``; only its hash is stored, in the database (any worker reads it)."""
+
+    @abc.abstractmethod
+    def read_ticket(self, purpose: str, secret: str, *, spend: bool) -> dict[str, Any] | None:
+        """The data of a live ticket, or None when it is unknown, expired or used.
+        ``spend=True`` uses it up: of two requests with one secret, one gets the data."""
+
+    @abc.abstractmethod
+    def rate_limit(self, key: str, limit: int, period: timedelta) -> float:
+        """Count one attempt of ``key`` (an address, a client IP, ...): ``limit``
+        attempts per ``period`` across all workers. Returns 0 when allowed, otherwise the
+        seconds until the next attempt is (the attempt is not counted)."""
 
     @abc.abstractmethod
     def record_version(

@@ -14,7 +14,9 @@ type as ``self.host``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -22,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 import marshmallow as ma
 
 if TYPE_CHECKING:
-    from labvault.plugin._host import Host
+    from labvault.plugin._host import Host, Identity
 
 
 class EmptyConfigSchema(ma.Schema):
@@ -55,18 +57,106 @@ class Extension:
         self.host = host
 
 
-class AuthProvider(Extension):
-    """A way to sign in (OAuth provider, email link, ...).
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """What a redirect provider puts into its authorization URL; the core made each value.
 
-    The provider proves who someone is and hands the :class:`~labvault.plugin.Identity`
-    to ``self.host.sign_in``; the core owns users, sessions and tokens.
+    ``state`` is single-use and valid 10 minutes; ``nonce`` goes into OpenID Connect
+    requests (the id_token must carry it back); ``code_verifier`` is the PKCE secret, of
+    which the URL carries only the S256 ``code_challenge``.
+    """
+
+    redirect_uri: str
+    state: str
+    nonce: str
+    code_verifier: str
+
+    @property
+    def code_challenge(self) -> str:
+        """The PKCE S256 challenge of ``code_verifier`` (RFC 7636)."""
+        digest = hashlib.sha256(self.code_verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class AuthorizationCallback:
+    """The provider's redirect back to labvault, its ``state`` already checked by the core.
+
+    ``params`` are the callback's query parameters (``code``, ...); ``redirect_uri``,
+    ``nonce`` and ``code_verifier`` are those of the :class:`AuthorizationRequest` the
+    flow started with.
+    """
+
+    params: Mapping[str, str]
+    redirect_uri: str
+    nonce: str
+    code_verifier: str
+
+
+class AuthProvider(Extension):
+    """A way to sign in (OAuth or OpenID Connect provider, email link, ...).
+
+    A provider only proves who someone is; the core owns accounts, sessions and tokens,
+    and applies the registration rules the same way for every provider.
+
+    *Redirect providers* implement :meth:`authorization_url` and
+    :meth:`identity_from_callback`; the core serves ``/auth/<instance>/login`` and
+    ``/auth/<instance>/callback`` for them and keeps the flow's state. A provider with
+    routes of its own (an email link) serves them from :meth:`blueprints` and hands the
+    identity it verified to ``self.host.sign_in_response``.
+
+    Registration rules read :meth:`allow_list` and :meth:`admits`: ``None`` lets anyone
+    register, ``[]`` lets no new account register (existing ones still sign in), and a
+    list lets in only who it admits, checked at every sign-in.
     """
 
     #: Label on the sign-in button, e.g. ``"University login"``.
     display_name: ClassVar[str] = ""
 
+    @property
+    def label(self) -> str:
+        """The name people see: the instance's ``display_name`` option, else the type's."""
+        return str(self.config.get("display_name") or self.display_name or self.instance_name)
+
+    @property
+    def redirects(self) -> bool:
+        """Whether this provider signs people in by redirecting them (it implements
+        :meth:`authorization_url`)."""
+        return type(self).authorization_url is not AuthProvider.authorization_url
+
+    def authorization_url(self, request: AuthorizationRequest) -> str:
+        """The provider's URL the browser is sent to, carrying ``request``'s values."""
+        raise NotImplementedError
+
+    def identity_from_callback(self, callback: AuthorizationCallback) -> Identity:
+        """Check the provider's answer (exchange the code, verify what it signed) and
+        return who signed in, with ``provider`` set to ``self.instance_name``.
+
+        Raise :class:`~labvault.plugin.Forbidden` when the provider refused or the person
+        may not sign in here, :class:`~labvault.plugin.Unauthenticated` when what came
+        back fails a check, and :class:`~labvault.plugin.Unavailable` when the provider
+        cannot be reached; each message is shown to the person signing in.
+        """
+        raise NotImplementedError
+
+    def allow_list(self) -> Sequence[str] | None:
+        """Who may sign in: None (anyone), ``[]`` (no new accounts) or the entries a
+        deployer listed. By default the instance's ``allow_list`` option."""
+        listed = self.config.get("allow_list")
+        return None if listed is None else [str(entry) for entry in listed]
+
+    def admits(self, identity: Identity) -> bool:
+        """Whether a non-empty :meth:`allow_list` lets ``identity`` in; by default when
+        it lists the identity's subject."""
+        return identity.subject in (self.allow_list() or ())
+
+    def login_url(self) -> str | None:
+        """Where sign-in with a provider that does not redirect starts (a path of its
+        own routes), shown in ``GET /auth/providers``."""
+        return None
+
     def blueprints(self) -> list[Any]:
-        """Flask or flask-smorest blueprints with this provider's login routes."""
+        """Flask or flask-smorest blueprints with this provider's own routes."""
         return []
 
 

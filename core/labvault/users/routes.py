@@ -19,7 +19,7 @@ blp = Blueprint("users", __name__, url_prefix="/users", description="User accoun
 
 @blp.route("/me")
 class Me(MethodView):
-    @require_user()
+    @require_user(unverified=True)
     @blp.response(200, UserSchema)
     def get(self) -> User | None:
         """The signed-in user"""

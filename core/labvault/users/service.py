@@ -1,5 +1,4 @@
-"""Accounts: creating, finding and changing users (for the API and the CLI), and the
-account a sign-in reaches."""
+"""Accounts: creating, finding and changing users (for the API and the CLI)."""
 
 from __future__ import annotations
 
@@ -10,11 +9,9 @@ from marshmallow import ValidationError, validate
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import Role, Status, User
-from labvault.auth.service import create_api_key, revoke_all_credentials, start_session
-from labvault.auth.tokens import TokenSigner
+from labvault.auth.service import create_api_key, revoke_all_credentials
 from labvault.db import begin_write
-from labvault.errors import Conflict, Forbidden, LabvaultError, NotFound
-from labvault.plugin import Identity, SessionTokens
+from labvault.errors import Conflict, LabvaultError, NotFound
 
 _valid_email = validate.Email(error="{input!r} is not a valid email address")
 
@@ -123,39 +120,3 @@ def bootstrap_admin(session: Session, email: str) -> str | None:
     admin = create_user(session, email, display_name="Administrator", role=Role.ADMIN)
     _, secret = create_api_key(session, admin, "first run", None)
     return secret
-
-
-def sign_in(session: Session, signer: TokenSigner, identity: Identity) -> SessionTokens:
-    """A session for the account an identity belongs to, found by its verified email.
-
-    An email the provider did not verify reaches no account, since anyone could claim
-    it. An unknown email registers a new account, unverified until an admin activates
-    it; a deactivated account cannot sign in.
-    """
-    if not identity.email or not identity.email_verified:
-        raise Forbidden(
-            f"{identity.provider} did not confirm an email address for you, so no account "
-            "can be found or made for this sign-in"
-        )
-    try:
-        email = normalize_email(identity.email)
-    except UserError as exc:
-        raise Forbidden(f"{identity.provider} gave an unusable email address: {exc}") from None
-    begin_write(session)
-    user = session.scalars(sa.select(User).where(User.email == email)).first()
-    if user is None:
-        user = User(
-            email=email,
-            display_name=identity.display_name[:200] or email.split("@")[0],
-            status=Status.UNVERIFIED,
-        )
-        session.add(user)
-        try:
-            session.flush()
-        except sa.exc.IntegrityError:  # a sign-in beside this one made the account first
-            session.rollback()
-            return sign_in(session, signer, identity)
-    elif not user.is_active:
-        session.rollback()
-        raise Forbidden("the account is deactivated")
-    return start_session(session, signer, user)

@@ -1,0 +1,1 @@
+"""Signing in through providers: identities, registration rules, login flows."""

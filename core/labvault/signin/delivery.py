@@ -1,0 +1,61 @@
+"""Where the tokens of a finished sign-in go: to ``next`` in the URL fragment, as JSON
+to a client that asks for it, or onto a small page for a person to copy."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Response, jsonify, redirect, render_template_string, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from labvault.plugin import SessionTokens
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed in to labvault</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em}
+textarea{width:100%;font-family:monospace}</style></head>
+<body><h1>Signed in</h1>
+<p>Your access token works for {{ minutes }} minutes. To try the API, open
+<a href="{{ doc }}">the API documentation</a>, press <em>Authorize</em> and paste it:</p>
+<textarea id="access-token" rows="6" readonly>{{ tokens.access_token }}</textarea>
+<p>Scripts keep it fresh with the refresh token at <code>POST /auth/refresh</code>
+(each refresh token works once; the session lasts until you sign out):</p>
+<textarea id="refresh-token" rows="2" readonly>{{ tokens.refresh_token }}</textarea>
+</body></html>
+"""
+
+
+def _no_store(response: BaseResponse) -> BaseResponse:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def token_fields(tokens: SessionTokens) -> dict[str, str | int]:
+    return {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": tokens.token_type,
+        "expires_in": tokens.expires_in,
+    }
+
+
+def wants_json() -> bool:
+    accept = request.accept_mimetypes
+    return accept.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def deliver(tokens: SessionTokens, next_url: str | None) -> BaseResponse:
+    """The answer to a finished sign-in (``next_url`` already checked)."""
+    if next_url:
+        response: BaseResponse = redirect(f"{next_url}#{urlencode(token_fields(tokens))}", 302)
+    elif wants_json():
+        response = jsonify(token_fields(tokens))
+    else:
+        page = render_template_string(
+            _PAGE, tokens=tokens, minutes=tokens.expires_in // 60, doc=request.script_root + "/doc"
+        )
+        response = Response(page, 200, mimetype="text/html")
+    return _no_store(response)

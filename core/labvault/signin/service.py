@@ -1,0 +1,186 @@
+"""The registration rules and the account a sign-in reaches, for every provider alike.
+
+A provider proves who someone is (an :class:`~labvault.plugin.Identity`); this module
+decides which account that is, whether it may be registered, in which status, and starts
+the session. The rules:
+
+- a known identity (provider instance, subject) reaches its account;
+- a sign-in started with ``link`` adds the identity to the signed-in account;
+- otherwise an email both the identity and an account verified joins them;
+- otherwise a new account is registered: refused when the allow list is ``[]``; active
+  when a list admitted the identity, else unverified until an admin activates it;
+- a non-empty allow list must admit the identity at every sign-in through its provider;
+  a deactivated account never signs in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import LinkedIdentity, Status, User
+from labvault.auth.service import start_session
+from labvault.auth.tokens import TokenSigner
+from labvault.db import begin_write, utcnow
+from labvault.errors import Conflict, Forbidden, NotFound
+from labvault.plugin import AuthProvider, Identity, SessionTokens
+from labvault.users.service import UserError, normalize_email
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a sign-in would do: reach ``user`` (None: register a new account)."""
+
+    user: User | None
+    linked: LinkedIdentity | None
+    admitted: bool
+
+
+def provider_for(providers: Mapping[str, AuthProvider], identity: Identity) -> AuthProvider:
+    try:
+        return providers[identity.provider]
+    except KeyError:
+        raise NotFound(f"no sign-in provider {identity.provider!r} is enabled") from None
+
+
+def verified_email(identity: Identity) -> str | None:
+    """The identity's email when its provider verified it and it is an address."""
+    if not identity.email or not identity.email_verified:
+        return None
+    try:
+        return normalize_email(identity.email)
+    except UserError:
+        return None
+
+
+def _decide(
+    session: Session,
+    provider: AuthProvider,
+    identity: Identity,
+    link_user_id: int | None,
+    *,
+    lock: bool,
+) -> Decision:
+    listed = provider.allow_list()
+    admitted = bool(listed) and provider.admits(identity)
+    if listed and not admitted:
+        raise Forbidden(f"{provider.label}: you are not on the list of who may sign in here")
+    query = sa.select(LinkedIdentity).where(
+        LinkedIdentity.provider == identity.provider, LinkedIdentity.subject == identity.subject
+    )
+    linked = session.scalars(query.with_for_update() if lock else query).first()
+    user: User | None
+    if link_user_id is not None:
+        user = session.get(User, link_user_id, with_for_update=lock or None)
+        if user is None:
+            raise NotFound("the account to link to no longer exists")
+        if linked is not None and linked.user_id != user.id:
+            raise Conflict(
+                f"this {provider.label} account is already linked to another labvault account"
+            )
+    elif linked is not None:
+        user = session.get(User, linked.user_id)
+    else:
+        email = verified_email(identity)
+        user = None
+        if email is not None:
+            user = session.scalars(sa.select(User).where(User.email == email)).first()
+        if user is None and listed == []:
+            raise Forbidden(
+                f"{provider.label}: new accounts cannot register here; ask an admin to invite you"
+            )
+    if user is not None and user.status == Status.DEACTIVATED:
+        raise Forbidden("the account is deactivated")
+    return Decision(user, linked, admitted)
+
+
+def may_sign_in(session: Session, provider: AuthProvider, identity: Identity) -> bool:
+    try:
+        _decide(session, provider, identity, None, lock=False)
+    except (Forbidden, Conflict, NotFound):
+        return False
+    return True
+
+
+def _register(session: Session, identity: Identity, admitted: bool) -> User:
+    email = verified_email(identity)
+    if email is not None and session.scalars(sa.select(User.id).where(User.email == email)).first():
+        email = None  # an unverified account holds it: the address stays with the identity
+    name = identity.display_name.strip()[:200] or (email or "").split("@")[0]
+    user = User(
+        email=email,
+        display_name=name or f"{identity.provider} user",
+        status=Status.ACTIVE if admitted else Status.UNVERIFIED,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def sign_in(
+    session: Session,
+    signer: TokenSigner,
+    provider: AuthProvider,
+    identity: Identity,
+    *,
+    link_user_id: int | None = None,
+) -> SessionTokens:
+    """Apply the rules, record the identity and start a session. Commits."""
+    begin_write(session)
+    try:
+        decision = _decide(session, provider, identity, link_user_id, lock=True)
+        user = decision.user or _register(session, identity, decision.admitted)
+        linked = decision.linked
+        if linked is None:
+            linked = LinkedIdentity(user_id=user.id, provider=identity.provider)
+            linked.subject = identity.subject
+            session.add(linked)
+        linked.email = identity.email[:320] if identity.email else None
+        linked.email_verified = identity.email_verified
+        linked.display_name = identity.display_name[:200]
+        linked.last_sign_in_at = utcnow()
+        if decision.admitted and user.status == Status.UNVERIFIED:
+            user.status = Status.ACTIVE
+        session.flush()
+    except sa.exc.IntegrityError:  # a sign-in beside this one made the account first
+        session.rollback()
+        return sign_in(session, signer, provider, identity, link_user_id=link_user_id)
+    except BaseException:
+        session.rollback()
+        raise
+    return start_session(session, signer, user)
+
+
+def list_identities(session: Session, user: User) -> list[LinkedIdentity]:
+    return list(
+        session.scalars(
+            sa.select(LinkedIdentity)
+            .where(LinkedIdentity.user_id == user.id)
+            .order_by(LinkedIdentity.id)
+        )
+    )
+
+
+def unlink_identity(session: Session, user: User, identity_id: int) -> None:
+    """Remove one of the user's identities, never the last one. Commits."""
+    begin_write(session)
+    # locking the user's row serializes two removals that would together leave none
+    session.get(User, user.id, with_for_update=True)
+    identities = list_identities(session, user)
+    if identity_id not in {identity.id for identity in identities}:
+        session.rollback()
+        raise NotFound(f"you have no identity with id {identity_id}")
+    if len(identities) == 1:
+        session.rollback()
+        raise Conflict("this is your only way to sign in; link another one before removing it")
+    session.execute(sa.delete(LinkedIdentity).where(LinkedIdentity.id == identity_id))
+    session.commit()
+
+
+def login_lifetime() -> dt.timedelta:
+    """How long a started sign-in may take (state, nonce and PKCE verifier)."""
+    return dt.timedelta(minutes=10)
