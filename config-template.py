@@ -99,12 +99,66 @@ IDENTIFIER_PREFIX = "lab"
 # The same works for the secrets of AUTH_PROVIDERS, FILE_SOURCES and the other instances
 # below, where their type declares the option a secret (its README says so).
 
-# Sign-in methods: instance name -> {"type": <provider type>, **its options}. The
-# types come from enabled plugins; each plugin's README lists its options.
+# Sign-in methods: instance name -> {"type": <provider type>, **its options}. The types
+# come from enabled plugins (auth_github, auth_orcid, auth_email, auth_oidc); each
+# plugin's README lists its options. People sign in at /auth/<instance>/login (or, for
+# email links, POST /auth/<instance>/request); GET /auth/providers lists them. A redirect
+# provider must be registered with the callback URL <PUBLIC_URL>/auth/<instance>/callback.
+# Secrets come from the environment: {"env": "NAME"}.
+#
+# Registration, the same for every provider, by its allow list:
+#   None  anyone may register; new accounts are *unverified* (they sign in, but only
+#         /users/me and its identities answer them) until an admin activates them;
+#   []    no new account may register; existing accounts still sign in;
+#   [...] only who the list admits may sign in (checked at every sign-in), and accounts
+#         it admits are active at once.
+# A deactivated account never signs in. An email joins an existing account only when both
+# the provider and the account verified it; other identities are linked explicitly, by
+# signing in with link=true while signed in (GET /users/me/identities lists them).
 # Default: {}. Example:
 # AUTH_PROVIDERS = {
-#     "github": {"type": "github", "client_id": "...", "client_secret": "..."},
+#     "github": {
+#         "type": "github",
+#         "client_id": "Iv1.0123456789abcdef",
+#         "client_secret": {"env": "GITHUB_CLIENT_SECRET"},
+#         "org_allow_list": [1234567, "our-lab"],  # organisation ids or names
+#     },
+#     "orcid": {
+#         "type": "orcid",
+#         "client_id": "APP-0123456789ABCDEF",
+#         "client_secret": {"env": "ORCID_CLIENT_SECRET"},
+#         "allow_list": None,  # or ORCID iDs: ["0000-0002-1825-0097"]
+#     },
+#     "email": {
+#         "type": "email",
+#         "host": "smtp.example.org",
+#         "port": 587,
+#         "security": "starttls",
+#         "username": "labvault",
+#         "password": {"env": "SMTP_PASSWORD"},
+#         "sender": "labvault <labvault@example.org>",
+#         "domain_allow_list": ["example.org"],  # and its subdomains
+#     },
+#     "uni": {
+#         "type": "oidc",
+#         "display_name": "University login",
+#         "issuer": "https://login.example.org/realms/lab",
+#         "client_id": "labvault",
+#         "client_secret": {"env": "OIDC_CLIENT_SECRET"},
+#         "allow_list": ["@example.org"],  # subjects, or @domain of a verified email
+#     },
 # }
+
+# Origins a sign-in may send its tokens to (GET /auth/<instance>/login?next=URL puts them
+# in the URL fragment of next). Any other next is refused. Without next, the tokens are
+# shown on a page (or answered as JSON to "Accept: application/json").
+# Default: [] (none). Example: ["https://notebooks.lab.example.org"]
+# ALLOWED_REDIRECT_ORIGINS = []
+
+# The server's public URL, used for sign-in callbacks and links in mails. Set it in
+# production, so that links never depend on the Host header a request came with.
+# Default: None (the URL each request came to). Example: "https://labvault.example.org"
+# PUBLIC_URL = None
 
 # Remote places raw data is read from: instance name -> {"type": ..., **options}.
 # Default: {}. Example:

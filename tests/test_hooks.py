@@ -10,6 +10,7 @@ import inspect
 import re
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from click.testing import CliRunner
@@ -142,13 +143,14 @@ def test_labvault_options_schema_must_return_a_schema_class(dists, startup_probl
 # --- registration hooks --------------------------------------------------------------
 
 
-def test_labvault_auth_provider_types(dists, make_app, startup_problems):
+def test_labvault_auth_provider_types(dists, make_app, labvault_make_app, startup_problems):
     dists.add(
         "campus",
         """
+        from urllib.parse import urlencode
+
         import marshmallow as ma
-        from flask import Blueprint, redirect
-        from labvault.plugin import AuthProvider, hookimpl
+        from labvault.plugin import AuthProvider, Identity, hookimpl
 
         class CampusOptions(ma.Schema):
             class Meta:
@@ -161,23 +163,20 @@ def test_labvault_auth_provider_types(dists, make_app, startup_problems):
             display_name = "Campus SSO"
             ConfigSchema = CampusOptions
 
-            def blueprints(self):
-                blp = Blueprint(
-                    f"campus_{self.instance_name}",
-                    __name__,
-                    url_prefix=f"/auth/{self.instance_name}",
-                )
-                blp.add_url_rule(
-                    "/login", "login", lambda: redirect(self.config["authorize_url"])
-                )
-                return [blp]
+            def authorization_url(self, request):
+                query = {"state": request.state, "redirect_uri": request.redirect_uri}
+                return f"{self.config['authorize_url']}?{urlencode(query)}"
+
+            def identity_from_callback(self, callback):
+                # a real provider exchanges the code; this one trusts it, for the test
+                return Identity(self.instance_name, callback.params["code"], None)
 
         @hookimpl
         def labvault_auth_provider_types():
             return [CampusLogin]
         """,
     )
-    client = make_app(
+    client = labvault_make_app(
         PLUGINS=["campus"],
         AUTH_PROVIDERS={
             "uni": {"type": "campus", "authorize_url": "https://sso.example.org/authorize"}
@@ -185,11 +184,26 @@ def test_labvault_auth_provider_types(dists, make_app, startup_problems):
     ).test_client()
 
     assert client.get("/info").json["login_providers"] == [
-        {"name": "uni", "type": "campus", "display_name": "Campus SSO"}
+        {
+            "name": "uni",
+            "type": "campus",
+            "display_name": "Campus SSO",
+            "login_url": "/auth/uni/login",
+        }
     ]
     login = client.get("/auth/uni/login")
     assert login.status_code == 302
-    assert login.headers["Location"] == "https://sso.example.org/authorize"
+    authorize, query = login.headers["Location"].split("?")
+    assert authorize == "https://sso.example.org/authorize"
+    state = parse_qs(query)["state"][0]
+    signed_in = client.get(
+        f"/auth/uni/callback?state={state}&code=ada", headers={"Accept": "application/json"}
+    )
+    assert signed_in.status_code == 200, signed_in.json
+    me = client.get(
+        "/users/me", headers={"Authorization": f"Bearer {signed_in.json['access_token']}"}
+    )
+    assert (me.json["display_name"], me.json["status"]) == ("uni user", "unverified")
 
     # a registered type without an instance offers no login and serves nothing
     client = make_app(PLUGINS=["campus"]).test_client()

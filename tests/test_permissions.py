@@ -11,9 +11,11 @@ says which status each caller must get. The scenarios are
   equipment are lab-wide, so every active user reads and writes them.
 
 *other* is an active user without a share, *manager* and *admin* have those roles, and
-*anonymous* sends no token. Whoever may not read an item gets 404, with the very answer
-they get about an item that does not exist (checked for each such cell); whoever may read
-but not change it gets 403; a deactivated user's token and no token at all get 401.
+*anonymous* sends no token. An *unverified* account (registered by a sign-in, waiting
+for an admin) gets 403 on every route here. Whoever may not read an item gets 404, with
+the very answer they get about an item that does not exist (checked for each such cell);
+whoever may read but not change it gets 403; a deactivated user's token and no token at
+all get 401.
 
 All cells of a scenario share one set of fixtures. A call that should succeed and uses
 something up (trashing, deleting, restoring) gets a fresh one of what it uses up; should
@@ -210,81 +212,81 @@ ROUTES: dict[str, Call] = {
 # fmt: off
 #                               owner other reader writer manager admin unverified deact. anon.
 PRIVATE: dict[str, tuple[int, ...]] = {
-    "list items":                (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list items":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "create item":               (201, 201, 201, 201, 201, 201, 403, 401, 401),
     "create item in collection": (201, 422, 422, 201, 422, 201, 403, 401, 401),
-    "get item":                  (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "get item":                  (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "patch item":                (200, 404, 403, 200, 403, 200, 403, 401, 401),
     "trash item":                (204, 404, 403, 204, 403, 204, 403, 401, 401),
-    "get item by item_id":       (200, 404, 200, 200, 200, 200, 200, 401, 401),
-    "graph":                     (200, 404, 200, 200, 200, 200, 200, 401, 401),
-    "list versions":             (200, 404, 200, 200, 200, 200, 200, 401, 401),
-    "get version":               (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "get item by item_id":       (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "graph":                     (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "list versions":             (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "get version":               (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "restore version":           (200, 404, 403, 200, 403, 200, 403, 401, 401),
-    "list trash":                (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list trash":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "restore from trash":        (200, 404, 403, 200, 403, 200, 403, 401, 401),
     "purge from trash":          (403, 403, 403, 403, 403, 204, 403, 401, 401),
-    "list collections":          (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list collections":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "create collection":         (201, 201, 201, 201, 201, 201, 403, 401, 401),
-    "get collection":            (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "get collection":            (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "patch collection":          (200, 404, 403, 200, 403, 200, 403, 401, 401),
     "reshare collection":        (200, 404, 403, 403, 403, 200, 403, 401, 401),
     "delete collection":         (204, 404, 403, 403, 403, 204, 403, 401, 401),
     "add to collection":         (204, 404, 403, 204, 403, 204, 403, 401, 401),
     "remove from collection":    (204, 404, 403, 204, 403, 204, 403, 401, 401),
-    "list block types":          (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "list blocks":               (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "list block types":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "list blocks":               (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "add block":                 (201, 404, 403, 201, 403, 201, 403, 401, 401),
-    "get block":                 (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "get block":                 (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "patch block":               (200, 404, 403, 200, 403, 200, 403, 401, 401),
     "delete block":              (204, 404, 403, 204, 403, 204, 403, 401, 401),
     "order blocks":              (200, 404, 403, 200, 403, 200, 403, 401, 401),
-    "block plot":                (404, 404, 404, 404, 404, 404, 404, 401, 401),
-    "list files":                (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "block plot":                (404, 404, 404, 404, 404, 404, 403, 401, 401),
+    "list files":                (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "upload file":               (201, 404, 403, 201, 403, 201, 403, 401, 401),
-    "get file":                  (200, 404, 200, 200, 200, 200, 200, 401, 401),
-    "get file content":          (200, 404, 200, 200, 200, 200, 200, 401, 401),
-    "get file of trashed item":  (200, 404, 404, 200, 404, 200, 404, 401, 401),
+    "get file":                  (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "get file content":          (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "get file of trashed item":  (200, 404, 404, 200, 404, 200, 403, 401, 401),
     "detach file":               (204, 404, 403, 204, 403, 204, 403, 401, 401),
 }
 #                               owner other reader writer manager admin unverified deact. anon.
 LABWIDE: dict[str, tuple[int, ...]] = {
-    "list items":                (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list items":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "create item":               (201, 201, 201, 201, 201, 201, 403, 401, 401),
     "create item in collection": (201, 422, 422, 201, 422, 201, 403, 401, 401),
-    "get item":                  (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "get item":                  (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "patch item":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "trash item":                (204, 204, 204, 204, 204, 204, 403, 401, 401),
-    "get item by item_id":       (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "graph":                     (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "list versions":             (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "get version":               (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "get item by item_id":       (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "graph":                     (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "list versions":             (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "get version":               (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "restore version":           (200, 200, 200, 200, 200, 200, 403, 401, 401),
-    "list trash":                (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list trash":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "restore from trash":        (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "purge from trash":          (403, 403, 403, 403, 403, 204, 403, 401, 401),
-    "list collections":          (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list collections":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "create collection":         (201, 201, 201, 201, 201, 201, 403, 401, 401),
     # the collection is private to its owner and members, whatever is in it
-    "get collection":            (200, 404, 200, 200, 200, 200, 200, 401, 401),
+    "get collection":            (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "patch collection":          (200, 404, 403, 200, 403, 200, 403, 401, 401),
     "reshare collection":        (200, 404, 403, 403, 403, 200, 403, 401, 401),
     "delete collection":         (204, 404, 403, 403, 403, 204, 403, 401, 401),
     "add to collection":         (204, 404, 403, 204, 403, 204, 403, 401, 401),
     "remove from collection":    (204, 404, 403, 204, 403, 204, 403, 401, 401),
-    "list block types":          (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "list blocks":               (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "list block types":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "list blocks":               (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "add block":                 (201, 201, 201, 201, 201, 201, 403, 401, 401),
-    "get block":                 (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "get block":                 (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "patch block":               (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "delete block":              (204, 204, 204, 204, 204, 204, 403, 401, 401),
     "order blocks":              (200, 200, 200, 200, 200, 200, 403, 401, 401),
-    "block plot":                (404, 404, 404, 404, 404, 404, 404, 401, 401),
-    "list files":                (200, 200, 200, 200, 200, 200, 200, 401, 401),
+    "block plot":                (404, 404, 404, 404, 404, 404, 403, 401, 401),
+    "list files":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "upload file":               (201, 201, 201, 201, 201, 201, 403, 401, 401),
-    "get file":                  (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "get file content":          (200, 200, 200, 200, 200, 200, 200, 401, 401),
-    "get file of trashed item":  (200, 200, 200, 200, 200, 200, 404, 401, 401),
+    "get file":                  (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "get file content":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "get file of trashed item":  (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "detach file":               (204, 204, 204, 204, 204, 204, 403, 401, 401),
 }
 # fmt: on
@@ -499,8 +501,6 @@ SEEN_BY: dict[str, dict[str, set[str]]] = {
                    "collections": {"group:read", "others:read"}, "graph": {"M", "S2"}},
     "admin":      {"items": {"S", "S2", "O", "M", "E"}, "trash": {"T1", "T2", "T3"},
                    "collections": {"group:write", "others:write"}, "graph": {"M", "S2"}},
-    "unverified": {"items": {"S", "M", "E"}, "trash": set(),
-                   "collections": {"group:read"}, "graph": {"M"}},
 }
 # fmt: on
 

@@ -302,8 +302,8 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, l
 def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
     """Another sign-in registers the email between this one's lookup and insert (on
     SQLite the write lock taken first keeps them apart): the account it made is used."""
-    from labvault.plugin import Identity
-    from labvault.users.service import sign_in
+    from labvault.plugin import AuthProvider, Identity
+    from labvault.signin.service import sign_in
 
     state = labvault_app.extensions["labvault"]
     other = state.database.sessionmaker()
@@ -320,7 +320,7 @@ def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
 
     identity = Identity("campus", "s-1", "ada@lab.example", email_verified=True)
     try:
-        tokens = sign_in(session, state.signer, identity)
+        tokens = sign_in(session, state.signer, AuthProvider("campus", {}, None), identity)
     finally:
         session.close()
         other.close()

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.dialects.mysql
+import sqlalchemy.dialects.postgresql
+import sqlalchemy.dialects.sqlite
 from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -186,6 +189,26 @@ def count_up(row: Base, counter: str) -> None:
     two transactions never take the same number, whatever they read before. The new
     value is read back when next used."""
     setattr(row, counter, getattr(type(row), counter) + 1)
+
+
+def insert_missing(session: Session, model: type[Base], values: dict[str, Any]) -> None:
+    """Insert a row unless one with its primary key exists; in a write, either way.
+
+    On MariaDB this is INSERT ... ON DUPLICATE KEY UPDATE, which takes the row's exclusive
+    lock at once: INSERT IGNORE (or catching the duplicate-key error) takes a shared lock,
+    which two transactions then both try to upgrade to lock the row for update, and one
+    of them is chosen as a deadlock victim.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("mysql", "mariadb"):
+        mysql_insert = sa.dialects.mysql.insert(model).values(values)
+        key = sa.inspect(model).primary_key[0].name
+        statement: Any = mysql_insert.on_duplicate_key_update({key: mysql_insert.inserted[key]})
+    elif dialect == "postgresql":
+        statement = sa.dialects.postgresql.insert(model).values(values).on_conflict_do_nothing()
+    else:
+        statement = sa.dialects.sqlite.insert(model).values(values).on_conflict_do_nothing()
+    session.execute(statement)
 
 
 def get_session() -> Session:

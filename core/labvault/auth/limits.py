@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import RateLimit
-from labvault.db import begin_write
+from labvault.db import begin_write, insert_missing
 
 
 def _key_hash(key: str) -> str:
@@ -33,15 +33,10 @@ def take(session: Session, key: str, limit: int, period: dt.timedelta) -> float:
     now = time.time()
     key_hash = _key_hash(key)
     begin_write(session)
+    full = {"key_hash": key_hash, "tokens": float(limit), "updated": now, "full_at": now}
+    insert_missing(session, RateLimit, full)
     bucket = session.get(RateLimit, key_hash, with_for_update=True, populate_existing=True)
-    if bucket is None:
-        bucket = RateLimit(key_hash=key_hash, tokens=float(limit), updated=now, full_at=now)
-        try:
-            with session.begin_nested():
-                session.add(bucket)
-        except sa.exc.IntegrityError:  # another worker made it first: use theirs
-            bucket = session.get(RateLimit, key_hash, with_for_update=True, populate_existing=True)
-            assert bucket is not None
+    assert bucket is not None
     tokens = min(float(limit), bucket.tokens + max(0.0, now - bucket.updated) * rate)
     if tokens < 1:
         session.rollback()

@@ -5,7 +5,8 @@
   with a ``write`` share or as owner);
 - starting materials and equipment are lab-wide: every active user reads and writes them;
 - managers read everything; admins read and write everything;
-- unverified users only read; deactivated and anonymous users never get here (401).
+- unverified users get no further than their own account (403); deactivated and
+  anonymous users never get here (401).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, redirect, request, url_for
 from flask.views import MethodView
 
 from labvault.auth.access import current_user, require_user, signed_in_user
@@ -79,8 +79,8 @@ def list_providers() -> list[dict[str, Any]]:
 @blp.route("/<instance>/login")
 @blp.doc(security=[])
 @blp.arguments(LoginQuerySchema, location="query")
-@blp.response(302, description="to the provider's sign-in page")
-@blp.alt_response(200, schema=AuthorizationUrlSchema, description="with Accept: application/json")
+@blp.response(200, AuthorizationUrlSchema, description="with Accept: application/json")
+@blp.alt_response(302, description="to the provider's sign-in page")
 def login(query: dict[str, Any], instance: str) -> Any:
     """Start signing in with a provider: a redirect to it
 
@@ -105,7 +105,9 @@ def login(query: dict[str, Any], instance: str) -> Any:
     )
     if wants_json():
         return {"authorization_url": url, "expires_in": int(flows.LOGIN_LIFETIME.total_seconds())}
-    return "", 302, {"Location": url, "Cache-Control": "no-store"}
+    response = redirect(url, 302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 _CALLBACK_PARAMETERS = [

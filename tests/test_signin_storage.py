@@ -1,0 +1,83 @@
+"""Sign-in storage on every database: a ticket is spent once and a rate limit holds,
+however many connections (workers) try at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from labvault.auth import limits, tickets
+
+
+@pytest.fixture
+def database(labvault_app):
+    return labvault_app.extensions["labvault"].database
+
+
+def race(database: Any, work: Any, count: int = 8) -> list[Any]:
+    """Run ``work(session)`` in ``count`` threads at once, each with its own connection."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        session = database.sessionmaker()
+        try:
+            barrier.wait()
+            results[index] = work(session)
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize(
+    "labvault_database_url", ["sqlite", "mariadb", "postgresql"], indirect=True
+)
+def test_a_ticket_is_spent_once_however_many_try_at_once(database):
+    session = database.sessionmaker()
+    secret = tickets.issue_ticket(session, "login", {"n": 1}, dt.timedelta(minutes=10))
+    session.close()
+
+    spent = race(database, lambda s: tickets.spend_ticket(s, "login", secret))
+
+    assert sorted(spent, key=lambda data: data is None) == [{"n": 1}] + [None] * 7
+
+
+@pytest.mark.parametrize(
+    "labvault_database_url", ["sqlite", "mariadb", "postgresql"], indirect=True
+)
+def test_a_rate_limit_holds_across_connections(database):
+    hour = dt.timedelta(hours=1)
+
+    waits = race(database, lambda s: limits.take(s, "ip:10.0.0.1", 5, hour), count=8)
+
+    assert sorted(waits)[:5] == [0.0] * 5
+    assert all(720 <= wait <= 721 for wait in sorted(waits)[5:])  # one attempt per 12 min
+    session = database.sessionmaker()
+    assert limits.take(session, "ip:10.0.0.2", 5, hour) == 0.0  # another key: its own bucket
+    session.close()
+
+
+def test_a_rate_limit_refills_over_its_period(labvault_make_app, monkeypatch):
+    database = labvault_make_app().extensions["labvault"].database
+    clock = [1_000_000.0]
+    monkeypatch.setattr(limits.time, "time", lambda: clock[0])
+    session = database.sessionmaker()
+    minute = dt.timedelta(minutes=1)
+
+    assert [limits.take(session, "k", 2, minute) for _ in range(3)] == [0.0, 0.0, 30.0]
+    clock[0] += 30
+    assert [limits.take(session, "k", 2, minute) for _ in range(2)] == [0.0, 30.0]
+    clock[0] += 3600  # long full again: the bucket is deleted by the next use of any key
+    assert limits.take(session, "other", 2, minute) == 0.0
+    rows = session.execute(sa.text("SELECT COUNT(*) FROM rate_limits")).scalar()
+    session.close()
+    assert rows == 1
