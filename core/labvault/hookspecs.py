@@ -69,9 +69,12 @@ def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[
 
     Called once at startup. Each type needs a unique ``name``; the deployer creates
     instances in ``AUTH_PROVIDERS`` with ``"type": name`` and the options of the type's
-    ``ConfigSchema``. Enabled instances are listed in ``GET /info``. A provider proves who
-    someone is and hands the :class:`~labvault.plugin.Identity` to ``self.host.sign_in``,
-    which returns the session's tokens.
+    ``ConfigSchema``. Enabled instances are listed in ``GET /auth/providers`` and
+    ``GET /info``. A provider only proves who someone is; accounts, registration rules
+    (its :meth:`~labvault.plugin.AuthProvider.allow_list`), sessions and tokens are the
+    core's. A redirect provider implements ``authorization_url`` and
+    ``identity_from_callback``, and the core serves ``/auth/<instance>/login`` and
+    ``/auth/<instance>/callback`` for it, keeping the state, nonce and PKCE verifier.
 
     Example::
 
@@ -80,18 +83,14 @@ def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[
             display_name = "GitLab"
             ConfigSchema = GitLabOptions
 
-            def blueprints(self):
-                blp = Blueprint(f"gitlab_{self.instance_name}", __name__)
+            def authorization_url(self, request):
+                return self.oauth(request.redirect_uri).create_authorization_url(
+                    AUTHORIZE_URL, state=request.state, code_verifier=request.code_verifier
+                )[0]
 
-                @blp.route(f"/auth/{self.instance_name}/callback")
-                def callback():
-                    who = self.fetch_user(request.args["code"])
-                    tokens = self.host.sign_in(
-                        Identity(self.instance_name, who["id"], who["email"], True)
-                    )
-                    return {"access_token": tokens.access_token}
-
-                return [blp]
+            def identity_from_callback(self, callback):
+                who = self.fetch_user(callback.params["code"], callback.code_verifier)
+                return Identity(self.instance_name, str(who["id"]), who["email"], True)
 
         @hookimpl
         def labvault_auth_provider_types():
