@@ -171,6 +171,20 @@ def test_login_redirects_with_state_nonce_and_pkce_s256(app):
     assert as_json.json["expires_in"] == 600
 
 
+def test_the_callback_url_is_under_public_url_when_set(dists, labvault_make_app):
+    dists.add("campus", CAMPUS)
+    app = labvault_make_app(
+        PLUGINS=["campus"],
+        AUTH_PROVIDERS={"uni": {"type": "campus"}},
+        PUBLIC_URL="https://labvault.example.org/lab/",
+    )
+
+    login = app.test_client().get("/auth/uni/login", headers={"Host": "evil.example"})
+
+    query = parse_qs(urlsplit(login.headers["Location"]).query)
+    assert query["redirect_uri"] == ["https://labvault.example.org/lab/auth/uni/callback"]
+
+
 def test_a_first_sign_in_registers_an_unverified_account_that_only_sees_itself(app):
     client = app.test_client()
 

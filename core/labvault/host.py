@@ -11,7 +11,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from flask import request
 from sqlalchemy.orm import Session
 
 from labvault.auth import limits, tickets
@@ -23,7 +22,7 @@ from labvault.records import versions
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin import service as signin
 from labvault.signin.delivery import deliver
-from labvault.signin.flows import check_next_url
+from labvault.signin.flows import check_next_url, external_url
 
 
 class Core(Protocol):
@@ -127,8 +126,7 @@ class CoreHost(Host):
         return check_next_url(url, self._settings["ALLOWED_REDIRECT_ORIGINS"])
 
     def external_url(self, path: str) -> str:
-        base = self._settings["PUBLIC_URL"] or request.host_url
-        return base.rstrip("/") + "/" + path.lstrip("/")
+        return external_url(path, self._settings["PUBLIC_URL"])
 
     def _scoped(self, name: str) -> str:
         return f"{self._plugin_name}:{name}"

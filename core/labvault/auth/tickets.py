@@ -37,7 +37,11 @@ def issue_ticket(
     secret = secrets.token_urlsafe(32)
     session.add(
         SignInTicket(
-            purpose=purpose, token_hash=_hash(secret), data=dict(data), expires_at=now + lifetime
+            purpose=purpose,
+            token_hash=_hash(secret),
+            data=dict(data),
+            created_at=now,
+            expires_at=now + lifetime,
         )
     )
     session.commit()

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import request
 from sqlalchemy.orm import Session
 
 from labvault.auth.tickets import issue_ticket, spend_ticket
@@ -50,6 +51,13 @@ def origin_of(url: str) -> str | None:
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     keep_port = port is not None and port != _DEFAULT_PORTS[parts.scheme]
     return f"{parts.scheme}://{host}{f':{port}' if keep_port else ''}"
+
+
+def external_url(path: str, public_url: str | None) -> str:
+    """The absolute URL of one of the server's paths (relative to its root): under
+    ``public_url`` when set, else under the URL the current request came to."""
+    base = public_url or request.url_root
+    return base.rstrip("/") + "/" + path.lstrip("/")
 
 
 def check_next_url(url: str | None, allowed_origins: Sequence[str]) -> str | None:

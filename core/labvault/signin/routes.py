@@ -61,11 +61,9 @@ def redirect_provider(instance: str) -> AuthProvider:
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL of this server: PUBLIC_URL when set, else the request's own."""
-    public = current_app.extensions["labvault"].settings["PUBLIC_URL"]
-    if public:
-        return public.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    """The absolute URL of a route: PUBLIC_URL when set, else the request's own."""
+    path = url_for(endpoint, **values)[len(request.script_root) :]
+    return flows.external_url(path, current_app.extensions["labvault"].settings["PUBLIC_URL"])
 
 
 @blp.route("/providers")

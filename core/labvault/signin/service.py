@@ -15,7 +15,6 @@ the session. The rules:
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -83,12 +82,13 @@ def _decide(
                 f"this {provider.label} account is already linked to another labvault account"
             )
     elif linked is not None:
-        user = session.get(User, linked.user_id)
+        user = session.get(User, linked.user_id, with_for_update=lock or None)
     else:
         email = verified_email(identity)
         user = None
         if email is not None:
-            user = session.scalars(sa.select(User).where(User.email == email)).first()
+            by_email = sa.select(User).where(User.email == email)
+            user = session.scalars(by_email.with_for_update() if lock else by_email).first()
         if user is None and listed == []:
             raise Forbidden(
                 f"{provider.label}: new accounts cannot register here; ask an admin to invite you"
@@ -136,8 +136,9 @@ def sign_in(
         user = decision.user or _register(session, identity, decision.admitted)
         linked = decision.linked
         if linked is None:
-            linked = LinkedIdentity(user_id=user.id, provider=identity.provider)
-            linked.subject = identity.subject
+            linked = LinkedIdentity(
+                user_id=user.id, provider=identity.provider, subject=identity.subject
+            )
             session.add(linked)
         linked.email = identity.email[:320] if identity.email else None
         linked.email_verified = identity.email_verified
@@ -179,8 +180,3 @@ def unlink_identity(session: Session, user: User, identity_id: int) -> None:
         raise Conflict("this is your only way to sign in; link another one before removing it")
     session.execute(sa.delete(LinkedIdentity).where(LinkedIdentity.id == identity_id))
     session.commit()
-
-
-def login_lifetime() -> dt.timedelta:
-    """How long a started sign-in may take (state, nonce and PKCE verifier)."""
-    return dt.timedelta(minutes=10)
