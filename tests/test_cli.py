@@ -346,6 +346,10 @@ def test_users_are_created_listed_and_changed(upgraded_site: Site) -> None:
     assert out.strip() == "grace@lab.org is now manager"
     out = site.ok("users", "deactivate", "grace@lab.org")
     assert out.strip() == "grace@lab.org is deactivated"
+    assert site.ok("users", "activate", "1").strip() == "grace@lab.org is active"
+    assert site.fail_one_line("users", "activate", "7") == "error: no user with id '7'"
+    out = site.ok("users", "deactivate", "1")
+    assert out.strip() == "grace@lab.org is deactivated"
 
     header, *rows = site.ok("users", "list").splitlines()
     assert header.split() == ["id", "email", "name", "role", "status"]

@@ -270,7 +270,7 @@ def users_list(ctx: click.Context) -> None:
     with _obj(ctx).app().app_context():
         session = get_session()
         rows = [
-            (u.id, u.email, u.display_name, u.role.value, u.status.value)
+            (u.id, u.email or "-", u.display_name, u.role.value, u.status.value)
             for u in session.scalars(list_users())
         ]
     if not rows:
@@ -280,34 +280,43 @@ def users_list(ctx: click.Context) -> None:
 
 
 @users.command("set-role")
-@click.argument("email")
+@click.argument("who")
 @click.argument("role", type=ROLE_CHOICE)
 @click.pass_context
-def users_set_role(ctx: click.Context, email: str, role: str) -> None:
-    """Change a user's role."""
-    from labvault.db import get_session
-    from labvault.users.service import find_user, update_user
+def users_set_role(ctx: click.Context, who: str, role: str) -> None:
+    """Change a user's role (WHO: an email or a user id)."""
+    _change_user(ctx, who, role=Role(role))
 
-    with _obj(ctx).app().app_context():
-        session = get_session()
-        user = update_user(session, find_user(session, email, for_update=True), role=Role(role))
-        click.echo(f"{user.email} is now {user.role.value}")
+
+@users.command("activate")
+@click.argument("who")
+@click.pass_context
+def users_activate(ctx: click.Context, who: str) -> None:
+    """Activate an account (WHO: an email or a user id), e.g. one a sign-in registered."""
+    _change_user(ctx, who, status=Status.ACTIVE)
 
 
 @users.command("deactivate")
-@click.argument("email")
+@click.argument("who")
 @click.pass_context
-def users_deactivate(ctx: click.Context, email: str) -> None:
+def users_deactivate(ctx: click.Context, who: str) -> None:
     """Deactivate a user: their tokens and API keys stop working at once."""
+    _change_user(ctx, who, status=Status.DEACTIVATED)
+
+
+def _change_user(ctx: click.Context, who: str, **changes: Any) -> None:
     from labvault.db import get_session
     from labvault.users.service import find_user, update_user
 
     with _obj(ctx).app().app_context():
         session = get_session()
-        user = update_user(
-            session, find_user(session, email, for_update=True), status=Status.DEACTIVATED
+        user = update_user(session, find_user(session, who, for_update=True), **changes)
+        name = user.email or f"user {user.id}"
+        click.echo(
+            f"{name} is now {user.role.value}"
+            if "role" in changes
+            else f"{name} is {user.status.value}"
         )
-        click.echo(f"{user.email} is deactivated")
 
 
 # --- tokens ------------------------------------------------------------------------
@@ -319,7 +328,7 @@ def tokens() -> None:
 
 
 @tokens.command("issue")
-@click.option("--user", "email", required=True, help="Email of the user.")
+@click.option("--user", "email", required=True, help="Email or id of the user.")
 @click.option(
     "--minutes",
     type=click.IntRange(min=1),
@@ -339,7 +348,7 @@ def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
     with _obj(ctx).app().app_context():
         user = find_user(get_session(), email)
         if not user.is_active:
-            raise LabvaultError(f"{user.email} is deactivated")
+            raise LabvaultError(f"{user.email or f'user {user.id}'} is deactivated")
         signer = current_app.extensions["labvault"].signer
         lifetime = dt.timedelta(minutes=minutes) if minutes else None
         click.echo(signer.issue(user.id, lifetime))

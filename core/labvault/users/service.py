@@ -29,14 +29,19 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def find_user(session: Session, email: str, *, for_update: bool = False) -> User:
-    query = sa.select(User).where(User.email == normalize_email(email))
+def find_user(session: Session, who: str, *, for_update: bool = False) -> User:
+    """The user with this email, or this id (an account may have no email)."""
+    if who.isdigit():
+        query = sa.select(User).where(User.id == int(who))
+    else:
+        query = sa.select(User).where(User.email == normalize_email(who))
     if for_update:
         begin_write(session)
         query = query.with_for_update()
     user = session.scalars(query).first()
     if user is None:
-        raise UserError(f"no user with email {email!r}")
+        kind = "id" if who.isdigit() else "email"
+        raise UserError(f"no user with {kind} {who!r}")
     return user
 
 
