@@ -519,7 +519,10 @@ def test_serve_dev_upgrades_and_prints_the_first_admin_key_once(
     assert status == 200, me
     assert me["email"] == "admin@localhost"
     assert me["role"] == "admin"
+    first.get("/auth/campus/callback?code=c0de-s3cret&state=st4te-s3cret")
     first.terminate()
+    assert "code=[redacted]&state=[redacted]" in first.log()
+    assert "s3cret" not in first.log()
 
     second = Server(site, "--dev")
     servers.append(second)

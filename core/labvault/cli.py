@@ -146,7 +146,16 @@ def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
     if state.dev:
         if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
             _first_run(app, f"http://{host}:{port}")
-        app.run(host=host, port=int(port), debug=True, use_reloader=True, use_debugger=False)
+        from labvault.server import RedactingRequestHandler
+
+        app.run(
+            host=host,
+            port=int(port),
+            debug=True,
+            use_reloader=True,
+            use_debugger=False,
+            request_handler=RedactingRequestHandler,
+        )
         return
     from labvault.server import run_gunicorn
 

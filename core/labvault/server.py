@@ -20,6 +20,7 @@ import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from werkzeug.serving import WSGIRequestHandler
 
 #: Query parameters whose values no log line shows.
 _SECRET_PARAMETERS = re.compile(
@@ -44,6 +45,14 @@ class RedactingLogger(Logger):
         if atoms.get("q"):
             atoms["q"] = redact_url("?" + atoms["q"])[1:]
         return atoms
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """The development server's request handler, whose log lines hide the same secrets."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        args = tuple(redact_url(arg) if isinstance(arg, str) else arg for arg in args)
+        super().log(type, message, *args)
 
 
 class _Gunicorn(BaseApplication):
