@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -18,24 +19,20 @@ def database(labvault_app):
 
 
 def race(database: Any, work: Any, count: int = 8) -> list[Any]:
-    """Run ``work(session)`` in ``count`` threads at once, each with its own connection."""
+    """Run ``work(session)`` in ``count`` threads at once, each with its own connection;
+    the answers in order (the first error, should one fail, is raised)."""
     barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
 
-    def run(index: int) -> None:
+    def run(_: int) -> Any:
         session = database.sessionmaker()
         try:
             barrier.wait()
-            results[index] = work(session)
+            return work(session)
         finally:
             session.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
 
 
 @pytest.mark.parametrize(
@@ -81,3 +78,26 @@ def test_a_rate_limit_refills_over_its_period(labvault_make_app, monkeypatch):
     rows = session.execute(sa.text("SELECT COUNT(*) FROM rate_limits")).scalar()
     session.close()
     assert rows == 1
+
+
+@pytest.mark.parametrize(
+    "labvault_database_url", ["sqlite", "mariadb", "postgresql"], indirect=True
+)
+def test_first_sign_ins_at_once_make_one_account_and_one_identity(labvault_app, database):
+    from labvault.auth.models import LinkedIdentity, User
+    from labvault.plugin import AuthProvider, Identity
+    from labvault.signin.service import sign_in
+
+    signer = labvault_app.extensions["labvault"].signer
+    provider = AuthProvider("campus", {}, None)  # type: ignore[arg-type]
+    identity = Identity("campus", "ada-1", "ada@lab.example", email_verified=True)
+
+    signed_in = race(database, lambda s: sign_in(s, signer, provider, identity), count=6)
+
+    user_ids = {signer.verify(tokens.access_token)["sub"] for tokens in signed_in}
+    session = database.sessionmaker()
+    users = session.scalars(sa.select(User.id)).all()
+    identities = session.scalars(sa.select(LinkedIdentity.user_id)).all()
+    session.close()
+    assert len(user_ids) == 1 and [str(i) for i in users] == list(user_ids)
+    assert [str(i) for i in identities] == list(user_ids)

@@ -140,8 +140,8 @@ class ServedApp:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # SIGINT: gunicorn's quick shutdown
+                os.killpg(self.process.pid, signal.SIGINT)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -171,13 +171,13 @@ def labvault_serve(
 ) -> Iterator[Callable[..., ServedApp]]:
     """Factory: ``labvault_serve(workers=2, env={...}, **settings)`` -> a running server.
 
-    The settings are written to a config.py, the tables are made, and ``labvault serve``
+    The settings are written to a config.py, the database is upgraded, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
     variables (for secrets given as ``{"env": NAME}``). Use it for flows that cross
     workers; ``labvault_make_app`` is faster for everything else.
     """
+    from labvault import migrations
     from labvault.app import create_app
-    from labvault.models import metadata
 
     served: list[ServedApp] = []
 
@@ -188,10 +188,10 @@ def labvault_serve(
         config = folder / "config.py"
         config.write_text("".join(f"{name} = {value!r}\n" for name, value in settings.items()))
         environ = {**os.environ, **(env or {}), "LABVAULT_CONFIG": str(config)}
-        with _patched_environ(env or {}):
-            app = create_app(settings)
-        metadata.create_all(app.extensions["labvault"].database.engine)
-        app.extensions["labvault"].database.dispose()
+        with _patched_environ(env or {}):  # a config problem fails here, with its report
+            state = create_app(settings).extensions["labvault"]
+        state.database.dispose()
+        migrations.upgrade(state.settings["DATABASE_URL"])  # what `labvault serve` checks
         port = free_port()
         log_path = folder / "serve.log"
         script = Path(sys.executable).parent / "labvault"

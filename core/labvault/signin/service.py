@@ -68,31 +68,37 @@ def _decide(
     admitted = bool(listed) and provider.admits(identity)
     if listed and not admitted:
         raise Forbidden(f"{provider.label}: you are not on the list of who may sign in here")
-    query = sa.select(LinkedIdentity).where(
-        LinkedIdentity.provider == identity.provider, LinkedIdentity.subject == identity.subject
-    )
-    linked = session.scalars(query.with_for_update() if lock else query).first()
-    user: User | None
+    # Lookups take no lock: on MariaDB a locking read that finds nothing locks the gap,
+    # and two first sign-ins inserting into it deadlock. The unique constraints decide a
+    # race instead (sign_in retries); a row found is locked by its primary key.
+    linked = session.scalars(
+        sa.select(LinkedIdentity).where(
+            LinkedIdentity.provider == identity.provider,
+            LinkedIdentity.subject == identity.subject,
+        )
+    ).first()
+    user_id: int | None = None
     if link_user_id is not None:
-        user = session.get(User, link_user_id, with_for_update=lock or None)
-        if user is None:
-            raise NotFound("the account to link to no longer exists")
-        if linked is not None and linked.user_id != user.id:
+        user_id = link_user_id
+        if linked is not None and linked.user_id != link_user_id:
             raise Conflict(
                 f"this {provider.label} account is already linked to another labvault account"
             )
     elif linked is not None:
-        user = session.get(User, linked.user_id, with_for_update=lock or None)
+        user_id = linked.user_id
     else:
         email = verified_email(identity)
-        user = None
         if email is not None:
-            by_email = sa.select(User).where(User.email == email)
-            user = session.scalars(by_email.with_for_update() if lock else by_email).first()
-        if user is None and listed == []:
+            user_id = session.scalars(sa.select(User.id).where(User.email == email)).first()
+        if user_id is None and listed == []:
             raise Forbidden(
                 f"{provider.label}: new accounts cannot register here; ask an admin to invite you"
             )
+    user = None
+    if user_id is not None:
+        user = session.get(User, user_id, with_for_update=lock or None, populate_existing=lock)
+        if user is None:
+            raise NotFound("the account to sign in to no longer exists")
     if user is not None and user.status == Status.DEACTIVATED:
         raise Forbidden("the account is deactivated")
     return Decision(user, linked, admitted)
