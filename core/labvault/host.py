@@ -122,8 +122,8 @@ class CoreHost(Host):
         with self.session() as session:
             return signin.may_sign_in(session, provider, identity)
 
-    def check_next_url(self, url: str | None) -> str | None:
-        return check_next_url(url, self._settings["ALLOWED_REDIRECT_ORIGINS"])
+    def check_next_url(self, url: str | None, *, location: str = "query") -> str | None:
+        return check_next_url(url, self._settings["ALLOWED_REDIRECT_ORIGINS"], location)
 
     def external_url(self, path: str) -> str:
         return external_url(path, self._settings["PUBLIC_URL"])

@@ -72,7 +72,7 @@ def labvault_settings(tmp_path: Path, labvault_database_url: str) -> dict[str, A
 def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..., Any]]:
     """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created."""
     from labvault.app import create_app
-    from labvault.models import metadata
+    from labvault.migrations import create_schema
 
     apps: list[Any] = []
 
@@ -80,7 +80,7 @@ def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..
         app = create_app({**labvault_settings, **overrides})
         app.config["TESTING"] = True
         apps.append(app)
-        metadata.create_all(app.extensions["labvault"].database.engine)
+        create_schema(app.extensions["labvault"].database.engine)
         return app
 
     yield make
@@ -171,13 +171,13 @@ def labvault_serve(
 ) -> Iterator[Callable[..., ServedApp]]:
     """Factory: ``labvault_serve(workers=2, env={...}, **settings)`` -> a running server.
 
-    The settings are written to a config.py, the database is upgraded, and ``labvault serve``
+    The settings are written to a config.py, its tables are made, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
     variables (for secrets given as ``{"env": NAME}``). Use it for flows that cross
     workers; ``labvault_make_app`` is faster for everything else.
     """
-    from labvault import migrations
     from labvault.app import create_app
+    from labvault.migrations import create_schema
 
     served: list[ServedApp] = []
 
@@ -189,9 +189,9 @@ def labvault_serve(
         config.write_text("".join(f"{name} = {value!r}\n" for name, value in settings.items()))
         environ = {**os.environ, **(env or {}), "LABVAULT_CONFIG": str(config)}
         with _patched_environ(env or {}):  # a config problem fails here, with its report
-            state = create_app(settings).extensions["labvault"]
-        state.database.dispose()
-        migrations.upgrade(state.settings["DATABASE_URL"])  # what `labvault serve` checks
+            database = create_app(settings).extensions["labvault"].database
+        create_schema(database.engine)  # up to date, as `labvault serve` checks
+        database.dispose()
         port = free_port()
         log_path = folder / "serve.log"
         script = Path(sys.executable).parent / "labvault"

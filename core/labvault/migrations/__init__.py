@@ -41,3 +41,13 @@ def is_up_to_date(database_url: str) -> bool:
         return current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Make every table of the models at once and record the schema as the newest
+    revision (for tests: the migrations make the very same schema, as their test checks)."""
+    from labvault.models import metadata
+
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        MigrationContext.configure(connection).stamp(ScriptDirectory(str(HERE)), "head")

@@ -146,9 +146,10 @@ class Host(abc.ABC):
         """Whether :meth:`sign_in` would let this identity in (nothing is written)."""
 
     @abc.abstractmethod
-    def check_next_url(self, url: str | None) -> str | None:
+    def check_next_url(self, url: str | None, *, location: str = "query") -> str | None:
         """``url`` if tokens may be sent there (its origin is in ALLOWED_REDIRECT_ORIGINS);
-        raises :class:`~labvault.plugin.Invalid` otherwise. None stays None."""
+        raises :class:`~labvault.plugin.Invalid` (about the field ``next`` sent in
+        ``location``: ``query`` or ``json``) otherwise. None stays None."""
 
     @abc.abstractmethod
     def external_url(self, path: str) -> str:

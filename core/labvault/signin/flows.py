@@ -60,7 +60,9 @@ def external_url(path: str, public_url: str | None) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
-def check_next_url(url: str | None, allowed_origins: Sequence[str]) -> str | None:
+def check_next_url(
+    url: str | None, allowed_origins: Sequence[str], location: str = "query"
+) -> str | None:
     """``url`` when its origin is one of ``allowed_origins``; Invalid otherwise."""
     if url is None:
         return None
@@ -70,7 +72,7 @@ def check_next_url(url: str | None, allowed_origins: Sequence[str]) -> str | Non
         raise Invalid(
             "tokens are only sent to the origins in ALLOWED_REDIRECT_ORIGINS",
             {"next": [f"{url!r} is not on an allowed origin"]},
-            location="query",
+            location=location,
         )
     return url.split("#", 1)[0]
 

@@ -1,0 +1,117 @@
+"""The ``email`` sign-in provider: who gets a link, what it holds, and spending it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from labvault.plugin import AuthProvider, Host, Identity, TooManyRequests
+
+from labvault_auth_email.mail import MailQueue, SignInMail, SmtpServer, compose
+from labvault_auth_email.options import EmailLinkOptions, domain_admitted, domain_of
+from labvault_auth_email.routes import build_blueprint
+
+#: The core's tickets are random URL-safe text of 43 characters; longer input is junk.
+MAX_TOKEN_LENGTH = 200
+RATE_PERIOD = timedelta(hours=1)
+
+
+def normalize_address(address: str) -> str:
+    """An address as one person's subject: stripped and lowercased."""
+    return address.strip().lower()
+
+
+class EmailLinkProvider(AuthProvider):
+    """Sign in with a single-use link sent by mail to the address someone gives.
+
+    ``POST /auth/<instance>/request`` mails the link (where the rules allow, always
+    answering the same), ``GET /auth/<instance>/verify`` shows a page to confirm, and its
+    form's ``POST`` spends the link and signs in. The address is the identity's subject;
+    the mail proves the person reads it, so the identity's email is verified.
+    """
+
+    name = "email"
+    display_name = "Email"
+    description = "Sign in with a single-use link sent by mail"
+    ConfigSchema = EmailLinkOptions
+
+    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, config, host)
+        self._mails = MailQueue(SmtpServer.from_config(config), host.logger)
+
+    # --- the contract with the core ------------------------------------------------------
+
+    def allow_list(self) -> Sequence[str] | None:
+        listed = self.config["domain_allow_list"]
+        return None if listed is None else list(listed)
+
+    def admits(self, identity: Identity) -> bool:
+        return domain_admitted(domain_of(identity.email or ""), list(self.allow_list() or ()))
+
+    def login_url(self) -> str:
+        return f"/auth/{self.instance_name}/request"
+
+    def blueprints(self) -> list[Any]:
+        return [build_blueprint(self)]
+
+    # --- what the routes call ------------------------------------------------------------
+
+    def identity(self, address: str) -> Identity:
+        normalized = normalize_address(address)
+        return Identity(self.instance_name, normalized, normalized, email_verified=True)
+
+    def request_link(self, address: str, next_url: str | None, client_ip: str) -> None:
+        """Mail a link to ``address`` if the rules let it sign in; silent otherwise, so
+        the caller learns nothing about accounts. Raises Invalid for a ``next`` outside
+        ALLOWED_REDIRECT_ORIGINS and TooManyRequests when ``client_ip`` asked too often."""
+        next_url = self._checked_next_url(next_url)
+        wait = self.host.rate_limit(f"ip:{client_ip}", self.config["requests_per_ip"], RATE_PERIOD)
+        if wait:
+            raise TooManyRequests(
+                "too many sign-in link requests from your network address; try again later",
+                math.ceil(wait),
+            )
+        identity = self.identity(address)
+        # may_sign_in applies the registration rules, domain_allow_list (admits) included
+        if not self.host.may_sign_in(identity):
+            return
+        per_address = self.config["mails_per_address"]
+        if self.host.rate_limit(f"address:{identity.email}", per_address, RATE_PERIOD):
+            return  # a mailbox is not flooded, and the requester is not told
+        minutes = self.config["link_lifetime"]
+        ticket = {"email": identity.email, "next": next_url}
+        token = self.host.issue_ticket(self._purpose, ticket, timedelta(minutes=minutes))
+        mail = SignInMail(
+            recipient=identity.subject,
+            link=self.host.external_url(f"/auth/{self.instance_name}/verify?token={token}"),
+            server=self.host.external_url("/").rstrip("/"),
+            minutes=minutes,
+        )
+        self._mails.submit(
+            compose(mail, sender=self.config["sender"], subject=self.config["subject"])
+        )
+
+    def pending_link(self, token: str) -> dict[str, Any] | None:
+        """What a live link holds, leaving it live (mail scanners open links too)."""
+        return self._link(token, spend=False)
+
+    def spend_link(self, token: str) -> dict[str, Any] | None:
+        """What a live link holds, using it up; None if unknown, expired or used."""
+        return self._link(token, spend=True)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _link(self, token: str, *, spend: bool) -> dict[str, Any] | None:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return self.host.read_ticket(self._purpose, token, spend=spend)
+
+    @property
+    def _purpose(self) -> str:
+        # the core keeps tickets per plugin; per instance, a link works only where it began
+        return f"link:{self.instance_name}"
+
+    def _checked_next_url(self, next_url: str | None) -> str | None:
+        return self.host.check_next_url(next_url, location="json")

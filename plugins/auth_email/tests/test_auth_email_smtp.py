@@ -1,0 +1,78 @@
+"""How mail goes out: TLS from the start, a certificate nobody vouches for, a server that
+is not there. The person always gets the same answer; the log says what went wrong, and
+never with the link."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import INSTANCE, SmtpPeer, ask_for_link, assert_log_hides, make_certificate
+from labvault.testing import free_port
+
+ACCEPTED = {"message": "if this address may sign in here, a link is on its way"}
+ERROR_LINE = "could not send a sign-in mail through SMTP server 127.0.0.1:{port}"
+
+
+def wait_for_text(read: Callable[[], str], text: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in (found := read()):
+        assert time.monotonic() < deadline, f"{text!r} not in:\n{found}"
+        time.sleep(0.05)
+    return found
+
+
+def test_mail_over_tls_from_the_start(
+    smtp_server: Callable[..., SmtpPeer],
+    email_settings: Callable[..., dict[str, Any]],
+    labvault_make_app: Callable[..., Any],
+) -> None:
+    peer = smtp_server("ssl")
+    client = labvault_make_app(**email_settings(peer.options)).test_client()
+
+    answer = client.post(f"/auth/{INSTANCE}/request", json={"email": "cy@example.org"})
+    assert (answer.status_code, answer.get_json()) == (202, ACCEPTED)
+    [mail] = peer.mailbox.wait_for(1)
+    page = client.post(f"/auth/{INSTANCE}/verify", data={"token": mail.token})
+    # the core's page shows the access token to paste into /doc
+    assert page.status_code == 200 and 'id="access-token"' in page.get_data(as_text=True)
+
+
+def test_an_untrusted_certificate_sends_no_mail(
+    smtp_server: Callable[..., SmtpPeer],
+    email_settings: Callable[..., dict[str, Any]],
+    labvault_make_app: Callable[..., Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    peer = smtp_server("starttls")
+    other_ca = make_certificate(tmp_path / "other-ca")
+    settings = email_settings(peer.options, ca_file=str(other_ca.cert_file))
+    client = labvault_make_app(**settings).test_client()
+    caplog.set_level(logging.ERROR, logger="labvault.plugins.auth_email")
+
+    answer = client.post(f"/auth/{INSTANCE}/request", json={"email": "oda@example.org"})
+    assert (answer.status_code, answer.get_json()) == (202, ACCEPTED)
+
+    log = wait_for_text(lambda: caplog.text, ERROR_LINE.format(port=peer.port))
+    assert "CERTIFICATE_VERIFY_FAILED" in log
+    assert peer.mailbox.settled() == []
+    assert_log_hides(log)
+
+
+def test_unreachable_smtp_server_still_answers_202_and_logs_an_error(
+    serve_email: Callable[..., Any],
+) -> None:
+    port = free_port()  # nothing listens there
+    served = serve_email({"host": "127.0.0.1", "port": port, "security": "none", "timeout": 2})
+
+    answer = ask_for_link(served.base_url, "ned@example.org")
+    assert (answer.status_code, answer.json()) == (202, ACCEPTED)
+
+    log = wait_for_text(served.log, ERROR_LINE.format(port=port))
+    assert "ConnectionRefusedError" in log
+    assert_log_hides(log)
