@@ -140,13 +140,16 @@ class ServedApp:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):  # SIGINT: gunicorn's quick shutdown
+            # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one takes seconds)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGINT)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                pass
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def _wait_until_ready(served: ServedApp, timeout: float = 30.0) -> None:
