@@ -1,0 +1,25 @@
+"""labvault-auth-oidc: sign in with any OpenID Connect provider, found from its issuer.
+
+Enable it with ``PLUGINS = ["auth_oidc"]`` and configure instances of the ``oidc`` type::
+
+    AUTH_PROVIDERS = {
+        "uni": {"type": "oidc", "issuer": "https://login.uni.example", "client_id": "..."},
+    }
+
+Other provider types built on OpenID Connect (ORCID, ...) subclass
+:class:`OpenIDProvider`. ``labvault_auth_oidc.testing`` has a stand-in provider for tests.
+"""
+
+from __future__ import annotations
+
+from labvault.plugin import AuthProvider, hookimpl
+
+from labvault_auth_oidc.config import OpenIDConfigSchema, admitted, load_options
+from labvault_auth_oidc.provider import OpenIDProvider
+
+__all__ = ["OpenIDConfigSchema", "OpenIDProvider", "admitted", "load_options"]
+
+
+@hookimpl
+def labvault_auth_provider_types() -> list[type[AuthProvider]]:
+    return [OpenIDProvider]

@@ -1,0 +1,117 @@
+"""Signing in through an OpenID Connect provider: every refusal, each on its own.
+
+Each test walks a browser to the point where one thing is wrong and checks what the
+person signing in gets: the status code and a message that says what happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+import sqlalchemy as sa
+from labvault_auth_oidc.testing import (
+    bearer,
+    finish_sign_in,
+    query_of,
+    sign_in,
+    start_sign_in,
+    visit_provider,
+)
+
+
+def refused(callback_url: str, status: int, *words: str) -> None:
+    answer = finish_sign_in(callback_url)
+    assert answer.status_code == status, answer.text
+    message = answer.json()["message"]
+    for word in words:
+        assert word in message, message
+
+
+def with_state(callback_url: str, state: str) -> str:
+    return callback_url.replace(f"state={query_of(callback_url)['state']}", f"state={state}")
+
+
+def test_an_unknown_state_is_refused(serve_oidc):
+    served = serve_oidc()
+    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    refused(with_state(callback_url, "made-up-state"), 400, "unknown")
+
+
+def test_a_replayed_callback_is_refused(serve_oidc):
+    served = serve_oidc()
+    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    assert finish_sign_in(callback_url).status_code == 200
+    refused(callback_url, 400, "already finished")
+
+
+def test_an_expired_state_is_refused(serve_oidc, labvault_database_url):
+    served = serve_oidc()
+    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    engine = sa.create_engine(labvault_database_url)
+    tickets = sa.Table("sign_in_tickets", sa.MetaData(), autoload_with=engine)
+    past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
+    with engine.begin() as connection:
+        connection.execute(sa.update(tickets).values(expires_at=past))
+    engine.dispose()
+    refused(callback_url, 400, "expired")
+
+
+def test_a_used_authorization_code_is_refused_in_a_new_sign_in(serve_oidc):
+    served = serve_oidc()
+    first_callback = visit_provider(start_sign_in(served.base_url, "uni"))
+    assert finish_sign_in(first_callback).status_code == 200
+    # a new sign-in (its own state, nonce and PKCE verifier) carrying the spent code
+    new_state = query_of(start_sign_in(served.base_url, "uni"))["state"]
+    refused(with_state(first_callback, new_state), 401, "refused the sign-in code")
+
+
+@pytest.mark.parametrize(
+    ("flaw", "words"),
+    [
+        ("forged", "does not match the provider's keys"),
+        ("expired", "expired"),
+        ("wrong_nonce", "belongs to another sign-in"),
+        ("wrong_audience", "issued to another application"),
+        ("wrong_issuer", "issued by another provider"),
+    ],
+)
+def test_an_id_token_failing_a_check_is_refused(serve_oidc, oidc_provider, flaw, words):
+    served = serve_oidc()
+    oidc_provider.flaw = flaw
+    refused(visit_provider(start_sign_in(served.base_url, "uni")), 401, "id_token", words)
+    oidc_provider.flaw = None  # the same provider, behaving again, signs in fine
+    assert sign_in(served.base_url, "uni")["access_token"]
+
+
+def test_next_outside_the_allowed_origins_is_refused_at_login(serve_oidc):
+    served = serve_oidc()
+    answer = requests.get(
+        f"{served.base_url}/auth/uni/login",
+        params={"next": "https://evil.example/steal"},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 422
+    assert "ALLOWED_REDIRECT_ORIGINS" in answer.json()["message"]
+
+
+def test_a_deactivated_account_cannot_sign_in(serve_oidc, admin_token):
+    served = serve_oidc()
+    tokens = sign_in(served.base_url, "uni")
+    user_id = requests.get(f"{served.base_url}/users/me", headers=bearer(tokens["access_token"]))
+    url = f"{served.base_url}/users/{user_id.json()['id']}"
+    etag = requests.get(url, headers=bearer(admin_token)).headers["ETag"]
+    changed = requests.patch(
+        url, json={"status": "deactivated"}, headers={**bearer(admin_token), "If-Match": etag}
+    )
+    assert changed.status_code == 200, changed.text
+    refused(visit_provider(start_sign_in(served.base_url, "uni")), 403, "deactivated")
+
+
+def test_the_provider_refusing_is_shown(serve_oidc, oidc_provider):
+    served = serve_oidc()
+    oidc_provider.refuse = True
+    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    assert query_of(callback_url)["error"] == "access_denied"
+    refused(callback_url, 403, "did not sign you in")

@@ -1,0 +1,58 @@
+"""The options of an ``orcid`` instance, checked when the app starts."""
+
+from __future__ import annotations
+
+import pytest
+from labvault.plugin import ConfigError
+from labvault_auth_orcid import OrcidConfigSchema, is_orcid_id
+
+
+@pytest.mark.parametrize(
+    "orcid_id", ["0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-1694-233X"]
+)
+def test_orcid_ids_with_a_right_check_digit_are_accepted(orcid_id):
+    assert is_orcid_id(orcid_id)
+
+
+@pytest.mark.parametrize(
+    "orcid_id",
+    [
+        "0000-0002-1825-0098",
+        "0000-0002-1694-2330",
+        "0000000218250097",
+        "https://orcid.org/0000-0002-1825-0097",
+        "0000-0002-1825-009x",
+    ],
+)
+def test_other_ids_are_not_orcid_ids(orcid_id):
+    assert not is_orcid_id(orcid_id)
+
+
+def test_orcid_or_its_sandbox_is_the_issuer():
+    options = {"client_id": "APP-1", "client_secret": "s"}
+    assert OrcidConfigSchema().load(options)["issuer"] == "https://orcid.org"
+    sandbox = OrcidConfigSchema().load({**options, "sandbox": True})
+    assert sandbox["issuer"] == "https://sandbox.orcid.org"
+    assert sandbox["scopes"] == ["openid"]
+
+
+def test_bad_options_are_reported_by_key_path(labvault_make_app):
+    with pytest.raises(ConfigError) as raised:
+        labvault_make_app(
+            PLUGINS=["auth_oidc", "auth_orcid"],
+            AUTH_PROVIDERS={
+                "orcid": {
+                    "type": "orcid",
+                    "client_id": "APP-1",
+                    "allow_list": ["0000-0002-1825-0097", "0000-0002-1825-0098"],
+                    "sandbox": "perhaps",
+                    "scopes": ["openid"],
+                }
+            },
+        )
+    report = "\n".join(raised.value.problems)
+    assert "AUTH_PROVIDERS.orcid.client_secret" in report
+    assert "AUTH_PROVIDERS.orcid.allow_list.1" in report and "check digit" in report
+    assert "AUTH_PROVIDERS.orcid.sandbox" in report
+    assert "AUTH_PROVIDERS.orcid.scopes" in report
+    assert "0000-0002-1825-0097'" not in report  # the valid entry is not reported
