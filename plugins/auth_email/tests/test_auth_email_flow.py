@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conftest import (
+from auth_email_steps import (
     APP_ORIGIN,
     INSTANCE,
     SENDER,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conftest import INSTANCE, SmtpPeer
+from auth_email_steps import INSTANCE, SmtpPeer
 
 
 def test_a_link_works_only_at_the_instance_that_sent_it(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import (
+from auth_email_steps import (
     APP_ORIGIN,
     SmtpPeer,
     ask_for_link,

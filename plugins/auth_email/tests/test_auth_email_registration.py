@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conftest import INSTANCE, SmtpPeer, get_json, sign_in_by_mail
+from auth_email_steps import INSTANCE, SmtpPeer, get_json, sign_in_by_mail
 
 
 def test_without_a_list_a_new_address_registers_unverified(

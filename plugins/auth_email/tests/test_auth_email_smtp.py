@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import INSTANCE, SmtpPeer, ask_for_link, assert_log_hides, make_certificate
+from auth_email_steps import INSTANCE, SmtpPeer, ask_for_link, assert_log_hides, make_certificate
 from labvault.testing import free_port
 
 ACCEPTED = {"message": "if this address may sign in here, a link is on its way"}
