@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from labvault.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_KEY = "cli-test-secret-key-0123456789abcdefghij"
@@ -47,13 +47,6 @@ def labvault_command() -> list[str]:
         return [str(script)]
     found = shutil.which("labvault")
     return [found] if found else [sys.executable, "-m", "labvault"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
