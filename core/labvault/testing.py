@@ -143,10 +143,8 @@ class ServedApp:
             # SIGINT: gunicorn's quick shutdown (SIGTERM's graceful one takes seconds)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGINT)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
