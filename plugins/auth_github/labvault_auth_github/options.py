@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 OrganisationEntry = int | str
 
 
-class Organisation(fields.Field):  # type: ignore[type-arg]
+class Organisation(fields.Field):
     """An organisation in ``org_allow_list``: its numeric id (preferred, it never changes)
     or its name (login), which is compared case-insensitively like GitHub does."""
 
