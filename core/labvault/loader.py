@@ -29,6 +29,7 @@ BUILTIN_MODULES = (
     "labvault.builtins.block_comment",
     "labvault.builtins.block_media",
     "labvault.builtins.block_tabular",
+    "labvault.builtins.source_local",
 )
 
 

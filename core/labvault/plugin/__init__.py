@@ -61,6 +61,7 @@ from labvault.plugin._kinds import (
     EmptyConfigSchema,
     Extension,
     FileSource,
+    FileSourceOptions,
     InventoryImporter,
     RemoteEntry,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Extension",
     "ExtensionError",
     "FileSource",
+    "FileSourceOptions",
     "Forbidden",
     "Host",
     "Identity",
