@@ -548,3 +548,41 @@ def test_ci_runs_make_test() -> None:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert "make test" in steps
+
+
+# --- file sources ----------------------------------------------------------------------
+
+
+def test_sources_sync_rebuilds_listings_and_sources_list_shows_them(upgraded_site: Site) -> None:
+    from labvault.testing import make_source_tree
+
+    site = upgraded_site
+    (site.root / "tree").mkdir()
+    make_source_tree(site.root / "tree")
+    site.settings["FILE_SOURCES"] = {
+        "xrd": {"type": "local", "path": str(site.root / "tree")},
+        "gone": {"type": "local", "path": str(site.root / "unmounted")},
+    }
+    site.write_config()
+
+    header, *rows = site.ok("sources", "list").splitlines()
+    assert header.split() == ["name", "type", "entries", "built", "last", "error"]
+    assert [row.split() for row in rows] == [
+        ["xrd", "local", "0", "never", "-"],
+        ["gone", "local", "0", "never", "-"],
+    ]
+
+    synced = site.run("sources", "sync", "xrd")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.splitlines()[0].startswith("xrd: 7 entries in ")
+    assert synced.stdout.splitlines()[-1] == "synced 1 of 1 source(s), 7 entries, 0 failed"
+    assert "xrd: 7 entries" in synced.stderr  # the progress
+
+    failed = site.run("sources", "sync")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "gone: failed: gone has no /" in failed.stderr
+    assert failed.stdout.splitlines()[-1] == "synced 1 of 2 source(s), 7 entries, 1 failed"
+    listed = {row.split()[0]: row for row in site.ok("sources", "list").splitlines()[1:]}
+    assert listed["xrd"].split()[2:4] == ["7", "0"] or listed["xrd"].split()[2:4] == ["7", "1"]
+    assert listed["gone"].endswith("gone has no /")
+    assert site.fail_one_line("sources", "sync", "nope") == "error: no file source 'nope'"

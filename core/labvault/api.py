@@ -81,6 +81,7 @@ def _core_blueprints() -> list[Any]:
     from labvault.records import routes as _add_version_routes  # noqa: F401
     from labvault.signin.routes import blp as signin_blp
     from labvault.signin.routes import identities_blp
+    from labvault.sources.routes import blp as sources_blp
     from labvault.users.routes import blp as users_blp
 
     # a package above another adds its routes to the lower one's blueprint (records adds
@@ -99,6 +100,7 @@ def _core_blueprints() -> list[Any]:
         blocks_blp,
         types_blp,
         files_blp,
+        sources_blp,
     ]
 
 

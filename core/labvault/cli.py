@@ -411,6 +411,79 @@ def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     )
 
 
+# --- file sources ------------------------------------------------------------------
+
+
+@cli.group()
+def sources() -> None:
+    """File sources: their listings."""
+
+
+@sources.command("list")
+@click.pass_context
+def sources_list(ctx: click.Context) -> None:
+    """Show every file source and the state of its listing."""
+    from labvault.db import get_session
+    from labvault.sources.service import source_infos
+
+    with _obj(ctx).app().test_request_context():
+        infos = source_infos(get_session())
+    if not infos:
+        click.echo("no file sources (FILE_SOURCES is empty)")
+        return
+    rows = [
+        (
+            i["name"],
+            i["type"],
+            i["entry_count"],
+            "never" if i["cache_age"] is None else f"{i['cache_age']} s ago",
+            i["last_error"] or "-",
+        )
+        for i in infos
+    ]
+    _table(("name", "type", "entries", "built", "last error"), rows)
+
+
+@sources.command("sync")
+@click.argument("name", required=False)
+@click.pass_context
+def sources_sync(ctx: click.Context, name: str | None) -> None:
+    """Rebuild the listing of one file source, or of all (for cron)."""
+    import time
+
+    from labvault.db import get_session
+    from labvault.sources import listing
+    from labvault.sources.service import get_source, sources
+
+    with _obj(ctx).app().test_request_context():
+        names = [name] if name else list(sources())
+        synced = failed = entries = 0
+        for each in names:
+            source = get_source(each)
+            started = time.monotonic()
+
+            def progress(count: int, label: str = each) -> None:
+                click.echo(f"\r{label}: {count} entries", nl=False, err=True)
+
+            try:
+                done = listing.rebuild(get_session(), each, source, progress)
+            except LabvaultError as exc:
+                failed += 1
+                click.echo(f"\n{each}: failed: {exc}", err=True)
+                continue
+            click.echo("", err=True)
+            if not done:
+                click.echo(f"{each}: skipped, another process is rebuilding it")
+                continue
+            state = listing.state_of(get_session(), each)
+            count = state.entry_count if state is not None else 0
+            synced, entries = synced + 1, entries + count
+            click.echo(f"{each}: {count} entries in {time.monotonic() - started:.1f} s")
+    click.echo(f"synced {synced} of {len(names)} source(s), {entries} entries, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
 def _database_hint(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     if "no such table" in text or "doesn't exist" in text or "does not exist" in text:

@@ -13,6 +13,7 @@ from labvault.collections.models import Collection, CollectionShare, collection_
 from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
+from labvault.sources.models import SourceEntry, SourceState
 
 metadata = Base.metadata
 
@@ -29,6 +30,8 @@ __all__ = [
     "RateLimit",
     "RefreshToken",
     "SignInTicket",
+    "SourceEntry",
+    "SourceState",
     "StoredFile",
     "User",
     "collection_items",

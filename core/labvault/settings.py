@@ -95,6 +95,10 @@ class SettingsSchema(_Strict):
     FILE_SOURCES = _extension_instances
     INVENTORY_IMPORTERS = _extension_instances
     BACKUP_TARGETS = _extension_instances
+    REMOTE_CACHE_MAX_AGE = fields.Float(
+        load_default=60.0, validate=validate.Range(min=0, min_inclusive=False)
+    )
+    REMOTE_CACHE_MIN_AGE = fields.Float(load_default=1.0, validate=validate.Range(min=0))
     BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
 
     @ma.post_load

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from labvault.db import Base, utcnow
+from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
 
 
 class Role(enum.StrEnum):
@@ -103,7 +103,7 @@ class LinkedIdentity(Base):
     """Who a sign-in provider instance says a user is; any of them reaches the account."""
 
     __tablename__ = "identities"
-    __table_args__ = (sa.UniqueConstraint("provider", "subject"),)
+    __table_args__ = (sa.UniqueConstraint("provider", "subject"), MYSQL_TABLE_OPTIONS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)

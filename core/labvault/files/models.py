@@ -21,8 +21,15 @@ class StoredFile(Base):
     size: Mapped[int] = mapped_column(sa.BigInteger)
     name: Mapped[str] = mapped_column(sa.String(255))
     media_type: Mapped[str] = mapped_column(sa.String(255))
-    #: Where it came from: "upload", or a file source and path.
+    #: Where it came from: "upload", or "<file source>:<path>".
     origin: Mapped[str] = mapped_column(sa.String(1000), default="upload")
+    #: For a copy from a file source: the source, the path, what the original was when
+    #: copied (size, modified time) and when that was last checked.
+    source: Mapped[str | None] = mapped_column(sa.String(40))
+    source_path: Mapped[str | None] = mapped_column(sa.String(1000))
+    remote_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    remote_modified: Mapped[float | None] = mapped_column(sa.Double)
+    checked_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -25,7 +25,13 @@ class FileSchema(ma.Schema):
     size = fields.Integer(metadata={"description": "in bytes"})
     sha256 = fields.String(metadata={"description": "of the content; also its ETag"})
     media_type = fields.String()
-    origin = fields.String(metadata={"description": "upload, or the file source it came from"})
+    origin = fields.String(
+        metadata={"description": "upload, or <file source>:<path> of the original"}
+    )
+    checked_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "a copy from a file source: when the original was checked"},
+    )
     created_by = fields.Nested(UserRefSchema, allow_none=True)
     created_at = fields.DateTime()
     items = fields.List(

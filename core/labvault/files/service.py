@@ -13,7 +13,7 @@ Files of an item in the trash are readable only by those who may restore the ite
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +27,7 @@ from labvault.auth.models import User
 from labvault.errors import Forbidden, Invalid, NotFound, ServerFault
 from labvault.files.download import guess_media_type, safe_filename, send_stored_file
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import ContentMissing, FileStore
+from labvault.files.storage import ContentMissing, FileStore, StoredContent
 from labvault.items import access
 from labvault.items import service as items
 from labvault.items.history import changed
@@ -87,13 +87,28 @@ def get_readable_file(session: Session, user: User, file_id: int) -> StoredFile:
     return stored
 
 
+#: Checks a package above may add, run before a file's content is sent: each answers
+#: None (send it), headers to add to the answer, or an answer of its own (a redirect to a
+#: newer copy of the file, say).
+ContentCheck = Callable[[Session, User, StoredFile], "flask.Response | dict[str, str] | None"]
+content_checks: list[ContentCheck] = []
+
+
 def send_content(session: Session, user: User, file_id: int) -> flask.Response:
     """The download of a file ``user`` may read, for the current request (Range, ETag)."""
     stored = get_readable_file(session, user, file_id)
+    headers: dict[str, str] = {}
+    for check in content_checks:
+        answer = check(session, user, stored)
+        if isinstance(answer, flask.Response):
+            return answer
+        headers |= answer or {}
     try:
-        return send_stored_file(
+        response = send_stored_file(
             store(), stored.sha256, name=stored.name, media_type=stored.media_type, size=stored.size
         )
+        response.headers.update(headers)
+        return response
     except ContentMissing as exc:
         current_app.logger.error("file %s: %s", file_id, exc)
         raise ServerFault(f"the content of file {file_id} is missing from the file store") from None
@@ -139,6 +154,7 @@ def files_to_dicts(
             "sha256": f.sha256,
             "media_type": f.media_type,
             "origin": f.origin,
+            "checked_at": f.checked_at,
             "created_by": items.user_ref(f.created_by),
             "created_at": f.created_at,
             "items": linked[f.id],
@@ -151,17 +167,22 @@ def files_to_dicts(
 # --- writing ---------------------------------------------------------------------------
 
 
-def attach_upload(session: Session, user: User, refcode: str, upload: FileStorage) -> StoredFile:
-    """Store an uploaded file, attach it to the item and keep a version; 404/403/422.
-
-    The upload is usually already in the store's ``tmp/`` (see ``files.uploads``) and is
-    only renamed into place; any other stream is copied there first.
-    """
+def writable_item(session: Session, user: User, refcode: str) -> Item:
+    """The item, if ``user`` may change it (404 when unreadable, 403 when read-only)."""
     item = items.get_item(session, user, refcode)
     if not access.check(session, user, item, access.writable(user)):
         raise Forbidden(f"you may read {refcode} but not change it")
+    return item
+
+
+def keep_content(stream: IO[bytes]) -> StoredContent:
+    """Keep a stream's content in the store (at most MAX_CONTENT_LENGTH bytes, not empty).
+
+    A stream that is already a temp file of the store (an upload, see ``files.uploads``)
+    is only renamed into place; any other is copied there first. Nothing is left behind
+    when it fails.
+    """
     file_store = store()
-    stream: IO[bytes] = upload.stream
     settings = current_app.extensions["labvault"].settings
     if file_store.owns(stream):
         temp = stream
@@ -174,29 +195,43 @@ def attach_upload(session: Session, user: User, refcode: str, upload: FileStorag
             )
         # on disk, under its digest, before the row that points to it; outside the
         # write transaction, so a long fsync does not hold up other writers
-        content = file_store.keep(temp)
+        return file_store.keep(temp)
     except BaseException:
         temp.discard()
         raise
-    with file_store.open(content.sha256) as stored_content:
-        head = stored_content.read(HEAD_BYTES)
-    name = safe_filename(upload.filename or "")
 
-    item = items.get_item(session, user, refcode, write=True)
-    stored = StoredFile(
+
+def new_file_row(content: StoredContent, name: str, **origin: Any) -> StoredFile:
+    """The row of a stored content, named ``name`` (``origin``: where it came from)."""
+    with store().open(content.sha256) as stored_content:
+        head = stored_content.read(HEAD_BYTES)
+    name = safe_filename(name)
+    return StoredFile(
         sha256=content.sha256,
         size=content.size,
         name=name,
         media_type=guess_media_type(name, head),
-        origin="upload",
-        created_by_id=user.id,
+        **origin,
     )
+
+
+def attach(session: Session, user: User, refcode: str, stored: StoredFile) -> StoredFile:
+    """Add a new file row to the item (its write starts here) and keep a version. Commits."""
+    item = items.get_item(session, user, refcode, write=True)
     session.add(stored)
     session.flush()
     session.execute(sa.insert(item_files).values(item_id=item.id, file_id=stored.id))
     changed(session, item, "file_add", user.id)
     session.commit()
     return stored
+
+
+def attach_upload(session: Session, user: User, refcode: str, upload: FileStorage) -> StoredFile:
+    """Store an uploaded file, attach it to the item and keep a version; 404/403/422."""
+    writable_item(session, user, refcode)
+    content = keep_content(upload.stream)
+    stored = new_file_row(content, upload.filename or "", origin="upload", created_by_id=user.id)
+    return attach(session, user, refcode, stored)
 
 
 def require_attached(session: Session, item: Item, file_id: int) -> None:

@@ -1,0 +1,2 @@
+"""File sources: browsing remote data through a cached listing, copying files into the
+store, keeping those copies fresh."""
