@@ -160,9 +160,34 @@ IDENTIFIER_PREFIX = "lab"
 # Default: None (the URL each request came to). Example: "https://labvault.example.org"
 # PUBLIC_URL = None
 
-# Remote places raw data is read from: instance name -> {"type": ..., **options}.
+# Places raw data is read from: instance name -> {"type": ..., **options}. The type
+# "local" (built in) serves a folder of this machine, e.g. a mounted share; "ssh" comes
+# with the fs_ssh plugin. Every type also takes: "description", "max_depth" (folders
+# walked, default 32), "max_entries" (default 250000; a larger tree is an error) and
+# "excludes" (fnmatch patterns of names or paths to leave out). People browse them at
+# /file-sources and copy a file into an item with POST /items/<refcode>/files/from-source.
 # Default: {}. Example:
-# FILE_SOURCES = {"xrd-pc": {"type": "ssh", "host": "xrd.lab.example.org"}}
+# FILE_SOURCES = {
+#     "nas": {"type": "local", "path": "/mnt/nas/instruments", "excludes": [".*"]},
+#     "xrd-pc": {
+#         "type": "ssh",
+#         "hostname": "xrd-pc.lab.example.org",
+#         "username": "labvault",
+#         "key_file": "/etc/labvault/id_ed25519",
+#         "known_hosts": "/etc/labvault/known_hosts",
+#         "root": "/data/exports",
+#     },
+# }
+
+# How old (minutes, fractions allowed) a cached listing of a file source may get before
+# it is rebuilt when used; also how often a copied file's original is checked for
+# changes when the copy is read. Run `labvault sources sync` from cron more often than
+# this, so that people rarely wait for a listing. Default: 60. Example: 15
+# REMOTE_CACHE_MAX_AGE = 60
+
+# An explicit refresh (?refresh=true) sooner than this many minutes after the last
+# rebuild is answered from the cache (and says so). Default: 1. Example: 0.5
+# REMOTE_CACHE_MIN_AGE = 1
 
 # Chemical inventory systems to import starting materials from.
 # Default: {}. Example:
