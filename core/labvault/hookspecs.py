@@ -129,9 +129,22 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
 
     Called once at startup. The deployer creates instances in ``FILE_SOURCES``, e.g.
     ``{"raman-pc": {"type": "sftp", "host": "..."}}``; each instance logs through
-    ``self.host.logger``.
+    ``self.host.logger``. A source only reads (``root``, ``real_path``, ``list``,
+    ``stat``, ``open``, raising the core's errors); the core cleans paths, keeps them
+    inside the root, caches listings, copies files into the store and keeps them fresh.
+    Its ``ConfigSchema`` extends :class:`~labvault.plugin.FileSourceOptions`;
+    ``labvault.testing.FileSourceContract`` is the test suite every type should pass.
 
     Example::
+
+        class SFTPSource(FileSource):
+            name = "sftp"
+            ConfigSchema = SFTPOptions  # a FileSourceOptions subclass
+
+            def list(self, path):
+                for attr in self.sftp().listdir_attr(self.native(path)):
+                    yield RemoteEntry(join(path, attr.filename), S_ISDIR(attr.st_mode),
+                                      attr.st_size, attr.st_mtime)
 
         @hookimpl
         def labvault_file_source_types():
