@@ -138,6 +138,21 @@ def test_the_listing_is_cached_and_rebuilt_when_old_or_asked(make_lab, tree):
     assert "newer.txt" in names(entries(client, ada))
 
 
+def test_an_unreachable_source_serves_its_last_listing_and_says_why(make_lab, tree):
+    app, client, ada = make_lab()
+    assert entries(client, ada).status_code == 200
+    tree.rename(tree.parent / "unmounted")
+    set_state(app, built_at=utcnow() - dt.timedelta(minutes=61))
+
+    old = entries(client, ada, "sub")
+
+    missing = f"data: the folder {tree} is missing; is it mounted?"
+    assert names(old) == ["deeper", "b.csv"] and old.json["refreshed"] is False
+    assert old.json["note"] == f"not refreshed: {missing}"
+    (source,) = client.get("/file-sources", headers=ada.headers).json
+    assert source["last_error"] == missing
+
+
 def test_limits_and_excludes_shape_the_listing(make_lab, tree):
     _, client, ada = make_lab(max_entries=3)
     too_many = assert_error(entries(client, ada), 413)

@@ -46,11 +46,12 @@ class LocalFolder(FileSource):
         return os.path.join(self.config["path"], path) if path else self.config["path"]
 
     def root(self) -> str:
-        try:
-            os.stat(self.config["path"])
-        except OSError as error:
-            raise self._failure("", error) from None
-        return os.path.realpath(self.config["path"])
+        folder = self.config["path"]
+        if not os.path.isdir(folder):  # a share not mounted is the usual cause
+            raise Unavailable(
+                f"{self.instance_name}: the folder {folder} is missing; is it mounted?"
+            )
+        return os.path.realpath(folder)
 
     def real_path(self, path: str) -> str:
         native = self._native(path)

@@ -208,7 +208,13 @@ def fresh_listing(
         return Freshness(built, False, note)
     if built is not None and not refresh and now - built <= max_age:
         return Freshness(built, False)
-    rebuilt = rebuild(session, name, source)
+    try:
+        rebuilt = rebuild(session, name, source)
+    except DomainError as error:
+        if built is None:
+            raise
+        # the source is unreachable (or over its limits) now: the last listing it is
+        return Freshness(built, False, f"not refreshed: {error.message}"[:500])
     if rebuilt:
         state = state_of(session, name)
         assert state is not None and state.built_at is not None
