@@ -30,6 +30,7 @@ import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,6 +201,9 @@ ROUTES: dict[str, Call] = {
     # files
     "list files": Call("GET", ITEM + "/files"),
     "upload file": Call("POST", ITEM + "/files", upload=True),
+    "copy file from a source": Call(
+        "POST", ITEM + "/files/from-source", body=lambda lab, f: {"source": "lab", "path": "x.csv"}
+    ),
     "get file": Call("GET", "/files/{file_id}"),
     "get file content": Call("GET", "/files/{file_id}/content"),
     # the files of an item in the trash are for those who may restore it
@@ -244,6 +248,7 @@ PRIVATE: dict[str, tuple[int, ...]] = {
     "block plot":                (404, 404, 404, 404, 404, 404, 403, 401, 401),
     "list files":                (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "upload file":               (201, 404, 403, 201, 403, 201, 403, 401, 401),
+    "copy file from a source":   (201, 404, 403, 201, 403, 201, 403, 401, 401),
     "get file":                  (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "get file content":          (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "get file of trashed item":  (200, 404, 404, 200, 404, 200, 403, 401, 401),
@@ -284,6 +289,7 @@ LABWIDE: dict[str, tuple[int, ...]] = {
     "block plot":                (404, 404, 404, 404, 404, 404, 403, 401, 401),
     "list files":                (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "upload file":               (201, 201, 201, 201, 201, 201, 403, 401, 401),
+    "copy file from a source":   (201, 201, 201, 201, 201, 201, 403, 401, 401),
     "get file":                  (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "get file content":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "get file of trashed item":  (200, 200, 200, 200, 200, 200, 403, 401, 401),
@@ -401,8 +407,15 @@ class Lab:
 
 
 @pytest.fixture
-def lab(labvault_app: Any, labvault_make_user: Callable[..., TestUser]) -> Lab:
-    return Lab(labvault_app, labvault_make_user)
+def lab(
+    labvault_make_app: Callable[..., Any],
+    labvault_make_user: Callable[..., TestUser],
+    tmp_path: Path,
+) -> Lab:
+    (tmp_path / "lab-data").mkdir()
+    (tmp_path / "lab-data" / "x.csv").write_text("x,y\n1,2\n")
+    source = {"type": "local", "path": str(tmp_path / "lab-data")}
+    return Lab(labvault_make_app(FILE_SOURCES={"lab": source}), labvault_make_user)
 
 
 # --- the matrix ----------------------------------------------------------------------------

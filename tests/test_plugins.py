@@ -404,18 +404,17 @@ def test_one_name_in_two_kinds_is_allowed(dists, make_app):
         (
             ["sftp"],
             {"type": "ftp", "host": "raman.lab"},
-            "FILE_SOURCES.raman.type: unknown file source 'ftp'; available types: sftp",
+            "FILE_SOURCES.raman.type: unknown file source 'ftp'; available types: local, sftp",
         ),
         (
             ["sftp"],
             {"host": "raman.lab"},
-            "FILE_SOURCES.raman.type: missing; available types: sftp",
+            "FILE_SOURCES.raman.type: missing; available types: local, sftp",
         ),
         (
             [],
             {"type": "sftp", "host": "raman.lab"},
-            "FILE_SOURCES.raman.type: unknown file source 'sftp'; available types: none "
-            "(enable the plugin that provides one)",
+            "FILE_SOURCES.raman.type: unknown file source 'sftp'; available types: local",
         ),
     ],
     ids=["required", "unknown-option", "out-of-range", "unknown-type", "no-type", "no-plugin"],
@@ -459,7 +458,7 @@ def test_every_problem_is_reported_at_once(dists, tmp_path):
         "plugin typo (distribution labvault-test-typo 1.0.0): unknown hook 'labvault_blok_types'",
         "plugin typo2 (distribution labvault-test-typo2 1.0.0): unknown hook 'labvault_start_up'",
         "FILE_SOURCES.raman.host: Missing data for required field.",
-        "FILE_SOURCES.nas.type: unknown file source 'smb'; available types: sftp",
+        "FILE_SOURCES.nas.type: unknown file source 'smb'; available types: local, sftp",
     ]
     assert len(problems) == len(expected_starts)
     for start in expected_starts:
@@ -484,3 +483,10 @@ def test_labvault_plugins_lists_name_distribution_version_and_enabled(dists, tmp
     assert ["alpha", "labvault-alpha", "1.2.0", "yes"] in rows
     assert ["beta", "labvault-beta", "0.3.0", "no"] in rows
     assert beta not in sys.modules  # listing reads metadata only
+
+
+def test_a_kind_without_any_type_says_to_enable_a_plugin(startup_problems):
+    assert startup_problems(BACKUP_TARGETS={"nightly": {"type": "s3"}}) == [
+        "BACKUP_TARGETS.nightly.type: unknown backup target 's3'; available types: none "
+        "(enable the plugin that provides one)"
+    ]

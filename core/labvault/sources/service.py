@@ -75,8 +75,8 @@ def attach_from_source(
     session: Session, user: User, refcode: str, name: str, path: str
 ) -> StoredFile:
     """Copy a file of a source into the store and attach it to the item (a version)."""
-    source = get_source(name)
     files.writable_item(session, user, refcode)
+    source = get_source(name)
     stored = _copy(user.id, name, source, resolve(name, source, path))
     return files.attach(session, user, refcode, stored)
 
