@@ -1,0 +1,236 @@
+"""The ``ssh`` file source: a folder on another machine, read over SFTP."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import io
+import socket
+import stat as stat_module
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, TypeVar
+
+import paramiko
+from labvault.plugin import FileSource, Forbidden, Host, NotFound, RemoteEntry, Unavailable
+
+from labvault_fs_ssh.connection import Connection, Connector
+from labvault_fs_ssh.options import SshOptions
+from labvault_fs_ssh.reading import ReadAhead
+
+T = TypeVar("T")
+
+#: What paramiko raises when the connection under a request is gone: worth one more try
+#: on a fresh connection. A timeout is not among them: the peer may be frozen, and a
+#: second wait would double what the caller waits.
+_LOST = (EOFError, ConnectionError, paramiko.SSHException)
+_TIMEOUT = (TimeoutError, socket.timeout)
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+class SshSource(FileSource):
+    name = "ssh"
+    description = "A folder on another machine, read over SSH (SFTP)"
+    ConfigSchema = SshOptions
+
+    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, config, host)
+        self._connector = Connector(config)
+        # one connection per source and process, shared by threads (the CLI, tests)
+        self._lock = threading.RLock()
+        self._connection: Connection | None = None
+        self._root: str | None = None
+
+    # --- connection ----------------------------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        return f"{self.instance_name} ({self.config['hostname']})"
+
+    def _connected(self) -> Connection:
+        """The open connection, made now if there is none or the last one died. Call
+        with the lock held."""
+        if self._connection is not None and not self._connection.is_active():
+            self._drop(self._connection)
+        if self._connection is None:
+            self._connection = self._connector.connect()
+        return self._connection
+
+    def _drop(self, connection: Connection) -> None:
+        """Forget ``connection`` (if still the current one) and close it."""
+        with self._lock:
+            if self._connection is connection:
+                self._connection = None
+                self._root = None
+        connection.close()
+
+    def _call(self, path: str, request: Callable[[paramiko.SFTPClient, str], T]) -> T:
+        """Run ``request(sftp, root)``, once more on a fresh connection if the first one
+        was lost; SFTP errors become the core's errors."""
+        with self._lock:
+            for attempt in (1, 2):
+                connection = self._connected()
+                try:
+                    if self._root is None:
+                        self._root = connection.sftp.normalize(self.config["root"])
+                    return request(connection.sftp, self._root)
+                except _TIMEOUT:
+                    self._drop(connection)  # a late answer would confuse the next request
+                    raise self._timed_out() from None
+                except (*_LOST, OSError) as error:
+                    # paramiko says "Socket is closed" or "Server connection dropped"
+                    # without an errno; an SFTP status comes with the connection alive
+                    lost = isinstance(error, _LOST) or not connection.is_active()
+                    if isinstance(error, OSError) and not lost:
+                        raise self._failure(path, error) from None
+                    self._drop(connection)
+                    if attempt == 2:
+                        raise self._lost(error) from None
+            raise AssertionError("unreachable")
+
+    def _timed_out(self) -> Unavailable:
+        return Unavailable(
+            f"{self._where} did not answer within {self.config['operation_timeout']:g} s "
+            "(operation_timeout); check that the host is not overloaded or frozen"
+        )
+
+    def _lost(self, error: BaseException) -> Unavailable:
+        return Unavailable(
+            f"lost the connection to {self._where} ({error or type(error).__name__}); "
+            "try again, and check the host if it keeps happening"
+        )
+
+    def _failure(self, path: str, error: OSError) -> Exception:
+        shown = path or "/"
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return NotFound(f"{shown} not found on {self._where}")
+        if error.errno in (errno.EACCES, errno.EPERM):
+            return Forbidden(f"{self._where} does not let {self.config['username']} read {shown}")
+        return Unavailable(f"{self._where} could not read {shown}: {error.strerror or error}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._drop(self._connection)
+
+    # --- the contract ----------------------------------------------------------------------
+
+    @staticmethod
+    def _native(root: str, path: str) -> str:
+        return f"{root.rstrip('/')}/{path}" if path else root
+
+    def root(self) -> str:
+        return self._call("", lambda sftp, root: root)
+
+    def real_path(self, path: str) -> str:
+        def resolve(sftp: paramiko.SFTPClient, root: str) -> str:
+            native = self._native(root, path)
+            sftp.stat(native)  # OpenSSH's realpath answers for a missing last name too
+            return sftp.normalize(native)
+
+        return self._call(path, resolve)
+
+    def list(self, path: str) -> Iterator[RemoteEntry]:
+        return iter(self._call(path, lambda sftp, root: self._listing(sftp, root, path)))
+
+    def _listing(
+        self, sftp: paramiko.SFTPClient, root: str, path: str
+    ) -> builtins.list[RemoteEntry]:
+        entries = []
+        for attributes in sftp.listdir_attr(self._native(root, path)):
+            child = f"{path}/{attributes.filename}" if path else attributes.filename
+            target = None
+            if stat_module.S_ISLNK(attributes.st_mode or 0):
+                native = self._native(root, child)
+                try:
+                    attributes = sftp.stat(native)
+                    target = sftp.normalize(native)
+                except OSError as error:
+                    if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                        continue  # a dangling link leads nowhere to list
+                    raise
+            entries.append(_entry(child, attributes, target))
+        return entries
+
+    def stat(self, path: str) -> RemoteEntry:
+        def look(sftp: paramiko.SFTPClient, root: str) -> RemoteEntry:
+            return _entry(path, sftp.stat(self._native(root, path)), None)
+
+        return self._call(path, look)
+
+    def open(self, path: str) -> IO[bytes]:
+        def start(sftp: paramiko.SFTPClient, root: str) -> paramiko.SFTPFile:
+            native = self._native(root, path)
+            if stat_module.S_ISDIR(sftp.stat(native).st_mode or 0):
+                raise NotFound(f"{path} on {self._where} is a folder, not a file")
+            return sftp.open(native, "rb")
+
+        with self._lock:
+            # opening may retry on a fresh connection; reading never does (half a
+            # file from one connection and half from another could mix two versions)
+            remote = self._call(path, start)
+            connection = self._connection
+            assert connection is not None
+        stream = _RemoteFile(self, connection, remote)
+        return io.BufferedReader(stream, buffer_size=1 << 16)
+
+
+def _entry(path: str, attributes: paramiko.SFTPAttributes, target: str | None) -> RemoteEntry:
+    is_dir = stat_module.S_ISDIR(attributes.st_mode or 0)
+    modified = None if attributes.st_mtime is None else float(attributes.st_mtime)
+    size = None if is_dir else attributes.st_size
+    return RemoteEntry(path, is_dir, size, modified, link_target=target)
+
+
+class _RemoteFile(io.RawIOBase):
+    """A remote file as a raw stream; a failed read drops the connection and raises
+    Unavailable naming the host."""
+
+    def __init__(self, source: SshSource, connection: Connection, remote: paramiko.SFTPFile):
+        super().__init__()
+        self._source = source
+        self._connection = connection
+        self._remote = remote
+        self._blocks = ReadAhead(connection.sftp, remote.handle)
+        self._left = b""
+        self._broken = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._broken:
+            raise Unavailable(f"the connection to {self._source._where} was lost")
+        if not self._left:
+            # paramiko's SFTP client reads answers on the caller's thread: one at a time
+            with self._source._lock:
+                self._left = self._guarded(self._blocks.block)
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+    def _guarded(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except _TIMEOUT:
+            self._break()
+            raise self._source._timed_out() from None
+        except (*_LOST, OSError) as error:
+            self._break()
+            raise self._source._lost(error) from None
+
+    def _break(self) -> None:
+        self._broken = True
+        self._source._drop(self._connection)
+
+    def close(self) -> None:
+        if not self.closed and not self._broken:
+            with self._source._lock, contextlib.suppress(Unavailable):
+                self._guarded(self._blocks.close)
+                self._guarded(self._remote.close)
+        super().close()
