@@ -471,6 +471,8 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
                 failed += 1
                 click.echo(f"\n{each}: failed: {exc}", err=True)
                 continue
+            finally:
+                source.close()
             click.echo("", err=True)
             if not done:
                 click.echo(f"{each}: skipped, another process is rebuilding it")

@@ -290,7 +290,8 @@ class FileSource(Extension):
         raise NotImplementedError
 
     def close(self) -> None:
-        """Let go of connections (the core calls it when the app shuts down)."""
+        """Let go of connections; the source opens new ones when it is used again
+        (``labvault sources sync`` calls it when it is done with a source)."""
 
 
 class InventoryImporter(Extension):
