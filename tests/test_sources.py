@@ -7,6 +7,7 @@ Replacing a listing on every database is tested in test_sources_databases.py.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,7 @@ def file_rows(app: Any) -> int:
         return int(get_session().scalar(sa.select(sa.func.count()).select_from(StoredFile)))
 
 
-def test_a_file_is_copied_into_the_store_with_its_origin(make_lab, labvault_make_user):
+def test_a_file_is_copied_into_the_store_with_its_origin(make_lab, labvault_make_user, tree):
     app, client, ada = make_lab()
     refcode = create_item(client, ada, name="powder")["refcode"]
 
@@ -217,7 +218,18 @@ def test_a_file_is_copied_into_the_store_with_its_origin(make_lab, labvault_make
         8,
         "data:inside/b.csv",
     )
-    assert answer.json["items"] == [refcode] and answer.json["checked_at"]
+    assert answer.json["items"] == [refcode]
+    original = answer.json["original"]
+    assert (original["source"], original["path"], original["size"]) == ("data", "inside/b.csv", 8)
+    modified = dt.datetime.fromisoformat(original["modified"]).timestamp()
+    assert abs(modified - (tree / "sub" / "b.csv").stat().st_mtime) < 0.001
+    assert original["checked_at"]
+    uploaded = client.post(
+        f"/items/{refcode}/files",
+        data={"file": (io.BytesIO(b"abc"), "notes.txt")},
+        headers=ada.headers,
+    )
+    assert uploaded.json["original"] is None
     content = client.get(answer.json["content_url"], headers=ada.headers)
     assert content.data == b"x,y\n1,2\n"
     versions = client.get(f"/items/{refcode}/versions", headers=ada.headers).json

@@ -19,6 +19,16 @@ class UploadSchema(Strict):
     )
 
 
+class OriginalSchema(ma.Schema):
+    source = fields.String(metadata={"description": "instance name from FILE_SOURCES"})
+    path = fields.String(metadata={"description": "relative to the source's root"})
+    size = fields.Integer(allow_none=True, metadata={"description": "when copied, in bytes"})
+    modified = fields.DateTime(allow_none=True, metadata={"description": "when copied"})
+    checked_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when the original was last compared"}
+    )
+
+
 class FileSchema(ma.Schema):
     id = fields.Integer()
     name = fields.String(metadata={"description": "the uploaded file's name, cleaned"})
@@ -28,9 +38,10 @@ class FileSchema(ma.Schema):
     origin = fields.String(
         metadata={"description": "upload, or <file source>:<path> of the original"}
     )
-    checked_at = fields.DateTime(
+    original = fields.Nested(
+        OriginalSchema,
         allow_none=True,
-        metadata={"description": "a copy from a file source: when the original was checked"},
+        metadata={"description": "for a copy from a file source: its original (else null)"},
     )
     created_by = fields.Nested(UserRefSchema, allow_none=True)
     created_at = fields.DateTime()

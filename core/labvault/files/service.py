@@ -12,6 +12,7 @@ Files of an item in the trash are readable only by those who may restore the ite
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -140,6 +141,21 @@ def _linked_refcodes(session: Session, user: User, file_ids: list[int]) -> dict[
     return linked
 
 
+def _original(stored: StoredFile) -> dict[str, Any] | None:
+    """Where a copy from a file source came from; None for an upload (or a copy that a
+    newer one replaced: it is history)."""
+    if stored.source is None:
+        return None
+    modified = stored.remote_modified
+    return {
+        "source": stored.source,
+        "path": stored.source_path,
+        "size": stored.remote_size,
+        "modified": dt.datetime.fromtimestamp(modified, dt.UTC) if modified is not None else None,
+        "checked_at": stored.checked_at,
+    }
+
+
 def files_to_dicts(
     session: Session, user: User, stored_files: Iterable[StoredFile]
 ) -> list[dict[str, Any]]:
@@ -154,7 +170,7 @@ def files_to_dicts(
             "sha256": f.sha256,
             "media_type": f.media_type,
             "origin": f.origin,
-            "checked_at": f.checked_at,
+            "original": _original(f),
             "created_by": items.user_ref(f.created_by),
             "created_at": f.created_at,
             "items": linked[f.id],

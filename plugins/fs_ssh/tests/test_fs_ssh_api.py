@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fs_ssh_peers import Sshd, source_options
+from fs_ssh_peers import Sshd, make_key, source_options
 from labvault.testing import TestUser, make_source_tree
 
 Lab = tuple[Any, TestUser]
@@ -122,3 +122,31 @@ def test_a_first_listing_of_a_stopped_server_is_a_502(
     assert time.monotonic() - started < 2
     assert answer.status_code == 502
     assert f"cannot reach 127.0.0.1:{own_sshd.port}" in answer.json["message"]
+
+
+@pytest.mark.parametrize("fault", ["changed host key", "refused user key"])
+def test_a_host_that_cannot_be_trusted_or_logged_into_is_a_502_and_nothing_is_attached(
+    sshd: Sshd, make_lab: Callable[..., Lab], data: Path, tmp_path: Path, fault: str
+) -> None:
+    (data / "a.txt").write_text("a")
+    other = make_key(tmp_path / "other_ed25519")
+    if fault == "changed host key":
+        key_type, key = Path(f"{other}.pub").read_text().split()[:2]
+        (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key}\n")
+        options: dict[str, Any] = {"known_hosts": str(tmp_path / "known_hosts")}
+        expected = "possible man-in-the-middle"
+    else:
+        options = {"key_file": str(other)}
+        expected = "refused the key"
+    client, ada = make_lab(sshd, data, **options)
+    refcode = new_item(client, ada)
+
+    attached = attach(client, ada, refcode, "a.txt")
+    listed = client.get("/file-sources/xrd-pc/entries", headers=ada.headers)
+
+    for answer in (attached, listed):
+        assert (answer.status_code, answer.json["code"]) == (502, 502)
+        assert expected in answer.json["message"]
+    assert client.get(f"/items/{refcode}/files", headers=ada.headers).json == []
+    (source,) = client.get("/file-sources", headers=ada.headers).json
+    assert expected in source["last_error"]
