@@ -7,6 +7,7 @@ hook and shows its effect the way a deployer or an API client would notice it.
 from __future__ import annotations
 
 import inspect
+import io
 import re
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
 from labvault.cli import cli
 from labvault.errors import ConfigError
-from labvault.plugin import RemoteEntry
+from labvault.plugin import InventoryRecord, RemoteEntry, RowProblem
 from labvault.registry import (
     BACKUP_TARGETS,
     BLOCK_TYPES,
@@ -334,7 +335,7 @@ def test_labvault_inventory_importers(dists, make_app, startup_problems):
         "sheet",
         """
         import marshmallow as ma
-        from labvault.plugin import InventoryImporter, hookimpl
+        from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem, hookimpl
 
         class SheetOptions(ma.Schema):
             class Meta:
@@ -345,9 +346,16 @@ def test_labvault_inventory_importers(dists, make_app, startup_problems):
         class SpreadsheetInventory(InventoryImporter):
             name = "spreadsheet"
             ConfigSchema = SheetOptions
+            accepted_extensions = (".csv",)
 
-            def fetch(self):
-                yield {"barcode": "CH-0001", "name": "acetone", "source": self.config["url"]}
+            def read(self, stream, filename):
+                for row, line in enumerate(stream.read().decode().splitlines()[1:], start=2):
+                    barcode, name = line.split(",")
+                    if not barcode:
+                        yield RowProblem(row, "Barcode", "no barcode")
+                        continue
+                    attributes = {"Source": self.config["url"]}
+                    yield InventoryRecord(barcode, {"name": name}, attributes, row)
 
         @hookimpl
         def labvault_inventory_importers():
@@ -364,8 +372,12 @@ def test_labvault_inventory_importers(dists, make_app, startup_problems):
 
     importers = app.extensions["labvault"].registry.instances_of(INVENTORY_IMPORTERS)
     assert list(importers) == ["chemicals"]
-    assert list(importers["chemicals"].fetch()) == [
-        {"barcode": "CH-0001", "name": "acetone", "source": "https://inventory.example.org/x.csv"}
+    export = io.BytesIO(b"Barcode,Name\nCH-0001,acetone\n,water\n")
+    assert list(importers["chemicals"].read(export, "x.csv")) == [
+        InventoryRecord(
+            "CH-0001", {"name": "acetone"}, {"Source": "https://inventory.example.org/x.csv"}, 2
+        ),
+        RowProblem(3, "Barcode", "no barcode"),
     ]
     assert startup_problems(
         PLUGINS=["sheet"], INVENTORY_IMPORTERS={"chemicals": {"type": "spreadsheet"}}

@@ -157,8 +157,23 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
     """Return the chemical inventory systems this plugin imports starting materials from.
 
     Called once at startup. The deployer creates instances in ``INVENTORY_IMPORTERS``.
+    An importer only reads an export: ``read(stream, filename)`` yields an
+    :class:`~labvault.plugin.InventoryRecord` per container (or a
+    :class:`~labvault.plugin.RowProblem` for a row it rejects); matching them to items,
+    creating and updating them and the report are the core's.
 
     Example::
+
+        class SpreadsheetInventory(InventoryImporter):
+            name = "spreadsheet"
+            accepted_extensions = (".csv",)
+
+            def read(self, stream, filename):
+                for row, line in enumerate(csv.DictReader(text_of(stream)), start=2):
+                    if not line["Barcode"]:
+                        yield RowProblem(row, "Barcode", "no barcode")
+                    else:
+                        yield InventoryRecord(line["Barcode"], {"name": line["Name"]}, {}, row)
 
         @hookimpl
         def labvault_inventory_importers():

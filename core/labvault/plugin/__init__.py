@@ -63,7 +63,9 @@ from labvault.plugin._kinds import (
     FileSource,
     FileSourceOptions,
     InventoryImporter,
+    InventoryRecord,
     RemoteEntry,
+    RowProblem,
 )
 from labvault.plugin._markers import hookimpl
 
@@ -95,10 +97,12 @@ __all__ = [
     "Identity",
     "Invalid",
     "InventoryImporter",
+    "InventoryRecord",
     "LabvaultError",
     "NotFound",
     "PluginError",
     "RemoteEntry",
+    "RowProblem",
     "Secret",
     "SecretValue",
     "SessionTokens",
