@@ -75,6 +75,7 @@ def _core_blueprints() -> list[Any]:
     from labvault.blocks.routes import types_blp
     from labvault.collections.routes import blp as collections_blp
     from labvault.files.routes import blp as files_blp
+    from labvault.inventory.routes import blp as inventory_blp
     from labvault.items.routes import blp as items_blp
     from labvault.items.routes import trash_blp
     from labvault.meta.routes import blp as meta_blp
@@ -101,6 +102,7 @@ def _core_blueprints() -> list[Any]:
         types_blp,
         files_blp,
         sources_blp,
+        inventory_blp,
     ]
 
 

@@ -9,6 +9,7 @@ import copy
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -484,6 +485,66 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
     click.echo(f"synced {synced} of {len(names)} source(s), {entries} entries, {failed} failed")
     if failed:
         raise SystemExit(1)
+
+
+# --- inventory -----------------------------------------------------------------------
+
+
+@cli.group()
+def inventory() -> None:
+    """Inventory imports."""
+
+
+@inventory.command("import")
+@click.argument("instance")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "who", required=True, help="Email or id of the manager importing.")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@click.option("--mark-missing", metavar="STATUS", help="Status for items the export lacks.")
+@click.pass_context
+def inventory_import(
+    ctx: click.Context,
+    instance: str,
+    file: Path,
+    who: str,
+    dry_run: bool,
+    mark_missing: str | None,
+) -> None:
+    """Import an inventory export FILE with the importer INSTANCE."""
+    from labvault.auth.models import Role
+    from labvault.db import get_session
+    from labvault.inventory.service import import_file
+    from labvault.users.service import find_user
+
+    def progress(rows: int) -> None:
+        click.echo(f"\r{rows} rows read", nl=False, err=True)
+
+    with _obj(ctx).app().test_request_context():
+        session = get_session()
+        user = find_user(session, who)
+        if not user.is_active or not user.has_role(Role.MANAGER):
+            raise LabvaultError(f"{who} is not an active manager or admin")
+        with file.open("rb") as stream:
+            report = import_file(
+                session,
+                user,
+                instance,
+                stream,
+                file.name,
+                dry_run=dry_run,
+                mark_missing=mark_missing,
+                progress=progress,
+            )
+    click.echo("", err=True)
+    for rejected in report["rejected"]:
+        column = f" {rejected['column']}" if rejected["column"] else ""
+        click.echo(f"row {rejected['row']}{column}: rejected: {rejected['reason']}")
+    for warning in report["warnings"]:
+        click.echo(f"row {warning['row']}: warning: {warning['warning']}")
+    if report["missing"]:
+        click.echo(f"missing from the export: {' '.join(report['missing'])}")
+    counts = ", ".join(f"{count} {what}" for what, count in report["counts"].items())
+    click.echo(f"{'dry run, nothing written: ' if dry_run else ''}{counts}")
 
 
 def _database_hint(exc: sa.exc.DBAPIError) -> str:

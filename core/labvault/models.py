@@ -12,6 +12,7 @@ from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
+from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.sources.models import SourceEntry, SourceState
 
@@ -23,6 +24,8 @@ __all__ = [
     "Block",
     "Collection",
     "CollectionShare",
+    "InventoryImport",
+    "InventoryLink",
     "Item",
     "ItemRelationship",
     "ItemVersion",

@@ -41,6 +41,10 @@ def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
         query = query.where(Item.type == args["type"])
     if "status" in args:
         query = query.where(Item.status == args["status"])
+    if "barcode" in args:
+        query = query.where(Item.barcode == args["barcode"])
+    if "cas" in args:
+        query = query.where(Item.cas == args["cas"])
     if "creator" in args:
         query = query.where(
             Item.id.in_(

@@ -57,6 +57,10 @@ class Item(Base):
     status: Mapped[str] = mapped_column(sa.String(40), index=True)
     #: The fields of the item's type (validated by its schema).
     fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    #: Copies of two starting-material fields, indexed: looking an item up by its
+    #: container's barcode or its CAS number is an index lookup on every database.
+    barcode: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    cas: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     #: What full-text search looks at, kept in step with the item by the service.
     search_title: Mapped[str] = mapped_column(sa.String(700), default="")
     search_body: Mapped[str] = mapped_column(sa.Text, default="")

@@ -118,6 +118,12 @@ class StartingMaterialFields(ma.Schema):
     )
     date_acquired = fields.Date(allow_none=True)
     date_opened = fields.Date(allow_none=True)
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=200)),
+        values=fields.String(validate=validate.Length(max=2000)),
+        allow_none=True,
+        metadata={"description": "other properties, e.g. columns of an inventory export"},
+    )
 
 
 class CellFields(ma.Schema):
@@ -328,6 +334,14 @@ class ItemListArgsSchema(_QueryArgs):
     collection = fields.String(metadata={"description": "collection_id"})
     creator = Id(strict=False, metadata={"description": "user id"})
     status = fields.String()
+    barcode = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "starting materials with this container barcode"},
+    )
+    cas = fields.String(
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "starting materials with this CAS number"},
+    )
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "full-text search (words; prefixes match)"},

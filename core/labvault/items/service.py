@@ -228,10 +228,19 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
     if "creators" in data:
         links.set_creators(session, item, data["creators"])
     item.search_title, item.search_body = _search_texts(item)
+    item.barcode = item.fields.get("barcode") or None
+    item.cas = item.fields.get("cas") or None
 
 
 def create_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
     """Create an item from a validated body (see ``ItemCreateSchema``)."""
+    item = add_item(session, user, data, prefix)
+    session.commit()
+    return item
+
+
+def add_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
+    """Add an item made from a validated body to the current write (a version is noted)."""
     if not access.may_create(user):
         raise Forbidden("your account is not verified yet: you can only read")
     begin_write(session)
@@ -257,7 +266,6 @@ def create_item(session: Session, user: User, data: dict[str, Any], prefix: str)
     if "collections" in data:
         links.set_collections(session, user, item, data["collections"])
     changed(session, item, "create", user.id)
-    session.commit()
     return item
 
 

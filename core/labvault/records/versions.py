@@ -45,6 +45,13 @@ def _record_changes(session: Session) -> None:
         _record(session, change)
 
 
+def record_noted_changes(session: Session) -> None:
+    """Keep the versions of the changes noted so far now, in the current transaction,
+    rather than at commit: a long operation (an import) then holds no item in memory
+    until its end. A rollback still takes them back."""
+    _record_changes(session)
+
+
 def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # a rollback: what was noted did not happen
         take_changes(session)

@@ -1,0 +1,1 @@
+"""Inventory imports: an importer's records become starting materials, again and again."""

@@ -1,0 +1,290 @@
+"""The import engine: an importer's records upserted as starting materials.
+
+Records are matched to items by (importer instance, external id), through
+``inventory_links``: a new record creates an item; a known one updates only the fields
+that differ (a version ``import``), keeping its refcode and item_id; an unchanged one is
+not touched. Items whose record is missing from the export are reported, never deleted
+(``mark_missing`` sets their status). The whole import is one transaction, so a failure
+writes nothing; a dry run does everything the real one does and rolls it back, so its
+report is exactly the real one's.
+
+Records are handled in batches: after each, the versions noted are written and the
+session forgets the items, so memory holds a batch, not the file (plus the set of
+external ids seen, to tell what is missing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import marshmallow as ma
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import User
+from labvault.db import begin_write
+from labvault.errors import ExtensionError, Invalid
+from labvault.inventory.models import InventoryImport, InventoryLink
+from labvault.items import service as items
+from labvault.items.history import changed
+from labvault.items.models import Item, ItemType
+from labvault.items.schemas import STATUSES, TYPE_FIELDS, validate_item_input
+from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
+from labvault.records.versions import record_noted_changes
+
+#: Records handled (and versions written) per batch.
+BATCH = 500
+#: Rejected rows, warnings and missing items listed in a report (all are counted).
+LISTED = 1000
+KIND = ItemType.STARTING_MATERIAL
+#: What an importer may set: the item's own text and date, and its type's fields.
+COMMON = ("name", "description", "date")
+
+
+class Report:
+    """What an import did (or, dry, would do)."""
+
+    def __init__(self, importer: str, filename: str, dry_run: bool) -> None:
+        self.importer, self.filename, self.dry_run = importer, filename, dry_run
+        self.counts = {"created": 0, "updated": 0, "unchanged": 0, "missing": 0, "rejected": 0}
+        self.rejected: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.missing: list[str] = []
+
+    def reject(self, problem: RowProblem) -> None:
+        self.counts["rejected"] += 1
+        if len(self.rejected) < LISTED:
+            self.rejected.append(
+                {"row": problem.row, "column": problem.column, "reason": problem.reason}
+            )
+
+    def warn(self, row: int, warning: str) -> None:
+        if len(self.warnings) < LISTED:
+            self.warnings.append({"row": row, "warning": warning})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "importer": self.importer,
+            "filename": self.filename,
+            "dry_run": self.dry_run,
+            "counts": dict(self.counts),
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "missing": self.missing,
+        }
+
+
+def _problems(row: int, messages: Any) -> list[RowProblem]:
+    if not isinstance(messages, dict):
+        return [RowProblem(row, None, str(messages))]
+    found = []
+    for field, text in messages.items():
+        if isinstance(text, dict):  # a list's or dict's items: name the field once
+            text = next(iter(text.values()))
+        reason = "; ".join(map(str, text)) if isinstance(text, list) else str(text)
+        found.append(RowProblem(row, None if field == "_schema" else field, reason))
+    return found
+
+
+def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowProblem]]:
+    """The record's fields as an item takes them, or the problems that keep it out."""
+    allowed = {*COMMON, *TYPE_FIELDS[KIND]().fields}
+    unknown = sorted(set(record.fields) - allowed)
+    if unknown:
+        reason = f"the importer gave fields a starting material does not have: {unknown}"
+        return None, [RowProblem(record.row, None, reason)]
+    body = dict(record.fields)
+    if record.attributes:
+        body["attributes"] = {str(k): str(v) for k, v in record.attributes.items()}
+    try:
+        return validate_item_input(KIND, body), []
+    except ma.ValidationError as error:
+        return None, _problems(record.row, error.messages)
+
+
+def _stored(item: Item, name: str) -> Any:
+    if name in COMMON:
+        value = getattr(item, name)
+        if name != "date":
+            return value or None  # an empty text is kept as ""
+        return value.isoformat() if isinstance(value, dt.date) else value
+    return item.fields.get(name)
+
+
+def differences(item: Item, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` whose values differ from the item's."""
+    changes = {}
+    for name, value in data.items():
+        new = items.jsonable(value)
+        if name in COMMON and name != "date":
+            new = new or None
+        if new != _stored(item, name):
+            changes[name] = value
+    return changes
+
+
+class Engine:
+    """One import: feed it records with :meth:`add`, then :meth:`finish` it."""
+
+    def __init__(
+        self,
+        session: Session,
+        user: User,
+        importer: str,
+        report: Report,
+        *,
+        prefix: str,
+        mark_missing: str | None,
+    ) -> None:
+        if mark_missing is not None and mark_missing not in STATUSES[KIND]:
+            known = ", ".join(STATUSES[KIND])
+            raise Invalid(
+                f"--mark-missing {mark_missing!r} is no status of starting materials ({known})",
+                {"mark_missing": [f"one of {known}"]},
+            )
+        self.session, self.user, self.importer = session, user, importer
+        self.report, self.prefix, self.mark_missing = report, prefix, mark_missing
+        self.seen: dict[str, int] = {}
+        self.batch: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, entry: InventoryRecord | RowProblem) -> None:
+        if isinstance(entry, RowProblem):
+            self.report.reject(entry)
+            return
+        if not isinstance(entry, InventoryRecord):
+            raise ExtensionError(f"the importer {self.importer} gave {entry!r}, not a record")
+        external_id = str(entry.external_id).strip()
+        if not external_id or len(external_id) > 200:
+            self.report.reject(RowProblem(entry.row, None, "no usable id (1 to 200 characters)"))
+            return
+        if external_id in self.seen:
+            earlier = self.seen[external_id]
+            self.report.reject(RowProblem(entry.row, None, f"{external_id} is on row {earlier}"))
+            return
+        self.seen[external_id] = entry.row
+        data, problems = validated(entry)
+        for problem in problems:
+            self.report.reject(problem)
+        if data is None:
+            return
+        for warning in entry.warnings:
+            self.report.warn(entry.row, warning)
+        self.batch.append((external_id, data))
+        if len(self.batch) >= BATCH:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        if not self.batch:
+            return
+        session, counts = self.session, self.report.counts
+        linked = dict(
+            session.execute(
+                sa.select(InventoryLink.external_id, Item)
+                .join(Item, Item.id == InventoryLink.item_id)
+                .where(
+                    InventoryLink.importer == self.importer,
+                    InventoryLink.external_id.in_([eid for eid, _ in self.batch]),
+                )
+            ).all()
+        )
+        for external_id, data in self.batch:
+            item = linked.get(external_id)
+            if item is None:
+                item = items.add_item(session, self.user, {"type": KIND, **data}, self.prefix)
+                session.add(
+                    InventoryLink(importer=self.importer, external_id=external_id, item_id=item.id)
+                )
+                counts["created"] += 1
+                continue
+            changes = differences(item, data)
+            if not changes:
+                counts["unchanged"] += 1
+                continue
+            items.apply_changes(session, self.user, item, changes)
+            changed(session, item, "import", self.user.id)
+            counts["updated"] += 1
+        self._settle()
+
+    def _settle(self) -> None:
+        """Write the batch's versions and let its items go (the user stays loaded)."""
+        record_noted_changes(self.session)
+        self.session.flush()
+        self.session.expunge_all()
+        self.batch = []
+
+    def finish(self) -> None:
+        """Write the last batch and handle the items the export no longer has."""
+        self._write_batch()
+        known = self.session.execute(
+            sa.select(InventoryLink.external_id, Item.id, Item.refcode, Item.status)
+            .join(Item, Item.id == InventoryLink.item_id)
+            .where(InventoryLink.importer == self.importer, Item.deleted_at.is_(None))
+            .order_by(Item.id)
+        ).all()
+        missing = [
+            (item_id, refcode, status)
+            for eid, item_id, refcode, status in known
+            if eid not in self.seen
+        ]
+        self.report.counts["missing"] = len(missing)
+        self.report.missing = [refcode for _, refcode, _ in missing[:LISTED]]
+        if self.mark_missing is None:
+            return
+        to_mark = [item_id for item_id, _, status in missing if status != self.mark_missing]
+        for start in range(0, len(to_mark), BATCH):
+            for item in self.session.scalars(
+                sa.select(Item).where(Item.id.in_(to_mark[start : start + BATCH]))
+            ):
+                item.status = self.mark_missing
+                changed(self.session, item, "import_missing", self.user.id)
+            self._settle()
+
+
+def run_import(
+    session: Session,
+    user: User,
+    name: str,
+    importer: InventoryImporter,
+    stream: BinaryIO,
+    filename: str,
+    *,
+    prefix: str,
+    dry_run: bool = False,
+    mark_missing: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Import an export file with the importer instance ``name``: one transaction,
+    committed unless ``dry_run``. Returns the report."""
+    extension = posixpath.splitext(filename.lower())[1]
+    accepted = importer.accepted_extensions
+    if accepted and extension not in accepted:
+        raise Invalid(
+            f"{name} reads {', '.join(accepted)} files, not {filename!r}",
+            {"file": [f"expected {', '.join(accepted)}"]},
+            location="files",
+        )
+    report = Report(name, filename, dry_run)
+    begin_write(session)
+    try:
+        engine = Engine(session, user, name, report, prefix=prefix, mark_missing=mark_missing)
+        for count, entry in enumerate(importer.read(stream, filename), start=1):
+            engine.add(entry)
+            if progress is not None and count % 100 == 0:
+                progress(count)
+        engine.finish()
+        if dry_run:
+            session.rollback()
+        else:
+            session.add(
+                InventoryImport(
+                    importer=name, filename=filename[:255], user_id=user.id, report=report.as_dict()
+                )
+            )
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return report.as_dict()

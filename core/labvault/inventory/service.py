@@ -1,0 +1,81 @@
+"""Inventory imports for the API and the CLI: the importers there are, running one,
+and the imports that were run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import User
+from labvault.errors import NotFound
+from labvault.inventory.engine import run_import
+from labvault.inventory.models import InventoryImport
+from labvault.items.service import user_ref
+from labvault.paging import PageRequest, page_rows
+from labvault.plugin import InventoryImporter
+from labvault.registry import INVENTORY_IMPORTERS
+
+
+def importers() -> Mapping[str, InventoryImporter]:
+    return current_app.extensions["labvault"].registry.instances_of(INVENTORY_IMPORTERS)
+
+
+def importer_infos() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "type": importer.name,
+            "description": importer.config.get("description") or importer.description,
+            "accepted_extensions": list(importer.accepted_extensions),
+        }
+        for name, importer in importers().items()
+    ]
+
+
+def import_file(
+    session: Session,
+    user: User,
+    name: str,
+    stream: BinaryIO,
+    filename: str,
+    *,
+    dry_run: bool,
+    mark_missing: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    importer = importers().get(name)
+    if importer is None:
+        raise NotFound(f"no inventory importer {name!r}")
+    prefix = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+    return run_import(
+        session,
+        user,
+        name,
+        importer,
+        stream,
+        filename,
+        prefix=prefix,
+        dry_run=dry_run,
+        mark_missing=mark_missing,
+        progress=progress,
+    )
+
+
+def imports_page(session: Session, page: PageRequest) -> list[dict[str, Any]]:
+    """The imports that were run, newest first."""
+    query = sa.select(InventoryImport).order_by(InventoryImport.id.desc())
+    return [
+        {
+            "id": run.id,
+            "importer": run.importer,
+            "filename": run.filename,
+            "user": user_ref(run.user),
+            "created_at": run.created_at,
+            "report": run.report,
+        }
+        for run in page_rows(session, query, page)
+    ]
