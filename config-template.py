@@ -189,9 +189,14 @@ IDENTIFIER_PREFIX = "lab"
 # rebuild is answered from the cache (and says so). Default: 1. Example: 0.5
 # REMOTE_CACHE_MIN_AGE = 1
 
-# Chemical inventory systems to import starting materials from.
+# Chemical inventory systems whose exports become starting materials: instance name ->
+# {"type": ..., **options}. "cheminventory" comes with the inventory_cheminventory plugin
+# (it reads ChemInventory's Excel and CSV exports; its README lists the columns). Import
+# with `labvault inventory import <instance> FILE --user EMAIL [--dry-run]
+# [--mark-missing disposed]` or POST /inventory/imports (managers and admins); a
+# re-import updates the items it made earlier and never duplicates them.
 # Default: {}. Example:
-# INVENTORY_IMPORTERS = {"stores": {"type": "cheminventory", "token": "..."}}
+# INVENTORY_IMPORTERS = {"stores": {"type": "cheminventory", "encoding": "utf-8-sig"}}
 
 # Where backups are written: instance name -> {"type": ..., **options}.
 # Default: {}. Example:

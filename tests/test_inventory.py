@@ -284,3 +284,24 @@ def test_importers_and_imports_are_for_managers_with_who_ran_them(lab, labvault_
         headers=user.headers,
     )
     assert_error(denied, 403)
+
+
+@pytest.mark.parametrize("column", ["barcode", "cas"])
+def test_barcode_and_cas_lookups_use_an_index(labvault_app, column):
+    """The plan of the lookup GET /items?barcode= and ?cas= make reads the column's index
+    (PostgreSQL is told not to prefer a scan of a table this small)."""
+    engine = labvault_app.extensions["labvault"].database.engine
+    lookup = f"SELECT id FROM items WHERE {column} = '64-17-5'"
+    with engine.connect() as connection:
+        dialect = engine.dialect.name
+        if dialect == "sqlite":
+            plan = " ".join(
+                str(row) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {lookup}")
+            )
+        elif dialect == "postgresql":
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(row) for row in connection.exec_driver_sql(f"EXPLAIN {lookup}"))
+        else:
+            rows = connection.exec_driver_sql(f"EXPLAIN {lookup}").mappings().all()
+            plan = " ".join(str(row["key"]) for row in rows)
+    assert f"ix_items_{column}" in plan, plan
