@@ -31,7 +31,7 @@ from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items import service as items
 from labvault.items.history import changed
 from labvault.items.models import Item, ItemType
-from labvault.items.schemas import STATUSES, TYPE_FIELDS, validate_item_input
+from labvault.items.schemas import STATUSES, TYPE_FIELD_NAMES, validate_item_input
 from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
 from labvault.records.versions import record_noted_changes
 
@@ -91,7 +91,7 @@ def _problems(row: int, messages: Any) -> list[RowProblem]:
 
 def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowProblem]]:
     """The record's fields as an item takes them, or the problems that keep it out."""
-    allowed = {*COMMON, *TYPE_FIELDS[KIND]().fields}
+    allowed = {*COMMON, *TYPE_FIELD_NAMES[KIND]}
     unknown = sorted(set(record.fields) - allowed)
     if unknown:
         reason = f"the importer gave fields a starting material does not have: {unknown}"

@@ -29,7 +29,7 @@ from labvault.items.schemas import (
     DATE_FIELDS,
     SEARCHED_FIELDS,
     STATUSES,
-    TYPE_FIELDS,
+    TYPE_FIELD_NAMES,
     type_field_problems,
 )
 from labvault.items.search import compounds
@@ -217,7 +217,7 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
             )
     earlier_constituents = {code for code, _ in links.constituent_items(item.fields)}
     type_fields = dict(item.fields)
-    for name in TYPE_FIELDS[item.type]().fields:
+    for name in TYPE_FIELD_NAMES[item.type]:
         if name in data:
             type_fields[name] = jsonable(data[name])
     item.fields = type_fields
