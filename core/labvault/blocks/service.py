@@ -69,6 +69,19 @@ def blocks_of(session: Session, item: Item) -> list[Block]:
     )
 
 
+def blocks_of_items(session: Session, item_ids: list[int]) -> dict[int, list[Block]]:
+    """The blocks of many items, each item's in order."""
+    found: dict[int, list[Block]] = {}
+    rows = session.scalars(
+        sa.select(Block)
+        .where(Block.item_id.in_(item_ids))
+        .order_by(Block.item_id, Block.position, Block.id)
+    )
+    for block in rows:
+        found.setdefault(block.item_id, []).append(block)
+    return found
+
+
 def get_block(session: Session, item: Item, block_id: int) -> Block:
     block = session.scalars(
         sa.select(Block).where(Block.id == block_id, Block.item_id == item.id)

@@ -190,10 +190,13 @@ class Engine:
                 )
             ).all()
         )
+        new = sum(1 for external_id, _ in self.batch if external_id not in linked)
+        refcodes = iter(items.free_refcodes(session, self.prefix, new) if new else [])
         for external_id, data in self.batch:
             item = linked.get(external_id)
             if item is None:
-                item = items.add_item(session, self.user, {"type": KIND, **data}, self.prefix)
+                body = {"type": KIND, **data}
+                item = items.add_item(session, self.user, body, self.prefix, refcode=next(refcodes))
                 session.add(
                     InventoryLink(importer=self.importer, external_id=external_id, item_id=item.id)
                 )
@@ -209,10 +212,12 @@ class Engine:
         self._settle()
 
     def _settle(self) -> None:
-        """Write the batch's versions and let its items go (the user stays loaded)."""
+        """Write the batch's versions and let its rows go (the user stays loaded)."""
         record_noted_changes(self.session)
         self.session.flush()
-        self.session.expunge_all()
+        for row in list(self.session.identity_map.values()):
+            if row is not self.user:
+                self.session.expunge(row)
         self.batch = []
 
     def finish(self) -> None:

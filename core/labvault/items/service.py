@@ -112,9 +112,24 @@ def user_ref(user: User | None) -> dict[str, Any] | None:
     return None if user is None else {"id": user.id, "display_name": user.display_name}
 
 
-def item_to_dict(session: Session, item: Item, viewer: User | None = None) -> dict[str, Any]:
-    """The item as the API shows it (relationships to items the viewer cannot read hidden)."""
-    relationships = session.execute(links.RELATIONSHIPS, {"item_id": item.id}).all()
+def item_to_dict(
+    session: Session,
+    item: Item,
+    viewer: User | None = None,
+    related: links.Related | None = None,
+) -> dict[str, Any]:
+    """The item as the API shows it (relationships to items the viewer cannot read hidden).
+
+    ``related``: its links read already (with :func:`links.related_of`, for many items).
+    """
+    if related is None:
+        relationships = session.execute(links.RELATIONSHIPS, {"item_id": item.id}).all()
+        creators = session.execute(links.CREATORS, {"item_id": item.id}).all()
+        collection_ids = links.collections_of(session, item, viewer)
+    else:
+        assert viewer is None, "links read for many items are those any viewer may see"
+        relationships, creators = related.relationships, related.creators
+        collection_ids = related.collection_ids
     visible = None
     if viewer is not None and relationships:
         target_ids = [r.target_id for r in relationships]
@@ -139,11 +154,8 @@ def item_to_dict(session: Session, item: Item, viewer: User | None = None) -> di
             for name in DATE_FIELDS
             if isinstance(item.fields.get(name), str)
         },
-        "creators": [
-            {"id": u.id, "display_name": u.display_name}
-            for u in session.execute(links.CREATORS, {"item_id": item.id})
-        ],
-        "collections": links.collections_of(session, item, viewer),
+        "creators": [{"id": u.id, "display_name": u.display_name} for u in creators],
+        "collections": collection_ids,
         "relationships": [
             {
                 "refcode": r.refcode,
@@ -180,13 +192,22 @@ def _generated_item_id(refcode: str) -> str:
     return refcode.replace(":", "-")
 
 
-def _new_refcode(session: Session, prefix: str) -> str:
-    """A free refcode whose generated item_id is free too (a client may have chosen it)."""
-    while True:
-        code = f"{prefix}:{''.join(secrets.choice(REFCODE_LETTERS) for _ in range(6))}"
-        taken = sa.or_(Item.refcode == code, Item.item_id == _generated_item_id(code))
-        if session.scalar(sa.select(Item.id).where(taken)) is None:
-            return code
+def free_refcodes(session: Session, prefix: str, count: int) -> list[str]:
+    """``count`` free refcodes whose generated item_ids are free too (a client may have
+    chosen one), found with one query per round."""
+    found: list[str] = []
+    while len(found) < count:
+        wanted = {
+            f"{prefix}:{''.join(secrets.choice(REFCODE_LETTERS) for _ in range(6))}"
+            for _ in range(count - len(found))
+        } - set(found)
+        generated = {_generated_item_id(code): code for code in wanted}
+        taken = sa.or_(Item.refcode.in_(wanted), Item.item_id.in_(generated))
+        for refcode, item_id in session.execute(sa.select(Item.refcode, Item.item_id).where(taken)):
+            wanted.discard(refcode)
+            wanted.discard(generated.get(item_id, ""))
+        found += sorted(wanted)
+    return found
 
 
 def _ensure_item_id_free(session: Session, item_id: str, item: Item | None = None) -> None:
@@ -224,12 +245,13 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
     if data.get("item_id"):
         _ensure_item_id_free(session, data["item_id"], item)
         item.item_id = data["item_id"]
-    links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
-    if "creators" in data:
-        links.set_creators(session, item, data["creators"])
+    # before the links: their queries flush a new item, which these would then UPDATE
     item.search_title, item.search_body = _search_texts(item)
     item.barcode = item.fields.get("barcode") or None
     item.cas = item.fields.get("cas") or None
+    links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
+    if "creators" in data:
+        links.set_creators(session, item, data["creators"])
 
 
 def create_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
@@ -239,12 +261,17 @@ def create_item(session: Session, user: User, data: dict[str, Any], prefix: str)
     return item
 
 
-def add_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
-    """Add an item made from a validated body to the current write (a version is noted)."""
+def add_item(
+    session: Session, user: User, data: dict[str, Any], prefix: str, *, refcode: str | None = None
+) -> Item:
+    """Add an item made from a validated body to the current write (a version is noted).
+
+    ``refcode``: one of :func:`free_refcodes` (a new one is found otherwise).
+    """
     if not access.may_create(user):
         raise Forbidden("your account is not verified yet: you can only read")
     begin_write(session)
-    refcode = _new_refcode(session, prefix)
+    refcode = refcode or free_refcodes(session, prefix, 1)[0]
     item_type = data["type"]
     item = Item(
         refcode=refcode,
@@ -254,7 +281,8 @@ def add_item(session: Session, user: User, data: dict[str, Any], prefix: str) ->
         fields={},
         created_by_id=user.id,
     )
-    _ensure_item_id_free(session, item.item_id)
+    if data.get("item_id"):  # a generated one is free: free_refcodes saw to it
+        _ensure_item_id_free(session, item.item_id)
     session.add(item)
     apply_changes(
         session,

@@ -9,6 +9,7 @@ in that same transaction. Any version can be shown as it was, or restored.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,8 +42,23 @@ def keep_versions(factory: sessionmaker[Session]) -> None:
 
 
 def _record_changes(session: Session) -> None:
-    for change in take_changes(session):
-        _record(session, change)
+    changes = take_changes(session)
+    if len({id(change.item) for change in changes}) < len(changes):
+        for change in changes:  # an item changed twice: each version numbered in turn
+            _record(session, change)
+        return
+    # one version per item: the links of all are read at once (an import notes hundreds)
+    for change in changes:
+        _count_up(change)
+    session.flush()
+    ids = [change.item.id for change in changes]
+    related = links.related_of(session, ids)
+    block_rows = blocks.blocks_of_items(session, ids)
+    file_ids = _file_ids_of(session, ids)
+    for change in changes:
+        item = change.item
+        parts = Parts(related[item.id], block_rows.get(item.id, []), file_ids.get(item.id, []))
+        session.add(_version(change, snapshot(session, item, parts)))
 
 
 def record_noted_changes(session: Session) -> None:
@@ -57,35 +73,63 @@ def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
         take_changes(session)
 
 
-def _record(session: Session, change: Change) -> None:
-    item = change.item
+def _count_up(change: Change) -> None:
     if change.action != "create":
-        count_up(item, "version")
-        item.updated_at = utcnow()
+        count_up(change.item, "version")
+        change.item.updated_at = utcnow()
+
+
+def _version(change: Change, taken: dict[str, Any]) -> ItemVersion:
+    return ItemVersion(
+        item_id=change.item.id,
+        number=change.item.version,
+        action=change.action,
+        snapshot=taken,
+        user_id=change.user_id,
+    )
+
+
+def _record(session: Session, change: Change) -> None:
+    _count_up(change)
     session.flush()
-    session.add(
-        ItemVersion(
-            item_id=item.id,
-            number=item.version,
-            action=change.action,
-            snapshot=snapshot(session, item),
-            user_id=change.user_id,
-        )
+    session.add(_version(change, snapshot(session, change.item)))
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a snapshot reads besides the item's row, read for many items at once."""
+
+    related: links.Related
+    blocks: list[Any]
+    file_ids: list[int]
+
+
+def _file_ids_of(session: Session, item_ids: list[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    rows = session.execute(
+        sa.select(item_files.c.item_id, item_files.c.file_id)
+        .where(item_files.c.item_id.in_(item_ids))
+        .order_by(item_files.c.file_id)
     )
+    for item_id, file_id in rows:
+        found.setdefault(item_id, []).append(file_id)
+    return found
 
 
-def snapshot(session: Session, item: Item) -> dict[str, Any]:
-    """Everything needed to bring the item back as it is now (JSON-ready)."""
-    data = items.item_to_dict(session, item)
+def snapshot(session: Session, item: Item, parts: Parts | None = None) -> dict[str, Any]:
+    """Everything needed to bring the item back as it is now (JSON-ready).
+
+    ``parts``: what else it reads, read already for many items at once.
+    """
+    if parts is None:
+        file_ids = _file_ids_of(session, [item.id]).get(item.id, [])
+        parts = Parts(
+            links.related_of(session, [item.id])[item.id], blocks.blocks_of(session, item), file_ids
+        )
+    data = items.item_to_dict(session, item, related=parts.related)
     data["creator_ids"] = [u.id for u in item.creators]
-    data["blocks"] = [blocks.block_to_dict(b) for b in blocks.blocks_of(session, item)]
-    data["file_ids"] = list(
-        session.scalars(
-            sa.select(item_files.c.file_id)
-            .where(item_files.c.item_id == item.id)
-            .order_by(item_files.c.file_id)
-        )
-    )
+    data["blocks"] = [blocks.block_to_dict(b) for b in parts.blocks]
+    data["file_ids"] = list(parts.file_ids)
     result: dict[str, Any] = items.jsonable(data)
     return result
 
