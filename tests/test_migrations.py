@@ -168,6 +168,43 @@ def test_upgrade_indexes_the_items_there_are(empty_database):
         engine.dispose()
 
 
+def test_upgrade_copies_barcode_and_cas_of_the_starting_materials_there_are(empty_database):
+    migrations.upgrade(empty_database, "0006")
+    engine = create_engine(empty_database)
+    insert = sa.text(
+        "INSERT INTO items (refcode, item_id, type, name, description, status, fields, "
+        "search_title, search_body, created_at, updated_at, version) VALUES (:refcode, "
+        ":refcode, :type, 'x', '', 'available', :fields, '', '', '2026-01-01 00:00:00', "
+        "'2026-01-01 00:00:00', 1)"
+    )
+    rows = [
+        ("lab:AAAAAA", "starting_material", '{"barcode": "CH-1", "cas": "64-17-5"}'),
+        ("lab:BBBBBB", "starting_material", '{"barcode": null}'),
+        ("lab:CCCCCC", "sample", '{"chemical_formula": "NaCl"}'),
+    ]
+    try:
+        with engine.begin() as conn:
+            for refcode, kind, fields in rows:
+                conn.execute(insert, {"refcode": refcode, "type": kind, "fields": fields})
+    finally:
+        engine.dispose()
+    migrations.upgrade(empty_database)
+
+    engine = create_engine(empty_database)
+    try:
+        with Session(engine) as session:
+            found = session.execute(
+                sa.select(Item.refcode, Item.barcode, Item.cas).order_by(Item.refcode)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in found] == [
+        ("lab:AAAAAA", "CH-1", "64-17-5"),
+        ("lab:BBBBBB", None, None),
+        ("lab:CCCCCC", None, None),
+    ]
+
+
 def test_upgrade_is_idempotent_and_downgrade_reverses_it(empty_database):
     migrations.upgrade(empty_database)
     migrations.upgrade(empty_database)
