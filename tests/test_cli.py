@@ -587,3 +587,38 @@ def test_sources_sync_rebuilds_listings_and_sources_list_shows_them(upgraded_sit
     assert (name, kind, count) == ("xrd", "local", "7") and int(age) <= 2
     assert listed["gone"].endswith("is missing; is it mounted?")
     assert site.fail_one_line("sources", "sync", "nope") == "error: no file source 'nope'"
+
+
+# --- inventory -------------------------------------------------------------------------
+
+
+def test_inventory_import_reports_and_a_dry_run_writes_nothing(upgraded_site: Site) -> None:
+    site = upgraded_site
+    site.settings["PLUGINS"] = ["inventory_cheminventory"]
+    site.settings["INVENTORY_IMPORTERS"] = {"stores": {"type": "cheminventory"}}
+    site.write_config()
+    site.ok("users", "create", "keeper@lab.org", "--role", "manager")
+    export = site.root / "export.csv"
+    export.write_text(
+        "Barcode,Container Name,Supplier,Substance CAS,Location\n"
+        "CH-1,acetone,Sigma,67-64-1,cabinet A\n"
+        ",nameless,Sigma,,\n"
+        "CH-2,ethanol,Merck,64-17-5,cabinet B\n"
+    )
+    command = ("inventory", "import", "stores", str(export), "--user", "keeper@lab.org")
+
+    dry = site.ok(*command, "--dry-run").splitlines()
+    real = site.ok(*command).splitlines()
+    again = site.ok(*command).splitlines()
+
+    assert dry[0].startswith("row 3 Barcode: rejected: no barcode")
+    assert dry[-1] == (
+        "dry run, nothing written: 2 created, 0 updated, 0 unchanged, 0 missing, 1 rejected"
+    )
+    assert real[-1] == "2 created, 0 updated, 0 unchanged, 0 missing, 1 rejected"
+    assert again[-1] == "0 created, 0 updated, 2 unchanged, 0 missing, 1 rejected"
+    site.ok("users", "create", "plain@lab.org")
+    not_a_manager = site.fail_one_line(*command[:4], "--user", "plain@lab.org")
+    assert not_a_manager == "error: plain@lab.org is not an active manager or admin"
+    unknown = site.fail_one_line(*command[:4], "--user", "nobody@lab.org")
+    assert unknown == "error: no user with email 'nobody@lab.org'"
