@@ -198,6 +198,10 @@ IDENTIFIER_PREFIX = "lab"
 # Default: {}. Example:
 # INVENTORY_IMPORTERS = {"stores": {"type": "cheminventory", "encoding": "utf-8-sig"}}
 
+# The most rows one inventory import takes; a larger export is refused whole (nothing is
+# imported). Default: 250000. Example: 50000
+# INVENTORY_MAX_ROWS = 250000
+
 # Where backups are written: instance name -> {"type": ..., **options}.
 # Default: {}. Example:
 # BACKUP_TARGETS = {"nightly": {"type": "s3", "bucket": "lab-backups"}}

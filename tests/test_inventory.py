@@ -236,6 +236,22 @@ def test_a_failing_import_writes_nothing(lab):
     assert written(lab) == before and materials(lab) == items_before
 
 
+def test_an_export_over_the_row_limit_is_refused_whole(
+    dists, labvault_make_app, labvault_make_user
+):
+    dists.add("sheet", SHEET)
+    app = labvault_make_app(
+        PLUGINS=["sheet"], INVENTORY_IMPORTERS={"stores": {"type": "sheet"}}, INVENTORY_MAX_ROWS=2
+    )
+    lab = (app, app.test_client(), labvault_make_user(app, role="manager"))
+
+    refused = assert_error(run(lab, csv_file(*EXPORT)), 422, "file", location="files")
+
+    assert "more than 2 rows" in refused["message"] and "INVENTORY_MAX_ROWS" in refused["message"]
+    assert written(lab) == {"Item": 0, "ItemVersion": 0, "InventoryLink": 0, "InventoryImport": 0}
+    assert counts(run(lab, csv_file(*EXPORT[:2])))["created"] == 2
+
+
 def test_bad_rows_name_their_column_and_a_bad_file_name_is_refused(lab):
     bad_cas = run(lab, csv_file("CH-009,odd,Sigma,64-17-6,A,"))
     assert counts(bad_cas)["rejected"] == 1

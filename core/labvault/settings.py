@@ -95,6 +95,9 @@ class SettingsSchema(_Strict):
     FILE_SOURCES = _extension_instances
     INVENTORY_IMPORTERS = _extension_instances
     BACKUP_TARGETS = _extension_instances
+    INVENTORY_MAX_ROWS = fields.Integer(
+        load_default=250_000, validate=validate.Range(min=1, max=10_000_000)
+    )
     REMOTE_CACHE_MAX_AGE = fields.Float(
         load_default=60.0, validate=validate.Range(min=0, min_inclusive=False)
     )

@@ -257,12 +257,14 @@ def run_import(
     filename: str,
     *,
     prefix: str,
+    max_rows: int,
     dry_run: bool = False,
     mark_missing: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Import an export file with the importer instance ``name``: one transaction,
-    committed unless ``dry_run``. Returns the report."""
+    committed unless ``dry_run``. Returns the report. A file of more than ``max_rows``
+    rows is refused (nothing is written)."""
     extension = posixpath.splitext(filename.lower())[1]
     accepted = importer.accepted_extensions
     if accepted and extension not in accepted:
@@ -276,6 +278,13 @@ def run_import(
     try:
         engine = Engine(session, user, name, report, prefix=prefix, mark_missing=mark_missing)
         for count, entry in enumerate(importer.read(stream, filename), start=1):
+            if count > max_rows:
+                raise Invalid(
+                    f"{filename} has more than {max_rows} rows, the most one import takes "
+                    "(INVENTORY_MAX_ROWS); nothing was imported",
+                    {"file": [f"more than {max_rows} rows"]},
+                    location="files",
+                )
             engine.add(entry)
             if progress is not None and count % 100 == 0:
                 progress(count)

@@ -50,7 +50,7 @@ def import_file(
     importer = importers().get(name)
     if importer is None:
         raise NotFound(f"no inventory importer {name!r}")
-    prefix = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+    settings = current_app.extensions["labvault"].settings
     return run_import(
         session,
         user,
@@ -58,7 +58,8 @@ def import_file(
         importer,
         stream,
         filename,
-        prefix=prefix,
+        prefix=settings["IDENTIFIER_PREFIX"],
+        max_rows=settings["INVENTORY_MAX_ROWS"],
         dry_run=dry_run,
         mark_missing=mark_missing,
         progress=progress,
