@@ -223,12 +223,13 @@ class Engine:
     def finish(self) -> None:
         """Write the last batch and handle the items the export no longer has."""
         self._write_batch()
-        known = self.session.execute(
+        known = self.session.execute(  # streamed: only what is missing is kept
             sa.select(InventoryLink.external_id, Item.id, Item.refcode, Item.status)
             .join(Item, Item.id == InventoryLink.item_id)
             .where(InventoryLink.importer == self.importer, Item.deleted_at.is_(None))
             .order_by(Item.id)
-        ).all()
+            .execution_options(yield_per=BATCH)
+        )
         missing = [
             (item_id, refcode, status)
             for eid, item_id, refcode, status in known
