@@ -9,8 +9,8 @@ writes nothing; a dry run does everything the real one does and rolls it back, s
 report is exactly the real one's.
 
 Records are handled in batches: after each, the versions noted are written and the
-session forgets the items, so memory holds a batch, not the file (plus the set of
-external ids seen, to tell what is missing).
+session forgets the items, and the external ids seen go to a temporary table (which tells
+duplicates and, at the end, what is missing), so memory holds a batch, not the file.
 """
 
 from __future__ import annotations
@@ -42,6 +42,24 @@ LISTED = 1000
 KIND = ItemType.STARTING_MATERIAL
 #: What an importer may set: the item's own text and date, and its type's fields.
 COMMON = ("name", "description", "date")
+
+
+#: The external ids of this import, with their rows: a temporary table, private to the
+#: connection and gone with it, so it holds no memory of the app's and writes nothing
+#: that stays.
+SEEN = sa.Table(
+    "inventory_seen",
+    sa.MetaData(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("row", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    mysql_charset="utf8mb4",
+)
+
+
+def _drop_seen(session: Session) -> None:
+    temporary = "TEMPORARY " if session.get_bind().dialect.name in ("mysql", "mariadb") else ""
+    session.execute(sa.text(f"DROP {temporary}TABLE IF EXISTS inventory_seen"))
 
 
 class Report:
@@ -147,8 +165,10 @@ class Engine:
             )
         self.session, self.user, self.importer = session, user, importer
         self.report, self.prefix, self.mark_missing = report, prefix, mark_missing
-        self.seen: dict[str, int] = {}
-        self.batch: list[tuple[str, dict[str, Any]]] = []
+        #: The batch: (external id, row, its fields or None when rejected)
+        self.batch: list[tuple[str, int, dict[str, Any] | None]] = []
+        _drop_seen(session)  # one a failed import on this connection may have left
+        SEEN.create(session.connection())
 
     def add(self, entry: InventoryRecord | RowProblem) -> None:
         if isinstance(entry, RowProblem):
@@ -160,39 +180,60 @@ class Engine:
         if not external_id or len(external_id) > 200:
             self.report.reject(RowProblem(entry.row, None, "no usable id (1 to 200 characters)"))
             return
-        if external_id in self.seen:
-            earlier = self.seen[external_id]
-            self.report.reject(RowProblem(entry.row, None, f"{external_id} is on row {earlier}"))
-            return
-        self.seen[external_id] = entry.row
         data, problems = validated(entry)
         for problem in problems:
             self.report.reject(problem)
-        if data is None:
-            return
-        for warning in entry.warnings:
-            self.report.warn(entry.row, warning)
-        self.batch.append((external_id, data))
+        if data is not None:
+            for warning in entry.warnings:
+                self.report.warn(entry.row, warning)
+        # a rejected record is seen all the same: it is in the export, so not missing
+        self.batch.append((external_id, entry.row, data))
         if len(self.batch) >= BATCH:
             self._write_batch()
+
+    def _first_of_each(self) -> list[tuple[str, dict[str, Any]]]:
+        """The batch's records whose id no earlier row had (the others are rejected), noted
+        as seen."""
+        ids = [external_id for external_id, _, _ in self.batch]
+        earlier = dict(
+            self.session.execute(
+                sa.select(SEEN.c.external_id, SEEN.c.row).where(SEEN.c.external_id.in_(ids))
+            ).all()
+        )
+        fresh: dict[str, int] = {}
+        kept = []
+        for external_id, row, data in self.batch:
+            first = earlier.get(external_id, fresh.get(external_id))
+            if first is not None:
+                self.report.reject(RowProblem(row, None, f"{external_id} is on row {first}"))
+                continue
+            fresh[external_id] = row
+            if data is not None:
+                kept.append((external_id, data))
+        if fresh:
+            self.session.execute(
+                sa.insert(SEEN), [{"external_id": e, "row": r} for e, r in fresh.items()]
+            )
+        return kept
 
     def _write_batch(self) -> None:
         if not self.batch:
             return
         session, counts = self.session, self.report.counts
+        records = self._first_of_each()
         linked = dict(
             session.execute(
                 sa.select(InventoryLink.external_id, Item)
                 .join(Item, Item.id == InventoryLink.item_id)
                 .where(
                     InventoryLink.importer == self.importer,
-                    InventoryLink.external_id.in_([eid for eid, _ in self.batch]),
+                    InventoryLink.external_id.in_([eid for eid, _ in records]),
                 )
             ).all()
         )
-        new = sum(1 for external_id, _ in self.batch if external_id not in linked)
+        new = sum(1 for external_id, _ in records if external_id not in linked)
         refcodes = iter(items.free_refcodes(session, self.prefix, new) if new else [])
-        for external_id, data in self.batch:
+        for external_id, data in records:
             item = linked.get(external_id)
             if item is None:
                 body = {"type": KIND, **data}
@@ -223,28 +264,30 @@ class Engine:
     def finish(self) -> None:
         """Write the last batch and handle the items the export no longer has."""
         self._write_batch()
-        known = self.session.execute(  # streamed: only what is missing is kept
-            sa.select(InventoryLink.external_id, Item.id, Item.refcode, Item.status)
-            .join(Item, Item.id == InventoryLink.item_id)
-            .where(InventoryLink.importer == self.importer, Item.deleted_at.is_(None))
-            .order_by(Item.id)
-            .execution_options(yield_per=BATCH)
+        missing = (
+            sa.select(Item.id)
+            .join(InventoryLink, InventoryLink.item_id == Item.id)
+            .outerjoin(SEEN, SEEN.c.external_id == InventoryLink.external_id)
+            .where(
+                InventoryLink.importer == self.importer,
+                Item.deleted_at.is_(None),
+                SEEN.c.external_id.is_(None),
+            )
         )
-        missing = [
-            (item_id, refcode, status)
-            for eid, item_id, refcode, status in known
-            if eid not in self.seen
-        ]
-        self.report.counts["missing"] = len(missing)
-        self.report.missing = [refcode for _, refcode, _ in missing[:LISTED]]
-        if self.mark_missing is None:
-            return
-        to_mark = [item_id for item_id, _, status in missing if status != self.mark_missing]
-        for start in range(0, len(to_mark), BATCH):
-            for item in self.session.scalars(
-                sa.select(Item).where(Item.id.in_(to_mark[start : start + BATCH]))
-            ):
-                item.status = self.mark_missing
+        counted = sa.select(sa.func.count()).select_from(missing.subquery())
+        self.report.counts["missing"] = int(self.session.scalar(counted) or 0)
+        listed = missing.with_only_columns(Item.refcode).order_by(Item.id).limit(LISTED)
+        self.report.missing = list(self.session.scalars(listed))
+        if self.mark_missing is not None:
+            status = self.mark_missing
+            self._mark(missing.where(Item.status != status).order_by(Item.id), status)
+        _drop_seen(self.session)
+
+    def _mark(self, to_mark: sa.Select[Any], status: str) -> None:
+        """Give the missing items ``status``, a batch at a time."""
+        while ids := list(self.session.scalars(to_mark.limit(BATCH))):
+            for item in self.session.scalars(sa.select(Item).where(Item.id.in_(ids))):
+                item.status = status
                 changed(self.session, item, "import_missing", self.user.id)
             self._settle()
 
