@@ -9,7 +9,6 @@ from typing import Any, BinaryIO
 
 from labvault.plugin import Invalid, InventoryImporter, InventoryRecord, RowProblem
 
-from labvault_inventory_cheminventory.barcodes import SeenBarcodes
 from labvault_inventory_cheminventory.columns import BARCODE, Field, Kind, field_of
 from labvault_inventory_cheminventory.options import GIB, CheminventoryOptions
 from labvault_inventory_cheminventory.sheets import Row, XlsxSheet, csv_rows
@@ -94,7 +93,6 @@ def _records(
     numbered: Iterator[tuple[int, Row]], columns: list[Column], epoch_1904: bool
 ) -> Iterator[InventoryRecord | RowProblem]:
     barcode_column = next(c for c in columns if c.field is not None and c.field.name == BARCODE)
-    seen = SeenBarcodes()
     for number, row in numbered:
         cells = [
             (
@@ -116,12 +114,7 @@ def _records(
             reason = record.barcode_problem or NO_BARCODE
             yield RowProblem(number, barcode_column.header, reason)
             continue
-        first = seen.first_row(barcode, number)
-        if first is not None:
-            yield RowProblem(
-                number, barcode_column.header, f"barcode {barcode} is on row {first} already"
-            )
-            continue
+        # a barcode on two rows is reported by labvault's import engine (for every importer)
         record.finish()
         yield InventoryRecord(
             barcode, record.fields, record.attributes, number, tuple(record.warnings)

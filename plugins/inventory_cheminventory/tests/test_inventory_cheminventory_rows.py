@@ -1,5 +1,5 @@
-"""Rows: the header found, blank rows skipped, rows without a barcode and duplicate
-barcodes reported with their row number, a missing Barcode column refused."""
+"""Rows: the header found, blank rows skipped, rows without a barcode reported with their
+row number (duplicates are the engine's to report), a missing Barcode column refused."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from inventory_cheminventory_files import Rows, read, write_csv, write_xlsx
 from labvault.plugin import Invalid, InventoryRecord, RowProblem
-from labvault_inventory_cheminventory.barcodes import SeenBarcodes
 
 Writer = Callable[[Path, Rows], Path]
 FORMATS: list[tuple[str, Writer]] = [
@@ -66,27 +65,21 @@ def test_blank_rows_are_skipped_and_rows_keep_their_numbers(
     assert summary(read(path)) == [(4, "CI-1"), (7, "CI-2")]
 
 
-def test_a_duplicate_barcode_is_a_row_problem(export: Callable[[Rows], Path]) -> None:
+def test_a_duplicate_barcode_is_read_as_it_is_for_the_engine_to_report(
+    export: Callable[[Rows], Path],
+) -> None:
     path = export(
         [["Barcode", "Container Name"], ["CI-1", "a"], ["CI-2", "b"], ["CI-1", "c"], ["CI-1", "d"]]
     )
 
-    assert summary(read(path)) == [
-        (2, "CI-1"),
-        (3, "CI-2"),
-        (4, "Barcode", "barcode CI-1 is on row 2 already"),
-        (5, "Barcode", "barcode CI-1 is on row 2 already"),
-    ]
+    # the importer holds no table of barcodes: labvault's engine rejects rows 4 and 5
+    assert summary(read(path)) == [(2, "CI-1"), (3, "CI-2"), (4, "CI-1"), (5, "CI-1")]
 
 
 def test_barcodes_are_compared_as_written_after_trimming(export: Callable[[Rows], Path]) -> None:
     path = export([["Barcode"], ["CI-1"], [" CI-1 "], ["ci-1"]])
 
-    assert summary(read(path)) == [
-        (2, "CI-1"),
-        (3, "Barcode", "barcode CI-1 is on row 2 already"),
-        (4, "ci-1"),
-    ]
+    assert summary(read(path)) == [(2, "CI-1"), (3, "CI-1"), (4, "ci-1")]
 
 
 def test_the_barcode_column_is_named_as_the_file_writes_it(tmp_path: Path) -> None:
@@ -100,10 +93,7 @@ def test_the_barcode_column_is_named_as_the_file_writes_it(tmp_path: Path) -> No
 def test_a_numeric_barcode_is_its_digits(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "export.xlsx", [["Barcode"], [100234], [100234.0]])
 
-    assert summary(read(path)) == [
-        (2, "100234"),
-        (3, "Barcode", "barcode 100234 is on row 2 already"),
-    ]
+    assert summary(read(path)) == [(2, "100234"), (3, "100234")]  # 100234.0 is no other
 
 
 def test_a_barcode_too_long_is_a_row_problem(tmp_path: Path) -> None:
@@ -180,11 +170,3 @@ def test_a_stream_that_cannot_seek_is_read_from_a_copy(tmp_path: Path) -> None:
     found = list(importer().read(Pipe(), "export.xlsx"))  # type: ignore[arg-type]
 
     assert summary(found) == [(2, "CI-1")]
-
-
-def test_seen_barcodes_grow_and_remember_their_rows() -> None:
-    seen = SeenBarcodes(capacity=8)
-
-    assert all(seen.first_row(f"CI-{n}", n) is None for n in range(10_000))
-    assert [seen.first_row(f"CI-{n}", 99_999) for n in (0, 4_321, 9_999)] == [0, 4_321, 9_999]
-    assert seen.first_row("CI-new", 10_001) is None
