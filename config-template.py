@@ -202,9 +202,11 @@ IDENTIFIER_PREFIX = "lab"
 # imported). Default: 250000. Example: 50000
 # INVENTORY_MAX_ROWS = 250000
 
-# Where backups are written: instance name -> {"type": ..., **options}.
-# Default: {}. Example:
-# BACKUP_TARGETS = {"nightly": {"type": "s3", "bucket": "lab-backups"}}
+# Where backups are kept: instance name -> {"type": ..., **options}. The type "local"
+# (built in) is a folder of this machine, e.g. a second disk; object stores come with
+# plugins. The backup command and its strategies are not there yet: this only configures
+# the places. Default: {}. Example:
+# BACKUP_TARGETS = {"second-disk": {"type": "local", "path": "/mnt/backup/labvault"}}
 
 # Options of block types, by block type name (every registered block type is on).
 # Default: {}. Example: {"tabular": {"max_plot_points": 5000}}

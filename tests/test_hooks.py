@@ -402,6 +402,9 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
             name = "tape"
             ConfigSchema = TapeOptions
 
+            def list(self, prefix=""):
+                return iter([f"{self.config['library']}/{prefix}"])
+
         @hookimpl
         def labvault_backup_target_types():
             return [TapeLibrary]
@@ -414,6 +417,7 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
     assert type(daily).__name__ == "TapeLibrary"
     assert daily.instance_name == "daily"
     assert daily.config == {"retention": 7, "library": "lto-9"}
+    assert list(daily.list("snapshots/")) == ["lto-9/snapshots/"]
     assert startup_problems(
         PLUGINS=["tape"], BACKUP_TARGETS={"daily": {"type": "tape", "retention": 0}}
     ) == ["BACKUP_TARGETS.daily.retention: Must be greater than or equal to 1."]

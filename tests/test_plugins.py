@@ -486,7 +486,7 @@ def test_labvault_plugins_lists_name_distribution_version_and_enabled(dists, tmp
 
 
 def test_a_kind_without_any_type_says_to_enable_a_plugin(startup_problems):
-    assert startup_problems(BACKUP_TARGETS={"nightly": {"type": "s3"}}) == [
-        "BACKUP_TARGETS.nightly.type: unknown backup target 's3'; available types: none "
-        "(enable the plugin that provides one)"
+    assert startup_problems(INVENTORY_IMPORTERS={"stores": {"type": "sheet"}}) == [
+        "INVENTORY_IMPORTERS.stores.type: unknown inventory importer 'sheet'; available "
+        "types: none (enable the plugin that provides one)"
     ]

@@ -183,12 +183,23 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
 
 @hookspec
 def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[empty-body]
-    """Return the places this plugin can write backups to.
+    """Return the places this plugin can keep backups in.
 
-    Called once at startup. The deployer creates instances in ``BACKUP_TARGETS``; an
-    instance reads the stored contents it backs up with ``self.host.files.open``.
+    Called once at startup. The deployer creates instances in ``BACKUP_TARGETS``. A
+    target is a small object store (``put`` a key from a stream, all or nothing; ``get``;
+    ``exists``; ``list`` a prefix; ``delete``); snapshots, deduplication, retention and
+    verification are the core's. ``labvault.testing.BackupTargetContract`` is the test
+    suite every type should pass.
 
     Example::
+
+        class TapeLibrary(BackupTarget):
+            name = "tape"
+
+            def put(self, key, stream):
+                return self.drive().write_file(key, stream)  # all or nothing
+
+            ...  # get, exists, list, delete
 
         @hookimpl
         def labvault_backup_target_types():

@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "labvault.builtins.block_media",
     "labvault.builtins.block_tabular",
     "labvault.builtins.source_local",
+    "labvault.builtins.target_local",
 )
 
 

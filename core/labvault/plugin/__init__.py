@@ -52,6 +52,7 @@ from labvault.plugin._blueprint import Blueprint
 from labvault.plugin._fields import Secret, SecretValue
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._kinds import (
+    BACKUP_KEY_PATTERN,
     AuthorizationCallback,
     AuthorizationRequest,
     AuthProvider,
@@ -66,6 +67,7 @@ from labvault.plugin._kinds import (
     InventoryRecord,
     RemoteEntry,
     RowProblem,
+    check_backup_key,
 )
 from labvault.plugin._markers import hookimpl
 
@@ -75,6 +77,7 @@ API_VERSION = "1.2"
 
 __all__ = [
     "API_VERSION",
+    "BACKUP_KEY_PATTERN",
     "AuthProvider",
     "AuthorizationCallback",
     "AuthorizationRequest",
@@ -110,5 +113,6 @@ __all__ = [
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
+    "check_backup_key",
     "hookimpl",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -347,17 +348,45 @@ class InventoryImporter(Extension):
         raise NotImplementedError
 
 
+#: A backup target's keys: ``/``-separated names of letters, digits, ``.``, ``_`` and ``-``
+#: (no empty, ``.`` or ``..`` part), at most 1000 characters.
+BACKUP_KEY_PATTERN = r"^(?!.*(?:^|/)\.{1,2}(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$"
+
+
+def check_backup_key(key: str) -> str:
+    """``key`` if it is a valid backup key; ``ValueError`` otherwise (a bug of the caller)."""
+    if len(key) > 1000 or not re.match(BACKUP_KEY_PATTERN, key):
+        raise ValueError(f"not a backup key: {key!r}")
+    return key
+
+
 class BackupTarget(Extension):
-    """Somewhere backups are written to (a local folder, an object store, ...)."""
+    """Somewhere backups are kept (a local folder, an object store, ...): a small object
+    store of keys and their bytes. Snapshots, deduplication, retention, encryption and
+    verification are the core's; a target only keeps objects.
 
-    def write(self, name: str, stream: IO[bytes]) -> None:
-        """Store the backup ``name`` from ``stream`` completely, or not at all."""
+    Keys are ``/``-separated names (see :func:`check_backup_key`); the core checks them
+    before a call. Failures of the store raise :class:`~labvault.plugin.Unavailable`
+    with a message naming the target.
+    """
+
+    def put(self, key: str, stream: BinaryIO) -> int:
+        """Keep everything ``stream`` yields under ``key`` (replacing what was there), all
+        or nothing: no reader ever sees part of it. Returns the bytes kept."""
         raise NotImplementedError
 
-    def list(self) -> list[str]:
-        """Names of the backups stored here."""
+    def get(self, key: str) -> BinaryIO:
+        """A stream of the object at ``key`` (the caller closes it); NotFound if none."""
         raise NotImplementedError
 
-    def delete(self, name: str) -> None:
-        """Remove the backup ``name``."""
+    def exists(self, key: str) -> bool:
+        """Whether an object is kept at ``key``."""
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """The keys that start with ``prefix``, in sorted order."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove the object at ``key``; a key with no object is no error."""
         raise NotImplementedError

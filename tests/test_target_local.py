@@ -1,0 +1,57 @@
+"""The built-in ``local`` backup target keeps the backup target contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labvault.builtins.target_local import INCOMING, LocalFolder
+from labvault.plugin import Unavailable, check_backup_key
+from labvault.testing import BackupTargetContract
+
+
+def local_target(folder: Path) -> LocalFolder:
+    options = LocalFolder.ConfigSchema().load({"path": str(folder)})
+    return LocalFolder("offsite", options, None)  # type: ignore[arg-type]
+
+
+class TestLocalFolder(BackupTargetContract):
+    @pytest.fixture
+    def backup_target(self, tmp_path: Path) -> Any:
+        return local_target(tmp_path / "backups")
+
+
+def test_objects_are_files_and_nothing_is_left_incoming(tmp_path: Path) -> None:
+    import io
+
+    target = local_target(tmp_path / "backups")
+    target.put("snapshots/2026/manifest.json", io.BytesIO(b"{}"))
+
+    assert (tmp_path / "backups" / "snapshots" / "2026" / "manifest.json").read_bytes() == b"{}"
+    assert list((tmp_path / "backups" / INCOMING).iterdir()) == []
+
+
+def test_a_missing_or_unwritable_folder_is_unavailable_naming_the_target(tmp_path: Path) -> None:
+    import io
+
+    (tmp_path / "file").write_text("not a folder")
+    target = local_target(tmp_path / "file")
+
+    with pytest.raises(Unavailable, match="backup target offsite: cannot write k"):
+        target.put("k", io.BytesIO(b"x"))
+    with pytest.raises(Unavailable, match="backup target offsite"):
+        list(target.list())
+
+
+@pytest.mark.parametrize(
+    "key", ["", "/abs", "a//b", "a/../b", "..", "./a", "a/.", "sp ace", "a\\b", "x" * 1001]
+)
+def test_keys_are_checked(key: str) -> None:
+    with pytest.raises(ValueError, match="not a backup key"):
+        check_backup_key(key)
+
+
+def test_good_keys_pass() -> None:
+    for key in ("manifest.json", "contents/ab/abcdef0123", "snap-2026-11-30T05_00/x.tar.gz"):
+        assert check_backup_key(key) == key
