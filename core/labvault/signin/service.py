@@ -113,9 +113,9 @@ def may_sign_in(session: Session, provider: AuthProvider, identity: Identity) ->
 
 
 def _register(session: Session, identity: Identity, admitted: bool) -> User:
+    # an account holding this address was looked for already (_decide); one a sign-in
+    # beside this one makes meanwhile fails the flush, and sign_in then reaches it
     email = verified_email(identity)
-    if email is not None and session.scalars(sa.select(User.id).where(User.email == email)).first():
-        email = None  # an unverified account holds it: the address stays with the identity
     name = identity.display_name.strip()[:200] or (email or "").split("@")[0]
     user = User(
         email=email,
