@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,6 +161,24 @@ def labvault_database_url(
         _databases[kind] = EmptiedDatabase(url)
     _databases[kind].empty()
     return _databases[kind].url
+
+
+@pytest.fixture
+def make_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Factory: ``make_database(kind)`` -> the URL of a new, empty database (no tables) of
+    that kind (sqlite, mariadb, postgresql), dropped after the test."""
+    made: list[ServerDatabase] = []
+
+    def make(kind: str) -> str:
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.db'}"
+        database = server_database(kind)
+        made.append(database)
+        return database.url
+
+    yield make
+    for database in made:
+        database.drop()
 
 
 @pytest.fixture(scope="session")

@@ -395,7 +395,7 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
             class Meta:
                 unknown = ma.RAISE
 
-            retention = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+            drives = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
             library = ma.fields.String(load_default="lto-9")
 
         class TapeLibrary(BackupTarget):
@@ -411,16 +411,25 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
         """,
     )
 
-    app = make_app(PLUGINS=["tape"], BACKUP_TARGETS={"daily": {"type": "tape", "retention": 7}})
+    def strategy(**target):
+        return {"daily": {"target": target, "frequency": "1d", "retention": 7}}
+
+    app = make_app(PLUGINS=["tape"], BACKUP_STRATEGIES=strategy(type="tape", drives=2))
 
     daily = app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)["daily"]
     assert type(daily).__name__ == "TapeLibrary"
     assert daily.instance_name == "daily"
-    assert daily.config == {"retention": 7, "library": "lto-9"}
+    assert daily.config == {"drives": 2, "library": "lto-9"}
     assert list(daily.list("snapshots/")) == ["lto-9/snapshots/"]
     assert startup_problems(
-        PLUGINS=["tape"], BACKUP_TARGETS={"daily": {"type": "tape", "retention": 0}}
-    ) == ["BACKUP_TARGETS.daily.retention: Must be greater than or equal to 1."]
+        PLUGINS=["tape"], BACKUP_STRATEGIES=strategy(type="tape", drives=0)
+    ) == ["BACKUP_STRATEGIES.daily.target.drives: Must be greater than or equal to 1."]
+    assert startup_problems(
+        PLUGINS=["tape"], BACKUP_STRATEGIES=strategy(type="tapes", drives=1)
+    ) == [
+        "BACKUP_STRATEGIES.daily.target.type: unknown backup target 'tapes'; "
+        "available types: local, tape"
+    ]
 
 
 # --- lifecycle hooks -----------------------------------------------------------------

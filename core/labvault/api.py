@@ -71,6 +71,7 @@ class LabvaultApi(Api):
 def _core_blueprints() -> list[Any]:
     from labvault.auth.routes import blp as auth_blp
     from labvault.auth.routes import keys_blp
+    from labvault.backups.routes import blp as backups_blp
     from labvault.blocks.routes import blp as blocks_blp
     from labvault.blocks.routes import types_blp
     from labvault.collections.routes import blp as collections_blp
@@ -103,6 +104,7 @@ def _core_blueprints() -> list[Any]:
         files_blp,
         sources_blp,
         inventory_blp,
+        backups_blp,
     ]
 
 

@@ -8,6 +8,7 @@ from labvault.auth.models import (
     SignInTicket,
     User,
 )
+from labvault.backups.models import BackupState
 from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
@@ -20,6 +21,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "BackupState",
     "Base",
     "Block",
     "Collection",

@@ -38,6 +38,9 @@ class Kind(Generic[E]):
     #: registered type gets exactly one instance, named after the type.
     setting: str | None
     options_setting: str | None = None
+    #: The key within each entry of ``setting`` that holds ``{"type": ..., **options}``,
+    #: when an entry configures more than its instance (a backup strategy's ``target``).
+    within: str | None = None
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
@@ -52,8 +55,13 @@ FILE_SOURCES: Kind[FileSource] = Kind(
 INVENTORY_IMPORTERS: Kind[InventoryImporter] = Kind(
     "inventory importer", "labvault_inventory_importers", InventoryImporter, "INVENTORY_IMPORTERS"
 )
+#: One target per backup strategy, named after the strategy.
 BACKUP_TARGETS: Kind[BackupTarget] = Kind(
-    "backup target", "labvault_backup_target_types", BackupTarget, "BACKUP_TARGETS"
+    "backup target",
+    "labvault_backup_target_types",
+    BackupTarget,
+    "BACKUP_STRATEGIES",
+    within="target",
 )
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
@@ -140,9 +148,12 @@ def _configured(
         for name in [*types, *(n for n in options if n not in types)]:
             yield name, name, dict(options.get(name, {})), f"{kind.options_setting}.{name}"
         return
-    for instance_name, spec in settings.get(kind.setting, {}).items():
-        spec = dict(spec)
-        yield instance_name, spec.pop("type", None), spec, f"{kind.setting}.{instance_name}"
+    for instance_name, entry in settings.get(kind.setting, {}).items():
+        path = f"{kind.setting}.{instance_name}"
+        if kind.within is not None:
+            entry, path = entry[kind.within], f"{path}.{kind.within}"
+        spec = dict(entry)
+        yield instance_name, spec.pop("type", None), spec, path
 
 
 def build_registry(

@@ -49,6 +49,31 @@ _extension_instances = fields.Dict(
 )
 
 
+#: A backup interval: a number and a unit (m minutes, h hours, d days, w weeks), "12h".
+INTERVAL_PATTERN = r"^([1-9][0-9]{0,5})([mhdw])$"
+#: An environment variable's name.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class BackupStrategySchema(_Strict):
+    """One backup strategy: where its repository is, how often it runs, what it keeps."""
+
+    target = fields.Dict(required=True)  # {"type": ..., **options}: the registry checks it
+    frequency = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            INTERVAL_PATTERN, error='must be an interval like "30m", "12h", "1d" or "7d"'
+        ),
+    )
+    retention = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+    encryption_key_env = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(ENV_NAME_PATTERN, error="must be an environment variable name"),
+    )
+    compression_level = fields.Integer(load_default=6, validate=validate.Range(min=0, max=9))
+
+
 class SettingsSchema(_Strict):
     """Every setting labvault reads. config-template.py documents each one."""
 
@@ -94,7 +119,11 @@ class SettingsSchema(_Strict):
     AUTH_PROVIDERS = _extension_instances
     FILE_SOURCES = _extension_instances
     INVENTORY_IMPORTERS = _extension_instances
-    BACKUP_TARGETS = _extension_instances
+    BACKUP_STRATEGIES = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$")),
+        values=fields.Nested(BackupStrategySchema),
+        load_default=dict,
+    )
     INVENTORY_MAX_ROWS = fields.Integer(
         load_default=250_000, validate=validate.Range(min=1, max=10_000_000)
     )

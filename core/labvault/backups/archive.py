@@ -1,0 +1,140 @@
+"""The self-contained form: one ``.tar.gz`` holding a snapshot, no strategy needed.
+
+Members, under ``labvault-backup/``: ``manifest.json`` first, then the parts (config,
+contents list, one dump part per table), then ``contents/ab/<sha256>``. The archive is
+written to a hidden temporary file beside its final name and renamed once complete, so
+a file at that name is always a whole archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from labvault.backups.codec import BackupError, Digest, read_chunks
+from labvault.backups.snapshot import Dump, Progress
+
+ROOT = "labvault-backup"
+MANIFEST_MEMBER = f"{ROOT}/manifest.json"
+
+
+def write_archive(
+    dump: Dump,
+    open_content: Callable[[str], BinaryIO],
+    path: Path,
+    level: int,
+    progress: Progress,
+) -> int:
+    """Write ``dump`` and its contents to ``path``; returns the archive's size."""
+    path = path.absolute()
+    partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
+    try:
+        with partial.open("wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=level) as tar:
+                _add_bytes(tar, MANIFEST_MEMBER, json.dumps(dump.manifest, indent=1).encode())
+                for part in dump.parts:
+                    tar.add(part.path, arcname=f"{ROOT}/{part.name}", recursive=False)
+                total = dump.contents_bytes
+                for sha256, size in dump.contents():
+                    _add_content(tar, sha256, size, open_content)
+                    progress("copying files", size, total)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return path.stat().st_size
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_content(
+    tar: tarfile.TarFile, sha256: str, size: int, open_content: Callable[[str], BinaryIO]
+) -> None:
+    info = tarfile.TarInfo(f"{ROOT}/contents/{sha256[:2]}/{sha256}")
+    info.size = size
+    info.mode = 0o600
+    digest = Digest()
+    with open_content(sha256) as stream:
+        hashing = _Hashing(stream, digest)
+        try:
+            tar.addfile(info, hashing)
+        except OSError as error:
+            raise BackupError(
+                f"the file store's content {sha256} cannot be read: {error}"
+            ) from None
+    if digest.hexdigest != sha256 or digest.size != size:
+        raise BackupError(f"the file store's content {sha256} is damaged")
+
+
+class _Hashing:
+    """A stream read through a digest (tarfile reads exactly ``size`` bytes of it)."""
+
+    def __init__(self, stream: BinaryIO, digest: Digest) -> None:
+        self._stream = stream
+        self._digest = digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._digest.hash.update(data)
+        self._digest.size += len(data)
+        return data
+
+
+class ArchiveReader:
+    """An archive read once, front to back: the manifest, then every member."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._tar = tarfile.open(path, mode="r|gz")  # noqa: SIM115 (closed by close())
+        except (OSError, tarfile.TarError) as error:
+            raise BackupError(f"{path} is not a labvault backup archive: {error}") from None
+        self._members = iter(self._tar)
+        first = self._next()
+        if first is None or first.name != MANIFEST_MEMBER:
+            raise BackupError(f"{path} is not a labvault backup archive (no manifest first)")
+        self.manifest: dict[str, Any] = json.loads(self._read(first))
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def _next(self) -> tarfile.TarInfo | None:
+        try:
+            return next(self._members, None)
+        except (OSError, EOFError, tarfile.TarError) as error:
+            raise BackupError(f"{self.path} is damaged: {error}") from None
+
+    def _read(self, member: tarfile.TarInfo) -> bytes:
+        return b"".join(self._chunks(member))
+
+    def _chunks(self, member: tarfile.TarInfo) -> Iterator[bytes]:
+        stream = self._tar.extractfile(member)
+        if stream is None:
+            raise BackupError(f"{self.path}: {member.name} is not a file")
+        try:
+            yield from read_chunks(stream)  # type: ignore[arg-type]
+        except (OSError, EOFError, tarfile.TarError) as error:
+            raise BackupError(f"{self.path} is damaged: {error}") from None
+
+    def members(self) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """(name under the archive's root, its chunks) of every member after the manifest;
+        each must be read before the next is asked for."""
+        while (member := self._next()) is not None:
+            if not member.isfile() or not member.name.startswith(ROOT + "/"):
+                raise BackupError(f"{self.path}: unexpected member {member.name}")
+            yield member.name[len(ROOT) + 1 :], self._chunks(member)

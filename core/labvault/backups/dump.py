@@ -1,0 +1,187 @@
+"""The database as a snapshot keeps it: one JSON-lines part per table, any database.
+
+A part's first line names the table and its columns with a portable kind each
+(``integer``, ``text``, ``boolean``, ``float``, ``datetime``, ``date``, ``json``); every
+further line is one row, a JSON array in the columns' order, rows in primary key order.
+Datetimes are ISO 8601 in UTC. So a part written from SQLite loads into MariaDB or
+PostgreSQL and back: nothing in it belongs to one database.
+
+Tables are read and written a batch at a time (memory does not grow with the rows) in
+the metadata's dependency order, so a row's references are always loaded before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+
+from labvault.backups.codec import BackupError
+from labvault.db import UTCDateTime
+
+#: Tables a snapshot leaves out: the backups' own state (see BackupState).
+NOT_DUMPED = frozenset({"backup_states"})
+READ_BATCH = 2000
+#: Rows per INSERT, and bytes: a batch of large version snapshots stays well under
+#: MariaDB's max_allowed_packet (16 MiB by default).
+WRITE_BATCH = 1000
+WRITE_BATCH_BYTES = 4 << 20
+
+_KIND_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "integer": sa.BigInteger,
+    "text": sa.Text,
+    "boolean": sa.Boolean,
+    "float": sa.Double,
+    "datetime": UTCDateTime,
+    "date": sa.Date,
+    "json": sa.JSON,
+}
+
+
+def dumped_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The tables a snapshot holds, each after the tables it refers to."""
+    return [table for table in metadata.sorted_tables if table.name not in NOT_DUMPED]
+
+
+def column_kind(column: sa.Column[Any]) -> str:
+    column_type = column.type
+    if isinstance(column_type, sa.JSON):
+        return "json"
+    if isinstance(column_type, (UTCDateTime, sa.DateTime)):
+        return "datetime"
+    if isinstance(column_type, sa.Date):
+        return "date"
+    if isinstance(column_type, sa.Boolean):
+        return "boolean"
+    if isinstance(column_type, sa.Integer):
+        return "integer"
+    if isinstance(column_type, (sa.Float, sa.Numeric)):
+        return "float"
+    if isinstance(column_type, (sa.String, sa.Enum)):
+        return "text"
+    raise BackupError(f"column {column} has a type no snapshot can hold: {column_type}")
+
+
+def _portable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _line(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def write_table(connection: sa.Connection, table: sa.Table, out: BinaryIO) -> int:
+    """Write ``table`` as a part to ``out``; returns its row count."""
+    columns = list(table.columns)
+    out.write(_line({"table": table.name, "columns": [[c.name, column_kind(c)] for c in columns]}))
+    query = sa.select(*columns).order_by(*table.primary_key.columns)
+    result = connection.execution_options(stream_results=True, yield_per=READ_BATCH).execute(query)
+    count = 0
+    for partition in result.partitions():
+        out.write(b"".join(_line([_portable(value) for value in row]) for row in partition))
+        count += len(partition)
+    return count
+
+
+def _decoder(kind: str) -> Callable[[Any], Any]:
+    if kind == "datetime":
+        return lambda value: None if value is None else dt.datetime.fromisoformat(value)
+    if kind == "date":
+        return lambda value: None if value is None else dt.date.fromisoformat(value)
+    return lambda value: value
+
+
+class TablePart:
+    """One table's part, being read: its header, then its rows as dicts."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        try:
+            header = json.loads(next(lines))
+            self.name: str = header["table"]
+            self.columns: list[tuple[str, str]] = [(n, k) for n, k in header["columns"]]
+        except (StopIteration, ValueError, KeyError, TypeError):
+            raise BackupError("a table part of the snapshot has no valid header") from None
+        unknown = [kind for _, kind in self.columns if kind not in _KIND_TYPES]
+        if unknown:
+            raise BackupError(f"table part {self.name}: unknown column kinds {unknown}")
+
+    def table(self) -> sa.Table:
+        """A table of the part's columns (not the models': a snapshot of an older schema
+        revision loads as it was written)."""
+        return sa.Table(
+            self.name,
+            sa.MetaData(),
+            *(sa.Column(name, _KIND_TYPES[kind]()) for name, kind in self.columns),
+        )
+
+    def batches(self) -> Iterator[list[dict[str, Any]]]:
+        names = [name for name, _ in self.columns]
+        decoders = [_decoder(kind) for _, kind in self.columns]
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for line in self._lines:
+            values = json.loads(line)
+            if len(values) != len(names):
+                raise BackupError(f"table part {self.name}: a row has the wrong column count")
+            batch.append({n: d(v) for n, d, v in zip(names, decoders, values, strict=True)})
+            size += len(line)
+            if len(batch) >= WRITE_BATCH or size >= WRITE_BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+
+def load_table(
+    connection: sa.Connection, part: TablePart, progress: Callable[[int], None] | None = None
+) -> int:
+    """Insert every row of ``part``; returns the count."""
+    table = part.table()
+    count = 0
+    for batch in part.batches():
+        connection.execute(sa.insert(table), batch)
+        count += len(batch)
+        if progress:
+            progress(len(batch))
+    if connection.dialect.name == "postgresql":
+        _advance_sequences(connection, part)
+    return count
+
+
+def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:
+    """PostgreSQL's serial sequences do not see ids inserted as they are: set each to the
+    largest id, so the next row gets the one after it."""
+    for name, kind in part.columns:
+        if kind != "integer":
+            continue
+        sequence = connection.execute(
+            sa.select(sa.func.pg_get_serial_sequence(part.name, name))
+        ).scalar()
+        if sequence is None:
+            continue
+        connection.execute(
+            sa.text(
+                f"SELECT setval(:sequence, COALESCE(MAX({name}), 1), MAX({name}) IS NOT NULL) "
+                f"FROM {part.name}"
+            ),
+            {"sequence": sequence},
+        )
+
+
+def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a stream of chunks."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *complete, rest = rest.split(b"\n")
+        yield from complete
+    if rest:
+        yield rest

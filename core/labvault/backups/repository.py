@@ -1,0 +1,263 @@
+"""A strategy's repository on its target: contents stored once, snapshots by manifest.
+
+Keys on the target::
+
+    repository.json                 format, whether it is encrypted, a key check
+    contents/ab/<name>              one object per file content (name: its sha256, or
+                                    with a key an HMAC of it), shared by every snapshot
+    snapshots/<id>/<part>           a snapshot's dump parts, contents list and config
+    snapshots/<id>/manifest.json    written last: a snapshot exists once this does
+
+A run killed before its manifest leaves parts and contents that no snapshot lists; the
+next collection (after the next successful run) removes them. Everything but
+``repository.json`` is stored through :mod:`labvault.backups.codec`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from labvault.backups import codec
+from labvault.backups.codec import BackupError, Digest, Key
+from labvault.plugin import BackupTarget, NotFound
+
+FORMAT = "labvault-backup-repository"
+FORMAT_VERSION = 1
+CONFIG_KEY = "repository.json"
+CONTENTS = "contents/"
+SNAPSHOTS = "snapshots/"
+MANIFEST = "manifest.json"
+_KEY_CHECK = b"labvault backup repository"
+#: Contents compressed and sent at once (zlib and the target's I/O leave the GIL).
+PARALLEL_PUTS = 4
+
+
+@dataclass
+class PutReport:
+    uploaded: int = 0
+    reused: int = 0
+    bytes_read: int = 0
+    bytes_stored: int = 0
+
+
+@dataclass
+class CollectReport:
+    snapshots_removed: list[str] = field(default_factory=list)
+    contents_removed: int = 0
+    leftovers_removed: int = 0
+
+
+class Repository:
+    """One strategy's repository: ``target`` keeps the objects, ``key`` (if any) seals them."""
+
+    def __init__(self, target: BackupTarget, key: Key | None, level: int = 6) -> None:
+        self.target = target
+        self.key = key
+        self.level = level
+
+    @property
+    def name(self) -> str:
+        return self.target.instance_name
+
+    # --- objects ----------------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO) -> int:
+        return self.target.put(key, codec.encode(stream, self.level, self.key))
+
+    def get(self, key: str) -> Iterator[bytes]:
+        """The bytes kept at ``key``, as chunks (the object is closed once read)."""
+        stream = self.target.get(key)
+        try:
+            yield from codec.decode(stream, self.key)
+        finally:
+            stream.close()
+
+    def get_json(self, key: str) -> Any:
+        try:
+            return json.loads(b"".join(self.get(key)))
+        except ValueError:
+            raise BackupError(f"{self.name}: {key} is damaged (not JSON)") from None
+
+    def content_key(self, sha256: str) -> str:
+        name = self.key.name_of(sha256) if self.key else sha256
+        return f"{CONTENTS}{name[:2]}/{name}"
+
+    # --- the repository itself --------------------------------------------------------
+
+    def open(self, *, create: bool) -> None:
+        """Check the repository is one this strategy can use (made on first use)."""
+        if not self.target.exists(CONFIG_KEY):
+            if not create:
+                raise BackupError(f"backup strategy {self.name} has no repository yet")
+            config: dict[str, Any] = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "encrypted": self.key is not None,
+            }
+            if self.key:
+                sealed = b"".join(self.key.seal([_KEY_CHECK]))
+                config["key_check"] = base64.b64encode(sealed).decode()
+            self.target.put(CONFIG_KEY, io.BytesIO(json.dumps(config).encode()))
+            return
+        stream = self.target.get(CONFIG_KEY)
+        try:
+            config = json.loads(stream.read())
+        except ValueError:
+            raise BackupError(f"{self.name}: {CONFIG_KEY} is damaged") from None
+        finally:
+            stream.close()
+        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
+            raise BackupError(f"{self.name}: not a labvault backup repository of this version")
+        if config.get("encrypted") and self.key is None:
+            raise BackupError(
+                f"{self.name}: the repository is encrypted; set the strategy's "
+                "encryption_key_env to the variable holding its key"
+            )
+        if not config.get("encrypted") and self.key is not None:
+            raise BackupError(
+                f"{self.name}: the repository is not encrypted, so it cannot take encrypted "
+                "snapshots; give the encrypted strategy a new place"
+            )
+        if self.key is not None:
+            sealed = base64.b64decode(config.get("key_check", ""))
+            try:
+                b"".join(self.key.open(io.BytesIO(sealed)))
+            except codec.DamagedObject:
+                raise BackupError(
+                    f"{self.name}: the key in the strategy's environment variable is not "
+                    "the key this repository was made with"
+                ) from None
+
+    def snapshots(self) -> list[str]:
+        """The ids of complete snapshots, oldest first."""
+        suffix = "/" + MANIFEST
+        return [
+            key[len(SNAPSHOTS) : -len(suffix)]
+            for key in self.target.list(SNAPSHOTS)
+            if key.endswith(suffix) and key.count("/") == 2
+        ]
+
+    def manifest(self, snapshot: str) -> dict[str, Any]:
+        try:
+            manifest: dict[str, Any] = self.get_json(f"{SNAPSHOTS}{snapshot}/{MANIFEST}")
+        except NotFound:
+            raise BackupError(f"{self.name} has no snapshot {snapshot}") from None
+        return manifest
+
+    # --- writing a snapshot -----------------------------------------------------------
+
+    def put_contents(
+        self,
+        contents: Iterable[tuple[str, int]],
+        open_content: Callable[[str], BinaryIO],
+        progress: Callable[[int], None],
+    ) -> PutReport:
+        """Store each content not stored yet, several at once."""
+        report = PutReport()
+        stored = set(self.target.list(CONTENTS))
+        pending: set[Future[tuple[int, int]]] = set()
+        with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-put") as pool:
+            try:
+                for sha256, size in contents:
+                    if self.content_key(sha256) in stored:
+                        report.reused += 1
+                        progress(size)
+                        continue
+                    if len(pending) >= PARALLEL_PUTS * 2:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        _account(done, report)
+                    pending.add(pool.submit(self._put_content, sha256, open_content, progress))
+                _account(pending, report)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return report
+
+    def _put_content(
+        self, sha256: str, open_content: Callable[[str], BinaryIO], progress: Callable[[int], None]
+    ) -> tuple[int, int]:
+        digest = Digest()
+        key = self.content_key(sha256)
+        with open_content(sha256) as stream:
+            chunks = digest.feed(_reporting(codec.read_chunks(stream), progress))
+            stored = self.put(key, codec.chunk_stream(chunks))
+        if digest.hexdigest != sha256:
+            self.target.delete(key)
+            raise BackupError(
+                f"the file store's content {sha256} is damaged (its bytes hash to "
+                f"{digest.hexdigest}); the backup cannot hold it"
+            )
+        return digest.size, stored
+
+    def put_part(self, snapshot: str, name: str, stream: BinaryIO) -> None:
+        self.put(f"{SNAPSHOTS}{snapshot}/{name}", stream)
+
+    def commit(self, snapshot: str, manifest: dict[str, Any]) -> None:
+        """Write the manifest: from now on the snapshot exists."""
+        self.put_part(snapshot, MANIFEST, io.BytesIO(json.dumps(manifest, indent=1).encode()))
+
+    # --- retention --------------------------------------------------------------------
+
+    def remove_snapshot(self, snapshot: str) -> None:
+        prefix = f"{SNAPSHOTS}{snapshot}/"
+        self.target.delete(prefix + MANIFEST)  # first: the rest is then a mere leftover
+        for key in self.target.list(prefix):
+            self.target.delete(key)
+
+    def collect(self, retention: int) -> CollectReport:
+        """Remove all but the newest ``retention`` snapshots, then every object that no
+        remaining snapshot refers to (contents, and parts of runs that never finished).
+        Only ever called by a run holding the strategy's lock."""
+        report = CollectReport()
+        snapshots = self.snapshots()
+        for snapshot in snapshots[: max(0, len(snapshots) - retention)]:
+            self.remove_snapshot(snapshot)
+            report.snapshots_removed.append(snapshot)
+        kept = self.snapshots()
+        referenced = {
+            self.content_key(sha256) for snapshot in kept for sha256, _ in self.contents(snapshot)
+        }
+        kept_prefixes = tuple(f"{SNAPSHOTS}{snapshot}/" for snapshot in kept)
+        for key in self.target.list(CONTENTS):
+            if key not in referenced:
+                self.target.delete(key)
+                report.contents_removed += 1
+        for key in self.target.list(SNAPSHOTS):
+            if not key.startswith(kept_prefixes):
+                self.target.delete(key)
+                report.leftovers_removed += 1
+        return report
+
+    # --- reading ----------------------------------------------------------------------
+
+    def contents(self, snapshot: str) -> Iterator[tuple[str, int]]:
+        """(sha256, size) of every content ``snapshot`` refers to."""
+        from labvault.backups.dump import lines
+
+        for line in lines(self.get(f"{SNAPSHOTS}{snapshot}/{CONTENTS_PART}")):
+            sha256, size = json.loads(line)
+            yield sha256, size
+
+
+CONTENTS_PART = "contents.jsonl"
+
+
+def _account(done: Iterable[Future[tuple[int, int]]], report: PutReport) -> None:
+    for future in done:
+        read, stored = future.result()
+        report.uploaded += 1
+        report.bytes_read += read
+        report.bytes_stored += stored
+
+
+def _reporting(chunks: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk

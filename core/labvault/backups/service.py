@@ -1,0 +1,350 @@
+"""Backup strategies: running them (one at a time each), retention, what they hold.
+
+A run takes the strategy's lock (a row of ``backup_states``, renewed while the run
+lasts and taken over at once when its holder was a process of this host that is gone),
+dumps the database, stores the contents the repository lacks and the parts, commits the
+snapshot with its manifest, and only then applies retention. A run that fails or is
+killed commits nothing and removes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from labvault.backups.archive import write_archive
+from labvault.backups.codec import BackupError, Key
+from labvault.backups.models import BackupState
+from labvault.backups.repository import Repository
+from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
+from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
+from labvault.db import WRITE_OPTION, begin_write, insert_missing, utcnow
+from labvault.errors import Conflict, NotFound
+from labvault.files.storage import FileStore
+from labvault.registry import BACKUP_TARGETS
+from labvault.settings import INTERVAL_PATTERN
+
+#: A run's lock lapses this long after its last renewal (renewed every third of it).
+LOCK_LEASE = dt.timedelta(minutes=2)
+LOG = logging.getLogger("labvault.backups")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def interval(text: str) -> dt.timedelta:
+    match = re.match(INTERVAL_PATTERN, text)
+    if match is None:
+        raise ValueError(f"not an interval: {text!r}")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    frequency: dt.timedelta
+    retention: int
+    encryption_key_env: str | None
+    compression_level: int
+
+    def repository(self) -> Repository:
+        target = current_app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)[self.name]
+        key = (
+            Key.from_environment(self.encryption_key_env, self.name)
+            if self.encryption_key_env
+            else None
+        )
+        return Repository(target, key, self.compression_level)
+
+
+def strategies() -> dict[str, Strategy]:
+    configured: Mapping[str, Any] = current_app.extensions["labvault"].settings["BACKUP_STRATEGIES"]
+    return {
+        name: Strategy(
+            name,
+            interval(entry["frequency"]),
+            entry["retention"],
+            entry["encryption_key_env"],
+            entry["compression_level"],
+        )
+        for name, entry in configured.items()
+    }
+
+
+def get_strategy(name: str) -> Strategy:
+    found = strategies().get(name)
+    if found is None:
+        known = ", ".join(strategies()) or "none (see BACKUP_STRATEGIES)"
+        raise NotFound(f"no backup strategy {name!r}; strategies: {known}")
+    return found
+
+
+def file_store() -> FileStore:
+    return FileStore(Path(current_app.extensions["labvault"].settings["FILE_DIRECTORY"]))
+
+
+def _engine() -> sa.Engine:
+    engine: sa.Engine = current_app.extensions["labvault"].database.engine
+    return engine
+
+
+# --- the lock ------------------------------------------------------------------------
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_gone(holder: str | None) -> bool:
+    """The lock's holder was a process of this host that no longer runs."""
+    host, _, pid = (holder or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextmanager
+def strategy_lock(session: Session, name: str) -> Iterator[None]:
+    """Hold the strategy's lock (or raise Conflict), renewed in the background."""
+    token = secrets.token_hex(16)
+    begin_write(session)
+    insert_missing(session, BackupState, {"strategy": name})
+    state = session.get(BackupState, name, populate_existing=True, with_for_update=True)
+    assert state is not None
+    now = utcnow()
+    free = state.lock_token is None or (state.lock_expires_at or now) < now
+    if not free and not _holder_is_gone(state.lock_holder):
+        session.rollback()
+        raise Conflict(
+            f"backup strategy {name} is running already ({state.lock_holder}, since its lock "
+            f"lapses at {state.lock_expires_at:%Y-%m-%d %H:%M:%S} UTC unless renewed)"
+        )
+    state.lock_token, state.lock_holder = token, _holder()
+    state.lock_expires_at = now + LOCK_LEASE
+    state.last_run_at = now
+    session.commit()
+
+    stop = threading.Event()
+    engine = session.get_bind()
+
+    def writer() -> sa.Connection:
+        return engine.connect().execution_options(**{WRITE_OPTION: True})  # type: ignore[union-attr]
+
+    def renew() -> None:
+        while not stop.wait(LOCK_LEASE.total_seconds() / 3):
+            try:
+                with writer() as connection, connection.begin():
+                    connection.execute(
+                        sa.update(BackupState)
+                        .where(BackupState.strategy == name, BackupState.lock_token == token)
+                        .values(lock_expires_at=utcnow() + LOCK_LEASE)
+                    )
+            except sa.exc.SQLAlchemyError as error:  # tried again at the next renewal
+                LOG.warning("backup strategy %s: cannot renew its lock: %s", name, error)
+
+    renewer = threading.Thread(target=renew, name=f"backup-lock-{name}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def _finish(session: Session, name: str, **values: Any) -> None:
+    begin_write(session)
+    session.execute(
+        sa.update(BackupState)
+        .where(BackupState.strategy == name)
+        .values(lock_token=None, lock_holder=None, lock_expires_at=None, **values)
+    )
+    session.commit()
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def run_strategy(session: Session, name: str, progress: Progress = no_progress) -> dict[str, Any]:
+    """Take a snapshot with strategy ``name``, then apply its retention. The report."""
+    strategy = get_strategy(name)
+    started = time.monotonic()
+    with strategy_lock(session, name):
+        try:
+            report = _run(strategy, locked(progress))
+        except BaseException as error:
+            message = getattr(error, "message", None) or str(error) or type(error).__name__
+            _finish(session, name, last_error=message[:1000])
+            raise
+        report["seconds"] = round(time.monotonic() - started, 3)
+        _finish(
+            session,
+            name,
+            last_success_at=utcnow(),
+            last_snapshot=report["snapshot"],
+            last_error=None,
+            last_report=report,
+        )
+    return report
+
+
+def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:
+    repository = strategy.repository()
+    repository.open(create=True)
+    store = file_store()
+    settings = current_app.extensions["labvault"].settings
+    with temporary_folder() as folder:
+        dump = dump_database(_engine(), settings, Path(folder), progress)
+        snapshot = dump.manifest["snapshot"]
+        total = dump.contents_bytes
+        puts = repository.put_contents(
+            dump.contents(), store.open, lambda n: progress("copying files", n, total)
+        )
+        for part in dump.parts:
+            with part.path.open("rb") as stream:
+                repository.put_part(snapshot, part.name, stream)
+        dump.manifest["encrypted"] = repository.key is not None
+        dump.manifest["finished_at"] = utcnow().isoformat()
+        repository.commit(snapshot, dump.manifest)
+    collected = repository.collect(strategy.retention)
+    return {
+        "strategy": strategy.name,
+        "snapshot": snapshot,
+        "rows": sum(table["rows"] for table in dump.manifest["tables"]),
+        "files": dump.contents_count,
+        "bytes": dump.contents_bytes,
+        "files_uploaded": puts.uploaded,
+        "files_reused": puts.reused,
+        "bytes_uploaded": puts.bytes_stored,
+        "snapshots_removed": collected.snapshots_removed,
+        "contents_removed": collected.contents_removed,
+    }
+
+
+def due_strategies(session: Session, now: dt.datetime | None = None) -> list[str]:
+    """Strategies whose last success is older than their frequency (or that never ran)."""
+    now = now or utcnow()
+    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    due = []
+    for name, strategy in strategies().items():
+        state = states.get(name)
+        last = state.last_success_at if state else None
+        if last is None or now - last >= strategy.frequency:
+            due.append(name)
+    return due
+
+
+def create_archive(path: Path, level: int = 6, progress: Progress = no_progress) -> dict[str, Any]:
+    """Write one self-contained snapshot to ``path`` (a .tar.gz)."""
+    started = time.monotonic()
+    settings = current_app.extensions["labvault"].settings
+    with temporary_folder() as folder:
+        dump = dump_database(_engine(), settings, Path(folder), progress)
+        size = write_archive(dump, file_store().open, path, level, progress)
+    return {
+        "snapshot": dump.manifest["snapshot"],
+        "path": str(path),
+        "rows": sum(table["rows"] for table in dump.manifest["tables"]),
+        "files": dump.contents_count,
+        "bytes": dump.contents_bytes,
+        "archive_bytes": size,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# --- what strategies hold --------------------------------------------------------------
+
+
+def snapshot_summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "snapshot": manifest["snapshot"],
+        "created_at": manifest.get("started_at"),
+        "labvault_version": manifest.get("labvault_version"),
+        "revision": manifest.get("revision"),
+        "database": manifest.get("database"),
+        "rows": sum(table["rows"] for table in manifest["tables"]),
+        "files": manifest["contents"]["count"],
+        "bytes": manifest["contents"]["bytes"],
+        "encrypted": bool(manifest.get("encrypted")),
+    }
+
+
+def snapshots_of(name: str) -> list[dict[str, Any]]:
+    repository = get_strategy(name).repository()
+    repository.open(create=False)
+    return [snapshot_summary(repository.manifest(s)) for s in repository.snapshots()]
+
+
+def overview(session: Session) -> list[dict[str, Any]]:
+    """Every strategy: its settings, last run, last success, and its snapshots."""
+    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    answer = []
+    for name, strategy in strategies().items():
+        state = states.get(name)
+        entry: dict[str, Any] = {
+            "name": name,
+            "target": current_app.extensions["labvault"]
+            .registry.instances_of(BACKUP_TARGETS)[name]
+            .name,
+            "frequency": current_app.extensions["labvault"].settings["BACKUP_STRATEGIES"][name][
+                "frequency"
+            ],
+            "retention": strategy.retention,
+            "encrypted": strategy.encryption_key_env is not None,
+            "last_run_at": state.last_run_at if state else None,
+            "last_success_at": state.last_success_at if state else None,
+            "last_error": state.last_error if state else None,
+            "running": bool(state and state.lock_token),
+            "snapshots": [],
+            "error": None,
+        }
+        try:
+            entry["snapshots"] = snapshots_of(name)
+        except BackupError as error:
+            entry["error"] = error.message
+        except Exception as error:  # the target's Unavailable, NotFound: shown, not raised
+            entry["error"] = getattr(error, "message", None) or str(error)
+        answer.append(entry)
+    return answer
+
+
+def verify(name: str, snapshot: str | None, progress: Progress = no_progress) -> list[ReadReport]:
+    """Read every part and content of one snapshot of ``name``, or of all its snapshots."""
+    repository = get_strategy(name).repository()
+    repository.open(create=False)
+    chosen = [snapshot] if snapshot else repository.snapshots()
+    reports = []
+    for each in chosen:
+        with temporary_folder() as folder:
+            source = RepositorySource(repository, each)
+            reports.append(
+                read_snapshot(source, Path(folder), None, strict=False, progress=progress)
+            )
+    return reports
+
+
+def verify_archive(path: Path, progress: Progress = no_progress) -> ReadReport:
+    source = ArchiveSource(path)
+    try:
+        with temporary_folder() as folder:
+            return read_snapshot(source, Path(folder), None, strict=False, progress=progress)
+    finally:
+        source.close()

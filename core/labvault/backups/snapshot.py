@@ -1,0 +1,212 @@
+"""Taking a snapshot: the database read in one transaction, then written out.
+
+The dump is read inside one repeatable-read transaction (SQLite: one read transaction of
+its WAL), so rows written meanwhile are either all in it or not at all, and every file
+it names is in the file store: contents are never deleted while a row refers to them, and
+only ``labvault files gc`` deletes unreferenced ones. The parts go to temporary files
+first (memory stays flat), then to a repository (contents, parts, and last the manifest
+that commits the snapshot) or into an archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from labvault import __version__
+from labvault.backups.codec import BackupError, Digest, read_chunks
+from labvault.backups.dump import dumped_tables, lines, write_table
+from labvault.backups.repository import CONTENTS_PART, MANIFEST
+from labvault.db import Base, utcnow
+from labvault.plugin import SecretValue
+
+FORMAT = "labvault-backup"
+FORMAT_VERSION = 1
+CONFIG_PART = "config.json"
+HIDDEN = "[hidden]"
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private|(^|_)key$", re.I)
+
+#: progress(stage, amount, total): ``amount`` more of ``total`` (rows or bytes) done.
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(_stage: str, _amount: int, _total: int) -> None:
+    pass
+
+
+@dataclass
+class Part:
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass
+class Dump:
+    """A database read into parts in ``folder``, ready to be written out."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def contents_count(self) -> int:
+        count: int = self.manifest["contents"]["count"]
+        return count
+
+    @property
+    def contents_bytes(self) -> int:
+        size: int = self.manifest["contents"]["bytes"]
+        return size
+
+    def contents(self) -> Iterator[tuple[str, int]]:
+        path = self.folder / CONTENTS_PART
+        with path.open("rb") as stream:
+            for line in lines(read_chunks(stream)):
+                sha256, size = json.loads(line)
+                yield sha256, size
+
+
+def snapshot_id(now: dt.datetime) -> str:
+    """Ids sort by time: ``20261130T071502.123456Z``."""
+    return now.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def public_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings as a snapshot keeps them: no secret, no password in a URL."""
+
+    def clean(name: str, value: Any) -> Any:
+        if isinstance(value, SecretValue) or (
+            _SECRET_NAME.search(name) and isinstance(value, (str, bytes, dict))
+        ):
+            return HIDDEN if value else value
+        if isinstance(value, Mapping):
+            return {str(k): clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(name, v) for v in value]
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        return str(value)
+
+    config = {name: clean(name, value) for name, value in settings.items()}
+    if config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = make_url(settings["DATABASE_URL"]).render_as_string(
+            hide_password=True
+        )
+    return config
+
+
+def _read_transaction(connection: sa.Connection) -> sa.Connection:
+    if connection.dialect.name == "sqlite":
+        return connection  # BEGIN, then the first read fixes what this connection sees
+    return connection.execution_options(isolation_level="REPEATABLE READ")
+
+
+def dump_database(
+    engine: sa.Engine,
+    settings: Mapping[str, Any],
+    folder: Path,
+    progress: Progress = no_progress,
+) -> Dump:
+    """Read every table, the contents they refer to and the config into ``folder``."""
+    started = utcnow()
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "snapshot": snapshot_id(dt.datetime.now(dt.UTC)),
+        "labvault_version": __version__,
+        "database": engine.dialect.name,
+        "started_at": started.isoformat(),
+        "tables": [],
+        "parts": {},
+    }
+    dump = Dump(folder, manifest)
+    tables = dumped_tables(Base.metadata)
+    with _read_transaction(engine.connect()) as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        try:
+            revision = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            manifest["revision"] = revision.scalar()
+        except sa.exc.DBAPIError:
+            raise BackupError(
+                "the database has no labvault schema (run labvault db upgrade)"
+            ) from None
+        for table in tables:
+            name = f"dump/{table.name}.jsonl"
+            with _part(dump, name) as out:
+                rows = write_table(connection, table, out)
+            manifest["tables"].append({"name": table.name, "rows": rows})
+            progress("reading the database", 1, len(tables))
+        count = total = 0
+        with _part(dump, CONTENTS_PART) as out:
+            files = Base.metadata.tables["files"]
+            query = (
+                sa.select(files.c.sha256, sa.func.max(files.c.size))
+                .group_by(files.c.sha256)
+                .order_by(files.c.sha256)
+            )
+            result = connection.execution_options(stream_results=True, yield_per=5000)
+            for sha256, size in result.execute(query):
+                out.write(json.dumps([sha256, size]).encode() + b"\n")
+                count, total = count + 1, total + size
+    manifest["contents"] = {"count": count, "bytes": total}
+    with _part(dump, CONFIG_PART) as out:
+        out.write(json.dumps(public_config(settings), indent=1, sort_keys=True).encode())
+    manifest["dumped_at"] = utcnow().isoformat()
+    return dump
+
+
+class _part:
+    """A part being written to the dump's folder; hashed and listed when closed."""
+
+    def __init__(self, dump: Dump, name: str) -> None:
+        self.dump = dump
+        self.name = name
+        self.path = dump.folder / name
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self) -> BinaryIO:
+        self.stream: BinaryIO = self.path.open("wb")
+        return self.stream
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stream.close()
+        if exc_info[0] is not None:
+            return
+        digest = Digest()
+        with self.path.open("rb") as stream:
+            for _ in digest.feed(read_chunks(stream)):
+                pass
+        part = Part(self.name, self.path, digest.hexdigest, digest.size)
+        self.dump.parts.append(part)
+        self.dump.manifest["parts"][self.name] = {"sha256": part.sha256, "size": part.size}
+
+
+def temporary_folder() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="labvault-backup-")
+
+
+def locked(progress: Progress) -> Progress:
+    """``progress`` callable from several threads."""
+    lock = threading.Lock()
+
+    def report(stage: str, amount: int, total: int) -> None:
+        with lock:
+            progress(stage, amount, total)
+
+    return report
+
+
+__all__ = ["MANIFEST", "Dump", "Part", "Progress", "dump_database", "public_config"]

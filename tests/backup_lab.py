@@ -1,0 +1,112 @@
+"""What the backup tests share: a lab full of records, and their exact state to compare.
+
+``populate`` fills an app through the API with every kind of row there is (users and an
+API key, items of each type with odd text, versions, relationships, blocks, files,
+collections and shares, an item in the trash). ``database_state`` and ``store_state``
+read back every row of every table a snapshot holds and every file byte, so a restore
+can be compared with what was backed up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from labvault.backups.dump import dumped_tables
+from labvault.files.storage import FileStore
+from labvault.models import metadata
+
+from tests.records import create_item, patch_item
+
+NAMES = ["Ethanol 96 %", "Ni–Mn–Co oxide 🔋", "試料 A", "O'Brien \"quoted\" \\ back"]
+
+
+def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_000) -> None:
+    client = app.test_client()
+    admin = make_user(app, role="admin")
+    alice = make_user(app)
+    bob = make_user(app, role="manager")
+    key = client.post("/users/me/api-keys", json={"name": "instrument"}, headers=alice.headers)
+    assert key.status_code == 201, key.json
+    collection = client.post(
+        "/collections", json={"collection_id": "batch-7", "title": "Batch 7"}, headers=bob.headers
+    )
+    assert collection.status_code == 201, collection.json
+    refcodes = []
+    for number, name in enumerate(NAMES):
+        item = create_item(
+            client,
+            alice,
+            name=name,
+            description=f"line one\nline two of {name}",
+            item_id=f"sample-{number:03d}",
+        )
+        refcodes.append(item["refcode"])
+    material = create_item(
+        client,
+        bob,
+        type="starting_material",
+        name="acetone",
+        item_id="acetone-1",
+        cas="67-64-1",
+        barcode="CH-001",
+        collections=["batch-7"],
+        attributes={"shelf": "B2", "hazards": "H225, H319"},
+    )
+    cell = create_item(
+        client,
+        alice,
+        type="cell",
+        name="coin cell",
+        item_id="cell-1",
+        relationships=[{"refcode": refcodes[1], "relation": "parent"}],
+    )
+    edited = patch_item(client, alice, refcodes[0], {"name": "Ethanol 99.8 %"})
+    assert edited.status_code == 200, edited.json
+    for number in range(files):
+        content = os.urandom(file_size // 2) + bytes(number) * (file_size // 2)
+        response = client.post(
+            f"/items/{refcodes[number % len(refcodes)]}/files",
+            data={"file": (io.BytesIO(content), f"raw-{number}.dat")},
+            content_type="multipart/form-data",
+            headers=alice.headers,
+        )
+        assert response.status_code == 201, response.json
+    block = client.post(
+        f"/items/{cell['refcode']}/blocks",
+        json={"block_type": "comment", "data": {"text": "cycled **twice** ✓"}},
+        headers=alice.headers,
+    )
+    assert block.status_code == 201, block.json
+    trashed = client.delete(
+        f"/items/{refcodes[3]}",
+        headers={**alice.headers, "If-Match": client.get(
+            f"/items/{refcodes[3]}", headers=alice.headers
+        ).headers["ETag"]},
+    )
+    assert trashed.status_code == 204, trashed.get_data(as_text=True)
+    assert admin and bob
+
+
+def database_state(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table a snapshot holds, in primary key order."""
+    state = {}
+    with engine.connect() as connection:
+        for table in dumped_tables(metadata):
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            state[table.name] = [tuple(row) for row in connection.execute(query)]
+    return state
+
+
+def store_state(folder: str | Path) -> dict[str, str]:
+    """sha256 of each content's bytes (read back), by the name it is stored under."""
+    store = FileStore(Path(folder))
+    state = {}
+    for name in store.all_digests():
+        with store.open(name) as stream:
+            state[name] = hashlib.sha256(stream.read()).hexdigest()
+    return state
