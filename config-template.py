@@ -202,11 +202,36 @@ IDENTIFIER_PREFIX = "lab"
 # imported). Default: 250000. Example: 50000
 # INVENTORY_MAX_ROWS = 250000
 
-# Where backups are kept: instance name -> {"type": ..., **options}. The type "local"
-# (built in) is a folder of this machine, e.g. a second disk; object stores come with
-# plugins. The backup command and its strategies are not there yet: this only configures
-# the places. Default: {}. Example:
-# BACKUP_TARGETS = {"second-disk": {"type": "local", "path": "/mnt/backup/labvault"}}
+# Backup strategies: name -> {"target": {"type": ..., **options}, "frequency": ...,
+# "retention": ...}. Each strategy keeps a repository on its target that stores every
+# file content once across its snapshots (a second backup of unchanged files stores only
+# the new database dump). A snapshot holds a database-independent dump of every table
+# (it restores onto SQLite, MariaDB or PostgreSQL), the file contents the dump refers to,
+# this config without secrets, and a manifest with a sha256 for every part.
+#   target:      where the repository is. Type "local" (built in): {"type": "local",
+#                "path": "/mnt/backup/labvault"}, a folder of this machine (give each
+#                strategy its own folder). Object stores come with plugins (backup_s3).
+#   frequency:   how often `labvault backup due` runs it: "30m", "12h", "1d", "7d", "2w".
+#   retention:   snapshots to keep (at least 1); older ones are removed after a
+#                successful run, then the contents no remaining snapshot refers to.
+#   encryption_key_env (optional): the environment variable holding the key that
+#                encrypts everything the strategy writes (AES-256-GCM; at least 32
+#                characters, e.g. `openssl rand -base64 32`). Keep a copy of the key
+#                somewhere else: WITHOUT IT NOTHING CAN BE RESTORED. A repository keeps
+#                the choice it was made with.
+#   compression_level (optional): zlib level 0-9 of what is stored. Default: 6.
+# Put one line in cron: `labvault backup due` (runs every strategy whose last success is
+# older than its frequency). `labvault backup list|verify|restore` and GET /backups,
+# POST /backups/<name> (admins) do the rest; `labvault backup create --output-path
+# FILE.tar.gz` writes one self-contained archive without any strategy.
+# Default: {}. Example:
+# BACKUP_STRATEGIES = {
+#     "nightly": {
+#         "target": {"type": "local", "path": "/mnt/backup/labvault"},
+#         "frequency": "1d",
+#         "retention": 14,
+#     },
+# }
 
 # Options of block types, by block type name (every registered block type is on).
 # Default: {}. Example: {"tabular": {"max_plot_points": 5000}}

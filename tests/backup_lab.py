@@ -16,13 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from labvault.app import create_app
+from labvault.backups import restore, service
 from labvault.backups.dump import dumped_tables
+from labvault.cli import _AlembicMigrations
 from labvault.files.storage import FileStore
+from labvault.migrations import create_schema
 from labvault.models import metadata
+from labvault.testing import TEST_SECRET_KEY
 
 from tests.records import create_item, patch_item
 
-NAMES = ["Ethanol 96 %", "Ni–Mn–Co oxide 🔋", "試料 A", "O'Brien \"quoted\" \\ back"]
+NAMES = [
+    "Ethanol 96 %",
+    "Ni\u2013Mn\u2013Co oxide \U0001f50b",
+    "\u8a66\u6599 A",
+    'O\'Brien "quoted" \\ back',
+]
 
 
 def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_000) -> None:
@@ -46,7 +56,7 @@ def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_00
             item_id=f"sample-{number:03d}",
         )
         refcodes.append(item["refcode"])
-    material = create_item(
+    create_item(
         client,
         bob,
         type="starting_material",
@@ -68,7 +78,7 @@ def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_00
     edited = patch_item(client, alice, refcodes[0], {"name": "Ethanol 99.8 %"})
     assert edited.status_code == 200, edited.json
     for number in range(files):
-        content = os.urandom(file_size // 2) + bytes(number) * (file_size // 2)
+        content = os.urandom(file_size // 2) + bytes([number]) * (file_size - file_size // 2)
         response = client.post(
             f"/items/{refcodes[number % len(refcodes)]}/files",
             data={"file": (io.BytesIO(content), f"raw-{number}.dat")},
@@ -84,9 +94,10 @@ def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_00
     assert block.status_code == 201, block.json
     trashed = client.delete(
         f"/items/{refcodes[3]}",
-        headers={**alice.headers, "If-Match": client.get(
-            f"/items/{refcodes[3]}", headers=alice.headers
-        ).headers["ETag"]},
+        headers={
+            **alice.headers,
+            "If-Match": client.get(f"/items/{refcodes[3]}", headers=alice.headers).headers["ETag"],
+        },
     )
     assert trashed.status_code == 204, trashed.get_data(as_text=True)
     assert admin and bob
@@ -110,3 +121,49 @@ def store_state(folder: str | Path) -> dict[str, str]:
         with store.open(name) as stream:
             state[name] = hashlib.sha256(stream.read()).hexdigest()
     return state
+
+
+def make_app(folder: Path, url: str, tables: bool = True, **strategy: Any) -> Any:
+    """An app in ``folder`` with a strategy "nightly" on a local target beside it."""
+    app = create_app(
+        {
+            "IDENTIFIER_PREFIX": "test",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "INSTANCE_PATH": str(folder),
+            "DATABASE_URL": url,
+            "BACKUP_STRATEGIES": {
+                "nightly": {
+                    "target": {"type": "local", "path": str(folder.parent / "repository")},
+                    "frequency": "1d",
+                    "retention": 3,
+                    **strategy,
+                }
+            },
+        }
+    )
+    app.config["TESTING"] = True
+    if tables:
+        create_schema(app.extensions["labvault"].database.engine)
+    return app
+
+
+def wipe_rows(engine: sa.Engine) -> None:
+    """Leave labvault's schema with no rows (as `labvault db upgrade` makes it)."""
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(sa.delete(table))
+
+
+def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
+    state = app.extensions["labvault"]
+    with app.app_context():
+        try:
+            return restore.restore(
+                source,
+                state.database.engine,
+                service.file_store(),
+                _AlembicMigrations(state.settings["DATABASE_URL"]),
+                folder,
+            )
+        finally:
+            source.close()

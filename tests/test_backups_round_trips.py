@@ -10,65 +10,22 @@ records (PostgreSQL's id sequences follow the restored ids).
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.app import create_app
 from labvault.backups import restore, service
-from labvault.cli import _AlembicMigrations
 from labvault.db import get_session
-from labvault.migrations import create_schema
-from labvault.models import metadata
-from labvault.testing import TEST_SECRET_KEY
 
-from tests.backup_lab import database_state, populate, store_state
+from tests.backup_lab import (
+    database_state,
+    make_app,
+    populate,
+    restore_into,
+    store_state,
+    wipe_rows,
+)
 from tests.records import create_item
-
-
-def make_app(folder: Path, url: str, tables: bool = True) -> Any:
-    app = create_app(
-        {
-            "IDENTIFIER_PREFIX": "test",
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "INSTANCE_PATH": str(folder),
-            "DATABASE_URL": url,
-            "BACKUP_STRATEGIES": {
-                "nightly": {
-                    "target": {"type": "local", "path": str(folder.parent / "repository")},
-                    "frequency": "1d",
-                    "retention": 3,
-                }
-            },
-        }
-    )
-    app.config["TESTING"] = True
-    if tables:
-        create_schema(app.extensions["labvault"].database.engine)
-    return app
-
-
-def wipe_rows(engine: sa.Engine) -> None:
-    """Leave labvault's schema with no rows (as `labvault db upgrade` makes it)."""
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(sa.delete(table))
-
-
-def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
-    state = app.extensions["labvault"]
-    with app.app_context():
-        try:
-            return restore.restore(
-                source,
-                state.database.engine,
-                service.file_store(),
-                _AlembicMigrations(state.settings["DATABASE_URL"]),
-                folder,
-            )
-        finally:
-            source.close()
 
 
 def assert_restored_server_works(app: Any, make_user: Any) -> None:

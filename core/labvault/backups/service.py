@@ -135,7 +135,7 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
     if not free and not _holder_is_gone(state.lock_holder):
         session.rollback()
         raise Conflict(
-            f"backup strategy {name} is running already ({state.lock_holder}, since its lock "
+            f"backup strategy {name} is running already (in {state.lock_holder}; its lock "
             f"lapses at {state.lock_expires_at:%Y-%m-%d %H:%M:%S} UTC unless renewed)"
         )
     state.lock_token, state.lock_holder = token, _holder()
@@ -149,15 +149,18 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
     def writer() -> sa.Connection:
         return engine.connect().execution_options(**{WRITE_OPTION: True})  # type: ignore[union-attr]
 
+    def update_lock(**values: Any) -> None:
+        with writer() as connection, connection.begin():
+            connection.execute(
+                sa.update(BackupState)
+                .where(BackupState.strategy == name, BackupState.lock_token == token)
+                .values(**values)
+            )
+
     def renew() -> None:
         while not stop.wait(LOCK_LEASE.total_seconds() / 3):
             try:
-                with writer() as connection, connection.begin():
-                    connection.execute(
-                        sa.update(BackupState)
-                        .where(BackupState.strategy == name, BackupState.lock_token == token)
-                        .values(lock_expires_at=utcnow() + LOCK_LEASE)
-                    )
+                update_lock(lock_expires_at=utcnow() + LOCK_LEASE)
             except sa.exc.SQLAlchemyError as error:  # tried again at the next renewal
                 LOG.warning("backup strategy %s: cannot renew its lock: %s", name, error)
 
@@ -168,15 +171,12 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
     finally:
         stop.set()
         renewer.join()
+        update_lock(lock_token=None, lock_holder=None, lock_expires_at=None)
 
 
 def _finish(session: Session, name: str, **values: Any) -> None:
     begin_write(session)
-    session.execute(
-        sa.update(BackupState)
-        .where(BackupState.strategy == name)
-        .values(lock_token=None, lock_holder=None, lock_expires_at=None, **values)
-    )
+    session.execute(sa.update(BackupState).where(BackupState.strategy == name).values(**values))
     session.commit()
 
 

@@ -74,7 +74,7 @@ class LocalFolder(BackupTarget):
             self._do(doing, temp.flush)
             self._do(doing, os.fsync, temp.fileno())
             temp.close()
-            self._do(doing, os.replace, temp.name, final)
+            self._do(doing, self._replace, temp.name, final)
             self._do(doing, _fsync_directory, final.parent)
         except BaseException:
             temp.close()
@@ -82,6 +82,14 @@ class LocalFolder(BackupTarget):
                 os.unlink(temp.name)
             raise
         return size
+
+    @staticmethod
+    def _replace(temp: str, final: Path) -> None:
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:  # a delete removed the folder, left empty, meanwhile
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
 
     def _do(self, doing: str, action: Any, *args: Any) -> Any:
         try:
@@ -121,6 +129,14 @@ class LocalFolder(BackupTarget):
                 path.unlink()
         except OSError as error:
             raise self._failure(f"delete {key}", error) from None
+        # folders left empty go too (a put racing this makes its folder again)
+        for folder in path.parents:
+            if folder == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 @hookimpl

@@ -1,0 +1,117 @@
+"""The core's backups kept in S3: a strategy run through the API into moto's server,
+deduplication, multipart uploads of a large content, retention with content
+collection, and a restore of a remaining snapshot by `labvault backup restore`."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from backup_s3_peers import MiB, target_options
+
+LABVAULT = str(Path(sys.executable).parent / "labvault")
+KEY = "an-offsite-backup-key-of-40-characters-x"
+
+
+def strategies(endpoint: str, bucket: str) -> dict[str, Any]:
+    target = target_options(
+        endpoint,
+        bucket,
+        prefix="labvault",
+        multipart_threshold=5 * MiB,
+        multipart_chunksize=5 * MiB,
+    )
+    return {
+        "offsite": {
+            "target": {"type": "s3", **target},
+            "frequency": "1d",
+            "retention": 2,
+            "encryption_key_env": "OFFSITE_KEY",
+        }
+    }
+
+
+def upload(client: Any, user: Any, refcode: str, content: bytes) -> int:
+    response = client.post(
+        f"/items/{refcode}/files",
+        data={"file": (io.BytesIO(content), "raw.dat")},
+        content_type="multipart/form-data",
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.json
+    file_id: int = response.json["id"]
+    return file_id
+
+
+def keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+
+def test_snapshots_in_s3_deduplicate_expire_and_restore(
+    s3_endpoint, s3, bucket, labvault_make_app, labvault_make_user, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("OFFSITE_KEY", KEY)
+    settings = {"PLUGINS": ["backup_s3"], "BACKUP_STRATEGIES": strategies(s3_endpoint, bucket)}
+    app = labvault_make_app(**settings)
+    client = app.test_client()
+    admin = labvault_make_user(app, role="admin")
+    made = client.post("/items", json={"type": "sample", "name": "cathode"}, headers=admin.headers)
+    refcode = made.json["refcode"]
+    large = upload(client, admin, refcode, os.urandom(12 * MiB))
+    upload(client, admin, refcode, b"a small file in every snapshot")
+
+    first = client.post("/backups/offsite", headers=admin.headers)
+    assert first.status_code == 200, first.json
+    assert (first.json["files_uploaded"], first.json["files"]) == (2, 2)
+    contents = keys(s3, bucket, "labvault/contents/")
+    etags = sorted(s3.head_object(Bucket=bucket, Key=key)["ETag"] for key in contents)
+    assert etags[-1].endswith('-3"'), etags  # 12 MiB sent in three parts of 5 MiB
+
+    with app.extensions["labvault"].database.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM item_files WHERE file_id = :f"), {"f": large})
+        connection.execute(sa.text("DELETE FROM files WHERE id = :f"), {"f": large})
+    second = client.post("/backups/offsite", headers=admin.headers).json
+    assert (second["files_uploaded"], second["files_reused"]) == (0, 1)
+    upload(client, admin, refcode, b"only in the third snapshot")
+    third = client.post("/backups/offsite", headers=admin.headers).json
+
+    assert third["snapshots_removed"] == [first.json["snapshot"]]
+    assert third["contents_removed"] == 1
+    assert len(keys(s3, bucket, "labvault/contents/")) == 2
+    snapshots = {key.split("/")[2] for key in keys(s3, bucket, "labvault/snapshots/")}
+    assert snapshots == {second["snapshot"], third["snapshot"]}
+    listed = client.get("/backups", headers=admin.headers).json[0]
+    assert [s["snapshot"] for s in listed["snapshots"]] == [second["snapshot"], third["snapshot"]]
+    assert listed["encrypted"] and listed["target"] == "s3"
+
+    site = tmp_path / "restored"
+    site.mkdir()
+    config = {
+        "IDENTIFIER_PREFIX": "test",
+        "SECRET_KEY": "a-secret-key-for-the-restored-site-0123456789",
+        "INSTANCE_PATH": str(site / "instance"),
+        **settings,
+    }
+    (site / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
+    env = {**os.environ, "LABVAULT_CONFIG": str(site / "config.py")}
+
+    def labvault(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [LABVAULT, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    restored = labvault("backup", "restore", "--strategy", "offsite", second["snapshot"])
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.startswith(f"restored snapshot {second['snapshot']}: ")
+    assert "1 files" in restored.stdout
+    verified = labvault("backup", "verify", "--strategy", "offsite")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("verified 2 snapshot(s)")
+    users = labvault("users", "list")
+    assert users.returncode == 0 and admin.email in users.stdout

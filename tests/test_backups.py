@@ -1,0 +1,441 @@
+"""Backup strategies: deduplication, retention, verification, encryption, the lock, due
+runs, restores that refuse to overwrite, and snapshots that writes cannot tear.
+
+Strategies keep their repository in a local folder (the built-in target); backup_s3 runs
+the same core against an S3 server in its own tests. Round trips across the databases
+are in test_backups_round_trips.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from labvault.backups import dump, restore, service
+from labvault.backups.codec import BackupError
+from labvault.db import get_session
+from labvault.errors import Conflict
+
+from tests.backup_lab import (
+    database_state,
+    make_app,
+    populate,
+    restore_into,
+    store_state,
+    wipe_rows,
+)
+from tests.records import assert_error, create_item
+
+KEY = "k" * 12 + "a-long-random-backup-key-0123"
+
+
+@pytest.fixture
+def site(tmp_path, make_database):
+    """An app on a fresh SQLite database with a "nightly" strategy, not yet populated."""
+
+    def make(kind: str = "sqlite", **strategy: Any) -> Any:
+        return make_app(tmp_path / "site", make_database(kind), **strategy)
+
+    return make
+
+
+def run(app: Any, name: str = "nightly") -> dict[str, Any]:
+    with app.app_context():
+        return service.run_strategy(get_session(), name)
+
+
+def repository_of(app: Any, name: str = "nightly") -> Any:
+    with app.app_context():
+        return service.get_strategy(name).repository()
+
+
+def target_folder(app: Any) -> Path:
+    strategy = app.extensions["labvault"].settings["BACKUP_STRATEGIES"]["nightly"]
+    return Path(strategy["target"]["path"])
+
+
+def objects(app: Any, prefix: str) -> list[Path]:
+    return sorted(p for p in (target_folder(app) / prefix).rglob("*") if p.is_file())
+
+
+def upload(app: Any, user: Any, refcode: str, content: bytes, name: str = "x.dat") -> int:
+    response = app.test_client().post(
+        f"/items/{refcode}/files",
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.json
+    file_id: int = response.json["id"]
+    return file_id
+
+
+def forget_file(app: Any, file_id: int) -> None:
+    """Remove a file's rows, as `labvault files gc` does once nothing refers to it."""
+    with app.extensions["labvault"].database.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM item_files WHERE file_id = :f"), {"f": file_id})
+        connection.execute(sa.text("DELETE FROM files WHERE id = :f"), {"f": file_id})
+
+
+# --- settings ----------------------------------------------------------------------------
+
+
+def test_strategies_are_checked_at_startup_with_their_key_paths(startup_problems, tmp_path):
+    local = {"type": "local", "path": str(tmp_path)}
+
+    def problems(**entry: Any) -> list[str]:
+        return startup_problems(BACKUP_STRATEGIES={"daily": entry})
+
+    assert problems(target=local, frequency="1d", retention=0) == [
+        "BACKUP_STRATEGIES.daily.retention: Must be greater than or equal to 1 and less "
+        "than or equal to 10000."
+    ]
+    assert problems(target=local, frequency="daily", retention=3) == [
+        'BACKUP_STRATEGIES.daily.frequency: must be an interval like "30m", "12h", "1d" or "7d"'
+    ]
+    assert problems(frequency="1d", retention=3) == [
+        "BACKUP_STRATEGIES.daily.target: Missing data for required field."
+    ]
+    assert problems(target={"type": "local"}, frequency="1d", retention=3) == [
+        "BACKUP_STRATEGIES.daily.target.path: Missing data for required field."
+    ]
+    assert problems(target=local, frequency="1d", retention=3, encryption_key_env="1 x") == [
+        "BACKUP_STRATEGIES.daily.encryption_key_env: must be an environment variable name"
+    ]
+
+
+def test_intervals_are_minutes_hours_days_or_weeks():
+    assert service.interval("30m").total_seconds() == 1800
+    assert service.interval("12h").total_seconds() == 12 * 3600
+    assert service.interval("7d") == service.interval("1w")
+    with pytest.raises(ValueError, match="not an interval"):
+        service.interval("1y")
+
+
+# --- deduplication and retention ------------------------------------------------------
+
+
+def test_a_second_backup_of_unchanged_files_stores_only_a_new_dump(site, labvault_make_user):
+    app = site()
+    populate(app, labvault_make_user)
+
+    first, second = run(app), run(app)
+
+    assert (first["files"], first["files_uploaded"], first["files_reused"]) == (4, 4, 0)
+    assert (second["files"], second["files_uploaded"], second["files_reused"]) == (4, 0, 4)
+    assert second["bytes_uploaded"] == 0 and second["snapshot"] > first["snapshot"]
+    assert len(objects(app, "contents")) == 4
+    with app.app_context():
+        listed = service.snapshots_of("nightly")
+    assert [s["snapshot"] for s in listed] == [first["snapshot"], second["snapshot"]]
+    assert listed[0]["files"] == 4 and listed[0]["database"] == "sqlite"
+
+
+def test_retention_removes_the_oldest_snapshots_then_contents_none_refers_to(
+    site, labvault_make_user, tmp_path, make_database
+):
+    app = site(retention=2)
+    populate(app, labvault_make_user, files=0)
+    user = labvault_make_user(app)
+    refcode = create_item(app.test_client(), user, name="holder")["refcode"]
+    dropped = upload(app, user, refcode, b"only in the first snapshot" * 100)
+    upload(app, user, refcode, b"in every snapshot" * 100)
+    first = run(app)
+    forget_file(app, dropped)
+    second = run(app)
+    states = {second["snapshot"]: database_state(app.extensions["labvault"].database.engine)}
+    upload(app, user, refcode, b"only in the third snapshot" * 100)
+    third = run(app)
+    states[third["snapshot"]] = database_state(app.extensions["labvault"].database.engine)
+
+    assert third["snapshots_removed"] == [first["snapshot"]] and third["contents_removed"] == 1
+    assert second["snapshots_removed"] == [] and second["contents_removed"] == 0
+    repository = repository_of(app)
+    assert repository.snapshots() == [second["snapshot"], third["snapshot"]]
+    assert len(objects(app, "contents")) == 2
+    assert not (target_folder(app) / "snapshots" / first["snapshot"]).exists()
+    for number, snapshot in enumerate(repository.snapshots()):
+        other = make_app(tmp_path / f"restored-{number}", make_database("sqlite"), tables=False)
+        source = restore.RepositorySource(repository, snapshot)
+        restore_into(other, source, tmp_path / f"work-{number}")
+        assert database_state(other.extensions["labvault"].database.engine) == states[snapshot]
+
+
+def test_a_failed_backup_commits_nothing_and_removes_nothing(site, labvault_make_user):
+    app = site(retention=1)
+    populate(app, labvault_make_user, files=2)
+    kept = run(app)
+    store = Path(app.extensions["labvault"].settings["FILE_DIRECTORY"])
+    victim = next(p for p in store.rglob("*") if p.is_file() and len(p.name) == 64)
+    victim.chmod(0o644)
+    victim.write_bytes(b"damaged on disk")
+    wipe_sha = victim.name
+    # a content the repository lacks, and damaged: found while it is copied
+    repository = repository_of(app)
+    for key in list(repository.target.list("contents/")):
+        if key.endswith(wipe_sha):
+            repository.target.delete(key)
+
+    with pytest.raises(BackupError, match=f"content {wipe_sha} is damaged"):
+        run(app)
+
+    assert repository.snapshots() == [kept["snapshot"]]
+    with app.app_context():
+        state = service.overview(get_session())[0]
+    assert state["last_success_at"] is not None and "is damaged" in state["last_error"]
+    assert not state["running"]
+
+
+# --- verification ---------------------------------------------------------------------
+
+
+def test_verify_reports_a_flipped_byte_in_a_stored_content_and_a_part(site, labvault_make_user):
+    app = site()
+    populate(app, labvault_make_user)
+    snapshot = run(app)["snapshot"]
+    with app.app_context():
+        assert [r.problems for r in service.verify("nightly", None)] == [[]]
+
+    content = objects(app, "contents")[1]
+    data = bytearray(content.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    content.chmod(0o644)
+    content.write_bytes(bytes(data))
+    part = target_folder(app) / "snapshots" / snapshot / "dump" / "items.jsonl"
+    part.write_bytes(part.read_bytes()[:-3])
+
+    with app.app_context():
+        (report,) = service.verify("nightly", snapshot)
+    assert len(report.problems) == 2, report.problems
+    assert report.problems[0].startswith("part dump/items.jsonl: ")
+    assert report.problems[1].startswith(f"content {content.name}")
+    assert report.contents == 3
+
+
+# --- encryption -----------------------------------------------------------------------
+
+
+def test_encrypted_snapshots_restore_with_the_key_and_not_without(
+    site, labvault_make_user, monkeypatch, tmp_path, make_database
+):
+    monkeypatch.setenv("LAB_BACKUP_KEY", KEY)
+    app = site(encryption_key_env="LAB_BACKUP_KEY")
+    populate(app, labvault_make_user)
+    snapshot = run(app)["snapshot"]
+    rows = database_state(app.extensions["labvault"].database.engine)
+    files = store_state(tmp_path / "site" / "files")
+
+    stored = b"".join(p.read_bytes() for p in target_folder(app).rglob("*") if p.is_file())
+    for plaintext in (b"Ethanol", b"sample-000", "試料".encode(), b"comment"):
+        assert plaintext not in stored
+    names = {p.name for p in objects(app, "contents")}
+    assert names and not names & set(files)  # content names are not their sha256s
+
+    other = make_app(
+        tmp_path / "restored",
+        make_database("sqlite"),
+        tables=False,
+        encryption_key_env="LAB_BACKUP_KEY",
+    )
+    with other.app_context():
+        repository = service.get_strategy("nightly").repository()
+        repository.open(create=False)
+    restore_into(other, restore.RepositorySource(repository, snapshot), tmp_path / "work")
+    assert database_state(other.extensions["labvault"].database.engine) == rows
+    assert store_state(tmp_path / "restored" / "files") == files
+
+    monkeypatch.setenv("LAB_BACKUP_KEY", KEY.replace("k", "q"))
+    with other.app_context(), pytest.raises(BackupError, match="not the key this repository"):
+        service.get_strategy("nightly").repository().open(create=False)
+    monkeypatch.delenv("LAB_BACKUP_KEY")
+    with other.app_context(), pytest.raises(BackupError, match="LAB_BACKUP_KEY, which is not set"):
+        service.get_strategy("nightly").repository()
+
+
+def test_a_repository_keeps_its_encryption(site, labvault_make_user, monkeypatch):
+    app = site()
+    run(app)
+    monkeypatch.setenv("LAB_BACKUP_KEY", KEY)
+    encrypted = make_app(
+        target_folder(app).parent / "other", "sqlite://", encryption_key_env="LAB_BACKUP_KEY"
+    )
+    with encrypted.app_context():
+        repository = service.get_strategy("nightly").repository()
+    with pytest.raises(BackupError, match="the repository is not encrypted"):
+        repository.open(create=True)
+
+
+# --- the lock, due runs and the API -----------------------------------------------------
+
+
+def test_two_runs_of_one_strategy_never_overlap(site, labvault_make_user):
+    app = site()
+    admin = labvault_make_user(app, role="admin")
+    with app.app_context(), service.strategy_lock(get_session(), "nightly"):
+        response = app.test_client().post("/backups/nightly", headers=admin.headers)
+        assert_error(response, 409)
+        assert "is running already" in response.json["message"]
+        with pytest.raises(Conflict):
+            run(app)
+    assert run(app)["snapshot"]
+
+
+def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
+    app = site()
+    with app.app_context():
+        session = get_session()
+        with service.strategy_lock(session, "nightly"):
+            pass
+        session.execute(
+            sa.text(
+                "UPDATE backup_states SET lock_token = 'x', lock_holder = :h, "
+                "lock_expires_at = '2999-01-01 00:00:00'"
+            ),
+            {"h": f"{os.uname().nodename}:999999999"},
+        )
+        session.commit()
+    assert run(app)["snapshot"]
+    with app.app_context():
+        session = get_session()
+        session.execute(
+            sa.text(
+                "UPDATE backup_states SET lock_token = 'x', lock_holder = 'elsewhere:1', "
+                "lock_expires_at = '2999-01-01 00:00:00'"
+            )
+        )
+        session.commit()
+    with pytest.raises(Conflict, match="elsewhere:1"):
+        run(app)
+
+
+def test_a_strategy_is_due_once_its_last_success_is_older_than_its_frequency(site):
+    app = site()
+    with app.app_context():
+        assert service.due_strategies(get_session()) == ["nightly"]
+    run(app)
+    with app.app_context():
+        assert service.due_strategies(get_session()) == []
+        later = service.utcnow() + service.interval("1d")
+        assert service.due_strategies(get_session(), later) == ["nightly"]
+
+
+def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
+    app = site()
+    client = app.test_client()
+    admin, user = labvault_make_user(app, role="admin"), labvault_make_user(app)
+    assert_error(client.get("/backups", headers=user.headers), 403)
+    assert_error(client.post("/backups/nightly", headers=user.headers), 403)
+    assert_error(client.post("/backups/weekly", headers=admin.headers), 404)
+
+    listed = client.get("/backups", headers=admin.headers)
+    assert listed.status_code == 200
+    assert listed.json == [
+        {
+            "name": "nightly",
+            "target": "local",
+            "frequency": "1d",
+            "retention": 3,
+            "encrypted": False,
+            "last_run_at": None,
+            "last_success_at": None,
+            "last_error": None,
+            "running": False,
+            "snapshots": [],
+            "error": "backup strategy nightly has no repository yet",
+        }
+    ]
+    ran = client.post("/backups/nightly", headers=admin.headers)
+    assert ran.status_code == 200, ran.json
+    assert ran.json["strategy"] == "nightly" and ran.json["rows"] == 2
+    listed = client.get("/backups", headers=admin.headers).json[0]
+    assert [s["snapshot"] for s in listed["snapshots"]] == [ran.json["snapshot"]]
+    assert listed["last_success_at"] and listed["error"] is None
+
+
+# --- restores ----------------------------------------------------------------------------
+
+
+def test_a_restore_refuses_what_is_not_empty_unless_forced(site, labvault_make_user, tmp_path):
+    app = site()
+    populate(app, labvault_make_user, files=2)
+    snapshot = run(app)["snapshot"]
+    rows = database_state(app.extensions["labvault"].database.engine)
+    files = store_state(tmp_path / "site" / "files")
+    user = labvault_make_user(app)
+    refcode = create_item(app.test_client(), user, name="after the snapshot")["refcode"]
+    upload(app, user, refcode, b"a file the snapshot lacks")
+    repository = repository_of(app)
+
+    with pytest.raises(BackupError, match="the database is not empty"):
+        restore_into(app, restore.RepositorySource(repository, snapshot), tmp_path / "w1")
+    wipe_rows(app.extensions["labvault"].database.engine)
+    with pytest.raises(BackupError, match="is not empty: restore into an empty one"):
+        restore_into(app, restore.RepositorySource(repository, snapshot), tmp_path / "w2")
+
+    state = app.extensions["labvault"]
+    with app.app_context():
+        report = restore.restore(
+            restore.RepositorySource(repository, snapshot),
+            state.database.engine,
+            service.file_store(),
+            restore_migrations(state),
+            tmp_path / "w3",
+            force=True,
+        )
+    assert report.contents_removed == 1
+    assert database_state(state.database.engine) == rows
+    assert store_state(tmp_path / "site" / "files") == files
+
+
+def restore_migrations(state: Any) -> Any:
+    from labvault.cli import _AlembicMigrations
+
+    return _AlembicMigrations(state.settings["DATABASE_URL"])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb", "postgresql"])
+def test_writes_during_a_backup_are_all_in_it_or_all_out(
+    kind, site, labvault_make_user, monkeypatch, tmp_path, make_database
+):
+    """Rows committed while the dump is read (an item with a file, here) are not in it,
+    on every database: the tables are read in one transaction."""
+    app = site(kind)
+    populate(app, labvault_make_user, files=1)
+    user = labvault_make_user(app)
+    rows = database_state(app.extensions["labvault"].database.engine)
+    written = []
+    write_table = dump.write_table
+
+    def write_while_dumping(connection: Any, table: Any, out: Any) -> int:
+        count = write_table(connection, table, out)
+        if not written:  # after the first table: another connection commits a new record
+            refcode = create_item(app.test_client(), user, name="written meanwhile")["refcode"]
+            written.append(upload(app, user, refcode, b"uploaded during the backup"))
+        return count
+
+    monkeypatch.setattr("labvault.backups.snapshot.write_table", write_while_dumping)
+    report = run(app)
+
+    assert written and report["files"] == 1
+    other = make_app(tmp_path / "restored", make_database("sqlite"), tables=False)
+    source = restore.RepositorySource(repository_of(app), report["snapshot"])
+    restore_into(other, source, tmp_path / "work")
+    assert database_state(other.extensions["labvault"].database.engine) == rows
+
+
+def test_a_snapshot_keeps_the_config_without_secrets(site, tmp_path):
+    app = site()
+    with app.app_context():
+        service.create_archive(tmp_path / "lab.tar.gz")
+    source = restore.ArchiveSource(tmp_path / "lab.tar.gz")
+    report = restore.read_snapshot(source, tmp_path / "parts", None, strict=True)
+    source.close()
+    config = json.loads((tmp_path / "parts" / "config.json").read_text())
+    assert report.problems == [] and config["IDENTIFIER_PREFIX"] == "test"
+    assert config["SECRET_KEY"] == "[hidden]"
+    assert report.manifest["revision"] and report.manifest["labvault_version"]

@@ -1,0 +1,166 @@
+"""`labvault backup` as a deployer runs it: a subprocess per command, output checked.
+
+A backup killed with SIGKILL half way leaves no snapshot and the next run succeeds; an
+archive is written, verified, damaged and restored on another site; mistakes get one
+line and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labvault.testing import TEST_SECRET_KEY
+
+from tests.backup_lab import make_app, populate
+
+LABVAULT = str(Path(sys.executable).parent / "labvault")
+
+
+class Site:
+    """A deployment folder whose config.py has the settings of ``make_app``'s apps."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        root.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "IDENTIFIER_PREFIX": "test",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "INSTANCE_PATH": str(root / "site"),
+            "DATABASE_URL": url,
+            "BACKUP_STRATEGIES": {
+                "nightly": {
+                    "target": {"type": "local", "path": str(root / "repository")},
+                    "frequency": "1d",
+                    "retention": 3,
+                }
+            },
+        }
+        (root / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
+        return {**env, "LABVAULT_CONFIG": str(self.root / "config.py")}
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [LABVAULT, *args],
+            env=self.env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [LABVAULT, *args],
+            env=self.env(),
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def app(self, **populated: Any) -> Any:
+        return make_app(self.root / "site", self.url)
+
+
+@pytest.fixture
+def lab_site(tmp_path, make_database, labvault_make_user):
+    def make(name: str = "lab", files: int = 4, file_size: int = 50_000) -> Site:
+        site = Site(tmp_path / name, make_database("sqlite"))
+        app = site.app()
+        populate(app, labvault_make_user, files=files, file_size=file_size)
+        app.extensions["labvault"].database.dispose()
+        return site
+
+    return make
+
+
+def test_a_backup_killed_half_way_leaves_no_snapshot_and_the_next_run_succeeds(lab_site):
+    site = lab_site(files=40, file_size=4_000_000)
+    contents = site.root / "repository" / "contents"
+    process = site.start("backup", "create", "--strategy", "nightly")
+    deadline = time.monotonic() + 60
+    while not (contents.is_dir() and len([p for p in contents.rglob("*") if p.is_file()]) >= 2):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the backup never stored a content"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    stored = [p for p in contents.rglob("*") if p.is_file()]
+    assert 2 <= len(stored) < 40, "the kill came too late to be half way"
+    assert not list((site.root / "repository").rglob("manifest.json"))
+    listed = site.run("backup", "list")
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1:] == []
+
+    again = site.run("backup", "create", "--strategy", "nightly")
+    assert again.returncode == 0, again.stderr
+    # the contents the killed run stored are kept; the rest are uploaded now
+    assert f"rows, 40 files (160.0 MB), {40 - len(stored)} files uploaded" in again.stdout
+    listed = site.run("backup", "list", "--strategy", "nightly")
+    assert len(listed.stdout.splitlines()) == 2 and " 40 " in listed.stdout
+    verified = site.run("backup", "verify", "--strategy", "nightly")
+    assert verified.returncode == 0 and verified.stdout.endswith("no problems\n"), verified
+
+
+def test_an_archive_is_written_verified_and_restored_on_another_site(
+    lab_site, tmp_path, make_database
+):
+    site = lab_site()
+    archive = tmp_path / "lab.tar.gz"
+
+    created = site.run("backup", "create", "--output-path", str(archive))
+    assert created.returncode == 0, created.stderr
+    assert f"({archive}): " in created.stdout and "4 files" in created.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if "lab" in p.name) == ["lab", "lab.tar.gz"]
+    verified = site.run("backup", "verify", "--from-archive", str(archive))
+    assert verified.returncode == 0 and "1 snapshot(s), 4 files" in verified.stdout
+
+    damaged = tmp_path / "damaged.tar.gz"
+    data = bytearray(archive.read_bytes())
+    data[len(data) * 2 // 3] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    checked = site.run("backup", "verify", "--from-archive", str(damaged))
+    assert checked.returncode == 1
+    assert "damaged" in checked.stdout + checked.stderr
+
+    other = Site(tmp_path / "other", make_database("sqlite"))
+    restored = other.run("backup", "restore", "--from-archive", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.startswith("restored snapshot ") and "4 files" in restored.stdout
+    users = other.run("users", "list")
+    assert users.returncode == 0 and users.stdout.count("@example.org") == 3
+    again = other.run("backup", "restore", "--from-archive", str(archive))
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: the database is not empty")
+
+
+def test_due_runs_what_is_due_and_mistakes_get_one_line(lab_site):
+    site = lab_site(files=1)
+
+    first = site.run("backup", "due")
+    assert first.returncode == 0 and first.stdout.startswith("snapshot "), first.stderr
+    assert site.run("backup", "due").stdout == "no backup is due\n"
+
+    unknown = site.run("backup", "create", "--strategy", "weekly")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "error: no backup strategy 'weekly'; strategies: nightly\n"
+    usage = site.run("backup", "restore")
+    assert usage.returncode == 2 and "give --strategy NAME SNAPSHOT, or --from-archive" in (
+        usage.stderr
+    )
+    missing = site.run("backup", "restore", "--strategy", "nightly", "20990101T000000.000000Z")
+    assert missing.returncode == 1
+    assert missing.stderr == "error: nightly has no snapshot 20990101T000000.000000Z\n"
