@@ -439,3 +439,25 @@ def test_a_snapshot_keeps_the_config_without_secrets(site, tmp_path):
     assert report.problems == [] and config["IDENTIFIER_PREFIX"] == "test"
     assert config["SECRET_KEY"] == "[hidden]"
     assert report.manifest["revision"] and report.manifest["labvault_version"]
+
+
+def test_two_strategies_may_not_share_a_place(startup_problems, tmp_path):
+    def strategy() -> dict[str, Any]:
+        target = {"type": "local", "path": str(tmp_path / "backups")}
+        return {"target": target, "frequency": "1d", "retention": 2}
+
+    assert startup_problems(BACKUP_STRATEGIES={"a": strategy(), "b": strategy()}) == [
+        "BACKUP_STRATEGIES.b.target: the same place as strategy a; give each strategy its "
+        "own (its retention would remove the other's files)"
+    ]
+
+
+def test_verifying_every_snapshot_reads_shared_contents_once(site, labvault_make_user):
+    app = site()
+    populate(app, labvault_make_user, files=3)
+    run(app)
+    run(app)
+    with app.app_context():
+        reports = service.verify("nightly", None)
+    parts = len(reports[0].manifest["parts"])  # a dump part per table, contents, config
+    assert [(r.contents, r.parts, r.problems) for r in reports] == [(3, parts, []), (0, parts, [])]

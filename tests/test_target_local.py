@@ -55,3 +55,22 @@ def test_keys_are_checked(key: str) -> None:
 def test_good_keys_pass() -> None:
     for key in ("manifest.json", "contents/ab/abcdef0123", "snap-2026-11-30T05_00/x.tar.gz"):
         assert check_backup_key(key) == key
+
+
+def test_what_killed_puts_left_is_swept_and_emptied_folders_go(tmp_path: Path) -> None:
+    import io
+    import os
+
+    root = tmp_path / "backups"
+    (root / INCOMING).mkdir(parents=True)
+    killed, recent = root / INCOMING / "tmpkilled", root / INCOMING / "tmprecent"
+    killed.write_bytes(b"half an object")
+    recent.write_bytes(b"a put of another moment")
+    os.utime(killed, (1, 1))
+    target = local_target(root)
+
+    target.put("snapshots/1/dump/items.jsonl", io.BytesIO(b"rows"))
+    assert sorted(p.name for p in (root / INCOMING).iterdir()) == ["tmprecent"]
+
+    target.delete("snapshots/1/dump/items.jsonl")
+    assert sorted(p.name for p in root.iterdir()) == [INCOMING]

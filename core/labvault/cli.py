@@ -681,11 +681,18 @@ def backup_list(ctx: click.Context, strategy: str | None) -> None:
     """The snapshots each strategy keeps, oldest first."""
     from labvault.backups import service
 
+    failed = False
     with _obj(ctx).app().test_request_context():
         names = [service.get_strategy(strategy).name] if strategy else list(service.strategies())
         rows = []
         for name in names:
-            for snapshot in service.snapshots_of(name):
+            try:
+                snapshots = service.snapshots_of(name)
+            except LabvaultError as exc:  # the others are still listed
+                click.echo(f"{name}: {exc}", err=True)
+                failed = True
+                continue
+            for snapshot in snapshots:
                 rows.append(
                     (
                         name,
@@ -697,6 +704,8 @@ def backup_list(ctx: click.Context, strategy: str | None) -> None:
                     )
                 )
     _table(("strategy", "snapshot", "rows", "files", "size", "encrypted"), rows)
+    if failed:
+        raise SystemExit(1)
 
 
 @backup.command("verify")

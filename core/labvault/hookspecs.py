@@ -185,10 +185,11 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
 def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[empty-body]
     """Return the places this plugin can keep backups in.
 
-    Called once at startup. The deployer creates instances in ``BACKUP_TARGETS``. A
-    target is a small object store (``put`` a key from a stream, all or nothing; ``get``;
-    ``exists``; ``list`` a prefix; ``delete``); snapshots, deduplication, retention and
-    verification are the core's. ``labvault.testing.BackupTargetContract`` is the test
+    Called once at startup. Each backup strategy of the deployer's ``BACKUP_STRATEGIES``
+    makes one instance, from its ``target`` entry (``{"type": ..., **options}``), named
+    after the strategy. A target is a small object store (``put`` a key from a stream,
+    all or nothing; ``get``; ``exists``; ``list`` a prefix; ``delete``); snapshots,
+    deduplication, retention, encryption and verification are the core's. ``labvault.testing.BackupTargetContract`` is the test
     suite every type should pass.
 
     Example::

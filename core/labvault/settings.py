@@ -274,6 +274,16 @@ def _cross_checks(settings: dict[str, Any], *, dev: bool) -> list[str]:
                 problems.append(f"{key}: file {path} does not exist")
     if len(set(settings["PLUGINS"])) != len(settings["PLUGINS"]):
         problems.append("PLUGINS: a plugin is listed twice")
+    places: dict[str, str] = {}
+    for name, strategy in settings["BACKUP_STRATEGIES"].items():
+        place = json.dumps(strategy["target"], sort_keys=True, default=str)
+        if place in places:
+            problems.append(
+                f"BACKUP_STRATEGIES.{name}.target: the same place as strategy "
+                f"{places[place]}; give each strategy its own (its retention would remove "
+                "the other's files)"
+            )
+        places.setdefault(place, name)
     return problems
 
 

@@ -119,9 +119,12 @@ def read_snapshot(
     *,
     strict: bool,
     progress: Progress = no_progress,
+    skip: set[str] | None = None,
 ) -> ReadReport:
     """Read every part (into ``folder``) and every content of ``source``,
-    checking each. ``strict`` raises at the first problem; otherwise each is reported."""
+    checking each. ``strict`` raises at the first problem; otherwise each is reported.
+    Contents in ``skip`` are not read again (they were checked already: a repository's
+    snapshots share them); each content read is added to it."""
     manifest = source.manifest
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError("not a labvault snapshot of a format this version reads")
@@ -159,6 +162,9 @@ def read_snapshot(
         problem("the snapshot's contents list cannot be read")
         return report
     listed = list(_listed_file(folder / CONTENTS_PART))
+    if skip is not None:
+        listed = [(sha256, size) for sha256, size in listed if sha256 not in skip]
+        skip.update(sha256 for sha256, _ in listed)
     total = sum(size for _, size in listed)
     for sha256, chunks in source.contents(iter(listed)):
         digest = Digest()

@@ -171,7 +171,10 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
     finally:
         stop.set()
         renewer.join()
-        update_lock(lock_token=None, lock_holder=None, lock_expires_at=None)
+        try:
+            update_lock(lock_token=None, lock_holder=None, lock_expires_at=None)
+        except sa.exc.SQLAlchemyError as error:  # it lapses by itself
+            LOG.warning("backup strategy %s: cannot release its lock: %s", name, error)
 
 
 def _finish(session: Session, name: str, **values: Any) -> None:
@@ -332,11 +335,14 @@ def verify(name: str, snapshot: str | None, progress: Progress = no_progress) ->
     repository.open(create=False)
     chosen = [snapshot] if snapshot else repository.snapshots()
     reports = []
+    checked: set[str] = set()  # contents shared by snapshots are read once
     for each in chosen:
         with temporary_folder() as folder:
             source = RepositorySource(repository, each)
             reports.append(
-                read_snapshot(source, Path(folder), None, strict=False, progress=progress)
+                read_snapshot(
+                    source, Path(folder), None, strict=False, progress=progress, skip=checked
+                )
             )
     return reports
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,6 +20,8 @@ from labvault.plugin import BackupTarget, NotFound, Unavailable, check_backup_ke
 
 CHUNK = 1 << 20
 INCOMING = ".incoming"
+#: A temporary file this old is a put that was killed (a backup's run holds its lock).
+STALE_SECONDS = 24 * 3600
 
 
 class LocalOptions(ma.Schema):
@@ -61,6 +64,7 @@ class LocalFolder(BackupTarget):
         try:
             incoming = self.root / INCOMING
             incoming.mkdir(parents=True, exist_ok=True)
+            self._sweep(incoming)
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = tempfile.NamedTemporaryFile(dir=incoming, delete=False)  # noqa: SIM115
         except OSError as error:
@@ -82,6 +86,17 @@ class LocalFolder(BackupTarget):
                 os.unlink(temp.name)
             raise
         return size
+
+    def _sweep(self, incoming: Path) -> None:
+        """Remove what killed puts left in ``.incoming`` (once per instance)."""
+        if getattr(self, "_swept", False):
+            return
+        self._swept = True
+        cutoff = time.time() - STALE_SECONDS
+        for leftover in incoming.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     @staticmethod
     def _replace(temp: str, final: Path) -> None:
