@@ -189,8 +189,8 @@ def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[
     makes one instance, from its ``target`` entry (``{"type": ..., **options}``), named
     after the strategy. A target is a small object store (``put`` a key from a stream,
     all or nothing; ``get``; ``exists``; ``list`` a prefix; ``delete``); snapshots,
-    deduplication, retention, encryption and verification are the core's. ``labvault.testing.BackupTargetContract`` is the test
-    suite every type should pass.
+    deduplication, retention, encryption and verification are the core's.
+    ``labvault.testing.BackupTargetContract`` is the test suite every type should pass.
 
     Example::
 
