@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -230,9 +231,18 @@ def test_encrypted_snapshots_restore_with_the_key_and_not_without(
     rows = database_state(app.extensions["labvault"].database.engine)
     files = store_state(tmp_path / "site" / "files")
 
-    stored = b"".join(p.read_bytes() for p in target_folder(app).rglob("*") if p.is_file())
-    for plaintext in (b"Ethanol", b"sample-000", "試料".encode(), b"comment"):
-        assert plaintext not in stored
+    stored = [p for p in target_folder(app).rglob("*") if p.is_file()]
+    assert len(stored) > 20
+    for path in stored:
+        data = path.read_bytes()
+        if path.name == "repository.json":  # says it is encrypted, and holds a key check
+            assert json.loads(data)["encrypted"] is True
+            continue
+        assert data.startswith(b"LVB1"), path  # sealed, not merely compressed
+        with pytest.raises(zlib.error):
+            zlib.decompress(data)
+        for plaintext in (b"Ethanol", b"sample-000", "試料".encode(), b"labvault"):
+            assert plaintext not in data
     names = {p.name for p in objects(app, "contents")}
     assert names and not names & set(files)  # content names are not their sha256s
 
@@ -461,3 +471,26 @@ def test_verifying_every_snapshot_reads_shared_contents_once(site, labvault_make
         reports = service.verify("nightly", None)
     parts = len(reports[0].manifest["parts"])  # a dump part per table, contents, config
     assert [(r.contents, r.parts, r.problems) for r in reports] == [(3, parts, []), (0, parts, [])]
+
+
+def test_the_config_in_a_snapshot_names_no_secret():
+    from labvault.backups.snapshot import public_config
+    from labvault.plugin import SecretValue
+
+    config = public_config(
+        {
+            "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": "mysql+pymysql://lab:hunter2@db.example.org/lab",
+            "PLUGIN_OPTIONS": {"auth_github": {"client_id": "Iv1.abc", "client_secret": "xyz"}},
+            "AUTH_PROVIDERS": {"uni": {"type": "oidc", "client_secret": {"env": "UNI_SECRET"}}},
+            "BACKUP_STRATEGIES": {"s": {"target": {"type": "s3", "key": SecretValue("AKID")}}},
+            "CORS_ORIGINS": ["https://lab.example.org"],
+        }
+    )
+
+    text = json.dumps(config)
+    for secret in ("s" * 40, "hunter2", "xyz", "UNI_SECRET", "AKID"):
+        assert secret not in text
+    assert config["DATABASE_URL"] == "mysql+pymysql://lab:***@db.example.org/lab"
+    assert config["PLUGIN_OPTIONS"]["auth_github"]["client_id"] == "Iv1.abc"
+    assert config["CORS_ORIGINS"] == ["https://lab.example.org"]
