@@ -41,6 +41,7 @@ class ServerDatabase:
     """A throwaway database on a database server, for one test session."""
 
     def __init__(self, kind: str) -> None:
+        kind = kind.split("-")[0]  # "mariadb-innodb" is a database of the MariaDB server
         self.kind = kind
         self.admin_url = sa.make_url(SERVER_URLS[kind])
         self.name = f"lv_{uuid.uuid4().hex[:12]}"
@@ -70,10 +71,34 @@ def server_database(kind: str) -> ServerDatabase:
         database.create()
     except sa.exc.OperationalError as exc:
         reason = f"{kind} at {database.admin_url.render_as_string()} is not reachable: {exc.orig}"
-        if kind in REQUIRED:
+        if database.kind in REQUIRED:
             pytest.fail(f"{reason} (required by LABVAULT_TEST_DATABASES_REQUIRED)")
         pytest.skip(reason)
     return database
+
+
+def check_mroonga(url: str, *, skip: bool = True) -> None:
+    """Skip a test that needs Mroonga on a MariaDB server without it (unless ``skip`` is
+    False: then the test runs with InnoDB FULLTEXT); CI requires it
+    (``mroonga`` in LABVAULT_TEST_DATABASES_REQUIRED): there it fails, saying how to add it."""
+    from labvault.items.fulltext import mroonga_available
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            present = mroonga_available(connection)
+    finally:
+        engine.dispose()
+    if present:
+        return
+    reason = (
+        "MariaDB has no Mroonga engine (apt-get install mariadb-plugin-mroonga, then "
+        "INSTALL SONAME 'ha_mroonga')"
+    )
+    if "mroonga" in REQUIRED:
+        pytest.fail(f"{reason}, required by LABVAULT_TEST_DATABASES_REQUIRED")
+    if skip:
+        pytest.skip(reason)
 
 
 def server_url(kind: str, created: dict[str, ServerDatabase]) -> str:
@@ -99,8 +124,9 @@ class EmptiedDatabase:
     than the DELETEs.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, search_engine: str = "auto") -> None:
         from labvault.db import normalize_url
+        from labvault.items import fulltext
         from labvault.models import metadata
 
         self.url = url
@@ -114,9 +140,10 @@ class EmptiedDatabase:
             parsed, connect_args=connect_args, poolclass=sa.pool.StaticPool
         )
         metadata.create_all(self.engine)
-        self._statements = "; ".join(
-            f"DELETE FROM {table.name}" for table in reversed(metadata.sorted_tables)
-        )
+        tables = [table.name for table in reversed(metadata.sorted_tables)]
+        if fulltext.ensure(self.engine, search_engine) == "mroonga":
+            tables += [fulltext.SEARCH_TABLE, fulltext.PENDING_TABLE]
+        self._statements = "; ".join(f"DELETE FROM {table}" for table in tables)
 
     def empty(self) -> None:
         with self.engine.begin() as connection:
@@ -143,6 +170,27 @@ def _databases(
         database.dispose()
 
 
+def emptied_database_url(
+    kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    server_databases: dict[str, ServerDatabase],
+    databases: dict[str, EmptiedDatabase],
+) -> str:
+    """The URL of this session's database of ``kind`` (``sqlite``, ``mariadb`` (searched
+    with Mroonga when the server has it), ``mariadb-innodb`` (InnoDB FULLTEXT) or
+    ``postgresql``), emptied."""
+    if kind not in databases:
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'labvault.db'}"
+        else:
+            url = server_url(kind, server_databases)
+        if kind == "mariadb":
+            check_mroonga(url, skip=False)
+        databases[kind] = EmptiedDatabase(url, "innodb" if kind == "mariadb-innodb" else "auto")
+    databases[kind].empty()
+    return databases[kind].url
+
+
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
 def labvault_database_url(
     request: pytest.FixtureRequest,
@@ -152,15 +200,7 @@ def labvault_database_url(
 ) -> str:
     """Each app test runs once per database, which is emptied before it; each worker of
     the session has its own SQLite file and server databases."""
-    kind = request.param
-    if kind not in _databases:
-        if kind == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'labvault.db'}"
-        else:
-            url = server_url(kind, _server_databases)
-        _databases[kind] = EmptiedDatabase(url)
-    _databases[kind].empty()
-    return _databases[kind].url
+    return emptied_database_url(request.param, tmp_path_factory, _server_databases, _databases)
 
 
 @pytest.fixture

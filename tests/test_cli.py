@@ -193,7 +193,7 @@ def test_db_upgrade_creates_the_tables_and_can_run_again(site: Site) -> None:
     from labvault.models import metadata
 
     out = site.ok("db", "upgrade")
-    assert out.strip() == f"database is at revision {head_revision()}"
+    assert out.strip() == f"database is at revision {head_revision()}; search: sqlite-fts5"
     tables, revision = schema_of(site.database_path)
     assert set(metadata.tables) <= tables
     assert revision == head_revision()

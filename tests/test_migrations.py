@@ -15,7 +15,7 @@ from labvault.items.search import apply_search
 from labvault.models import metadata
 from sqlalchemy.orm import Session
 
-from tests.conftest import server_database
+from tests.conftest import check_mroonga, server_database
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
@@ -108,7 +108,8 @@ EXPECTED_SEARCH_OBJECTS = {
 
 
 def test_search_objects_are_those_the_models_make(empty_database, tmp_path):
-    migrations.upgrade(empty_database)
+    # InnoDB FULLTEXT on MariaDB: the objects of the models (Mroonga's are tested below)
+    migrations.upgrade(empty_database, "head", "innodb")
     migrated = search_objects(empty_database)
     dialect = sa.make_url(empty_database).get_backend_name()
     names = {row[1] if dialect == "sqlite" else row[0] for row in migrated}
@@ -210,7 +211,7 @@ def test_upgrade_is_idempotent_and_downgrade_reverses_it(empty_database):
     migrations.upgrade(empty_database)
     from alembic import command
 
-    command.downgrade(migrations.alembic_config(empty_database), "base")
+    migrations.remove_all(empty_database)  # Mroonga's objects, then every migration down
     engine = create_engine(empty_database)
     try:
         assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -229,6 +230,59 @@ def test_a_model_change_without_migration_is_detected(empty_database):
     finally:
         metadata.remove(extra)
     assert [d[0] for d in differences] == ["add_table"]
+
+
+def mariadb_search_objects(url: str) -> dict[str, set[str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = connection.execute(
+                sa.text(
+                    "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'items_search%'"
+                )
+            )
+            triggers = connection.execute(
+                sa.text(
+                    "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA = DATABASE()"
+                )
+            )
+            found = {
+                "tables": {f"{name} {engine}" for name, engine in tables},
+                "triggers": {name for (name,) in triggers},
+            }
+        found["indexes"] = {row[0] for row in search_objects(url)}
+        return found
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_builds_mroonga_where_mariadb_has_it_and_innodb_fulltext_back(request):
+    database = server_database("mariadb")
+    check_mroonga(database.url)
+    mroonga = {
+        "tables": {"items_search Mroonga", "items_search_pending InnoDB"},
+        "triggers": {"items_search_insert", "items_search_update", "items_search_delete"},
+        "indexes": set(),  # InnoDB's FULLTEXT indexes would only slow writes
+    }
+    try:
+        assert migrations.upgrade(database.url) == "mroonga"
+        assert mariadb_search_objects(database.url) == mroonga
+        assert migrations.upgrade(database.url) == "mroonga"  # again: nothing changes
+        assert mariadb_search_objects(database.url) == mroonga
+        assert schema_differences(database.url) == []
+
+        assert migrations.upgrade(database.url, "head", "innodb") == "innodb"
+        assert mariadb_search_objects(database.url) == {
+            "tables": set(),
+            "triggers": set(),
+            "indexes": {"ft_items_search", "ft_items_search_title"},
+        }
+        assert migrations.upgrade(database.url, "head", "auto") == "mroonga"
+        assert mariadb_search_objects(database.url) == mroonga
+    finally:
+        database.drop()
 
 
 def test_mariadb_tables_are_utf8mb4(request):

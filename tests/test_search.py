@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.auth.models import User
 from labvault.db import begin_write, get_session, utcnow
-from labvault.items import lists, search, service
+from labvault.items import fulltext, lists, search, service
 from labvault.items.models import Item
 from labvault.items.search import (
     apply_search,
@@ -23,7 +23,7 @@ from labvault.items.search import (
 from labvault.models import metadata
 from labvault.users.service import create_user
 
-from tests.conftest import server_database
+from tests.conftest import check_mroonga, emptied_database_url, server_database
 from tests.plugin_dists import app_settings
 
 
@@ -60,6 +60,17 @@ def _refcodes_of_q_x_and_z(monkeypatch):
     # Every item's refcode and item_id are words too: keep their letters away from the
     # short words these tests search for, or "li" would also find an item "test:LIXQZE".
     monkeypatch.setattr(service, "REFCODE_LETTERS", "QXZ")
+
+
+#: MariaDB twice: with Mroonga (when the server has it; CI requires it) and InnoDB FULLTEXT.
+DATABASES = ["sqlite", "mariadb", "mariadb-innodb", "postgresql"]
+
+
+@pytest.fixture(params=DATABASES)
+def labvault_database_url(request, tmp_path_factory, _server_databases, _databases) -> str:
+    """The query language is the same on every database and engine: every test of this
+    module runs on each."""
+    return emptied_database_url(request.param, tmp_path_factory, _server_databases, _databases)
 
 
 @pytest.fixture
@@ -386,7 +397,7 @@ def _seed(session: Any, user_id: int, count: int) -> None:
     session.commit()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
+@pytest.fixture(scope="module", params=DATABASES)
 def seeded_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An app on a database of its own, seeded once with starting materials for the
     query plan tests of this module (which only read)."""
@@ -410,6 +421,9 @@ def seeded_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             # 40,000 rows (at 20,000 it did only in a table bloated by earlier tests)
             _seed(session, seeder.id, 40_000 if kind == "postgresql" else 2000)
             if kind == "mariadb":
+                check_mroonga(url)
+                fulltext.ensure(app.extensions["labvault"].database.engine)
+            if kind == "mariadb-innodb":
                 # InnoDB keeps the words of new rows in a cache that a background thread
                 # moves into the index; a search during that move missed the rows about
                 # once in 40 runs (while the other worker kept the server busy). Rebuilt,
@@ -458,6 +472,11 @@ def test_search_uses_the_full_text_index(seeded_app, labvault_make_user, role, q
     elif dialect == "postgresql":
         assert "Bitmap Index Scan on ft_items_search" in plan, plan
         assert "Seq Scan on items" not in plan, plan
+    elif fulltext.engine_in_use(seeded_app.extensions["labvault"].database.engine) == "mroonga":
+        rows = {row["table"]: row for row in map(json.loads, plan.splitlines())}
+        assert rows["items_search"]["type"] == "fulltext", plan
+        assert rows["items_search"]["key"] == "ft_items_search", plan
+        assert rows["items"]["type"] == "eq_ref" and rows["items"]["key"] == "PRIMARY", plan
     else:
         items_rows = [json.loads(line) for line in plan.splitlines()]
         items_row = next(row for row in items_rows if row["table"] == "items")

@@ -18,6 +18,7 @@ from labvault.db import Database, close_session
 from labvault.errors import ConfigError
 from labvault.files.uploads import UploadRequest
 from labvault.host import CoreHost
+from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
 from labvault.records.versions import keep_versions
 from labvault.registry import AUTH_PROVIDERS, KINDS, Registry, build_registry, plugin_options
@@ -147,6 +148,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
         signer=TokenSigner.from_settings(settings),
     )
     keep_versions(state.database.sessionmaker)
+    keep_search_fresh(state.database.sessionmaker)
     for host in extensions.hosts.values():
         host.attach(state)
     app.extensions["labvault"] = state

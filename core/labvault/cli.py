@@ -178,8 +178,45 @@ def db_upgrade(ctx: click.Context) -> None:
     from labvault import migrations
 
     settings = _obj(ctx).settings()
-    migrations.upgrade(settings["DATABASE_URL"])
-    click.echo(f"database is at revision {migrations.head_revision()}")
+    engine = migrations.upgrade(settings["DATABASE_URL"], "head", settings["MARIADB_SEARCH_ENGINE"])
+    click.echo(
+        f"database is at revision {migrations.head_revision()}; search: {_engine_name(engine)}"
+    )
+
+
+def _engine_name(engine: str | None) -> str:
+    from labvault.items.fulltext import ENGINE_NAMES
+
+    return ENGINE_NAMES.get(engine or "", engine or "?")
+
+
+# --- search --------------------------------------------------------------------------
+
+
+@cli.group()
+def search() -> None:
+    """Full-text search."""
+
+
+@search.command("reindex")
+@click.pass_context
+def search_reindex(ctx: click.Context) -> None:
+    """Rebuild the search index from the items (MariaDB with Mroonga keeps a copy of
+    their texts; the other databases index the items themselves)."""
+    import time
+
+    from labvault.items import fulltext
+
+    started = time.monotonic()
+    engine = _obj(ctx).app().extensions["labvault"].database.engine
+    used = fulltext.engine_in_use(engine)
+    if used != "mroonga":
+        click.echo(f"search: {_engine_name(used)}, kept in step by the database: nothing to do")
+        return
+    bars = _Bars()
+    count = fulltext.reindex(engine, lambda done, total: bars("reindexing", done, total))
+    bars.close()
+    click.echo(f"reindexed {count} items in {time.monotonic() - started:.1f} s")
 
 
 # --- config ------------------------------------------------------------------------
@@ -216,6 +253,21 @@ def config_check(ctx: click.Context) -> None:
     if problems:
         raise ConfigError(problems)
     click.echo("configuration is valid")
+    assert settings is not None
+    click.echo(f"search: {_search_engine_of(settings)}")
+
+
+def _search_engine_of(settings: dict[str, Any]) -> str:
+    from labvault.db import create_engine
+    from labvault.items import fulltext
+
+    engine = create_engine(settings["DATABASE_URL"])
+    try:
+        return _engine_name(fulltext.engine_in_use(engine))
+    except sa.exc.DBAPIError as exc:
+        return f"unknown ({_database_hint(exc)})"
+    finally:
+        engine.dispose()
 
 
 # --- plugins -----------------------------------------------------------------------
@@ -756,20 +808,19 @@ def backup_verify(
 
 
 class _AlembicMigrations:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, search_engine: str = "auto") -> None:
         self.url = url
+        self.search_engine = search_engine
 
     def upgrade(self, revision: str) -> None:
         from labvault import migrations
 
-        migrations.upgrade(self.url, revision)
+        migrations.upgrade(self.url, revision, self.search_engine)
 
     def remove_all(self) -> None:
-        from alembic import command
-
         from labvault import migrations
 
-        command.downgrade(migrations.alembic_config(self.url), "base")
+        migrations.remove_all(self.url)
 
 
 @backup.command("restore")
@@ -814,7 +865,7 @@ def backup_restore(
                     source,
                     service._engine(),
                     service.file_store(),
-                    _AlembicMigrations(settings["DATABASE_URL"]),
+                    _AlembicMigrations(settings["DATABASE_URL"], settings["MARIADB_SEARCH_ENGINE"]),
                     Path(folder),
                     force=force,
                     progress=bars,

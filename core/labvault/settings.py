@@ -131,6 +131,9 @@ class SettingsSchema(_Strict):
         load_default=60.0, validate=validate.Range(min=0, min_inclusive=False)
     )
     REMOTE_CACHE_MIN_AGE = fields.Float(load_default=1.0, validate=validate.Range(min=0))
+    MARIADB_SEARCH_ENGINE = fields.String(
+        load_default="auto", validate=validate.OneOf(["auto", "mroonga", "innodb"])
+    )
     BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
 
     @ma.post_load

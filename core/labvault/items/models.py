@@ -207,6 +207,10 @@ SEARCH_OBJECT_NAMES = frozenset(
         "ft_items_search",
         "ft_items_search_title",
         "search_vector",
+        # MariaDB with Mroonga: its copy of the texts and the notes of what to copy
+        # (labvault.items.fulltext, made by `labvault db upgrade`, not by a migration)
+        "items_search",
+        "items_search_pending",
     }
 )
 

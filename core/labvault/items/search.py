@@ -31,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault.items import fulltext
 from labvault.items.models import Item
 
 TITLE_WEIGHT = 10.0
@@ -90,8 +91,13 @@ def apply_search(
     ``identifier_prefix`` (IDENTIFIER_PREFIX) starts the refcode of about every item; it
     helps the databases that are slow to look up a word that common.
     """
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind()
+    dialect = bind.dialect.name
     search, pattern = SEARCHES[dialect]
+    if fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga":  # type: ignore[arg-type]
+        # texts committed but not copied yet (a writer killed after its commit) first
+        fulltext.index_pending(bind)  # type: ignore[arg-type]
+        search, pattern = _search_mroonga, WORD
     terms = words(q, pattern)
     if not terms:
         return query.where(sa.false()), sa.cast(sa.null(), sa.Float)  # no constant: PostgreSQL
@@ -197,6 +203,22 @@ def _search_innodb(query: sa.Select[Any], terms: list[str], identifier_prefix: s
         query = query.where(both)
         rank = rank + title * TITLE_WEIGHT + both
     return query, rank
+
+
+def _search_mroonga(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:
+    # Mroonga's copy of the texts (labvault.items.fulltext), joined to the items: a copy
+    # of an item that is gone finds nothing. '+' requires a word, '*' makes it a prefix;
+    # the words have no other operators.
+    from sqlalchemy.dialects import mysql
+
+    copy = sa.table(
+        fulltext.SEARCH_TABLE, sa.column("item_id"), sa.column("title"), sa.column("body")
+    )
+    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
+    both = mysql.match(copy.c.title, copy.c.body, against=against).in_boolean_mode()
+    title = mysql.match(copy.c.title, against=against).in_boolean_mode()
+    query = query.join(copy, copy.c.item_id == Item.id).where(both)
+    return query, title * TITLE_WEIGHT + both
 
 
 def _search_postgresql(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:

@@ -8,6 +8,7 @@ from flask import current_app
 
 from labvault import API_VERSION, __version__
 from labvault.db import database_problem, get_session
+from labvault.items.fulltext import search_engine_name
 from labvault.loader import enabled_plugin_info
 from labvault.meta.schemas import HealthSchema, InfoSchema
 from labvault.paging import Blueprint
@@ -33,6 +34,7 @@ def info() -> dict[str, Any]:
         "login_providers": provider_info(),
         "block_types": list(state.registry.instances_of(BLOCK_TYPES).values()),
         "max_upload_size": settings["MAX_CONTENT_LENGTH"],
+        "search_engine": search_engine_name(state.database.engine),
     }
 
 

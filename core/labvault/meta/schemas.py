@@ -36,6 +36,12 @@ class InfoSchema(ma.Schema):
     login_providers = fields.List(fields.Nested(ProviderSchema))
     block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
     max_upload_size = fields.Integer(metadata={"description": "bytes"})
+    search_engine = fields.String(
+        metadata={
+            "description": "what searches items: sqlite-fts5, postgresql-gin, "
+            "mariadb-mroonga or mariadb-innodb-fulltext",
+        }
+    )
 
 
 class HealthSchema(ma.Schema):

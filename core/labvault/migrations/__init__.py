@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from labvault.db import create_engine
+from labvault.items import fulltext
 
 HERE = Path(__file__).parent
 
@@ -22,8 +23,29 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", search_engine: str = "auto") -> str | None:
+    """Apply the migrations up to ``revision``; at the head, also build the full-text
+    search of the engine the database offers (``MARIADB_SEARCH_ENGINE``) and return its
+    name."""
     command.upgrade(alembic_config(database_url), revision)
+    if revision != "head":
+        return None
+    engine = create_engine(database_url)
+    try:
+        return fulltext.ensure(engine, search_engine)
+    finally:
+        engine.dispose()
+
+
+def remove_all(database_url: str) -> None:
+    """Drop every table of labvault's (Mroonga's search objects first, which no
+    migration made)."""
+    engine = create_engine(database_url)
+    try:
+        fulltext.drop_mroonga(engine)
+    finally:
+        engine.dispose()
+    command.downgrade(alembic_config(database_url), "base")
 
 
 def head_revision() -> str | None:
@@ -43,7 +65,7 @@ def is_up_to_date(database_url: str) -> bool:
         engine.dispose()
 
 
-def create_schema(engine: sa.Engine) -> None:
+def create_schema(engine: sa.Engine, search_engine: str = "auto") -> None:
     """Make every table of the models at once and record the schema as the newest
     revision (for tests: the migrations make the very same schema, as their test checks)."""
     from labvault.models import metadata
@@ -51,3 +73,4 @@ def create_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
     with engine.begin() as connection:
         MigrationContext.configure(connection).stamp(ScriptDirectory(str(HERE)), "head")
+    fulltext.ensure(engine, search_engine)

@@ -57,8 +57,9 @@ MYSQL_UPGRADE = (
     "CREATE FULLTEXT INDEX ft_items_search_title ON items (search_title)",
 )
 MYSQL_DOWNGRADE = (
-    "DROP INDEX ft_items_search_title ON items",
-    "DROP INDEX ft_items_search ON items",
+    # IF EXISTS: where Mroonga searches (labvault.items.fulltext), these were dropped
+    "DROP INDEX IF EXISTS ft_items_search_title ON items",
+    "DROP INDEX IF EXISTS ft_items_search ON items",
 )
 
 

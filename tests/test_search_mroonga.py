@@ -1,0 +1,186 @@
+"""Search with Mroonga on MariaDB finds exactly the items that exist, whatever fails.
+
+Mroonga's tables are not transactional, so labvault keeps a copy of the items' texts
+that is written only after a commit (labvault.items.fulltext). A rolled-back write
+leaves no hit; a writer killed between its commit and the copy leaves a note that the
+next search copies first; `labvault search reindex` rebuilds the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from labvault.app import create_app
+from labvault.db import begin_write, get_session
+from labvault.items import fulltext
+from labvault.items.models import Item
+from labvault.migrations import create_schema
+from labvault.testing import TEST_SECRET_KEY
+
+from tests.conftest import check_mroonga
+from tests.records import create_item
+
+
+def settings(folder: Path, url: str) -> dict[str, Any]:
+    return {
+        "IDENTIFIER_PREFIX": "test",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "INSTANCE_PATH": str(folder),
+        "DATABASE_URL": url,
+    }
+
+
+@pytest.fixture
+def mroonga_app(tmp_path, make_database):
+    url = make_database("mariadb")
+    check_mroonga(url)
+    app = create_app(settings(tmp_path / "site", url))
+    app.config["TESTING"] = True
+    create_schema(app.extensions["labvault"].database.engine)
+    yield app
+    app.extensions["labvault"].database.dispose()
+
+
+def found(app: Any, user: Any, q: str) -> list[str]:
+    response = app.test_client().get("/items", query_string={"q": q}, headers=user.headers)
+    assert response.status_code == 200, response.json
+    return sorted(item["item_id"] for item in response.json)
+
+
+def count(app: Any, table: str) -> int:
+    with app.extensions["labvault"].database.engine.connect() as connection:
+        return connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() or 0
+
+
+def test_the_server_says_mroonga_searches(mroonga_app, labvault_make_user):
+    info = mroonga_app.test_client().get("/info")
+    assert info.json["search_engine"] == "mariadb-mroonga"
+    user = labvault_make_user(mroonga_app)
+    create_item(mroonga_app.test_client(), user, name="Cathode slurry", item_id="slurry-1")
+    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0  # copied after the commit
+    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 1
+    assert found(mroonga_app, user, "cath slur") == ["slurry-1"]
+
+
+def test_a_rolled_back_write_leaves_no_hit_and_hides_nothing(mroonga_app, labvault_make_user):
+    user = labvault_make_user(mroonga_app)
+    create_item(mroonga_app.test_client(), user, name="anode foil", item_id="foil-1")
+    with mroonga_app.app_context():
+        session = get_session()
+        begin_write(session)
+        foil = session.scalars(sa.select(Item).where(Item.item_id == "foil-1")).one()
+        foil.search_title = "separator membrane foil-1"
+        session.add(
+            Item(
+                refcode="test:ZZZZZZ",
+                item_id="ghost-1",
+                type="sample",
+                name="ghost",
+                status="planned",
+                search_title="ghost ghost-1",
+                search_body="",
+            )
+        )
+        session.flush()  # the triggers noted both, inside the transaction
+        session.rollback()
+
+    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0
+    assert found(mroonga_app, user, "ghost") == []
+    assert found(mroonga_app, user, "separator") == []
+    assert found(mroonga_app, user, "anode") == ["foil-1"]
+
+
+WRITER = """
+import os, signal, sys
+from labvault.items import fulltext
+
+def killed_after_commit(session):
+    if session.info.get(fulltext._DIRTY):
+        os.kill(os.getpid(), signal.SIGKILL)  # committed; the copy is never written
+
+fulltext._index_after_commit = killed_after_commit  # before the app registers it
+
+from labvault.app import create_app
+from labvault.testing import TEST_SECRET_KEY
+
+app = create_app({settings!r})
+client = app.test_client()
+headers = {{"Authorization": "Bearer " + sys.argv[1]}}
+client.post("/items", json={{"type": "sample", "name": "Killed writer", "item_id": "kw-1"}},
+            headers=headers)
+print("the worker was not killed")
+"""
+
+
+def test_a_writer_killed_between_its_commit_and_the_copy_is_still_found(
+    mroonga_app, labvault_make_user, tmp_path
+):
+    user = labvault_make_user(mroonga_app)
+    create_item(mroonga_app.test_client(), user, name="Killed earlier", item_id="gone-1")
+    with mroonga_app.app_context():  # an item deleted by a writer killed the same way
+        session = get_session()
+        begin_write(session)
+        session.execute(sa.text("DELETE FROM items WHERE item_id = 'gone-1'"))
+        session.commit()
+    state = mroonga_app.extensions["labvault"].settings
+    script = tmp_path / "writer.py"
+    script.write_text(
+        textwrap.dedent(WRITER).format(settings=settings(tmp_path / "w", state["DATABASE_URL"]))
+    )
+
+    writer = subprocess.run(
+        [sys.executable, str(script), user.token], capture_output=True, text=True, timeout=60
+    )
+
+    assert writer.returncode == -signal.SIGKILL, writer.stdout + writer.stderr
+    with mroonga_app.extensions["labvault"].database.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT item_id FROM items ORDER BY id")).scalars()
+        assert list(rows) == ["kw-1"]  # committed
+    assert count(mroonga_app, fulltext.PENDING_TABLE) == 2  # never copied
+    assert found(mroonga_app, user, "killed") == ["kw-1"]
+    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0
+    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 1
+
+
+def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
+    user = labvault_make_user(mroonga_app)
+    for number in range(3):
+        create_item(mroonga_app.test_client(), user, name=f"Pellet {number}", item_id=f"p-{number}")
+    engine = mroonga_app.extensions["labvault"].database.engine
+    with engine.begin() as connection:  # the copy lost, and a copy of nothing left
+        connection.execute(sa.text(f"DELETE FROM {fulltext.SEARCH_TABLE}"))
+        connection.execute(
+            sa.text(f"INSERT INTO {fulltext.SEARCH_TABLE} VALUES (999999, 'pellet', '')")
+        )
+    assert found(mroonga_app, user, "pellet") == []
+
+    config = tmp_path / "config.py"
+    config.write_text(
+        "".join(
+            f"{k} = {v!r}\n"
+            for k, v in settings(
+                tmp_path / "c", str(engine.url.render_as_string(hide_password=False))
+            ).items()
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "labvault"), "search", "reindex"],
+        env={**env, "LABVAULT_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("reindexed 3 items in ")
+    assert found(mroonga_app, user, "pellet") == ["p-0", "p-1", "p-2"]
+    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 3
