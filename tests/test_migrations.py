@@ -209,7 +209,6 @@ def test_upgrade_copies_barcode_and_cas_of_the_starting_materials_there_are(empt
 def test_upgrade_is_idempotent_and_downgrade_reverses_it(empty_database):
     migrations.upgrade(empty_database)
     migrations.upgrade(empty_database)
-    from alembic import command
 
     migrations.remove_all(empty_database)  # Mroonga's objects, then every migration down
     engine = create_engine(empty_database)
