@@ -1,11 +1,13 @@
 """Throughput and latency of the records API, against a minimal app measured alongside.
 
-For each database (SQLite in a temporary folder, MariaDB in a fresh ``lv_bench_*``
-database) the benchmark seeds items (10k, then grown to 100k) straight into labvault's
-schema, serves it with ``labvault serve`` (gunicorn, 2 sync workers) and, at the same
-time, with ``bench/minimal_app.py`` (Flask + SQLAlchemy core + PyJWT, no labvault code,
-the same data in its answers, also gunicorn with 2 sync workers). wrk, in processes of its
-own, then measures both servers in turns (labvault, minimal, minimal, labvault):
+For each database (SQLite in a temporary folder; MariaDB in a fresh ``lv_bench_*``
+database, searched with Mroonga when the server has it, and ``mariadb-innodb`` searched
+with InnoDB FULLTEXT, side by side) the benchmark seeds items (10k, then grown to 100k)
+straight into labvault's schema, serves it with ``labvault serve`` (gunicorn, 2 sync
+workers) and, at the same time, with ``bench/minimal_app.py`` (Flask + SQLAlchemy core +
+PyJWT, no labvault code, the same data in its answers, also gunicorn with 2 sync
+workers). wrk, in processes of its own, then measures both servers in turns (labvault,
+minimal, minimal, labvault):
 
   item          GET /items/<refcode> of 1,000 items the user may read: requests/s with
                 ``wrk -t2 -c16`` (both workers saturated);
@@ -33,7 +35,8 @@ p50 for the pages). Needs wrk (``apt-get install -y wrk``).
 
 Usage::
 
-    .venv/bin/python bench/api.py [--sizes 10000,100000] [--databases sqlite,mariadb]
+    .venv/bin/python bench/api.py [--sizes 10000,100000]
+                                  [--databases sqlite,mariadb,mariadb-innodb]
                                   [--duration 8] [--kinds item,list,search,list_manager]
                                   [--quick]
 
@@ -74,6 +77,7 @@ from labvault.auth.models import User
 from labvault.auth.tokens import TokenSigner
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import create_engine
+from labvault.items import fulltext
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.items.schemas import STATUSES
 from labvault.items.service import _search_texts
@@ -276,6 +280,7 @@ class Seeder:
             with self.engine.begin() as conn:
                 self._insert_batch(conn, min(batch, total - self.seeded.count))
         if self.engine.dialect.name == "mysql":  # what InnoDB's background statistics do
+            fulltext.index_pending(self.engine)  # Mroonga's copy of the new items' texts
             with self.engine.begin() as conn:
                 for table in ("items", "item_creators", "collection_items", "item_relationships"):
                     conn.exec_driver_sql(f"ANALYZE TABLE {table}")
@@ -600,6 +605,12 @@ def index_lookup_ms(engine: sa.Engine, repeats: int = 5) -> float:
     if engine.dialect.name == "sqlite":
         sql = "SELECT rowid FROM items_fts WHERE items_fts MATCH :q ORDER BY rowid DESC LIMIT 1000"
         queries = [" ".join(f'"{w}"*' for w in q.split()) for q in SEARCHES]
+    elif fulltext.engine_in_use(engine) == "mroonga":
+        sql = (
+            "SELECT item_id FROM items_search WHERE MATCH (title, body) "
+            "AGAINST (:q IN BOOLEAN MODE) ORDER BY item_id DESC LIMIT 1000"
+        )
+        queries = [" ".join(f"+{w}*" for w in q.split()) for q in SEARCHES]
     else:
         sql = (
             "SELECT id FROM items WHERE MATCH (search_title, search_body) "
@@ -700,7 +711,11 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="item counts (grown in order)")
-    parser.add_argument("--databases", default="sqlite,mariadb", help="sqlite and/or mariadb")
+    parser.add_argument(
+        "--databases",
+        default="sqlite,mariadb",
+        help="sqlite, mariadb (Mroonga when the server has it) and/or mariadb-innodb",
+    )
     parser.add_argument("--duration", type=float, default=8, help="seconds per app and request")
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 items, 2 s each")
     parser.add_argument(
@@ -717,8 +732,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = sorted(int(s.replace("_", "")) for s in options.sizes.split(","))
     databases = [d.strip() for d in options.databases.split(",") if d.strip()]
     kinds = [k for k in KINDS if k in options.kinds.split(",")]
-    if unknown := set(databases) - {"sqlite", "mariadb"}:
-        parser.error(f"unknown database {', '.join(sorted(unknown))}: use sqlite and/or mariadb")
+    if unknown := set(databases) - {"sqlite", "mariadb", "mariadb-innodb"}:
+        parser.error(
+            f"unknown database {', '.join(sorted(unknown))}: use sqlite, mariadb, mariadb-innodb"
+        )
     if shutil.which("wrk") is None:
         print(
             "bench/api.py needs the wrk load generator, which is not installed.\n"
@@ -726,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if "mariadb" in databases:
+    if {"mariadb", "mariadb-innodb"} & set(databases):
         try:
             with sa.create_engine(options.mariadb_url).connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -761,7 +778,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.ExitStack() as stack:
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lv-bench-")))
                 url = stack.enter_context(bench_database(database, tmp, options.mariadb_url))
-                migrations.upgrade(url)
+                engine_name = migrations.upgrade(
+                    url, "head", "innodb" if database == "mariadb-innodb" else "auto"
+                )
+                print(f"  {database}: search with {fulltext.ENGINE_NAMES[engine_name or '']}")
                 seeder = Seeder(url, rng)
                 stack.callback(seeder.engine.dispose)
                 token = signer.issue(seeder.seeded.user_id)

@@ -201,7 +201,10 @@ def index_pending(engine: sa.Engine, limit: int | None = None) -> int:
     """Copy the texts of noted items into the search table; the count copied.
 
     Notes another connection is copying now are left to it (SKIP LOCKED); ``limit``
-    bounds the passes of BATCH notes (None: until none is left)."""
+    bounds the passes of BATCH notes (None: until none is left). Nothing to do where
+    Mroonga does not search."""
+    if not is_mysql(engine) or engine_in_use(engine) != "mroonga":
+        return 0
     copied = 0
     passes = 0
     while limit is None or passes < limit:

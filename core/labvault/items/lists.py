@@ -84,15 +84,17 @@ def list_page(
     query = filtered_query(user, args)
     sort, exact = args.get("sort"), args["exact"]
     if "q" in args:
-        query, relevance = search.apply_search(
-            session, query, args["q"], identifier_prefix=identifier_prefix
-        )
         if sort in (None, "relevance") and not exact:
             window = search.SEARCH_WINDOW
-            ranked = search.newest_ranked(session, query, relevance, window)
+            ranked = search.ranked_window(
+                session, query, args["q"], identifier_prefix=identifier_prefix, window=window
+            )
             ids = page_of(ranked, page, window=window)
             rows = sa.select(Item).where(Item.id.in_(ids)).options(*SUMMARY_ONLY)
             return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
+        query, relevance = search.apply_search(
+            session, query, args["q"], identifier_prefix=identifier_prefix
+        )
         if sort in (None, "relevance"):
             query = search.order_by_relevance(query, relevance)
     if sort not in (None, "relevance"):

@@ -161,6 +161,69 @@ def newest_ranked(
     return [row[0] for row in found]
 
 
+def ranked_window(
+    session: Session, query: sa.Select[Any], q: str, *, identifier_prefix: str, window: int
+) -> list[int]:
+    """Ids of the ``window`` newest items of ``query`` that match ``q``, best first
+    (:func:`apply_search`, then :func:`newest_ranked`).
+
+    With Mroonga the newest matches are read from its table alone, newest first, in
+    growing chunks, each checked against ``query`` (permissions, filters) until the
+    window is full: Mroonga hands over a chunk in its index order without looking at
+    the rest, where a join to the items would make MariaDB read every match first.
+    """
+    bind = session.get_bind()
+    if not (fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga"):  # type: ignore[arg-type]
+        searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
+        return newest_ranked(session, searched, relevance, window)
+    fulltext.index_pending(bind)  # type: ignore[arg-type]
+    terms = words(q, WORD)
+    if not terms:
+        return []
+    both, title = _mroonga_matches(terms)
+    copy = MROONGA_COPY
+    found: list[tuple[int, float]] = []
+    offset, chunk = 0, window
+    while len(found) < window:
+        hits = session.execute(
+            sa.select(copy.c.item_id, title * TITLE_WEIGHT + both)
+            .where(both)
+            .order_by(copy.c.item_id.desc())
+            .limit(chunk)
+            .offset(offset)
+        ).all()
+        scores = {item_id: score for item_id, score in hits}
+        if scores:
+            visible = session.scalars(query.with_only_columns(Item.id).where(Item.id.in_(scores)))
+            found += [(item_id, scores[item_id]) for item_id in visible]
+        if len(hits) < chunk:
+            break
+        offset, chunk = offset + chunk, chunk * 2
+    found.sort(key=lambda row: row[0], reverse=True)
+    found = found[:window]
+    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
+    return [item_id for item_id, _ in found]
+
+
+#: Mroonga's copy of the items' texts (labvault.items.fulltext).
+MROONGA_COPY = sa.table(
+    fulltext.SEARCH_TABLE, sa.column("item_id"), sa.column("title"), sa.column("body")
+)
+
+
+def _mroonga_matches(terms: list[str]) -> tuple[Any, Any]:
+    """MATCH of both columns (what is found) and of the title (to rank it first)."""
+    # imported here: the dialect package imports every MySQL driver
+    from sqlalchemy.dialects import mysql
+
+    copy = MROONGA_COPY
+    # '+' requires a word, '*' makes it a prefix; the words have no other operators
+    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
+    both = mysql.match(copy.c.title, copy.c.body, against=against).in_boolean_mode()
+    title = mysql.match(copy.c.title, against=against).in_boolean_mode()
+    return both, title
+
+
 def _word_start(term: str) -> str:
     # a word boundary as InnoDB sees it ("_" belongs to words); terms are \w+, no escaping
     return f"(?<![[:alnum:]_]){term}"
@@ -207,16 +270,9 @@ def _search_innodb(query: sa.Select[Any], terms: list[str], identifier_prefix: s
 
 def _search_mroonga(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:
     # Mroonga's copy of the texts (labvault.items.fulltext), joined to the items: a copy
-    # of an item that is gone finds nothing. '+' requires a word, '*' makes it a prefix;
-    # the words have no other operators.
-    from sqlalchemy.dialects import mysql
-
-    copy = sa.table(
-        fulltext.SEARCH_TABLE, sa.column("item_id"), sa.column("title"), sa.column("body")
-    )
-    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
-    both = mysql.match(copy.c.title, copy.c.body, against=against).in_boolean_mode()
-    title = mysql.match(copy.c.title, against=against).in_boolean_mode()
+    # of an item that is gone finds nothing
+    copy = MROONGA_COPY
+    both, title = _mroonga_matches(terms)
     query = query.join(copy, copy.c.item_id == Item.id).where(both)
     return query, title * TITLE_WEIGHT + both
 
