@@ -566,11 +566,27 @@ def count_rows() -> dict[str, Any]:
     return {"tables": tables, "contents": len(digests), "bytes": size}
 
 
-def profile_backup(top: int) -> dict[str, Any]:
-    """run_strategy under cProfile: the full backup into a new repository, then again."""
+def profiled(call: Any, top: int) -> tuple[float, str]:
+    """Seconds of ``call()`` under cProfile, and its ``top`` functions by cumulative
+    and by own time."""
     import cProfile
     import pstats
 
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    call()
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return seconds, out.getvalue()
+
+
+def profile_backup(top: int) -> dict[str, Any]:
+    """run_strategy under cProfile: the full backup into a new repository, then again."""
     from labvault.app import create_app
     from labvault.backups.service import run_strategy
     from labvault.db import get_session
@@ -579,19 +595,38 @@ def profile_backup(top: int) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     with app.test_request_context():
         for label in ("full", "unchanged"):
-            profiler = cProfile.Profile()
-            started = time.perf_counter()
-            profiler.enable()
-            run_strategy(get_session(), STRATEGY)
-            profiler.disable()
-            answer[f"{label}_seconds"] = time.perf_counter() - started
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(top)
-            stats.sort_stats("tottime").print_stats(top)
-            answer[f"{label}_profile"] = out.getvalue()
+            answer[label] = profiled(lambda: run_strategy(get_session(), STRATEGY), top)
     app.extensions["labvault"].database.dispose()
     return answer
+
+
+def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
+    """restore() of ``snapshot`` under cProfile, as the CLI calls it, into the configured
+    (new) database and (empty) file directory."""
+    from labvault.app import create_app
+    from labvault.backups import restore, service
+    from labvault.backups.snapshot import temporary_folder
+    from labvault.cli import _AlembicMigrations
+
+    app = create_app()
+    state = app.extensions["labvault"]
+    with app.test_request_context():
+        repository = service.get_strategy(STRATEGY).repository()
+        repository.open(create=False)
+        source = restore.RepositorySource(repository, snapshot)
+        with temporary_folder() as folder:
+            answer = profiled(
+                lambda: restore.restore(
+                    source,
+                    state.database.engine,
+                    service.file_store(),
+                    _AlembicMigrations(state.settings["DATABASE_URL"]),
+                    Path(folder),
+                ),
+                top,
+            )
+    state.database.dispose()
+    return {"restore": answer}
 
 
 def child(phase: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -601,6 +636,8 @@ def child(phase: str, options: dict[str, Any]) -> dict[str, Any]:
         return count_rows()
     if phase == "profile":
         return profile_backup(options["top"])
+    if phase == "profile-restore":
+        return profile_restore(options["top"], options["snapshot"])
     raise SystemExit(f"unknown phase {phase}")
 
 
@@ -615,6 +652,8 @@ class Lab:
     database_url: str
     repository: Path
     level: int
+    #: FILE_DIRECTORY (default: "files" in the folder)
+    file_directory: Path | None = None
 
     @property
     def config(self) -> Path:
@@ -622,7 +661,7 @@ class Lab:
 
     @property
     def files(self) -> Path:
-        return self.folder / "files"
+        return self.file_directory or self.folder / "files"
 
     def write_config(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -744,7 +783,7 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=6, choices=range(10), metavar="0-9")
     parser.add_argument("--database", help="the source database (default: SQLite in the folder)")
     parser.add_argument("--rss-items", type=int, default=0, help="also a lab of N items (memory)")
-    parser.add_argument("--profile", action="store_true", help="cProfile run_strategy too")
+    parser.add_argument("--profile", action="store_true", help="cProfile backups and a restore")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--child", nargs=2, metavar=("PHASE", "OPTIONS"), help=argparse.SUPPRESS)
@@ -865,10 +904,28 @@ def measure(args: argparse.Namespace, root: Path) -> None:
 
     profile: dict[str, Any] = {}
     if args.profile:
-        profiled = Lab(source.folder, source.database_url, root / "repository-profiled", level)
-        profiled.config.rename(source.folder / "config-main.py")
-        profiled.write_config()
-        profile, _ = run_child("profile", profiled, root, top=25)
+        backups = Lab(
+            root / "profiled",
+            source.database_url,
+            root / "repository-profiled",
+            level,
+            source.files,
+        )
+        backups.write_config()
+        profile, _ = run_child("profile", backups, root, top=25)
+        shutil.rmtree(backups.repository)
+        restores = Lab(
+            root / "profiled-restore",
+            f"sqlite:///{root / 'profiled-restore' / 'labvault.db'}",
+            source.repository,
+            level,
+        )
+        restores.write_config()
+        restored_profile, _ = run_child(
+            "profile-restore", restores, root, top=25, snapshot=first_snapshot
+        )
+        profile.update(restored_profile)
+        shutil.rmtree(restores.folder)
 
     report(args, built, store_bytes, tar_size, archive_size, repository_after_full, results,
            small_runs, profile, problems, manifest)  # fmt: skip
@@ -977,10 +1034,10 @@ def report(
         print("THE RESTORE DIFFERS:", *problems, sep="\n  ")
     else:
         print("restore checked: every table's row count and every content match")
-    if profile:
-        for label in ("full", "unchanged"):
-            print(f"\n--- cProfile of run_strategy, {label} ({profile[f'{label}_seconds']:.1f} s)")
-            print(profile[f"{label}_profile"])
+    for label, (seconds, text) in profile.items():
+        call = "restore()" if label == "restore" else f"run_strategy, {label}"
+        print(f"\n--- cProfile of {call} ({seconds:.1f} s under the profiler)")
+        print(text.strip())
 
 
 if __name__ == "__main__":

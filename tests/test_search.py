@@ -344,6 +344,24 @@ def test_unicode_words(client, alice, subtests):
     assert set(found(client, alice, "ang")) >= refs(other)
 
 
+def test_other_scripts_and_emoji(client, alice, subtests):
+    sample = create(client, alice, name="試料 Образец 🔋 cell", description="שלום 12 ✓")
+    other = create(client, alice, name="試験 plan")
+
+    for q, expected in (
+        ("試料", refs(sample)),
+        ("試", refs(sample, other)),
+        ("образец", refs(sample)),
+        ("ОБРАЗ", refs(sample)),
+        ("🔋 cell", refs(sample)),  # the emoji is no word; "cell" finds it
+        ("שלום", refs(sample)),
+        ("試料 plan", set()),
+    ):
+        with subtests.test(q=q):
+            assert set(found(client, alice, q)) == expected, q
+    assert found(client, alice, "🔋") == []  # no letters or digits: nothing
+
+
 # --- the indexes are used -------------------------------------------------------------
 
 
