@@ -24,7 +24,10 @@ Then it measures, in the same run and on the same files:
 Throughput is the bytes of the file store over the seconds. Each command runs in a
 process of its own, so its peak memory (max RSS) is its own. With ``--rss-items N`` a
 second lab of N items and the same files is backed up into the same repository (all
-contents there already) to compare peak memory with the number of items.
+contents there already) to compare peak memory with the number of items. With
+``--profile``, ``run_strategy`` (a full backup into a new repository, then an unchanged
+one) and ``restore()`` (into another new database) run under cProfile, each in a process
+of its own, and their busiest functions are printed.
 
 Targets: a full backup at least 0.8x tar's throughput; the unchanged backup under 10% of
 the full backup's time; a restore faster than the full backup. The archive is compared

@@ -220,7 +220,7 @@ def test_python_dash_m_runs_the_same_command(site: Site) -> None:
 def test_config_check_accepts_a_valid_config(site: Site) -> None:
     out = site.ok("config", "check")
     assert str(site.config_path) in out
-    assert "configuration is valid" in out
+    assert "configuration is valid\nsearch: sqlite-fts5\n" in out
 
 
 def test_config_check_reports_every_problem_with_its_key_path(site: Site) -> None:
