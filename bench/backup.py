@@ -1040,7 +1040,7 @@ def report(
     for label, (seconds, text) in profile.items():
         call = "restore()" if label == "restore" else f"run_strategy, {label}"
         print(f"\n--- cProfile of {call} ({seconds:.1f} s under the profiler)")
-        print(text.strip())
+        print(re.sub(r"\n{3,}", "\n\n", text.strip()))
 
 
 if __name__ == "__main__":

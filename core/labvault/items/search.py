@@ -180,25 +180,28 @@ def ranked_window(
     terms = words(q, WORD)
     if not terms:
         return []
-    both, title = _mroonga_matches(terms)
     copy = MROONGA_COPY
+    # one MATCH, its title words weighing TITLE_WEIGHT times the body's (Mroonga's *W)
+    weighted = _mroonga_match(terms, f"*W1:{TITLE_WEIGHT:g},2:1 ")
     found: list[tuple[int, float]] = []
-    offset, chunk = 0, window
+    offset = 0
     while len(found) < window:
+        # chunks of at most MARIADB_IN_LIMIT: a longer IN list becomes a subquery that
+        # MariaDB plans far worse (in_predicate_conversion_threshold)
         hits = session.execute(
-            sa.select(copy.c.item_id, title * TITLE_WEIGHT + both)
-            .where(both)
+            sa.select(copy.c.item_id, weighted)
+            .where(weighted)
             .order_by(copy.c.item_id.desc())
-            .limit(chunk)
+            .limit(MARIADB_IN_LIMIT)
             .offset(offset)
         ).all()
         scores = {item_id: score for item_id, score in hits}
         if scores:
             visible = session.scalars(query.with_only_columns(Item.id).where(Item.id.in_(scores)))
             found += [(item_id, scores[item_id]) for item_id in visible]
-        if len(hits) < chunk:
+        if len(hits) < MARIADB_IN_LIMIT:
             break
-        offset, chunk = offset + chunk, chunk * 2
+        offset += MARIADB_IN_LIMIT
     found.sort(key=lambda row: row[0], reverse=True)
     found = found[:window]
     found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
@@ -211,17 +214,20 @@ MROONGA_COPY = sa.table(
 )
 
 
-def _mroonga_matches(terms: list[str]) -> tuple[Any, Any]:
-    """MATCH of both columns (what is found) and of the title (to rank it first)."""
+#: MariaDB turns an IN list of more values than this into a subquery, planned worse.
+MARIADB_IN_LIMIT = 1000
+
+
+def _mroonga_match(terms: list[str], pragma: str = "", title_only: bool = False) -> Any:
+    """MATCH of both columns (of the title alone), in boolean mode, ``pragma`` first."""
     # imported here: the dialect package imports every MySQL driver
     from sqlalchemy.dialects import mysql
 
     copy = MROONGA_COPY
     # '+' requires a word, '*' makes it a prefix; the words have no other operators
-    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
-    both = mysql.match(copy.c.title, copy.c.body, against=against).in_boolean_mode()
-    title = mysql.match(copy.c.title, against=against).in_boolean_mode()
-    return both, title
+    against = pragma + " ".join(f"+{fulltext.fold(term)}*" for term in terms)
+    columns = (copy.c.title,) if title_only else (copy.c.title, copy.c.body)
+    return mysql.match(*columns, against=against).in_boolean_mode()
 
 
 def _word_start(term: str) -> str:
@@ -272,7 +278,8 @@ def _search_mroonga(query: sa.Select[Any], terms: list[str], _identifier_prefix:
     # Mroonga's copy of the texts (labvault.items.fulltext), joined to the items: a copy
     # of an item that is gone finds nothing
     copy = MROONGA_COPY
-    both, title = _mroonga_matches(terms)
+    both = _mroonga_match(terms)
+    title = _mroonga_match(terms, title_only=True)
     query = query.join(copy, copy.c.item_id == Item.id).where(both)
     return query, title * TITLE_WEIGHT + both
 
