@@ -181,16 +181,17 @@ def ranked_window(
     if not terms:
         return []
     copy = MROONGA_COPY
-    # one MATCH, its title words weighing TITLE_WEIGHT times the body's (Mroonga's *W)
-    weighted = _mroonga_match(terms, f"*W1:{TITLE_WEIGHT:g},2:1 ")
+    both = _mroonga_match(terms)
+    # title matches first (Mroonga's per-column weights, *W, do not apply to prefixes)
+    score = _mroonga_match(terms, title_only=True) * TITLE_WEIGHT + both
     found: list[tuple[int, float]] = []
     offset = 0
     while len(found) < window:
         # chunks of at most MARIADB_IN_LIMIT: a longer IN list becomes a subquery that
         # MariaDB plans far worse (in_predicate_conversion_threshold)
         hits = session.execute(
-            sa.select(copy.c.item_id, weighted)
-            .where(weighted)
+            sa.select(copy.c.item_id, score)
+            .where(both)
             .order_by(copy.c.item_id.desc())
             .limit(MARIADB_IN_LIMIT)
             .offset(offset)
@@ -218,14 +219,14 @@ MROONGA_COPY = sa.table(
 MARIADB_IN_LIMIT = 1000
 
 
-def _mroonga_match(terms: list[str], pragma: str = "", title_only: bool = False) -> Any:
-    """MATCH of both columns (of the title alone), in boolean mode, ``pragma`` first."""
+def _mroonga_match(terms: list[str], *, title_only: bool = False) -> Any:
+    """MATCH of both columns (of the title alone), in boolean mode."""
     # imported here: the dialect package imports every MySQL driver
     from sqlalchemy.dialects import mysql
 
     copy = MROONGA_COPY
     # '+' requires a word, '*' makes it a prefix; the words have no other operators
-    against = pragma + " ".join(f"+{fulltext.fold(term)}*" for term in terms)
+    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
     columns = (copy.c.title,) if title_only else (copy.c.title, copy.c.body)
     return mysql.match(*columns, against=against).in_boolean_mode()
 
