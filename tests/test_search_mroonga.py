@@ -184,3 +184,28 @@ def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
     assert done.stdout.startswith("reindexed 3 items in ")
     assert found(mroonga_app, user, "pellet") == ["p-0", "p-1", "p-2"]
     assert count(mroonga_app, fulltext.SEARCH_TABLE) == 3
+
+
+def test_the_newest_matches_a_user_may_read_are_found_however_far_back(
+    mroonga_app, labvault_make_user
+):
+    """Mroonga's newest hits are checked against permissions in growing batches: two
+    readable matches behind 30 newer ones the user may not read are still ranked."""
+    from labvault.auth.models import User
+    from labvault.items import lists, search
+
+    alice, bob = labvault_make_user(mroonga_app), labvault_make_user(mroonga_app)
+    client = mroonga_app.test_client()
+    for number in range(2):
+        create_item(client, alice, name=f"Alice's anode {number}", item_id=f"a-{number}")
+    for number in range(30):
+        create_item(client, bob, name=f"Bob's anode {number}", item_id=f"b-{number}")
+    with mroonga_app.app_context():
+        session = get_session()
+        viewer = session.get(User, alice.id)
+        ids = search.ranked_window(
+            session, lists.filtered_query(viewer, {}), "anode", identifier_prefix="", window=2
+        )
+        names = [session.get(Item, item_id).item_id for item_id in ids]
+    assert sorted(names) == ["a-0", "a-1"]
+    assert found(mroonga_app, alice, "anode") == ["a-0", "a-1"]

@@ -167,10 +167,10 @@ def ranked_window(
     """Ids of the ``window`` newest items of ``query`` that match ``q``, best first
     (:func:`apply_search`, then :func:`newest_ranked`).
 
-    With Mroonga the newest matches are read from its table alone, newest first, in
-    growing chunks, each checked against ``query`` (permissions, filters) until the
-    window is full: Mroonga hands over a chunk in its index order without looking at
-    the rest, where a join to the items would make MariaDB read every match first.
+    With Mroonga the newest hits are read from its table alone, newest first (it hands
+    them over in index order and stops at the limit, where a join to the items would
+    make MariaDB read every match first), and each is checked against ``query``
+    (permissions, filters) until the window is full.
     """
     bind = session.get_bind()
     if not (fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga"):  # type: ignore[arg-type]
@@ -184,25 +184,30 @@ def ranked_window(
     both = _mroonga_match(terms)
     # title matches first (Mroonga's per-column weights, *W, do not apply to prefixes)
     score = _mroonga_match(terms, title_only=True) * TITLE_WEIGHT + both
-    found: list[tuple[int, float]] = []
-    offset = 0
-    while len(found) < window:
-        # chunks of at most MARIADB_IN_LIMIT: a longer IN list becomes a subquery that
-        # MariaDB plans far worse (in_predicate_conversion_threshold)
-        hits = session.execute(
-            sa.select(copy.c.item_id, score)
+    hits = window * MROONGA_HITS_PER_MATCH
+    while True:
+        # Mroonga's newest hits (a derived table it fills in index order, stopping at
+        # the limit), each checked against the query's filters and permissions
+        newest = (
+            sa.select(copy.c.item_id.label("item_id"), score.label("score"))
             .where(both)
             .order_by(copy.c.item_id.desc())
-            .limit(MARIADB_IN_LIMIT)
-            .offset(offset)
-        ).all()
-        scores = {item_id: score for item_id, score in hits}
-        if scores:
-            visible = session.scalars(query.with_only_columns(Item.id).where(Item.id.in_(scores)))
-            found += [(item_id, scores[item_id]) for item_id in visible]
-        if len(hits) < MARIADB_IN_LIMIT:
+            .limit(hits)
+            .subquery("newest_hits")
+        )
+        readable = query.with_only_columns(sa.literal(1)).where(Item.id == newest.c.item_id)
+        found = [
+            (item_id, score_)
+            for item_id, score_ in session.execute(
+                sa.select(newest.c.item_id, newest.c.score)
+                .where(readable.exists())
+                .order_by(newest.c.item_id.desc())
+                .limit(window)
+            )
+        ]
+        if len(found) == window or not _more_hits_than(session, both, hits):
             break
-        offset += MARIADB_IN_LIMIT
+        hits *= MROONGA_HITS_PER_MATCH  # few of the hits were readable: look further back
     found.sort(key=lambda row: row[0], reverse=True)
     found = found[:window]
     found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
@@ -215,8 +220,15 @@ MROONGA_COPY = sa.table(
 )
 
 
-#: MariaDB turns an IN list of more values than this into a subquery, planned worse.
-MARIADB_IN_LIMIT = 1000
+#: How many of Mroonga's newest hits a search first checks per match it ranks (an
+#: ordinary user reads about half of a lab's items).
+MROONGA_HITS_PER_MATCH = 4
+
+
+def _more_hits_than(session: Session, both: Any, count: int) -> bool:
+    """Whether Mroonga has more than ``count`` hits (reading at most one more)."""
+    beyond = sa.select(MROONGA_COPY.c.item_id).where(both).limit(1).offset(count)
+    return session.execute(beyond).first() is not None
 
 
 def _mroonga_match(terms: list[str], *, title_only: bool = False) -> Any:
