@@ -138,3 +138,10 @@ class ArchiveReader:
             if not member.isfile() or not member.name.startswith(ROOT + "/"):
                 raise BackupError(f"{self.path}: unexpected member {member.name}")
             yield member.name[len(ROOT) + 1 :], self._chunks(member)
+        # tar stops at its end marker; read the gzip stream to its end, where its
+        # checksum of everything is checked
+        try:
+            while self._tar.fileobj.read(1 << 20):
+                pass
+        except (OSError, EOFError) as error:
+            raise BackupError(f"{self.path} is damaged: {error}") from None

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from labvault.backups import codec
@@ -198,6 +199,16 @@ class Repository:
 
     def put_part(self, snapshot: str, name: str, stream: BinaryIO) -> None:
         self.put(f"{SNAPSHOTS}{snapshot}/{name}", stream)
+
+    def put_parts(self, snapshot: str, parts: Iterable[tuple[str, Path]]) -> None:
+        """Store the files of a snapshot's parts, several at once."""
+
+        def put(part: tuple[str, Path]) -> None:
+            with part[1].open("rb") as stream:
+                self.put_part(snapshot, part[0], stream)
+
+        with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-part") as pool:
+            list(pool.map(put, parts))
 
     def commit(self, snapshot: str, manifest: dict[str, Any]) -> None:
         """Write the manifest: from now on the snapshot exists."""

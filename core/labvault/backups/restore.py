@@ -30,6 +30,7 @@ from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repo
 from labvault.backups.snapshot import FORMAT, FORMAT_VERSION, Progress, no_progress
 from labvault.db import WRITE_OPTION, Base
 from labvault.files.storage import FileStore
+from labvault.items import fulltext
 
 #: on_content(sha256, chunks): do something with a verified content's bytes.
 OnContent = Callable[[str, Iterator[bytes]], None]
@@ -277,7 +278,7 @@ def restore(
     tables = manifest["tables"]
     total_rows = sum(table["rows"] for table in tables)
     writer = engine.connect().execution_options(**{WRITE_OPTION: True})
-    with writer as connection, connection.begin():
+    with writer as connection, connection.begin(), fulltext.indexed_at_the_end(connection):
         for table in tables:
             path = folder / f"dump/{table['name']}.jsonl"
             with path.open("rb") as stream:

@@ -221,9 +221,7 @@ def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:
         puts = repository.put_contents(
             dump.contents(), store.open, lambda n: progress("copying files", n, total)
         )
-        for part in dump.parts:
-            with part.path.open("rb") as stream:
-                repository.put_part(snapshot, part.name, stream)
+        repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
         dump.manifest["encrypted"] = repository.key is not None
         dump.manifest["finished_at"] = utcnow().isoformat()
         repository.commit(snapshot, dump.manifest)

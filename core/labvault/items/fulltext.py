@@ -27,7 +27,8 @@ import logging
 import re
 import unicodedata
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +36,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from labvault.errors import ConfigError
+from labvault.items.models import SQLITE_SEARCH_DDL
 
+SQLITE_INSERT_TRIGGER = next(ddl for ddl in SQLITE_SEARCH_DDL if "items_fts_insert" in ddl)
 SEARCH_TABLE = "items_search"
 PENDING_TABLE = "items_search_pending"
 #: The engine names /info and `labvault config check` report.
@@ -323,6 +326,21 @@ def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = Non
 def _mroonga_table(engine: sa.Engine) -> bool:
     with engine.connect() as connection:
         return (_table_engine(connection, SEARCH_TABLE) or "").lower() == "mroonga"
+
+
+@contextmanager
+def indexed_at_the_end(connection: sa.Connection) -> Iterator[None]:
+    """Index the items inserted within the block once, at its end, rather than row by
+    row (a restore: SQLite's FTS5 trigger made loading 100,000 items 7x slower). In the
+    caller's transaction, so a failure takes the change of triggers back too."""
+    trigger = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'items_fts_insert'"
+    if connection.dialect.name != "sqlite" or not connection.exec_driver_sql(trigger).first():
+        yield  # no per-row index to suspend (or a snapshot older than the search)
+        return
+    connection.exec_driver_sql("DROP TRIGGER items_fts_insert")
+    yield
+    connection.exec_driver_sql("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    connection.exec_driver_sql(SQLITE_INSERT_TRIGGER)
 
 
 # --- after a commit -----------------------------------------------------------------------
