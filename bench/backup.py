@@ -614,7 +614,7 @@ def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
     from labvault.app import create_app
     from labvault.backups import restore, service
     from labvault.backups.snapshot import temporary_folder
-    from labvault.cli import _AlembicMigrations
+    from labvault.cli.backups import AlembicMigrations
 
     app = create_app()
     state = app.extensions["labvault"]
@@ -628,7 +628,7 @@ def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
                     source,
                     state.database.engine,
                     service.file_store(),
-                    _AlembicMigrations(state.settings["DATABASE_URL"]),
+                    AlembicMigrations(state.settings["DATABASE_URL"]),
                     Path(folder),
                 ),
                 top,

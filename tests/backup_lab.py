@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.backups import restore, service
 from labvault.backups.dump import dumped_tables
-from labvault.cli import _AlembicMigrations
+from labvault.cli.backups import AlembicMigrations
 from labvault.files.storage import FileStore
 from labvault.migrations import create_schema
 from labvault.models import metadata
@@ -162,7 +162,7 @@ def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
                 source,
                 state.database.engine,
                 service.file_store(),
-                _AlembicMigrations(state.settings["DATABASE_URL"]),
+                AlembicMigrations(state.settings["DATABASE_URL"]),
                 folder,
             )
         finally:

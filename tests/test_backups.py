@@ -403,9 +403,9 @@ def test_a_restore_refuses_what_is_not_empty_unless_forced(site, labvault_make_u
 
 
 def restore_migrations(state: Any) -> Any:
-    from labvault.cli import _AlembicMigrations
+    from labvault.cli.backups import AlembicMigrations
 
-    return _AlembicMigrations(state.settings["DATABASE_URL"])
+    return AlembicMigrations(state.settings["DATABASE_URL"])
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "mariadb", "postgresql"])

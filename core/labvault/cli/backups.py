@@ -1,0 +1,261 @@
+"""``labvault backup``: snapshots with strategies or into one archive; list, verify,
+restore (see :mod:`labvault.backups`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labvault.cli import _Bars, _obj, _size, _table, cli
+from labvault.errors import LabvaultError
+
+
+def _run_summary(report: dict[str, Any]) -> str:
+    where = f"strategy {report['strategy']}" if "strategy" in report else report["path"]
+    line = (
+        f"snapshot {report['snapshot']} ({where}): {report['rows']} rows, "
+        f"{report['files']} files ({_size(report['bytes'])})"
+    )
+    if "files_uploaded" in report:
+        line += f", {report['files_uploaded']} files uploaded ({_size(report['bytes_uploaded'])})"
+        if report["snapshots_removed"]:
+            line += f", {len(report['snapshots_removed'])} old snapshot(s) removed"
+    else:
+        line += f", archive {_size(report['archive_bytes'])}"
+    return f"{line}, in {report['seconds']:.1f} s"
+
+
+@cli.group()
+def backup() -> None:
+    """Backups: snapshots of the database and the files (see BACKUP_STRATEGIES)."""
+
+
+def _run_strategies(ctx: click.Context, names: list[str]) -> None:
+    from labvault.backups import service
+    from labvault.db import get_session
+
+    failed = 0
+    for name in names:
+        bars = _Bars()
+        try:
+            report = service.run_strategy(get_session(), name, bars)
+        except LabvaultError as exc:
+            bars.close()
+            failed += 1
+            click.echo(f"{name}: failed: {exc}", err=True)
+            continue
+        bars.close()
+        click.echo(_run_summary(report))
+    if failed:
+        raise SystemExit(1)
+
+
+@backup.command("create")
+@click.option("--strategy", metavar="NAME", help="Back up with this strategy (default: all).")
+@click.option(
+    "--output-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one self-contained .tar.gz instead; no strategy needed.",
+)
+@click.option(
+    "--compression-level",
+    type=click.IntRange(0, 9),
+    default=6,
+    show_default=True,
+    help="gzip level of an --output-path archive.",
+)
+@click.pass_context
+def backup_create(
+    ctx: click.Context, strategy: str | None, output_path: Path | None, compression_level: int
+) -> None:
+    """Take a snapshot now: with one strategy, every strategy, or into an archive."""
+    from labvault.backups import service
+
+    if strategy and output_path:
+        raise click.UsageError("give --strategy or --output-path, not both")
+    with _obj(ctx).app().test_request_context():
+        if output_path is not None:
+            bars = _Bars()
+            report = service.create_archive(output_path, compression_level, bars)
+            bars.close()
+            click.echo(_run_summary(report))
+            return
+        names = [strategy] if strategy else list(service.strategies())
+        if not names:
+            raise LabvaultError("no backup strategies are configured (BACKUP_STRATEGIES)")
+        if strategy:
+            service.get_strategy(strategy)
+        _run_strategies(ctx, names)
+
+
+@backup.command("due")
+@click.pass_context
+def backup_due(ctx: click.Context) -> None:
+    """Run every strategy whose last success is older than its frequency (for cron)."""
+    from labvault.backups import service
+    from labvault.db import get_session
+
+    with _obj(ctx).app().test_request_context():
+        names = service.due_strategies(get_session())
+        if not names:
+            click.echo("no backup is due")
+            return
+        _run_strategies(ctx, names)
+
+
+@backup.command("list")
+@click.option("--strategy", metavar="NAME", help="Only this strategy's snapshots.")
+@click.pass_context
+def backup_list(ctx: click.Context, strategy: str | None) -> None:
+    """The snapshots each strategy keeps, oldest first."""
+    from labvault.backups import service
+
+    failed = False
+    with _obj(ctx).app().test_request_context():
+        names = [service.get_strategy(strategy).name] if strategy else list(service.strategies())
+        rows = []
+        for name in names:
+            try:
+                snapshots = service.snapshots_of(name)
+            except LabvaultError as exc:  # the others are still listed
+                click.echo(f"{name}: {exc}", err=True)
+                failed = True
+                continue
+            for snapshot in snapshots:
+                rows.append(
+                    (
+                        name,
+                        snapshot["snapshot"],
+                        snapshot["rows"],
+                        snapshot["files"],
+                        _size(snapshot["bytes"]),
+                        "yes" if snapshot["encrypted"] else "no",
+                    )
+                )
+    _table(("strategy", "snapshot", "rows", "files", "size", "encrypted"), rows)
+    if failed:
+        raise SystemExit(1)
+
+
+@backup.command("verify")
+@click.option("--strategy", metavar="NAME", help="Only this strategy (default: all).")
+@click.option(
+    "--from-archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify an archive of `backup create --output-path`.",
+)
+@click.argument("snapshot", required=False)
+@click.pass_context
+def backup_verify(
+    ctx: click.Context, strategy: str | None, from_archive: Path | None, snapshot: str | None
+) -> None:
+    """Read every part and file of snapshots again and check every checksum."""
+    import time
+
+    from labvault.backups import service
+
+    if snapshot and not strategy:
+        raise click.UsageError("a SNAPSHOT needs --strategy")
+    started = time.monotonic()
+    with _obj(ctx).app().test_request_context():
+        bars = _Bars()
+        if from_archive is not None:
+            checked = [(str(from_archive), service.verify_archive(from_archive, bars))]
+        else:
+            names = [strategy] if strategy else list(service.strategies())
+            checked = [
+                (name, report)
+                for name in names
+                for report in service.verify(service.get_strategy(name).name, snapshot, bars)
+            ]
+        bars.close()
+    problems = 0
+    for where, report in checked:
+        for problem in report.problems:
+            click.echo(f"{where} {report.manifest.get('snapshot')}: {problem}")
+        problems += len(report.problems)
+    total = sum(report.bytes for _, report in checked)
+    click.echo(
+        f"verified {len(checked)} snapshot(s), {sum(r.contents for _, r in checked)} files, "
+        f"{_size(total)} in {time.monotonic() - started:.1f} s: "
+        + (f"{problems} problem(s)" if problems else "no problems")
+    )
+    if problems:
+        raise SystemExit(1)
+
+
+class AlembicMigrations:
+    """The schema's migrations as a restore needs them (labvault.backups.restore)."""
+
+    def __init__(self, url: str, search_engine: str = "auto") -> None:
+        self.url = url
+        self.search_engine = search_engine
+
+    def upgrade(self, revision: str) -> None:
+        from labvault import migrations
+
+        migrations.upgrade(self.url, revision, self.search_engine)
+
+    def remove_all(self) -> None:
+        from labvault import migrations
+
+        migrations.remove_all(self.url)
+
+
+@backup.command("restore")
+@click.option("--strategy", metavar="NAME", help="Restore a snapshot of this strategy.")
+@click.option(
+    "--from-archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Restore an archive of `backup create --output-path`.",
+)
+@click.option("--force", is_flag=True, help="Replace a database and file store that are not empty.")
+@click.argument("snapshot", required=False)
+@click.pass_context
+def backup_restore(
+    ctx: click.Context,
+    strategy: str | None,
+    from_archive: Path | None,
+    force: bool,
+    snapshot: str | None,
+) -> None:
+    """Restore a snapshot into this server's database and file store."""
+    import time
+
+    from labvault.backups import restore, service
+    from labvault.backups.snapshot import temporary_folder
+
+    if bool(from_archive) == bool(strategy) or (strategy and not snapshot):
+        raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")
+    started = time.monotonic()
+    with _obj(ctx).app().test_request_context():
+        if from_archive is not None:
+            source: Any = restore.ArchiveSource(from_archive)
+        else:
+            assert strategy is not None and snapshot is not None
+            repository = service.get_strategy(strategy).repository()
+            repository.open(create=False)
+            source = restore.RepositorySource(repository, snapshot)
+        settings = _obj(ctx).app().extensions["labvault"].settings
+        bars = _Bars()
+        try:
+            with temporary_folder() as folder:
+                report = restore.restore(
+                    source,
+                    service._engine(),
+                    service.file_store(),
+                    AlembicMigrations(settings["DATABASE_URL"], settings["MARIADB_SEARCH_ENGINE"]),
+                    Path(folder),
+                    force=force,
+                    progress=bars,
+                )
+        finally:
+            bars.close()
+            source.close()
+    click.echo(
+        f"restored snapshot {report.snapshot}: {report.rows} rows in {report.tables} tables, "
+        f"{report.files} files ({_size(report.bytes)}) in {time.monotonic() - started:.1f} s"
+        + (f"; {report.contents_removed} other files removed" if report.contents_removed else "")
+    )
