@@ -181,13 +181,13 @@ def ensure(
             for name, statement in INNODB_INDEXES.items():
                 if name not in indexes:
                     connection.execute(sa.text(statement))
+    _in_use[engine] = "mroonga" if use_mroonga else "innodb"
     if use_mroonga:
         if not built:
             reindex(engine, progress)
         with engine.begin() as connection:  # writes no longer pay for InnoDB's index
             for name in indexes:
                 connection.execute(sa.text(f"DROP INDEX {name} ON items"))
-    _in_use[engine] = "mroonga" if use_mroonga else "innodb"
     return _in_use[engine]
 
 
@@ -291,8 +291,9 @@ def _copy(connection: sa.Connection, ids: Sequence[int]) -> None:
 
 def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = None) -> int:
     """Copy every item's texts into the search table again (MariaDB with Mroonga), then
-    remove copies of items that are gone; the items copied. Searches keep working
-    meanwhile: rows are replaced, never emptied first."""
+    remove copies of items that are gone; the items copied. Every item is noted and the
+    notes are copied as a writer's are (under their locks), so a change committed
+    meanwhile is never overwritten by an older text; searches keep working throughout."""
     if not _mroonga_table(engine):
         return 0
     with engine.connect() as connection:
@@ -308,7 +309,14 @@ def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = Non
             )
             if not ids:
                 break
-            _copy(connection, ids)
+            connection.execute(
+                sa.text(
+                    f"INSERT INTO {PENDING_TABLE} (item_id) VALUES (:id) "
+                    "ON DUPLICATE KEY UPDATE item_id = item_id"
+                ),
+                [{"id": item_id} for item_id in ids],
+            )
+        index_pending(engine)
         last, done = ids[-1], done + len(ids)
         if progress:
             progress(len(ids), total)
@@ -319,7 +327,6 @@ def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = Non
                 "WHERE i.id IS NULL"
             )
         )
-    index_pending(engine)  # what changed meanwhile was noted: copied again
     return done
 
 
