@@ -80,7 +80,9 @@ IDENTIFIER_PREFIX = "lab"
 # InnoDB takes 50 to 200 ms. Add it to a Debian/Ubuntu MariaDB server with
 #   apt-get install mariadb-plugin-mroonga && mariadb -e "INSTALL SONAME 'ha_mroonga'"
 # then run `labvault db upgrade`, which builds the index of the engine it finds (and
-# `labvault search reindex` rebuilds it). `labvault config check` and GET /info say
+# `labvault search reindex` rebuilds it). The database user needs the TRIGGER privilege
+# (and, with binary logging on, log_bin_trust_function_creators=1): triggers note each
+# change for Mroonga's copy of the texts. `labvault config check` and GET /info say
 # which engine searches. SQLite and PostgreSQL have their own index. Default: "auto".
 # MARIADB_SEARCH_ENGINE = "auto"
 
