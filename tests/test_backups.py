@@ -494,3 +494,37 @@ def test_the_config_in_a_snapshot_names_no_secret():
     assert config["DATABASE_URL"] == "mysql+pymysql://lab:***@db.example.org/lab"
     assert config["PLUGIN_OPTIONS"]["auth_github"]["client_id"] == "Iv1.abc"
     assert config["CORS_ORIGINS"] == ["https://lab.example.org"]
+
+
+def test_a_flipped_byte_anywhere_in_an_archive_is_reported_as_damage(site, labvault_make_user):
+    import tarfile
+
+    app = site()
+    populate(app, labvault_make_user, files=2)
+    folder = target_folder(app).parent
+    with app.app_context():
+        service.create_archive(folder / "lab.tar.gz")
+    data = (folder / "lab.tar.gz").read_bytes()
+
+    def problems(archive: bytes) -> list[str]:
+        (folder / "damaged.tar.gz").write_bytes(archive)
+        try:
+            with app.app_context():
+                return service.verify_archive(folder / "damaged.tar.gz").problems
+        except BackupError as error:
+            return [error.message]
+
+    assert problems(data) == []
+    for position in range(0, len(data), len(data) // 40):
+        damaged = bytearray(data)
+        damaged[position] ^= 0xFF
+        found = problems(bytes(damaged))
+        # the first problem names the damage (others follow from it: parts then missing)
+        assert found and "damaged" in found[0], (position, found)
+
+    with tarfile.open(folder / "manifest.tar.gz", "w:gz") as tar:  # a manifest, not JSON
+        info = tarfile.TarInfo("labvault-backup/manifest.json")
+        info.size = 9
+        tar.addfile(info, io.BytesIO(b"{not json"))
+    with app.app_context(), pytest.raises(BackupError, match="its manifest is not JSON"):
+        service.verify_archive(folder / "manifest.tar.gz")

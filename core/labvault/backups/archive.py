@@ -9,6 +9,7 @@ a file at that name is always a whole archive.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -90,8 +91,7 @@ class _Hashing:
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        self._digest.hash.update(data)
-        self._digest.size += len(data)
+        self._digest.update(data)
         return data
 
 
@@ -100,18 +100,27 @@ class ArchiveReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # gzip's own reader checks the stream's CRC at its end (tarfile's "r|gz" does not)
+        self._gzip = gzip.GzipFile(path, mode="rb")
         try:
-            self._tar = tarfile.open(path, mode="r|gz")  # noqa: SIM115 (closed by close())
-        except (OSError, tarfile.TarError) as error:
-            raise BackupError(f"{path} is not a labvault backup archive: {error}") from None
+            self._tar = tarfile.open(fileobj=self._gzip, mode="r|")  # noqa: SIM115 (closed by close())
+        except (OSError, EOFError, tarfile.TarError) as error:
+            self._gzip.close()
+            raise BackupError(
+                f"{path} is damaged, or not a labvault backup archive: {error}"
+            ) from None
         self._members = iter(self._tar)
         first = self._next()
         if first is None or first.name != MANIFEST_MEMBER:
             raise BackupError(f"{path} is not a labvault backup archive (no manifest first)")
-        self.manifest: dict[str, Any] = json.loads(self._read(first))
+        try:
+            self.manifest: dict[str, Any] = json.loads(self._read(first))
+        except ValueError:
+            raise BackupError(f"{path} is damaged: its manifest is not JSON") from None
 
     def close(self) -> None:
         self._tar.close()
+        self._gzip.close()
 
     def _next(self) -> tarfile.TarInfo | None:
         try:
@@ -136,12 +145,12 @@ class ArchiveReader:
         each must be read before the next is asked for."""
         while (member := self._next()) is not None:
             if not member.isfile() or not member.name.startswith(ROOT + "/"):
-                raise BackupError(f"{self.path}: unexpected member {member.name}")
+                raise BackupError(f"{self.path} is damaged: unexpected member {member.name}")
             yield member.name[len(ROOT) + 1 :], self._chunks(member)
         # tar stops at its end marker; read the gzip stream to its end, where its
         # checksum of everything is checked
         try:
-            while self._tar.fileobj.read(1 << 20):
+            while self._gzip.read(1 << 20):
                 pass
         except (OSError, EOFError) as error:
             raise BackupError(f"{self.path} is damaged: {error}") from None

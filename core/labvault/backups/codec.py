@@ -218,16 +218,19 @@ def chunk_stream(chunks: Iterable[bytes]) -> BinaryIO:
 
 
 class Digest:
-    """A sha256 and byte count of everything passed through :meth:`feed`."""
+    """A sha256 and byte count of everything passed through :meth:`update` or :meth:`feed`."""
 
     def __init__(self) -> None:
         self.hash = hashlib.sha256()
         self.size = 0
 
+    def update(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+
     def feed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
-            self.hash.update(chunk)
-            self.size += len(chunk)
+            self.update(chunk)
             yield chunk
 
     @property

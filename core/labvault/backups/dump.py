@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -77,7 +77,11 @@ def _line(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def write_table(connection: sa.Connection, table: sa.Table, out: BinaryIO) -> int:
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> int:
     """Write ``table`` as a part to ``out``; returns its row count."""
     columns = list(table.columns)
     kinds = [column_kind(c) for c in columns]
@@ -196,6 +200,13 @@ def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:
             ),
             {"sequence": sequence},
         )
+
+
+def contents_list(chunks: Iterable[bytes]) -> Iterator[tuple[str, int]]:
+    """The (sha256, size) entries of a snapshot's contents list, one per line."""
+    for line in lines(chunks):
+        sha256, size = json.loads(line)
+        yield sha256, size
 
 
 def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from labvault.backups import codec
 from labvault.backups.codec import BackupError, Digest, Key
+from labvault.backups.dump import contents_list
 from labvault.plugin import BackupTarget, NotFound
 
 FORMAT = "labvault-backup-repository"
@@ -250,11 +251,7 @@ class Repository:
 
     def contents(self, snapshot: str) -> Iterator[tuple[str, int]]:
         """(sha256, size) of every content ``snapshot`` refers to."""
-        from labvault.backups.dump import lines
-
-        for line in lines(self.get(f"{SNAPSHOTS}{snapshot}/{CONTENTS_PART}")):
-            sha256, size = json.loads(line)
-            yield sha256, size
+        return contents_list(self.get(f"{SNAPSHOTS}{snapshot}/{CONTENTS_PART}"))
 
 
 CONTENTS_PART = "contents.jsonl"

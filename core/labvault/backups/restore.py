@@ -14,7 +14,6 @@ transaction, and the schema is upgraded to this labvault's revision.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 from labvault.backups import codec
 from labvault.backups.archive import MANIFEST_MEMBER, ArchiveReader
 from labvault.backups.codec import BackupError, Digest, chunk_stream, read_chunks
-from labvault.backups.dump import TablePart, dumped_tables, lines, load_table
+from labvault.backups.dump import TablePart, contents_list, dumped_tables, lines, load_table
 from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repository
 from labvault.backups.snapshot import FORMAT, FORMAT_VERSION, Progress, no_progress
 from labvault.db import WRITE_OPTION, Base
@@ -87,13 +86,18 @@ class ArchiveSource:
         for sha256, _ in listed:
             member = next(members, None)
             if member is None:
-                raise BackupError(f"the archive ends before content {sha256}")
+                # tar reads a damaged header as the end of the archive
+                raise BackupError(
+                    f"the archive is damaged or cut short: it ends before content {sha256}"
+                )
             name, chunks = member
             if name != f"{CONTENTS}{sha256[:2]}/{sha256}":
-                raise BackupError(f"the archive holds {name} where content {sha256} belongs")
+                raise BackupError(
+                    f"the archive is damaged: it holds {name} where content {sha256} belongs"
+                )
             yield sha256, chunks
         if next(members, None) is not None:
-            raise BackupError("the archive holds more than its contents list names")
+            raise BackupError("the archive is damaged: it holds more than its contents list names")
 
     def close(self) -> None:
         self.reader.close()
@@ -129,6 +133,11 @@ def read_snapshot(
     manifest = source.manifest
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError("not a labvault snapshot of a format this version reads")
+    parts = manifest.get("parts")
+    if not isinstance(parts, dict) or not all(
+        isinstance(info, dict) and {"sha256", "size"} <= info.keys() for info in parts.values()
+    ):
+        raise BackupError("the snapshot's manifest is damaged: it does not list its parts")
     report = ReadReport(manifest)
 
     def problem(text: str) -> None:
@@ -162,7 +171,7 @@ def read_snapshot(
     if not (folder / CONTENTS_PART).is_file():
         problem("the snapshot's contents list cannot be read")
         return report
-    listed = list(_listed_file(folder / CONTENTS_PART))
+    listed = list(_contents_of(folder))
     if skip is not None:
         listed = [(sha256, size) for sha256, size in listed if sha256 not in skip]
         skip.update(sha256 for sha256, _ in listed)
@@ -185,11 +194,9 @@ def read_snapshot(
     return report
 
 
-def _listed_file(path: Path) -> Iterator[tuple[str, int]]:
-    with path.open("rb") as stream:
-        for line in lines(read_chunks(stream)):
-            sha256, size = json.loads(line)
-            yield sha256, size
+def _contents_of(folder: Path) -> Iterator[tuple[str, int]]:
+    with (folder / CONTENTS_PART).open("rb") as stream:
+        yield from contents_list(read_chunks(stream))
 
 
 def _counting(chunks: Iterator[bytes], progress: Progress, total: int) -> Iterator[bytes]:
@@ -289,7 +296,7 @@ def restore(
             report.tables += 1
     migrations.upgrade("head")
     if force:
-        keep = {sha256 for sha256, _ in _listed_file(folder / CONTENTS_PART)}
+        keep = {sha256 for sha256, _ in _contents_of(folder)}
         for sha256 in list(store.all_digests()):
             if sha256 not in keep and store.remove(sha256):
                 report.contents_removed += 1

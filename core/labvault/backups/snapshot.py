@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from labvault import __version__
 from labvault.backups.codec import BackupError, Digest, read_chunks
-from labvault.backups.dump import dumped_tables, lines, write_table
+from labvault.backups.dump import contents_list, dumped_tables, write_table
 from labvault.backups.repository import CONTENTS_PART, MANIFEST
 from labvault.db import Base, utcnow
 from labvault.plugin import SecretValue
@@ -71,11 +71,8 @@ class Dump:
         return size
 
     def contents(self) -> Iterator[tuple[str, int]]:
-        path = self.folder / CONTENTS_PART
-        with path.open("rb") as stream:
-            for line in lines(read_chunks(stream)):
-                sha256, size = json.loads(line)
-                yield sha256, size
+        with (self.folder / CONTENTS_PART).open("rb") as stream:
+            yield from contents_list(read_chunks(stream))
 
 
 def snapshot_id(now: dt.datetime) -> str:
@@ -169,26 +166,29 @@ def dump_database(
 
 
 class _part:
-    """A part being written to the dump's folder; hashed and listed when closed."""
+    """A part being written to the dump's folder, hashed as it is written; listed in the
+    dump when closed."""
 
     def __init__(self, dump: Dump, name: str) -> None:
         self.dump = dump
         self.name = name
         self.path = dump.folder / name
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.digest = Digest()
 
-    def __enter__(self) -> BinaryIO:
+    def __enter__(self) -> _part:
         self.stream: BinaryIO = self.path.open("wb")
-        return self.stream
+        return self
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.stream.write(data)
 
     def __exit__(self, *exc_info: object) -> None:
         self.stream.close()
         if exc_info[0] is not None:
             return
-        digest = Digest()
-        with self.path.open("rb") as stream:
-            for _ in digest.feed(read_chunks(stream)):
-                pass
+        digest = self.digest
         part = Part(self.name, self.path, digest.hexdigest, digest.size)
         self.dump.parts.append(part)
         self.dump.manifest["parts"][self.name] = {"sha256": part.sha256, "size": part.size}

@@ -32,7 +32,7 @@ def backup() -> None:
     """Backups: snapshots of the database and the files (see BACKUP_STRATEGIES)."""
 
 
-def _run_strategies(ctx: click.Context, names: list[str]) -> None:
+def _run_strategies(names: list[str]) -> None:
     from labvault.backups import service
     from labvault.db import get_session
 
@@ -87,7 +87,7 @@ def backup_create(
             raise LabvaultError("no backup strategies are configured (BACKUP_STRATEGIES)")
         if strategy:
             service.get_strategy(strategy)
-        _run_strategies(ctx, names)
+        _run_strategies(names)
 
 
 @backup.command("due")
@@ -102,7 +102,7 @@ def backup_due(ctx: click.Context) -> None:
         if not names:
             click.echo("no backup is due")
             return
-        _run_strategies(ctx, names)
+        _run_strategies(names)
 
 
 @backup.command("list")

@@ -133,9 +133,7 @@ def engine_in_use(engine: sa.Engine) -> str:
         return engine.dialect.name
     found = _in_use.get(engine)
     if found is None:
-        with engine.connect() as connection:
-            built = _table_engine(connection, SEARCH_TABLE)
-        found = "mroonga" if built and built.lower() == "mroonga" else "innodb"
+        found = "mroonga" if _mroonga_table(engine) else "innodb"
         _in_use[engine] = found
     return found
 
@@ -158,7 +156,7 @@ def ensure(
         return engine_in_use(engine)
     with engine.connect() as connection:
         available = mroonga_available(connection)
-        built = (_table_engine(connection, SEARCH_TABLE) or "").lower() == "mroonga"
+        built = _has_mroonga_table(connection)
         indexes = _innodb_indexes(connection)
     if preference == "mroonga" and not available:
         raise ConfigError(
@@ -332,7 +330,12 @@ def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = Non
 
 def _mroonga_table(engine: sa.Engine) -> bool:
     with engine.connect() as connection:
-        return (_table_engine(connection, SEARCH_TABLE) or "").lower() == "mroonga"
+        return _has_mroonga_table(connection)
+
+
+def _has_mroonga_table(connection: sa.Connection) -> bool:
+    """Whether the search table is there, a Mroonga table (what ``ensure`` built)."""
+    return (_table_engine(connection, SEARCH_TABLE) or "").lower() == "mroonga"
 
 
 @contextmanager
