@@ -607,7 +607,7 @@ def index_lookup_ms(engine: sa.Engine, repeats: int = 5) -> float:
         queries = [" ".join(f'"{w}"*' for w in q.split()) for q in SEARCHES]
     elif fulltext.engine_in_use(engine) == "mroonga":
         sql = (
-            "SELECT item_id FROM items_search WHERE MATCH (title, body) "
+            "SELECT item_id FROM items_search WHERE MATCH (title, body, access) "
             "AGAINST (:q IN BOOLEAN MODE) ORDER BY item_id DESC LIMIT 1000"
         )
         queries = [" ".join(f"+{w}*" for w in q.split()) for q in SEARCHES]

@@ -203,7 +203,7 @@ def search(terms: list[str]) -> tuple[str, str, str, str, dict[str, str]]:
         )
     against = " ".join(f"+{term}*" for term in terms)
     if MROONGA:  # labvault's copy of the texts in a Mroonga table (items/fulltext.py)
-        both = "MATCH (s.title, s.body) AGAINST (:against IN BOOLEAN MODE)"
+        both = "MATCH (s.title, s.body, s.access) AGAINST (:against IN BOOLEAN MODE)"
         title = "MATCH (s.title) AGAINST (:against IN BOOLEAN MODE)"
         join = " JOIN items_search s ON s.item_id = i.id"
         return join, both, f"{title} * 10.0 + {both}", "i.id DESC", {"against": against}

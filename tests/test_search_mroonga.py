@@ -157,8 +157,10 @@ def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
     engine = mroonga_app.extensions["labvault"].database.engine
     with engine.begin() as connection:  # the copy lost, and a copy of nothing left
         connection.execute(sa.text(f"DELETE FROM {fulltext.SEARCH_TABLE}"))
+        era = fulltext.era_of(999999)
         connection.execute(
-            sa.text(f"INSERT INTO {fulltext.SEARCH_TABLE} VALUES (999999, 'pellet', '')")
+            sa.text(f"INSERT INTO {fulltext.SEARCH_TABLE} VALUES (999999, 'pellet', '', :access)"),
+            {"access": f"_e{era} _u{user.id}_e{era}"},
         )
     assert found(mroonga_app, user, "pellet") == []
 
@@ -209,3 +211,96 @@ def test_the_newest_matches_a_user_may_read_are_found_however_far_back(
         names = [session.get(Item, item_id).item_id for item_id in ids]
     assert sorted(names) == ["a-0", "a-1"]
     assert found(mroonga_app, alice, "anode") == ["a-0", "a-1"]
+
+
+def share(app: Any, owner: Any, reader: Any) -> None:
+    response = app.test_client().post(
+        "/collections",
+        json={"collection_id": "project", "shares": [{"user_id": reader.id, "permission": "read"}]},
+        headers=owner.headers,
+    )
+    assert response.status_code == 201, response.json
+
+
+def test_who_reads_an_item_is_copied_as_it_changes(mroonga_app, labvault_make_user):
+    """Mroonga picks the items a user reads by the copy's access words: joining and
+    leaving a shared collection, the trash and a manager's reading all show at once."""
+    from tests.records import current_etag, patch_item, with_etag
+
+    alice, reader = labvault_make_user(mroonga_app), labvault_make_user(mroonga_app)
+    manager = labvault_make_user(mroonga_app, role="manager")
+    client = mroonga_app.test_client()
+    share(mroonga_app, alice, reader)
+    item = create_item(client, alice, name="Zircon pellet", item_id="z-1")
+    refcode = item["refcode"]
+    assert found(mroonga_app, reader, "zircon") == []
+    assert found(mroonga_app, manager, "zircon") == ["z-1"]
+
+    assert patch_item(client, alice, refcode, {"collections": ["project"]}).status_code == 200
+    assert found(mroonga_app, reader, "zircon") == ["z-1"]
+    assert patch_item(client, alice, refcode, {"collections": []}).status_code == 200
+    assert found(mroonga_app, reader, "zircon") == []
+
+    etag = current_etag(client, alice, refcode)
+    assert client.delete(f"/items/{refcode}", headers=with_etag(alice, etag)).status_code == 204
+    assert found(mroonga_app, alice, "zircon") == []
+    assert found(mroonga_app, manager, "zircon") == []
+    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 0  # the trash is not copied
+    restored = client.post(f"/trash/{refcode}/restore", headers=alice.headers)
+    assert restored.status_code == 200, restored.json
+    assert found(mroonga_app, alice, "zircon") == ["z-1"]
+
+
+@pytest.mark.parametrize("access_words", [400, 3], ids=["by-eras", "too-many-words"])
+def test_eras_find_the_same_newest_matches_as_checking_each_hit(
+    mroonga_app, labvault_make_user, monkeypatch, access_words
+):
+    """Eras of two ids, so a search reads many of them (and, past MAX_ACCESS_WORDS,
+    checks Mroonga's hits one by one instead): the window holds the newest matches the
+    user reads, however sparse, ranked as when every hit is checked."""
+    from labvault.auth.models import User
+    from labvault.items import access, lists, search
+
+    monkeypatch.setattr(fulltext, "ERA_BITS", 1)
+    monkeypatch.setattr(search, "MAX_ACCESS_WORDS", access_words)
+    alice, bob = labvault_make_user(mroonga_app), labvault_make_user(mroonga_app)
+    share(mroonga_app, bob, alice)
+    client = mroonga_app.test_client()
+    readable = []
+    for number in range(36):
+        owner = bob if number % 3 else alice
+        fields: dict[str, Any] = {"name": f"Anode {number}", "item_id": f"n-{number}"}
+        if number % 9 == 4:
+            fields["collections"] = ["project"]
+        if number % 12 == 5:
+            fields["description"] = "anode anode anode"  # ranks first
+        if number % 11 == 7:
+            fields = {**fields, "type": "starting_material"}
+        create_item(client, owner, **fields)
+        if owner is alice or "collections" in fields or fields.get("type"):
+            readable.append(f"n-{number}")
+        create_item(client, bob, name=f"Cathode {number}")  # not a match
+
+    with mroonga_app.app_context():
+        session = get_session()
+        viewer = session.get(User, alice.id)
+        query = lists.filtered_query(viewer, {})
+        for window in (1, 4, 7, 100):
+            by_eras = search.ranked_window(
+                session,
+                query,
+                "anode",
+                identifier_prefix="",
+                window=window,
+                reasons=access.read_reasons(session, viewer),
+            )
+            checked = search.ranked_window(
+                session, query, "anode", identifier_prefix="", window=window
+            )
+            assert by_eras == checked
+            names = {session.get(Item, item_id).item_id for item_id in by_eras}
+            newest = sorted(readable, key=lambda name: int(name[2:]))[-window:]
+            assert names == set(newest), window
+    listed = client.get("/items?q=anode&page_size=100", headers=alice.headers)
+    assert sorted(item["item_id"] for item in listed.json) == sorted(readable)
+    assert listed.json[0]["item_id"] == "n-29"  # "anode" four times, and lab-wide

@@ -6,9 +6,10 @@ InnoDB FULLTEXT reads every document holding it, but its tables are not
 transactional. So the items' search texts stay in ``items`` (InnoDB), and Mroonga's
 table ``items_search`` is a copy written only after a change is committed:
 
-- triggers on ``items`` note every inserted, changed or deleted item in
-  ``items_search_pending`` (InnoDB), in the writing transaction: a rollback takes the
-  note back with the change, and a commit keeps both;
+- triggers on ``items``, ``item_creators`` and ``collection_items`` note every item
+  inserted, changed, deleted or read by others in ``items_search_pending`` (InnoDB), in
+  the writing transaction: a rollback takes the note back with the change, and a commit
+  keeps both;
 - after its commit, the writer copies the noted items' texts into ``items_search`` and
   removes the notes (:func:`index_pending`), holding the notes' row locks meanwhile, so
   two copies of one item never cross and a later change waits for the note;
@@ -17,6 +18,14 @@ table ``items_search`` is a copy written only after a change is committed:
   that no longer exists matches nothing.
 
 So a search never finds an item by text it does not have, nor misses one that has it.
+
+Groonga reads a word's every hit before it sorts them, so a common word costs more the
+more items there are. The copy therefore also holds, in ``access``, words no query word
+can start: the item's era (its id's upper bits, ``ERA_BITS``) and, per era, why people
+read it (lab-wide, its creators, its collections). A search asks for the query's words
+and the access words of the user's reasons in the newest eras, then in as many older
+ones as the window still needs (labvault.items.search), and Groonga reads only those.
+Items in the trash have no copy.
 ``labvault search reindex`` rebuilds the copy; ``labvault db upgrade`` builds the objects
 of the engine the server offers (``MARIADB_SEARCH_ENGINE`` can insist on one).
 """
@@ -36,7 +45,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from labvault.errors import ConfigError
-from labvault.items.models import SQLITE_SEARCH_DDL
+from labvault.items.models import LAB_WIDE_TYPES, SQLITE_SEARCH_DDL
 
 SQLITE_INSERT_TRIGGER = next(ddl for ddl in SQLITE_SEARCH_DDL if "items_fts_insert" in ddl)
 SEARCH_TABLE = "items_search"
@@ -51,37 +60,60 @@ ENGINE_NAMES = {
 #: How many noted items one pass of index_pending copies.
 BATCH = 500
 
+#: Items are grouped in eras of 2**ERA_BITS ids; a search looks at the newest eras first.
+ERA_BITS = 12
+#: Tables whose changes decide who reads an item (labvault.items.access): their triggers
+#: note the item, so that its ``access`` words are copied again.
+_ACCESS_TABLES = ("item_creators", "collection_items")
+
+
+def _note(trigger: str, when: str, table: str, row: str) -> str:
+    return (
+        f"CREATE TRIGGER {trigger} AFTER {when} ON {table} FOR EACH ROW "
+        f"INSERT INTO {PENDING_TABLE} (item_id) VALUES ({row}) "
+        "ON DUPLICATE KEY UPDATE item_id = item_id"
+    )
+
+
 MROONGA_DDL = (
     f"""CREATE TABLE {PENDING_TABLE} (
     item_id INTEGER NOT NULL PRIMARY KEY
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
     # the copy holds the texts' words as the query splits them (``words_of``), so the
-    # index only splits on spaces: a word is found by any start of it, as elsewhere
+    # index only splits on spaces: a word is found by any start of it, as elsewhere.
+    # ``access`` holds words no query word can start ("_"): the item's era and, per era,
+    # why people read it (``access_words``), so that Groonga itself picks the newest
+    # items a user reads; only items not in the trash are copied.
     f"""CREATE TABLE {SEARCH_TABLE} (
     item_id INTEGER NOT NULL PRIMARY KEY,
     title TEXT NOT NULL,
     body LONGTEXT NOT NULL,
-    FULLTEXT INDEX ft_items_search (title, body)
+    access TEXT NOT NULL,
+    FULLTEXT INDEX ft_items_search (title, body, access)
         COMMENT 'tokenizer "TokenDelimit", normalizer "NormalizerAuto"',
     FULLTEXT INDEX ft_items_search_title (title)
         COMMENT 'tokenizer "TokenDelimit", normalizer "NormalizerAuto"'
 ) ENGINE=Mroonga DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
-    f"""CREATE TRIGGER items_search_insert AFTER INSERT ON items FOR EACH ROW
-    INSERT INTO {PENDING_TABLE} (item_id) VALUES (NEW.id)
-    ON DUPLICATE KEY UPDATE item_id = item_id""",
+    _note("items_search_insert", "INSERT", "items", "NEW.id"),
     f"""CREATE TRIGGER items_search_update AFTER UPDATE ON items FOR EACH ROW
     INSERT INTO {PENDING_TABLE} (item_id)
     SELECT NEW.id FROM DUAL
-    WHERE NOT (NEW.search_title <=> OLD.search_title AND NEW.search_body <=> OLD.search_body)
+    WHERE NOT (NEW.search_title <=> OLD.search_title AND NEW.search_body <=> OLD.search_body
+               AND NEW.type <=> OLD.type AND NEW.deleted_at <=> OLD.deleted_at)
     ON DUPLICATE KEY UPDATE item_id = item_id""",
-    f"""CREATE TRIGGER items_search_delete AFTER DELETE ON items FOR EACH ROW
-    INSERT INTO {PENDING_TABLE} (item_id) VALUES (OLD.id)
-    ON DUPLICATE KEY UPDATE item_id = item_id""",
+    _note("items_search_delete", "DELETE", "items", "OLD.id"),
+    *(
+        _note(f"{table}_search_{when.lower()}", when, table, f"{row}.item_id")
+        for table in _ACCESS_TABLES
+        for when, row in (("INSERT", "NEW"), ("DELETE", "OLD"))
+    ),
 )
 MROONGA_DROP = (
-    "DROP TRIGGER IF EXISTS items_search_insert",
-    "DROP TRIGGER IF EXISTS items_search_update",
-    "DROP TRIGGER IF EXISTS items_search_delete",
+    *(
+        f"DROP TRIGGER IF EXISTS {table}_search_{when}"
+        for table in ("items", *_ACCESS_TABLES)
+        for when in ("insert", "update", "delete")
+    ),
     f"DROP TABLE IF EXISTS {SEARCH_TABLE}",
     f"DROP TABLE IF EXISTS {PENDING_TABLE}",
 )
@@ -114,6 +146,17 @@ def _table_engine(connection: sa.Connection, table: str) -> str | None:
         {"table": table},
     ).scalar()
     return None if found is None else str(found)
+
+
+def _has_column(connection: sa.Connection, column: str) -> bool:
+    found = connection.execute(
+        sa.text(
+            "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = :table AND COLUMN_NAME = :column"
+        ),
+        {"table": SEARCH_TABLE, "column": column},
+    ).first()
+    return found is not None
 
 
 def _innodb_indexes(connection: sa.Connection) -> set[str]:
@@ -156,7 +199,8 @@ def ensure(
         return engine_in_use(engine)
     with engine.connect() as connection:
         available = mroonga_available(connection)
-        built = _has_mroonga_table(connection)
+        # a copy of an earlier layout (no ``access``) is built again
+        built = _has_mroonga_table(connection) and _has_column(connection, "access")
         indexes = _innodb_indexes(connection)
     if preference == "mroonga" and not available:
         raise ConfigError(
@@ -258,13 +302,52 @@ def words_of(text: str) -> str:
     return " ".join(fold(word) for word in _WORD.findall(unicodedata.normalize("NFC", text)))
 
 
+def era_of(item_id: int) -> int:
+    return item_id >> ERA_BITS
+
+
+def access_word(reason: str | None, era: int) -> str:
+    """The word of an era's items read for ``reason`` (None: the era's every item)."""
+    return f"{access_prefix(reason)}{era}"
+
+
+def access_prefix(reason: str | None) -> str:
+    """How the words of ``reason`` start, whatever their era."""
+    return "_e" if reason is None else f"_{reason}_e"
+
+
+#: Why people read an item, as labvault.items.access decides it.
+LAB_WIDE = "lab"
+
+
+def creator_reason(user_id: int) -> str:
+    return f"u{user_id}"
+
+
+def collection_reason(collection_id: int) -> str:
+    return f"c{collection_id}"
+
+
+def _by_id(connection: sa.Connection, sql: str, ids: list[int]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = {}
+    rows = connection.execute(
+        sa.text(sql).bindparams(sa.bindparam("ids", expanding=True)), {"ids": ids}
+    )
+    for item_id, value in rows:
+        found.setdefault(item_id, []).append(value)
+    return found
+
+
 def _copy(connection: sa.Connection, ids: Sequence[int]) -> None:
-    """Make the search table's rows of ``ids`` what ``items`` holds now."""
+    """Make the search table's rows of ``ids`` what ``items`` and the tables deciding
+    who reads them hold now (items in the trash have no row)."""
+    ids = list(ids)
     texts = connection.execute(
-        sa.text("SELECT id, search_title, search_body FROM items WHERE id IN :ids").bindparams(
-            sa.bindparam("ids", expanding=True)
-        ),
-        {"ids": list(ids)},
+        sa.text(
+            "SELECT id, search_title, search_body, type FROM items "
+            "WHERE id IN :ids AND deleted_at IS NULL"
+        ).bindparams(sa.bindparam("ids", expanding=True)),
+        {"ids": ids},
     ).all()
     present = {row[0] for row in texts}
     gone = [item_id for item_id in ids if item_id not in present]
@@ -275,16 +358,42 @@ def _copy(connection: sa.Connection, ids: Sequence[int]) -> None:
             ),
             {"ids": gone},
         )
-    if texts:
-        connection.execute(
-            sa.text(
-                f"REPLACE INTO {SEARCH_TABLE} (item_id, title, body) VALUES (:id, :title, :body)"
-            ),
-            [
-                {"id": i, "title": words_of(title or ""), "body": words_of(body or "")}
-                for i, title, body in texts
-            ],
-        )
+    if not texts:
+        return
+    live = sorted(present)
+    creators = _by_id(
+        connection, "SELECT item_id, user_id FROM item_creators WHERE item_id IN :ids", live
+    )
+    collections = _by_id(
+        connection,
+        "SELECT item_id, collection_id FROM collection_items WHERE item_id IN :ids",
+        live,
+    )
+    lab_wide = {str(item_type) for item_type in LAB_WIDE_TYPES}
+
+    def access(item_id: int, item_type: str) -> str:
+        reasons: list[str | None] = [None]
+        if item_type in lab_wide:
+            reasons.append(LAB_WIDE)
+        reasons += [creator_reason(user) for user in creators.get(item_id, ())]
+        reasons += [collection_reason(c) for c in collections.get(item_id, ())]
+        return " ".join(access_word(reason, era_of(item_id)) for reason in reasons)
+
+    connection.execute(
+        sa.text(
+            f"REPLACE INTO {SEARCH_TABLE} (item_id, title, body, access) "
+            "VALUES (:id, :title, :body, :access)"
+        ),
+        [
+            {
+                "id": i,
+                "title": words_of(title or ""),
+                "body": words_of(body or ""),
+                "access": access(i, item_type),
+            }
+            for i, title, body, item_type in texts
+        ],
+    )
 
 
 def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = None) -> int:
@@ -369,17 +478,15 @@ def keep_search_fresh(factory: sessionmaker[Session]) -> None:
 
 
 def _note_flush(session: Session, _context: Any) -> None:
-    from labvault.items.models import Item
-
-    if any(isinstance(o, Item) for o in (*session.new, *session.dirty, *session.deleted)):
+    # any change may be one the triggers noted (an item, its creators, a collection's
+    # items); the copy after the commit finds nothing to do if none was
+    if session.new or session.dirty or session.deleted:
         session.info[_DIRTY] = True
 
 
 def _note_statement(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) == "items":
-            state.session.info[_DIRTY] = True
+        state.session.info[_DIRTY] = True
 
 
 def _forget(session: Session) -> None:

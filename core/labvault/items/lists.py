@@ -34,6 +34,10 @@ SUMMARY_ONLY = (
 )
 
 
+#: Arguments of a list that filter nothing.
+UNFILTERED = frozenset({"q", "sort", "exact"})
+
+
 def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
     """Items the user may read, filtered as asked (without the full-text part)."""
     query = sa.select(Item).where(Item.deleted_at.is_(None), access.readable(user))
@@ -86,11 +90,19 @@ def list_page(
     if "q" in args:
         if sort in (None, "relevance") and not exact:
             window = search.SEARCH_WINDOW
+            only_readable = not set(args) - UNFILTERED
             ranked = search.ranked_window(
-                session, query, args["q"], identifier_prefix=identifier_prefix, window=window
+                session,
+                query,
+                args["q"],
+                identifier_prefix=identifier_prefix,
+                window=window,
+                reasons=access.read_reasons(session, user) if only_readable else None,
             )
             ids = page_of(ranked, page, window=window)
-            rows = sa.select(Item).where(Item.id.in_(ids)).options(*SUMMARY_ONLY)
+            # the page is checked once more: Mroonga's copy of who reads an item is
+            # written just after the change is committed
+            rows = query.where(Item.id.in_(ids)).options(*SUMMARY_ONLY)
             return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
         query, relevance = search.apply_search(
             session, query, args["q"], identifier_prefix=identifier_prefix

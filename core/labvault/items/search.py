@@ -23,9 +23,10 @@ A search ranks only its newest ``SEARCH_WINDOW`` matches unless asked for all
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,32 +163,138 @@ def newest_ranked(
 
 
 def ranked_window(
-    session: Session, query: sa.Select[Any], q: str, *, identifier_prefix: str, window: int
+    session: Session,
+    query: sa.Select[Any],
+    q: str,
+    *,
+    identifier_prefix: str,
+    window: int,
+    reasons: Sequence[str | None] | None = None,
 ) -> list[int]:
     """Ids of the ``window`` newest items of ``query`` that match ``q``, best first
     (:func:`apply_search`, then :func:`newest_ranked`).
 
-    With Mroonga the newest hits are read from its table alone, newest first (it hands
-    them over in index order and stops at the limit, where a join to the items would
-    make MariaDB read every match first), and each is checked against ``query``
-    (permissions, filters) until the window is full.
+    ``reasons``, when ``query`` filters nothing but who may read
+    (:func:`labvault.items.access.read_reasons`), lets Mroonga pick the readable items
+    itself (:func:`_mroonga_by_eras`); otherwise Mroonga's newest hits are checked
+    against ``query`` (:func:`_mroonga_checked`).
     """
     bind = session.get_bind()
     if not (fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga"):  # type: ignore[arg-type]
         searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
         return newest_ranked(session, searched, relevance, window)
     fulltext.index_pending(bind)  # type: ignore[arg-type]
-    terms = words(q, WORD)
+    terms = [fulltext.fold(term) for term in words(q, WORD)]
     if not terms:
         return []
+    found = None
+    if reasons is not None:
+        found = _mroonga_by_eras(session, terms, reasons, window)
+    if found is None:
+        found = _mroonga_checked(session, query, terms, window)
+    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
+    return [item_id for item_id, _ in found]
+
+
+#: Mroonga's copy of the items' texts (labvault.items.fulltext).
+MROONGA_COPY = sa.table(
+    fulltext.SEARCH_TABLE,
+    sa.column("item_id"),
+    sa.column("title"),
+    sa.column("body"),
+    sa.column("access"),
+)
+#: The eras a search reads first: the newest (a few ids, just begun) and the one before.
+FIRST_ERAS = 2
+#: How many access words a search may ask for at once; past it, the older eras are read
+#: as :func:`_mroonga_checked` does.
+MAX_ACCESS_WORDS = 400
+
+
+def _mroonga_by_eras(
+    session: Session, terms: list[str], reasons: Sequence[str | None], window: int
+) -> list[tuple[int, float]] | None:
+    """The ``window`` newest readable matches and their scores, era by era, newest first.
+
+    Groonga finds a word's every hit before it sorts them, so a word in half of 100,000
+    items costs 10 ms whatever the LIMIT; asked for the access words of a few eras and
+    the query's words, it reads only those eras' items that the user reads. The first
+    query reads the newest eras; the next reads as many more as the hits found so far say
+    the window still needs (all the rest, when none was found). None: too many eras
+    and reasons for one query.
+    """
+    newest = session.execute(sa.select(sa.func.max(MROONGA_COPY.c.item_id))).scalar()
+    if newest is None:
+        return []
+    top = fulltext.era_of(newest)
+    found: list[tuple[int, float]] = []
+    upper, span = top, FIRST_ERAS
+    while upper >= 0 and len(found) < window:
+        lower = max(upper - span + 1, 0)
+        group = [
+            fulltext.access_word(reason, era)
+            for era in range(upper, lower - 1, -1)
+            for reason in reasons
+        ]
+        if len(group) > MAX_ACCESS_WORDS:
+            return None
+        found += _mroonga_hits(session, terms, reasons, group, window - len(found))
+        read = top - lower + 1  # eras read so far
+        upper, missing = lower - 1, window - len(found)
+        span = math.ceil(missing / len(found) * read * 1.25) if found else upper + 1
+    return found
+
+
+def _mroonga_hits(
+    session: Session,
+    terms: list[str],
+    reasons: Sequence[str | None],
+    group: list[str],
+    limit: int,
+) -> list[tuple[int, float]]:
+    """The newest ``limit`` items holding every term and one of ``group``'s access words,
+    with their relevance: title matches weigh TITLE_WEIGHT more, as elsewhere.
+
+    Groonga's score counts the access words too, and it does not weigh prefixes by
+    column: the score is corrected in the query, from the row's own words (an item's
+    access words all end in its era, so one check per reason finds those counted).
+    """
+    copy = MROONGA_COPY
+    match = _mroonga_match(terms, access=group)
+    access = sa.func.concat(" ", copy.c.access)
+    counted = [
+        sa.func.sign(sa.func.instr(access, f" {fulltext.access_prefix(r)}")) for r in reasons
+    ]
+    score = match + title_score(copy.c.title, terms) * TITLE_WEIGHT - sum(counted)
+    rows = session.execute(
+        sa.select(copy.c.item_id, score).where(match).order_by(copy.c.item_id.desc()).limit(limit)
+    )
+    return [(item_id, float(score_ or 0.0)) for item_id, score_ in rows]
+
+
+def title_score(title: Any, terms: list[str]) -> Any:
+    """Mroonga's score of the title alone, in SQL: how many of its words start with a
+    term, if every term starts one."""
+    text = sa.func.concat(" ", title)
+    counts = [
+        (sa.func.char_length(text) - sa.func.char_length(sa.func.replace(text, f" {term}", "")))
+        / len(f" {term}")
+        for term in terms
+    ]
+    return sa.case((sa.and_(*(count > 0 for count in counts)), sum(counts)), else_=0)
+
+
+def _mroonga_checked(
+    session: Session, query: sa.Select[Any], terms: list[str], window: int
+) -> list[tuple[int, float]]:
+    """Mroonga's newest hits (a derived table it fills in index order, stopping at the
+    limit; a join to the items would make MariaDB read every match first), each checked
+    against the query's filters and permissions until the window is full."""
     copy = MROONGA_COPY
     both = _mroonga_match(terms)
-    # title matches first (Mroonga's per-column weights, *W, do not apply to prefixes)
     score = _mroonga_match(terms, title_only=True) * TITLE_WEIGHT + both
     hits = window * MROONGA_HITS_PER_MATCH
     while True:
-        # Mroonga's newest hits (a derived table it fills in index order, stopping at
-        # the limit), each checked against the query's filters and permissions
         newest = (
             sa.select(copy.c.item_id.label("item_id"), score.label("score"))
             .where(both)
@@ -206,18 +313,8 @@ def ranked_window(
             )
         ]
         if len(found) == window or not _more_hits_than(session, both, hits):
-            break
+            return found
         hits *= MROONGA_HITS_PER_MATCH  # few of the hits were readable: look further back
-    found.sort(key=lambda row: row[0], reverse=True)
-    found = found[:window]
-    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
-    return [item_id for item_id, _ in found]
-
-
-#: Mroonga's copy of the items' texts (labvault.items.fulltext).
-MROONGA_COPY = sa.table(
-    fulltext.SEARCH_TABLE, sa.column("item_id"), sa.column("title"), sa.column("body")
-)
 
 
 #: How many of Mroonga's newest hits a search first checks per match it ranks (an
@@ -231,15 +328,21 @@ def _more_hits_than(session: Session, both: Any, count: int) -> bool:
     return session.execute(beyond).first() is not None
 
 
-def _mroonga_match(terms: list[str], *, title_only: bool = False) -> Any:
-    """MATCH of both columns (of the title alone), in boolean mode."""
+def _mroonga_match(
+    terms: list[str], *, title_only: bool = False, access: Sequence[str] = ()
+) -> Any:
+    """MATCH of the copy's columns (of the title alone) in boolean mode: every term as a
+    prefix and, if given, one of the ``access`` words."""
     # imported here: the dialect package imports every MySQL driver
     from sqlalchemy.dialects import mysql
 
     copy = MROONGA_COPY
-    # '+' requires a word, '*' makes it a prefix; the words have no other operators
-    against = " ".join(f"+{fulltext.fold(term)}*" for term in terms)
-    columns = (copy.c.title,) if title_only else (copy.c.title, copy.c.body)
+    # '+' requires a word, '*' makes it a prefix; the words have no other operators.
+    # The access words first: Groonga then reads only the terms' hits among their items.
+    against = " ".join(f"+{term}*" for term in terms)
+    if access:
+        against = f"+({' '.join(access)}) {against}"
+    columns = (copy.c.title,) if title_only else (copy.c.title, copy.c.body, copy.c.access)
     return mysql.match(*columns, against=against).in_boolean_mode()
 
 
@@ -291,6 +394,7 @@ def _search_mroonga(query: sa.Select[Any], terms: list[str], _identifier_prefix:
     # Mroonga's copy of the texts (labvault.items.fulltext), joined to the items: a copy
     # of an item that is gone finds nothing
     copy = MROONGA_COPY
+    terms = [fulltext.fold(term) for term in terms]
     both = _mroonga_match(terms)
     title = _mroonga_match(terms, title_only=True)
     query = query.join(copy, copy.c.item_id == Item.id).where(both)
