@@ -205,9 +205,10 @@ def test_the_newest_matches_a_user_may_read_are_found_however_far_back(
     with mroonga_app.app_context():
         session = get_session()
         viewer = session.get(User, alice.id)
-        ids = search.ranked_window(
+        ids, total = search.ranked_window(
             session, lists.filtered_query(viewer, {}), "anode", identifier_prefix="", window=2
         )
+        assert total == 2
         names = [session.get(Item, item_id).item_id for item_id in ids]
     assert sorted(names) == ["a-0", "a-1"]
     assert found(mroonga_app, alice, "anode") == ["a-0", "a-1"]
@@ -285,22 +286,30 @@ def test_eras_find_the_same_newest_matches_as_checking_each_hit(
         session = get_session()
         viewer = session.get(User, alice.id)
         query = lists.filtered_query(viewer, {})
+        reasons = access.read_reasons(session, viewer)
         for window in (1, 4, 7, 100):
             by_eras = search.ranked_window(
-                session,
-                query,
-                "anode",
-                identifier_prefix="",
-                window=window,
-                reasons=access.read_reasons(session, viewer),
+                session, query, "anode", identifier_prefix="", window=window, reasons=reasons
             )
             checked = search.ranked_window(
                 session, query, "anode", identifier_prefix="", window=window
             )
             assert by_eras == checked
-            names = {session.get(Item, item_id).item_id for item_id in by_eras}
+            names = {session.get(Item, item_id).item_id for item_id in by_eras.ids}
             newest = sorted(readable, key=lambda name: int(name[2:]))[-window:]
             assert names == set(newest), window
+            assert by_eras.total == len(newest)
+            for best in (1, 3):  # the best of the window only, and how many it holds
+                top = search.ranked_window(
+                    session,
+                    query,
+                    "anode",
+                    identifier_prefix="",
+                    window=window,
+                    best=best,
+                    reasons=reasons,
+                )
+                assert top == (by_eras.ids[:best], by_eras.total)
     listed = client.get("/items?q=anode&page_size=100", headers=alice.headers)
     assert sorted(item["item_id"] for item in listed.json) == sorted(readable)
     assert listed.json[0]["item_id"] == "n-29"  # "anode" four times, and lab-wide

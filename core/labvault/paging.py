@@ -186,9 +186,17 @@ def page_rows(
     return rows
 
 
-def page_of(found: Sequence[T], pagination: PageRequest, *, window: int | None = None) -> list[T]:
-    """One page of a whole list in memory; ``window``: the list stopped at that length."""
+def page_of(
+    found: Sequence[T],
+    pagination: PageRequest,
+    *,
+    window: int | None = None,
+    total: int | None = None,
+) -> list[T]:
+    """One page of a list in memory: the whole list, or its start up to the page when
+    ``total`` says how long it is; ``window``: the list stopped at that length."""
     first, size = pagination.first_item, pagination.page_size
-    pagination.item_count = len(found)
-    pagination.total_exact = window is None or len(found) < window
+    total = len(found) if total is None else total
+    pagination.item_count = total
+    pagination.total_exact = window is None or total < window
     return list(found[first : first + size])

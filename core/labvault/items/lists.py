@@ -97,9 +97,10 @@ def list_page(
                 args["q"],
                 identifier_prefix=identifier_prefix,
                 window=window,
+                best=page.first_item + page.page_size,
                 reasons=access.read_reasons(session, user) if only_readable else None,
             )
-            ids = page_of(ranked, page, window=window)
+            ids = page_of(ranked.ids, page, window=window, total=ranked.total)
             # the page is checked once more: Mroonga's copy of who reads an item is
             # written just after the change is committed
             rows = query.where(Item.id.in_(ids)).options(*SUMMARY_ONLY)

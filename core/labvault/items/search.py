@@ -6,7 +6,9 @@ searches them with its own index (see the DDL in ``labvault.items.models``):
 
 - SQLite: an FTS5 table, ranked with bm25;
 - MariaDB/MySQL: InnoDB FULLTEXT in boolean mode (words it does not index, shorter than
-  three letters or stopwords, are checked with REGEXP on the rows the others found);
+  three letters or stopwords, are checked with REGEXP on the rows the others found); or,
+  where the server has it, Mroonga over a copy of the words (``labvault.items.fulltext``),
+  read era by era (:func:`ranked_window`);
 - PostgreSQL: a generated, weighted tsvector column with a GIN index, ranked with ts_rank.
 
 A query is split into words the way the indexes split text: runs of letters and digits,
@@ -27,7 +29,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -158,8 +160,15 @@ def newest_ranked(
     here (ties: the newest item first), and one query reads the page.
     """
     found = list(session.execute(newest_matches(query, relevance, window)))
-    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
+    found.sort(key=_best_first)
     return [row[0] for row in found]
+
+
+class Ranked(NamedTuple):
+    """The best matches of a search's window, best first, and how many it holds."""
+
+    ids: list[int]
+    total: int
 
 
 def ranked_window(
@@ -169,10 +178,11 @@ def ranked_window(
     *,
     identifier_prefix: str,
     window: int,
+    best: int | None = None,
     reasons: Sequence[str | None] | None = None,
-) -> list[int]:
-    """Ids of the ``window`` newest items of ``query`` that match ``q``, best first
-    (:func:`apply_search`, then :func:`newest_ranked`).
+) -> Ranked:
+    """The ``best`` (None: all) of the ``window`` newest items of ``query`` that match
+    ``q``, best first (:func:`apply_search`, then :func:`newest_ranked`).
 
     ``reasons``, when ``query`` filters nothing but who may read
     (:func:`labvault.items.access.read_reasons`), lets Mroonga pick the readable items
@@ -182,18 +192,24 @@ def ranked_window(
     bind = session.get_bind()
     if not (fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga"):  # type: ignore[arg-type]
         searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
-        return newest_ranked(session, searched, relevance, window)
+        ids = newest_ranked(session, searched, relevance, window)
+        return Ranked(ids[:best], len(ids))
     fulltext.index_pending(bind)  # type: ignore[arg-type]
     terms = [fulltext.fold(term) for term in words(q, WORD)]
     if not terms:
-        return []
-    found = None
+        return Ranked([], 0)
     if reasons is not None:
-        found = _mroonga_by_eras(session, terms, reasons, window)
-    if found is None:
-        found = _mroonga_checked(session, query, terms, window)
-    found.sort(key=lambda row: (row[1] or 0.0, row[0]), reverse=True)
-    return [item_id for item_id, _ in found]
+        ranked = _mroonga_by_eras(session, terms, reasons, window, best or window)
+        if ranked is not None:
+            return ranked
+    found = _mroonga_checked(session, query, terms, window)
+    found.sort(key=_best_first)
+    return Ranked([item_id for item_id, _ in found[:best]], len(found))
+
+
+def _best_first(row: tuple[int, float | None]) -> tuple[float, int]:
+    """Best score first; among equals, the newest item."""
+    return (-(row[1] or 0.0), -row[0])
 
 
 #: Mroonga's copy of the items' texts (labvault.items.fulltext).
@@ -212,9 +228,9 @@ MAX_ACCESS_WORDS = 400
 
 
 def _mroonga_by_eras(
-    session: Session, terms: list[str], reasons: Sequence[str | None], window: int
-) -> list[tuple[int, float]] | None:
-    """The ``window`` newest readable matches and their scores, era by era, newest first.
+    session: Session, terms: list[str], reasons: Sequence[str | None], window: int, best: int
+) -> Ranked | None:
+    """The ``best`` of the ``window`` newest readable matches, era by era, newest first.
 
     Groonga finds a word's every hit before it sorts them, so a word in half of 100,000
     items costs 10 ms whatever the LIMIT; asked for the access words of a few eras and
@@ -225,11 +241,12 @@ def _mroonga_by_eras(
     """
     newest = session.execute(sa.select(sa.func.max(MROONGA_COPY.c.item_id))).scalar()
     if newest is None:
-        return []
+        return Ranked([], 0)
     top = fulltext.era_of(newest)
     found: list[tuple[int, float]] = []
+    total = 0
     upper, span = top, FIRST_ERAS
-    while upper >= 0 and len(found) < window:
+    while upper >= 0 and total < window:
         lower = max(upper - span + 1, 0)
         group = [
             fulltext.access_word(reason, era)
@@ -238,11 +255,12 @@ def _mroonga_by_eras(
         ]
         if len(group) > MAX_ACCESS_WORDS:
             return None
-        found += _mroonga_hits(session, terms, reasons, group, window - len(found))
+        count, rows = _mroonga_hits(session, terms, reasons, group, window - total, best)
+        found, total = sorted(found + rows, key=_best_first)[:best], total + count
         read = top - lower + 1  # eras read so far
-        upper, missing = lower - 1, window - len(found)
-        span = math.ceil(missing / len(found) * read * 1.25) if found else upper + 1
-    return found
+        upper = lower - 1
+        span = math.ceil((window - total) / total * read * 1.25) if total else upper + 1
+    return Ranked([item_id for item_id, _ in found], total)
 
 
 def _mroonga_hits(
@@ -251,9 +269,12 @@ def _mroonga_hits(
     reasons: Sequence[str | None],
     group: list[str],
     limit: int,
-) -> list[tuple[int, float]]:
-    """The newest ``limit`` items holding every term and one of ``group``'s access words,
-    with their relevance: title matches weigh TITLE_WEIGHT more, as elsewhere.
+    best: int,
+) -> tuple[int, list[tuple[int, float]]]:
+    """How many of the newest ``limit`` items hold every term and one of ``group``'s
+    access words, and the ``best`` of them with their relevance (title matches weigh
+    TITLE_WEIGHT more, as elsewhere); ranked by the database, so that only those rows
+    come back.
 
     Groonga's score counts the access words too, and it does not weigh prefixes by
     column: the score is corrected in the query, from the row's own words (an item's
@@ -266,10 +287,19 @@ def _mroonga_hits(
         sa.func.sign(sa.func.instr(access, f" {fulltext.access_prefix(r)}")) for r in reasons
     ]
     score = match + title_score(copy.c.title, terms) * TITLE_WEIGHT - sum(counted)
-    rows = session.execute(
-        sa.select(copy.c.item_id, score).where(match).order_by(copy.c.item_id.desc()).limit(limit)
+    hits = (
+        sa.select(copy.c.item_id.label("item_id"), score.label("score"))
+        .where(match)
+        .order_by(copy.c.item_id.desc())
+        .limit(limit)
+        .subquery("newest_hits")
     )
-    return [(item_id, float(score_ or 0.0)) for item_id, score_ in rows]
+    rows = session.execute(
+        sa.select(hits.c.item_id, hits.c.score, sa.func.count().over())
+        .order_by(hits.c.score.desc(), hits.c.item_id.desc())
+        .limit(best)
+    ).all()
+    return (rows[0][2] if rows else 0), [(row[0], float(row[1] or 0.0)) for row in rows]
 
 
 def title_score(title: Any, terms: list[str]) -> Any:
