@@ -1,5 +1,6 @@
 """Every table of the core, imported together so the metadata is complete."""
 
+from labvault.audit.models import AuditEvent
 from labvault.auth.models import (
     ApiKey,
     LinkedIdentity,
@@ -21,6 +22,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "BackupState",
     "Base",
     "Block",
