@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from labvault.db import first_line
 from labvault.errors import ConfigError
 from labvault.items.models import LAB_WIDE_TYPES, SQLITE_SEARCH_DDL
 
@@ -499,7 +500,16 @@ def _index_after_commit(session: Session) -> None:
     engine = session.get_bind()
     if not isinstance(engine, sa.Engine) or engine_in_use(engine) != "mroonga":
         return
+    index_pending_or_leave(engine, limit=1, when="after a commit")
+
+
+def index_pending_or_leave(engine: sa.Engine, *, limit: int | None, when: str) -> None:
+    """:func:`index_pending`, but a copy that fails (a deadlock between two copies and a
+    writer's note, a lock waited for too long) only leaves its notes, for the next one;
+    the writer's commit or the search goes on."""
     try:
-        index_pending(engine, limit=1)
-    except sa.exc.SQLAlchemyError as error:  # the notes stay: the next search copies them
-        LOG.warning("search texts not copied after a commit: %s", error)
+        index_pending(engine, limit=limit)
+    except sa.exc.OperationalError as error:
+        LOG.warning(
+            "search texts not copied %s (left for the next copy): %s", when, first_line(error)
+        )

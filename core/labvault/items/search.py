@@ -99,7 +99,7 @@ def apply_search(
     search, pattern = SEARCHES[dialect]
     if fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga":  # type: ignore[arg-type]
         # texts committed but not copied yet (a writer killed after its commit) first
-        fulltext.index_pending(bind)  # type: ignore[arg-type]
+        fulltext.index_pending_or_leave(bind, limit=None, when="before a search")  # type: ignore[arg-type]
         search, pattern = _search_mroonga, WORD
     terms = words(q, pattern)
     if not terms:
@@ -194,7 +194,7 @@ def ranked_window(
         searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
         ids = newest_ranked(session, searched, relevance, window)
         return Ranked(ids[:best], len(ids))
-    fulltext.index_pending(bind)  # type: ignore[arg-type]
+    fulltext.index_pending_or_leave(bind, limit=None, when="before a search")  # type: ignore[arg-type]
     terms = [fulltext.fold(term) for term in words(q, WORD)]
     if not terms:
         return Ranked([], 0)
