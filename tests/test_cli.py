@@ -500,6 +500,7 @@ def test_serve_runs_gunicorn_and_stops_on_sigterm(
     assert "Control socket" not in log
 
 
+@pytest.mark.shows_a_secret("lvk_")  # the first admin key, printed once on purpose
 def test_serve_dev_upgrades_and_prints_the_first_admin_key_once(
     site: Site, servers: list[Server]
 ) -> None:

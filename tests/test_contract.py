@@ -134,6 +134,25 @@ def test_json_no_client_meant_is_400_and_stores_nothing(labvault_app, owner, raw
     assert client.get("/items", headers=owner.headers).json == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/items?status=a%00b", "/items?q=eth%00anol", "/items?a%00=1", "/items/test:AB%00CD"],
+)
+def test_a_nul_character_in_the_url_is_422(labvault_app, owner, path):
+    """PostgreSQL refuses even to compare text with NUL: it was a 500 there."""
+    answer = labvault_app.test_client().get(path, headers=owner.headers)
+    assert_error(answer, 422)
+    assert "NUL" in answer.json["message"]
+
+
+def test_a_nul_character_in_a_json_string_is_422_and_stores_nothing(labvault_app, owner):
+    client = labvault_app.test_client()
+    answer = post_raw(client, "/items", owner, '{"type": "sample", "name": "a\\u0000b"}')
+    assert_error(answer, 422)
+    assert "NUL" in answer.json["message"]
+    assert client.get("/items", headers=owner.headers).json == []
+
+
 def test_a_paired_surrogate_is_an_emoji_and_kept(labvault_app, owner):
     client = labvault_app.test_client()
     response = post_raw(client, "/items", owner, '{"type": "sample", "name": "\\ud83e\\uddea"}')

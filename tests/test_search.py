@@ -285,7 +285,6 @@ HOSTILE_QUERIES = {
     "50% ethanol": False,
     "ethanol_absolute": None,  # "_" joins words for MariaDB only
     "<b>ethanol</b>": False,  # "b" is a word too
-    "ethanol\x00": True,
     "ethanol'); DROP TABLE items; --": False,
     # letters and digits some parsers may not take for ones
     "ethanol \N{SUPERSCRIPT TWO}": None,

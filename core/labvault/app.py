@@ -122,12 +122,15 @@ def _register_extra_blueprints(
     return problems
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, dev: bool = False, bounded: bool = True
+) -> Flask:
     """Build the labvault app.
 
     ``config`` maps setting names to values (tests); without it the deployer's config.py
     and ``LABVAULT_*`` environment variables are read. Invalid settings or plugins raise
-    :class:`ConfigError` listing every problem.
+    :class:`ConfigError` listing every problem. ``bounded``: the database's waits are
+    bounded by DATABASE_TIMEOUT (the server; the CLI's commands may run longer).
     """
     settings = resolve_settings(config, dev=dev)
     extensions = load_extensions(settings)
@@ -144,7 +147,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, dev: bool = False) ->
     state = LabvaultState(
         settings=settings,
         extensions=extensions,
-        database=Database(settings["DATABASE_URL"]),
+        database=Database(
+            settings["DATABASE_URL"], settings["DATABASE_TIMEOUT"] if bounded else None
+        ),
         signer=TokenSigner.from_settings(settings),
     )
     keep_versions(state.database.sessionmaker)

@@ -7,7 +7,9 @@ MariaDB connect through PyMySQL with utf8mb4; PostgreSQL URLs work as they are.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 
-from labvault.errors import ConfigError
+from labvault.errors import ConfigError, DatabaseUnavailable, DomainError, StorageFull
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -88,23 +90,26 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling would defer BEGIN; let SQLAlchemy emit it
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    _refresh_sqlite_statistics(cursor)
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling would defer BEGIN; let SQLAlchemy emit it
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        _refresh_sqlite_statistics(cursor, busy_ms)
+        cursor.close()
+
+    return on_connect
 
 
 #: ANALYZE again once the items table has grown this many times since the last time.
 SQLITE_STATISTICS_GROWTH = 2
 
 
-def _refresh_sqlite_statistics(cursor: Any) -> None:
+def _refresh_sqlite_statistics(cursor: Any, busy_ms: int) -> None:
     """Give SQLite's query planner statistics when it has none, or old ones from a far
     smaller table (checked for each new connection; the check is two index lookups).
 
@@ -131,7 +136,7 @@ def _refresh_sqlite_statistics(cursor: Any) -> None:
     except sqlite3.OperationalError:  # locked, or a read-only database
         pass
     finally:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 WRITE_OPTION = "labvault_write"
@@ -154,28 +159,87 @@ def _sqlite_begin(conn: Any) -> None:
 MYSQL_INIT_COMMAND = "SET SESSION optimizer_switch='materialization=off'"
 
 
-def create_engine(url: str) -> Engine:
+#: How long a connection is waited for when the database does not answer (seconds).
+CONNECT_TIMEOUT = 5
+
+
+def create_engine(url: str, timeout: float | None = None) -> Engine:
+    """An engine for ``url``; ``timeout`` (seconds) bounds every wait of a request.
+
+    With it a statement is stopped after ``timeout`` (by the server; SQLite's busy
+    timeout for its write lock), a read from MariaDB waits at most a second longer, and
+    the pool is waited for as long. Without it (the CLI: migrations, backups, imports)
+    only connecting is bounded. Connections are pinged before use, so a restarted
+    database is reconnected to.
+    """
     parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
     options: dict[str, Any] = {"future": True}
-    if parsed.get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    busy_ms = SQLITE_BUSY_TIMEOUT_MS if timeout is None else int(timeout * 1000)
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": busy_ms / 1000}
     else:
         options.update(pool_pre_ping=True, pool_recycle=3600)
-        if parsed.get_backend_name() in ("mysql", "mariadb"):
-            options["connect_args"] = {"init_command": MYSQL_INIT_COMMAND}
+        if timeout is not None:
+            options["pool_timeout"] = timeout
+    if backend in ("mysql", "mariadb"):
+        init = MYSQL_INIT_COMMAND
+        connect: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+        if timeout is not None:
+            init += f", max_statement_time={timeout:g}"
+            connect.update(read_timeout=timeout + 1, write_timeout=timeout + 1)
+        options["connect_args"] = {"init_command": init, **connect}
+    elif backend == "postgresql":
+        connect = {"connect_timeout": CONNECT_TIMEOUT}
+        if timeout is not None:
+            connect["options"] = f"-c statement_timeout={int(timeout * 1000)}"
+        options["connect_args"] = connect
     engine = sa.create_engine(parsed, **options)
-    if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+#: OS errors of a full disk (or quota).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: MariaDB's "disk full" and "the table is full"; PostgreSQL's disk_full; SQLITE_FULL.
+MYSQL_FULL_ERRORS = frozenset({1021, 1114})
+POSTGRESQL_DISK_FULL = "53100"
+SQLITE_FULL = 13
+
+
+def fault_of(error: BaseException) -> DomainError | None:
+    """What a failure of the disk or the database means to a client, or None: a full
+    disk (the server's or the database's) is 507; a database that cannot be reached,
+    did not answer in time, or gave up on a lock is 503 (try again)."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return StorageFull()
+    if isinstance(error, sa.exc.DBAPIError):
+        if _database_full(error.orig):
+            return StorageFull("the database's disk")
+        if isinstance(error, sa.exc.OperationalError) or error.connection_invalidated:
+            return DatabaseUnavailable()
+    if isinstance(error, sa.exc.TimeoutError):  # no connection free in the pool in time
+        return DatabaseUnavailable()
+    return None
+
+
+def _database_full(orig: BaseException | None) -> bool:
+    args = getattr(orig, "args", ())
+    return (
+        bool(args and args[0] in MYSQL_FULL_ERRORS and "pymysql" in type(orig).__module__)
+        or getattr(orig, "sqlstate", None) == POSTGRESQL_DISK_FULL
+        or getattr(orig, "sqlite_errorcode", None) == SQLITE_FULL
+    )
 
 
 class Database:
     """The engine and session factory of one app; its sessions write only inside a
     transaction opened by :func:`begin_write`."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str, timeout: float | None = None) -> None:
+        self.engine = create_engine(url, timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessionmaker, "before_flush", _flush_only_in_write_transaction)
         event.listen(self.sessionmaker, "do_orm_execute", _execute_dml_only_in_write_transaction)
@@ -268,8 +332,16 @@ def database_problem(session: Session) -> str | None:
         session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         session.rollback()
-        return str(exc)
+        return first_line(exc)
     return None
+
+
+def first_line(error: BaseException) -> str:
+    """An error without the statement and parameters SQLAlchemy adds to it (they may
+    hold what must not be logged)."""
+    orig = getattr(error, "orig", None) or error
+    text = str(orig)
+    return f"{type(orig).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def close_session(_exc: BaseException | None = None) -> None:

@@ -116,6 +116,30 @@ class Unavailable(DomainError):
     status = 502
 
 
+class DatabaseUnavailable(DomainError):
+    """The database did not answer in time, or cannot be reached; nothing was changed
+    that the client has been told of (503, with ``Retry-After``)."""
+
+    status = 503
+    #: Seconds a client should wait before trying again.
+    RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database is unavailable; try again shortly",
+            headers={"Retry-After": str(self.RETRY_AFTER)},
+        )
+
+
+class StorageFull(DomainError):
+    """The disk (or the database's) is full; nothing was saved (507)."""
+
+    status = 507
+
+    def __init__(self, what: str = "the server's storage") -> None:
+        super().__init__(f"{what} is full: nothing was saved; try again once space is freed")
+
+
 class Invalid(DomainError):
     """The input is wrong: ``fields`` maps each field to its problems (422).
 

@@ -3,6 +3,8 @@ refused here, with a 4xx, and never reaches a service or the database.
 
 - A body must come in a media type the operation accepts (415 otherwise), so a body
   sent as text is not silently ignored and answered with "missing field".
+- No NUL character in the path, the query or a JSON string (422): no database stores
+  one in text.
 - JSON must be UTF-8 text a client could have meant: no unpaired UTF-16 surrogates
   (``"\\udc00"`` decodes in Python but no database can store it), no NaN or Infinity, no
   number literal longer than ``MAX_NUMBER_LENGTH`` characters and no nesting deeper than
@@ -26,7 +28,7 @@ from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
-from flask import Request
+from flask import Request, request
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
@@ -88,7 +90,13 @@ def _no_constant(name: str) -> Any:
     raise MalformedJSON(f"{name} is not a JSON number")
 
 
+class UnstorableText(MalformedJSON):
+    """JSON well formed, but with text no database stores (422)."""
+
+
 def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise UnstorableText(f"a string holds a NUL character (\\u0000): {NO_NUL}")
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -114,6 +122,19 @@ def _check_tree(data: Any) -> None:
                     _check_text(key)
                 value = value.values()
             pending.extend((child, depth + 1) for child in value)
+
+
+#: Why text with NUL is refused.
+NO_NUL = "no database stores it in text"
+
+
+def refuse_nul_characters() -> None:
+    """A path or query parameter with a NUL character is 422 (before_request): no
+    database stores one in text, and PostgreSQL refuses even to compare with it."""
+    if "\x00" in request.path or any(
+        "\x00" in name or "\x00" in value for name, value in request.args.items(multi=True)
+    ):
+        abort(422, message=f"the URL holds a NUL character (%00): {NO_NUL}")
 
 
 def has_body(request: Request) -> bool:
@@ -148,7 +169,8 @@ class RequestParser(FlaskParser):
         try:
             return load_json(raw)
         except MalformedJSON as exc:
-            abort(400, message=str(exc), messages={"json": [str(exc)]})
+            status = 422 if isinstance(exc, UnstorableText) else 400
+            abort(status, message=str(exc), messages={"json": [str(exc)]})
 
     def load_files(self, req: Request, schema: ma.Schema) -> Any:
         # the form's text fields too, so that a strict schema refuses those it does not know

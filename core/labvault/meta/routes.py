@@ -8,6 +8,7 @@ from flask import current_app
 
 from labvault import API_VERSION, __version__
 from labvault.db import database_problem, get_session
+from labvault.errors import DatabaseUnavailable
 from labvault.items.fulltext import search_engine_name
 from labvault.loader import enabled_plugin_info
 from labvault.meta.schemas import HealthSchema, InfoSchema
@@ -55,5 +56,6 @@ def ready() -> Any:
     problem = database_problem(get_session())
     if problem is not None:
         current_app.logger.warning("readiness check failed: %s", problem)
-        return {"status": "unavailable", "checks": {"database": "unreachable"}}, 503
+        retry = {"Retry-After": str(DatabaseUnavailable.RETRY_AFTER)}
+        return {"status": "unavailable", "checks": {"database": "unreachable"}}, 503, retry
     return {"status": "ok", "checks": {"database": "ok"}}

@@ -5,6 +5,8 @@ never with the link."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,4 +77,51 @@ def test_unreachable_smtp_server_still_answers_202_and_logs_an_error(
 
     log = wait_for_text(served.log, ERROR_LINE.format(port=port))
     assert "ConnectionRefusedError" in log
+    assert_log_hides(log)
+
+
+def _listening() -> socket.socket:
+    peer = socket.socket()
+    peer.bind(("127.0.0.1", 0))
+    peer.listen(8)
+    return peer
+
+
+def test_a_frozen_smtp_server_still_answers_202_and_logs_a_timeout(
+    serve_email: Callable[..., Any],
+) -> None:
+    """A server that takes the connection and never says a word (as one stopped with
+    SIGSTOP does): the person's answer does not wait for it, and the mail gives up after
+    the timeout, saying so."""
+    with _listening() as frozen:
+        port = frozen.getsockname()[1]
+        served = serve_email({"host": "127.0.0.1", "port": port, "security": "none", "timeout": 2})
+        started = time.monotonic()
+        answer = ask_for_link(served.base_url, "fay@example.org")
+        assert (answer.status_code, answer.json()) == (202, ACCEPTED)
+        assert time.monotonic() - started < 2
+        log = wait_for_text(served.log, ERROR_LINE.format(port=port), timeout=15)
+    assert "timed out" in log
+    assert_log_hides(log)
+
+
+def test_an_smtp_server_gone_mid_conversation_is_logged(serve_email: Callable[..., Any]) -> None:
+    """The server greets, then goes away before the mail is sent."""
+    with _listening() as vanishing:
+        port = vanishing.getsockname()[1]
+
+        def greet_and_vanish() -> None:
+            connection, _ = vanishing.accept()
+            with connection:
+                connection.sendall(b"220 mail.example.org ESMTP\r\n")
+                connection.recv(1024)  # EHLO, then nothing more from this server
+
+        greeter = threading.Thread(target=greet_and_vanish, daemon=True)
+        greeter.start()
+        served = serve_email({"host": "127.0.0.1", "port": port, "security": "none", "timeout": 2})
+        answer = ask_for_link(served.base_url, "gus@example.org")
+        assert (answer.status_code, answer.json()) == (202, ACCEPTED)
+        log = wait_for_text(served.log, ERROR_LINE.format(port=port), timeout=15)
+        greeter.join(timeout=5)
+    assert "SMTPServerDisconnected" in log
     assert_log_hides(log)

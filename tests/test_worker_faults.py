@@ -1,0 +1,205 @@
+"""Workers killed and servers stopped while requests are in flight: nothing acknowledged
+is lost, nothing half-done is kept, and the server goes on.
+
+`labvault serve --workers 2` (gunicorn) as a deployer runs it:
+- SIGTERM to the server while uploads are in flight: each finishes (201) and is kept;
+- SIGKILL of the workers in the middle of an upload: the item is as it was (no file, no
+  version), and the next upload lands;
+- SIGKILL of the workers in the middle of an edit that waits inside its transaction
+  (MariaDB; the item's row held by another connection): the edit is not applied, its
+  lock goes with its connection, and the next edit lands at once.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.test_cli import Server, Site, make_site, new_user_token
+from tests.test_concurrency import http, multipart_file
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn workers: the children of the `labvault serve` process."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return [int(pid) for pid in children.read_text().split()]
+
+
+class SlowUpload:
+    """An upload whose body is sent in two halves, the second when told."""
+
+    def __init__(self, server: Server, token: str, refcode: str, name: str, size: int) -> None:
+        body, headers = multipart_file(name, os.urandom(size))
+        self.first, self.rest = body[: len(body) // 2], body[len(body) // 2 :]
+        self.connection = httpclient.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        self.connection.putrequest("POST", f"/items/{refcode}/files")
+        self.connection.putheader("Authorization", f"Bearer {token}")
+        self.connection.putheader("Content-Type", headers["Content-Type"])
+        self.connection.putheader("Content-Length", str(len(body)))
+        self.connection.endheaders()
+        self.connection.send(self.first)
+
+    def finish(self) -> tuple[int, Any]:
+        self.connection.send(self.rest)
+        response = self.connection.getresponse()
+        raw = response.read()
+        self.connection.close()
+        return response.status, json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def served_site(tmp_path: Path):
+    site = make_site(tmp_path / "site")
+    site.ok("db", "upgrade")
+    token = new_user_token(site, "worker@lab.org")
+    server = Server(site, "--workers", "2")
+    server.wait_until_ready()
+    yield site, server, token
+    server.kill()
+
+
+def ok(server: Server, token: str, method: str, path: str, body: Any = None, **headers: str):
+    status, answer_headers, answer = http(method, server.base_url + path, token, body, headers)
+    assert status < 300, (method, path, status, answer, server.log()[-3000:])
+    return answer_headers, answer
+
+
+def test_sigterm_lets_uploads_in_flight_finish(served_site: tuple[Site, Server, str]) -> None:
+    site, server, token = served_site
+    _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "busy"})
+    uploads = [
+        SlowUpload(server, token, item["refcode"], f"part{n}.raw", 2 * 1024 * 1024)
+        for n in range(2)  # one per worker: gunicorn's sync workers each take one
+    ]
+    time.sleep(1)  # both workers are reading their bodies
+    os.kill(server.process.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    answers = [upload.finish() for upload in uploads]
+    assert [status for status, _ in answers] == [201, 201], answers
+    assert server.process.wait(timeout=60) == 0
+    assert "Traceback" not in server.log()
+
+    again = Server(site, "--workers", "1")
+    try:
+        again.wait_until_ready()
+        _, files = ok(again, token, "GET", f"/items/{item['refcode']}/files")
+        assert sorted(f["name"] for f in files) == ["part0.raw", "part1.raw"]
+        assert sorted(f["size"] for f in files) == [2 * 1024 * 1024] * 2
+    finally:
+        again.kill()
+
+
+def test_a_worker_killed_mid_upload_keeps_nothing_of_it(
+    served_site: tuple[Site, Server, str],
+) -> None:
+    site, server, token = served_site
+    _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "cut off"})
+    refcode = item["refcode"]
+    upload = SlowUpload(server, token, refcode, "cut.raw", 4 * 1024 * 1024)
+    time.sleep(1)
+    killed = worker_pids(server)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises((ConnectionError, httpclient.HTTPException, OSError)):
+        upload.finish()
+
+    deadline = time.monotonic() + 30  # gunicorn starts new workers
+    while not set(worker_pids(server)) - set(killed) or len(worker_pids(server)) < 2:
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.1)
+    _, files = ok(server, token, "GET", f"/items/{refcode}/files")
+    assert files == []
+    _, stored = ok(server, token, "GET", f"/items/{refcode}")
+    assert stored["version"] == item["version"]
+    store = Path(site.settings["INSTANCE_PATH"]) / "files"
+    kept = [p.relative_to(store).parts[0] for p in store.rglob("*") if p.is_file()]
+    assert kept == ["tmp"]  # no content: only the cut upload's temp file...
+    site.ok("files", "gc", "--grace-seconds", "0")
+    assert [p for p in store.rglob("*") if p.is_file()] == []  # ...which gc removes
+
+    body, headers = multipart_file("whole.raw", b"all of it")
+    status, _, answer = http(
+        "POST", f"{server.base_url}/items/{refcode}/files", token, body, headers
+    )
+    assert status == 201, answer
+    _, stored = ok(server, token, "GET", f"/items/{refcode}")
+    assert stored["version"] == item["version"] + 1
+
+
+def test_a_worker_killed_mid_edit_applies_nothing_and_holds_no_lock(tmp_path: Path) -> None:
+    from tests.conftest import server_database
+
+    database = server_database("mariadb")
+    site = make_site(tmp_path / "site")
+    site.settings["DATABASE_URL"] = database.url
+    site.write_config()
+    server = None
+    holder = sa.create_engine(database.url)
+    try:
+        site.ok("db", "upgrade")
+        token = new_user_token(site, "editor@lab.org")
+        server = Server(site, "--workers", "2")
+        server.wait_until_ready()
+        etag, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "before"})
+        url = f"{server.base_url}/items/{item['refcode']}"
+
+        answers: list[Any] = []
+        with holder.connect() as connection, connection.begin():
+            # the edit's transaction waits for this row lock, inside its work
+            connection.execute(
+                sa.text("SELECT id FROM items WHERE refcode = :r FOR UPDATE"),
+                {"r": item["refcode"]},
+            )
+            editor = threading.Thread(
+                target=lambda: answers.append(
+                    _try(lambda: http("PATCH", url, token, {"name": "lost"}, {"If-Match": etag}))
+                )
+            )
+            editor.start()
+            time.sleep(1.5)
+            for pid in worker_pids(server):
+                os.kill(pid, signal.SIGKILL)
+            editor.join(timeout=30)
+        assert answers and isinstance(answers[0], Exception), answers
+
+        started = time.monotonic()
+        deadline = started + 30
+        while True:  # the new workers answer; the edit was not applied
+            try:
+                headers, stored = ok(server, token, "GET", f"/items/{item['refcode']}")
+                break
+            except (ConnectionError, OSError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert (stored["name"], stored["version"]) == ("before", item["version"])
+        started = time.monotonic()
+        _, changed = ok(
+            server,
+            token,
+            "PATCH",
+            f"/items/{item['refcode']}",
+            {"name": "after"},
+            **{"If-Match": headers["ETag"]},
+        )
+        assert changed["name"] == "after" and time.monotonic() - started < 5
+    finally:
+        holder.dispose()
+        if server is not None:
+            server.kill()
+        database.drop()
+
+
+def _try(call: Any) -> Any:
+    try:
+        return call()
+    except Exception as error:  # the answer is the error
+        return error
