@@ -104,11 +104,14 @@ def populate(app: Any, make_user: Any, *, files: int = 4, file_size: int = 50_00
 
 
 def database_state(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table a snapshot holds, in primary key order."""
+    """Every row of every table a snapshot holds, in primary key order; but the audit
+    events of backups, committed after the snapshot they tell of (so never in it)."""
     state = {}
     with engine.connect() as connection:
         for table in dumped_tables(metadata):
             query = sa.select(table).order_by(*table.primary_key.columns)
+            if table.name == "audit_events":
+                query = query.where(sa.not_(table.c.action.startswith("backup.")))
             state[table.name] = [tuple(row) for row in connection.execute(query)]
     return state
 

@@ -10,6 +10,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import record
 from labvault.auth.models import ApiKey, RefreshToken, User
 from labvault.auth.tokens import InvalidToken, TokenSigner
 from labvault.db import begin_write, utcnow
@@ -23,7 +24,8 @@ API_KEY_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
 class AuthError(Unauthenticated):
-    """A credential is refused; the message is safe to show to the client (401)."""
+    """A credential is refused (401). The message says why: a refresh token's reaches the
+    client; a bearer token's only the log (:mod:`labvault.auth.access`)."""
 
 
 def _hash(secret: str) -> str:
@@ -141,8 +143,20 @@ def create_api_key(
         expires_at=expires_at,
     )
     session.add(key)
+    session.flush()  # the key's id, for its audit event
+    record(
+        session,
+        "api_key.created",
+        f"user {user.id}",
+        actor=user,
+        details={"key_id": key.id, "name": name, "expires_at": _iso(expires_at)},
+    )
     session.commit()
     return key, secret
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def list_api_keys(session: Session, user: User) -> list[ApiKey]:
@@ -158,14 +172,19 @@ def list_api_keys(session: Session, user: User) -> list[ApiKey]:
 def revoke_api_key(session: Session, user: User, key_id: int) -> None:
     """Revoke one of the user's keys; NotFound when the user has no such key."""
     begin_write(session)
-    result = session.execute(
-        sa.update(ApiKey)
+    key = session.scalars(
+        sa.select(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    session.commit()
-    if not getattr(result, "rowcount", 0):
+        .with_for_update(of=ApiKey)  # not its user's row, joined in (see _locked_token)
+        .execution_options(populate_existing=True)
+    ).first()
+    if key is None:
+        session.rollback()
         raise NotFound(f"you have no API key with id {key_id}")
+    key.revoked_at = utcnow()
+    details = {"key_id": key.id, "name": key.name}
+    record(session, "api_key.revoked", f"user {user.id}", actor=user, details=details)
+    session.commit()
 
 
 def _user_for_api_key(session: Session, secret: str) -> User:

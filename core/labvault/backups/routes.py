@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labvault.auth.access import require_user
+from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
 from labvault.backups import service
 from labvault.backups.schemas import RunReportSchema, StrategySchema
@@ -37,4 +37,4 @@ def run_strategy(strategy: str) -> dict[str, Any]:
     ``labvault backup create --strategy NAME`` instead (the server's worker timeout
     applies here).
     """
-    return service.run_strategy(get_session(), strategy)
+    return service.run_strategy(get_session(), strategy, actor=signed_in_user())

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
 from labvault.backups.codec import BackupError, Key
 from labvault.backups.models import BackupState
@@ -177,17 +178,35 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
             LOG.warning("backup strategy %s: cannot release its lock: %s", name, error)
 
 
-def _finish(session: Session, name: str, **values: Any) -> None:
+def _finish(
+    session: Session,
+    name: str,
+    actor: Actor | str | None,
+    event: tuple[str, dict[str, Any]],
+    **values: Any,
+) -> None:
+    """Write the run's outcome to the strategy's state, with its audit event."""
     begin_write(session)
     session.execute(sa.update(BackupState).where(BackupState.strategy == name).values(**values))
+    action, details = event
+    record(session, action, f"backup {name}", actor=actor, details=details)
     session.commit()
 
 
 # --- running -------------------------------------------------------------------------
 
 
-def run_strategy(session: Session, name: str, progress: Progress = no_progress) -> dict[str, Any]:
-    """Take a snapshot with strategy ``name``, then apply its retention. The report."""
+def run_strategy(
+    session: Session,
+    name: str,
+    progress: Progress = no_progress,
+    *,
+    actor: Actor | str | None = None,
+) -> dict[str, Any]:
+    """Take a snapshot with strategy ``name``, then apply its retention. The report.
+
+    The outcome, success or failure, is an audit event of ``actor`` (an admin, "cli").
+    """
     strategy = get_strategy(name)
     started = time.monotonic()
     with strategy_lock(session, name):
@@ -195,18 +214,34 @@ def run_strategy(session: Session, name: str, progress: Progress = no_progress) 
             report = _run(strategy, locked(progress))
         except BaseException as error:
             message = getattr(error, "message", None) or str(error) or type(error).__name__
-            _finish(session, name, last_error=message[:1000])
+            failed = ("backup.failed", {"error": message[:500]})
+            _finish(session, name, actor, failed, last_error=message[:1000])
             raise
         report["seconds"] = round(time.monotonic() - started, 3)
+        succeeded = (
+            "backup.succeeded",
+            {key: report[key] for key in ("snapshot", "rows", "files", "bytes", "seconds")},
+        )
         _finish(
             session,
             name,
+            actor,
+            succeeded,
             last_success_at=utcnow(),
             last_snapshot=report["snapshot"],
             last_error=None,
             last_report=report,
         )
     return report
+
+
+def record_restore(session: Session, snapshot: str, source: str, **counts: int) -> None:
+    """Note a restore in the restored database (after its load: its own write), as the
+    CLI's: a restore replaces the whole database, so it cannot share its transaction."""
+    begin_write(session)
+    details = {"source": source, **counts}
+    record(session, "backup.restored", f"snapshot {snapshot}", actor=CLI, details=details)
+    session.commit()
 
 
 def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:

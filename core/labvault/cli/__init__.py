@@ -18,7 +18,8 @@ from flask import Flask
 
 from labvault import __version__
 from labvault.auth.models import Role, Status
-from labvault.errors import ConfigError, LabvaultError
+from labvault.db import fault_of
+from labvault.errors import ConfigError, LabvaultError, StorageFull
 from labvault.files.storage import DEFAULT_GRACE_SECONDS
 
 DEFAULT_BIND = "127.0.0.1:5000"
@@ -34,7 +35,8 @@ class CLIState:
         if self._app is None:
             from labvault.app import create_app
 
-            self._app = create_app(dev=self.dev)
+            # migrations, backups and imports may take longer than a request
+            self._app = create_app(dev=self.dev, bounded=False)
         return self._app
 
     def settings(self) -> dict[str, Any]:
@@ -143,7 +145,9 @@ def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
         migrations.upgrade(settings["DATABASE_URL"])
     elif not migrations.is_up_to_date(settings["DATABASE_URL"]):
         raise LabvaultError("the database schema is not up to date: run `labvault db upgrade`")
-    app = state.app()
+    from labvault.app import create_app
+
+    app = create_app(dev=state.dev)  # requests wait for the database DATABASE_TIMEOUT at most
     if state.dev:
         if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
             _first_run(app, f"http://{host}:{port}")
@@ -367,12 +371,14 @@ def users_deactivate(ctx: click.Context, who: str) -> None:
 
 
 def _change_user(ctx: click.Context, who: str, **changes: Any) -> None:
+    from labvault.audit.service import CLI
     from labvault.db import get_session
     from labvault.users.service import find_user, update_user
 
     with _obj(ctx).app().app_context():
         session = get_session()
-        user = update_user(session, find_user(session, who, for_update=True), **changes)
+        user = find_user(session, who, for_update=True)
+        user = update_user(session, user, actor=CLI, **changes)
         name = user.email or f"user {user.id}"
         click.echo(
             f"{name} is now {user.role.value}"
@@ -436,6 +442,7 @@ def files() -> None:
 @click.pass_context
 def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     """Remove files no item, block or version refers to, and their content."""
+    from labvault.audit.service import CLI
     from labvault.db import get_session
     from labvault.records.garbage import collect_garbage
 
@@ -445,6 +452,7 @@ def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
                 get_session(),
                 grace_seconds=grace_seconds,
                 dry_run=dry_run,
+                actor=CLI,
             )
         except OSError as exc:
             raise LabvaultError(f"file store: {exc}") from exc
@@ -641,6 +649,7 @@ def _database_hint(exc: sa.exc.DBAPIError) -> str:
 
 
 # the command groups of their own modules, registered on ``cli`` as they are imported
+from labvault.cli import audit as _audit  # noqa: E402, F401
 from labvault.cli import backups as _backups  # noqa: E402, F401
 
 
@@ -661,7 +670,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except sa.exc.DBAPIError as exc:
-        click.echo(f"error: {_database_hint(exc)}", err=True)
+        fault = fault_of(exc)
+        hint = fault.message if isinstance(fault, StorageFull) else _database_hint(exc)
+        click.echo(f"error: {hint}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        fault = fault_of(exc)
+        if fault is None:
+            raise
+        click.echo(f"error: {fault.message} ({exc.filename or exc.strerror})", err=True)
         sys.exit(1)
     except sa.exc.ArgumentError as exc:
         click.echo(f"error: DATABASE_URL: {exc}", err=True)

@@ -33,6 +33,7 @@ def backup() -> None:
 
 
 def _run_strategies(names: list[str]) -> None:
+    from labvault.audit.service import CLI
     from labvault.backups import service
     from labvault.db import get_session
 
@@ -40,7 +41,7 @@ def _run_strategies(names: list[str]) -> None:
     for name in names:
         bars = _Bars()
         try:
-            report = service.run_strategy(get_session(), name, bars)
+            report = service.run_strategy(get_session(), name, bars, actor=CLI)
         except LabvaultError as exc:
             bars.close()
             failed += 1
@@ -226,6 +227,7 @@ def backup_restore(
 
     from labvault.backups import restore, service
     from labvault.backups.snapshot import temporary_folder
+    from labvault.db import get_session
 
     if bool(from_archive) == bool(strategy) or (strategy and not snapshot):
         raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")
@@ -254,6 +256,15 @@ def backup_restore(
         finally:
             bars.close()
             source.close()
+        origin = f"archive {from_archive.name}" if from_archive else f"strategy {strategy}"
+        service.record_restore(
+            get_session(),
+            report.snapshot,
+            origin,
+            rows=report.rows,
+            tables=report.tables,
+            files=report.files,
+        )
     click.echo(
         f"restored snapshot {report.snapshot}: {report.rows} rows in {report.tables} tables, "
         f"{report.files} files ({_size(report.bytes)}) in {time.monotonic() - started:.1f} s"

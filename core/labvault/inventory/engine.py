@@ -24,6 +24,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import record
 from labvault.auth.models import User
 from labvault.db import begin_write
 from labvault.errors import ExtensionError, Invalid
@@ -336,11 +337,13 @@ def run_import(
         if dry_run:
             session.rollback()
         else:
-            session.add(
-                InventoryImport(
-                    importer=name, filename=filename[:255], user_id=user.id, report=report.as_dict()
-                )
+            run = InventoryImport(
+                importer=name, filename=filename[:255], user_id=user.id, report=report.as_dict()
             )
+            session.add(run)
+            session.flush()
+            details = {"import_id": run.id, "filename": run.filename, "counts": dict(report.counts)}
+            record(session, "inventory.imported", f"importer {name}", actor=user, details=details)
             session.commit()
     except BaseException:
         session.rollback()

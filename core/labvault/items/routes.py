@@ -157,7 +157,8 @@ def restore_from_trash(refcode: str) -> Any:
 def purge(refcode: str) -> None:
     """Delete an item in the trash for good, with its history (admins only)"""
     session, user = get_session(), signed_in_user()
-    service.purge(session, service.get_item(session, user, refcode, write=True, trashed=True))
+    item = service.get_item(session, user, refcode, write=True, trashed=True)
+    service.purge(session, user, item)
 
 
 @collections_blp.route("/<string:collection_id>/items/<string:refcode>")

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import record
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
 from labvault.errors import Conflict, Forbidden, NotFound
@@ -330,11 +331,18 @@ def restore_from_trash(session: Session, user: User, item: Item) -> Item:
     item.deleted_at = None
     item.deleted_by_id = None
     changed(session, item, "restore", user.id)
+    record(session, "item.restored", f"item {item.refcode}", actor=user, details=_named(item))
     session.commit()
     return item
 
 
-def purge(session: Session, item: Item) -> None:
+def purge(session: Session, user: User, item: Item) -> None:
     """Delete an item for good, with its versions, blocks and links (admins only)."""
+    record(session, "item.purged", f"item {item.refcode}", actor=user, details=_named(item))
     session.delete(item)
     session.commit()
+
+
+def _named(item: Item) -> dict[str, Any]:
+    """What tells an item apart in the audit log once it is gone."""
+    return {"item_id": item.item_id, "type": item.type, "name": item.name}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import Actor, record
 from labvault.blocks.models import Block
 from labvault.db import begin_write, utcnow
 from labvault.files import service as files
@@ -16,6 +17,8 @@ from labvault.files.storage import GcReport
 from labvault.items.models import ItemVersion
 
 _DELETE_BATCH = 500
+#: File ids an audit event of a collection lists (it counts them all).
+_AUDITED_IDS = 100
 
 
 @dataclass
@@ -52,7 +55,11 @@ def _referenced_file_ids(session: Session) -> set[int]:
 
 
 def collect_garbage(
-    session: Session, *, grace_seconds: float, dry_run: bool = False
+    session: Session,
+    *,
+    grace_seconds: float,
+    dry_run: bool = False,
+    actor: Actor | str | None = None,
 ) -> GarbageReport:
     """Delete file rows nothing refers to, then content no row refers to.
 
@@ -60,6 +67,7 @@ def collect_garbage(
     committed yet must not lose its content. Nothing can come to refer to a row nothing
     refers to (a file is only ever attached by its upload, or again by restoring a
     version that lists it), so the references are read without holding up writers.
+    Removing rows is an audit event of ``actor``, committed with the removal.
     """
     report = GarbageReport(dry_run=dry_run)
     cutoff = utcnow() - dt.timedelta(seconds=grace_seconds)
@@ -83,6 +91,10 @@ def collect_garbage(
         if not dry_run:
             session.execute(sa.delete(StoredFile).where(batch))
     removed = {f.id for f in report.files}
+    if removed and not dry_run:
+        listed = [f.id for f in report.files[:_AUDITED_IDS]]
+        details = {"count": len(removed), "file_ids": listed}
+        record(session, "file.purged", "unreferenced files", actor=actor, details=details)
     digests = {
         sha256
         for file_id, sha256 in session.execute(sa.select(StoredFile.id, StoredFile.sha256))

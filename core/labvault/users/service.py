@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from marshmallow import ValidationError, validate
 from sqlalchemy.orm import Session
 
+from labvault.audit.service import Actor, record
 from labvault.auth.models import Role, Status, User
 from labvault.auth.service import create_api_key, revoke_all_credentials
 from labvault.db import begin_write
@@ -83,21 +84,36 @@ def lock_user(session: Session, user_id: int) -> User:
 
 
 def update_user(
-    session: Session, user: User, *, role: Role | None = None, status: Status | None = None
+    session: Session,
+    user: User,
+    *,
+    role: Role | None = None,
+    status: Status | None = None,
+    actor: Actor | str | None = None,
 ) -> User:
     """Change role and status in the current write (see :func:`lock_user`) and commit.
 
     Deactivating ends the user's sessions and revokes their API keys, so reactivating an
-    account never brings old (perhaps leaked) credentials back.
+    account never brings old (perhaps leaked) credentials back. Each real change is an
+    audit event of ``actor`` (a user, or "cli").
     """
-    if role is not None:
+    if role is not None and role != user.role:
+        _audit_change(session, user, "role", user.role.value, role.value, actor)
         user.role = role
-    if status is not None:
-        if status == Status.DEACTIVATED and user.status != Status.DEACTIVATED:
+    if status is not None and status != user.status:
+        _audit_change(session, user, "status", user.status.value, status.value, actor)
+        if status == Status.DEACTIVATED:
             revoke_all_credentials(session, user)
         user.status = status
     session.commit()
     return user
+
+
+def _audit_change(
+    session: Session, user: User, what: str, old: str, new: str, actor: Actor | str | None
+) -> None:
+    details = {"email": user.email, "from": old, "to": new}
+    record(session, f"user.{what}_changed", f"user {user.id}", actor=actor, details=details)
 
 
 def change_user(session: Session, admin: User, user: User, changes: dict[str, Any]) -> User:
@@ -107,7 +123,7 @@ def change_user(session: Session, admin: User, user: User, changes: dict[str, An
     deactivates = changes.get("status") not in (None, Status.ACTIVE)
     if user.id == admin.id and (demotes or deactivates):
         raise Conflict("admins cannot demote or deactivate themselves")
-    return update_user(session, user, **changes)
+    return update_user(session, user, actor=admin, **changes)
 
 
 def has_users(session: Session) -> bool:
