@@ -74,6 +74,16 @@ IDENTIFIER_PREFIX = "lab"
 #   "postgresql+psycopg://labvault:secret@db.example.org/labvault"
 # DATABASE_URL = None
 
+# How long a request waits for the database, in seconds. A statement running longer is
+# stopped (MariaDB max_statement_time, PostgreSQL statement_timeout, SQLite's busy
+# timeout), and a database that does not answer within it (down, or hung) is taken for
+# unavailable: the request answers 503 with Retry-After and GET /health/ready says so.
+# A hung server is noticed within about twice this (the pool's ping of a connection,
+# then a new connection); a hung PostgreSQL only through its own statement_timeout.
+# CLI commands (migrations, backups, imports, reindexing) only bound the connect.
+# Default: 6.
+# DATABASE_TIMEOUT = 6
+
 # Full-text search on MariaDB: "auto" uses Mroonga when the server has it, else InnoDB
 # FULLTEXT; "mroonga" insists on it (`labvault db upgrade` fails without it); "innodb"
 # keeps InnoDB FULLTEXT. At 100,000 items a search takes about 30 ms with Mroonga and
@@ -261,6 +271,23 @@ IDENTIFIER_PREFIX = "lab"
 # Origins allowed to call the API from a browser (CORS). Default: [] (none).
 # Example: ["https://notebooks.lab.example.org"]
 # CORS_ORIGINS = []
+
+# Serve the API documentation: Swagger UI at /doc (with its files under /doc/assets/)
+# and the OpenAPI document at /openapi.json. False answers 404 there, for a server
+# that should not describe itself. Default: True. Example: False
+# API_DOCS = True
+
+# Rate limits per client address, by kind of route: "signin" counts starting and
+# finishing a sign-in (GET /auth/<instance>/login and /callback: two per sign-in),
+# "token" counts POST /auth/refresh, POST /auth/logout and creating an API key. Every
+# attempt counts, accepted or not; one more gets 429 with Retry-After. The counts are
+# kept in the database, so all workers (and servers on one database) share them.
+# Behind a reverse proxy set BEHIND_REVERSE_PROXY, or every client shares one count.
+# A limit is "<attempts>/<second|minute|hour|day>"; 0 or None switches a kind off, and
+# a kind left out keeps its default; None instead of the dict switches all of them off.
+# Default: {"signin": "20/minute", "token": "30/minute"}.
+# Example: {"signin": "10/minute", "token": "100/hour"}
+# RATE_LIMITS = {"signin": "20/minute", "token": "30/minute"}
 
 # --- Logging and debugging ----------------------------------------------------------
 

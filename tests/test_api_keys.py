@@ -4,10 +4,12 @@ expiring, revocable, and sent like any bearer token."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import ApiKey
 from labvault.db import begin_write, get_session, utcnow
 
@@ -48,6 +50,14 @@ def assert_unauthorized(response: Any, message: str) -> None:
     assert response.json["status"] == "Unauthorized"
     assert message in response.json["message"]
     assert response.headers["WWW-Authenticate"].startswith('Bearer realm="labvault"')
+
+
+def assert_key_refused(response: Any, caplog: pytest.LogCaptureFixture, reason: str) -> None:
+    """The answer to every refused token; the log says why (caplog at INFO)."""
+    assert_unauthorized(response, INVALID_TOKEN_MESSAGE)
+    assert response.json["message"] == INVALID_TOKEN_MESSAGE
+    refusals = [r.getMessage() for r in caplog.records if "token refused" in r.getMessage()]
+    assert refusals and reason in refusals[-1], refusals
 
 
 def test_a_new_key_is_shown_once_and_works_as_a_bearer_token(labvault_app, labvault_make_user):
@@ -113,7 +123,8 @@ def test_a_key_carries_its_owner_role(labvault_app, labvault_make_user):
     assert client.get("/users", headers=bearer(user_key)).status_code == 403
 
 
-def test_a_key_stops_working_when_it_expires(labvault_app, labvault_make_user):
+def test_a_key_stops_working_when_it_expires(labvault_app, labvault_make_user, caplog):
+    caplog.set_level(logging.INFO, logger="labvault")
     user = labvault_make_user(labvault_app)
     client = labvault_app.test_client()
     in_an_hour = dt.datetime.now(dt.timezone(dt.timedelta(hours=2))) + dt.timedelta(hours=1)
@@ -126,7 +137,8 @@ def test_a_key_stops_working_when_it_expires(labvault_app, labvault_make_user):
     assert client.get("/users/me", headers=bearer(created["key"])).status_code == 200
 
     set_expiry(labvault_app, created["id"], utcnow() - dt.timedelta(seconds=1))
-    assert_unauthorized(client.get("/users/me", headers=bearer(created["key"])), "expired")
+    response = client.get("/users/me", headers=bearer(created["key"]))
+    assert_key_refused(response, caplog, "API key has expired")
 
 
 BAD_CREATE_BODIES = {
@@ -165,7 +177,8 @@ def test_malformed_json_is_a_json_400(labvault_app, labvault_make_user):
     assert stored_keys(labvault_app) == []
 
 
-def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user):
+def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user, caplog):
+    caplog.set_level(logging.INFO, logger="labvault")
     user = labvault_make_user(labvault_app)
     client = labvault_app.test_client()
     revoked = create_key(client, user.headers, name="old laptop")
@@ -173,7 +186,8 @@ def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user):
 
     response = client.delete(f"{KEYS}/{revoked['id']}", headers=user.headers)
     assert response.status_code == 204
-    assert_unauthorized(client.get("/users/me", headers=bearer(revoked["key"])), "revoked")
+    response = client.get("/users/me", headers=bearer(revoked["key"]))
+    assert_key_refused(response, caplog, "unknown or revoked API key")
     assert client.get("/users/me", headers=bearer(kept["key"])).status_code == 200
     assert [key["name"] for key in client.get(KEYS, headers=user.headers).json] == ["new laptop"]
     # the row stays, marked revoked, as a record of the key
@@ -186,13 +200,14 @@ def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user):
     assert again.json["code"] == 404
 
 
-def test_a_key_can_revoke_itself(labvault_app, labvault_make_user):
+def test_a_key_can_revoke_itself(labvault_app, labvault_make_user, caplog):
+    caplog.set_level(logging.INFO, logger="labvault")
     user = labvault_make_user(labvault_app)
     client = labvault_app.test_client()
     created = create_key(client, user.headers)
     own = bearer(created["key"])
     assert client.delete(f"{KEYS}/{created['id']}", headers=own).status_code == 204
-    assert_unauthorized(client.get(KEYS, headers=own), "revoked")
+    assert_key_refused(client.get(KEYS, headers=own), caplog, "unknown or revoked API key")
 
 
 def test_users_cannot_see_or_revoke_each_others_keys(labvault_app, labvault_make_user):
@@ -219,6 +234,7 @@ def test_api_key_routes_need_a_signed_in_user(labvault_client, method, path):
     )
 
 
-def test_an_unknown_key_is_refused(labvault_client):
+def test_an_unknown_key_is_refused(labvault_client, caplog):
+    caplog.set_level(logging.INFO, logger="labvault")
     response = labvault_client.get("/users/me", headers=bearer("lvk_" + "A" * 43))
-    assert_unauthorized(response, "unknown or revoked API key")
+    assert_key_refused(response, caplog, "unknown or revoked API key")

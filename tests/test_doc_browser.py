@@ -4,7 +4,8 @@ A site is served by `labvault serve` (gunicorn, SQLite) as a deployer runs it; h
 Chromium, driven by Playwright, opens /doc, authorizes with a user's personal API key
 and runs GET /users/me with "Try it out". Every request the browser context makes is
 recorded, and one to a host other than loopback is blocked and fails the test: /doc
-works without internet and tells no one that it was opened.
+works without internet and tells no one that it was opened. It works under its
+Content-Security-Policy, too: every violation the page reports fails the test.
 
 The browser is Debian's `chromium` package (/usr/bin/chromium; `.ci/run` installs it).
 Playwright's own browser download (`playwright install`) is never used.
@@ -44,6 +45,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: Runs in every page before its own scripts: keeps each CSP violation it reports.
+RECORD_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline"} ` +
+    `(${event.sourceFile}:${event.lineNumber})`
+  );
+});
+"""
 EMAIL = "marie@lab.org"
 
 
@@ -134,6 +145,10 @@ class Tab:
     def page_error(self, error: Exception) -> None:
         self.errors.append(f"uncaught: {error}")
 
+    def csp_violations(self) -> list[str]:
+        violations: list[str] = self.page.evaluate("window.cspViolations")
+        return violations
+
 
 @pytest.fixture
 def tab(chromium: Browser) -> Iterator[Tab]:
@@ -144,6 +159,7 @@ def tab(chromium: Browser) -> Iterator[Tab]:
         context.route("**/*", tab.route)
         context.route_web_socket(re.compile(".*"), tab.route_web_socket)
         context.on("request", tab.request)
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
         tab.page.on("console", tab.console)
         tab.page.on("pageerror", tab.page_error)
         yield tab
@@ -153,7 +169,8 @@ def tab(chromium: Browser) -> Iterator[Tab]:
 
 def test_doc_authorizes_with_an_api_key_and_runs_get_users_me(served: Served, tab: Tab) -> None:
     page = tab.page
-    page.goto(served.server.base_url + "/doc")
+    doc = page.goto(served.server.base_url + "/doc")
+    assert doc is not None and doc.status == 200
 
     # 1. Authorize: the bearer scheme takes the personal API key
     page.locator(".auth-wrapper button.authorize").click()
@@ -192,3 +209,10 @@ def test_doc_authorizes_with_an_api_key_and_runs_get_users_me(served: Served, ta
     paths = {urlsplit(url).path for url in tab.requested}
     assert {"/doc/assets/swagger-ui-bundle.js", "/openapi.json"} <= paths, tab.requested
     assert tab.errors == [], "/doc logged errors:\n" + "\n".join(tab.errors)
+
+    # 5. all of it under a policy that allows only this server's files and the page's own
+    # inline script (by hash), and the page broke no rule of it
+    policy = doc.headers["content-security-policy"]
+    assert "script-src 'self' 'sha256-" in policy and "unsafe-inline" not in policy, policy
+    assert "frame-ancestors 'none'" in policy, policy
+    assert tab.csp_violations() == [], f"/doc broke its policy ({policy})"

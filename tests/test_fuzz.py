@@ -101,6 +101,10 @@ def seeded_site(root: Path) -> tuple[Site, dict[str, str]]:
     from labvault.app import create_app
 
     site = make_site(root)
+    # rate limits the fuzzer never reaches, so that it gets to what lies behind them
+    # (they still count every attempt); tests/test_rate_limits.py tests the limits
+    site.settings["RATE_LIMITS"] = {"signin": "999999/minute", "token": "999999/minute"}
+    site.write_config()
     site.ok("db", "upgrade")
     tokens = {
         "admin": new_user_token(site, "admin@lab.org", "admin"),

@@ -3,7 +3,8 @@
 The attack matrix builds tokens by hand (``jwt.encode`` or raw base64url) and sends each
 to ``GET /users/me``. A hand-built token with untouched claims is accepted (see
 ``test_hand_built_token_with_valid_claims_is_accepted``), so each refusal is caused by
-the one thing the attack changed.
+the one thing the attack changed. Every refused token gets the same answer; the reason
+the log gives shows which check refused it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from labvault.app import create_app
+from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.auth.tokens import AUDIENCE, REQUIRED_CLAIMS
@@ -222,7 +225,7 @@ def _as_arabic_indic_digits(number: int) -> str:
 @dataclass(frozen=True)
 class Attack:
     build: Callable[[Forge], str]  # -> the whole Authorization header value
-    message: str  # part of the 401 message that says why
+    message: str  # part of the reason logged (invalid_token) or of the 401 message
     error: str = "invalid_token"  # RFC 6750 error code in WWW-Authenticate
 
 
@@ -433,6 +436,12 @@ MATRIX = [
 ] + [pytest.param(alg, attack, id=name) for name, (alg, attack) in ASYMMETRIC_ATTACKS.items()]
 
 
+#: The challenge of every refused token: RFC 6750's invalid_token, and no reason.
+REFUSED_CHALLENGE = (
+    f'Bearer realm="labvault", error="invalid_token", error_description="{INVALID_TOKEN_MESSAGE}"'
+)
+
+
 def assert_refused(response: Any, message: str, error: str | None = "invalid_token") -> None:
     assert response.status_code == 401, response.get_data(as_text=True)
     body = response.json
@@ -448,10 +457,31 @@ def assert_refused(response: Any, message: str, error: str | None = "invalid_tok
         assert f'error="{error}"' in challenge
 
 
+def assert_token_refused(
+    response: Any, caplog: pytest.LogCaptureFixture, reason: str, authorization: str
+) -> None:
+    """The one answer to a refused token; why, only in the log (without the token)."""
+    assert_refused(response, INVALID_TOKEN_MESSAGE)
+    assert response.json["message"] == INVALID_TOKEN_MESSAGE
+    assert response.headers["WWW-Authenticate"] == REFUSED_CHALLENGE
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    refusals = [line for line in logged if line.startswith("bearer token refused")]
+    assert len(refusals) == 1 and reason in refusals[0], logged
+    credential = authorization.partition(" ")[2]
+    assert credential not in caplog.text
+
+
+def refused_call(client: Any, caplog: pytest.LogCaptureFixture, authorization: str) -> Any:
+    """GET /users/me with ``authorization``; caplog holds what this call logged."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="labvault"):
+        return call_me(client, authorization)
+
+
 @pytest.mark.parametrize(("algorithm", "attack"), MATRIX)
 @pytest.mark.parametrize("database", DATABASES)
 def test_forged_or_broken_token_is_refused(
-    shared_app, labvault_make_user, keys, database, algorithm, attack
+    shared_app, labvault_make_user, keys, caplog, database, algorithm, attack
 ):
     app = shared_app(database, algorithm)
     user = labvault_make_user(app)
@@ -460,7 +490,12 @@ def test_forged_or_broken_token_is_refused(
     client = app.test_client()
     assert call_me(client, bearer(user.token)).status_code == 200  # the victim is real
 
-    assert_refused(call_me(client, attack.build(forge)), attack.message, attack.error)
+    authorization = attack.build(forge)
+    response = refused_call(client, caplog, authorization)
+    if attack.error == "invalid_token":
+        assert_token_refused(response, caplog, attack.message, authorization)
+    else:  # not a token at all: the client is told what a request needs
+        assert_refused(response, attack.message, attack.error)
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "RS256", "ES256"])
@@ -542,7 +577,7 @@ def test_scheme_name_is_case_insensitive(shared_app, labvault_make_user, databas
     assert response.status_code == 200
 
 
-def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user):
+def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user, caplog):
     user = labvault_make_user(labvault_app)
     client = labvault_app.test_client()
     assert call_me(client, bearer(user.token)).status_code == 200
@@ -551,7 +586,8 @@ def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user):
         begin_write(session)
         session.execute(sa.delete(User).where(User.id == user.id))
         session.commit()
-    assert_refused(call_me(client, bearer(user.token)), "the token's user does not exist")
+    response = refused_call(client, caplog, bearer(user.token))
+    assert_token_refused(response, caplog, "the token's user does not exist", bearer(user.token))
 
 
 def test_request_without_credentials_gets_a_bare_challenge(labvault_client):
@@ -560,12 +596,13 @@ def test_request_without_credentials_gets_a_bare_challenge(labvault_client):
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
 
 
-def test_token_of_another_issuer_setting_is_refused(labvault_make_app, labvault_make_user):
+def test_token_of_another_issuer_setting_is_refused(labvault_make_app, labvault_make_user, caplog):
     """Two servers sharing a SECRET_KEY still do not accept each other's tokens."""
     app = labvault_make_app(JWT_ISSUER="https://labvault.physics.example.org")
     user = labvault_make_user(app)
     foreign = jwt.encode(claims(user.id), TEST_SECRET_KEY)  # iss "labvault"
-    assert_refused(call_me(app.test_client(), bearer(foreign)), "not issued by this server")
+    response = refused_call(app.test_client(), caplog, bearer(foreign))
+    assert_token_refused(response, caplog, "not issued by this server", bearer(foreign))
 
 
 KEY_FILE_PROBLEMS = {

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.db import begin_write, get_session
@@ -256,7 +258,9 @@ def test_a_new_role_applies_to_existing_tokens_at_once(labvault_app, labvault_ma
     assert client.get("/users", headers=user.headers).status_code == 200
 
 
-def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, labvault_make_user):
+def test_deactivating_a_user_stops_all_their_credentials_at_once(
+    labvault_app, labvault_make_user, caplog
+):
     admin = labvault_make_user(labvault_app, role="admin")
     user = labvault_make_user(labvault_app)
     bystander = labvault_make_user(labvault_app)
@@ -282,8 +286,12 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, l
     assert response.status_code == 200
     assert response.json["status"] == "deactivated"
 
-    assert_error(client.get("/users/me", headers=user.headers), 401, "deactivated")
-    assert_error(client.get("/users/me", headers=key_headers), 401, "revoked")
+    with caplog.at_level(logging.INFO, logger="labvault"):
+        assert_error(client.get("/users/me", headers=user.headers), 401, INVALID_TOKEN_MESSAGE)
+        assert_error(client.get("/users/me", headers=key_headers), 401, INVALID_TOKEN_MESSAGE)
+    refusals = [r.getMessage() for r in caplog.records if "token refused" in r.getMessage()]
+    reasons = [refusal.split(": ", 1)[1] for refusal in refusals]
+    assert reasons == ["the account is deactivated", "unknown or revoked API key"]
     refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert_error(refreshed, 401, "revoked")
     # only that user is affected
@@ -293,7 +301,7 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(labvault_app, l
     etag = etag_of(client, admin, user.id)
     assert patch(client, admin, user.id, {"status": "active"}, etag).status_code == 200
     assert client.get("/users/me", headers=user.headers).status_code == 200
-    assert_error(client.get("/users/me", headers=key_headers), 401, "revoked")
+    assert_error(client.get("/users/me", headers=key_headers), 401, INVALID_TOKEN_MESSAGE)
     refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert_error(refreshed, 401, "revoked")
 

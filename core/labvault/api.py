@@ -1,10 +1,11 @@
 """The REST API: flask-smorest, OpenAPI at /openapi.json, Swagger UI at /doc.
 
-Swagger UI's files are served by labvault itself, so /doc works without internet.
-Every error, including 404, 405, 413 and unexpected 500s, is a JSON body with the
-headers its status calls for (``Allow`` on 405); the domain errors services raise
-(:mod:`labvault.errors`) are answered here, in one place. Requests pass the gate
-(:mod:`labvault.gate`) before a handler runs.
+Swagger UI's files are served by labvault itself, so /doc works without internet; with
+API_DOCS off, neither /doc nor /openapi.json is served. Every response carries the
+security headers of :mod:`labvault.headers`. Every error, including 404, 405, 413 and
+unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
+405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
+one place. Requests pass the gate (:mod:`labvault.gate`) before a handler runs.
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from labvault import API_VERSION
+from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
-from labvault.gate import BoundedIntegerConverter, ContractPlugin, bounded_integer_parameter
+from labvault.gate import (
+    BoundedIntegerConverter,
+    ContractPlugin,
+    bounded_integer_parameter,
+    refuse_nul_characters,
+)
+from labvault.headers import init_security_headers
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
+#: flask-smorest's endpoint of the Swagger UI page (its doc blueprint is "api-docs")
+SWAGGER_UI_ENDPOINT = "api-docs.openapi_swagger_ui"
 SECURITY_SCHEME = "bearerAuth"
 
 
@@ -47,16 +57,13 @@ class LabvaultApi(Api):
     def handle_domain_error(self, error: DomainError) -> Any:
         if error.status >= 500:
             self._app.logger.error("%s: %s", type(error).__name__, error.message)
-        payload: dict[str, Any] = {
-            "code": error.status,
-            "status": HTTP_STATUS_CODES[error.status],
-            "message": error.message,
-        }
-        if error.errors:
-            payload["errors"] = error.errors
-        return payload, error.status, error.headers or {}
+        return _answer(error)
 
     def handle_unexpected(self, error: Exception) -> Any:
+        fault = fault_of(error)
+        if fault is not None:  # the disk or the database, not labvault: said, not traced
+            self._app.logger.warning("%s: %s", fault.message, first_line(error))
+            return _answer(fault)
         self._app.logger.exception("unhandled error", exc_info=error)
         return self.handle_http_exception(
             InternalServerError("an unexpected error occurred; it has been logged")
@@ -66,6 +73,18 @@ class LabvaultApi(Api):
         super()._register_error_handlers()
         self._app.register_error_handler(DomainError, self.handle_domain_error)
         self._app.register_error_handler(Exception, self.handle_unexpected)
+
+
+def _answer(error: DomainError) -> Any:
+    """The body, status and headers of a domain error's answer."""
+    payload: dict[str, Any] = {
+        "code": error.status,
+        "status": HTTP_STATUS_CODES[error.status],
+        "message": error.message,
+    }
+    if error.errors:
+        payload["errors"] = error.errors
+    return payload, error.status, error.headers or {}
 
 
 def _core_blueprints() -> list[Any]:
@@ -84,6 +103,7 @@ def _core_blueprints() -> list[Any]:
     from labvault.signin.routes import blp as signin_blp
     from labvault.signin.routes import identities_blp
     from labvault.sources.routes import blp as sources_blp
+    from labvault.users.routes import audit_blp
     from labvault.users.routes import blp as users_blp
 
     # a package above another adds its routes to the lower one's blueprint (records adds
@@ -105,6 +125,7 @@ def _core_blueprints() -> list[Any]:
         sources_blp,
         inventory_blp,
         backups_blp,
+        audit_blp,
     ]
 
 
@@ -120,7 +141,9 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
         API_TITLE="labvault",
         API_VERSION=API_VERSION,
         OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
+        # API_DOCS off: no /openapi.json and no /doc (the spec is still built: schemas
+        # are converted with it)
+        OPENAPI_URL_PREFIX="/" if settings["API_DOCS"] else None,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/doc",
         OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSET_URL,
@@ -136,6 +159,7 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     )
     # ids in paths: only what a database can hold matches a route
     app.url_map.converters["int"] = BoundedIntegerConverter
+    app.before_request(refuse_nul_characters)
     app.after_request(_no_content_type_without_content)
     api = LabvaultApi(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
     api.register_converter(BoundedIntegerConverter, bounded_integer_parameter)
@@ -145,9 +169,13 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     for blueprint in _core_blueprints():
         api.register_blueprint(blueprint)
 
-    @app.route(f"{SWAGGER_ASSET_URL}<path:filename>")
-    def swagger_asset(filename: str) -> Any:
-        return send_from_directory(SWAGGER_ASSETS, filename, max_age=86400)
+    if settings["API_DOCS"]:
+
+        @app.route(f"{SWAGGER_ASSET_URL}<path:filename>")
+        def swagger_asset(filename: str) -> Any:
+            return send_from_directory(SWAGGER_ASSETS, filename, max_age=86400)
+
+    init_security_headers(app, doc_endpoint=SWAGGER_UI_ENDPOINT)
 
     if settings["CORS_ORIGINS"]:
         CORS(app, origins=settings["CORS_ORIGINS"], expose_headers=["ETag", "X-Pagination"])

@@ -9,9 +9,11 @@ and dicts work there too. Every setting is documented in ``config-template.py``.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import os
+import re
 import runpy
 import secrets
 from collections.abc import Mapping
@@ -51,6 +53,13 @@ _extension_instances = fields.Dict(
 
 #: A backup interval: a number and a unit (m minutes, h hours, d days, w weeks), "12h".
 INTERVAL_PATTERN = r"^([1-9][0-9]{0,5})([mhdw])$"
+#: The kinds of routes RATE_LIMITS limits, with their defaults: "signin" starts and
+#: finishes a sign-in (two attempts per sign-in), "token" refreshes, signs out and
+#: creates API keys.
+DEFAULT_RATE_LIMITS: dict[str, str | None] = {"signin": "20/minute", "token": "30/minute"}
+#: A rate limit: attempts per period, "10/minute".
+RATE_LIMIT_PATTERN = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
+_RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 #: An environment variable's name.
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -74,6 +83,30 @@ class BackupStrategySchema(_Strict):
     compression_level = fields.Integer(load_default=6, validate=validate.Range(min=0, max=9))
 
 
+class RateLimit(fields.Field):
+    """One rate limit: "<attempts>/<period>", or 0 or None to switch it off (None)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value in (0, "0") and not isinstance(value, bool):
+            return None
+        if not isinstance(value, str) or not RATE_LIMIT_PATTERN.match(value):
+            raise ma.ValidationError(
+                'must be "<attempts>/<second|minute|hour|day>" like "10/minute", '
+                "or 0 or None to switch it off"
+            )
+        return value
+
+
+def parse_rate_limit(value: str | None) -> tuple[int, dt.timedelta] | None:
+    """A validated RATE_LIMITS value as (attempts, period); None when it is off."""
+    if value is None:
+        return None
+    match = RATE_LIMIT_PATTERN.match(value)
+    if match is None:
+        raise ValueError(f"not a rate limit: {value!r}")
+    return int(match[1]), dt.timedelta(seconds=_RATE_PERIODS[match[2]])
+
+
 class SettingsSchema(_Strict):
     """Every setting labvault reads. config-template.py documents each one."""
 
@@ -91,6 +124,17 @@ class SettingsSchema(_Strict):
     ACCESS_TOKEN_LIFETIME = fields.Integer(load_default=15, validate=validate.Range(min=1))
     MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))
     BEHIND_REVERSE_PROXY = fields.Boolean(load_default=False)
+    API_DOCS = fields.Boolean(load_default=True)
+    RATE_LIMITS = fields.Dict(
+        keys=fields.String(
+            validate=validate.OneOf(
+                DEFAULT_RATE_LIMITS, error="not a kind of rate limit: one of {choices}"
+            )
+        ),
+        values=RateLimit(allow_none=True),
+        load_default=dict,
+        allow_none=True,
+    )
     CORS_ORIGINS = fields.List(fields.String(), load_default=list)
     ALLOWED_REDIRECT_ORIGINS = fields.List(
         fields.String(
@@ -134,6 +178,7 @@ class SettingsSchema(_Strict):
     MARIADB_SEARCH_ENGINE = fields.String(
         load_default="auto", validate=validate.OneOf(["auto", "mroonga", "innodb"])
     )
+    DATABASE_TIMEOUT = fields.Float(load_default=6.0, validate=validate.Range(min=0.5, max=300))
     BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
 
     @ma.post_load
@@ -147,6 +192,11 @@ class SettingsSchema(_Strict):
         data["FILE_DIRECTORY"] = str(Path(data["FILE_DIRECTORY"]).expanduser().resolve())
         if data["DEPLOYMENT_METADATA"] == {}:
             data["DEPLOYMENT_METADATA"] = DeploymentMetadataSchema().load({})
+        # None switches every limit off; a kind left out keeps its default
+        limits = data["RATE_LIMITS"]
+        data["RATE_LIMITS"] = (
+            dict.fromkeys(DEFAULT_RATE_LIMITS) if limits is None else DEFAULT_RATE_LIMITS | limits
+        )
         return data
 
 

@@ -1,4 +1,9 @@
-"""Who is calling: bearer authentication and role checks for routes."""
+"""Who is calling: bearer authentication and role checks for routes.
+
+Every refused bearer token (JWT or API key: expired, forged, malformed, for another
+server, revoked, of a user who is gone or deactivated) gets the same 401, so a caller
+probing tokens learns nothing from the answer; why it was refused goes to the log.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from labvault.auth.service import AuthError, authenticate_bearer
 from labvault.db import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The message of every refused bearer token.
+INVALID_TOKEN_MESSAGE = "invalid or expired token"
 
 
 def _unauthorized(message: str, error: str | None = "invalid_token") -> None:
@@ -38,8 +46,9 @@ def current_user() -> User | None:
         state = current_app.extensions["labvault"]
         try:
             user = authenticate_bearer(get_session(), state.signer, credential)
-        except AuthError as exc:
-            _unauthorized(str(exc))
+        except AuthError as exc:  # the reason never holds the credential
+            current_app.logger.info("bearer token refused (%s): %s", request.remote_addr, exc)
+            _unauthorized(INVALID_TOKEN_MESSAGE)
     g.current_user = user
     return user
 

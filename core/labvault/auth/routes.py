@@ -16,6 +16,7 @@ from labvault.auth.schemas import (
     RefreshRequestSchema,
     SessionTokensSchema,
 )
+from labvault.auth.throttle import rate_limited
 from labvault.db import get_session
 from labvault.paging import Blueprint
 from labvault.plugin import SessionTokens
@@ -27,6 +28,7 @@ keys_blp = Blueprint(
 
 
 @blp.route("/refresh", methods=["POST"])
+@rate_limited(blp, "token")
 @blp.doc(security=[])
 @blp.arguments(RefreshRequestSchema)
 @blp.response(200, SessionTokensSchema)
@@ -40,6 +42,7 @@ def refresh(body: dict[str, Any]) -> SessionTokens:
 
 
 @blp.route("/logout", methods=["POST"])
+@rate_limited(blp, "token")
 @blp.doc(security=[])
 @blp.arguments(RefreshRequestSchema)
 @blp.response(204)
@@ -56,7 +59,8 @@ class ApiKeys(MethodView):
         """Your API keys (the keys themselves are never shown again)"""
         return service.list_api_keys(get_session(), signed_in_user())
 
-    @require_user()
+    @require_user()  # a request without a user is 401, and not counted
+    @rate_limited(keys_blp, "token")
     @keys_blp.arguments(ApiKeyCreateSchema)
     @keys_blp.response(201, ApiKeyCreatedSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.schemas import SessionTokensSchema
+from labvault.auth.throttle import check_rate_limit, document_rate_limit
 from labvault.db import get_session
 from labvault.errors import NotFound, Unauthenticated
 from labvault.paging import Blueprint
@@ -75,6 +76,7 @@ def list_providers() -> list[dict[str, Any]]:
 
 
 @blp.route("/<instance>/login")
+@document_rate_limit(blp, "signin")
 @blp.doc(security=[])
 @blp.arguments(LoginQuerySchema, location="query")
 @blp.response(200, AuthorizationUrlSchema, description="with Accept: application/json")
@@ -86,6 +88,7 @@ def login(query: dict[str, Any], instance: str) -> Any:
     account instead. The sign-in must be finished within 10 minutes.
     """
     provider = redirect_provider(instance)
+    check_rate_limit("signin")
     settings = current_app.extensions["labvault"].settings
     next_url = flows.check_next_url(query["next"], settings["ALLOWED_REDIRECT_ORIGINS"])
     link_user_id = None
@@ -119,6 +122,7 @@ _CALLBACK_PARAMETERS = [
 
 
 @blp.route("/<instance>/callback")
+@document_rate_limit(blp, "signin")
 @blp.doc(security=[], parameters=_CALLBACK_PARAMETERS)
 @blp.response(200, SessionTokensSchema, description="the tokens (a page unless JSON is asked)")
 @blp.alt_response(302, description="to next, the tokens in the URL fragment")
@@ -129,6 +133,7 @@ def callback(instance: str) -> Any:
     the tokens as JSON for 'Accept: application/json'.
     """
     provider = redirect_provider(instance)
+    check_rate_limit("signin")
     params = {key: request.args.get(key, "") for key in request.args}
     signer = current_app.extensions["labvault"].signer
     tokens, next_url = flows.finish_login(get_session(), signer, provider, params)
