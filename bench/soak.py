@@ -66,7 +66,6 @@ import multiprocessing
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -85,6 +84,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT / "plugins" / "fs_ssh" / "tests"))
+
+import api  # noqa: E402  (bench/api.py: its databases and servers)
 
 DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4"
 SECRET_KEY = "bench-soak-secret-key-0123456789abcdefghijklmn"
@@ -554,24 +555,6 @@ def run_load(plan: Plan, warmed: Any, finished: Any) -> None:
 
 
 @contextlib.contextmanager
-def soak_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the MariaDB server; dropped afterwards."""
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-
-    admin = sa.create_engine(admin_url)
-    name = f"lv_soak_{secrets.token_hex(4)}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
-
-
-@contextlib.contextmanager
 def s3_server() -> Iterator[str]:
     """moto's S3 server on loopback, with the bucket the backups go to."""
     import logging
@@ -702,28 +685,16 @@ def labvault(env: dict[str, str], cwd: Path, *arguments: str) -> str:
     return done.stdout.strip()
 
 
-class Server:
+class Server(api.Server):
     """``labvault serve --workers 4`` in its own process group, stopped with its workers."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        from labvault.testing import free_port
-
-        self.base = f"http://127.0.0.1:{free_port()}"
-        self.log = cwd / "server.log"
         script = Path(sys.executable).with_name("labvault")
         command = [str(script)] if script.exists() else [sys.executable, "-m", "labvault"]
-        bind = self.base.removeprefix("http://")
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "serve", "--workers", str(WORKERS), "--bind", bind],
-                env=env,
-                cwd=cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        argv = [*command, "serve", "--workers", str(WORKERS), "--bind", "{bind}"]
+        super().__init__("server", argv, env, cwd)
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_serving(self, timeout: float = 90) -> None:
         import urllib.request
 
         deadline = time.monotonic() + timeout
@@ -775,16 +746,6 @@ class Server:
                 found[match[1][:150]] += 1
         return found
 
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # gunicorn stops its workers
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
 
 # --- the run -------------------------------------------------------------------------
 
@@ -801,7 +762,7 @@ def soak(options: argparse.Namespace, folder: Path, stack: contextlib.ExitStack)
     from inventory import write_export  # bench/inventory.py
 
     print(f"preparing in {folder}: database, sshd, S3 (moto), config ...", flush=True)
-    url = stack.enter_context(soak_database(options.mariadb_url))
+    url = stack.enter_context(api.bench_database("mariadb", folder, options.mariadb_url))
     source = stack.enter_context(ssh_server(folder / "ssh"))
     s3 = stack.enter_context(s3_server())
     lifetime = int((options.duration + options.warmup) / 60) + 30
@@ -819,7 +780,7 @@ def soak(options: argparse.Namespace, folder: Path, stack: contextlib.ExitStack)
 
     server = Server(env, folder)
     stack.callback(server.stop)
-    server.wait_ready()
+    server.wait_serving()
     plugins = ", ".join(plugin_names())
     print(f"serving {server.base} with {WORKERS} workers; plugins: {plugins}", flush=True)
 

@@ -287,19 +287,27 @@ def _mroonga_hits(
         sa.func.sign(sa.func.instr(access, f" {fulltext.access_prefix(r)}")) for r in reasons
     ]
     score = match + title_score(copy.c.title, terms) * TITLE_WEIGHT - sum(counted)
-    hits = (
-        sa.select(copy.c.item_id.label("item_id"), score.label("score"))
-        .where(match)
-        .order_by(copy.c.item_id.desc())
-        .limit(limit)
-        .subquery("newest_hits")
-    )
+    hits = _newest_hits(match, score, limit)
     rows = session.execute(
         sa.select(hits.c.item_id, hits.c.score, sa.func.count().over())
         .order_by(hits.c.score.desc(), hits.c.item_id.desc())
         .limit(best)
     ).all()
     return (rows[0][2] if rows else 0), [(row[0], float(row[1] or 0.0)) for row in rows]
+
+
+def _newest_hits(match: Any, score: Any, limit: int) -> Any:
+    """The ``limit`` newest items of the copy ``match`` finds, with ``score``: a derived
+    table Mroonga fills in index order, stopping at the limit (a join to the items would
+    make MariaDB read every match first)."""
+    copy = MROONGA_COPY
+    return (
+        sa.select(copy.c.item_id.label("item_id"), score.label("score"))
+        .where(match)
+        .order_by(copy.c.item_id.desc())
+        .limit(limit)
+        .subquery("newest_hits")
+    )
 
 
 def title_score(title: Any, terms: list[str]) -> Any:
@@ -317,21 +325,13 @@ def title_score(title: Any, terms: list[str]) -> Any:
 def _mroonga_checked(
     session: Session, query: sa.Select[Any], terms: list[str], window: int
 ) -> list[tuple[int, float]]:
-    """Mroonga's newest hits (a derived table it fills in index order, stopping at the
-    limit; a join to the items would make MariaDB read every match first), each checked
-    against the query's filters and permissions until the window is full."""
-    copy = MROONGA_COPY
+    """Mroonga's newest hits (:func:`_newest_hits`), each checked against the query's
+    filters and permissions until the window is full."""
     both = _mroonga_match(terms)
     score = _mroonga_match(terms, title_only=True) * TITLE_WEIGHT + both
     hits = window * MROONGA_HITS_PER_MATCH
     while True:
-        newest = (
-            sa.select(copy.c.item_id.label("item_id"), score.label("score"))
-            .where(both)
-            .order_by(copy.c.item_id.desc())
-            .limit(hits)
-            .subquery("newest_hits")
-        )
+        newest = _newest_hits(both, score, hits)
         readable = query.with_only_columns(sa.literal(1)).where(Item.id == newest.c.item_id)
         found = [
             (item_id, score_)
