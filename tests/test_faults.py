@@ -74,14 +74,16 @@ def private_mariadb(tmp_path):
 
 
 @pytest.fixture
-def down_app(private_mariadb, tmp_path, labvault_make_user):
-    """An app on the private MariaDB (default DATABASE_TIMEOUT), a user and an item."""
+def down_app(request, private_mariadb, tmp_path, labvault_make_user):
+    """An app on the private MariaDB (default DATABASE_TIMEOUT, unless the test's
+    parameter sets settings), a user and an item."""
     app = create_app(
         {
             "IDENTIFIER_PREFIX": "test",
             "SECRET_KEY": TEST_SECRET_KEY,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "DATABASE_URL": private_mariadb.url,
+            **getattr(request, "param", {}),
         }
     )
     app.config["TESTING"] = True
@@ -152,6 +154,8 @@ def test_a_frozen_database_answers_503_within_15_s_and_the_server_recovers(
     assert answer.status_code == 200 and answer.json["name"] == "kept sample"
 
 
+# the default timeout is shown above; a shorter one keeps this test quick
+@pytest.mark.parametrize("down_app", [{"DATABASE_TIMEOUT": 2}], indirect=True)
 def test_a_request_in_flight_when_the_database_freezes_answers_within_15_s(
     down_app, private_mariadb
 ):
