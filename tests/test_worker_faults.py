@@ -7,7 +7,9 @@ is lost, nothing half-done is kept, and the server goes on.
   version), and the next upload lands;
 - SIGKILL of the workers in the middle of an edit that waits inside its transaction
   (MariaDB; the item's row held by another connection): the edit is not applied, its
-  lock goes with its connection, and the next edit lands at once.
+  lock goes with its connection, and the next edit lands at once;
+- SIGKILL of the workers in the middle of an inventory import (ChemInventory, 3,000
+  rows): no item, version or import record of it, and the same import then lands whole.
 """
 
 from __future__ import annotations
@@ -203,3 +205,59 @@ def _try(call: Any) -> Any:
         return call()
     except Exception as error:  # the answer is the error
         return error
+
+
+def chemical_export(rows: int) -> bytes:
+    """A ChemInventory CSV export of ``rows`` containers."""
+    header = "Barcode,Container Name,Container Size,Unit,Supplier,Location,Substance CAS"
+    lines = [f"CH-{n:07d},acetone {n},500,mL,Sigma,cabinet {n % 40},67-64-1" for n in range(rows)]
+    return "\n".join([header, *lines]).encode() + b"\n"
+
+
+def test_a_worker_killed_mid_import_imports_nothing(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site")
+    site.settings.update(
+        PLUGINS=["inventory_cheminventory"],
+        INVENTORY_IMPORTERS={"stores": {"type": "cheminventory"}},
+    )
+    site.write_config()
+    site.ok("db", "upgrade")
+    token = new_user_token(site, "stores@lab.org", role="manager")
+    server = Server(site, "--workers", "2")
+    try:
+        server.wait_until_ready()
+        content = chemical_export(3000)
+        body, headers = multipart_file("export.csv", content)
+        boundary = headers["Content-Type"].split("boundary=")[1]
+        body = (  # the importer's name, as a second form field
+            f'--{boundary}\r\nContent-Disposition: form-data; name="importer"\r\n\r\nstores\r\n'
+        ).encode() + body
+        url = f"{server.base_url}/inventory/imports"
+        answers: list[Any] = []
+        importer = threading.Thread(
+            target=lambda: answers.append(_try(lambda: http("POST", url, token, body, headers)))
+        )
+        importer.start()
+        time.sleep(1.5)  # the import is writing its items (3,000 take several seconds)
+        for pid in worker_pids(server):
+            os.kill(pid, signal.SIGKILL)
+        importer.join(timeout=60)
+        assert answers and isinstance(answers[0], Exception), answers
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _, listed = ok(server, token, "GET", "/items?type=starting_material")
+                break
+            except (ConnectionError, OSError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert listed == []  # nothing of the cut import
+        _, imports = ok(server, token, "GET", "/inventory/imports")
+        assert imports == []
+
+        status, _, report = http("POST", url, token, body, headers)
+        assert status == 201, report
+        assert report["counts"]["created"] == 3000
+    finally:
+        server.kill()
