@@ -260,7 +260,7 @@ def test_eras_find_the_same_newest_matches_as_checking_each_hit(
     checks Mroonga's hits one by one instead): the window holds the newest matches the
     user reads, however sparse, ranked as when every hit is checked."""
     from labvault.auth.models import User
-    from labvault.items import access, lists, search
+    from labvault.items import lists, search
 
     monkeypatch.setattr(fulltext, "ERA_BITS", 1)
     monkeypatch.setattr(search, "MAX_ACCESS_WORDS", access_words)
@@ -286,10 +286,9 @@ def test_eras_find_the_same_newest_matches_as_checking_each_hit(
         session = get_session()
         viewer = session.get(User, alice.id)
         query = lists.filtered_query(viewer, {})
-        reasons = access.read_reasons(session, viewer)
         for window in (1, 4, 7, 100):
             by_eras = search.ranked_window(
-                session, query, "anode", identifier_prefix="", window=window, reasons=reasons
+                session, query, "anode", identifier_prefix="", window=window, reader=viewer
             )
             checked = search.ranked_window(
                 session, query, "anode", identifier_prefix="", window=window
@@ -307,7 +306,7 @@ def test_eras_find_the_same_newest_matches_as_checking_each_hit(
                     identifier_prefix="",
                     window=window,
                     best=best,
-                    reasons=reasons,
+                    reader=viewer,
                 )
                 assert top == (by_eras.ids[:best], by_eras.total)
     listed = client.get("/items?q=anode&page_size=100", headers=alice.headers)

@@ -44,9 +44,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from labvault.collections.models import Collection
 from labvault.db import first_line
 from labvault.errors import ConfigError
-from labvault.items.models import LAB_WIDE_TYPES, SQLITE_SEARCH_DDL
+from labvault.items.models import LAB_WIDE_TYPES, SQLITE_SEARCH_DDL, Item
 
 SQLITE_INSERT_TRIGGER = next(ddl for ddl in SQLITE_SEARCH_DDL if "items_fts_insert" in ddl)
 SEARCH_TABLE = "items_search"
@@ -478,16 +479,23 @@ def keep_search_fresh(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "after_rollback", _forget)
 
 
+#: The tables whose changes the triggers note (an item, its creators, its collections).
+_NOTED_TABLES = frozenset({"items", *_ACCESS_TABLES})
+
+
 def _note_flush(session: Session, _context: Any) -> None:
-    # any change may be one the triggers noted (an item, its creators, a collection's
-    # items); the copy after the commit finds nothing to do if none was
-    if session.new or session.dirty or session.deleted:
+    # an item written (its creators and collections are its relationships), or a
+    # collection's items changed from the collection's side
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(o, Item | Collection) for o in changed):
         session.info[_DIRTY] = True
 
 
 def _note_statement(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[_DIRTY] = True
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in _NOTED_TABLES:
+            state.session.info[_DIRTY] = True
 
 
 def _forget(session: Session) -> None:

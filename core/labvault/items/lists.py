@@ -98,7 +98,7 @@ def list_page(
                 identifier_prefix=identifier_prefix,
                 window=window,
                 best=page.first_item + page.page_size,
-                reasons=access.read_reasons(session, user) if only_readable else None,
+                reader=user if only_readable else None,
             )
             ids = page_of(ranked.ids, page, window=window, total=ranked.total)
             # the page is checked once more: Mroonga's copy of who reads an item is

@@ -34,7 +34,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labvault.items import fulltext
+from labvault.auth.models import User
+from labvault.items import access, fulltext
 from labvault.items.models import Item
 
 TITLE_WEIGHT = 10.0
@@ -179,15 +180,15 @@ def ranked_window(
     identifier_prefix: str,
     window: int,
     best: int | None = None,
-    reasons: Sequence[str | None] | None = None,
+    reader: User | None = None,
 ) -> Ranked:
     """The ``best`` (None: all) of the ``window`` newest items of ``query`` that match
     ``q``, best first (:func:`apply_search`, then :func:`newest_ranked`).
 
-    ``reasons``, when ``query`` filters nothing but who may read
-    (:func:`labvault.items.access.read_reasons`), lets Mroonga pick the readable items
-    itself (:func:`_mroonga_by_eras`); otherwise Mroonga's newest hits are checked
-    against ``query`` (:func:`_mroonga_checked`).
+    ``reader``, when ``query`` filters nothing but what that user may read, lets Mroonga
+    pick the readable items itself by the user's reasons to read
+    (:func:`labvault.items.access.read_reasons`, :func:`_mroonga_by_eras`); otherwise
+    Mroonga's newest hits are checked against ``query`` (:func:`_mroonga_checked`).
     """
     bind = session.get_bind()
     if not (fulltext.is_mysql(bind) and fulltext.engine_in_use(bind) == "mroonga"):  # type: ignore[arg-type]
@@ -198,7 +199,8 @@ def ranked_window(
     terms = [fulltext.fold(term) for term in words(q, WORD)]
     if not terms:
         return Ranked([], 0)
-    if reasons is not None:
+    if reader is not None:
+        reasons = access.read_reasons(session, reader)
         ranked = _mroonga_by_eras(session, terms, reasons, window, best or window)
         if ranked is not None:
             return ranked
