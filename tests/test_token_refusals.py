@@ -17,7 +17,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 from labvault.auth import service
-from labvault.auth.models import ApiKey, User
+from labvault.auth.models import ApiKey, RefreshToken, User
 from labvault.db import begin_write, get_session, utcnow
 from labvault.testing import TEST_SECRET_KEY
 
@@ -170,3 +170,74 @@ def test_every_refused_token_gets_the_same_answer_and_the_log_says_why(
     expected = (401, "application/json", json.dumps(ANSWER, sort_keys=True), CHALLENGE)
     assert list(answers) == [expected], answers
     assert not [secret for secret in secrets if secret in log]
+
+
+def _session(lab: Lab, user_id: int | None = None) -> str:
+    with lab.app.app_context():
+        session = get_session()
+        user = session.get(User, user_id or lab.user_id())
+        tokens = service.start_session(session, lab.app.extensions["labvault"].signer, user)
+        return tokens.refresh_token
+
+
+def _used_refresh(lab: Lab) -> str:
+    secret = _session(lab)
+    rotated = lab.app.test_client().post("/auth/refresh", json={"refresh_token": secret})
+    assert rotated.status_code == 200, rotated.json
+    return secret
+
+
+def _logged_out_refresh(lab: Lab) -> str:
+    secret = _session(lab)
+    ended = lab.app.test_client().post("/auth/logout", json={"refresh_token": secret})
+    assert ended.status_code == 204
+    return secret
+
+
+def _expired_refresh(lab: Lab) -> str:
+    secret = _session(lab)
+    with lab.app.app_context():
+        session = get_session()
+        begin_write(session)
+        session.execute(
+            sa.update(RefreshToken).values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+        session.commit()
+    return secret
+
+
+def _deactivated_users_refresh(lab: Lab) -> str:
+    user_id = lab.user_id()
+    secret = _session(lab, user_id)
+    lab.change_user(user_id, sa.update(User).values(status="deactivated"))
+    return secret
+
+
+#: Each kind of refused refresh token, and the reason the log gives.
+REFRESH_REFUSALS = {
+    "unknown": (lambda lab: "lvr_" + "A" * 43, "unknown refresh token"),
+    "already used": (_used_refresh, "already used"),
+    "logged out": (_logged_out_refresh, "has been revoked"),
+    "expired": (_expired_refresh, "the session has expired"),
+    "of a deactivated user": (_deactivated_users_refresh, "the account is deactivated"),
+}
+
+
+def test_a_refused_refresh_token_gets_the_answer_of_every_refused_token(
+    labvault_make_app, labvault_make_user, caplog
+):
+    lab = Lab(labvault_make_app(), labvault_make_user)
+    client = lab.app.test_client()
+    answers: dict[tuple[Any, ...], list[str]] = {}
+    for name, (build, reason) in REFRESH_REFUSALS.items():
+        secret = build(lab)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="labvault"):
+            response = client.post("/auth/refresh", json={"refresh_token": secret})
+        answers.setdefault(answer(response), []).append(name)
+        logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        assert len(logged) == 1 and logged[0].startswith("refresh token refused"), logged
+        assert reason in logged[0] and secret not in caplog.text, (name, logged)
+
+    expected = (401, "application/json", json.dumps(ANSWER, sort_keys=True), CHALLENGE)
+    assert list(answers) == [expected], answers

@@ -1,15 +1,16 @@
 """Who is calling: bearer authentication and role checks for routes.
 
-Every refused bearer token (JWT or API key: expired, forged, malformed, for another
-server, revoked, of a user who is gone or deactivated) gets the same 401, so a caller
-probing tokens learns nothing from the answer; why it was refused goes to the log.
+Every refused token (a bearer JWT or API key: expired, forged, malformed, for another
+server, revoked, of a user who is gone or deactivated; a refresh token: unknown, used,
+revoked, expired) gets the same 401, so a caller probing tokens learns nothing from the
+answer; why it was refused goes to the log.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from flask import current_app, g, request
 from flask_smorest import abort
@@ -24,12 +25,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 INVALID_TOKEN_MESSAGE = "invalid or expired token"
 
 
-def _unauthorized(message: str, error: str | None = "invalid_token") -> None:
+def _unauthorized(message: str, error: str | None = "invalid_token") -> NoReturn:
     challenge = 'Bearer realm="labvault"'
     if error:  # RFC 6750: no error code when the request had no credentials at all
         description = message.replace('"', "'")
         challenge += f', error="{error}", error_description="{description}"'
     abort(401, message=message, headers={"WWW-Authenticate": challenge})
+    raise AssertionError("abort() raises")  # flask-smorest's abort is not typed NoReturn
+
+
+def refuse_token(kind: str, reason: AuthError) -> NoReturn:
+    """Answer the one 401 of a refused token; log why (the reason never holds the token)."""
+    current_app.logger.info("%s token refused (%s): %s", kind, request.remote_addr, reason)
+    _unauthorized(INVALID_TOKEN_MESSAGE)
 
 
 def current_user() -> User | None:
@@ -46,9 +54,8 @@ def current_user() -> User | None:
         state = current_app.extensions["labvault"]
         try:
             user = authenticate_bearer(get_session(), state.signer, credential)
-        except AuthError as exc:  # the reason never holds the credential
-            current_app.logger.info("bearer token refused (%s): %s", request.remote_addr, exc)
-            _unauthorized(INVALID_TOKEN_MESSAGE)
+        except AuthError as exc:
+            refuse_token("bearer", exc)
     g.current_user = user
     return user
 
@@ -79,7 +86,6 @@ def require_user(role: Role | None = None, *, unverified: bool = False) -> Calla
             user = current_user()
             if user is None:
                 _unauthorized("authentication required: send 'Authorization: Bearer <token>'", None)
-            assert user is not None
             if user.status == Status.UNVERIFIED and not unverified:
                 abort(403, message=UNVERIFIED_MESSAGE)
             if role is not None and not user.has_role(role):

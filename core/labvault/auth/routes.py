@@ -8,7 +8,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from labvault.auth import service
-from labvault.auth.access import require_user, signed_in_user
+from labvault.auth.access import refuse_token, require_user, signed_in_user
 from labvault.auth.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -35,10 +35,15 @@ keys_blp = Blueprint(
 def refresh(body: dict[str, Any]) -> SessionTokens:
     """Exchange a refresh token for a new access token and refresh token
 
-    Each refresh token works once; presenting a used one again revokes the session.
+    Each refresh token works once; presenting a used one again revokes the session. A
+    refused token (unknown, used, revoked, expired, of a deactivated account) gets 401
+    "invalid or expired token", as every refused token does.
     """
     signer = current_app.extensions["labvault"].signer
-    return service.refresh_session(get_session(), signer, body["refresh_token"])
+    try:
+        return service.refresh_session(get_session(), signer, body["refresh_token"])
+    except service.AuthError as error:
+        refuse_token("refresh", error)
 
 
 @blp.route("/logout", methods=["POST"])
