@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -310,6 +312,27 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
         )
         session.commit()
     assert run(app)["snapshot"]
+    # a holder killed but not yet reaped by its parent (a zombie) is gone too
+    zombie = subprocess.Popen(["sleep", "60"])
+    try:
+        zombie.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with app.app_context():
+            session = get_session()
+            session.execute(
+                sa.text(
+                    "UPDATE backup_states SET lock_token = 'x', lock_holder = :h, "
+                    "lock_expires_at = '2999-01-01 00:00:00'"
+                ),
+                {"h": f"{os.uname().nodename}:{zombie.pid}"},
+            )
+            session.commit()
+        assert run(app)["snapshot"]
+    finally:
+        zombie.wait()
     with app.app_context():
         session = get_session()
         session.execute(

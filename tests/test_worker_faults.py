@@ -9,7 +9,10 @@ is lost, nothing half-done is kept, and the server goes on.
   (MariaDB; the item's row held by another connection): the edit is not applied, its
   lock goes with its connection, and the next edit lands at once;
 - SIGKILL of the workers in the middle of an inventory import (ChemInventory, 3,000
-  rows): no item, version or import record of it, and the same import then lands whole.
+  rows): no item, version or import record of it, and the same import then lands whole;
+- SIGKILL of the workers in the middle of a backup through the API: no snapshot of it,
+  its strategy is not shown running, and the next run takes the dead run's lock, lands
+  whole and verifies.
 """
 
 from __future__ import annotations
@@ -114,10 +117,7 @@ def test_a_worker_killed_mid_upload_keeps_nothing_of_it(
     with pytest.raises((ConnectionError, httpclient.HTTPException, OSError)):
         upload.finish()
 
-    deadline = time.monotonic() + 30  # gunicorn starts new workers
-    while not set(worker_pids(server)) - set(killed) or len(worker_pids(server)) < 2:
-        assert time.monotonic() < deadline, server.log()[-3000:]
-        time.sleep(0.1)
+    wait_for_new_workers(server, killed)
     _, files = ok(server, token, "GET", f"/items/{refcode}/files")
     assert files == []
     _, stored = ok(server, token, "GET", f"/items/{refcode}")
@@ -259,5 +259,75 @@ def test_a_worker_killed_mid_import_imports_nothing(tmp_path: Path) -> None:
         status, _, report = http("POST", url, token, body, headers)
         assert status == 201, report
         assert report["counts"]["created"] == 3000
+    finally:
+        server.kill()
+
+
+def wait_for_new_workers(server: Server, killed: list[int]) -> None:
+    """Until gunicorn has reaped every killed worker and started two new ones."""
+    deadline = time.monotonic() + 30
+    while set(worker_pids(server)) & set(killed) or len(worker_pids(server)) < 2:
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
+    tmp_path: Path,
+) -> None:
+    repository = tmp_path / "repository"
+    site = make_site(tmp_path / "site")
+    site.settings["BACKUP_STRATEGIES"] = {
+        "nightly": {
+            "target": {"type": "local", "path": str(repository)},
+            "frequency": "1d",
+            "retention": 3,
+        }
+    }
+    site.write_config()
+    site.ok("db", "upgrade")
+    token = new_user_token(site, "admin@lab.org", role="admin")
+    server = Server(site, "--workers", "2")
+    try:
+        server.wait_until_ready()
+        _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "raw data"})
+        files = 48
+        for n in range(files):  # incompressible, so the backup takes a while
+            body, headers = multipart_file(f"scan{n}.raw", os.urandom(1024 * 1024))
+            ok(server, token, "POST", f"/items/{item['refcode']}/files", body, **headers)
+
+        url = f"{server.base_url}/backups/nightly"
+        answers: list[Any] = []
+        runner = threading.Thread(
+            target=lambda: answers.append(_try(lambda: http("POST", url, token)))
+        )
+        runner.start()
+        contents = repository / "contents"
+        deadline = time.monotonic() + 60
+        while not (contents.is_dir() and any(p.is_file() for p in contents.rglob("*"))):
+            assert time.monotonic() < deadline and runner.is_alive(), (answers, server.log())
+            time.sleep(0.005)
+        killed = worker_pids(server)
+        for pid in killed:  # the run has stored some of the files' contents
+            os.kill(pid, signal.SIGKILL)
+        runner.join(timeout=60)
+        assert answers and isinstance(answers[0], Exception), (
+            f"the backup finished before it could be killed: {answers}"
+        )
+        assert not list(repository.glob("snapshots/*/manifest.json"))
+
+        wait_for_new_workers(server, killed)
+        _, [strategy] = ok(server, token, "GET", "/backups")
+        assert strategy["running"] is False  # its run's worker is gone
+        assert strategy["snapshots"] == [] and strategy["last_success_at"] is None
+
+        _, report = ok(server, token, "POST", "/backups/nightly")
+        assert report["files"] == files
+        assert report["files_uploaded"] + report["files_reused"] == files
+        _, [strategy] = ok(server, token, "GET", "/backups")
+        assert [s["snapshot"] for s in strategy["snapshots"]] == [report["snapshot"]]
+        assert strategy["snapshots"][0]["files"] == files and strategy["running"] is False
+        verified = site.ok("backup", "verify", "--strategy", "nightly")
+        assert f"verified 1 snapshot(s), {files} files" in verified, verified
+        assert "Traceback" not in server.log()
     finally:
         server.kill()

@@ -27,7 +27,9 @@ class StrategySchema(ma.Schema):
     last_run_at = fields.DateTime(allow_none=True)
     last_success_at = fields.DateTime(allow_none=True)
     last_error = fields.String(allow_none=True)
-    running = fields.Boolean()
+    running = fields.Boolean(
+        metadata={"description": "a run holds the strategy's lock now (not a killed one)"}
+    )
     snapshots = fields.List(fields.Nested(SnapshotSchema), metadata={"description": "oldest first"})
     error = fields.String(
         allow_none=True, metadata={"description": "why the snapshots cannot be listed now"}

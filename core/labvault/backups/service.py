@@ -120,7 +120,18 @@ def _holder_is_gone(holder: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    try:  # a killed process its parent has not reaped yet (Linux) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def lock_is_held(state: BackupState | None, now: dt.datetime) -> bool:
+    """A run holds the strategy's lock: taken, not lapsed, and its holder still runs."""
+    if state is None or state.lock_token is None:
+        return False
+    lapsed = (state.lock_expires_at or now) < now
+    return not lapsed and not _holder_is_gone(state.lock_holder)
 
 
 @contextmanager
@@ -132,8 +143,7 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
     state = session.get(BackupState, name, populate_existing=True, with_for_update=True)
     assert state is not None
     now = utcnow()
-    free = state.lock_token is None or (state.lock_expires_at or now) < now
-    if not free and not _holder_is_gone(state.lock_holder):
+    if lock_is_held(state, now):
         session.rollback()
         raise Conflict(
             f"backup strategy {name} is running already (in {state.lock_holder}; its lock "
@@ -332,6 +342,7 @@ def snapshots_of(name: str) -> list[dict[str, Any]]:
 def overview(session: Session) -> list[dict[str, Any]]:
     """Every strategy: its settings, last run, last success, and its snapshots."""
     states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    now = utcnow()
     answer = []
     for name, strategy in strategies().items():
         state = states.get(name)
@@ -348,7 +359,7 @@ def overview(session: Session) -> list[dict[str, Any]]:
             "last_run_at": state.last_run_at if state else None,
             "last_success_at": state.last_success_at if state else None,
             "last_error": state.last_error if state else None,
-            "running": bool(state and state.lock_token),
+            "running": lock_is_held(state, now),  # not a run whose worker was killed
             "snapshots": [],
             "error": None,
         }
