@@ -78,8 +78,8 @@ IDENTIFIER_PREFIX = "lab"
 # stopped (MariaDB max_statement_time, PostgreSQL statement_timeout, SQLite's busy
 # timeout), and a database that does not answer within it (down, or hung) is taken for
 # unavailable: the request answers 503 with Retry-After and GET /health/ready says so.
-# A hung server is noticed within about twice this (the pool's ping of a connection,
-# then a new connection); a hung PostgreSQL only through its own statement_timeout.
+# A hung server (MariaDB, or PostgreSQL through psycopg) is noticed within about twice
+# this (the pool's ping of a connection, then a new connection).
 # CLI commands (migrations, backups, imports, reindexing) only bound the connect.
 # Default: 6.
 # DATABASE_TIMEOUT = 6

@@ -3,7 +3,8 @@
 - a statement that runs too long is stopped after DATABASE_TIMEOUT on every database;
 - a private MariaDB server (never the shared one) killed, or frozen with SIGSTOP: each
   request answers 503 JSON with Retry-After within 15 s, /health/ready says so, and the
-  server recovers once the database does, without a restart;
+  server recovers once the database does, without a restart; a private PostgreSQL frozen
+  likewise (psycopg's waits are bounded by the client: the server never answers);
 - a full disk under FILE_DIRECTORY: an upload answers 507 and leaves nothing behind; a
   CLI command writing to a full disk says so in one line.
 """
@@ -23,7 +24,7 @@ from labvault.errors import DatabaseUnavailable, StorageFull
 from labvault.migrations import create_schema
 from labvault.testing import TEST_SECRET_KEY
 
-from tests.faults import PrivateMariaDB, SmallDisk
+from tests.faults import PrivateMariaDB, PrivatePostgreSQL, SmallDisk
 from tests.records import create_item
 
 #: The issue's bound on the answer to a request while the database is down or hung.
@@ -73,23 +74,32 @@ def private_mariadb(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def down_app(request, private_mariadb, tmp_path, labvault_make_user):
-    """An app on the private MariaDB (default DATABASE_TIMEOUT, unless the test's
-    parameter sets settings), a user and an item."""
+def app_with_an_item(url: str, tmp_path: Any, make_user: Any, settings: dict[str, Any]) -> Any:
+    """An app on the database at ``url`` (default DATABASE_TIMEOUT, unless ``settings``
+    sets one), a user and an item."""
     app = create_app(
         {
             "IDENTIFIER_PREFIX": "test",
             "SECRET_KEY": TEST_SECRET_KEY,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "DATABASE_URL": private_mariadb.url,
-            **getattr(request, "param", {}),
+            "DATABASE_URL": url,
+            **settings,
         }
     )
     app.config["TESTING"] = True
     create_schema(app.extensions["labvault"].database.engine)
-    user = labvault_make_user(app)
+    user = make_user(app)
     item = create_item(app.test_client(), user, name="kept sample")
+    return app, user, item
+
+
+@pytest.fixture
+def down_app(request, private_mariadb, tmp_path, labvault_make_user):
+    """An app on the private MariaDB (settings from the test's parameter), a user and
+    an item."""
+    app, user, item = app_with_an_item(
+        private_mariadb.url, tmp_path, labvault_make_user, getattr(request, "param", {})
+    )
     yield app, user, item
     app.extensions["labvault"].database.dispose()
 
@@ -136,24 +146,6 @@ def test_a_killed_database_answers_503_at_once_and_the_server_recovers(
     assert client.post("/items", json={"type": "sample"}, headers=user.headers).status_code == 201
 
 
-def test_a_frozen_database_answers_503_within_15_s_and_the_server_recovers(
-    down_app, private_mariadb
-):
-    app, user, item = down_app
-    client = app.test_client()
-    path = f"/items/{item['refcode']}"
-    private_mariadb.freeze()
-    try:
-        answer, waited = timed(lambda: client.get(path, headers=user.headers))
-        assert_unavailable(answer, waited)
-        ready, waited = timed(lambda: client.get("/health/ready"))
-        assert ready.status_code == 503 and waited < ANSWER_WITHIN, waited
-    finally:
-        private_mariadb.thaw()
-    answer = client.get(path, headers=user.headers)
-    assert answer.status_code == 200 and answer.json["name"] == "kept sample"
-
-
 # the default timeout is shown above; a shorter one keeps this test quick
 @pytest.mark.parametrize("down_app", [{"DATABASE_TIMEOUT": 2}], indirect=True)
 def test_a_request_in_flight_when_the_database_freezes_answers_within_15_s(
@@ -185,6 +177,87 @@ def test_a_request_in_flight_when_the_database_freezes_answers_within_15_s(
     assert_unavailable(answer, waited)
     stored = client.get(f"/items/{item['refcode']}", headers=user.headers)
     assert stored.json["name"] == "kept sample"  # not acknowledged, not written
+
+
+# --- a private server frozen (either database) ---------------------------------------
+
+
+@pytest.fixture
+def private_postgresql():
+    server = PrivatePostgreSQL()
+    try:
+        server.install()
+        yield server
+    finally:
+        server.stop()
+
+
+def within(seconds: float, call: Any) -> tuple[Any, float]:
+    """``call()`` in a thread: what it returned (or raised), and how long it took. Fails
+    when it is still waiting after ``seconds``, rather than hang the test run (the
+    caller's cleanup thaws the server, which lets the thread end)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            result = call()
+        except Exception as exc:
+            result = exc
+        outcome.append((result, time.monotonic() - started))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    if not outcome:
+        pytest.fail(f"still waiting for a frozen database after {seconds} s: the wait is unbounded")
+    return outcome[0]
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "postgresql"])
+def test_a_frozen_database_answers_503_within_15_s_and_the_server_recovers(
+    kind, request, tmp_path, labvault_make_user
+):
+    server = request.getfixturevalue(f"private_{kind}")
+    app, user, item = app_with_an_item(server.url, tmp_path, labvault_make_user, {})
+    client = app.test_client()
+    path = f"/items/{item['refcode']}"
+    server.freeze()
+    try:
+        answer, waited = within(2 * ANSWER_WITHIN, lambda: client.get(path, headers=user.headers))
+        assert_unavailable(answer, waited)
+        ready, waited = within(2 * ANSWER_WITHIN, lambda: client.get("/health/ready"))
+        assert ready.status_code == 503 and waited < ANSWER_WITHIN, waited
+        assert ready.json == {"status": "unavailable", "checks": {"database": "unreachable"}}
+    finally:
+        server.thaw()
+    answer = client.get(path, headers=user.headers)  # the same server, thawed, not restarted
+    assert answer.status_code == 200 and answer.json["name"] == "kept sample"
+    assert client.get("/health/ready").status_code == 200
+    app.extensions["labvault"].database.dispose()
+
+
+def test_a_read_from_a_frozen_postgresql_ends_after_the_timeout_and_the_pool_recovers(
+    private_postgresql,
+):
+    engine = create_engine(private_postgresql.url, timeout=1)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+            private_postgresql.freeze()  # between two statements, on a pooled connection
+            try:
+                raised, waited = within(30, lambda: connection.exec_driver_sql("SELECT 2").all())
+            finally:
+                private_postgresql.thaw()
+            assert isinstance(raised, sa.exc.OperationalError), raised
+            assert 1.8 < waited < 5, waited  # the statement's 1 s, and one more to answer
+            assert "the database did not answer within 2 s" in str(raised)
+            assert raised.connection_invalidated  # closed: the pool will not hand it out
+            assert isinstance(fault_of(raised), DatabaseUnavailable)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 3").scalar() == 3
+    finally:
+        engine.dispose()
 
 
 # --- a full disk ---------------------------------------------------------------------------

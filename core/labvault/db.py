@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -167,10 +168,10 @@ def create_engine(url: str, timeout: float | None = None) -> Engine:
     """An engine for ``url``; ``timeout`` (seconds) bounds every wait of a request.
 
     With it a statement is stopped after ``timeout`` (by the server; SQLite's busy
-    timeout for its write lock), a read from MariaDB waits at most a second longer, and
-    the pool is waited for as long. Without it (the CLI: migrations, backups, imports)
-    only connecting is bounded. Connections are pinged before use, so a restarted
-    database is reconnected to.
+    timeout for its write lock), a read from MariaDB or PostgreSQL (psycopg) waits at
+    most a second longer, and the pool is waited for as long. Without it (the CLI:
+    migrations, backups, imports) only connecting is bounded. Connections are pinged
+    before use, so a restarted database is reconnected to.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -198,7 +199,54 @@ def create_engine(url: str, timeout: float | None = None) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
         event.listen(engine, "begin", _sqlite_begin)
+    elif backend == "postgresql" and parsed.get_driver_name() == "psycopg" and timeout is not None:
+        event.listen(engine, "do_connect", _psycopg_connect(read_timeout=timeout + 1))
     return engine
+
+
+def _psycopg_connect(read_timeout: float) -> Callable[..., Any]:
+    """A ``do_connect`` hook making psycopg connections that wait for an answer at most
+    ``read_timeout`` seconds. A server that is frozen, not down, still accepts TCP (the
+    kernel answers), so neither keepalives nor statement_timeout would end the wait."""
+    connection_class = _answer_bounded_psycopg_connection()
+
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        connection = connection_class.connect(*cargs, **cparams)
+        connection.read_timeout = read_timeout
+        return connection
+
+    return connect
+
+
+@functools.cache
+def _answer_bounded_psycopg_connection() -> type[Any]:
+    import psycopg  # the optional "postgresql" extra: only a PostgreSQL URL needs it
+
+    class AnswerBoundedConnection(psycopg.Connection[Any]):
+        """A psycopg connection whose waits without a deadline get ``read_timeout``
+        (psycopg >= 3.3.6 takes one). Past it the connection is in an unknown state
+        (a statement half sent, or an answer half read), so it is closed: SQLAlchemy
+        then takes it for a disconnect and the pool drops it."""
+
+        read_timeout: float | None = None
+
+        def wait(
+            self, gen: Any, interval: float | None = None, timeout: float | None = None
+        ) -> Any:
+            deadline = self.read_timeout if timeout is None else timeout
+            try:
+                if interval is None:
+                    return super().wait(gen, timeout=deadline)
+                return super().wait(gen, interval, deadline)
+            except psycopg.errors._WaitTimeout:
+                if timeout is not None:
+                    raise  # the caller's own deadline (notifies): psycopg handles it
+                self.close()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {deadline:g} s"
+                ) from None
+
+    return AnswerBoundedConnection
 
 
 #: OS errors of a full disk (or quota).
