@@ -25,7 +25,7 @@ import pytest
 from tests.test_cli import Server, Site, make_site, new_user_token
 
 #: schemathesis' time budget per role; a longer run finds more (LABVAULT_FUZZ_SECONDS).
-FUZZ_SECONDS = int(os.environ.get("LABVAULT_FUZZ_SECONDS", "50"))
+FUZZ_SECONDS = int(os.environ.get("LABVAULT_FUZZ_SECONDS", "35"))
 #: schemathesis' seed; another one explores other inputs (LABVAULT_FUZZ_SEED).
 FUZZ_SEED = os.environ.get("LABVAULT_FUZZ_SEED", "1")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
