@@ -278,8 +278,9 @@ IDENTIFIER_PREFIX = "lab"
 # API_DOCS = True
 
 # Rate limits per client address, by kind of route: "signin" counts starting and
-# finishing a sign-in (GET /auth/<instance>/login and /callback: two per sign-in),
-# "token" counts POST /auth/refresh, POST /auth/logout and creating an API key. Every
+# finishing a sign-in (GET /auth/<instance>/login and /callback: two per sign-in) and
+# every request to a sign-in provider's own routes (an email link's /request and
+# /verify), "token" counts POST /auth/refresh, POST /auth/logout and creating an API key. Every
 # attempt counts, accepted or not; one more gets 429 with Retry-After. The counts are
 # kept in the database, so all workers (and servers on one database) share them.
 # Behind a reverse proxy set BEHIND_REVERSE_PROXY, or every client shares one count.

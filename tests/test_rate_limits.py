@@ -29,13 +29,13 @@ def labvault_database_url(tmp_path):
 
 @pytest.fixture
 def make_app(dists, labvault_make_app):
-    """Apps with one sign-in provider, "uni", on this test's one database."""
+    """Apps with one sign-in provider, "uni" (unless the settings say otherwise), on
+    this test's one database."""
     dists.add("campus", CAMPUS)
 
     def make(**settings: Any) -> Any:
-        return labvault_make_app(
-            PLUGINS=["campus"], AUTH_PROVIDERS={"uni": {"type": "campus"}}, **settings
-        )
+        defaults = {"PLUGINS": ["campus"], "AUTH_PROVIDERS": {"uni": {"type": "campus"}}}
+        return labvault_make_app(**{**defaults, **settings})
 
     return make
 
@@ -148,6 +148,49 @@ def test_a_sign_in_with_no_such_provider_is_404_and_not_counted(make_app):
     assert login(client).status_code == 302
     assert_limited(login(client), 60)
     assert client.get("/auth/nowhere/login", environ_base=ALICE).status_code == 404
+
+
+#: A sign-in provider with routes of its own, as an email link's are.
+DOORBELL = """
+    from labvault.plugin import AuthProvider, Blueprint, hookimpl
+
+    class Doorbell(AuthProvider):
+        name = "doorbell"
+
+        def blueprints(self):
+            blp = Blueprint("doorbell", __name__, url_prefix=f"/auth/{self.instance_name}")
+
+            @blp.route("/ring", methods=["GET", "POST"])
+            @blp.response(200)
+            def ring():
+                return {"rang": True}
+
+            return [blp]
+
+    @hookimpl
+    def labvault_auth_provider_types():
+        return [Doorbell]
+"""
+
+
+def test_a_providers_own_routes_are_limited_with_the_sign_ins(dists, make_app):
+    dists.add("doorbell", DOORBELL)
+    app = make_app(
+        PLUGINS=["campus", "doorbell"],
+        AUTH_PROVIDERS={"uni": {"type": "campus"}, "door": {"type": "doorbell"}},
+        RATE_LIMITS={"signin": "3/minute"},
+    )
+    client = app.test_client()
+    ring = {"path": "/auth/door/ring", "environ_base": ALICE}
+
+    assert client.get(**ring).status_code == 200
+    assert client.post(**ring).status_code == 200
+    assert client.options(**ring).status_code == 200  # a CORS preflight is not counted
+    assert login(client).status_code == 302  # one count with the redirect sign-ins
+    assert_limited(client.get(**ring), 20)
+    assert_limited(client.post(**ring), 20)
+    assert client.get("/auth/door/elsewhere", environ_base=ALICE).status_code == 404
+    assert client.get("/auth/door/ring", environ_base=BOB).status_code == 200
 
 
 def test_two_apps_on_one_database_share_the_count(make_app):

@@ -9,10 +9,11 @@ from typing import Any
 
 import flask_smorest
 import pluggy
-from flask import Flask
+from flask import Flask, request
 
 from labvault import __version__
 from labvault.api import init_api
+from labvault.auth.throttle import check_rate_limit
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, close_session
 from labvault.errors import ConfigError
@@ -98,6 +99,11 @@ def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
         app.logger.addHandler(handler)
 
 
+def _count_a_signin_attempt() -> None:
+    if request.method != "OPTIONS":  # a browser's CORS preflight is not an attempt
+        check_rate_limit("signin")
+
+
 def _register_extra_blueprints(
     app: Flask, api: flask_smorest.Api, state: LabvaultState
 ) -> list[str]:
@@ -106,9 +112,13 @@ def _register_extra_blueprints(
     owned = [(f"plugin {owner}", blp) for owner, returned in answers for blp in returned or ()]
     for name, provider in state.registry.instances_of(AUTH_PROVIDERS).items():
         try:
-            owned += [(f"auth provider {name}", blp) for blp in provider.blueprints()]
+            blueprints = provider.blueprints()
         except Exception as exc:  # a broken provider is a startup problem, not a traceback
             problems.append(f"AUTH_PROVIDERS.{name}: blueprints() raised {exc!r}")
+            continue
+        for blueprint in blueprints:  # a provider's own routes are sign-in routes
+            blueprint.before_request(_count_a_signin_attempt)
+            owned.append((f"auth provider {name}", blueprint))
     for owner, blueprint in owned:
         try:
             # flask-smorest documents its own blueprints; plain Flask ones are served as is

@@ -157,7 +157,9 @@ class AuthProvider(Extension):
         return None
 
     def blueprints(self) -> list[Any]:
-        """Flask or flask-smorest blueprints with this provider's own routes."""
+        """Flask or flask-smorest blueprints with this provider's own routes. The core
+        counts every request to them towards the ``"signin"`` rate limit (429 with
+        Retry-After past it), as it does ``/login`` and ``/callback``."""
         return []
 
 

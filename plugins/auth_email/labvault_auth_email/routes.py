@@ -103,6 +103,7 @@ def build_blueprint(provider: EmailLinkProvider) -> Blueprint:
         @blp.arguments(LinkTokenSchema, location="query")
         @blp.response(200, content_type="text/html", description="a page to confirm")
         @blp.alt_response(400, description="the link is unknown, expired or used")
+        @blp.alt_response(429, description="too many sign-in attempts from your address")
         def get(self, query: dict[str, Any]) -> Any:
             """Open a sign-in link: a page whose button signs you in
 
@@ -119,6 +120,7 @@ def build_blueprint(provider: EmailLinkProvider) -> Blueprint:
         @blp.response(200, description="the tokens (a page unless JSON is asked)")
         @blp.alt_response(302, description="to next, the tokens in the URL fragment")
         @blp.alt_response(400, description="the link is unknown, expired or used")
+        @blp.alt_response(429, description="too many sign-in attempts from your address")
         def post(self, form: dict[str, Any]) -> Any:
             """Use a sign-in link (once) and sign in"""
             link = provider.spend_link(form["token"])
