@@ -15,12 +15,17 @@ import json
 import os
 import secrets
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from labvault.backups.codec import BackupError, Digest, read_chunks
 from labvault.backups.snapshot import Dump, Progress
+
+#: What reading a damaged archive raises: gzip's OSError (a bad header, a wrong
+#: checksum) and EOFError (cut short), zlib's error (a damaged deflate stream) and tar's.
+DAMAGE = (OSError, EOFError, zlib.error, tarfile.TarError)
 
 ROOT = "labvault-backup"
 MANIFEST_MEMBER = f"{ROOT}/manifest.json"
@@ -104,7 +109,7 @@ class ArchiveReader:
         self._gzip = gzip.GzipFile(path, mode="rb")
         try:
             self._tar = tarfile.open(fileobj=self._gzip, mode="r|")  # noqa: SIM115 (closed by close())
-        except (OSError, EOFError, tarfile.TarError) as error:
+        except DAMAGE as error:
             self._gzip.close()
             raise BackupError(
                 f"{path} is damaged, or not a labvault backup archive: {error}"
@@ -125,7 +130,7 @@ class ArchiveReader:
     def _next(self) -> tarfile.TarInfo | None:
         try:
             return next(self._members, None)
-        except (OSError, EOFError, tarfile.TarError) as error:
+        except DAMAGE as error:
             raise BackupError(f"{self.path} is damaged: {error}") from None
 
     def _read(self, member: tarfile.TarInfo) -> bytes:
@@ -137,7 +142,7 @@ class ArchiveReader:
             raise BackupError(f"{self.path}: {member.name} is not a file")
         try:
             yield from read_chunks(stream)  # type: ignore[arg-type]
-        except (OSError, EOFError, tarfile.TarError) as error:
+        except DAMAGE as error:
             raise BackupError(f"{self.path} is damaged: {error}") from None
 
     def members(self) -> Iterator[tuple[str, Iterator[bytes]]]:
@@ -152,5 +157,5 @@ class ArchiveReader:
         try:
             while self._gzip.read(1 << 20):
                 pass
-        except (OSError, EOFError) as error:
+        except DAMAGE as error:
             raise BackupError(f"{self.path} is damaged: {error}") from None
