@@ -31,7 +31,7 @@ then for ``--duration`` seconds picks requests at random:
 
 and once, in the middle, an inventory import (POST /inventory/imports as a manager, a
 ChemInventory CSV export of ``--inventory-rows`` rows) and a backup (POST
-/backups/<strategy> as an admin, into the S3 bucket).
+/backups/<strategy> as an admin, into the S3 bucket, waited for with GET).
 
 Measured: requests by kind, throughput, p50/p99 per kind, every 5xx (count and the
 first bodies, with the server's log lines), connection errors and timeouts, and the
@@ -419,8 +419,22 @@ class Workload:
         results["import"] = _event(answer, started)
         admin = self.client("admin")
         started = time.monotonic()
-        answer = admin.call("backup", "POST", f"/backups/{STRATEGY}", timeout=300)
+        answer = admin.call("backup", "POST", f"/backups/{STRATEGY}")
+        if answer is not None and answer.status_code == 202:  # it runs on in the server
+            answer = self._finished_backup(admin)
         results["backup"] = _event(answer, started)
+
+    @staticmethod
+    def _finished_backup(admin: Any) -> Any:
+        """The strategy's state (GET /backups/<strategy>) once its run has ended."""
+        deadline = time.monotonic() + 600
+        while True:
+            time.sleep(1)
+            state = admin.call("backup", "GET", f"/backups/{STRATEGY}")
+            if state is None or state.status_code != 200 or not state.json()["running"]:
+                return state
+            if time.monotonic() > deadline:
+                return state
 
     # afterwards
 
@@ -965,6 +979,11 @@ def _event_ok(name: str, event: dict[str, Any] | None) -> bool:
         return False
     if name == "import":
         return bool(event["status"] == 201 and event["body"].get("counts", {}).get("created"))
+    if name == "backup":  # the strategy's state once the run ended: its report
+        body = event["body"]
+        return bool(
+            event["status"] == 200 and not body.get("last_error") and body.get("last_report")
+        )
     return bool(event["status"] == 200)
 
 
@@ -975,7 +994,8 @@ def _describe_event(name: str, event: dict[str, Any]) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in body["counts"].items() if v)
         return f"{said} ({counts})"
     if name == "backup" and isinstance(body, dict):
-        shown = {k: v for k, v in body.items() if not isinstance(v, dict | list)}
+        report = body.get("last_report") or {"last_error": body.get("last_error")}
+        shown = {k: v for k, v in report.items() if not isinstance(v, dict | list)}
         return f"{said} ({json.dumps(shown)[:300]})"
     return f"{said}: {json.dumps(body)[:300]}"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from labvault.backups.codec import BackupError
 from labvault.cli import cli
 from labvault.db import WriteOutsideTransaction, begin_write, get_session
 from labvault.records.garbage import collect_garbage
+from labvault.testing import run_backup
 
 from tests.backup_lab import make_app as make_backup_app
 from tests.records import assert_error, create_item, current_etag, with_etag
@@ -237,31 +239,44 @@ def backup_site(tmp_path, make_database, labvault_make_user):
     app.extensions["labvault"].database.dispose()
 
 
-def test_backups_run_are_recorded_on_success_and_on_failure(backup_site, monkeypatch):
+def test_backups_run_are_recorded_on_success_and_on_failure(backup_site, monkeypatch, caplog):
     app, admin = backup_site
     client = app.test_client()
 
-    ran = client.post("/backups/nightly", headers=admin.headers)
-    assert ran.status_code == 200, ran.json
+    report = run_backup(client, admin.headers, "nightly")["last_report"]
 
     def unreachable(*_: Any) -> Any:
         raise BackupError("the target cannot be reached")
 
     monkeypatch.setattr(backups, "_run", unreachable)
+    with caplog.at_level(logging.ERROR, logger="labvault.backups"):
+        state = run_backup(client, admin.headers, "nightly")
+    assert state["last_error"] == "the target cannot be reached"
+    assert state["last_report"] == report  # the last success's
+    assert (
+        "backup strategy nightly failed: BackupError: the target cannot be reached" in caplog.text
+    )
     with app.app_context(), pytest.raises(BackupError):
         backups.run_strategy(get_session(), "nightly", actor="cli")
     assert_error(client.post("/backups/weekly", headers=admin.headers), 404)
 
-    succeeded, failed = events(app)
+    started, succeeded, started_again, failed, failed_in_cli = events(app)
+    for event in (started, started_again):  # noted by the request, with its client
+        assert (event["action"], event["target"]) == ("backup.started", "backup nightly")
+        assert (event["actor_id"], event["client"]) == (admin.id, "127.0.0.1")
+    # the outcomes are noted by the run's thread, after the answer: no client
     assert (succeeded["action"], succeeded["target"]) == ("backup.succeeded", "backup nightly")
-    assert (succeeded["actor_id"], succeeded["client"]) == (admin.id, "127.0.0.1")
-    assert succeeded["details"]["snapshot"] == ran.json["snapshot"]
-    assert {k: succeeded["details"][k] for k in ("rows", "files")} == {
-        "rows": ran.json["rows"],
-        "files": ran.json["files"],
+    assert (succeeded["actor_id"], succeeded["client"]) == (admin.id, None)
+    assert succeeded["details"] == {
+        key: report[key] for key in ("snapshot", "rows", "files", "bytes", "seconds")
     }
-    assert (failed["action"], failed["actor_id"], failed["actor"]) == ("backup.failed", None, "cli")
+    assert (failed["action"], failed["actor_id"]) == ("backup.failed", admin.id)
     assert failed["details"] == {"error": "the target cannot be reached"}
+    assert (failed_in_cli["action"], failed_in_cli["actor_id"], failed_in_cli["actor"]) == (
+        "backup.failed",
+        None,
+        "cli",
+    )
 
 
 def test_a_restore_is_recorded_in_the_restored_database(

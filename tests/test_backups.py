@@ -23,6 +23,7 @@ from labvault.backups import dump, restore, service
 from labvault.backups.codec import BackupError
 from labvault.db import get_session
 from labvault.errors import Conflict
+from labvault.testing import run_backup, wait_for_backup
 
 from tests.backup_lab import (
     database_state,
@@ -377,17 +378,31 @@ def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
             "last_run_at": None,
             "last_success_at": None,
             "last_error": None,
+            "last_report": None,
             "running": False,
             "snapshots": [],
             "error": "backup strategy nightly has no repository yet",
         }
     ]
-    ran = client.post("/backups/nightly", headers=admin.headers)
-    assert ran.status_code == 200, ran.json
-    assert ran.json["strategy"] == "nightly" and ran.json["rows"] == 2
-    listed = client.get("/backups", headers=admin.headers).json[0]
-    assert [s["snapshot"] for s in listed["snapshots"]] == [ran.json["snapshot"]]
-    assert listed["last_success_at"] and listed["error"] is None
+    assert_error(client.get("/backups/nightly", headers=user.headers), 403)
+    assert_error(client.get("/backups/weekly", headers=admin.headers), 404)
+    assert client.get("/backups/nightly", headers=admin.headers).json == listed.json[0]
+
+    started = client.post("/backups/nightly", headers=admin.headers)
+    assert started.status_code == 202, started.json  # the run goes on after the answer
+    assert started.headers["Location"] == "/backups/nightly"
+    assert started.json["running"] is True and started.json["last_run_at"]
+    first = wait_for_backup(client, admin.headers, "nightly")
+    assert first["running"] is False and first["last_error"] is None
+    assert [s["snapshot"] for s in first["snapshots"]] == [first["last_report"]["snapshot"]]
+    done = run_backup(client, admin.headers, "nightly")  # the same, then waits for it
+    report = done["last_report"]
+    assert report["strategy"] == "nightly" and report["files"] == 0
+    listed = client.get("/backups", headers=admin.headers)
+    assert listed.json == [done]
+    assert len(done["snapshots"]) == 2 and done["error"] is None
+    newest = done["snapshots"][-1]
+    assert (newest["snapshot"], newest["rows"]) == (report["snapshot"], report["rows"])
 
 
 # --- restores ----------------------------------------------------------------------------

@@ -121,6 +121,30 @@ def labvault_make_user() -> Callable[..., TestUser]:
     return make
 
 
+def run_backup(client: Any, headers: dict[str, str], strategy: str, timeout: float = 120) -> Any:
+    """Run a backup strategy through the API as an admin (``headers``) and wait for it:
+    ``POST /backups/<strategy>`` answers 202 at once and the run goes on in the server.
+    Its state (``GET /backups/<strategy>``) once it has ended."""
+    started = client.post(f"/backups/{strategy}", headers=headers)
+    assert started.status_code == 202, started.get_json()
+    assert started.get_json()["running"] is True
+    return wait_for_backup(client, headers, strategy, timeout)
+
+
+def wait_for_backup(
+    client: Any, headers: dict[str, str], strategy: str, timeout: float = 120
+) -> Any:
+    """The state of a backup strategy (``GET /backups/<strategy>``) once it is not
+    ``running``; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = client.get(f"/backups/{strategy}", headers=headers).get_json()
+        if not state["running"]:
+            return state
+        assert time.monotonic() < deadline, f"backup {strategy} still running: {state}"
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -22,7 +22,7 @@ class BackupState(Base):
     last_success_at: Mapped[dt.datetime | None]
     last_snapshot: Mapped[str | None] = mapped_column(sa.String(64))
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
-    #: The report of the last run (what ``POST /backups/<strategy>`` answered).
+    #: The report of the last successful run (``last_report`` in ``GET /backups``).
     last_report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     #: The run in progress: its token, where it runs (host and process, so a run killed
     #: on this host is noticed at once), and when the lock lapses unless renewed.

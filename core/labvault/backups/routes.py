@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
+
 from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
 from labvault.backups import service
-from labvault.backups.schemas import RunReportSchema, StrategySchema
+from labvault.backups.schemas import StrategySchema
 from labvault.db import get_session
 from labvault.paging import Blueprint
 
@@ -25,16 +27,27 @@ def list_strategies() -> list[dict[str, Any]]:
     return service.overview(get_session())
 
 
+@blp.route("/<strategy>")
+@require_user(Role.ADMIN)
+@blp.response(200, StrategySchema)
+def get_strategy(strategy: str) -> dict[str, Any]:
+    """One backup strategy: whether it runs now, its last run and report, its snapshots
+    (admins)"""
+    return service.strategy_state(get_session(), strategy)
+
+
 @blp.route("/<strategy>", methods=["POST"])
 @require_user(Role.ADMIN)
-@blp.response(200, RunReportSchema)
+@blp.response(202, StrategySchema)
 @blp.alt_response(409, response="DEFAULT_ERROR", description="the strategy is running already")
-@blp.alt_response(502, response="DEFAULT_ERROR", description="the target cannot be reached")
-def run_strategy(strategy: str) -> dict[str, Any]:
-    """Take a snapshot with a strategy now, then apply its retention (admins)
+def run_strategy(strategy: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Start a snapshot with a strategy now, then apply its retention (admins)
 
-    The request lasts as long as the backup: for a large file store, run
-    ``labvault backup create --strategy NAME`` instead (the server's worker timeout
-    applies here).
+    The run goes on in the server after the answer (202, ``running`` true), however large
+    the file store; ``GET /backups/{strategy}`` (the ``Location``) shows when it ends:
+    ``running`` false, with ``last_success_at`` and ``last_report``, or ``last_error``.
+    The audit log notes ``backup.started`` now and ``backup.succeeded`` or
+    ``backup.failed`` at the end.
     """
-    return service.run_strategy(get_session(), strategy, actor=signed_in_user())
+    started = service.start_strategy(get_session(), strategy, actor=signed_in_user())
+    return started, 202, {"Location": url_for("backups.get_strategy", strategy=strategy)}

@@ -18,24 +18,6 @@ class SnapshotSchema(ma.Schema):
     encrypted = fields.Boolean()
 
 
-class StrategySchema(ma.Schema):
-    name = fields.String(metadata={"description": "the strategy's name in BACKUP_STRATEGIES"})
-    target = fields.String(metadata={"description": "the type of its target"})
-    frequency = fields.String()
-    retention = fields.Integer(metadata={"description": "snapshots kept"})
-    encrypted = fields.Boolean()
-    last_run_at = fields.DateTime(allow_none=True)
-    last_success_at = fields.DateTime(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    running = fields.Boolean(
-        metadata={"description": "a run holds the strategy's lock now (not a killed one)"}
-    )
-    snapshots = fields.List(fields.Nested(SnapshotSchema), metadata={"description": "oldest first"})
-    error = fields.String(
-        allow_none=True, metadata={"description": "why the snapshots cannot be listed now"}
-    )
-
-
 class RunReportSchema(ma.Schema):
     strategy = fields.String()
     snapshot = fields.String()
@@ -48,3 +30,26 @@ class RunReportSchema(ma.Schema):
     snapshots_removed = fields.List(fields.String(), metadata={"description": "by retention"})
     contents_removed = fields.Integer()
     seconds = fields.Float()
+
+
+class StrategySchema(ma.Schema):
+    name = fields.String(metadata={"description": "the strategy's name in BACKUP_STRATEGIES"})
+    target = fields.String(metadata={"description": "the type of its target"})
+    frequency = fields.String()
+    retention = fields.Integer(metadata={"description": "snapshots kept"})
+    encrypted = fields.Boolean()
+    last_run_at = fields.DateTime(allow_none=True)
+    last_success_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_report = fields.Nested(
+        RunReportSchema,
+        allow_none=True,
+        metadata={"description": "what the last successful run did"},
+    )
+    running = fields.Boolean(
+        metadata={"description": "a run holds the strategy's lock now (not a killed one)"}
+    )
+    snapshots = fields.List(fields.Nested(SnapshotSchema), metadata={"description": "oldest first"})
+    error = fields.String(
+        allow_none=True, metadata={"description": "why the snapshots cannot be listed now"}
+    )

@@ -4,7 +4,8 @@ A run takes the strategy's lock (a row of ``backup_states``, renewed while the r
 lasts and taken over at once when its holder was a process of this host that is gone),
 dumps the database, stores the contents the repository lacks and the parts, commits the
 snapshot with its manifest, and only then applies retention. A run that fails or is
-killed commits nothing and removes nothing.
+killed commits nothing and removes nothing. The CLI runs a strategy in its own process
+(:func:`run_strategy`); the API starts it in a thread of the server (:func:`start_strategy`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,15 @@ from labvault.backups.models import BackupState
 from labvault.backups.repository import Repository
 from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
 from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
-from labvault.db import WRITE_OPTION, begin_write, insert_missing, utcnow
+from labvault.db import (
+    WRITE_OPTION,
+    begin_write,
+    close_session,
+    first_line,
+    get_session,
+    insert_missing,
+    utcnow,
+)
 from labvault.errors import Conflict, NotFound
 from labvault.files.storage import FileStore
 from labvault.registry import BACKUP_TARGETS
@@ -218,30 +227,82 @@ def run_strategy(
     The outcome, success or failure, is an audit event of ``actor`` (an admin, "cli").
     """
     strategy = get_strategy(name)
-    started = time.monotonic()
     with strategy_lock(session, name):
-        try:
-            report = _run(strategy, locked(progress))
-        except BaseException as error:
-            message = getattr(error, "message", None) or str(error) or type(error).__name__
-            failed = ("backup.failed", {"error": message[:500]})
-            _finish(session, name, actor, failed, last_error=message[:1000])
-            raise
-        report["seconds"] = round(time.monotonic() - started, 3)
-        succeeded = (
-            "backup.succeeded",
-            {key: report[key] for key in ("snapshot", "rows", "files", "bytes", "seconds")},
-        )
-        _finish(
-            session,
-            name,
-            actor,
-            succeeded,
-            last_success_at=utcnow(),
-            last_snapshot=report["snapshot"],
-            last_error=None,
-            last_report=report,
-        )
+        return _run_and_record(session, strategy, progress, actor)
+
+
+def start_strategy(session: Session, name: str, *, actor: Actor) -> dict[str, Any]:
+    """Take strategy ``name``'s lock now (Conflict when it runs already) and run it in a
+    thread of this process, which releases the lock when it ends: a request answers at
+    once, whatever the size of the store, and the server's worker timeout does not cut
+    the run short. Its outcome is in the strategy's state, and in the audit log (with
+    ``backup.started`` noted now, with the client's address). The strategy's state as
+    the run starts (``running``)."""
+    strategy = get_strategy(name)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    who = _Acting(actor.id, actor.email)
+    with ExitStack() as held:
+        held.enter_context(strategy_lock(session, name))
+        begin_write(session)
+        record(session, "backup.started", f"backup {name}", actor=actor)
+        session.commit()
+
+        def work(lock: ExitStack) -> None:
+            with lock, app.app_context():
+                try:
+                    _run_and_record(get_session(), strategy, no_progress, who)
+                except Exception as error:  # in its state and the audit log; said here too
+                    LOG.error("backup strategy %s failed: %s", name, first_line(error))
+                finally:
+                    close_session()
+
+        answer = strategy_state(session, name)
+        lock = held.pop_all()
+    runner = threading.Thread(target=work, args=(lock,), name=f"backup-{name}")
+    try:
+        runner.start()
+    except BaseException:
+        lock.close()
+        raise
+    return answer
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """Who started a run in a thread of its own (not a row of the request's session)."""
+
+    id: int
+    email: str | None
+
+
+def _run_and_record(
+    session: Session, strategy: Strategy, progress: Progress, actor: Actor | str | None
+) -> dict[str, Any]:
+    """Run a strategy whose lock is held; its outcome goes to its state and the log."""
+    name = strategy.name
+    started = time.monotonic()
+    try:
+        report = _run(strategy, locked(progress))
+    except BaseException as error:
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        failed = ("backup.failed", {"error": message[:500]})
+        _finish(session, name, actor, failed, last_error=message[:1000])
+        raise
+    report["seconds"] = round(time.monotonic() - started, 3)
+    succeeded = (
+        "backup.succeeded",
+        {key: report[key] for key in ("snapshot", "rows", "files", "bytes", "seconds")},
+    )
+    _finish(
+        session,
+        name,
+        actor,
+        succeeded,
+        last_success_at=utcnow(),
+        last_snapshot=report["snapshot"],
+        last_error=None,
+        last_report=report,
+    )
     return report
 
 
@@ -342,35 +403,42 @@ def snapshots_of(name: str) -> list[dict[str, Any]]:
 def overview(session: Session) -> list[dict[str, Any]]:
     """Every strategy: its settings, last run, last success, and its snapshots."""
     states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
-    now = utcnow()
-    answer = []
-    for name, strategy in strategies().items():
-        state = states.get(name)
-        entry: dict[str, Any] = {
-            "name": name,
-            "target": current_app.extensions["labvault"]
-            .registry.instances_of(BACKUP_TARGETS)[name]
-            .name,
-            "frequency": current_app.extensions["labvault"].settings["BACKUP_STRATEGIES"][name][
-                "frequency"
-            ],
-            "retention": strategy.retention,
-            "encrypted": strategy.encryption_key_env is not None,
-            "last_run_at": state.last_run_at if state else None,
-            "last_success_at": state.last_success_at if state else None,
-            "last_error": state.last_error if state else None,
-            "running": lock_is_held(state, now),  # not a run whose worker was killed
-            "snapshots": [],
-            "error": None,
-        }
-        try:
-            entry["snapshots"] = snapshots_of(name)
-        except BackupError as error:
-            entry["error"] = error.message
-        except Exception as error:  # the target's Unavailable, NotFound: shown, not raised
-            entry["error"] = getattr(error, "message", None) or str(error)
-        answer.append(entry)
-    return answer
+    return [strategy_entry(name, states.get(name)) for name in strategies()]
+
+
+def strategy_state(session: Session, name: str) -> dict[str, Any]:
+    """One strategy as :func:`overview` shows it (NotFound when there is none)."""
+    return strategy_entry(name, session.get(BackupState, name, populate_existing=True))
+
+
+def strategy_entry(name: str, state: BackupState | None) -> dict[str, Any]:
+    """A strategy's settings, its ``state`` and its snapshots (read from its target)."""
+    strategy = get_strategy(name)
+    entry: dict[str, Any] = {
+        "name": name,
+        "target": current_app.extensions["labvault"]
+        .registry.instances_of(BACKUP_TARGETS)[name]
+        .name,
+        "frequency": current_app.extensions["labvault"].settings["BACKUP_STRATEGIES"][name][
+            "frequency"
+        ],
+        "retention": strategy.retention,
+        "encrypted": strategy.encryption_key_env is not None,
+        "last_run_at": state.last_run_at if state else None,
+        "last_success_at": state.last_success_at if state else None,
+        "last_error": state.last_error if state else None,
+        "last_report": state.last_report if state else None,
+        "running": lock_is_held(state, utcnow()),  # not a run whose worker was killed
+        "snapshots": [],
+        "error": None,
+    }
+    try:
+        entry["snapshots"] = snapshots_of(name)
+    except BackupError as error:
+        entry["error"] = error.message
+    except Exception as error:  # the target's Unavailable, NotFound: shown, not raised
+        entry["error"] = getattr(error, "message", None) or str(error)
+    return entry
 
 
 def verify(name: str, snapshot: str | None, progress: Progress = no_progress) -> list[ReadReport]:

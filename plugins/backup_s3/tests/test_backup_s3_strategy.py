@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from backup_s3_peers import MiB, target_options
+from labvault.testing import run_backup
 
 LABVAULT = str(Path(sys.executable).parent / "labvault")
 KEY = "an-offsite-backup-key-of-40-characters-x"
@@ -66,9 +67,8 @@ def test_snapshots_in_s3_deduplicate_expire_and_restore(
     large = upload(client, admin, refcode, os.urandom(12 * MiB))
     upload(client, admin, refcode, b"a small file in every snapshot")
 
-    first = client.post("/backups/offsite", headers=admin.headers)
-    assert first.status_code == 200, first.json
-    assert (first.json["files_uploaded"], first.json["files"]) == (2, 2)
+    first = run_backup(client, admin.headers, "offsite")["last_report"]
+    assert (first["files_uploaded"], first["files"]) == (2, 2)
     contents = keys(s3, bucket, "labvault/contents/")
     etags = [s3.head_object(Bucket=bucket, Key=key)["ETag"] for key in contents]
     # the 12 MiB content went in three parts of 5 MiB, the small one in one request
@@ -77,12 +77,12 @@ def test_snapshots_in_s3_deduplicate_expire_and_restore(
     with app.extensions["labvault"].database.engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM item_files WHERE file_id = :f"), {"f": large})
         connection.execute(sa.text("DELETE FROM files WHERE id = :f"), {"f": large})
-    second = client.post("/backups/offsite", headers=admin.headers).json
+    second = run_backup(client, admin.headers, "offsite")["last_report"]
     assert (second["files_uploaded"], second["files_reused"]) == (0, 1)
     upload(client, admin, refcode, b"only in the third snapshot")
-    third = client.post("/backups/offsite", headers=admin.headers).json
+    third = run_backup(client, admin.headers, "offsite")["last_report"]
 
-    assert third["snapshots_removed"] == [first.json["snapshot"]]
+    assert third["snapshots_removed"] == [first["snapshot"]]
     assert third["contents_removed"] == 1
     assert len(keys(s3, bucket, "labvault/contents/")) == 2
     snapshots = {key.split("/")[2] for key in keys(s3, bucket, "labvault/snapshots/")}
