@@ -11,6 +11,8 @@ A plugin's tests can build an app with the plugin enabled and its config::
 
 Apps use a fresh SQLite database in ``tmp_path`` unless ``labvault_database_url`` is
 overridden (the core's own suite also runs on MariaDB and PostgreSQL that way).
+:func:`run_backup` runs a backup strategy through the API and waits for its end (a
+backup target's tests read its ``last_report``).
 """
 
 from __future__ import annotations
