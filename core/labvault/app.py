@@ -99,16 +99,12 @@ def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
         app.logger.addHandler(handler)
 
 
-def _count_a_signin_attempt() -> None:
-    if request.method != "OPTIONS":  # a browser's CORS preflight is not an attempt
-        check_rate_limit("signin")
-
-
 def _register_extra_blueprints(
     app: Flask, api: flask_smorest.Api, state: LabvaultState
 ) -> list[str]:
     """Serve the blueprints of plugins and auth providers; a clash names its owner."""
     answers, problems = state.extensions.call("labvault_blueprints")
+    signin_blueprints: set[str] = set()  # a provider's own routes are sign-in routes
     owned = [(f"plugin {owner}", blp) for owner, returned in answers for blp in returned or ()]
     for name, provider in state.registry.instances_of(AUTH_PROVIDERS).items():
         try:
@@ -116,9 +112,8 @@ def _register_extra_blueprints(
         except Exception as exc:  # a broken provider is a startup problem, not a traceback
             problems.append(f"AUTH_PROVIDERS.{name}: blueprints() raised {exc!r}")
             continue
-        for blueprint in blueprints:  # a provider's own routes are sign-in routes
-            blueprint.before_request(_count_a_signin_attempt)
-            owned.append((f"auth provider {name}", blueprint))
+        owned += [(f"auth provider {name}", blueprint) for blueprint in blueprints]
+        signin_blueprints.update(getattr(blueprint, "name", "") for blueprint in blueprints)
     for owner, blueprint in owned:
         try:
             # flask-smorest documents its own blueprints; plain Flask ones are served as is
@@ -129,6 +124,14 @@ def _register_extra_blueprints(
         except Exception as exc:  # e.g. a name or URL already taken
             label = getattr(blueprint, "name", repr(blueprint))
             problems.append(f"{owner}: blueprint {label!r} cannot be registered: {exc}")
+
+    def count_a_signin_attempt() -> None:
+        # not a browser's CORS preflight; a nested blueprint counts as its provider's
+        if request.method != "OPTIONS" and signin_blueprints.intersection(request.blueprints):
+            check_rate_limit("signin")
+
+    if signin_blueprints:
+        app.before_request(count_a_signin_attempt)
     return problems
 
 
