@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import re
 from typing import Any
 
 import pytest
 from labvault.errors import ConfigError
 
+from tests.test_files import upload
 from tests.test_signin import CAMPUS, finish, start
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
@@ -151,12 +151,7 @@ def test_downloads_keep_their_own_policy_and_one_nosniff(app, labvault_make_user
     client = app.test_client()
     item = client.post("/items", json={"type": "sample", "name": "x"}, headers=user.headers)
     page = b"<html><script>alert(1)</script></html>"
-    created = client.post(
-        f"/items/{item.json['refcode']}/files",
-        data={"file": (io.BytesIO(page), "page.html")},
-        content_type="multipart/form-data",
-        headers=user.headers,
-    )
+    created = upload(client, user, item.json["refcode"], page, "page.html")
     assert created.status_code == 201, created.json
 
     download = client.get(created.json["content_url"], headers=user.headers)

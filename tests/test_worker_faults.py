@@ -23,6 +23,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,26 @@ import sqlalchemy as sa
 from tests.test_cli import Server, Site, make_site, new_user_token
 from tests.test_concurrency import http, multipart_file
 
+#: The ``serve`` fixture: (site, server, token) of a site served with the given settings.
+Serve = Callable[..., tuple[Site, Server, str]]
+
 
 def worker_pids(server: Server) -> list[int]:
     """The gunicorn workers: the children of the `labvault serve` process."""
     children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
     return [int(pid) for pid in children.read_text().split()]
+
+
+def kill_workers(server: Server) -> None:
+    """SIGKILL every gunicorn worker, then wait until gunicorn has reaped them all and
+    started two new ones."""
+    killed = worker_pids(server)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while set(worker_pids(server)) & set(killed) or len(worker_pids(server)) < 2:
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.1)
 
 
 class SlowUpload:
@@ -62,14 +78,29 @@ class SlowUpload:
 
 
 @pytest.fixture
-def served_site(tmp_path: Path):
-    site = make_site(tmp_path / "site")
-    site.ok("db", "upgrade")
-    token = new_user_token(site, "worker@lab.org")
-    server = Server(site, "--workers", "2")
-    server.wait_until_ready()
-    yield site, server, token
-    server.kill()
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """Factory: an upgraded site with ``settings`` served by 2 workers, and the token of
+    a user with ``role``; the server is killed after the test."""
+    servers: list[Server] = []
+
+    def start(role: str = "user", **settings: Any) -> tuple[Site, Server, str]:
+        site = make_site(tmp_path / "site")
+        site.settings.update(settings)
+        site.write_config()
+        site.ok("db", "upgrade")
+        token = new_user_token(site, f"{role}@lab.org", role=role)
+        servers.append(Server(site, "--workers", "2"))
+        servers[-1].wait_until_ready()
+        return site, servers[-1], token
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+@pytest.fixture
+def served_site(serve: Serve) -> tuple[Site, Server, str]:
+    return serve()
 
 
 def ok(server: Server, token: str, method: str, path: str, body: Any = None, **headers: str):
@@ -111,13 +142,10 @@ def test_a_worker_killed_mid_upload_keeps_nothing_of_it(
     refcode = item["refcode"]
     upload = SlowUpload(server, token, refcode, "cut.raw", 4 * 1024 * 1024)
     time.sleep(1)
-    killed = worker_pids(server)
-    for pid in killed:
-        os.kill(pid, signal.SIGKILL)
+    kill_workers(server)
     with pytest.raises((ConnectionError, httpclient.HTTPException, OSError)):
         upload.finish()
 
-    wait_for_new_workers(server, killed)
     _, files = ok(server, token, "GET", f"/items/{refcode}/files")
     assert files == []
     _, stored = ok(server, token, "GET", f"/items/{refcode}")
@@ -168,20 +196,11 @@ def test_a_worker_killed_mid_edit_applies_nothing_and_holds_no_lock(tmp_path: Pa
             )
             editor.start()
             time.sleep(1.5)
-            for pid in worker_pids(server):
-                os.kill(pid, signal.SIGKILL)
+            kill_workers(server)
             editor.join(timeout=30)
         assert answers and isinstance(answers[0], Exception), answers
 
-        started = time.monotonic()
-        deadline = started + 30
-        while True:  # the new workers answer; the edit was not applied
-            try:
-                headers, stored = ok(server, token, "GET", f"/items/{item['refcode']}")
-                break
-            except (ConnectionError, OSError):
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        headers, stored = ok(server, token, "GET", f"/items/{item['refcode']}")
         assert (stored["name"], stored["version"]) == ("before", item["version"])
         started = time.monotonic()
         _, changed = ok(
@@ -214,118 +233,79 @@ def chemical_export(rows: int) -> bytes:
     return "\n".join([header, *lines]).encode() + b"\n"
 
 
-def test_a_worker_killed_mid_import_imports_nothing(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "site")
-    site.settings.update(
+def test_a_worker_killed_mid_import_imports_nothing(serve: Serve) -> None:
+    _, server, token = serve(
+        "manager",
         PLUGINS=["inventory_cheminventory"],
         INVENTORY_IMPORTERS={"stores": {"type": "cheminventory"}},
     )
-    site.write_config()
-    site.ok("db", "upgrade")
-    token = new_user_token(site, "stores@lab.org", role="manager")
-    server = Server(site, "--workers", "2")
-    try:
-        server.wait_until_ready()
-        content = chemical_export(3000)
-        body, headers = multipart_file("export.csv", content)
-        boundary = headers["Content-Type"].split("boundary=")[1]
-        body = (  # the importer's name, as a second form field
-            f'--{boundary}\r\nContent-Disposition: form-data; name="importer"\r\n\r\nstores\r\n'
-        ).encode() + body
-        url = f"{server.base_url}/inventory/imports"
-        answers: list[Any] = []
-        importer = threading.Thread(
-            target=lambda: answers.append(_try(lambda: http("POST", url, token, body, headers)))
-        )
-        importer.start()
-        time.sleep(1.5)  # the import is writing its items (3,000 take several seconds)
-        for pid in worker_pids(server):
-            os.kill(pid, signal.SIGKILL)
-        importer.join(timeout=60)
-        assert answers and isinstance(answers[0], Exception), answers
+    content = chemical_export(3000)
+    body, headers = multipart_file("export.csv", content)
+    boundary = headers["Content-Type"].split("boundary=")[1]
+    body = (  # the importer's name, as a second form field
+        f'--{boundary}\r\nContent-Disposition: form-data; name="importer"\r\n\r\nstores\r\n'
+    ).encode() + body
+    url = f"{server.base_url}/inventory/imports"
+    answers: list[Any] = []
+    importer = threading.Thread(
+        target=lambda: answers.append(_try(lambda: http("POST", url, token, body, headers)))
+    )
+    importer.start()
+    time.sleep(1.5)  # the import is writing its items (3,000 take several seconds)
+    kill_workers(server)
+    importer.join(timeout=60)
+    assert answers and isinstance(answers[0], Exception), answers
 
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _, listed = ok(server, token, "GET", "/items?type=starting_material")
-                break
-            except (ConnectionError, OSError):
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        assert listed == []  # nothing of the cut import
-        _, imports = ok(server, token, "GET", "/inventory/imports")
-        assert imports == []
+    _, listed = ok(server, token, "GET", "/items?type=starting_material")
+    assert listed == []  # nothing of the cut import
+    _, imports = ok(server, token, "GET", "/inventory/imports")
+    assert imports == []
 
-        status, _, report = http("POST", url, token, body, headers)
-        assert status == 201, report
-        assert report["counts"]["created"] == 3000
-    finally:
-        server.kill()
-
-
-def wait_for_new_workers(server: Server, killed: list[int]) -> None:
-    """Until gunicorn has reaped every killed worker and started two new ones."""
-    deadline = time.monotonic() + 30
-    while set(worker_pids(server)) & set(killed) or len(worker_pids(server)) < 2:
-        assert time.monotonic() < deadline, server.log()[-3000:]
-        time.sleep(0.1)
+    status, _, report = http("POST", url, token, body, headers)
+    assert status == 201, report
+    assert report["counts"]["created"] == 3000
 
 
 def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
-    tmp_path: Path,
+    tmp_path: Path, serve: Serve
 ) -> None:
     repository = tmp_path / "repository"
-    site = make_site(tmp_path / "site")
-    site.settings["BACKUP_STRATEGIES"] = {
-        "nightly": {
-            "target": {"type": "local", "path": str(repository)},
-            "frequency": "1d",
-            "retention": 3,
-        }
-    }
-    site.write_config()
-    site.ok("db", "upgrade")
-    token = new_user_token(site, "admin@lab.org", role="admin")
-    server = Server(site, "--workers", "2")
-    try:
-        server.wait_until_ready()
-        _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "raw data"})
-        files = 48
-        for n in range(files):  # incompressible, so the backup takes a while
-            body, headers = multipart_file(f"scan{n}.raw", os.urandom(1024 * 1024))
-            ok(server, token, "POST", f"/items/{item['refcode']}/files", body, **headers)
+    target = {"type": "local", "path": str(repository)}
+    site, server, token = serve(
+        "admin",
+        BACKUP_STRATEGIES={"nightly": {"target": target, "frequency": "1d", "retention": 3}},
+    )
+    _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "raw data"})
+    files = 48
+    for n in range(files):  # incompressible, so the backup takes a while
+        body, headers = multipart_file(f"scan{n}.raw", os.urandom(1024 * 1024))
+        ok(server, token, "POST", f"/items/{item['refcode']}/files", body, **headers)
 
-        headers, started = ok(server, token, "POST", "/backups/nightly")
-        assert started["running"] is True  # the run goes on in the worker after the answer
-        contents = repository / "contents"
-        deadline = time.monotonic() + 60
-        while not (contents.is_dir() and any(p.is_file() for p in contents.rglob("*"))):
-            assert time.monotonic() < deadline, server.log()[-3000:]
-            time.sleep(0.005)
-        killed = worker_pids(server)
-        for pid in killed:  # the run has stored some of the files' contents
-            os.kill(pid, signal.SIGKILL)
-        assert not list(repository.glob("snapshots/*/manifest.json")), (
-            "the backup finished before it could be killed"
-        )
+    headers, started = ok(server, token, "POST", "/backups/nightly")
+    assert started["running"] is True  # the run goes on in the worker after the answer
+    contents = repository / "contents"
+    deadline = time.monotonic() + 60
+    while not (contents.is_dir() and any(p.is_file() for p in contents.rglob("*"))):
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.005)
+    kill_workers(server)  # the run has stored some of the files' contents
+    assert not list(repository.glob("snapshots/*/manifest.json")), (
+        "the backup finished before it could be killed"
+    )
+    _, state = ok(server, token, "GET", headers["Location"])
+    assert state["running"] is False  # its run's worker is gone
+    assert state["snapshots"] == [] and state["last_success_at"] is None
 
-        wait_for_new_workers(server, killed)
-        _, state = ok(server, token, "GET", headers["Location"])
-        assert state["running"] is False  # its run's worker is gone
-        assert state["snapshots"] == [] and state["last_success_at"] is None
-
-        ok(server, token, "POST", "/backups/nightly")  # takes the dead run's lock
-        deadline = time.monotonic() + 120
-        while (state := ok(server, token, "GET", "/backups/nightly")[1])["running"]:
-            assert time.monotonic() < deadline, state
-            time.sleep(0.1)
-        report = state["last_report"]
-        assert state["last_error"] is None and report["files"] == files
-        assert report["files_uploaded"] + report["files_reused"] == files
-        assert [s["snapshot"] for s in state["snapshots"]] == [report["snapshot"]]
-        assert state["snapshots"][0]["files"] == files
-        verified = site.ok("backup", "verify", "--strategy", "nightly")
-        assert f"verified 1 snapshot(s), {files} files" in verified, verified
-        assert "Traceback" not in server.log()
-    finally:
-        server.kill()
+    ok(server, token, "POST", "/backups/nightly")  # takes the dead run's lock
+    deadline = time.monotonic() + 120
+    while (state := ok(server, token, "GET", "/backups/nightly")[1])["running"]:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    report = state["last_report"]
+    assert state["last_error"] is None and report["files"] == files
+    assert report["files_uploaded"] + report["files_reused"] == files
+    assert [s["snapshot"] for s in state["snapshots"]] == [report["snapshot"]]
+    assert state["snapshots"][0]["files"] == files
+    verified = site.ok("backup", "verify", "--strategy", "nightly")
+    assert f"verified 1 snapshot(s), {files} files" in verified, verified
+    assert "Traceback" not in server.log()
