@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.db import begin_write, insert_missing, utcnow
-from labvault.errors import DomainError, LabvaultError
+from labvault.errors import BadPath, DomainError, LabvaultError
 from labvault.plugin import FileSource, RemoteEntry
 from labvault.sources.models import SourceEntry, SourceState
-from labvault.sources.paths import inside
+from labvault.sources.paths import check_reached
 
 #: A rebuild's lock lapses after this long, should its worker die.
 LOCK_LIFETIME = dt.timedelta(minutes=10)
@@ -67,13 +67,14 @@ def walk(
     entered (their targets are in the tree already, and a loop would never end).
     """
     options = source.config
-    root = source.root()
     found: list[RemoteEntry] = []
     folders: deque[tuple[str, int]] = deque([("", 1)])
     while folders:
         folder, depth = folders.popleft()
         for entry in source.list(folder):
-            if entry.link_target is not None and not inside(root, entry.link_target):
+            try:
+                check_reached(name, source, entry)
+            except BadPath:
                 continue
             if _excluded(entry, options["excludes"]):
                 continue

@@ -1,21 +1,12 @@
-"""Paths in a file source: cleaned in the core, and kept inside the source's root.
-
-Every type gets the same checks: a path is relative, ``..`` is refused, and what a path
-really leads to (links resolved by the source) must lie under the source's root.
+"""Paths in a file source: cleaned in the core; where a link led is checked on what the
+source reports it reached when it opened it (the source itself keeps every link inside
+its root, see :class:`~labvault.plugin.FileSource`).
 """
 
 from __future__ import annotations
 
-import posixpath
-
-from labvault.errors import DomainError
-from labvault.plugin import FileSource
-
-
-class BadPath(DomainError):
-    """A path that is absolute, climbs with ``..`` or leads out of the source (400)."""
-
-    status = 400
+from labvault.errors import BadPath
+from labvault.plugin import FileSource, LeadsOutside, OpenedFile, RemoteEntry, relative_to_root
 
 
 def clean_path(path: str) -> str:
@@ -28,15 +19,28 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
-def inside(root: str, real: str) -> bool:
-    """Whether the absolute path ``real`` is ``root`` or below it (posix paths)."""
-    root, real = posixpath.normpath(root), posixpath.normpath(real)
-    return real == root or real.startswith(root.rstrip("/") + "/")
+def check_reached(name: str, source: FileSource, entry: RemoteEntry) -> None:
+    """Refuse what a link led to out of the root (LeadsOutside)."""
+    if entry.link_target is None:
+        return
+    if relative_to_root(source.root(), entry.link_target) is None:
+        raise LeadsOutside(name, entry.path)
 
 
-def resolve(name: str, source: FileSource, path: str) -> str:
-    """The cleaned ``path`` once the source says it leads to a place under its root."""
-    cleaned = clean_path(path)
-    if not inside(source.root(), source.real_path(cleaned)):
-        raise BadPath(f"{cleaned!r} leads outside the file source {name}")
-    return cleaned
+def stat_served(name: str, source: FileSource, path: str) -> RemoteEntry:
+    """What a path leads to, if it stays inside the root."""
+    entry = source.stat(clean_path(path))
+    check_reached(name, source, entry)
+    return entry
+
+
+def open_served(name: str, source: FileSource, path: str) -> OpenedFile:
+    """The regular file a path leads to, opened, if it stays inside the root: checked on
+    what was opened, before a byte of it is read."""
+    opened = source.open(clean_path(path))
+    try:
+        check_reached(name, source, opened.entry)
+    except BaseException:
+        opened.stream.close()
+        raise
+    return opened
