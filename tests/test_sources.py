@@ -373,3 +373,30 @@ def test_a_link_out_of_the_root_is_refused_and_not_listed(make_lab, tree):
     assert copies_of(app, b"not yours") == 0
     copied = attach(client, ada, refcode, "sub/b-again.csv")
     assert (copied.status_code, copied.json["size"]) == (201, 8)
+
+
+def test_what_excludes_and_max_depth_hide_cannot_be_copied(make_lab, tree):
+    (tree / ".credentials").write_text("password=hunter2")
+    (tree / "private").mkdir()
+    (tree / "private" / "p.txt").write_text("private")
+    (tree / "credentials").symlink_to(".credentials")  # names that pass, leading to hidden ones
+    (tree / "public").symlink_to("private")
+    app, client, ada = make_lab(excludes=[".*", "private"], max_depth=2)
+    refcode = create_item(client, ada, name="powder")["refcode"]
+
+    for path, pattern in [
+        (".credentials", "'.*'"),
+        ("private/p.txt", "'private'"),
+        ("credentials", "'.*'"),
+        ("public/p.txt", "'private'"),
+    ]:
+        refused = assert_error(attach(client, ada, refcode, path), 404)
+        assert f"excluded by the pattern {pattern}" in refused["message"], (path, refused)
+    too_deep = assert_error(attach(client, ada, refcode, "sub/deeper/c.bin"), 404)
+    assert "deeper than the source's max_depth (2)" in too_deep["message"]
+    assert_error(attach(client, ada, refcode, "inside/deeper/c.bin"), 404)  # by a link, too
+    assert file_rows(app) == 0
+    assert names(entries(client, ada)) == ["empty", "inside", "sub", "a.txt"]
+    hidden = assert_error(entries(client, ada, "private"), 404)
+    assert "excluded by the pattern 'private'" in hidden["message"]
+    assert attach(client, ada, refcode, "sub/b.csv").status_code == 201

@@ -132,7 +132,8 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
     ``self.host.logger``. A source only reads (``root``, ``list``, ``stat``, ``open``,
     raising the core's errors) and keeps every link it follows inside its root *as it
     opens* (:class:`~labvault.plugin.LeadsOutside` otherwise); the core cleans paths,
-    caches listings, copies files into the store and keeps them fresh. Its ``ConfigSchema``
+    applies ``excludes`` and ``max_depth`` to them and to where links led, caches
+    listings, copies files into the store and keeps them fresh. Its ``ConfigSchema``
     extends :class:`~labvault.plugin.FileSourceOptions`;
     ``labvault.testing.FileSourceContract`` is the test suite every type should pass.
 

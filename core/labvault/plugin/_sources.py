@@ -70,6 +70,7 @@ class FileSourceOptions(ma.Schema):
     ``max_depth`` folders deep and ``max_entries`` entries (a larger tree is an error
     naming the option), leaving out names matching an ``excludes`` pattern (fnmatch, on
     the name or the path from the root, e.g. ``".*"``, ``"*.tmp"``, ``"raw/scratch"``).
+    What the listing leaves out cannot be copied either, also not through a link.
     """
 
     class Meta:
@@ -89,7 +90,9 @@ class FileSource(Extension):
     """A place raw data is read from (an SSH server, a mounted share, ...).
 
     A source only reads: it lists a folder, stats a path and opens a file. Each is given
-    a path relative to its root that the core has cleaned: no ``..``, no leading ``/``.
+    a path relative to its root that the core has checked with the rule the listing
+    follows: no ``..``, no leading ``/``, nothing the instance's ``excludes`` hide, at
+    most ``max_depth`` names deep.
 
     Keeping what a path *leads to* inside the root is the source's part, as it opens:
     people who may write to a share can put links in it, and change them at any moment.
@@ -97,7 +100,7 @@ class FileSource(Extension):
     is followed, out of the root). Follow a link only while its target lies inside the
     root, checked on what is opened itself, and raise :class:`LeadsOutside` for one
     that leads out; report where a followed link led as ``link_target``, so that the
-    core can check it too. ``FileSourceContract`` has
+    core applies ``excludes`` and ``max_depth`` there too. ``FileSourceContract`` has
     the tests, a link flipped between inside and outside during hundreds of opens among
     them.
 

@@ -31,7 +31,7 @@ from labvault.paging import PageRequest
 from labvault.plugin import FileSource, RemoteEntry
 from labvault.registry import FILE_SOURCES
 from labvault.sources import listing
-from labvault.sources.paths import clean_path, open_served, stat_served
+from labvault.sources.paths import open_served, served_path, stat_served
 
 
 def sources() -> Mapping[str, FileSource]:
@@ -179,7 +179,7 @@ def folder_page(
 ) -> dict[str, Any]:
     """A page of the entries of a folder, from a listing recent enough."""
     source = get_source(name)
-    folder = clean_path(path)
+    folder = served_path(name, source, path)
     fresh = listing.fresh_listing(
         session,
         name,
