@@ -83,7 +83,7 @@ def test_sources_are_listed_with_the_state_of_their_listing(make_lab):
     ]
     assert entries(client, ada).status_code == 200
     (after,) = client.get("/file-sources", headers=ada.headers).json
-    assert after["entry_count"] == 7 and after["cache_age"] == 0 and after["built_at"]
+    assert after["entry_count"] == 7 and after["cache_age"] <= 1 and after["built_at"]  # busy CI
     assert_error(client.get("/file-sources"), 401)
 
 
