@@ -190,6 +190,9 @@ IDENTIFIER_PREFIX = "lab"
 # walked, default 32), "max_entries" (default 250000; a larger tree is an error) and
 # "excludes" (fnmatch patterns of names or paths to leave out). People browse them at
 # /file-sources and copy a file into an item with POST /items/<refcode>/files/from-source.
+# What excludes and max_depth leave out of the listing cannot be copied either, also not
+# through a link. Links are followed only while they lead inside the source's root; the
+# account labvault runs as (or logs in with) should still read nothing it must not serve.
 # Default: {}. Example:
 # FILE_SOURCES = {
 #     "nas": {"type": "local", "path": "/mnt/nas/instruments", "excludes": [".*"]},

@@ -165,6 +165,17 @@ class Invalid(DomainError):
         super().__init__(message or self.DEFAULT_MESSAGE, errors=errors)
 
 
+class BadPath(DomainError):
+    """A path that is absolute, climbs with ``..`` or leads (through a link) out of the
+    folder it must stay in (400)."""
+
+    status = 400
+
+
+class NotAFile(Invalid):
+    """A path leads to a folder, a pipe, a device, ... where a regular file is needed (422)."""
+
+
 class ContentTooLarge(DomainError):
     """Content is larger than the limit; nothing was stored (413)."""
 

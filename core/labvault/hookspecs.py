@@ -129,10 +129,12 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
 
     Called once at startup. The deployer creates instances in ``FILE_SOURCES``, e.g.
     ``{"raman-pc": {"type": "sftp", "host": "..."}}``; each instance logs through
-    ``self.host.logger``. A source only reads (``root``, ``real_path``, ``list``,
-    ``stat``, ``open``, raising the core's errors); the core cleans paths, keeps them
-    inside the root, caches listings, copies files into the store and keeps them fresh.
-    Its ``ConfigSchema`` extends :class:`~labvault.plugin.FileSourceOptions`;
+    ``self.host.logger``. A source only reads (``root``, ``list``, ``stat``, ``open``,
+    raising the core's errors) and keeps every link it follows inside its root *as it
+    opens* (:class:`~labvault.plugin.LeadsOutside` otherwise); the core cleans paths,
+    applies ``excludes`` and ``max_depth`` to them and to where links led, caches
+    listings, copies files into the store and keeps them fresh. Its ``ConfigSchema``
+    extends :class:`~labvault.plugin.FileSourceOptions`;
     ``labvault.testing.FileSourceContract`` is the test suite every type should pass.
 
     Example::
@@ -145,6 +147,12 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
                 for attr in self.sftp().listdir_attr(self.native(path)):
                     yield RemoteEntry(join(path, attr.filename), S_ISDIR(attr.st_mode),
                                       attr.st_size, attr.st_mtime)
+
+            def open(self, path):
+                real = self.inside_root(self.sftp().normalize(self.native(path)))
+                remote = self.sftp().open(real, "rb")
+                entry = self.checked(path, real, remote.stat())  # the handle's attributes
+                return OpenedFile(entry, remote)
 
         @hookimpl
         def labvault_file_source_types():

@@ -1,6 +1,7 @@
 """pytest plugin (entry point ``pytest11``): fixtures to test labvault and its plugins,
 and :class:`FileSourceContract` and :class:`BackupTargetContract`, the tests every file
-source and backup target type passes.
+source and backup target type passes (the first, with :func:`make_source_tree` and
+:func:`flipping_link`, lives in :mod:`labvault.source_contract`).
 
 A plugin's tests can build an app with the plugin enabled and its config::
 
@@ -34,6 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.register_assert_rewrite("labvault.source_contract")
+
+from labvault.source_contract import (  # noqa: E402  (its asserts rewritten, as ours)
+    FileSourceContract as FileSourceContract,
+)
+from labvault.source_contract import flipping_link as flipping_link  # noqa: E402
+from labvault.source_contract import make_source_tree as make_source_tree  # noqa: E402
 
 TEST_SECRET_KEY = "labvault-test-secret-key-0123456789abcdef"
 _emails = itertools.count(1)
@@ -255,96 +264,6 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-# --- file sources: the contract every type keeps -------------------------------------------
-
-
-def make_source_tree(root: Path) -> dict[str, bytes]:
-    """Fill ``root`` with the tree the contract tests read; returns each file's content.
-
-    ``root/a.txt``, ``root/sub/b.csv``, ``root/sub/deeper/c.bin``, an empty folder
-    ``root/empty``, a link ``root/inside`` to ``sub`` and a link ``root/outside`` to a
-    folder beside the root.
-    """
-    files = {"a.txt": b"hello", "sub/b.csv": b"x,y\n1,2\n", "sub/deeper/c.bin": bytes(range(256))}
-    for path, content in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(content)
-    (root / "empty").mkdir()
-    outside = root.parent / f"{root.name}-outside"
-    outside.mkdir()
-    (outside / "secret.txt").write_bytes(b"not yours")
-    (root / "inside").symlink_to("sub")
-    (root / "outside").symlink_to(outside)
-    return files
-
-
-class FileSourceContract:
-    """What every file source type must do, as tests: subclass it in a test module and
-    give it a fixture ``make_file_source(root: Path) -> FileSource`` serving ``root``.
-
-    The tree comes from :func:`make_source_tree`. Sources are only read, so the tests
-    check paths, types, sizes, times, contents, links and the core's errors.
-    """
-
-    @pytest.fixture
-    def tree(self, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
-        root = tmp_path / "tree"
-        root.mkdir()
-        return root, make_source_tree(root)
-
-    @pytest.fixture
-    def source(self, tree: tuple[Path, dict[str, bytes]], make_file_source: Any) -> Any:
-        return make_file_source(tree[0])
-
-    def test_root_is_the_real_path_of_the_served_folder(self, source: Any, tree: Any) -> None:
-        assert source.root() == os.path.realpath(tree[0])
-
-    def test_list_gives_the_entries_of_a_folder(self, source: Any, tree: Any) -> None:
-        root, _ = tree
-        entries = {entry.path: entry for entry in source.list("")}
-
-        assert set(entries) == {"a.txt", "sub", "empty", "inside", "outside"}
-        a = entries["a.txt"]
-        assert (a.name, a.is_dir, a.size, a.link_target) == ("a.txt", False, 5, None)
-        assert abs(a.modified - (root / "a.txt").stat().st_mtime) < 1
-        assert entries["sub"].is_dir and entries["empty"].is_dir
-        deeper = {entry.path for entry in source.list("sub")}
-        assert deeper == {"sub/b.csv", "sub/deeper"}
-        assert [e.path for e in source.list("sub/deeper")] == ["sub/deeper/c.bin"]
-        assert list(source.list("empty")) == []
-
-    def test_links_say_where_they_lead(self, source: Any, tree: Any) -> None:
-        root, _ = tree
-        entries = {entry.path: entry for entry in source.list("")}
-
-        assert entries["inside"].link_target == os.path.realpath(root / "sub")
-        assert entries["inside"].is_dir
-        assert entries["outside"].link_target == os.path.realpath(root.parent / "tree-outside")
-        assert source.real_path("inside/b.csv") == os.path.realpath(root / "sub" / "b.csv")
-        assert source.real_path("outside") == os.path.realpath(root.parent / "tree-outside")
-
-    def test_stat_follows_links_and_tells_folders_from_files(self, source: Any) -> None:
-        b = source.stat("sub/b.csv")
-        assert (b.path, b.is_dir, b.size) == ("sub/b.csv", False, 8)
-        assert source.stat("sub").is_dir
-        assert source.stat("inside/b.csv").size == 8
-
-    def test_open_reads_the_whole_file(self, source: Any, tree: Any) -> None:
-        _, files = tree
-        for path, content in files.items():
-            with source.open(path) as stream:
-                assert stream.read() == content
-
-    def test_missing_paths_are_not_found(self, source: Any) -> None:
-        from labvault.plugin import NotFound
-
-        for call in (source.stat, source.real_path, source.open, lambda p: list(source.list(p))):
-            with pytest.raises(NotFound):
-                call("no/such/file.txt")
-        with pytest.raises(NotFound):
-            list(source.list("a.txt"))  # a file is no folder
 
 
 # --- backup targets: the contract every type keeps -----------------------------------------

@@ -1,21 +1,29 @@
 """The ``local`` file source: a folder of this machine (a mounted share, an instrument
-export directory), read through the same contract as any remote source."""
+export directory), read through the same contract as any remote source.
+
+Every path is walked from the root one name at a time (see :mod:`.beneath`): links are
+followed while they stay inside the root, and what is read is what was checked.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat as stat_module
 from collections.abc import Iterator
-from typing import IO
 
 import marshmallow as ma
 
+from labvault.builtins.beneath import Outside, Root, open_beneath
 from labvault.plugin import (
     FileSource,
     FileSourceOptions,
     Forbidden,
+    LeadsOutside,
+    NotAFile,
     NotFound,
+    OpenedFile,
     RemoteEntry,
     Unavailable,
     hookimpl,
@@ -36,14 +44,11 @@ class LocalFolder(FileSource):
     ConfigSchema = LocalOptions
 
     def _failure(self, path: str, error: OSError) -> Exception:
-        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return NotFound(f"{self.instance_name} has no {path or '/'}")
         if error.errno in (errno.EACCES, errno.EPERM):
             return Forbidden(f"{self.instance_name} may not read {path or '/'}")
         return Unavailable(f"{self.instance_name}: {os.strerror(error.errno or 0) or error}")
-
-    def _native(self, path: str) -> str:
-        return os.path.join(self.config["path"], path) if path else self.config["path"]
 
     def root(self) -> str:
         folder = self.config["path"]
@@ -53,48 +58,56 @@ class LocalFolder(FileSource):
             )
         return os.path.realpath(folder)
 
-    def real_path(self, path: str) -> str:
-        native = self._native(path)
+    def _open(self, path: str, flags: int) -> tuple[int, os.stat_result, RemoteEntry]:
+        """A descriptor of what ``path`` leads to, its status and its entry."""
+        root = Root(self.root(), self.config["path"])
         try:
-            os.stat(native)
+            descriptor, real = open_beneath(root, path, flags)
+        except Outside:
+            raise LeadsOutside(self.instance_name, path) from None
         except OSError as error:
             raise self._failure(path, error) from None
-        return os.path.realpath(native)
-
-    def _entry(self, path: str, native: str) -> RemoteEntry:
-        info = os.stat(native)
-        target = os.path.realpath(native) if os.path.islink(native) else None
-        is_dir = stat_module.S_ISDIR(info.st_mode)
-        return RemoteEntry(
-            path, is_dir, None if is_dir else info.st_size, info.st_mtime, link_target=target
-        )
+        info = os.fstat(descriptor)
+        target = None if real == path else posixpath.join(root.real, real) if real else root.real
+        return descriptor, info, _entry(path, info, target)
 
     def list(self, path: str) -> Iterator[RemoteEntry]:
+        folder, _, _ = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            with os.scandir(self._native(path)) as found:
-                names = [entry.name for entry in found]
+            with os.scandir(folder) as found:
+                children = [(child.name, child.stat(follow_symlinks=False)) for child in found]
         except OSError as error:
             raise self._failure(path, error) from None
-        for name in names:
+        finally:
+            os.close(folder)
+        for name, info in children:
             child = f"{path}/{name}" if path else name
+            if not stat_module.S_ISLNK(info.st_mode):
+                yield _entry(child, info, None)
+                continue
             try:
-                yield self._entry(child, self._native(child))
-            except FileNotFoundError:
-                continue  # removed since the folder was read, or a dangling link
+                yield self.stat(child)
+            except (LeadsOutside, NotFound):
+                continue  # leads out, dangles, or was removed since the folder was read
 
     def stat(self, path: str) -> RemoteEntry:
-        try:
-            return self._entry(path, self._native(path))
-        except OSError as error:
-            raise self._failure(path, error) from None
+        descriptor, _, entry = self._open(path, os.O_RDONLY)
+        os.close(descriptor)
+        return entry
 
-    def open(self, path: str) -> IO[bytes]:
-        try:
-            return open(self._native(path), "rb")
-        except IsADirectoryError:
-            raise NotFound(f"{path} on {self.instance_name} is a folder, not a file") from None
-        except OSError as error:
-            raise self._failure(path, error) from None
+    def open(self, path: str) -> OpenedFile:
+        descriptor, info, entry = self._open(path, os.O_RDONLY)
+        if not stat_module.S_ISREG(info.st_mode):
+            os.close(descriptor)
+            what = "a folder" if entry.is_dir else "not a regular file"
+            raise NotAFile(f"{path} on {self.instance_name} is {what}")
+        return OpenedFile(entry, os.fdopen(descriptor, "rb"))
+
+
+def _entry(path: str, info: os.stat_result, link_target: str | None) -> RemoteEntry:
+    is_dir = stat_module.S_ISDIR(info.st_mode)
+    size = None if is_dir else info.st_size
+    return RemoteEntry(path, is_dir, size, info.st_mtime, link_target=link_target)
 
 
 @hookimpl

@@ -34,6 +34,7 @@ Example plugin module::
 """
 
 from labvault.errors import (
+    BadPath,
     ConfigError,
     Conflict,
     ContentTooLarge,
@@ -42,6 +43,7 @@ from labvault.errors import (
     Forbidden,
     Invalid,
     LabvaultError,
+    NotAFile,
     NotFound,
     PluginError,
     TooManyRequests,
@@ -61,19 +63,24 @@ from labvault.plugin._kinds import (
     BlockType,
     EmptyConfigSchema,
     Extension,
-    FileSource,
-    FileSourceOptions,
     InventoryImporter,
     InventoryRecord,
-    RemoteEntry,
     RowProblem,
     check_backup_key,
 )
 from labvault.plugin._markers import hookimpl
+from labvault.plugin._sources import (
+    FileSource,
+    FileSourceOptions,
+    LeadsOutside,
+    OpenedFile,
+    RemoteEntry,
+    relative_to_root,
+)
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.
-API_VERSION = "1.2"
+API_VERSION = "2.0"
 
 __all__ = [
     "API_VERSION",
@@ -82,6 +89,7 @@ __all__ = [
     "AuthorizationCallback",
     "AuthorizationRequest",
     "BackupTarget",
+    "BadPath",
     "BlockFile",
     "BlockType",
     "Blueprint",
@@ -102,7 +110,10 @@ __all__ = [
     "InventoryImporter",
     "InventoryRecord",
     "LabvaultError",
+    "LeadsOutside",
+    "NotAFile",
     "NotFound",
+    "OpenedFile",
     "PluginError",
     "RemoteEntry",
     "RowProblem",
@@ -115,4 +126,5 @@ __all__ = [
     "Unavailable",
     "check_backup_key",
     "hookimpl",
+    "relative_to_root",
 ]

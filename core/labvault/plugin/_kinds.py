@@ -1,4 +1,4 @@
-"""Base classes of the five extension kinds.
+"""Base classes of the extension kinds (file sources are in :mod:`._sources`).
 
 A plugin's registration hook returns *types* (subclasses of the bases below), each with a
 unique ``name``. The deployer's config then creates named *instances* of those types,
@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import marshmallow as ma
 
@@ -210,91 +210,6 @@ class BlockType(Extension):
     ) -> bytes | None:
         """A PNG picture of the block (``GET .../blocks/<id>/plot.png``), or None if none."""
         return None
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    """One file or folder a file source lists or stats.
-
-    ``path`` is relative to the source's root, with ``/`` between names (``""`` is the
-    root itself). ``modified`` is in seconds since the epoch. For a symbolic link,
-    ``link_target`` is the absolute real path it leads to on the source's side (all
-    links resolved), so that the core can refuse one that leads out of the root;
-    ``is_dir``, ``size`` and ``modified`` then describe what it leads to.
-    """
-
-    path: str
-    is_dir: bool
-    size: int | None = None
-    modified: float | None = None
-    link_target: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-
-class FileSourceOptions(ma.Schema):
-    """Options every file source takes; a type's ``ConfigSchema`` extends this one.
-
-    The core walks the tree (``list`` folder by folder) to cache its listing: at most
-    ``max_depth`` folders deep and ``max_entries`` entries (a larger tree is an error
-    naming the option), leaving out names matching an ``excludes`` pattern (fnmatch, on
-    the name or the path from the root, e.g. ``".*"``, ``"*.tmp"``, ``"raw/scratch"``).
-    """
-
-    class Meta:
-        unknown = ma.RAISE
-
-    description = ma.fields.String(load_default="")
-    max_depth = ma.fields.Integer(load_default=32, validate=ma.validate.Range(min=1, max=1000))
-    max_entries = ma.fields.Integer(
-        load_default=250_000, validate=ma.validate.Range(min=1, max=10_000_000)
-    )
-    excludes = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1)), load_default=list
-    )
-
-
-class FileSource(Extension):
-    """A place raw data is read from (an SSH server, a mounted share, ...).
-
-    A source only reads: it lists a folder, stats a path and opens a file, each given a
-    path relative to its root that the core has already cleaned (no ``..``, no leading
-    ``/``). The core checks that a path's :meth:`real_path` stays under :meth:`root`,
-    caches listings, copies files into the store and keeps them fresh. Each method
-    raises the core's errors so that every source answers alike:
-    :class:`~labvault.plugin.NotFound` (no such path), :class:`~labvault.plugin.Forbidden`
-    (the source may not read it), :class:`~labvault.plugin.Unavailable` (unreachable,
-    timed out; the message names the host).
-    """
-
-    ConfigSchema: ClassVar[type[ma.Schema]] = FileSourceOptions
-
-    def root(self) -> str:
-        """The absolute real path of the source's root on its side (links resolved)."""
-        raise NotImplementedError
-
-    def real_path(self, path: str) -> str:
-        """The absolute real path ``path`` leads to (every link resolved)."""
-        raise NotImplementedError
-
-    def list(self, path: str) -> Iterable[RemoteEntry]:
-        """The entries directly inside the folder ``path``, in any order."""
-        raise NotImplementedError
-
-    def stat(self, path: str) -> RemoteEntry:
-        """What ``path`` is (following links): folder or file, size, modified time."""
-        raise NotImplementedError
-
-    def open(self, path: str) -> IO[bytes]:
-        """A binary stream of the file at ``path``; the caller closes it. Reading it may
-        raise :class:`~labvault.plugin.Unavailable` when the source goes away."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Let go of connections; the source opens new ones when it is used again
-        (``labvault sources sync`` calls it when it is done with a source)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ token with an expiry, so a worker that dies mid-walk holds nobody up for long.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import hashlib
 import secrets
 import time
@@ -23,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.db import begin_write, insert_missing, utcnow
-from labvault.errors import DomainError, LabvaultError
+from labvault.errors import BadPath, DomainError, LabvaultError
 from labvault.plugin import FileSource, RemoteEntry
 from labvault.sources.models import SourceEntry, SourceState
-from labvault.sources.paths import inside
+from labvault.sources.paths import NotServed, check_reached, excluding_pattern
 
 #: A rebuild's lock lapses after this long, should its worker die.
 LOCK_LIFETIME = dt.timedelta(minutes=10)
@@ -52,30 +51,26 @@ def folder_hash(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()
 
 
-def _excluded(entry: RemoteEntry, patterns: list[str]) -> bool:
-    return any(
-        fnmatch.fnmatchcase(entry.name, p) or fnmatch.fnmatchcase(entry.path, p) for p in patterns
-    )
-
-
 def walk(
     name: str, source: FileSource, progress: Callable[[int], None] | None = None
 ) -> list[RemoteEntry]:
     """Every entry of the source's tree within its limits, folder by folder.
 
-    Links that lead out of the root are left out; linked folders are listed but not
+    What ``excludes`` match is left out (and not entered), as are links that lead out
+    of the root or to what the source does not serve; linked folders are listed but not
     entered (their targets are in the tree already, and a loop would never end).
     """
     options = source.config
-    root = source.root()
     found: list[RemoteEntry] = []
     folders: deque[tuple[str, int]] = deque([("", 1)])
     while folders:
         folder, depth = folders.popleft()
         for entry in source.list(folder):
-            if entry.link_target is not None and not inside(root, entry.link_target):
+            if excluding_pattern(options, entry.path) is not None:
                 continue
-            if _excluded(entry, options["excludes"]):
+            try:
+                check_reached(name, source, entry)
+            except (BadPath, NotServed):
                 continue
             found.append(entry)
             if len(found) > options["max_entries"]:

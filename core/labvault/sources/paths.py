@@ -1,21 +1,24 @@
-"""Paths in a file source: cleaned in the core, and kept inside the source's root.
+"""What a file source serves: one rule for the listing and for copying files.
 
-Every type gets the same checks: a path is relative, ``..`` is refused, and what a path
-really leads to (links resolved by the source) must lie under the source's root.
+A path is relative, ``/``-separated, without ``..``; no name on it matches the
+instance's ``excludes`` (as a name or as the path from the root); it is at most
+``max_depth`` names deep. Where a link leads is checked against the same rule, on what
+the source reports it reached when it opened it (the source itself keeps every link
+inside its root, see :class:`~labvault.plugin.FileSource`).
 """
 
 from __future__ import annotations
 
-import posixpath
+import fnmatch
+from collections.abc import Mapping
+from typing import Any
 
-from labvault.errors import DomainError
-from labvault.plugin import FileSource
+from labvault.errors import BadPath, NotFound
+from labvault.plugin import FileSource, LeadsOutside, OpenedFile, RemoteEntry, relative_to_root
 
 
-class BadPath(DomainError):
-    """A path that is absolute, climbs with ``..`` or leads out of the source (400)."""
-
-    status = 400
+class NotServed(NotFound):
+    """A path the source's ``excludes`` or ``max_depth`` leave out of it (404)."""
 
 
 def clean_path(path: str) -> str:
@@ -28,15 +31,65 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
-def inside(root: str, real: str) -> bool:
-    """Whether the absolute path ``real`` is ``root`` or below it (posix paths)."""
-    root, real = posixpath.normpath(root), posixpath.normpath(real)
-    return real == root or real.startswith(root.rstrip("/") + "/")
+def excluding_pattern(options: Mapping[str, Any], path: str) -> str | None:
+    """The ``excludes`` pattern that matches the last name of ``path`` or ``path``."""
+    name = path.rsplit("/", 1)[-1]
+    for pattern in options["excludes"]:
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(path, pattern):
+            return str(pattern)
+    return None
 
 
-def resolve(name: str, source: FileSource, path: str) -> str:
-    """The cleaned ``path`` once the source says it leads to a place under its root."""
+def _why_not_served(options: Mapping[str, Any], path: str) -> str | None:
+    names = path.split("/") if path else []
+    if len(names) > options["max_depth"]:
+        return f"it is deeper than the source's max_depth ({options['max_depth']})"
+    for depth in range(1, len(names) + 1):
+        pattern = excluding_pattern(options, "/".join(names[:depth]))
+        if pattern is not None:
+            return f"{names[depth - 1]!r} is excluded by the pattern {pattern!r}"
+    return None
+
+
+def served_path(name: str, source: FileSource, path: str) -> str:
+    """The cleaned ``path`` if the source serves it; BadPath or NotServed if not."""
     cleaned = clean_path(path)
-    if not inside(source.root(), source.real_path(cleaned)):
-        raise BadPath(f"{cleaned!r} leads outside the file source {name}")
+    why = _why_not_served(source.config, cleaned)
+    if why is not None:
+        raise NotServed(f"{cleaned!r} is not served by the file source {name}: {why}")
     return cleaned
+
+
+def check_reached(name: str, source: FileSource, entry: RemoteEntry) -> None:
+    """Refuse what a link led to: out of the root (LeadsOutside), or a place the source
+    does not serve (NotServed)."""
+    if entry.link_target is None:
+        return
+    reached = relative_to_root(source.root(), entry.link_target)
+    if reached is None:
+        raise LeadsOutside(name, entry.path)
+    why = _why_not_served(source.config, reached)
+    if why is not None:
+        raise NotServed(
+            f"{entry.path!r} is not served by the file source {name}: it leads to "
+            f"{reached!r}, and {why}"
+        )
+
+
+def stat_served(name: str, source: FileSource, path: str) -> RemoteEntry:
+    """What a served path leads to, if the source serves that too."""
+    entry = source.stat(served_path(name, source, path))
+    check_reached(name, source, entry)
+    return entry
+
+
+def open_served(name: str, source: FileSource, path: str) -> OpenedFile:
+    """The regular file a served path leads to, opened, if the source serves it too:
+    checked on what was opened, before a byte of it is read."""
+    opened = source.open(served_path(name, source, path))
+    try:
+        check_reached(name, source, opened.entry)
+    except BaseException:
+        opened.stream.close()
+        raise
+    return opened

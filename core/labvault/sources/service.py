@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
-from labvault.errors import ContentTooLarge, DomainError, Invalid, NotFound
+from labvault.errors import ContentTooLarge, DomainError, NotFound
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
 from labvault.items.history import changed
@@ -31,7 +31,7 @@ from labvault.paging import PageRequest
 from labvault.plugin import FileSource, RemoteEntry
 from labvault.registry import FILE_SOURCES
 from labvault.sources import listing
-from labvault.sources.paths import clean_path, resolve
+from labvault.sources.paths import open_served, served_path, stat_served
 
 
 def sources() -> Mapping[str, FileSource]:
@@ -57,16 +57,17 @@ def _origin(name: str, path: str, entry: RemoteEntry) -> dict[str, Any]:
 
 
 def _copy(user_id: int | None, name: str, source: FileSource, path: str) -> StoredFile:
-    """A new file row (not yet added) for the content at ``path``, copied into the store."""
-    entry = source.stat(path)
-    if entry.is_dir:
-        raise Invalid(f"{path} on {name} is a folder", {"path": ["is a folder, not a file"]})
-    limit = current_app.extensions["labvault"].settings["MAX_CONTENT_LENGTH"]
-    if entry.size is not None and entry.size > limit:
-        raise ContentTooLarge(limit)
-    with source.open(path) as stream:
+    """A new file row (not yet added) for the content at ``path``, copied into the store
+    (as it was opened: the origin's size and time are those of the file read)."""
+    entry, stream = open_served(name, source, path)
+    with stream:
+        limit = current_app.extensions["labvault"].settings["MAX_CONTENT_LENGTH"]
+        if entry.size is not None and entry.size > limit:
+            raise ContentTooLarge(limit)
         content = files.keep_content(stream)
-    stored = files.new_file_row(content, posixpath.basename(path), **_origin(name, path, entry))
+    stored = files.new_file_row(
+        content, posixpath.basename(entry.path), **_origin(name, entry.path, entry)
+    )
     stored.created_by_id = user_id
     return stored
 
@@ -76,8 +77,7 @@ def attach_from_source(
 ) -> StoredFile:
     """Copy a file of a source into the store and attach it to the item (a version)."""
     files.writable_item(session, user, refcode)
-    source = get_source(name)
-    stored = _copy(user.id, name, source, resolve(name, source, path))
+    stored = _copy(user.id, name, get_source(name), path)
     return files.attach(session, user, refcode, stored)
 
 
@@ -126,8 +126,7 @@ def keep_fresh(session: Session, user: User, stored: StoredFile) -> Any:
     if source is None:
         return _stale_headers(stored, f"the file source {stored.source} is not configured")
     try:
-        path = resolve(stored.source, source, stored.source_path)
-        entry = source.stat(path)
+        entry = stat_served(stored.source, source, stored.source_path)
         if (entry.size, entry.modified) == (stored.remote_size, stored.remote_modified):
             begin_write(session)
             session.execute(
@@ -135,7 +134,7 @@ def keep_fresh(session: Session, user: User, stored: StoredFile) -> Any:
             )
             session.commit()
             return None
-        new = _copy(stored.created_by_id, stored.source, source, path)
+        new = _copy(stored.created_by_id, stored.source, source, stored.source_path)
     except DomainError as error:  # unreachable, gone, no longer allowed: the copy it is
         current_app.logger.warning("file %s: original not checked: %s", stored.id, error.message)
         return _stale_headers(stored, error.message)
@@ -180,7 +179,7 @@ def folder_page(
 ) -> dict[str, Any]:
     """A page of the entries of a folder, from a listing recent enough."""
     source = get_source(name)
-    folder = clean_path(path)
+    folder = served_path(name, source, path)
     fresh = listing.fresh_listing(
         session,
         name,

@@ -10,10 +10,22 @@ import socket
 import stat as stat_module
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import paramiko
-from labvault.plugin import FileSource, Forbidden, Host, NotFound, RemoteEntry, Unavailable
+from labvault.plugin import (
+    Conflict,
+    FileSource,
+    Forbidden,
+    Host,
+    LeadsOutside,
+    NotAFile,
+    NotFound,
+    OpenedFile,
+    RemoteEntry,
+    Unavailable,
+    relative_to_root,
+)
 
 from labvault_fs_ssh.connection import Connection, Connector
 from labvault_fs_ssh.options import SshOptions
@@ -126,13 +138,14 @@ class SshSource(FileSource):
     def root(self) -> str:
         return self._call("", lambda sftp, root: root)
 
-    def real_path(self, path: str) -> str:
-        def resolve(sftp: paramiko.SFTPClient, root: str) -> str:
-            native = self._native(root, path)
-            sftp.stat(native)  # OpenSSH's realpath answers for a missing last name too
-            return sftp.normalize(native)
-
-        return self._call(path, resolve)
+    def _reach(self, sftp: paramiko.SFTPClient, root: str, path: str) -> tuple[str, str | None]:
+        """The real path ``path`` leads to (the host resolves every link) if it is inside
+        the root, and the same as a link target if a link led there."""
+        native = self._native(root, path)
+        real = sftp.normalize(native)
+        if relative_to_root(root, real) is None:
+            raise LeadsOutside(self.instance_name, path)
+        return real, None if real == native else real
 
     def list(self, path: str) -> Iterator[RemoteEntry]:
         return iter(self._call(path, lambda sftp, root: self._listing(sftp, root, path)))
@@ -141,14 +154,15 @@ class SshSource(FileSource):
         self, sftp: paramiko.SFTPClient, root: str, path: str
     ) -> builtins.list[RemoteEntry]:
         entries = []
-        for attributes in sftp.listdir_attr(self._native(root, path)):
+        for attributes in sftp.listdir_attr(self._reach(sftp, root, path)[0]):
             child = f"{path}/{attributes.filename}" if path else attributes.filename
             target = None
             if stat_module.S_ISLNK(attributes.st_mode or 0):
-                native = self._native(root, child)
                 try:
-                    attributes = sftp.stat(native)
-                    target = sftp.normalize(native)
+                    target, _ = self._reach(sftp, root, child)
+                    attributes = sftp.stat(target)
+                except LeadsOutside:
+                    continue
                 except OSError as error:
                     if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                         continue  # a dangling link leads nowhere to list
@@ -158,25 +172,55 @@ class SshSource(FileSource):
 
     def stat(self, path: str) -> RemoteEntry:
         def look(sftp: paramiko.SFTPClient, root: str) -> RemoteEntry:
-            return _entry(path, sftp.stat(self._native(root, path)), None)
+            real, target = self._reach(sftp, root, path)
+            return _entry(path, sftp.stat(real), target)
 
         return self._call(path, look)
 
-    def open(self, path: str) -> IO[bytes]:
-        def start(sftp: paramiko.SFTPClient, root: str) -> paramiko.SFTPFile:
-            native = self._native(root, path)
-            if stat_module.S_ISDIR(sftp.stat(native).st_mode or 0):
-                raise NotFound(f"{path} on {self._where} is a folder, not a file")
-            return sftp.open(native, "rb")
-
+    def open(self, path: str) -> OpenedFile:
         with self._lock:
             # opening may retry on a fresh connection; reading never does (half a
             # file from one connection and half from another could mix two versions)
-            remote = self._call(path, start)
+            remote, entry = self._call(path, lambda sftp, root: self._open(sftp, root, path))
             connection = self._connection
             assert connection is not None
         stream = _RemoteFile(self, connection, remote)
-        return io.BufferedReader(stream, buffer_size=1 << 16)
+        return OpenedFile(entry, io.BufferedReader(stream, buffer_size=1 << 16))
+
+    def _open(
+        self, sftp: paramiko.SFTPClient, root: str, path: str
+    ) -> tuple[paramiko.SFTPFile, RemoteEntry]:
+        """Open the file at the real path ``path`` leads to (not the path itself, whose
+        links may be switched meanwhile), then check what was opened: SFTP opens by
+        name, following links, so the handle's attributes must be those the real path
+        had, and the real path must still be one (no link on it)."""
+        real, target = self._reach(sftp, root, path)
+        before = sftp.lstat(real)
+        if not stat_module.S_ISREG(before.st_mode or 0):
+            what = "a folder" if stat_module.S_ISDIR(before.st_mode or 0) else "not a regular file"
+            raise NotAFile(f"{path} on {self._where} is {what}")
+        remote = sftp.open(real, "rb")
+        try:
+            opened = remote.stat()  # of the handle: what was opened
+            if _identity(opened) != _identity(before) or sftp.normalize(real) != real:
+                raise Conflict(f"{path} on {self._where} changed while it was opened; try again")
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error to report is the first one
+                remote.close()
+            raise
+        return remote, _entry(path, opened, target)
+
+
+def _identity(attributes: paramiko.SFTPAttributes) -> tuple[object, ...]:
+    """What SFTP tells of a file that a switched link could not fake: no inode number,
+    but an owner, a type and mode, a size and a time."""
+    return (
+        attributes.st_uid,
+        attributes.st_gid,
+        attributes.st_mode,
+        attributes.st_size,
+        attributes.st_mtime,
+    )
 
 
 def _entry(path: str, attributes: paramiko.SFTPAttributes, target: str | None) -> RemoteEntry:

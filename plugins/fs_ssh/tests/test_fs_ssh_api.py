@@ -3,15 +3,17 @@ it to an item, and what a client sees when the host is gone."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fs_ssh_peers import Sshd, make_key, source_options
-from labvault.testing import TestUser, make_source_tree
+from labvault.testing import TestUser, flipping_link, make_source_tree
 
 Lab = tuple[Any, TestUser]
 
@@ -150,3 +152,27 @@ def test_a_host_that_cannot_be_trusted_or_logged_into_is_a_502_and_nothing_is_at
     assert client.get(f"/items/{refcode}/files", headers=ada.headers).json == []
     (source,) = client.get("/file-sources", headers=ada.headers).json
     assert expected in source["last_error"]
+
+
+def test_a_link_flipped_between_an_inside_and_an_outside_file_never_copies_the_outside_one(
+    sshd: Sshd, make_lab: Callable[..., Lab], data: Path, tmp_path: Path
+) -> None:
+    (data / "a.txt").write_bytes(b"inside")
+    (tmp_path / "secret.env").write_bytes(b"SECRET_KEY=not yours")  # beside data
+    client, ada = make_lab(sshd, data)
+    refcode = new_item(client, ada)
+    answers: Counter[int] = Counter()
+    copied: Counter[str] = Counter()
+
+    with flipping_link(data / "flip", "a.txt", "../secret.env"):
+        for _ in range(300):
+            answer = attach(client, ada, refcode, "flip")
+            answers[answer.status_code] += 1
+            if answer.status_code == 201:
+                copied[answer.json["sha256"]] += 1
+
+    outside = copied[hashlib.sha256(b"SECRET_KEY=not yours").hexdigest()]
+    print(f"answers {dict(answers)}; copies of the outside file: {outside}")
+    assert outside == 0
+    assert copied[hashlib.sha256(b"inside").hexdigest()] == answers[201] > 0
+    assert set(answers) == {201, 400}, answers

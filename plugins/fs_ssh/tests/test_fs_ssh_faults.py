@@ -111,7 +111,7 @@ def test_a_copy_cut_short_by_a_killed_server_is_unavailable(
     own_sshd: Sshd, make_ssh_source: MakeSource, big_file: Path
 ) -> None:
     source = make_ssh_source(own_sshd, big_file.parent, operation_timeout=3)
-    stream = source.open(big_file.name)
+    _, stream = source.open(big_file.name)
     assert stream.read(CHUNK) == big_file.read_bytes()[:CHUNK]
 
     own_sshd.kill()
@@ -126,7 +126,7 @@ def test_a_copy_from_a_frozen_server_times_out(
     own_sshd: Sshd, make_ssh_source: MakeSource, big_file: Path
 ) -> None:
     source = make_ssh_source(own_sshd, big_file.parent, operation_timeout=2)
-    stream = source.open(big_file.name)
+    _, stream = source.open(big_file.name)
     assert len(stream.read(CHUNK)) == CHUNK
 
     own_sshd.signal_all(signal.SIGSTOP)
