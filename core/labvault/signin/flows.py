@@ -66,6 +66,13 @@ def check_next_url(
     """``url`` when its origin is one of ``allowed_origins``; Invalid otherwise."""
     if url is None:
         return None
+    if not url.isprintable() or any(character.isspace() for character in url):
+        # Python's URL parser drops line breaks, but a Location header must not hold them
+        raise Invalid(
+            "next must be a URL without spaces, line breaks or control characters",
+            {"next": ["holds a space, a line break or another control character"]},
+            location=location,
+        )
     allowed = {origin_of(origin) for origin in allowed_origins}
     origin = origin_of(url)
     if origin is None or origin not in allowed:
@@ -113,6 +120,7 @@ def finish_login(
     signer: TokenSigner,
     provider: AuthProvider,
     params: Mapping[str, str],
+    allowed_origins: Sequence[str],
 ) -> tuple[SessionTokens, str | None]:
     """Check a callback, apply the rules, start the session: (tokens, next URL)."""
     flow = spend_ticket(session, LOGIN_PURPOSE, params.get("state", ""))
@@ -120,6 +128,8 @@ def finish_login(
         raise BadCallback(
             "this sign-in is unknown, expired (after 10 minutes) or already finished; start again"
         )
+    # a flow may have been kept before a check existed, or ALLOWED_REDIRECT_ORIGINS changed
+    next_url = check_next_url(flow["next"], allowed_origins)
     if "error" in params:
         reason = params.get("error_description") or params["error"]
         raise Forbidden(f"{provider.label} did not sign you in: {reason[:200]}")
@@ -128,4 +138,4 @@ def finish_login(
     )
     identity = _checked(provider.identity_from_callback(callback), provider)
     tokens = service.sign_in(session, signer, provider, identity, link_user_id=flow["link_user_id"])
-    return tokens, flow["next"]
+    return tokens, next_url

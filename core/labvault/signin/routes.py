@@ -136,7 +136,8 @@ def callback(instance: str) -> Any:
     check_rate_limit("signin")
     params = {key: request.args.get(key, "") for key in request.args}
     signer = current_app.extensions["labvault"].signer
-    tokens, next_url = flows.finish_login(get_session(), signer, provider, params)
+    allowed = current_app.extensions["labvault"].settings["ALLOWED_REDIRECT_ORIGINS"]
+    tokens, next_url = flows.finish_login(get_session(), signer, provider, params, allowed)
     return deliver(tokens, next_url)
 
 
