@@ -24,6 +24,7 @@ from labvault.loader import build_plugin_manager, call_each
 from labvault.records.versions import keep_versions
 from labvault.registry import AUTH_PROVIDERS, KINDS, Registry, build_registry, plugin_options
 from labvault.settings import load_settings, validate_settings
+from labvault.signin.urls import public_url_problems
 
 
 @dataclass
@@ -80,6 +81,8 @@ def load_extensions(settings: Mapping[str, Any]) -> Extensions:
         problems += hook_problems
     registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
     problems += registry_problems
+    providers = registry.instances_of(AUTH_PROVIDERS)
+    problems += public_url_problems(settings.get("PUBLIC_URL"), providers)
     if problems:
         raise ConfigError(problems)
     return Extensions(pm, hosts, registry)

@@ -10,7 +10,9 @@ A plugin's tests can build an app with the plugin enabled and its config::
         response = app.test_client().get("/info", headers=alice.headers)
 
 Apps use a fresh SQLite database in ``tmp_path`` unless ``labvault_database_url`` is
-overridden (the core's own suite also runs on MariaDB and PostgreSQL that way).
+overridden (the core's own suite also runs on MariaDB and PostgreSQL that way). Their
+``PUBLIC_URL`` is ``http://localhost``, where the test client sends its requests; a
+server of :func:`labvault_serve` is at its own address.
 :func:`run_backup` runs a backup strategy through the API and waits for its end (a
 backup target's tests read its ``last_report``).
 """
@@ -36,6 +38,8 @@ from typing import Any
 import pytest
 
 TEST_SECRET_KEY = "labvault-test-secret-key-0123456789abcdef"
+#: Where test apps say they are served: where Flask's test client sends its requests.
+TEST_PUBLIC_URL = "http://localhost"
 _emails = itertools.count(1)
 
 
@@ -75,14 +79,15 @@ def labvault_settings(tmp_path: Path, labvault_database_url: str) -> dict[str, A
 
 @pytest.fixture
 def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..., Any]]:
-    """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created."""
+    """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created,
+    served (``PUBLIC_URL``) where the test client sends its requests unless given."""
     from labvault.app import create_app
     from labvault.migrations import create_schema
 
     apps: list[Any] = []
 
     def make(**overrides: Any) -> Any:
-        app = create_app({**labvault_settings, **overrides})
+        app = create_app({**labvault_settings, "PUBLIC_URL": TEST_PUBLIC_URL, **overrides})
         app.config["TESTING"] = True
         apps.append(app)
         create_schema(app.extensions["labvault"].database.engine)
@@ -201,8 +206,9 @@ def labvault_serve(
 
     The settings are written to a config.py, its tables are made, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
-    variables (for secrets given as ``{"env": NAME}``). Use it for flows that cross
-    workers; ``labvault_make_app`` is faster for everything else.
+    variables (for secrets given as ``{"env": NAME}``). ``PUBLIC_URL`` is the server's own
+    address unless given. Use it for flows that cross workers; ``labvault_make_app`` is
+    faster for everything else.
     """
     from labvault.app import create_app
     from labvault.migrations import create_schema
@@ -210,7 +216,9 @@ def labvault_serve(
     served: list[ServedApp] = []
 
     def serve(workers: int = 2, env: dict[str, str] | None = None, **overrides: Any) -> ServedApp:
-        settings = {**labvault_settings, **overrides}
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        settings = {**labvault_settings, "PUBLIC_URL": base_url, **overrides}
         folder = tmp_path / f"served-{len(served)}"
         folder.mkdir()
         config = folder / "config.py"
@@ -220,7 +228,6 @@ def labvault_serve(
             database = create_app(settings).extensions["labvault"].database
         create_schema(database.engine)  # up to date, as `labvault serve` checks
         database.dispose()
-        port = free_port()
         log_path = folder / "serve.log"
         script = Path(sys.executable).parent / "labvault"
         command = [str(script)] if script.is_file() else [sys.executable, "-m", "labvault"]
@@ -233,7 +240,7 @@ def labvault_serve(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        server = ServedApp(f"http://127.0.0.1:{port}", log_path, process)
+        server = ServedApp(base_url, log_path, process)
         served.append(server)
         _wait_until_ready(server)
         return server

@@ -73,7 +73,7 @@ from labvault.plugin._markers import hookimpl
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 
 __all__ = [
     "API_VERSION",

@@ -11,14 +11,12 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import request
 from sqlalchemy.orm import Session
 
 from labvault.auth.tickets import issue_ticket, spend_ticket
 from labvault.auth.tokens import TokenSigner
-from labvault.errors import DomainError, Forbidden, Invalid, Unavailable
+from labvault.errors import DomainError, Forbidden, Unavailable
 from labvault.plugin import (
     AuthorizationCallback,
     AuthorizationRequest,
@@ -27,61 +25,16 @@ from labvault.plugin import (
     SessionTokens,
 )
 from labvault.signin import service
+from labvault.signin.urls import check_next_url
 
 LOGIN_PURPOSE = "login"
 LOGIN_LIFETIME = dt.timedelta(minutes=10)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BadCallback(DomainError):
     """A callback whose state is unknown, expired, spent or of another provider (400)."""
 
     status = 400
-
-
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL (default port left out)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    keep_port = port is not None and port != _DEFAULT_PORTS[parts.scheme]
-    return f"{parts.scheme}://{host}{f':{port}' if keep_port else ''}"
-
-
-def external_url(path: str, public_url: str | None) -> str:
-    """The absolute URL of one of the server's paths (relative to its root): under
-    ``public_url`` when set, else under the URL the current request came to."""
-    base = public_url or request.url_root
-    return base.rstrip("/") + "/" + path.lstrip("/")
-
-
-def check_next_url(
-    url: str | None, allowed_origins: Sequence[str], location: str = "query"
-) -> str | None:
-    """``url`` when its origin is one of ``allowed_origins``; Invalid otherwise."""
-    if url is None:
-        return None
-    if not url.isprintable() or any(character.isspace() for character in url):
-        # Python's URL parser drops line breaks, but a Location header must not hold them
-        raise Invalid(
-            "next must be a URL without spaces, line breaks or control characters",
-            {"next": ["holds a space, a line break or another control character"]},
-            location=location,
-        )
-    allowed = {origin_of(origin) for origin in allowed_origins}
-    origin = origin_of(url)
-    if origin is None or origin not in allowed:
-        raise Invalid(
-            "tokens are only sent to the origins in ALLOWED_REDIRECT_ORIGINS",
-            {"next": [f"{url!r} is not on an allowed origin"]},
-            location=location,
-        )
-    return url.split("#", 1)[0]
 
 
 def start_login(

@@ -15,7 +15,7 @@ from labvault.errors import NotFound, Unauthenticated
 from labvault.paging import Blueprint
 from labvault.plugin import AuthProvider
 from labvault.registry import AUTH_PROVIDERS
-from labvault.signin import flows, service
+from labvault.signin import flows, service, urls
 from labvault.signin.delivery import deliver, wants_json
 from labvault.signin.schemas import (
     AuthorizationUrlSchema,
@@ -62,9 +62,9 @@ def redirect_provider(instance: str) -> AuthProvider:
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """The absolute URL of a route: PUBLIC_URL when set, else the request's own."""
+    """The absolute URL of a route, under PUBLIC_URL (never the request's host)."""
     path = url_for(endpoint, **values)[len(request.script_root) :]
-    return flows.external_url(path, current_app.extensions["labvault"].settings["PUBLIC_URL"])
+    return urls.external_url(path, current_app.extensions["labvault"].settings["PUBLIC_URL"])
 
 
 @blp.route("/providers")
@@ -90,7 +90,7 @@ def login(query: dict[str, Any], instance: str) -> Any:
     provider = redirect_provider(instance)
     check_rate_limit("signin")
     settings = current_app.extensions["labvault"].settings
-    next_url = flows.check_next_url(query["next"], settings["ALLOWED_REDIRECT_ORIGINS"])
+    next_url = urls.check_next_url(query["next"], settings["ALLOWED_REDIRECT_ORIGINS"])
     link_user_id = None
     if query["link"]:
         user = current_user()

@@ -98,7 +98,7 @@ def test_sign_in_over_plain_smtp_with_next_redirect(
     assert (answer.status_code, answer.json()) == (202, ACCEPTED)
     [mail] = peer.mailbox.wait_for(1)
     assert mail.message["Subject"] == "Sign in to the lab"
-    # without PUBLIC_URL the link goes to the URL the request came to
+    # PUBLIC_URL is the served address (labvault_serve sets it)
     assert mail.link.startswith(f"{served.base_url}/auth/{INSTANCE}/verify?token=")
     assert open_link(served.base_url, mail.token).status_code == 200
 
