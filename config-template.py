@@ -139,7 +139,9 @@ IDENTIFIER_PREFIX = "lab"
 #         it admits are active at once.
 # A deactivated account never signs in. An email joins an existing account only when both
 # the provider and the account verified it; other identities are linked explicitly, by
-# signing in with link=true while signed in (GET /users/me/identities lists them).
+# signing in with link=true while signed in, and confirmed on the page that sign-in ends
+# on, which names the account (GET /users/me/identities lists them). A sign-in belongs to
+# the browser that started it (a cookie, see PUBLIC_URL): its callback elsewhere is refused.
 # Default: {}. Example:
 # AUTH_PROVIDERS = {
 #     "github": {
@@ -186,6 +188,10 @@ IDENTIFIER_PREFIX = "lab"
 # at another host would hand that host its secret. Required when a sign-in provider
 # redirects (github, orcid, oidc) or mails links (email): startup and `labvault config
 # check` stop with "AUTH_PROVIDERS.<instance>: ... set PUBLIC_URL" without it.
+# Its scheme names the cookie binding a sign-in to its browser: over https
+# "__Host-labvault-signin" (Secure, HttpOnly, SameSite=Lax), over plain http (development
+# only) "labvault-signin" without Secure. A form posted to a sign-in route (an email
+# link's button, a link's confirmation) is refused unless its Origin is this URL's.
 # Default: None (then no sign-in provider that redirects or mails links may be enabled).
 # Example: "https://labvault.example.org"
 # PUBLIC_URL = None

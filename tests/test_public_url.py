@@ -16,7 +16,7 @@ from labvault.cli import cli
 from labvault.errors import ConfigError
 
 from tests.plugin_dists import write_config
-from tests.test_signin import CAMPUS
+from tests.test_signin import CAMPUS, JSON
 
 #: A provider with a route of its own that mails links (it declares so) and one that
 #: does not say it sends URLs of the server.
@@ -129,10 +129,12 @@ def test_urls_follow_public_url_whatever_host_a_request_names(plugins, labvault_
     client = app.test_client()
 
     login = client.get("/auth/uni/login", headers=headers)
+    script = client.get("/auth/uni/login", headers={**headers, **JSON})
     mailed = client.post("/auth/mail/send", headers=headers)
 
     query = parse_qs(urlsplit(login.headers["Location"]).query)
     assert query["redirect_uri"] == [f"{public}/auth/uni/callback"]
+    assert script.json["authorization_url"].startswith(f"{public}/auth/uni/")
     assert mailed.json == {"link": f"{public}/auth/mail/open"}
 
 

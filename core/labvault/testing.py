@@ -12,7 +12,11 @@ A plugin's tests can build an app with the plugin enabled and its config::
 Apps use a fresh SQLite database in ``tmp_path`` unless ``labvault_database_url`` is
 overridden (the core's own suite also runs on MariaDB and PostgreSQL that way). Their
 ``PUBLIC_URL`` is ``http://localhost``, where the test client sends its requests; a
-server of :func:`labvault_serve` is at its own address.
+server of :func:`labvault_serve` is at its own address. A sign-in belongs to the browser
+that started it (a cookie): one test client, or one ``requests.Session``, is one browser.
+:func:`page_form` reads the form of a sign-in page, and ``labvault_chromium`` is a
+headless Chromium (Debian's ``chromium``, driven by Playwright) for what only a real
+browser shows.
 :func:`run_backup` runs a backup strategy through the API and waits for its end (a
 backup target's tests read its ``last_report``).
 """
@@ -32,6 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,15 @@ import pytest
 TEST_SECRET_KEY = "labvault-test-secret-key-0123456789abcdef"
 #: Where test apps say they are served: where Flask's test client sends its requests.
 TEST_PUBLIC_URL = "http://localhost"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 _emails = itertools.count(1)
 
 
@@ -262,6 +276,54 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+# --- sign-in pages in a browser ------------------------------------------------------------
+
+
+class _FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: list[str] = []
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "form" and (named.get("method") or "").lower() == "post":
+            self.actions.append(named.get("action") or "")
+        elif tag == "input" and named.get("type") == "hidden" and named.get("name"):
+            self.fields[str(named["name"])] = named.get("value") or ""
+
+
+def page_form(html: str) -> tuple[str, dict[str, str]]:
+    """The one form of a sign-in page (an email link's, a link's confirmation): where it
+    posts and the hidden fields a browser sends with it."""
+    reader = _FormReader()
+    reader.feed(html)
+    assert len(reader.actions) == 1, f"expected one form that posts in:\n{html}"
+    return reader.actions[0], reader.fields
+
+
+@pytest.fixture(scope="module")
+def labvault_chromium() -> Iterator[Any]:
+    """A headless Chromium (a Playwright ``Browser``): Debian's ``chromium`` package,
+    never Playwright's own download. Each test opens a context of its own."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package "
+            "(apt-get install -y --no-install-recommends chromium; .ci/run does it). "
+            "Playwright's own browser download is not used."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 # --- file sources: the contract every type keeps -------------------------------------------

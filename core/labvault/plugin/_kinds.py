@@ -102,9 +102,10 @@ class AuthProvider(Extension):
 
     *Redirect providers* implement :meth:`authorization_url` and
     :meth:`identity_from_callback`; the core serves ``/auth/<instance>/login`` and
-    ``/auth/<instance>/callback`` for them and keeps the flow's state. A provider with
-    routes of its own (an email link) serves them from :meth:`blueprints` and hands the
-    identity it verified to ``self.host.sign_in_response``.
+    ``/auth/<instance>/callback`` for them and keeps the flow's state, bound to the
+    browser that started it. A provider with routes of its own (an email link) serves
+    them from :meth:`blueprints` and hands the identity it verified to
+    ``self.host.sign_in_response``.
 
     A provider that sends people URLs of this server (a redirect provider's callback, a
     link in a mail) gets them from ``PUBLIC_URL`` only, never from the request, whose
@@ -174,7 +175,10 @@ class AuthProvider(Extension):
     def blueprints(self) -> list[Any]:
         """Flask or flask-smorest blueprints with this provider's own routes. The core
         counts every request to them towards the ``"signin"`` rate limit (429 with
-        Retry-After past it), as it does ``/login`` and ``/callback``."""
+        Retry-After past it), as it does ``/login`` and ``/callback``, and refuses (403)
+        a form posted to them from another site: one whose ``Origin`` is not
+        ``PUBLIC_URL``'s. A page whose form posts there sends ``Referrer-Policy:
+        strict-origin`` (under ``no-referrer`` browsers post with ``Origin: null``)."""
         return []
 
 
