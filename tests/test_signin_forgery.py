@@ -192,6 +192,9 @@ def test_a_confirmed_link_needs_this_servers_origin_and_the_same_browser(app, la
     page = finish(browser, start_link(browser, ada.headers, "uni"), "ada-uni")
     action, fields = page_form(page.get_data(as_text=True))
     assert action == "/auth/uni/link"
+    # the page renews the browser's cookie, to last as long as the page may be pressed
+    [renewed] = page.headers.getlist("Set-Cookie")
+    assert renewed.startswith(f"{COOKIE}={browser.get_cookie(COOKIE).value};")
 
     foreign = browser.post(action, data=fields, headers={"Origin": "https://evil.example", **JSON})
     assert "another site" in assert_error(foreign, 403)["message"]

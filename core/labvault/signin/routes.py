@@ -188,7 +188,9 @@ def callback(instance: str) -> Any:
     identity, flow = flows.finish_login(get_session(), provider, params, allowed)
     if flow["link_user_id"] is not None:
         action = url_for("signin.link", instance=instance)
-        return linking.ask_to_link(get_session(), provider, identity, flow, action)
+        page = linking.ask_to_link(get_session(), provider, identity, flow, action)
+        # the cookie must outlive the page's own 10 minutes
+        return browser.bind(page, browser.browser_nonce())
     signer = current_app.extensions["labvault"].signer
     return deliver(service.sign_in(get_session(), signer, provider, identity), flow["next"])
 
