@@ -127,7 +127,8 @@ IDENTIFIER_PREFIX = "lab"
 # come from enabled plugins (auth_github, auth_orcid, auth_email, auth_oidc); each
 # plugin's README lists its options. People sign in at /auth/<instance>/login (or, for
 # email links, POST /auth/<instance>/request); GET /auth/providers lists them. A redirect
-# provider must be registered with the callback URL <PUBLIC_URL>/auth/<instance>/callback.
+# provider must be registered with the callback URL <PUBLIC_URL>/auth/<instance>/callback,
+# and every provider that redirects or mails links needs PUBLIC_URL (below).
 # Secrets come from the environment: {"env": "NAME"}.
 #
 # Registration, the same for every provider, by its allow list:
@@ -138,7 +139,9 @@ IDENTIFIER_PREFIX = "lab"
 #         it admits are active at once.
 # A deactivated account never signs in. An email joins an existing account only when both
 # the provider and the account verified it; other identities are linked explicitly, by
-# signing in with link=true while signed in (GET /users/me/identities lists them).
+# signing in with link=true while signed in, and confirmed on the page that sign-in ends
+# on, which names the account (GET /users/me/identities lists them). A sign-in belongs to
+# the browser that started it (a cookie, see PUBLIC_URL): its callback elsewhere is refused.
 # Default: {}. Example:
 # AUTH_PROVIDERS = {
 #     "github": {
@@ -179,9 +182,18 @@ IDENTIFIER_PREFIX = "lab"
 # Default: [] (none). Example: ["https://notebooks.lab.example.org"]
 # ALLOWED_REDIRECT_ORIGINS = []
 
-# The server's public URL, used for sign-in callbacks and links in mails. Set it in
-# production, so that links never depend on the Host header a request came with.
-# Default: None (the URL each request came to). Example: "https://labvault.example.org"
+# The server's public URL: the address people reach labvault at (a path prefix is kept).
+# Sign-in callbacks and links in mails are built from it and never from a request, whose
+# Host header (or, behind a proxy, X-Forwarded-Host) the client chooses: a link pointing
+# at another host would hand that host its secret. Required when a sign-in provider
+# redirects (github, orcid, oidc) or mails links (email): startup and `labvault config
+# check` stop with "AUTH_PROVIDERS.<instance>: ... set PUBLIC_URL" without it.
+# Its scheme names the cookie binding a sign-in to its browser: over https
+# "__Host-labvault-signin" (Secure, HttpOnly, SameSite=Lax), over plain http (development
+# only) "labvault-signin" without Secure. A form posted to a sign-in route (an email
+# link's button, a link's confirmation) is refused unless its Origin is this URL's.
+# Default: None (then no sign-in provider that redirects or mails links may be enabled).
+# Example: "https://labvault.example.org"
 # PUBLIC_URL = None
 
 # Places raw data is read from: instance name -> {"type": ..., **options}. The type

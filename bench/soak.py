@@ -638,6 +638,7 @@ def write_config(folder: Path, url: str, source: dict[str, Any], s3: str, lifeti
         "FILE_DIRECTORY": str(folder / "files"),
         "ACCESS_TOKEN_LIFETIME": lifetime,
         "PLUGINS": plugin_names(),
+        "PUBLIC_URL": "https://soak.example",  # the providers need one; nobody signs in
         "AUTH_PROVIDERS": {
             "github": {
                 "type": "github",

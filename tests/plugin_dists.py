@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from labvault.loader import ENTRY_POINT_GROUP
-from labvault.testing import TEST_SECRET_KEY
+from labvault.testing import TEST_PUBLIC_URL, TEST_SECRET_KEY
 
 
 class PluginDists:
@@ -77,6 +77,7 @@ def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "SECRET_KEY": TEST_SECRET_KEY,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'labvault.db'}",
+        "PUBLIC_URL": TEST_PUBLIC_URL,
         **overrides,
     }
 

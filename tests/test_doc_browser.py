@@ -7,8 +7,9 @@ recorded, and one to a host other than loopback is blocked and fails the test: /
 works without internet and tells no one that it was opened. It works under its
 Content-Security-Policy, too: every violation the page reports fails the test.
 
-The browser is Debian's `chromium` package (/usr/bin/chromium; `.ci/run` installs it).
-Playwright's own browser download (`playwright install`) is never used.
+The browser is Debian's `chromium` package (/usr/bin/chromium; `.ci/run` installs it),
+started by labvault.testing's ``labvault_chromium``. Playwright's own browser download
+(`playwright install`) is never used.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -30,20 +30,10 @@ from playwright.sync_api import (
     Route,
     WebSocketRoute,
     expect,
-    sync_playwright,
 )
 
 from tests.test_cli import Server, make_site, new_user_token
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 #: Runs in every page before its own scripts: keeps each CSP violation it reports.
 RECORD_CSP_VIOLATIONS = """
@@ -93,24 +83,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         server.kill()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium package "
-            "(apt-get install -y --no-install-recommends chromium; .ci/run does it). "
-            "Playwright's own browser download is not used."
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @dataclass
 class Tab:
     """A page in its own browser context, with what it asked for and the errors it logged."""
@@ -151,9 +123,9 @@ class Tab:
 
 
 @pytest.fixture
-def tab(chromium: Browser) -> Iterator[Tab]:
+def tab(labvault_chromium: Browser) -> Iterator[Tab]:
     """Every request of the context is recorded; only loopback ones may go out."""
-    context = chromium.new_context(service_workers="block")
+    context = labvault_chromium.new_context(service_workers="block")
     try:
         tab = Tab(context.new_page())  # its first request comes with goto, after these
         context.route("**/*", tab.route)

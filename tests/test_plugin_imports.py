@@ -3,7 +3,8 @@
 Every import statement counts, also those inside functions or under ``TYPE_CHECKING``,
 and ``from labvault import db`` is the import of ``labvault.db`` it is (grimp resolves
 them, as import-linter does). The core's built-in block types are held to the same
-rule. A plugin may also import another plugin it declares as a dependency.
+rule. A plugin may also import another plugin it declares as a dependency, and the test
+support a plugin ships for others (its ``testing`` module) may import ``labvault.testing``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_API = "labvault.plugin"
+TEST_SUPPORT = "labvault.testing"
 BUILTINS = "labvault.builtins"
 
 
@@ -42,6 +44,12 @@ def _line(graph: grimp.ImportGraph, importer: str, imported: str) -> str:
     return f"{importer} imports {imported} (line {where})"
 
 
+def is_test_support(module: str) -> bool:
+    """Whether ``module`` is (in) a plugin's ``testing`` module, the fixtures and steps it
+    ships for the tests of plugins built on it."""
+    return "testing" in module.split(".")[1:2]
+
+
 def forbidden_imports(packages: list[str], declared: set[str] = frozenset()) -> list[str]:
     """Each import of ``packages`` that reaches labvault beyond ``labvault.plugin``, or a
     plugin not in ``declared``."""
@@ -54,6 +62,8 @@ def forbidden_imports(packages: list[str], declared: set[str] = frozenset()) -> 
             for imported in sorted(graph.find_modules_directly_imported_by(module)):
                 top = imported.split(".")[0]
                 core = top == "labvault" and imported != PUBLIC_API
+                if imported == TEST_SUPPORT:
+                    core = not is_test_support(module)
                 if package == BUILTINS:
                     core = core and not imported.startswith(f"{BUILTINS}.")
                 other_plugin = top.startswith("labvault_") and top not in own | declared
@@ -97,6 +107,7 @@ def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):
             from labvault_leaky import helpers
             import labvault_auth_oidc
             import labvault_auth_github
+            import labvault.testing
 
             if TYPE_CHECKING:
                 from labvault.app import LabvaultState
@@ -106,6 +117,7 @@ def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):
     (package / "helpers.py").write_text(
         "def later():\n    from labvault.items import service\n    return service\n"
     )
+    (package / "testing.py").write_text("from labvault.testing import page_form\n")
     monkeypatch.syspath_prepend(str(folder))
     for stub in ("labvault_auth_oidc", "labvault_auth_github"):  # importable, as installed
         (tmp_path / f"{stub}.py").write_text("")
@@ -114,8 +126,9 @@ def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):
     assert plugin_packages(folder) == ["labvault_leaky"]
     assert declared_plugins(folder) == {"labvault_auth_oidc"}
     assert forbidden_imports(["labvault_leaky"], declared_plugins(folder)) == [
-        "labvault_leaky imports labvault.app (line 10: from labvault.app import LabvaultState)",
+        "labvault_leaky imports labvault.app (line 11: from labvault.app import LabvaultState)",
         "labvault_leaky imports labvault.db (line 3: from labvault import db)",
+        "labvault_leaky imports labvault.testing (line 8: import labvault.testing)",
         "labvault_leaky imports labvault_auth_github (line 7: import labvault_auth_github)",
         "labvault_leaky.helpers imports labvault.items.service "
         "(line 2: from labvault.items import service)",

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth.models import LinkedIdentity, SignInTicket, User
 from labvault.db import begin_write, get_session
-from labvault.testing import TestUser
+from labvault.testing import TEST_PUBLIC_URL, TestUser, page_form
 
 from tests.records import assert_error
 
@@ -104,6 +104,39 @@ def start(client: Any, instance: str = "uni", **query: str) -> str:
     return parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
 
 
+def state_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["state"][0]
+
+
+def open_in_browser(browser: Any, url: str) -> str:
+    """A browser opens a URL a script got, and lands at the provider: its URL there."""
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != TEST_PUBLIC_URL:
+        return url
+    response = browser.get(parts.path, query_string=parts.query)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return str(response.headers["Location"])
+
+
+def start_link(browser: Any, headers: dict[str, str], instance: str = "lab", **query: str) -> str:
+    """A script with an account's bearer ``headers`` starts a link, and the browser opens
+    its URL: the link's state."""
+    started = browser.get(
+        f"/auth/{instance}/login",
+        query_string={"link": "true", **query},
+        headers={**headers, **JSON},
+    )
+    assert started.status_code == 200, started.json
+    return state_of(open_in_browser(browser, started.json["authorization_url"]))
+
+
+def confirm(browser: Any, page: Any, **headers: str) -> Any:
+    """Press the button of a link's confirmation page (this server's page)."""
+    assert page.status_code == 200, page.get_data(as_text=True)
+    action, fields = page_form(page.get_data(as_text=True))
+    return browser.post(action, data=fields, headers={"Origin": TEST_PUBLIC_URL, **headers})
+
+
 def finish(client: Any, state: str, code: str, instance: str = "uni", **headers: str) -> Any:
     query = {"state": state, "code": code}
     return client.get(f"/auth/{instance}/callback", query_string=query, headers=headers)
@@ -167,7 +200,7 @@ def test_login_redirects_with_state_nonce_and_pkce_s256(app):
     assert flow.expires_at - flow.created_at == dt.timedelta(minutes=10)
     as_json = client.get("/auth/uni/login", headers=JSON)
     assert as_json.status_code == 200
-    assert as_json.json["authorization_url"].startswith("https://sso.example.org/authorize?")
+    assert as_json.json["authorization_url"].startswith("http://localhost/auth/uni/continue?")
     assert as_json.json["expires_in"] == 600
 
 
@@ -369,9 +402,8 @@ def test_linking_adds_an_identity_and_unlinking_never_removes_the_last(app):
     account = me(client, tokens)
 
     assert_error(client.get("/auth/lab/login?link=true"), 401)
-    link = client.get("/auth/lab/login?link=true", headers={**bearer(tokens), **JSON})
-    state = parse_qs(urlsplit(link.json["authorization_url"]).query)["state"][0]
-    linked = finish(client, state, "ada-lab", "lab", **JSON)
+    page = finish(client, start_link(client, bearer(tokens)), "ada-lab", "lab")
+    linked = confirm(client, page, **JSON)
 
     assert linked.status_code == 200, linked.json
     assert me(client, sign_in(client, "ada-lab", "lab"))["id"] == account["id"]
@@ -383,9 +415,7 @@ def test_linking_adds_an_identity_and_unlinking_never_removes_the_last(app):
 
     # an identity already linked to someone else is never moved to this account
     bob = sign_in(client, "bob")
-    again = client.get("/auth/lab/login?link=true", headers={**bearer(bob), **JSON})
-    state = parse_qs(urlsplit(again.json["authorization_url"]).query)["state"][0]
-    assert_error(finish(client, state, "ada-lab", "lab", **JSON), 409)
+    assert_error(finish(client, start_link(client, bearer(bob)), "ada-lab", "lab", **JSON), 409)
 
     first, second = (identity["id"] for identity in identities)
     assert client.delete(f"/users/me/identities/{first}", headers=bearer(tokens)).status_code == 204

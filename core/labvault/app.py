@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,11 +10,10 @@ from typing import Any
 
 import flask_smorest
 import pluggy
-from flask import Flask, request
+from flask import Flask
 
 from labvault import __version__
 from labvault.api import init_api
-from labvault.auth.throttle import check_rate_limit
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, close_session
 from labvault.errors import ConfigError
@@ -24,6 +24,8 @@ from labvault.loader import build_plugin_manager, call_each
 from labvault.records.versions import keep_versions
 from labvault.registry import AUTH_PROVIDERS, KINDS, Registry, build_registry, plugin_options
 from labvault.settings import load_settings, validate_settings
+from labvault.signin.browser import guard_signin_routes
+from labvault.signin.urls import public_url_problems
 
 
 @dataclass
@@ -80,6 +82,8 @@ def load_extensions(settings: Mapping[str, Any]) -> Extensions:
         problems += hook_problems
     registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
     problems += registry_problems
+    providers = registry.instances_of(AUTH_PROVIDERS)
+    problems += public_url_problems(settings.get("PUBLIC_URL"), providers)
     if problems:
         raise ConfigError(problems)
     return Extensions(pm, hosts, registry)
@@ -125,13 +129,7 @@ def _register_extra_blueprints(
             label = getattr(blueprint, "name", repr(blueprint))
             problems.append(f"{owner}: blueprint {label!r} cannot be registered: {exc}")
 
-    def count_a_signin_attempt() -> None:
-        # not a browser's CORS preflight; a nested blueprint counts as its provider's
-        if request.method != "OPTIONS" and signin_blueprints.intersection(request.blueprints):
-            check_rate_limit("signin")
-
-    if signin_blueprints:
-        app.before_request(count_a_signin_attempt)
+    app.before_request(functools.partial(guard_signin_routes, frozenset(signin_blueprints)))
     return problems
 
 

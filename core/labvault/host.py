@@ -22,7 +22,7 @@ from labvault.records import versions
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin import service as signin
 from labvault.signin.delivery import deliver
-from labvault.signin.flows import check_next_url, external_url
+from labvault.signin.urls import check_next_url, external_url
 
 
 class Core(Protocol):

@@ -11,7 +11,13 @@ A plugin's tests can build an app with the plugin enabled and its config::
         response = app.test_client().get("/info", headers=alice.headers)
 
 Apps use a fresh SQLite database in ``tmp_path`` unless ``labvault_database_url`` is
-overridden (the core's own suite also runs on MariaDB and PostgreSQL that way).
+overridden (the core's own suite also runs on MariaDB and PostgreSQL that way). Their
+``PUBLIC_URL`` is ``http://localhost``, where the test client sends its requests; a
+server of :func:`labvault_serve` is at its own address. A sign-in belongs to the browser
+that started it (a cookie): one test client, or one ``requests.Session``, is one browser.
+:func:`page_form` reads the form of a sign-in page, and ``labvault_chromium`` is a
+headless Chromium (Debian's ``chromium``, driven by Playwright) for what only a real
+browser shows.
 :func:`run_backup` runs a backup strategy through the API and waits for its end (a
 backup target's tests read its ``last_report``).
 """
@@ -31,6 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,17 @@ from labvault.source_contract import flipping_link as flipping_link  # noqa: E40
 from labvault.source_contract import make_source_tree as make_source_tree  # noqa: E402
 
 TEST_SECRET_KEY = "labvault-test-secret-key-0123456789abcdef"
+#: Where test apps say they are served: where Flask's test client sends its requests.
+TEST_PUBLIC_URL = "http://localhost"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 _emails = itertools.count(1)
 
 
@@ -84,14 +102,15 @@ def labvault_settings(tmp_path: Path, labvault_database_url: str) -> dict[str, A
 
 @pytest.fixture
 def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..., Any]]:
-    """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created."""
+    """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created,
+    served (``PUBLIC_URL``) where the test client sends its requests unless given."""
     from labvault.app import create_app
     from labvault.migrations import create_schema
 
     apps: list[Any] = []
 
     def make(**overrides: Any) -> Any:
-        app = create_app({**labvault_settings, **overrides})
+        app = create_app({**labvault_settings, "PUBLIC_URL": TEST_PUBLIC_URL, **overrides})
         app.config["TESTING"] = True
         apps.append(app)
         create_schema(app.extensions["labvault"].database.engine)
@@ -210,8 +229,9 @@ def labvault_serve(
 
     The settings are written to a config.py, its tables are made, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
-    variables (for secrets given as ``{"env": NAME}``). Use it for flows that cross
-    workers; ``labvault_make_app`` is faster for everything else.
+    variables (for secrets given as ``{"env": NAME}``). ``PUBLIC_URL`` is the server's own
+    address unless given. Use it for flows that cross workers; ``labvault_make_app`` is
+    faster for everything else.
     """
     from labvault.app import create_app
     from labvault.migrations import create_schema
@@ -219,7 +239,9 @@ def labvault_serve(
     served: list[ServedApp] = []
 
     def serve(workers: int = 2, env: dict[str, str] | None = None, **overrides: Any) -> ServedApp:
-        settings = {**labvault_settings, **overrides}
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        settings = {**labvault_settings, "PUBLIC_URL": base_url, **overrides}
         folder = tmp_path / f"served-{len(served)}"
         folder.mkdir()
         config = folder / "config.py"
@@ -229,7 +251,6 @@ def labvault_serve(
             database = create_app(settings).extensions["labvault"].database
         create_schema(database.engine)  # up to date, as `labvault serve` checks
         database.dispose()
-        port = free_port()
         log_path = folder / "serve.log"
         script = Path(sys.executable).parent / "labvault"
         command = [str(script)] if script.is_file() else [sys.executable, "-m", "labvault"]
@@ -242,7 +263,7 @@ def labvault_serve(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        server = ServedApp(f"http://127.0.0.1:{port}", log_path, process)
+        server = ServedApp(base_url, log_path, process)
         served.append(server)
         _wait_until_ready(server)
         return server
@@ -264,6 +285,54 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+# --- sign-in pages in a browser ------------------------------------------------------------
+
+
+class _FormReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: list[str] = []
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "form" and (named.get("method") or "").lower() == "post":
+            self.actions.append(named.get("action") or "")
+        elif tag == "input" and named.get("type") == "hidden" and named.get("name"):
+            self.fields[str(named["name"])] = named.get("value") or ""
+
+
+def page_form(html: str) -> tuple[str, dict[str, str]]:
+    """The one form of a sign-in page (an email link's, a link's confirmation): where it
+    posts and the hidden fields a browser sends with it."""
+    reader = _FormReader()
+    reader.feed(html)
+    assert len(reader.actions) == 1, f"expected one form that posts in:\n{html}"
+    return reader.actions[0], reader.fields
+
+
+@pytest.fixture(scope="module")
+def labvault_chromium() -> Iterator[Any]:
+    """A headless Chromium (a Playwright ``Browser``): Debian's ``chromium`` package,
+    never Playwright's own download. Each test opens a context of its own."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package "
+            "(apt-get install -y --no-install-recommends chromium; .ci/run does it). "
+            "Playwright's own browser download is not used."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 # --- backup targets: the contract every type keeps -----------------------------------------

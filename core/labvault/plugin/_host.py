@@ -153,8 +153,12 @@ class Host(abc.ABC):
 
     @abc.abstractmethod
     def external_url(self, path: str) -> str:
-        """The absolute URL of one of the server's paths (``PUBLIC_URL`` when set, else
-        the URL the current request came to), e.g. for a link in a mail."""
+        """The absolute URL of one of the server's paths under ``PUBLIC_URL``, e.g. for a
+        link in a mail; never built from the request (its host is the client's choice).
+
+        A provider type that calls it declares :attr:`AuthProvider.sends_links`, so that
+        the server does not start without ``PUBLIC_URL``; without it, this raises (the
+        request answers 500, saying so)."""
 
     @abc.abstractmethod
     def issue_ticket(self, purpose: str, data: Mapping[str, Any], lifetime: timedelta) -> str:

@@ -102,9 +102,15 @@ class AuthProvider(Extension):
 
     *Redirect providers* implement :meth:`authorization_url` and
     :meth:`identity_from_callback`; the core serves ``/auth/<instance>/login`` and
-    ``/auth/<instance>/callback`` for them and keeps the flow's state. A provider with
-    routes of its own (an email link) serves them from :meth:`blueprints` and hands the
-    identity it verified to ``self.host.sign_in_response``.
+    ``/auth/<instance>/callback`` for them and keeps the flow's state, bound to the
+    browser that started it. A provider with routes of its own (an email link) serves
+    them from :meth:`blueprints` and hands the identity it verified to
+    ``self.host.sign_in_response``.
+
+    A provider that sends people URLs of this server (a redirect provider's callback, a
+    link in a mail) gets them from ``PUBLIC_URL`` only, never from the request, whose
+    host the client chose; such a provider says so (:attr:`sends_links`,
+    :attr:`needs_public_url`) and the server does not start without ``PUBLIC_URL``.
 
     Registration rules read :meth:`allow_list` and :meth:`admits`: ``None`` lets anyone
     register, ``[]`` lets no new account register (existing ones still sign in), and a
@@ -113,6 +119,9 @@ class AuthProvider(Extension):
 
     #: Label on the sign-in button, e.g. ``"University login"``.
     display_name: ClassVar[str] = ""
+    #: Whether the provider sends people links to this server from routes of its own
+    #: (a sign-in link in a mail, built with ``self.host.external_url``).
+    sends_links: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -124,6 +133,13 @@ class AuthProvider(Extension):
         """Whether this provider signs people in by redirecting them (it implements
         :meth:`authorization_url`)."""
         return type(self).authorization_url is not AuthProvider.authorization_url
+
+    @property
+    def needs_public_url(self) -> bool:
+        """Whether this provider sends people absolute URLs of this server: its callback
+        (it :attr:`redirects`) or links (:attr:`sends_links`). Then ``PUBLIC_URL`` is
+        required, and startup and ``labvault config check`` report it missing."""
+        return self.redirects or self.sends_links
 
     def authorization_url(self, request: AuthorizationRequest) -> str:
         """The provider's URL the browser is sent to, carrying ``request``'s values."""
@@ -159,7 +175,10 @@ class AuthProvider(Extension):
     def blueprints(self) -> list[Any]:
         """Flask or flask-smorest blueprints with this provider's own routes. The core
         counts every request to them towards the ``"signin"`` rate limit (429 with
-        Retry-After past it), as it does ``/login`` and ``/callback``."""
+        Retry-After past it), as it does ``/login`` and ``/callback``, and refuses (403)
+        a form posted to them from another site: one whose ``Origin`` is not
+        ``PUBLIC_URL``'s. A page whose form posts there sends ``Referrer-Policy:
+        strict-origin`` (under ``no-referrer`` browsers post with ``Origin: null``)."""
         return []
 
 

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Response, current_app, jsonify, redirect, render_template_string, request
+from flask import current_app, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from labvault.headers import source_hash
 from labvault.plugin import SessionTokens
+from labvault.signin.pages import page, private
 
-_STYLE = """body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em}
-textarea{width:100%;font-family:monospace}"""
-_PAGE = (
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Signed in to labvault</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>"""
-    + _STYLE
-    + """</style></head>
-<body><h1>Signed in</h1>
+_TOKENS = """<h1>Signed in</h1>
 <p>Your access token works for {{ minutes }} minutes.
 {%- if doc %} To try the API, open
 <a href="{{ doc }}">the API documentation</a>, press <em>Authorize</em> and paste it:
@@ -29,30 +20,15 @@ _PAGE = (
 <p>Scripts keep it fresh with the refresh token at <code>POST /auth/refresh</code>
 (each refresh token works once; the session lasts until you sign out):</p>
 <textarea id="refresh-token" rows="2" readonly>{{ tokens.refresh_token }}</textarea>
-</body></html>
 """
-)
-#: The page may show its own style and nothing else (no script, no image, no frame).
-_PAGE_POLICY = (
-    f"default-src 'none'; style-src {source_hash(_STYLE.encode())}; frame-ancestors 'none'"
-)
 
 
-def _no_store(response: BaseResponse) -> BaseResponse:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-def _page(tokens: SessionTokens) -> Response:
+def _page(tokens: SessionTokens) -> BaseResponse:
     """The page showing the tokens, linking to /doc when the server serves it."""
     settings = current_app.extensions["labvault"].settings
     doc = request.script_root + "/doc" if settings["API_DOCS"] else None
-    page = render_template_string(_PAGE, tokens=tokens, minutes=tokens.expires_in // 60, doc=doc)
-    response = Response(page, 200, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = _PAGE_POLICY
-    return response
+    minutes = tokens.expires_in // 60
+    return page(_TOKENS, "Signed in to labvault", tokens=tokens, minutes=minutes, doc=doc)
 
 
 def token_fields(tokens: SessionTokens) -> dict[str, str | int]:
@@ -77,4 +53,4 @@ def deliver(tokens: SessionTokens, next_url: str | None) -> BaseResponse:
         response = jsonify(token_fields(tokens))
     else:
         response = _page(tokens)
-    return _no_store(response)
+    return private(response)

@@ -1,8 +1,13 @@
 """Redirect sign-in flows: where a login goes, and what its callback must bring back.
 
-The flow's state, the OpenID Connect nonce and the PKCE verifier are one single-use
-ticket in the database (valid 10 minutes), so a flow started on one worker may end on
-another, and a replayed callback finds its state spent.
+The flow's state, the OpenID Connect nonce, the PKCE verifier and the fingerprint of the
+browser that started it (:mod:`labvault.signin.browser`) are one single-use ticket in
+the database (valid 10 minutes), so a flow started on one worker may end on another, a
+replayed callback finds its state spent, and a callback in another browser is refused.
+
+A script (or /doc) that asks for JSON gets no flow of its own, since its answer reaches
+no browser: it gets a URL of this server, valid once, that starts the flow in the
+browser that opens it.
 """
 
 from __future__ import annotations
@@ -11,70 +16,50 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import request
 from sqlalchemy.orm import Session
 
 from labvault.auth.tickets import issue_ticket, spend_ticket
-from labvault.auth.tokens import TokenSigner
-from labvault.errors import DomainError, Forbidden, Invalid, Unavailable
-from labvault.plugin import (
-    AuthorizationCallback,
-    AuthorizationRequest,
-    AuthProvider,
-    Identity,
-    SessionTokens,
-)
-from labvault.signin import service
+from labvault.errors import DomainError, Forbidden, Unavailable
+from labvault.plugin import AuthorizationCallback, AuthorizationRequest, AuthProvider, Identity
+from labvault.signin.browser import is_same_browser
+from labvault.signin.urls import check_next_url
 
 LOGIN_PURPOSE = "login"
+#: A sign-in a script started, waiting for the browser that opens its URL.
+HELD_PURPOSE = "login-held"
 LOGIN_LIFETIME = dt.timedelta(minutes=10)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BadCallback(DomainError):
-    """A callback whose state is unknown, expired, spent or of another provider (400)."""
+    """A callback whose state is unknown, expired, spent, of another provider or of
+    another browser (400)."""
 
     status = 400
 
 
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL (default port left out)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    keep_port = port is not None and port != _DEFAULT_PORTS[parts.scheme]
-    return f"{parts.scheme}://{host}{f':{port}' if keep_port else ''}"
+ANOTHER_BROWSER = (
+    "this sign-in was started in another browser (or this browser did not keep its "
+    "cookie); start signing in again here"
+)
 
 
-def external_url(path: str, public_url: str | None) -> str:
-    """The absolute URL of one of the server's paths (relative to its root): under
-    ``public_url`` when set, else under the URL the current request came to."""
-    base = public_url or request.url_root
-    return base.rstrip("/") + "/" + path.lstrip("/")
+def hold_login(
+    session: Session, provider: AuthProvider, *, next_url: str | None, link_user_id: int | None
+) -> str:
+    """Keep a sign-in a script started; returns the secret of the URL that goes on."""
+    flow = {"provider": provider.instance_name, "next": next_url, "link_user_id": link_user_id}
+    return issue_ticket(session, HELD_PURPOSE, flow, LOGIN_LIFETIME)
 
 
-def check_next_url(
-    url: str | None, allowed_origins: Sequence[str], location: str = "query"
-) -> str | None:
-    """``url`` when its origin is one of ``allowed_origins``; Invalid otherwise."""
-    if url is None:
-        return None
-    allowed = {origin_of(origin) for origin in allowed_origins}
-    origin = origin_of(url)
-    if origin is None or origin not in allowed:
-        raise Invalid(
-            "tokens are only sent to the origins in ALLOWED_REDIRECT_ORIGINS",
-            {"next": [f"{url!r} is not on an allowed origin"]},
-            location=location,
+def take_held_login(session: Session, provider: AuthProvider, secret: str) -> dict[str, Any]:
+    """The sign-in held under ``secret``, once: a second browser cannot take it over."""
+    flow = spend_ticket(session, HELD_PURPOSE, secret)
+    if flow is None or flow["provider"] != provider.instance_name:
+        raise BadCallback(
+            "this sign-in is unknown, expired (after 10 minutes) or already opened; start again"
         )
-    return url.split("#", 1)[0]
+    return flow
 
 
 def start_login(
@@ -84,8 +69,10 @@ def start_login(
     redirect_uri: str,
     next_url: str | None,
     link_user_id: int | None,
+    browser: str,
 ) -> str:
-    """Keep the flow's state and return the provider's authorization URL."""
+    """Keep the flow's state, bound to ``browser`` (a fingerprint), and return the
+    provider's authorization URL."""
     nonce = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)  # 64 characters (RFC 7636: 43 to 128)
     data = {
@@ -95,6 +82,7 @@ def start_login(
         "code_verifier": verifier,
         "next": next_url,
         "link_user_id": link_user_id,
+        "browser": browser,
     }
     state = issue_ticket(session, LOGIN_PURPOSE, data, LOGIN_LIFETIME)
     return provider.authorization_url(AuthorizationRequest(redirect_uri, state, nonce, verifier))
@@ -110,22 +98,26 @@ def _checked(identity: Any, provider: AuthProvider) -> Identity:
 
 def finish_login(
     session: Session,
-    signer: TokenSigner,
     provider: AuthProvider,
     params: Mapping[str, str],
-) -> tuple[SessionTokens, str | None]:
-    """Check a callback, apply the rules, start the session: (tokens, next URL)."""
+    allowed_origins: Sequence[str],
+) -> tuple[Identity, dict[str, Any]]:
+    """Check a callback (its state, and that it came to the browser that started the
+    flow) and have the provider say who signed in: (identity, flow), the flow's ``next``
+    checked again."""
     flow = spend_ticket(session, LOGIN_PURPOSE, params.get("state", ""))
     if flow is None or flow["provider"] != provider.instance_name:
         raise BadCallback(
             "this sign-in is unknown, expired (after 10 minutes) or already finished; start again"
         )
+    if not is_same_browser(flow.get("browser")):
+        raise BadCallback(ANOTHER_BROWSER)
+    # a flow may have been kept before a check existed, or ALLOWED_REDIRECT_ORIGINS changed
+    flow["next"] = check_next_url(flow["next"], allowed_origins)
     if "error" in params:
         reason = params.get("error_description") or params["error"]
         raise Forbidden(f"{provider.label} did not sign you in: {reason[:200]}")
     callback = AuthorizationCallback(
         dict(params), flow["redirect_uri"], flow["nonce"], flow["code_verifier"]
     )
-    identity = _checked(provider.identity_from_callback(callback), provider)
-    tokens = service.sign_in(session, signer, provider, identity, link_user_id=flow["link_user_id"])
-    return tokens, flow["next"]
+    return _checked(provider.identity_from_callback(callback), provider), flow

@@ -1,11 +1,13 @@
-"""/auth/providers, /auth/<instance>/login and /callback, /users/me/identities."""
+"""/auth/providers, /auth/<instance>/login, /continue, /callback and /link, and
+/users/me/identities."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, jsonify, redirect, request, url_for
 from flask.views import MethodView
+from werkzeug.wrappers import Response
 
 from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.schemas import SessionTokensSchema
@@ -15,11 +17,13 @@ from labvault.errors import NotFound, Unauthenticated
 from labvault.paging import Blueprint
 from labvault.plugin import AuthProvider
 from labvault.registry import AUTH_PROVIDERS
-from labvault.signin import flows, service
+from labvault.signin import browser, flows, linking, service, urls
 from labvault.signin.delivery import deliver, wants_json
 from labvault.signin.schemas import (
     AuthorizationUrlSchema,
+    HeldLoginSchema,
     IdentitySchema,
+    LinkConfirmationSchema,
     LoginQuerySchema,
     ProviderSchema,
 )
@@ -62,9 +66,37 @@ def redirect_provider(instance: str) -> AuthProvider:
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """The absolute URL of a route: PUBLIC_URL when set, else the request's own."""
+    """The absolute URL of a route, under PUBLIC_URL (never the request's host)."""
     path = url_for(endpoint, **values)[len(request.script_root) :]
-    return flows.external_url(path, current_app.extensions["labvault"].settings["PUBLIC_URL"])
+    return urls.external_url(path, _settings()["PUBLIC_URL"])
+
+
+def _settings() -> dict[str, Any]:
+    settings: dict[str, Any] = current_app.extensions["labvault"].settings
+    return settings
+
+
+def _to_provider(
+    provider: AuthProvider, *, next_url: str | None, link_user_id: int | None
+) -> Response:
+    """Start the flow in this browser: its cookie set, a redirect to the provider (or,
+    for JSON, the provider's URL)."""
+    nonce = browser.browser_nonce()
+    url = flows.start_login(
+        get_session(),
+        provider,
+        redirect_uri=external_url("signin.callback", instance=provider.instance_name),
+        next_url=next_url,
+        link_user_id=link_user_id,
+        browser=browser.fingerprint(nonce),
+    )
+    response = jsonify(_authorization(url)) if wants_json() else redirect(url, 302)
+    response.headers["Cache-Control"] = "no-store"
+    return browser.bind(response, nonce)
+
+
+def _authorization(url: str) -> dict[str, Any]:
+    return {"authorization_url": url, "expires_in": int(flows.LOGIN_LIFETIME.total_seconds())}
 
 
 @blp.route("/providers")
@@ -84,31 +116,47 @@ def list_providers() -> list[dict[str, Any]]:
 def login(query: dict[str, Any], instance: str) -> Any:
     """Start signing in with a provider: a redirect to it
 
-    With link=true (and your bearer token) the provider's identity is added to your
-    account instead. The sign-in must be finished within 10 minutes.
+    The sign-in belongs to this browser (a cookie) and must be finished within 10
+    minutes. With Accept: application/json (scripts, this page) the answer is a URL to
+    open in the browser that is to sign in; it works once. With link=true (and your
+    bearer token) the provider's identity is added to your account instead, once you
+    confirm it on the page the sign-in ends on.
     """
     provider = redirect_provider(instance)
     check_rate_limit("signin")
-    settings = current_app.extensions["labvault"].settings
-    next_url = flows.check_next_url(query["next"], settings["ALLOWED_REDIRECT_ORIGINS"])
+    next_url = urls.check_next_url(query["next"], _settings()["ALLOWED_REDIRECT_ORIGINS"])
     link_user_id = None
     if query["link"]:
         user = current_user()
         if user is None:
             raise Unauthenticated("linking needs your bearer token: you are not signed in")
         link_user_id = user.id
-    url = flows.start_login(
-        get_session(),
-        provider,
-        redirect_uri=external_url("signin.callback", instance=instance),
-        next_url=next_url,
-        link_user_id=link_user_id,
-    )
     if wants_json():
-        return {"authorization_url": url, "expires_in": int(flows.LOGIN_LIFETIME.total_seconds())}
-    response = redirect(url, 302)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        held = flows.hold_login(
+            get_session(), provider, next_url=next_url, link_user_id=link_user_id
+        )
+        return _authorization(external_url("signin.resume", instance=instance, flow=held))
+    return _to_provider(provider, next_url=next_url, link_user_id=link_user_id)
+
+
+@blp.route("/<instance>/continue")
+@document_rate_limit(blp, "signin")
+@blp.doc(security=[])
+@blp.arguments(HeldLoginSchema, location="query")
+@blp.response(200, AuthorizationUrlSchema, description="with Accept: application/json")
+@blp.alt_response(302, description="to the provider's sign-in page")
+@blp.alt_response(400, schema="Error", description="unknown, expired or already opened")
+def resume(query: dict[str, Any], instance: str) -> Any:
+    """Go on with a sign-in a script started, in this browser: a redirect to the provider
+
+    The URL comes from GET /auth/<instance>/login as JSON and works once. The sign-in
+    then belongs to the client that opened it (a cookie); asked for JSON, it answers
+    the provider's URL instead of redirecting there.
+    """
+    provider = redirect_provider(instance)
+    check_rate_limit("signin")
+    held = flows.take_held_login(get_session(), provider, query["flow"])
+    return _to_provider(provider, next_url=held["next"], link_user_id=held["link_user_id"])
 
 
 _CALLBACK_PARAMETERS = [
@@ -129,14 +177,44 @@ _CALLBACK_PARAMETERS = [
 def callback(instance: str) -> Any:
     """Where the provider sends the browser back: checks it and signs you in
 
-    Without next, the answer is a page showing the access token to paste into /doc, or
-    the tokens as JSON for 'Accept: application/json'.
+    Only in the browser that started the sign-in. Without next, the answer is a page
+    showing the access token to paste into /doc, or the tokens as JSON for 'Accept:
+    application/json'. A link ends on a page asking to confirm it instead.
     """
     provider = redirect_provider(instance)
     check_rate_limit("signin")
     params = {key: request.args.get(key, "") for key in request.args}
+    allowed = _settings()["ALLOWED_REDIRECT_ORIGINS"]
+    identity, flow = flows.finish_login(get_session(), provider, params, allowed)
+    if flow["link_user_id"] is not None:
+        action = url_for("signin.link", instance=instance)
+        page = linking.ask_to_link(get_session(), provider, identity, flow, action)
+        # the cookie must outlive the page's own 10 minutes
+        return browser.bind(page, browser.browser_nonce())
     signer = current_app.extensions["labvault"].signer
-    tokens, next_url = flows.finish_login(get_session(), signer, provider, params)
+    return deliver(service.sign_in(get_session(), signer, provider, identity), flow["next"])
+
+
+@blp.route("/<instance>/link", methods=["POST"])
+@document_rate_limit(blp, "signin")
+@blp.doc(security=[])
+@blp.arguments(LinkConfirmationSchema, location="form")
+@blp.response(200, SessionTokensSchema, description="the tokens (a page unless JSON is asked)")
+@blp.alt_response(302, description="to next, the tokens in the URL fragment")
+@blp.alt_response(400, schema="Error", description="unknown, used, or of another browser")
+@blp.alt_response(403, schema="Error", description="sent from another site's page")
+def link(form: dict[str, Any], instance: str) -> Any:
+    """Confirm adding an identity to your account: the button of the page a link ends on
+
+    Only from this server's page (its Origin), in the browser that started the link.
+    """
+    provider = redirect_provider(instance)
+    check_rate_limit("signin")
+    signer = current_app.extensions["labvault"].signer
+    allowed = _settings()["ALLOWED_REDIRECT_ORIGINS"]
+    tokens, next_url = linking.confirm_link(
+        get_session(), signer, provider, form["confirmation"], allowed
+    )
     return deliver(tokens, next_url)
 
 

@@ -15,10 +15,12 @@ class ProviderSchema(ma.Schema):
     )
 
 
-class LoginQuerySchema(ma.Schema):
+class _Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
+
+class LoginQuerySchema(_Strict):
     next = fields.String(
         load_default=None,
         validate=validate.Length(max=2000),
@@ -37,8 +39,27 @@ class LoginQuerySchema(ma.Schema):
 
 
 class AuthorizationUrlSchema(ma.Schema):
-    authorization_url = fields.String(metadata={"description": "send the browser here"})
+    authorization_url = fields.String(
+        metadata={
+            "description": "open this URL (once) in the browser that is to sign in; it "
+            "goes on to the provider"
+        }
+    )
     expires_in = fields.Integer(metadata={"description": "seconds left to finish signing in"})
+
+
+def _single_use_secret(description: str) -> fields.String:
+    return fields.String(
+        required=True, validate=validate.Length(max=200), metadata={"description": description}
+    )
+
+
+class HeldLoginSchema(_Strict):
+    flow = _single_use_secret("the single-use secret of a sign-in a script started")
+
+
+class LinkConfirmationSchema(_Strict):
+    confirmation = _single_use_secret("the single-use secret of the confirmation page")
 
 
 class IdentitySchema(ma.Schema):

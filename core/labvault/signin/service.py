@@ -104,9 +104,21 @@ def _decide(
     return Decision(user, linked, admitted)
 
 
+def check_sign_in(
+    session: Session,
+    provider: AuthProvider,
+    identity: Identity,
+    *,
+    link_user_id: int | None = None,
+) -> User | None:
+    """The account a sign-in would reach (None: a new one), or the refusal it would meet
+    (Forbidden, Conflict, NotFound); nothing is written."""
+    return _decide(session, provider, identity, link_user_id, lock=False).user
+
+
 def may_sign_in(session: Session, provider: AuthProvider, identity: Identity) -> bool:
     try:
-        _decide(session, provider, identity, None, lock=False)
+        check_sign_in(session, provider, identity)
     except (Forbidden, Conflict, NotFound):
         return False
     return True

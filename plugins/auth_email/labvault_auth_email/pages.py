@@ -36,12 +36,14 @@ INVALID_LINK = (
     "This sign-in link is unknown, expired or already used. Request a new link where you signed in."
 )
 
-# The confirm page carries the token: no cache keeps it, no Referer sends it on, no
-# other site frames the page to trick a click on its button.
+# The confirm page carries the token: no cache keeps it, no Referer sends its URL on
+# (only the origin: under "no-referrer" a browser would post the form with "Origin:
+# null", and the server refuses a form from another origin), no other site frames the
+# page to trick a click on its button.
 _PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "strict-origin",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'",

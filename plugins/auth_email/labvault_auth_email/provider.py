@@ -34,6 +34,7 @@ class EmailLinkProvider(AuthProvider):
 
     name = "email"
     display_name = "Email"
+    sends_links = True  # under PUBLIC_URL: the server does not start without it
     description = "Sign in with a single-use link sent by mail"
     ConfigSchema = EmailLinkOptions
 

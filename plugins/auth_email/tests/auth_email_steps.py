@@ -139,14 +139,6 @@ def open_link(base_url: str, token: str) -> requests.Response:
     )
 
 
-def confirm_form(page: str) -> tuple[str, str]:
-    """The confirm page's form: where it posts, and the token it carries."""
-    action = re.search(r'<form method="post" action="([^"]+)">', page)
-    token = re.search(r'<input type="hidden" name="token" value="([^"]+)">', page)
-    assert action and token, page
-    return action.group(1), token.group(1)
-
-
 def use_link(base_url: str, token: str, accept: str = "application/json") -> requests.Response:
     """Press the confirm page's button: POST the token as its form does."""
     return requests.post(

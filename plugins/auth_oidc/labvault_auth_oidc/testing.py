@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -32,6 +32,7 @@ from flask import Flask, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from labvault.testing import page_form
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 #: Ways the stand-in can get an id_token wrong, for the tests of each refusal.
@@ -305,32 +306,6 @@ def query_of(url: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
 
 
-def start_sign_in(
-    base_url: str, instance: str, *, next_url: str | None = None, bearer: str | None = None
-) -> str:
-    """GET /auth/<instance>/login as a browser would: the provider URL it redirects to.
-    With ``bearer``, a linking sign-in started by a script (Accept: application/json)."""
-    params: dict[str, str] = {}
-    if next_url is not None:
-        params["next"] = next_url
-    headers: dict[str, str] = {}
-    if bearer is not None:
-        params["link"] = "true"
-        headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
-    answer = requests.get(
-        f"{base_url}/auth/{instance}/login",
-        params=params,
-        headers=headers,
-        allow_redirects=False,
-        timeout=30,
-    )
-    if bearer is not None:
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["authorization_url"])
-    assert answer.status_code == 302, answer.text
-    return answer.headers["Location"]
-
-
 def visit_provider(authorization_url: str) -> str:
     """Follow the authorization URL at the provider: the callback URL it sends back to."""
     answer = requests.get(authorization_url, allow_redirects=False, timeout=30)
@@ -338,21 +313,81 @@ def visit_provider(authorization_url: str) -> str:
     return answer.headers["Location"]
 
 
-def finish_sign_in(callback_url: str, *, accept_json: bool = True) -> requests.Response:
-    """GET the callback URL (as the browser, or with Accept: application/json)."""
-    headers = {"Accept": "application/json"} if accept_json else {"Accept": "text/html"}
-    return requests.get(callback_url, headers=headers, allow_redirects=False, timeout=30)
-
-
 def bearer(access_token: str) -> dict[str, str]:
     """The Authorization header of labvault's access token."""
     return {"Authorization": f"Bearer {access_token}"}
 
 
-def sign_in(base_url: str, instance: str, *, bearer: str | None = None) -> Mapping[str, Any]:
-    """A whole sign-in that must succeed: labvault's tokens as JSON."""
-    callback_url = visit_provider(start_sign_in(base_url, instance, bearer=bearer))
-    answer = finish_sign_in(callback_url)
-    assert answer.status_code == 200, answer.text
-    tokens: Mapping[str, Any] = answer.json()
-    return tokens
+def _accept(as_json: bool) -> dict[str, str]:
+    return {"Accept": "application/json" if as_json else "text/html"}
+
+
+class Browser:
+    """One person's browser signing in to the labvault served at ``base_url``.
+
+    It keeps labvault's cookies (a sign-in belongs to the browser that started it),
+    follows labvault's redirects and hands back the provider's URL (for
+    :func:`visit_provider`), and sends its origin with the forms it posts, as browsers do.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+
+    def open(self, url: str) -> str:
+        """Open ``url`` and follow labvault's redirects: the first URL elsewhere."""
+        while url.startswith(self.base_url + "/"):
+            answer = self.session.get(url, allow_redirects=False, timeout=30)
+            assert answer.status_code == 302, answer.text
+            url = answer.headers["Location"]
+        return url
+
+    def start(
+        self, instance: str, *, next_url: str | None = None, bearer: str | None = None
+    ) -> str:
+        """Start signing in with ``instance``: the provider URL the browser lands on. With
+        ``bearer``, a script starts a linking sign-in (Accept: application/json) and the
+        browser opens the URL the script got."""
+        login = f"{self.base_url}/auth/{instance}/login"
+        query = {"next": next_url} if next_url is not None else {}
+        if bearer is None:
+            return self.open(f"{login}?{urlencode(query)}" if query else login)
+        answer = requests.get(
+            login,
+            params={**query, "link": "true"},
+            headers={"Authorization": f"Bearer {bearer}", **_accept(True)},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        return self.open(str(answer.json()["authorization_url"]))
+
+    def finish(self, callback_url: str, *, accept_json: bool = True) -> requests.Response:
+        """GET the callback URL the provider sent the browser to."""
+        return self.session.get(
+            callback_url, headers=_accept(accept_json), allow_redirects=False, timeout=30
+        )
+
+    def confirm(
+        self, page: requests.Response, *, origin: str | None = None, accept_json: bool = True
+    ) -> requests.Response:
+        """Press the button of a page that asks to confirm (a link's): post its form, from
+        this server's origin unless ``origin`` says another."""
+        action, fields = page_form(page.text)
+        return self.session.post(
+            urljoin(page.url, action),
+            data=fields,
+            headers={"Origin": origin or self.base_url, **_accept(accept_json)},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def sign_in(self, instance: str, *, bearer: str | None = None) -> Mapping[str, Any]:
+        """A whole sign-in that must succeed (with ``bearer``, a link, confirmed):
+        labvault's tokens as JSON."""
+        answer = self.finish(visit_provider(self.start(instance, bearer=bearer)))
+        if bearer is not None:
+            assert answer.headers["Content-Type"].startswith("text/html"), answer.text
+            answer = self.confirm(answer)
+        assert answer.status_code == 200, answer.text
+        tokens: Mapping[str, Any] = answer.json()
+        return tokens

@@ -10,18 +10,13 @@
 from __future__ import annotations
 
 import requests
-from labvault_auth_oidc.testing import (
-    bearer,
-    finish_sign_in,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, bearer, visit_provider
 
 
 def sign_in_as(served, provider, **user) -> requests.Response:
     provider.user = user
-    return finish_sign_in(visit_provider(start_sign_in(served.base_url, "uni")))
+    browser = Browser(served.base_url)
+    return browser.finish(visit_provider(browser.start("uni")))
 
 
 def account_and_items(served, answer: requests.Response) -> tuple[str, int]:
@@ -43,7 +38,7 @@ def test_without_allow_list_anyone_registers_unverified(serve_oidc, oidc_provide
 
 def test_an_empty_allow_list_refuses_new_accounts_but_not_existing_ones(serve_oidc, oidc_provider):
     open_server = serve_oidc()
-    sign_in(open_server.base_url, "uni")  # alice registers while registration is open
+    Browser(open_server.base_url).sign_in("uni")  # alice registers while registration is open
     open_server.stop()
     closed = serve_oidc(allow_list=[])
     newcomer = sign_in_as(closed, oidc_provider, sub="bob-2", email="bob@example.org")

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import requests
-from labvault_auth_oidc.testing import (
-    bearer,
-    finish_sign_in,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, bearer, visit_provider
 
 
 def test_a_linked_identity_reaches_the_same_account(serve_oidc, oidc_provider, second_provider):
@@ -19,13 +13,16 @@ def test_a_linked_identity_reaches_the_same_account(serve_oidc, oidc_provider, s
             "lab": second_provider.options(display_name="Lab login"),
         }
     )
-    tokens = sign_in(served.base_url, "uni")
+    browser = Browser(served.base_url)
+    tokens = browser.sign_in("uni")
     headers = bearer(tokens["access_token"])
     account = requests.get(f"{served.base_url}/users/me", headers=headers).json()
 
-    linking_url = start_sign_in(served.base_url, "lab", bearer=tokens["access_token"])
+    linking_url = browser.start("lab", bearer=tokens["access_token"])
     assert linking_url.startswith(f"{second_provider.issuer}/authorize?")
-    linked = finish_sign_in(visit_provider(linking_url))
+    page = browser.finish(visit_provider(linking_url))
+    assert page.status_code == 200 and "alice@example.org" in page.text, page.text
+    linked = browser.confirm(page)
     assert linked.status_code == 200, linked.text
 
     identities_url = f"{served.base_url}/users/me/identities"
@@ -35,7 +32,7 @@ def test_a_linked_identity_reaches_the_same_account(serve_oidc, oidc_provider, s
         ("uni", "alice-0001"),
     ]
     for instance in ("uni", "lab"):
-        again = sign_in(served.base_url, instance)
+        again = browser.sign_in(instance)
         me = requests.get(f"{served.base_url}/users/me", headers=bearer(again["access_token"]))
         assert me.json()["id"] == account["id"], instance
 

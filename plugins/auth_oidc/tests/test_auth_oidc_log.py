@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from labvault_auth_oidc.testing import (
-    finish_sign_in,
-    query_of,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, query_of, visit_provider
 
 
 def test_the_log_holds_no_code_state_or_token(serve_oidc, oidc_provider):
     served = serve_oidc()
     seen: list[str] = []
-    tokens = sign_in(served.base_url, "uni")
+    browser = Browser(served.base_url)
+    tokens = browser.sign_in("uni")
     seen += [tokens["access_token"], tokens["refresh_token"]]
     # a sign-in whose code is used twice, and one with a forged id_token
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
-    assert finish_sign_in(callback_url).status_code == 200
-    new_login = query_of(start_sign_in(served.base_url, "uni"))
+    callback_url = visit_provider(browser.start("uni"))
+    assert browser.finish(callback_url).status_code == 200
+    new_login = query_of(browser.start("uni"))
     replay = callback_url.replace(query_of(callback_url)["state"], new_login["state"])
-    assert finish_sign_in(replay).status_code == 401
+    assert browser.finish(replay).status_code == 401
     oidc_provider.flaw = "forged"
-    forged_login = start_sign_in(served.base_url, "uni")
+    forged_login = browser.start("uni")
     forged_callback = visit_provider(forged_login)
-    assert finish_sign_in(forged_callback).status_code == 401
+    assert browser.finish(forged_callback).status_code == 401
     for url in (callback_url, forged_login, forged_callback):
         seen += [v for k, v in query_of(url).items() if k in ("code", "state", "nonce")]
     seen += [new_login["state"], new_login["nonce"], oidc_provider.client_secret]

@@ -11,18 +11,11 @@ import datetime as dt
 import pytest
 import requests
 import sqlalchemy as sa
-from labvault_auth_oidc.testing import (
-    bearer,
-    finish_sign_in,
-    query_of,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, bearer, query_of, visit_provider
 
 
-def refused(callback_url: str, status: int, *words: str) -> None:
-    answer = finish_sign_in(callback_url)
+def refused(browser: Browser, callback_url: str, status: int, *words: str) -> None:
+    answer = browser.finish(callback_url)
     assert answer.status_code == status, answer.text
     message = answer.json()["message"]
     for word in words:
@@ -34,37 +27,37 @@ def with_state(callback_url: str, state: str) -> str:
 
 
 def test_an_unknown_state_is_refused(serve_oidc):
-    served = serve_oidc()
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
-    refused(with_state(callback_url, "made-up-state"), 400, "unknown")
+    browser = Browser(serve_oidc().base_url)
+    callback_url = visit_provider(browser.start("uni"))
+    refused(browser, with_state(callback_url, "made-up-state"), 400, "unknown")
 
 
 def test_a_replayed_callback_is_refused(serve_oidc):
-    served = serve_oidc()
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
-    assert finish_sign_in(callback_url).status_code == 200
-    refused(callback_url, 400, "already finished")
+    browser = Browser(serve_oidc().base_url)
+    callback_url = visit_provider(browser.start("uni"))
+    assert browser.finish(callback_url).status_code == 200
+    refused(browser, callback_url, 400, "already finished")
 
 
 def test_an_expired_state_is_refused(serve_oidc, labvault_database_url):
-    served = serve_oidc()
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    browser = Browser(serve_oidc().base_url)
+    callback_url = visit_provider(browser.start("uni"))
     engine = sa.create_engine(labvault_database_url)
     tickets = sa.Table("sign_in_tickets", sa.MetaData(), autoload_with=engine)
     past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
     with engine.begin() as connection:
         connection.execute(sa.update(tickets).values(expires_at=past))
     engine.dispose()
-    refused(callback_url, 400, "expired")
+    refused(browser, callback_url, 400, "expired")
 
 
 def test_a_used_authorization_code_is_refused_in_a_new_sign_in(serve_oidc):
-    served = serve_oidc()
-    first_callback = visit_provider(start_sign_in(served.base_url, "uni"))
-    assert finish_sign_in(first_callback).status_code == 200
+    browser = Browser(serve_oidc().base_url)
+    first_callback = visit_provider(browser.start("uni"))
+    assert browser.finish(first_callback).status_code == 200
     # a new sign-in (its own state, nonce and PKCE verifier) carrying the spent code
-    new_state = query_of(start_sign_in(served.base_url, "uni"))["state"]
-    refused(with_state(first_callback, new_state), 401, "refused the sign-in code")
+    new_state = query_of(browser.start("uni"))["state"]
+    refused(browser, with_state(first_callback, new_state), 401, "refused the sign-in code")
 
 
 @pytest.mark.parametrize(
@@ -78,11 +71,11 @@ def test_a_used_authorization_code_is_refused_in_a_new_sign_in(serve_oidc):
     ],
 )
 def test_an_id_token_failing_a_check_is_refused(serve_oidc, oidc_provider, flaw, words):
-    served = serve_oidc()
+    browser = Browser(serve_oidc().base_url)
     oidc_provider.flaw = flaw
-    refused(visit_provider(start_sign_in(served.base_url, "uni")), 401, "id_token", words)
+    refused(browser, visit_provider(browser.start("uni")), 401, "id_token", words)
     oidc_provider.flaw = None  # the same provider, behaving again, signs in fine
-    assert sign_in(served.base_url, "uni")["access_token"]
+    assert browser.sign_in("uni")["access_token"]
 
 
 def test_next_outside_the_allowed_origins_is_refused_at_login(serve_oidc):
@@ -98,7 +91,8 @@ def test_next_outside_the_allowed_origins_is_refused_at_login(serve_oidc):
 
 def test_a_deactivated_account_cannot_sign_in(serve_oidc, admin_token):
     served = serve_oidc()
-    tokens = sign_in(served.base_url, "uni")
+    browser = Browser(served.base_url)
+    tokens = browser.sign_in("uni")
     user_id = requests.get(f"{served.base_url}/users/me", headers=bearer(tokens["access_token"]))
     url = f"{served.base_url}/users/{user_id.json()['id']}"
     etag = requests.get(url, headers=bearer(admin_token)).headers["ETag"]
@@ -106,12 +100,12 @@ def test_a_deactivated_account_cannot_sign_in(serve_oidc, admin_token):
         url, json={"status": "deactivated"}, headers={**bearer(admin_token), "If-Match": etag}
     )
     assert changed.status_code == 200, changed.text
-    refused(visit_provider(start_sign_in(served.base_url, "uni")), 403, "deactivated")
+    refused(browser, visit_provider(browser.start("uni")), 403, "deactivated")
 
 
 def test_the_provider_refusing_is_shown(serve_oidc, oidc_provider):
-    served = serve_oidc()
+    browser = Browser(serve_oidc().base_url)
     oidc_provider.refuse = True
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni"))
+    callback_url = visit_provider(browser.start("uni"))
     assert query_of(callback_url)["error"] == "access_denied"
-    refused(callback_url, 403, "did not sign you in")
+    refused(browser, callback_url, 403, "did not sign you in")

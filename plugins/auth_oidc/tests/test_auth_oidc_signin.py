@@ -5,21 +5,14 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from labvault_auth_oidc.testing import (
-    bearer,
-    finish_sign_in,
-    query_of,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, bearer, query_of, visit_provider
 
 APP = "https://app.example.org/signed-in"
 
 
 def test_login_redirects_to_the_provider_with_state_nonce_and_pkce(serve_oidc, oidc_provider):
     served = serve_oidc()
-    authorization_url = start_sign_in(served.base_url, "uni")
+    authorization_url = Browser(served.base_url).start("uni")
     assert authorization_url.startswith(f"{oidc_provider.issuer}/authorize?")
     sent = query_of(authorization_url)
     assert sent["response_type"] == "code"
@@ -33,7 +26,8 @@ def test_login_redirects_to_the_provider_with_state_nonce_and_pkce(serve_oidc, o
 
 def test_sign_in_answers_json_tokens_for_the_new_account(serve_oidc):
     served = serve_oidc()
-    answer = finish_sign_in(visit_provider(start_sign_in(served.base_url, "uni")))
+    browser = Browser(served.base_url)
+    answer = browser.finish(visit_provider(browser.start("uni")))
     assert answer.status_code == 200, answer.text
     tokens = answer.json()
     assert tokens["token_type"] == "Bearer" and tokens["refresh_token"]
@@ -45,10 +39,8 @@ def test_sign_in_answers_json_tokens_for_the_new_account(serve_oidc):
 
 
 def test_a_browser_gets_a_page_with_the_access_token(serve_oidc):
-    served = serve_oidc()
-    answer = finish_sign_in(
-        visit_provider(start_sign_in(served.base_url, "uni")), accept_json=False
-    )
+    browser = Browser(serve_oidc().base_url)
+    answer = browser.finish(visit_provider(browser.start("uni")), accept_json=False)
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/html")
     assert 'id="access-token"' in answer.text
@@ -57,8 +49,9 @@ def test_a_browser_gets_a_page_with_the_access_token(serve_oidc):
 
 def test_next_on_an_allowed_origin_gets_the_tokens_in_the_fragment(serve_oidc):
     served = serve_oidc()
-    callback_url = visit_provider(start_sign_in(served.base_url, "uni", next_url=APP))
-    answer = finish_sign_in(callback_url, accept_json=False)
+    browser = Browser(served.base_url)
+    callback_url = visit_provider(browser.start("uni", next_url=APP))
+    answer = browser.finish(callback_url, accept_json=False)
     assert answer.status_code == 302
     location = urlsplit(answer.headers["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == APP
@@ -69,8 +62,8 @@ def test_next_on_an_allowed_origin_gets_the_tokens_in_the_fragment(serve_oidc):
 
 def test_a_second_sign_in_reaches_the_same_account(serve_oidc):
     served = serve_oidc()
-    first = sign_in(served.base_url, "uni")
-    second = sign_in(served.base_url, "uni")
+    first = Browser(served.base_url).sign_in("uni")
+    second = Browser(served.base_url).sign_in("uni")
     accounts = [
         requests.get(f"{served.base_url}/users/me", headers=bearer(t["access_token"])).json()
         for t in (first, second)

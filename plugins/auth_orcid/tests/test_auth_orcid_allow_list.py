@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import requests
-from labvault_auth_oidc.testing import bearer, finish_sign_in, start_sign_in, visit_provider
+from labvault_auth_oidc.testing import Browser, bearer, visit_provider
 
 JOSIAH = "0000-0002-1825-0097"
 OTHER = "0000-0001-5109-3700"
@@ -18,7 +18,8 @@ OTHER = "0000-0001-5109-3700"
 
 def sign_in_as(served, provider, orcid_id: str) -> requests.Response:
     provider.user = {"sub": orcid_id, "given_name": "Some", "family_name": "One"}
-    return finish_sign_in(visit_provider(start_sign_in(served.base_url, "orcid")))
+    browser = Browser(served.base_url)
+    return browser.finish(visit_provider(browser.start("orcid")))
 
 
 def status_and_items(served, answer: requests.Response) -> tuple[str, int]:

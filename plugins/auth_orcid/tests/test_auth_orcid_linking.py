@@ -6,14 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from labvault_auth_oidc.testing import (
-    StandInProvider,
-    bearer,
-    finish_sign_in,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, StandInProvider, bearer
 
 JOSIAH = "0000-0002-1825-0097"
 
@@ -37,13 +30,13 @@ def test_orcid_linked_to_a_university_account_reaches_it(serve_orcid, orcid, uni
             },
         }
     )
-    tokens = sign_in(served.base_url, "uni")
+    browser = Browser(served.base_url)
+    tokens = browser.sign_in("uni")
     headers = bearer(tokens["access_token"])
     account_id = requests.get(f"{served.base_url}/users/me", headers=headers).json()["id"]
 
-    linking_url = start_sign_in(served.base_url, "orcid", bearer=tokens["access_token"])
-    linked = finish_sign_in(visit_provider(linking_url))
-    assert linked.status_code == 200, linked.text
+    linked = bearer(browser.sign_in("orcid", bearer=tokens["access_token"])["access_token"])
+    assert requests.get(f"{served.base_url}/users/me", headers=linked).json()["id"] == account_id
 
     identities_url = f"{served.base_url}/users/me/identities"
     identities = requests.get(identities_url, headers=headers).json()
@@ -52,7 +45,7 @@ def test_orcid_linked_to_a_university_account_reaches_it(serve_orcid, orcid, uni
         ("uni", "alice-0001"),
     ]
     for instance in ("orcid", "uni"):
-        again = bearer(sign_in(served.base_url, instance)["access_token"])
+        again = bearer(browser.sign_in(instance)["access_token"])
         assert requests.get(f"{served.base_url}/users/me", headers=again).json()["id"] == account_id
 
     by_provider = {i["provider"]: i["id"] for i in identities}

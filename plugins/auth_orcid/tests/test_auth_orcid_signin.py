@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import requests
-from labvault_auth_oidc.testing import (
-    bearer,
-    finish_sign_in,
-    query_of,
-    sign_in,
-    start_sign_in,
-    visit_provider,
-)
+from labvault_auth_oidc.testing import Browser, bearer, query_of, visit_provider
 
 JOSIAH = "0000-0002-1825-0097"
 
 
 def test_sign_in_with_orcid_reaches_one_account_named_from_the_record(serve_orcid, orcid):
     served = serve_orcid()
-    authorization_url = start_sign_in(served.base_url, "orcid")
+    browser = Browser(served.base_url)
+    authorization_url = browser.start("orcid")
     sent = query_of(authorization_url)
     assert sent["scope"] == "openid"
     assert sent["client_id"] == "APP-TESTCLIENT00001"
     assert sent["code_challenge_method"] == "S256" and sent["nonce"]
-    answer = finish_sign_in(visit_provider(authorization_url))
+    answer = browser.finish(visit_provider(authorization_url))
     assert answer.status_code == 200, answer.text
     headers = bearer(answer.json()["access_token"])
     me = requests.get(f"{served.base_url}/users/me", headers=headers).json()
@@ -35,7 +29,7 @@ def test_sign_in_with_orcid_reaches_one_account_named_from_the_record(serve_orci
     assert [(i["provider"], i["subject"], i["email"]) for i in identities] == [
         ("orcid", JOSIAH, None)
     ]
-    again = sign_in(served.base_url, "orcid")
+    again = browser.sign_in("orcid")
     assert (
         requests.get(f"{served.base_url}/users/me", headers=bearer(again["access_token"])).json()[
             "id"
@@ -54,9 +48,10 @@ def test_orcid_is_listed_with_its_name(serve_orcid):
 
 def test_the_log_holds_no_code_state_or_token(serve_orcid, orcid):
     served = serve_orcid()
-    authorization_url = start_sign_in(served.base_url, "orcid")
+    browser = Browser(served.base_url)
+    authorization_url = browser.start("orcid")
     callback_url = visit_provider(authorization_url)
-    tokens = finish_sign_in(callback_url).json()
+    tokens = browser.finish(callback_url).json()
     sent, returned = query_of(authorization_url), query_of(callback_url)
     seen = [sent["state"], sent["nonce"], sent["code_challenge"], returned["code"]]
     seen += [tokens["access_token"], tokens["refresh_token"], orcid.client_secret, *orcid.issued]
