@@ -249,7 +249,9 @@ IDENTIFIER_PREFIX = "lab"
 # this config without secrets, and a manifest with a sha256 for every part.
 #   target:      where the repository is. Type "local" (built in): {"type": "local",
 #                "path": "/mnt/backup/labvault"}, a folder of this machine (give each
-#                strategy its own folder). Object stores come with plugins (backup_s3).
+#                strategy its own folder; links in it are never followed, so a backup
+#                or restore that meets one stops). Object stores come with plugins
+#                (backup_s3).
 #   frequency:   how often `labvault backup due` runs it: "30m", "12h", "1d", "7d", "2w".
 #   retention:   snapshots to keep (at least 1); older ones are removed after a
 #                successful run, then the contents no remaining snapshot refers to.
