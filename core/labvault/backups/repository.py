@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from labvault.backups import codec
 from labvault.backups.codec import BackupError, Digest, Key
 from labvault.backups.dump import contents_list
+from labvault.backups.manifest import ForgedSnapshot, checked_manifest, plain_key, plain_name
 from labvault.plugin import BackupTarget, NotFound
 
 FORMAT = "labvault-backup-repository"
@@ -136,21 +137,31 @@ class Repository:
                     "the key this repository was made with"
                 ) from None
 
+    def keys(self, prefix: str) -> list[str]:
+        """The keys the target lists under ``prefix``, each a plain relative key (a
+        target's listing is the store's word, and the store may be anyone's)."""
+        what = f"a key backup target {self.name} lists"
+        return [plain_key(key, what) for key in self.target.list(prefix)]
+
     def snapshots(self) -> list[str]:
         """The ids of complete snapshots, oldest first."""
         suffix = "/" + MANIFEST
         return [
             key[len(SNAPSHOTS) : -len(suffix)]
-            for key in self.target.list(SNAPSHOTS)
+            for key in self.keys(SNAPSHOTS)
             if key.endswith(suffix) and key.count("/") == 2
         ]
 
     def manifest(self, snapshot: str) -> dict[str, Any]:
+        """The checked manifest of ``snapshot`` (an id from anywhere: a listing, a user)."""
         try:
-            manifest: dict[str, Any] = self.get_json(f"{SNAPSHOTS}{snapshot}/{MANIFEST}")
-        except NotFound:
+            plain_name(snapshot, "a snapshot's id")
+            manifest = self.get_json(f"{SNAPSHOTS}{snapshot}/{MANIFEST}")
+        except (ForgedSnapshot, NotFound):
             raise BackupError(f"{self.name} has no snapshot {snapshot}") from None
-        return manifest
+        except BackupError as error:  # not JSON, or it does not open
+            raise ForgedSnapshot(f"the manifest of {snapshot}: {error.message}") from None
+        return checked_manifest(manifest, snapshot)
 
     # --- writing a snapshot -----------------------------------------------------------
 
@@ -162,7 +173,7 @@ class Repository:
     ) -> PutReport:
         """Store each content not stored yet, several at once."""
         report = PutReport()
-        stored = set(self.target.list(CONTENTS))
+        stored = set(self.keys(CONTENTS))
         pending: set[Future[tuple[int, int]]] = set()
         with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-put") as pool:
             try:
@@ -220,7 +231,7 @@ class Repository:
     def remove_snapshot(self, snapshot: str) -> None:
         prefix = f"{SNAPSHOTS}{snapshot}/"
         self.target.delete(prefix + MANIFEST)  # first: the rest is then a mere leftover
-        for key in self.target.list(prefix):
+        for key in self.keys(prefix):
             self.target.delete(key)
 
     def collect(self, retention: int) -> CollectReport:
@@ -237,11 +248,11 @@ class Repository:
             self.content_key(sha256) for snapshot in kept for sha256, _ in self.contents(snapshot)
         }
         kept_prefixes = tuple(f"{SNAPSHOTS}{snapshot}/" for snapshot in kept)
-        for key in self.target.list(CONTENTS):
+        for key in self.keys(CONTENTS):
             if key not in referenced:
                 self.target.delete(key)
                 report.contents_removed += 1
-        for key in self.target.list(SNAPSHOTS):
+        for key in self.keys(SNAPSHOTS):
             if not key.startswith(kept_prefixes):
                 self.target.delete(key)
                 report.leftovers_removed += 1

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
 from labvault.backups.codec import BackupError, Key
+from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
 from labvault.backups.repository import Repository
 from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
@@ -450,7 +451,11 @@ def verify(name: str, snapshot: str | None, progress: Progress = no_progress) ->
     checked: set[str] = set()  # contents shared by snapshots are read once
     for each in chosen:
         with temporary_folder() as folder:
-            source = RepositorySource(repository, each)
+            try:
+                source = RepositorySource(repository, each)
+            except ForgedSnapshot as error:  # that snapshot's problem; the others are read
+                reports.append(ReadReport({"snapshot": each}, problems=[error.message]))
+                continue
             reports.append(
                 read_snapshot(
                     source, Path(folder), None, strict=False, progress=progress, skip=checked

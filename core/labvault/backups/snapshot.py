@@ -26,12 +26,11 @@ from sqlalchemy.engine import make_url
 from labvault import __version__
 from labvault.backups.codec import BackupError, Digest, read_chunks
 from labvault.backups.dump import contents_list, dumped_tables, write_table
+from labvault.backups.manifest import FORMAT, FORMAT_VERSION, table_part
 from labvault.backups.repository import CONTENTS_PART, MANIFEST
 from labvault.db import Base, utcnow
 from labvault.plugin import SecretValue
 
-FORMAT = "labvault-backup"
-FORMAT_VERSION = 1
 CONFIG_PART = "config.json"
 HIDDEN = "[hidden]"
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private|(^|_)key$", re.I)
@@ -141,8 +140,7 @@ def dump_database(
                 "the database has no labvault schema (run labvault db upgrade)"
             ) from None
         for table in tables:
-            name = f"dump/{table.name}.jsonl"
-            with _part(dump, name) as out:
+            with _part(dump, table_part(table.name)) as out:
                 rows = write_table(connection, table, out)
             manifest["tables"].append({"name": table.name, "rows": rows})
             progress("reading the database", 1, len(tables))
