@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
-from labvault.backups.codec import BackupError, Key
+from labvault.backups.codec import BackupError, Passphrase
 from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
 from labvault.backups.repository import Repository
@@ -73,12 +73,12 @@ class Strategy:
 
     def repository(self) -> Repository:
         target = current_app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)[self.name]
-        key = (
-            Key.from_environment(self.encryption_key_env, self.name)
+        passphrase = (
+            Passphrase.from_environment(self.encryption_key_env, self.name)
             if self.encryption_key_env
             else None
         )
-        return Repository(target, key, self.compression_level)
+        return Repository(target, passphrase, self.compression_level)
 
 
 def strategies() -> dict[str, Strategy]:
@@ -329,7 +329,7 @@ def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:
             dump.contents(), store.open, lambda n: progress("copying files", n, total)
         )
         repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
-        dump.manifest["encrypted"] = repository.key is not None
+        dump.manifest["encrypted"] = repository.encrypted
         dump.manifest["finished_at"] = utcnow().isoformat()
         repository.commit(snapshot, dump.manifest)
     collected = repository.collect(strategy.retention)
@@ -395,10 +395,20 @@ def snapshot_summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def snapshots_of(name: str) -> list[dict[str, Any]]:
+def snapshots_of(name: str, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """Summaries of the snapshots strategy ``name`` keeps, oldest first. A damaged or
+    forged one is left out, its problem added to ``problems`` (without it: raised)."""
     repository = get_strategy(name).repository()
     repository.open(create=False)
-    return [snapshot_summary(repository.manifest(s)) for s in repository.snapshots()]
+    summaries = []
+    for snapshot in repository.snapshots():
+        try:
+            summaries.append(snapshot_summary(repository.manifest(snapshot)))
+        except ForgedSnapshot as error:
+            if problems is None:
+                raise
+            problems.append(error.message)
+    return summaries
 
 
 def overview(session: Session) -> list[dict[str, Any]]:
@@ -433,8 +443,10 @@ def strategy_entry(name: str, state: BackupState | None) -> dict[str, Any]:
         "snapshots": [],
         "error": None,
     }
+    problems: list[str] = []
     try:
-        entry["snapshots"] = snapshots_of(name)
+        entry["snapshots"] = snapshots_of(name, problems)
+        entry["error"] = "; ".join(problems) or None
     except BackupError as error:
         entry["error"] = error.message
     except Exception as error:  # the target's Unavailable, NotFound: shown, not raised

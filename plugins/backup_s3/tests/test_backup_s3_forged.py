@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +62,39 @@ def test_a_manifest_naming_a_part_outside_is_refused(
         assert done.returncode == 1, output
         assert "damaged or forged snapshot: the manifest's part" in output, output
         assert sorted(site.temp.iterdir()) == []
+
+
+def test_a_replayed_snapshot_is_refused_and_retention_deletes_nothing(
+    s3_endpoint, s3, bucket, labvault_make_app, labvault_make_user, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("OFFSITE_KEY", KEY)
+    config = settings(s3_endpoint, bucket, encryption_key_env="OFFSITE_KEY")
+    app = labvault_make_app(**config)
+    admin = labvault_make_user(app, role="admin")
+    first, second = back_up(app, admin), back_up(app, admin)
+    newer = "29991231T235959.999999Z"  # the bucket's owner replays the first as the newest
+    for key in keys(s3, bucket):
+        if key.startswith(f"labvault/snapshots/{first}/"):
+            copied = key.replace(first, newer)
+            s3.copy_object(Bucket=bucket, Key=copied, CopySource={"Bucket": bucket, "Key": key})
+    before = keys(s3, bucket)
+    site = Site(tmp_path / "site", config)
+
+    verified = site.run("backup", "verify", "--strategy", "offsite")
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    assert f"offsite {newer}: damaged or forged snapshot" in verified.stdout
+    assert verified.stdout.count("damaged or forged") == 1  # the true two verify
+    restored = site.run("backup", "restore", "--strategy", "offsite", newer)
+    assert restored.returncode == 1
+    assert restored.stderr.startswith(f"error: damaged or forged snapshot: the manifest of {newer}")
+
+    done = run_backup(app.test_client(), admin.headers, "offsite")  # retention 2
+    assert done["last_error"].startswith(f"damaged or forged snapshot: the manifest of {newer}")
+    after = keys(s3, bucket)
+    assert {key: after.get(key) for key in before} == before, "retention deleted objects"
+    # the listing shows the true ones and says what is wrong with the replayed one
+    assert [s["snapshot"] for s in done["snapshots"][:2]] == [first, second]
+    assert done["error"].startswith(f"damaged or forged snapshot: the manifest of {newer}")
+    listed = site.run("backup", "list")
+    assert listed.returncode == 1 and first in listed.stdout and newer not in listed.stdout
+    assert listed.stderr.startswith(f"offsite: damaged or forged snapshot: the manifest of {newer}")
