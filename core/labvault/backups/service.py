@@ -33,6 +33,7 @@ from labvault.backups.archive import write_archive
 from labvault.backups.codec import BackupError, Passphrase
 from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
+from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
 from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
 from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
@@ -101,6 +102,13 @@ def get_strategy(name: str) -> Strategy:
         known = ", ".join(strategies()) or "none (see BACKUP_STRATEGIES)"
         raise NotFound(f"no backup strategy {name!r}; strategies: {known}")
     return found
+
+
+def public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as a snapshot keeps them: without the secrets the schemas of this
+    server's plugins and types declare, URL passwords, or secret-named values."""
+    registry = current_app.extensions["labvault"].registry
+    return public_config(settings, registry.settings_schemas(settings))
 
 
 def file_store() -> FileStore:
@@ -322,7 +330,7 @@ def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:
     store = file_store()
     settings = current_app.extensions["labvault"].settings
     with temporary_folder() as folder:
-        dump = dump_database(_engine(), settings, Path(folder), progress)
+        dump = dump_database(_engine(), public_settings(settings), Path(folder), progress)
         snapshot = dump.manifest["snapshot"]
         total = dump.contents_bytes
         puts = repository.put_contents(
@@ -365,7 +373,7 @@ def create_archive(path: Path, level: int = 6, progress: Progress = no_progress)
     started = time.monotonic()
     settings = current_app.extensions["labvault"].settings
     with temporary_folder() as folder:
-        dump = dump_database(_engine(), settings, Path(folder), progress)
+        dump = dump_database(_engine(), public_settings(settings), Path(folder), progress)
         size = write_archive(dump, file_store().open, path, level, progress)
     return {
         "snapshot": dump.manifest["snapshot"],
