@@ -82,17 +82,24 @@ ARCHIVE_CASES = [
 
 
 def forge_archive(
-    archive: Path, out: Path, forged: tuple[tarfile.TarInfo, bytes], *, manifest_as: str = ""
+    archive: Path,
+    out: Path,
+    forged: tuple[tarfile.TarInfo, bytes] | None,
+    *,
+    manifest_as: str = "",
+    **manifest_changes: Any,
 ) -> None:
     """``archive`` with a forged member first after the manifest, which lists it as a
     part with its true checksum; ``manifest_as`` "symlink" makes the manifest a link."""
     with tarfile.open(archive, "r:gz") as tar:
         members = [(info, tar.extractfile(info).read()) for info in tar]  # type: ignore[union-attr]
     (manifest_info, manifest_data), *rest = members
-    manifest = json.loads(manifest_data)
-    info, data = forged
-    name = info.pax_headers.get("path", info.name)[len(ROOT) + 1 :]
-    manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    manifest = {**json.loads(manifest_data), **manifest_changes}
+    if forged is not None:
+        info, data = forged
+        name = info.pax_headers.get("path", info.name)[len(ROOT) + 1 :]
+        manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        rest.insert(0, forged)
     manifest_data = json.dumps(manifest).encode()
     manifest_info.size = len(manifest_data)
     if manifest_as == "symlink":
@@ -100,7 +107,7 @@ def forge_archive(
             manifest_info.name, type=tarfile.SYMTYPE, linkname="/etc/passwd"
         )
     with tarfile.open(out, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for each, content in [(manifest_info, manifest_data), (info, data), *rest]:
+        for each, content in [(manifest_info, manifest_data), *rest]:
             tar.addfile(each, io.BytesIO(content) if each.isreg() else None)
 
 
@@ -154,6 +161,24 @@ def test_an_archive_whose_manifest_is_a_link_is_refused(lab_site, outside, tmp_p
 
     verified = site.run("backup", "verify", "--from-archive", str(forged))
     assert_refused_and_nothing_written(verified, outside, site)
+
+
+def test_a_snapshot_of_a_schema_this_version_does_not_know_is_refused(
+    lab_site, empty_site, tmp_path
+):
+    site = lab_site(files=1)
+    archive = tmp_path / "lab.tar.gz"
+    back_up(site, archive)
+    newer = tmp_path / "newer.tar.gz"
+    forge_archive(archive, newer, None, revision="9999", labvault_version="9.0.0")
+
+    restored = empty_site.run("backup", "restore", "--from-archive", str(newer))
+    assert restored.returncode == 1, restored.stdout + restored.stderr
+    assert restored.stderr == (
+        "error: the snapshot was taken by labvault 9.0.0, whose database schema (revision "
+        "9999) this version does not know: restore it with that version or a later one\n"
+    )
+    assert not (empty_site.root / "site" / "files").exists(), "contents were placed"
 
 
 # --- a strategy's repository (local target, not encrypted) ------------------------------

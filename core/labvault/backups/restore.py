@@ -215,6 +215,10 @@ class Migrations(Protocol):
         """Drop every table of labvault's (downgrade to nothing)."""
         ...
 
+    def knows(self, revision: str) -> bool:
+        """Whether ``revision`` is one of this labvault's migrations."""
+        ...
+
 
 @dataclass
 class RestoreReport:
@@ -256,7 +260,13 @@ def restore(
     progress: Progress = no_progress,
 ) -> RestoreReport:
     manifest = source.manifest
-    report = RestoreReport(manifest.get("snapshot", "?"))
+    report = RestoreReport(manifest["snapshot"])
+    if not migrations.knows(manifest["revision"]):
+        raise BackupError(
+            f"the snapshot was taken by labvault {manifest.get('labvault_version', '?')}, "
+            f"whose database schema (revision {manifest['revision']}) this version does not "
+            "know: restore it with that version or a later one"
+        )
     has_tables, has_rows, revision = database_state(engine)
     if has_rows and not force:
         raise BackupError(

@@ -207,6 +207,11 @@ class AlembicMigrations:
 
         migrations.remove_all(self.url)
 
+    def knows(self, revision: str) -> bool:
+        from labvault import migrations
+
+        return revision in migrations.revisions()
+
 
 @backup.command("restore")
 @click.option("--strategy", metavar="NAME", help="Restore a snapshot of this strategy.")
