@@ -249,7 +249,9 @@ IDENTIFIER_PREFIX = "lab"
 # this config without secrets, and a manifest with a sha256 for every part.
 #   target:      where the repository is. Type "local" (built in): {"type": "local",
 #                "path": "/mnt/backup/labvault"}, a folder of this machine (give each
-#                strategy its own folder). Object stores come with plugins (backup_s3).
+#                strategy its own folder; links in it are never followed, so a backup
+#                or restore that meets one stops). Object stores come with plugins
+#                (backup_s3).
 #   frequency:   how often `labvault backup due` runs it: "30m", "12h", "1d", "7d", "2w".
 #   retention:   snapshots to keep (at least 1); older ones are removed after a
 #                successful run, then the contents no remaining snapshot refers to.
@@ -257,7 +259,11 @@ IDENTIFIER_PREFIX = "lab"
 #                encrypts everything the strategy writes (AES-256-GCM; at least 32
 #                characters, e.g. `openssl rand -base64 32`). Keep a copy of the key
 #                somewhere else: WITHOUT IT NOTHING CAN BE RESTORED. A repository keeps
-#                the choice it was made with.
+#                the choice it was made with, and a random salt its keys are derived
+#                with. Each object is sealed for its place (the strategy's name and its
+#                key, so a snapshot's id and time): whoever keeps the target can
+#                neither read it nor copy or rename it unnoticed; a restore elsewhere
+#                must name the strategy as it was named here.
 #   compression_level (optional): zlib level 0-9 of what is stored. Default: 6.
 # Put one line in cron: `labvault backup due` (runs every strategy whose last success is
 # older than its frequency). `labvault backup list|verify|restore` and GET /backups,

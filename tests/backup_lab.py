@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
 
 from tests.records import create_item, patch_item
+
+LABVAULT = str(Path(sys.executable).parent / "labvault")
 
 NAMES = [
     "Ethanol 96 %",
@@ -170,3 +174,58 @@ def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
             )
         finally:
             source.close()
+
+
+class Site:
+    """A deployment folder whose config.py has the settings of ``make_app``'s apps; its
+    commands keep their temporary folders in ``temp`` (TMPDIR), inside the site."""
+
+    def __init__(self, root: Path, url: str, repository: Path | None = None) -> None:
+        self.root = root
+        self.url = url
+        root.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "IDENTIFIER_PREFIX": "test",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "INSTANCE_PATH": str(root / "site"),
+            "DATABASE_URL": url,
+            "BACKUP_STRATEGIES": {
+                "nightly": {
+                    "target": {"type": "local", "path": str(repository or root / "repository")},
+                    "frequency": "1d",
+                    "retention": 3,
+                }
+            },
+        }
+        (root / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
+        self.temp = root / "tmp"
+        self.temp.mkdir(exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
+        return {**env, "LABVAULT_CONFIG": str(self.root / "config.py"), "TMPDIR": str(self.temp)}
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [LABVAULT, *args],
+            env=self.env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [LABVAULT, *args],
+            env=self.env(),
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def app(self, **populated: Any) -> Any:
+        return make_app(self.root / "site", self.url)

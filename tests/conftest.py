@@ -20,6 +20,7 @@ from labvault.app import create_app
 from labvault.errors import ConfigError
 
 from tests import route_coverage
+from tests.backup_lab import Site, populate
 from tests.plugin_dists import app_settings, plugin_dists
 
 SERVER_URLS = {
@@ -287,3 +288,18 @@ def startup_problems(tmp_path):
         return failure.value.problems
 
     return problems
+
+
+@pytest.fixture
+def lab_site(tmp_path, make_database, labvault_make_user):
+    """Factory: a deployment folder (tests.backup_lab.Site) on SQLite with a lab's records
+    and ``files`` files, for `labvault backup` commands run as a deployer runs them."""
+
+    def make(name: str = "lab", files: int = 4, file_size: int = 50_000) -> Site:
+        site = Site(tmp_path / name, make_database("sqlite"))
+        app = site.app()
+        populate(app, labvault_make_user, files=files, file_size=file_size)
+        app.extensions["labvault"].database.dispose()
+        return site
+
+    return make

@@ -7,84 +7,10 @@ line and an exit code, never a traceback.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
-import pytest
-from labvault.testing import TEST_SECRET_KEY
-
-from tests.backup_lab import make_app, populate
-
-LABVAULT = str(Path(sys.executable).parent / "labvault")
-
-
-class Site:
-    """A deployment folder whose config.py has the settings of ``make_app``'s apps."""
-
-    def __init__(self, root: Path, url: str) -> None:
-        self.root = root
-        self.url = url
-        root.mkdir(parents=True, exist_ok=True)
-        settings = {
-            "IDENTIFIER_PREFIX": "test",
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "INSTANCE_PATH": str(root / "site"),
-            "DATABASE_URL": url,
-            "BACKUP_STRATEGIES": {
-                "nightly": {
-                    "target": {"type": "local", "path": str(root / "repository")},
-                    "frequency": "1d",
-                    "retention": 3,
-                }
-            },
-        }
-        (root / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
-        return {**env, "LABVAULT_CONFIG": str(self.root / "config.py")}
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [LABVAULT, *args],
-            env=self.env(),
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [LABVAULT, *args],
-            env=self.env(),
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def app(self, **populated: Any) -> Any:
-        return make_app(self.root / "site", self.url)
-
-
-@pytest.fixture
-def lab_site(tmp_path, make_database, labvault_make_user):
-    def make(name: str = "lab", files: int = 4, file_size: int = 50_000) -> Site:
-        site = Site(tmp_path / name, make_database("sqlite"))
-        app = site.app()
-        populate(app, labvault_make_user, files=files, file_size=file_size)
-        app.extensions["labvault"].database.dispose()
-        return site
-
-    return make
+from tests.backup_lab import Site
 
 
 def test_a_backup_killed_half_way_leaves_no_snapshot_and_the_next_run_succeeds(lab_site):

@@ -45,7 +45,8 @@ def test_a_missing_or_unwritable_folder_is_unavailable_naming_the_target(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "key", ["", "/abs", "a//b", "a/../b", "..", "./a", "a/.", "sp ace", "a\\b", "x" * 1001]
+    "key",
+    ["", "/abs", "a//b", "a/../b", "..", "./a", "a/.", "sp ace", "a\\b", "a\n", "a\0b", "x" * 1001],
 )
 def test_keys_are_checked(key: str) -> None:
     with pytest.raises(ValueError, match="not a backup key"):
@@ -74,3 +75,38 @@ def test_what_killed_puts_left_is_swept_and_emptied_folders_go(tmp_path: Path) -
 
     target.delete("snapshots/1/dump/items.jsonl")
     assert sorted(p.name for p in root.iterdir()) == [INCOMING]
+
+
+def test_links_in_the_folder_are_never_followed(tmp_path: Path) -> None:
+    """Whoever may write into the backup folder cannot lead a put, get or delete
+    elsewhere with a link, nor have a link listed as an object."""
+    import io
+
+    outside = tmp_path / "outside"
+    (outside / "1").mkdir(parents=True)
+    (outside / "1" / "manifest.json").write_bytes(b"not the target's")
+    (outside / "secret").write_bytes(b"a file outside")
+    root = tmp_path / "backups"
+    target = local_target(root)
+    target.put("contents/ab/abc", io.BytesIO(b"stored"))
+    (root / "snapshots").symlink_to(outside)
+    (root / "contents" / "ab" / "link").symlink_to(outside / "secret")
+
+    with pytest.raises(Unavailable, match="leads through a link"):
+        target.put("snapshots/2/manifest.json", io.BytesIO(b"{}"))
+    with pytest.raises(Unavailable, match="leads through a link"):
+        target.get("snapshots/1/manifest.json")
+    with pytest.raises(Unavailable, match="leads through a link"):
+        target.get("contents/ab/link")
+    with pytest.raises(Unavailable, match="leads through a link"):
+        target.delete("snapshots/1/manifest.json")
+    with pytest.raises(Unavailable, match="leads through a link"):
+        target.exists("snapshots/1/manifest.json")
+    assert list(target.list()) == ["contents/ab/abc"]
+
+    assert sorted(p.relative_to(outside).as_posix() for p in outside.rglob("*")) == [
+        "1",
+        "1/manifest.json",
+        "secret",
+    ]
+    assert (outside / "1" / "manifest.json").read_bytes() == b"not the target's"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import flask_smorest
+import marshmallow as ma
 import pluggy
 from flask import Flask
 
@@ -81,6 +82,11 @@ def load_extensions(settings: Mapping[str, Any]) -> Extensions:
         answers[kind.hook], hook_problems = call_each(pm, kind.hook)
         problems += hook_problems
     registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
+    registry.option_schemas = {
+        name: schema
+        for name, schema in schemas
+        if isinstance(schema, type) and issubclass(schema, ma.Schema)
+    }
     problems += registry_problems
     providers = registry.instances_of(AUTH_PROVIDERS)
     problems += public_url_problems(settings.get("PUBLIC_URL"), providers)

@@ -50,11 +50,14 @@ def labvault_options_schema() -> type[ma.Schema] | None:
     ``PLUGIN_OPTIONS = {"<plugin name>": {...}}``; they are validated with the rest of the
     settings (problems are reported by key path, ``PLUGIN_OPTIONS.bridge.url: ...``) and
     reach the plugin as ``host.options``. A plugin that implements no schema takes none.
+    Declare every secret with :class:`labvault.plugin.Secret` (nested schemas too): a
+    backup's copy of the config hides what the schema declares secret.
 
     Example::
 
         class BridgeOptions(ma.Schema):
             url = ma.fields.URL(required=True)
+            api_key = Secret(required=True)  # or {"env": "BRIDGE_API_KEY"}
             timeout = ma.fields.Float(load_default=10.0)
 
         @hookimpl

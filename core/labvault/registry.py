@@ -80,12 +80,29 @@ class Registry:
     instances: dict[str, dict[str, Extension]] = field(default_factory=dict)
     #: type -> name of the plugin that registered it, for error messages and /info.
     owners: dict[type[Extension], str] = field(default_factory=dict)
+    #: plugin name -> the schema of its ``PLUGIN_OPTIONS`` (``labvault_options_schema``).
+    option_schemas: dict[str, type[ma.Schema]] = field(default_factory=dict)
 
     def instances_of(self, kind: Kind[E]) -> dict[str, E]:
         return self.instances.get(kind.hook, {})  # type: ignore[return-value]
 
     def types_of(self, kind: Kind[E]) -> dict[str, type[E]]:
         return self.types.get(kind.hook, {})  # type: ignore[return-value]
+
+    def settings_schemas(
+        self, settings: Mapping[str, Any]
+    ) -> Iterator[tuple[tuple[str, ...], ma.Schema]]:
+        """Where ``settings`` hold the options of an instance, a block type or a plugin
+        (a key path), each with the schema they are read with: what tells which of them
+        are secrets."""
+        for kind in KINDS:
+            types = self.types_of(kind)
+            for _, type_name, _, path in _configured(kind, types, settings):
+                typ = types.get(type_name or "")
+                if typ is not None:
+                    yield path, typ.ConfigSchema()
+        for name, schema in self.option_schemas.items():
+            yield (PLUGIN_OPTIONS, name), schema()
 
 
 def _collect_types(
@@ -141,17 +158,18 @@ def load_options(schema: ma.Schema, options: Any, path: str, owner: str) -> tupl
 
 def _configured(
     kind: Kind[Any], types: dict[str, type[Extension]], settings: Mapping[str, Any]
-) -> Iterator[tuple[str, str | None, dict[str, Any], str]]:
+) -> Iterator[tuple[str, str | None, dict[str, Any], tuple[str, ...]]]:
     """Yield (instance name, type name, options, key path) for each configured instance."""
     if kind.setting is None:
-        options = settings.get(kind.options_setting or "", {})
+        setting = kind.options_setting or ""
+        options = settings.get(setting, {})
         for name in [*types, *(n for n in options if n not in types)]:
-            yield name, name, dict(options.get(name, {})), f"{kind.options_setting}.{name}"
+            yield name, name, dict(options.get(name, {})), (setting, name)
         return
     for instance_name, entry in settings.get(kind.setting, {}).items():
-        path = f"{kind.setting}.{instance_name}"
+        path: tuple[str, ...] = (kind.setting, instance_name)
         if kind.within is not None:
-            entry, path = entry[kind.within], f"{path}.{kind.within}"
+            entry, path = entry[kind.within], (*path, kind.within)
         spec = dict(entry)
         yield instance_name, spec.pop("type", None), spec, path
 
@@ -176,7 +194,8 @@ def build_registry(
         problems += kind_problems
         registry.types[kind.hook] = types
         instances: dict[str, Extension] = {}
-        for instance_name, type_name, options, path in _configured(kind, types, settings):
+        for instance_name, type_name, options, key_path in _configured(kind, types, settings):
+            path = ".".join(key_path)
             typ = types.get(type_name or "")
             if typ is None:
                 where = f"{path}.type" if kind.setting else path

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from labvault.backups.codec import BackupError, Digest, read_chunks
+from labvault.backups.manifest import ForgedSnapshot, checked_manifest, plain_key
 from labvault.backups.snapshot import Dump, Progress
 
 #: What reading a damaged archive raises: gzip's OSError (a bad header, a wrong
@@ -119,9 +120,10 @@ class ArchiveReader:
         if first is None or first.name != MANIFEST_MEMBER:
             raise BackupError(f"{path} is not a labvault backup archive (no manifest first)")
         try:
-            self.manifest: dict[str, Any] = json.loads(self._read(first))
+            manifest = json.loads(self._read(_file(first)))
         except ValueError:
             raise BackupError(f"{path} is damaged: its manifest is not JSON") from None
+        self.manifest: dict[str, Any] = checked_manifest(manifest)
 
     def close(self) -> None:
         self._tar.close()
@@ -138,8 +140,7 @@ class ArchiveReader:
 
     def _chunks(self, member: tarfile.TarInfo) -> Iterator[bytes]:
         stream = self._tar.extractfile(member)
-        if stream is None:
-            raise BackupError(f"{self.path}: {member.name} is not a file")
+        assert stream is not None  # a regular file's member (_file)
         try:
             yield from read_chunks(stream)  # type: ignore[arg-type]
         except DAMAGE as error:
@@ -149,9 +150,10 @@ class ArchiveReader:
         """(name under the archive's root, its chunks) of every member after the manifest;
         each must be read before the next is asked for."""
         while (member := self._next()) is not None:
-            if not member.isfile() or not member.name.startswith(ROOT + "/"):
-                raise BackupError(f"{self.path} is damaged: unexpected member {member.name}")
-            yield member.name[len(ROOT) + 1 :], self._chunks(member)
+            if not member.name.startswith(ROOT + "/"):
+                raise ForgedSnapshot(f"the archive holds {member.name!r}, outside {ROOT}/")
+            name = plain_key(member.name[len(ROOT) + 1 :], "the archive's member")
+            yield name, self._chunks(_file(member))
         # tar stops at its end marker; read the gzip stream to its end, where its
         # checksum of everything is checked
         try:
@@ -159,3 +161,11 @@ class ArchiveReader:
                 pass
         except DAMAGE as error:
             raise BackupError(f"{self.path} is damaged: {error}") from None
+
+
+def _file(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """``member`` if it is a regular file: a link (symbolic or hard), a folder or a device
+    is nothing labvault writes, and reading one would read what it points to."""
+    if not member.isreg():
+        raise ForgedSnapshot(f"the archive's member {member.name!r} is not a regular file")
+    return member

@@ -3,9 +3,13 @@
 Every object of a repository (a dump part, a file's content, a manifest) is the zlib
 stream of its bytes; a strategy with a key seals that stream with AES-256-GCM in frames
 of 1 MiB. Each frame's nonce is random and its associated data binds the object's
-header, the frame's number and whether it is the last, so frames cannot be reordered,
-swapped between objects or cut off without the tag check failing. Names of contents
-are an HMAC of their sha256, so the store learns nothing of the files either.
+header, the frame's number and whether it is the last, and the object's *context* (the
+repository gives the strategy and the object's key, so a snapshot's id and time), so
+frames cannot be reordered, swapped between objects or cut off, and an object cannot
+be copied or renamed to another key, without the tag check failing. The keys are
+derived from the strategy's passphrase with HKDF and a random salt of the repository,
+so two repositories never share a key. Names of contents are an HMAC of their sha256,
+so the store learns nothing of the files either.
 
 Streams are processed a chunk at a time: memory does not grow with an object's size.
 """
@@ -45,8 +49,9 @@ class DamagedObject(BackupError):
     """An object whose bytes are not what was stored: damaged, or sealed with another key."""
 
 
-class Key:
-    """A strategy's secret, from which the encryption and naming keys are derived."""
+class Passphrase:
+    """A strategy's secret (from its environment variable), from which each repository
+    derives its own :class:`Key` with its salt."""
 
     def __init__(self, secret: str) -> None:
         if len(secret) < MIN_KEY_LENGTH:
@@ -54,14 +59,13 @@ class Key:
                 f"an encryption key needs at least {MIN_KEY_LENGTH} characters "
                 "(make one with: openssl rand -base64 32)"
             )
-        derived = HKDF(
-            algorithm=hashes.SHA256(), length=64, salt=None, info=b"labvault backup v1"
-        ).derive(secret.encode())
-        self._aead = AESGCM(derived[:32])
-        self._naming = derived[32:]
+        self._secret = secret.encode()
+
+    def __repr__(self) -> str:
+        return "Passphrase('********')"
 
     @classmethod
-    def from_environment(cls, variable: str, strategy: str) -> Key:
+    def from_environment(cls, variable: str, strategy: str) -> Passphrase:
         secret = os.environ.get(variable)
         if not secret:
             raise BackupError(
@@ -71,28 +75,44 @@ class Key:
             )
         return cls(secret)
 
+    def key(self, salt: bytes) -> Key:
+        """The encryption and naming keys of the repository whose salt is ``salt``."""
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=64, salt=salt, info=b"labvault backup v2"
+        ).derive(self._secret)
+        return Key(derived)
+
+
+class Key:
+    """A repository's keys: one seals objects, the other names contents."""
+
+    def __init__(self, derived: bytes) -> None:
+        self._aead = AESGCM(derived[:32])
+        self._naming = derived[32:]
+
     def name_of(self, sha256: str) -> str:
         """The stored name of a content: an HMAC, so equal files still share one object."""
         return hmac.new(self._naming, sha256.encode(), hashlib.sha256).hexdigest()
 
-    def seal(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    def seal(self, chunks: Iterable[bytes], context: bytes = b"") -> Iterator[bytes]:
+        """The sealed form of ``chunks``; it opens only with the same ``context``."""
         header = MAGIC + os.urandom(16)
         yield header
         index = 0
         pending: bytes | None = None
         for chunk in _rechunk(chunks):
             if pending is not None:
-                yield self._frame(header, index, pending, last=False)
+                yield self._frame(header, index, pending, False, context)
                 index += 1
             pending = chunk
-        yield self._frame(header, index, pending or b"", last=True)
+        yield self._frame(header, index, pending or b"", True, context)
 
-    def _frame(self, header: bytes, index: int, data: bytes, *, last: bool) -> bytes:
+    def _frame(self, header: bytes, index: int, data: bytes, last: bool, context: bytes) -> bytes:
         nonce = os.urandom(NONCE_SIZE)
-        sealed = self._aead.encrypt(nonce, data, _associated(header, index, last))
+        sealed = self._aead.encrypt(nonce, data, _associated(header, index, last, context))
         return _FRAME_HEADER.pack(len(sealed)) + nonce + sealed
 
-    def open(self, stream: BinaryIO) -> Iterator[bytes]:
+    def open(self, stream: BinaryIO, context: bytes = b"") -> Iterator[bytes]:
         header = stream.read(len(MAGIC) + 16)
         if len(header) != len(MAGIC) + 16 or not header.startswith(MAGIC):
             raise DamagedObject("not an encrypted labvault backup object")
@@ -101,14 +121,13 @@ class Key:
         while frame is not None:
             following = _read_frame(stream)
             nonce, sealed = frame[:NONCE_SIZE], frame[NONCE_SIZE:]
+            associated = _associated(header, index, following is None, context)
             try:
-                data = self._aead.decrypt(
-                    nonce, sealed, _associated(header, index, following is None)
-                )
+                data = self._aead.decrypt(nonce, sealed, associated)
             except InvalidTag:
                 raise DamagedObject(
-                    "cannot decrypt: the key is not the one it was sealed with, "
-                    "or the object is damaged"
+                    "it does not open: sealed with another key, or for another place (copied "
+                    "or renamed), or damaged"
                 ) from None
             yield data
             index += 1
@@ -117,8 +136,8 @@ class Key:
             raise DamagedObject("the encrypted object is cut short")
 
 
-def _associated(header: bytes, index: int, last: bool) -> bytes:
-    return header + struct.pack(">Q?", index, last)
+def _associated(header: bytes, index: int, last: bool, context: bytes) -> bytes:
+    return header + struct.pack(">Q?", index, last) + context
 
 
 def _read_frame(stream: BinaryIO) -> bytes | None:
@@ -179,15 +198,15 @@ def decompress(chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise DamagedObject("the object is cut short")
 
 
-def encode(stream: BinaryIO, level: int, key: Key | None) -> BinaryIO:
-    """What is stored for the bytes of ``stream``, as a stream."""
+def encode(stream: BinaryIO, level: int, key: Key | None, context: bytes = b"") -> BinaryIO:
+    """What is stored for the bytes of ``stream``, as a stream (sealed for ``context``)."""
     chunks = compress(read_chunks(stream), level)
-    return chunk_stream(key.seal(chunks) if key else chunks)
+    return chunk_stream(key.seal(chunks, context) if key else chunks)
 
 
-def decode(stream: BinaryIO, key: Key | None) -> Iterator[bytes]:
-    """The bytes kept in a stored object."""
-    return decompress(key.open(stream) if key else read_chunks(stream))
+def decode(stream: BinaryIO, key: Key | None, context: bytes = b"") -> Iterator[bytes]:
+    """The bytes kept in a stored object (sealed for ``context``)."""
+    return decompress(key.open(stream, context) if key else read_chunks(stream))
 
 
 class ChunkStream(io.RawIOBase):

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from labvault.backups.codec import BackupError
+from labvault.backups.manifest import ForgedSnapshot, content_entry, identifier
 from labvault.db import UTCDateTime
 
 #: Tables a snapshot leaves out: the backups' own state (see BackupState).
@@ -131,8 +132,10 @@ class TablePart:
         self._lines = lines
         try:
             header = json.loads(next(lines))
-            self.name: str = header["table"]
-            self.columns: list[tuple[str, str]] = [(n, k) for n, k in header["columns"]]
+            self.name: str = identifier(header["table"], "a table part's table")
+            self.columns: list[tuple[str, str]] = [
+                (identifier(n, f"table part {self.name}'s column"), k) for n, k in header["columns"]
+            ]
         except (StopIteration, ValueError, KeyError, TypeError):
             raise BackupError("a table part of the snapshot has no valid header") from None
         unknown = [kind for _, kind in self.columns if kind not in _KIND_TYPES]
@@ -185,6 +188,7 @@ def load_table(
 def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:
     """PostgreSQL's serial sequences do not see ids inserted as they are: set each to the
     largest id, so the next row gets the one after it."""
+    quote = connection.dialect.identifier_preparer.quote
     for name, kind in part.columns:
         if kind != "integer":
             continue
@@ -193,10 +197,11 @@ def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:
         ).scalar()
         if sequence is None:
             continue
+        column, table = quote(name), quote(part.name)
         connection.execute(
             sa.text(
-                f"SELECT setval(:sequence, COALESCE(MAX({name}), 1), MAX({name}) IS NOT NULL) "
-                f"FROM {part.name}"
+                f"SELECT setval(:sequence, COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL) "
+                f"FROM {table}"
             ),
             {"sequence": sequence},
         )
@@ -205,8 +210,11 @@ def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:
 def contents_list(chunks: Iterable[bytes]) -> Iterator[tuple[str, int]]:
     """The (sha256, size) entries of a snapshot's contents list, one per line."""
     for line in lines(chunks):
-        sha256, size = json.loads(line)
-        yield sha256, size
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise ForgedSnapshot("its contents list is not JSON lines") from None
+        yield content_entry(entry)
 
 
 def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

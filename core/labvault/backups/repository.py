@@ -2,7 +2,8 @@
 
 Keys on the target::
 
-    repository.json                 format, whether it is encrypted, a key check
+    repository.json                 format, whether it is encrypted; with a key, the
+                                    salt its keys are derived with and a key check
     contents/ab/<name>              one object per file content (name: its sha256, or
                                     with a key an HMAC of it), shared by every snapshot
     snapshots/<id>/<part>           a snapshot's dump parts, contents list and config
@@ -10,14 +11,18 @@ Keys on the target::
 
 A run killed before its manifest leaves parts and contents that no snapshot lists; the
 next collection (after the next successful run) removes them. Everything but
-``repository.json`` is stored through :mod:`labvault.backups.codec`.
+``repository.json`` is stored through :mod:`labvault.backups.codec`, an encrypted
+repository's sealed for its place (the strategy's name and the object's key): an object
+copied or renamed by whoever keeps the target does not open.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,12 +30,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from labvault.backups import codec
-from labvault.backups.codec import BackupError, Digest, Key
+from labvault.backups.codec import BackupError, Digest, Key, Passphrase
 from labvault.backups.dump import contents_list
+from labvault.backups.manifest import ForgedSnapshot, checked_manifest, plain_key, plain_name
 from labvault.plugin import BackupTarget, NotFound
 
 FORMAT = "labvault-backup-repository"
-FORMAT_VERSION = 1
+#: 2: keys derived with a salt of the repository, objects sealed for their place.
+FORMAT_VERSION = 2
+SALT_SIZE = 32
 CONFIG_KEY = "repository.json"
 CONTENTS = "contents/"
 SNAPSHOTS = "snapshots/"
@@ -56,27 +64,47 @@ class CollectReport:
 
 
 class Repository:
-    """One strategy's repository: ``target`` keeps the objects, ``key`` (if any) seals them."""
+    """One strategy's repository: ``target`` keeps the objects; with a ``passphrase``,
+    the key derived from it and the repository's salt seals them."""
 
-    def __init__(self, target: BackupTarget, key: Key | None, level: int = 6) -> None:
+    def __init__(self, target: BackupTarget, passphrase: Passphrase | None, level: int = 6) -> None:
         self.target = target
-        self.key = key
+        self.passphrase = passphrase
         self.level = level
+        self._key: Key | None = None
 
     @property
     def name(self) -> str:
         return self.target.instance_name
 
+    @property
+    def encrypted(self) -> bool:
+        return self.passphrase is not None
+
     # --- objects ----------------------------------------------------------------------
 
+    def _sealing(self) -> Key | None:
+        """The key objects are sealed with (None: not encrypted); it needs the
+        repository's salt, so the repository is opened first if it was not."""
+        if self.passphrase is not None and self._key is None:
+            self.open(create=False)
+        return self._key
+
+    def _place(self, key: str) -> bytes:
+        """What an object at ``key`` is sealed for: this strategy, this key (and so a
+        snapshot's id, its time)."""
+        return f"labvault backup\0{self.name}\0{key}".encode()
+
     def put(self, key: str, stream: BinaryIO) -> int:
-        return self.target.put(key, codec.encode(stream, self.level, self.key))
+        encoded = codec.encode(stream, self.level, self._sealing(), self._place(key))
+        return self.target.put(key, encoded)
 
     def get(self, key: str) -> Iterator[bytes]:
         """The bytes kept at ``key``, as chunks (the object is closed once read)."""
+        sealing = self._sealing()
         stream = self.target.get(key)
         try:
-            yield from codec.decode(stream, self.key)
+            yield from codec.decode(stream, sealing, self._place(key))
         finally:
             stream.close()
 
@@ -87,26 +115,61 @@ class Repository:
             raise BackupError(f"{self.name}: {key} is damaged (not JSON)") from None
 
     def content_key(self, sha256: str) -> str:
-        name = self.key.name_of(sha256) if self.key else sha256
+        sealing = self._sealing()
+        name = sealing.name_of(sha256) if sealing else sha256
         return f"{CONTENTS}{name[:2]}/{name}"
 
     # --- the repository itself --------------------------------------------------------
 
     def open(self, *, create: bool) -> None:
-        """Check the repository is one this strategy can use (made on first use)."""
+        """Check the repository is one this strategy can use, and derive its key; with
+        ``create`` (a run, holding the strategy's lock), make it if there is none."""
         if not self.target.exists(CONFIG_KEY):
             if not create:
                 raise BackupError(f"backup strategy {self.name} has no repository yet")
-            config: dict[str, Any] = {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "encrypted": self.key is not None,
-            }
-            if self.key:
-                sealed = b"".join(self.key.seal([_KEY_CHECK]))
-                config["key_check"] = base64.b64encode(sealed).decode()
-            self.target.put(CONFIG_KEY, io.BytesIO(json.dumps(config).encode()))
+            self._create()
             return
+        config = self._config()
+        if config.get("encrypted") and self.passphrase is None:
+            raise BackupError(
+                f"{self.name}: the repository is encrypted; set the strategy's "
+                "encryption_key_env to the variable holding its key"
+            )
+        if not config.get("encrypted") and self.passphrase is not None:
+            raise BackupError(
+                f"{self.name}: the repository is not encrypted, so it cannot take encrypted "
+                "snapshots; give the encrypted strategy a new place"
+            )
+        if self.passphrase is not None:
+            try:
+                key = self.passphrase.key(_decoded(config.get("salt"), SALT_SIZE))
+                sealed = io.BytesIO(_decoded(config.get("key_check")))
+                b"".join(key.open(sealed, self._place(CONFIG_KEY)))
+            except (ValueError, codec.DamagedObject):
+                raise BackupError(
+                    f"{self.name}: the key in the strategy's environment variable is not "
+                    f"the key this repository was made with (or its {CONFIG_KEY} is damaged)"
+                ) from None
+            self._key = key
+
+    def _create(self) -> None:
+        """Write the repository's config: once, in one put (all or nothing), never
+        rewritten, so its salt is the one every object is sealed with."""
+        config: dict[str, Any] = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "encrypted": self.encrypted,
+        }
+        if self.passphrase is not None:
+            salt = os.urandom(SALT_SIZE)
+            key = self.passphrase.key(salt)
+            sealed = b"".join(key.seal([_KEY_CHECK], self._place(CONFIG_KEY)))
+            config["salt"] = base64.b64encode(salt).decode()
+            config["key_check"] = base64.b64encode(sealed).decode()
+            self._key = key
+        self.target.put(CONFIG_KEY, io.BytesIO(json.dumps(config).encode()))
+
+    def _config(self) -> dict[str, Any]:
         stream = self.target.get(CONFIG_KEY)
         try:
             config = json.loads(stream.read())
@@ -114,43 +177,48 @@ class Repository:
             raise BackupError(f"{self.name}: {CONFIG_KEY} is damaged") from None
         finally:
             stream.close()
-        if config.get("format") != FORMAT or config.get("version") != FORMAT_VERSION:
-            raise BackupError(f"{self.name}: not a labvault backup repository of this version")
-        if config.get("encrypted") and self.key is None:
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise BackupError(f"{self.name}: not a labvault backup repository")
+        version = config.get("version")
+        if isinstance(version, int) and version < FORMAT_VERSION:
             raise BackupError(
-                f"{self.name}: the repository is encrypted; set the strategy's "
-                "encryption_key_env to the variable holding its key"
+                f"{self.name}: the repository was made by an earlier labvault (repository "
+                f"format {version}), which this version cannot read or add to: give the "
+                "strategy a new place, and keep the old repository with the version that "
+                "wrote it"
             )
-        if not config.get("encrypted") and self.key is not None:
+        if version != FORMAT_VERSION:
             raise BackupError(
-                f"{self.name}: the repository is not encrypted, so it cannot take encrypted "
-                "snapshots; give the encrypted strategy a new place"
+                f"{self.name}: the repository was made by a later labvault (repository "
+                f"format {version}); upgrade labvault to use it"
             )
-        if self.key is not None:
-            sealed = base64.b64decode(config.get("key_check", ""))
-            try:
-                b"".join(self.key.open(io.BytesIO(sealed)))
-            except codec.DamagedObject:
-                raise BackupError(
-                    f"{self.name}: the key in the strategy's environment variable is not "
-                    "the key this repository was made with"
-                ) from None
+        return config
+
+    def keys(self, prefix: str) -> list[str]:
+        """The keys the target lists under ``prefix``, each a plain relative key (a
+        target's listing is the store's word, and the store may be anyone's)."""
+        what = f"a key backup target {self.name} lists"
+        return [plain_key(key, what) for key in self.target.list(prefix)]
 
     def snapshots(self) -> list[str]:
         """The ids of complete snapshots, oldest first."""
         suffix = "/" + MANIFEST
         return [
             key[len(SNAPSHOTS) : -len(suffix)]
-            for key in self.target.list(SNAPSHOTS)
+            for key in self.keys(SNAPSHOTS)
             if key.endswith(suffix) and key.count("/") == 2
         ]
 
     def manifest(self, snapshot: str) -> dict[str, Any]:
+        """The checked manifest of ``snapshot`` (an id from anywhere: a listing, a user)."""
         try:
-            manifest: dict[str, Any] = self.get_json(f"{SNAPSHOTS}{snapshot}/{MANIFEST}")
-        except NotFound:
+            plain_name(snapshot, "a snapshot's id")
+            manifest = self.get_json(f"{SNAPSHOTS}{snapshot}/{MANIFEST}")
+        except (ForgedSnapshot, NotFound):
             raise BackupError(f"{self.name} has no snapshot {snapshot}") from None
-        return manifest
+        except BackupError as error:  # not JSON, or it does not open
+            raise ForgedSnapshot(f"the manifest of {snapshot}: {error.message}") from None
+        return checked_manifest(manifest, snapshot)
 
     # --- writing a snapshot -----------------------------------------------------------
 
@@ -162,7 +230,7 @@ class Repository:
     ) -> PutReport:
         """Store each content not stored yet, several at once."""
         report = PutReport()
-        stored = set(self.target.list(CONTENTS))
+        stored = set(self.keys(CONTENTS))
         pending: set[Future[tuple[int, int]]] = set()
         with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-put") as pool:
             try:
@@ -220,28 +288,35 @@ class Repository:
     def remove_snapshot(self, snapshot: str) -> None:
         prefix = f"{SNAPSHOTS}{snapshot}/"
         self.target.delete(prefix + MANIFEST)  # first: the rest is then a mere leftover
-        for key in self.target.list(prefix):
+        for key in self.keys(prefix):
             self.target.delete(key)
 
     def collect(self, retention: int) -> CollectReport:
         """Remove all but the newest ``retention`` snapshots, then every object that no
         remaining snapshot refers to (contents, and parts of runs that never finished).
-        Only ever called by a run holding the strategy's lock."""
+        Only ever called by a run holding the strategy's lock.
+
+        Every snapshot's manifest must open as itself first, and the contents lists of
+        those kept must be read, before anything is removed: a snapshot replayed under a
+        newer id (or damaged) stops the collection, rather than making real ones "old"."""
         report = CollectReport()
         snapshots = self.snapshots()
-        for snapshot in snapshots[: max(0, len(snapshots) - retention)]:
-            self.remove_snapshot(snapshot)
-            report.snapshots_removed.append(snapshot)
-        kept = self.snapshots()
+        for snapshot in snapshots:
+            self.manifest(snapshot)
+        removed = snapshots[: max(0, len(snapshots) - retention)]
+        kept = snapshots[len(removed) :]
         referenced = {
             self.content_key(sha256) for snapshot in kept for sha256, _ in self.contents(snapshot)
         }
+        for snapshot in removed:
+            self.remove_snapshot(snapshot)
+            report.snapshots_removed.append(snapshot)
         kept_prefixes = tuple(f"{SNAPSHOTS}{snapshot}/" for snapshot in kept)
-        for key in self.target.list(CONTENTS):
+        for key in self.keys(CONTENTS):
             if key not in referenced:
                 self.target.delete(key)
                 report.contents_removed += 1
-        for key in self.target.list(SNAPSHOTS):
+        for key in self.keys(SNAPSHOTS):
             if not key.startswith(kept_prefixes):
                 self.target.delete(key)
                 report.leftovers_removed += 1
@@ -269,3 +344,16 @@ def _reporting(chunks: Iterator[bytes], progress: Callable[[int], None]) -> Iter
     for chunk in chunks:
         progress(len(chunk))
         yield chunk
+
+
+def _decoded(text: object, size: int | None = None) -> bytes:
+    """The bytes of base64 ``text`` (of ``size`` bytes, when given); ValueError if not."""
+    if not isinstance(text, str):
+        raise ValueError("not base64 text")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError("not base64 text") from None
+    if size is not None and len(data) != size:
+        raise ValueError(f"not {size} bytes")
+    return data

@@ -25,8 +25,9 @@ from labvault.backups import codec
 from labvault.backups.archive import MANIFEST_MEMBER, ArchiveReader
 from labvault.backups.codec import BackupError, Digest, chunk_stream, read_chunks
 from labvault.backups.dump import TablePart, contents_list, dumped_tables, lines, load_table
+from labvault.backups.manifest import ForgedSnapshot, table_part
 from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repository
-from labvault.backups.snapshot import FORMAT, FORMAT_VERSION, Progress, no_progress
+from labvault.backups.snapshot import Progress, no_progress
 from labvault.db import WRITE_OPTION, Base
 from labvault.files.storage import FileStore
 from labvault.items import fulltext
@@ -36,6 +37,10 @@ OnContent = Callable[[str, Iterator[bytes]], None]
 
 
 class Source(Protocol):
+    """A snapshot being read; its ``manifest`` was checked as it entered
+    (:func:`labvault.backups.manifest.checked_manifest`), and so were the names of its
+    parts."""
+
     manifest: dict[str, Any]
 
     def parts(self) -> Iterator[tuple[str, Iterator[bytes]]]: ...
@@ -131,13 +136,6 @@ def read_snapshot(
     Contents in ``skip`` are not read again (they were checked already: a repository's
     snapshots share them); each content read is added to it."""
     manifest = source.manifest
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise BackupError("not a labvault snapshot of a format this version reads")
-    parts = manifest.get("parts")
-    if not isinstance(parts, dict) or not all(
-        isinstance(info, dict) and {"sha256", "size"} <= info.keys() for info in parts.values()
-    ):
-        raise BackupError("the snapshot's manifest is damaged: it does not list its parts")
     report = ReadReport(manifest)
 
     def problem(text: str) -> None:
@@ -217,6 +215,10 @@ class Migrations(Protocol):
         """Drop every table of labvault's (downgrade to nothing)."""
         ...
 
+    def knows(self, revision: str) -> bool:
+        """Whether ``revision`` is one of this labvault's migrations."""
+        ...
+
 
 @dataclass
 class RestoreReport:
@@ -258,7 +260,13 @@ def restore(
     progress: Progress = no_progress,
 ) -> RestoreReport:
     manifest = source.manifest
-    report = RestoreReport(manifest.get("snapshot", "?"))
+    report = RestoreReport(manifest["snapshot"])
+    if not migrations.knows(manifest["revision"]):
+        raise BackupError(
+            f"the snapshot was taken by labvault {manifest.get('labvault_version', '?')}, "
+            f"whose database schema (revision {manifest['revision']}) this version does not "
+            "know: restore it with that version or a later one"
+        )
     has_tables, has_rows, revision = database_state(engine)
     if has_rows and not force:
         raise BackupError(
@@ -287,9 +295,10 @@ def restore(
     writer = engine.connect().execution_options(**{WRITE_OPTION: True})
     with writer as connection, connection.begin(), fulltext.indexed_at_the_end(connection):
         for table in tables:
-            path = folder / f"dump/{table['name']}.jsonl"
-            with path.open("rb") as stream:
+            with (folder / table_part(table["name"])).open("rb") as stream:
                 part = TablePart(lines(read_chunks(stream)))
+                if part.name != table["name"]:
+                    raise ForgedSnapshot(f"the part of table {table['name']} is {part.name}'s")
                 report.rows += load_table(
                     connection, part, lambda n: progress("loading the database", n, total_rows)
                 )

@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session
 
 from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
-from labvault.backups.codec import BackupError, Key
+from labvault.backups.codec import BackupError, Passphrase
+from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
+from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
 from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
 from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
@@ -72,12 +74,12 @@ class Strategy:
 
     def repository(self) -> Repository:
         target = current_app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)[self.name]
-        key = (
-            Key.from_environment(self.encryption_key_env, self.name)
+        passphrase = (
+            Passphrase.from_environment(self.encryption_key_env, self.name)
             if self.encryption_key_env
             else None
         )
-        return Repository(target, key, self.compression_level)
+        return Repository(target, passphrase, self.compression_level)
 
 
 def strategies() -> dict[str, Strategy]:
@@ -100,6 +102,13 @@ def get_strategy(name: str) -> Strategy:
         known = ", ".join(strategies()) or "none (see BACKUP_STRATEGIES)"
         raise NotFound(f"no backup strategy {name!r}; strategies: {known}")
     return found
+
+
+def public_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as a snapshot keeps them: without the secrets the schemas of this
+    server's plugins and types declare, URL passwords, or secret-named values."""
+    registry = current_app.extensions["labvault"].registry
+    return public_config(settings, registry.settings_schemas(settings))
 
 
 def file_store() -> FileStore:
@@ -321,14 +330,14 @@ def _run(strategy: Strategy, progress: Progress) -> dict[str, Any]:
     store = file_store()
     settings = current_app.extensions["labvault"].settings
     with temporary_folder() as folder:
-        dump = dump_database(_engine(), settings, Path(folder), progress)
+        dump = dump_database(_engine(), public_settings(settings), Path(folder), progress)
         snapshot = dump.manifest["snapshot"]
         total = dump.contents_bytes
         puts = repository.put_contents(
             dump.contents(), store.open, lambda n: progress("copying files", n, total)
         )
         repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
-        dump.manifest["encrypted"] = repository.key is not None
+        dump.manifest["encrypted"] = repository.encrypted
         dump.manifest["finished_at"] = utcnow().isoformat()
         repository.commit(snapshot, dump.manifest)
     collected = repository.collect(strategy.retention)
@@ -364,7 +373,7 @@ def create_archive(path: Path, level: int = 6, progress: Progress = no_progress)
     started = time.monotonic()
     settings = current_app.extensions["labvault"].settings
     with temporary_folder() as folder:
-        dump = dump_database(_engine(), settings, Path(folder), progress)
+        dump = dump_database(_engine(), public_settings(settings), Path(folder), progress)
         size = write_archive(dump, file_store().open, path, level, progress)
     return {
         "snapshot": dump.manifest["snapshot"],
@@ -394,10 +403,20 @@ def snapshot_summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def snapshots_of(name: str) -> list[dict[str, Any]]:
+def snapshots_of(name: str, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """Summaries of the snapshots strategy ``name`` keeps, oldest first. A damaged or
+    forged one is left out, its problem added to ``problems`` (without it: raised)."""
     repository = get_strategy(name).repository()
     repository.open(create=False)
-    return [snapshot_summary(repository.manifest(s)) for s in repository.snapshots()]
+    summaries = []
+    for snapshot in repository.snapshots():
+        try:
+            summaries.append(snapshot_summary(repository.manifest(snapshot)))
+        except ForgedSnapshot as error:
+            if problems is None:
+                raise
+            problems.append(error.message)
+    return summaries
 
 
 def overview(session: Session) -> list[dict[str, Any]]:
@@ -432,8 +451,10 @@ def strategy_entry(name: str, state: BackupState | None) -> dict[str, Any]:
         "snapshots": [],
         "error": None,
     }
+    problems: list[str] = []
     try:
-        entry["snapshots"] = snapshots_of(name)
+        entry["snapshots"] = snapshots_of(name, problems)
+        entry["error"] = "; ".join(problems) or None
     except BackupError as error:
         entry["error"] = error.message
     except Exception as error:  # the target's Unavailable, NotFound: shown, not raised
@@ -450,7 +471,11 @@ def verify(name: str, snapshot: str | None, progress: Progress = no_progress) ->
     checked: set[str] = set()  # contents shared by snapshots are read once
     for each in chosen:
         with temporary_folder() as folder:
-            source = RepositorySource(repository, each)
+            try:
+                source = RepositorySource(repository, each)
+            except ForgedSnapshot as error:  # that snapshot's problem; the others are read
+                reports.append(ReadReport({"snapshot": each}, problems=[error.message]))
+                continue
             reports.append(
                 read_snapshot(
                     source, Path(folder), None, strict=False, progress=progress, skip=checked

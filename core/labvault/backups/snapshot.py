@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -21,20 +20,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from labvault import __version__
 from labvault.backups.codec import BackupError, Digest, read_chunks
 from labvault.backups.dump import contents_list, dumped_tables, write_table
+from labvault.backups.manifest import FORMAT, FORMAT_VERSION, table_part
+from labvault.backups.redaction import public_config
 from labvault.backups.repository import CONTENTS_PART, MANIFEST
 from labvault.db import Base, utcnow
-from labvault.plugin import SecretValue
 
-FORMAT = "labvault-backup"
-FORMAT_VERSION = 1
 CONFIG_PART = "config.json"
-HIDDEN = "[hidden]"
-_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private|(^|_)key$", re.I)
 
 #: progress(stage, amount, total): ``amount`` more of ``total`` (rows or bytes) done.
 Progress = Callable[[str, int, int], None]
@@ -80,30 +75,6 @@ def snapshot_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def public_config(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings as a snapshot keeps them: no secret, no password in a URL."""
-
-    def clean(name: str, value: Any) -> Any:
-        if isinstance(value, SecretValue) or (
-            _SECRET_NAME.search(name) and isinstance(value, (str, bytes, dict))
-        ):
-            return HIDDEN if value else value
-        if isinstance(value, Mapping):
-            return {str(k): clean(str(k), v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(name, v) for v in value]
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            return value
-        return str(value)
-
-    config = {name: clean(name, value) for name, value in settings.items()}
-    if config.get("DATABASE_URL"):
-        config["DATABASE_URL"] = make_url(settings["DATABASE_URL"]).render_as_string(
-            hide_password=True
-        )
-    return config
-
-
 def _read_transaction(connection: sa.Connection) -> sa.Connection:
     if connection.dialect.name == "sqlite":
         return connection  # BEGIN, then the first read fixes what this connection sees
@@ -112,11 +83,12 @@ def _read_transaction(connection: sa.Connection) -> sa.Connection:
 
 def dump_database(
     engine: sa.Engine,
-    settings: Mapping[str, Any],
+    config: Mapping[str, Any],
     folder: Path,
     progress: Progress = no_progress,
 ) -> Dump:
-    """Read every table, the contents they refer to and the config into ``folder``."""
+    """Read every table, the contents they refer to and ``config`` (the settings without
+    their secrets: :func:`public_config`) into ``folder``."""
     started = utcnow()
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -141,8 +113,7 @@ def dump_database(
                 "the database has no labvault schema (run labvault db upgrade)"
             ) from None
         for table in tables:
-            name = f"dump/{table.name}.jsonl"
-            with _part(dump, name) as out:
+            with _part(dump, table_part(table.name)) as out:
                 rows = write_table(connection, table, out)
             manifest["tables"].append({"name": table.name, "rows": rows})
             progress("reading the database", 1, len(tables))
@@ -160,7 +131,7 @@ def dump_database(
                 count, total = count + 1, total + size
     manifest["contents"] = {"count": count, "bytes": total}
     with _part(dump, CONFIG_PART) as out:
-        out.write(json.dumps(public_config(settings), indent=1, sort_keys=True).encode())
+        out.write(json.dumps(config, indent=1, sort_keys=True).encode())
     manifest["dumped_at"] = utcnow().isoformat()
     return dump
 

@@ -118,12 +118,15 @@ def backup_list(ctx: click.Context, strategy: str | None) -> None:
         names = [service.get_strategy(strategy).name] if strategy else list(service.strategies())
         rows = []
         for name in names:
+            problems: list[str] = []
             try:
-                snapshots = service.snapshots_of(name)
+                snapshots = service.snapshots_of(name, problems)
             except LabvaultError as exc:  # the others are still listed
-                click.echo(f"{name}: {exc}", err=True)
-                failed = True
-                continue
+                problems.append(str(exc))
+                snapshots = []
+            for problem in problems:
+                click.echo(f"{name}: {problem}", err=True)
+            failed = failed or bool(problems)
             for snapshot in snapshots:
                 rows.append(
                     (
@@ -203,6 +206,11 @@ class AlembicMigrations:
         from labvault import migrations
 
         migrations.remove_all(self.url)
+
+    def knows(self, revision: str) -> bool:
+        from labvault import migrations
+
+        return revision in migrations.revisions()
 
 
 @backup.command("restore")

@@ -52,6 +52,11 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(HERE)).get_current_head()
 
 
+def revisions() -> set[str]:
+    """Every revision of the migrations."""
+    return {script.revision for script in ScriptDirectory(str(HERE)).walk_revisions()}
+
+
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

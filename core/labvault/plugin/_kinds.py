@@ -285,8 +285,9 @@ class InventoryImporter(Extension):
 
 
 #: A backup target's keys: ``/``-separated names of letters, digits, ``.``, ``_`` and ``-``
-#: (no empty, ``.`` or ``..`` part), at most 1000 characters.
-BACKUP_KEY_PATTERN = r"^(?!.*(?:^|/)\.{1,2}(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$"
+#: (no empty, ``.`` or ``..`` part), at most 1000 characters. It ends in ``\Z``, not
+#: ``$``, which would let a trailing newline pass.
+BACKUP_KEY_PATTERN = r"^(?!.*(?:^|/)\.{1,2}(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*\Z"
 
 
 def check_backup_key(key: str) -> str:
@@ -302,8 +303,9 @@ class BackupTarget(Extension):
     verification are the core's; a target only keeps objects.
 
     Keys are ``/``-separated names (see :func:`check_backup_key`); the core checks them
-    before a call. Failures of the store raise :class:`~labvault.plugin.Unavailable`
-    with a message naming the target.
+    before a call, and checks the keys ``list`` returns again (a listing is the store's
+    word). A store that has links (a folder) must not follow them. Failures of the
+    store raise :class:`~labvault.plugin.Unavailable` with a message naming the target.
     """
 
     def put(self, key: str, stream: BinaryIO) -> int:

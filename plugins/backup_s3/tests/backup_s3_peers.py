@@ -6,11 +6,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -45,6 +49,36 @@ AWS_VARIABLES = (
 def target_options(endpoint: str, bucket: str = BUCKET, **overrides: Any) -> dict[str, Any]:
     """A deployer's options for a target in ``bucket`` of the moto server at ``endpoint``."""
     return {"bucket": bucket, "endpoint_url": endpoint, "region": REGION, **overrides}
+
+
+class Site:
+    """A deployment folder with its own config.py (``settings`` and an instance folder of
+    its own), where ``run`` runs a labvault command as a deployer does; its temporary
+    folders are kept in ``temp`` (TMPDIR)."""
+
+    def __init__(self, root: Path, settings: dict[str, Any]) -> None:
+        self.root = root
+        self.temp = root / "tmp"
+        self.temp.mkdir(parents=True)
+        config = {
+            "IDENTIFIER_PREFIX": "test",
+            "SECRET_KEY": "a-secret-key-for-the-restored-site-0123456789",
+            "INSTANCE_PATH": str(root / "instance"),
+            **settings,
+        }
+        (root / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "LABVAULT_CONFIG": str(self.root / "config.py")}
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "labvault"), *args],
+            env={**env, "TMPDIR": str(self.temp)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
 
 
 def s3_client(endpoint: str, key_id: str = DEFAULT_KEY_ID, secret: str = DEFAULT_SECRET) -> Any:

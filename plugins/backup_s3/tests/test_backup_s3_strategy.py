@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from backup_s3_peers import MiB, target_options
+from backup_s3_peers import MiB, Site, target_options
 from labvault.testing import run_backup
 
-LABVAULT = str(Path(sys.executable).parent / "labvault")
 KEY = "an-offsite-backup-key-of-40-characters-x"
 
 
@@ -91,28 +87,13 @@ def test_snapshots_in_s3_deduplicate_expire_and_restore(
     assert [s["snapshot"] for s in listed["snapshots"]] == [second["snapshot"], third["snapshot"]]
     assert listed["encrypted"] and listed["target"] == "s3"
 
-    site = tmp_path / "restored"
-    site.mkdir()
-    config = {
-        "IDENTIFIER_PREFIX": "test",
-        "SECRET_KEY": "a-secret-key-for-the-restored-site-0123456789",
-        "INSTANCE_PATH": str(site / "instance"),
-        **settings,
-    }
-    (site / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
-    env = {**os.environ, "LABVAULT_CONFIG": str(site / "config.py")}
-
-    def labvault(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [LABVAULT, *args], env=env, capture_output=True, text=True, timeout=120
-        )
-
-    restored = labvault("backup", "restore", "--strategy", "offsite", second["snapshot"])
+    site = Site(tmp_path / "restored", settings)
+    restored = site.run("backup", "restore", "--strategy", "offsite", second["snapshot"])
     assert restored.returncode == 0, restored.stderr
     assert restored.stdout.startswith(f"restored snapshot {second['snapshot']}: ")
     assert "1 files" in restored.stdout
-    verified = labvault("backup", "verify", "--strategy", "offsite")
+    verified = site.run("backup", "verify", "--strategy", "offsite")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("verified 2 snapshot(s)")
-    users = labvault("users", "list")
+    users = site.run("users", "list")
     assert users.returncode == 0 and admin.email in users.stdout
