@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +28,7 @@ from labvault.testing import TEST_SECRET_KEY
 from PIL import Image
 
 from tests.plugin_dists import app_settings
+from tests.spreadsheets import MIB, xlsx_bomb, xlsx_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -368,8 +370,8 @@ def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store, ta
         ("blank.csv", b"\n\n  \n", "blank.csv is empty"),
         ("photo.csv", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR", "photo.csv is not a text file"),
         ("data.json", b'{"a": 1}', "data.json: a tabular block reads .csv, .tsv, .xlsx files"),
-        ("broken.xlsx", b"PK\x03\x04 not really a zip", "broken.xlsx is not a readable .xlsx"),
-        ("text.xlsx", b"a,b\n1,2\n", "text.xlsx is not a readable .xlsx"),
+        ("broken.xlsx", b"PK\x03\x04 not really a zip", "broken.xlsx is damaged or cut short"),
+        ("text.xlsx", b"a,b\n1,2\n", "text.xlsx is not a zip archive"),
         ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "ragged.csv, row 3: 3 values, but the header"),
         ("huge.csv", b"a\n" + b"x" * 200_000 + b"\n", "huge.csv line 2: field larger than"),
     ],
@@ -379,6 +381,50 @@ def test_tabular_reports_unreadable_files(store, name, content, message, tabular
         tabular().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("unpacked", "refusal"),
+    [
+        (64 * MIB, "bomb.xlsx unpacks to 67122752 bytes, more than max_unpacked_size"),
+        (12 * MIB, "bomb.xlsx: its part xl/worksheets/sheet1.xml unpacks to 12583"),
+    ],
+)
+def test_tabular_refuses_an_xlsx_bomb_before_unpacking_it(store, unpacked, refusal, tabular):
+    """The issue's bomb in small: repeated cells packed 257 times (64 MiB in 260 KB).
+    Unpacked, it held a worker for 40 s (openpyxl reads about 4 MB of cells a second)."""
+    bomb = store("bomb.xlsx", xlsx_bomb(unpacked))
+    assert bomb.size < MIB
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ExtensionError) as refused:
+            tabular().compute({}, [bomb])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+
+    assert str(refused.value).startswith(refusal)
+    if unpacked < 16 * MIB:  # under the size limit: the ratio gives it away
+        assert str(refused.value).endswith("refused as a possible zip bomb")
+    assert elapsed < 1, f"{elapsed:.2f} s"
+    assert peak < 2 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_tabular_limits_what_an_xlsx_may_unpack_to(store, tabular):
+    rows = [["x", "y"], *([n, n * 0.37] for n in range(60_000))]
+    file = store("run.xlsx", xlsx_bytes(rows))  # packs 5 times: no bomb, but 2 MiB of XML
+
+    with pytest.raises(ExtensionError) as refused:
+        tabular(max_unpacked_size=MIB).compute({}, [file])
+    assert str(refused.value).startswith("run.xlsx unpacks to ")
+    assert "more than max_unpacked_size (1048576)" in str(refused.value)
+
+    assert tabular().compute({}, [file])["row_count"] == 60_000
+    bomb = store("bomb.xlsx", xlsx_bomb(2 * MIB))
+    assert tabular(max_compression_ratio=1000).compute({}, [bomb])["row_count"] > 10_000
 
 
 def test_tabular_xlsx_with_an_empty_first_sheet(store, tabular):
@@ -518,9 +564,18 @@ def test_decimate_keeps_the_ends_and_the_extremes():
 
 
 def test_tabular_option_validation():
-    assert Tabular.ConfigSchema().load({}) == {"max_plot_points": 5000}
-    with pytest.raises(ma.ValidationError):
-        Tabular.ConfigSchema().load({"max_plot_points": 9})
+    assert Tabular.ConfigSchema().load({}) == {
+        "max_plot_points": 5000,
+        "max_unpacked_size": 16 * MIB,
+        "max_compression_ratio": 200,
+    }
+    for wrong in (
+        {"max_plot_points": 9},
+        {"max_unpacked_size": 1000},
+        {"max_compression_ratio": 9},
+    ):
+        with pytest.raises(ma.ValidationError):
+            Tabular.ConfigSchema().load(wrong)
 
 
 def test_tabular_render_png(store, big_table, tabular):

@@ -7,6 +7,7 @@ Markdown ``data.text`` and the server fills ``computed.html`` (sanitized).
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from labvault.blocks.models import Block
 from labvault.db import get_session
 
 from tests.records import assert_error
+from tests.spreadsheets import MIB, xlsx_bomb, xlsx_bytes
 
 BLOCK_FIELDS = {
     "id",
@@ -373,3 +375,25 @@ def test_blocks_with_files_survive_trash_and_restore(labvault_app, labvault_make
         "file_remove",
         "restore",
     ]
+
+
+def test_an_xlsx_bomb_is_the_blocks_error_at_once(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    refcode = create_item(client, alice)
+    bomb = upload(client, alice, refcode, "bomb.xlsx", xlsx_bomb(64 * MIB))  # 260 KB
+    table = upload(client, alice, refcode, "run.xlsx", xlsx_bytes([["t", "v"], [1, 2.5], [2, 4]]))
+
+    started = time.perf_counter()
+    response = add_block(client, alice, refcode, block_type="tabular", file_ids=[bomb["id"]])
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 201
+    assert "more than max_unpacked_size" in (response.json["error"] or ""), elapsed
+    assert response.json["computed"] == {}
+    assert elapsed < 2, f"{elapsed:.2f} s"
+    # a workbook that is no bomb is read as before
+    response = add_block(client, alice, refcode, block_type="tabular", file_ids=[table["id"]])
+    assert response.status_code == 201
+    assert response.json["error"] is None
+    assert response.json["computed"]["row_count"] == 2
