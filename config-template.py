@@ -274,6 +274,11 @@ IDENTIFIER_PREFIX = "lab"
 
 # Options of block types, by block type name (every registered block type is on).
 # The built-in ones take:
+#   comment  remote_images: show images from any address (default False). Otherwise a
+#            comment shows only the images of its own files (file_ids, files of its
+#            item), written as ![name](/files/<id>/content); an image from anywhere
+#            else, which every reader's browser would fetch (a tracking pixel), becomes
+#            a link in a Markdown image and loses its src in raw HTML.
 #   tabular  max_plot_points: points of its plot at most (default 5000);
 #            max_unpacked_size: bytes an .xlsx workbook may unpack to, all its parts
 #            together (default 16777216, 16 MiB: about 400,000 numbers, read in 2-4 s;

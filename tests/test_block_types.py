@@ -88,9 +88,18 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-def render(hosts):
-    comment = Comment("comment", {}, hosts["labvault.builtins.block_comment"])
-    return lambda text: comment.compute(Comment.DataSchema().load({"text": text}), [])["html"]
+def comment(hosts):
+    def make(**options):
+        host = hosts["labvault.builtins.block_comment"]
+        return Comment("comment", Comment.ConfigSchema().load(options), host)
+
+    return make
+
+
+@pytest.fixture
+def render(comment):
+    block = comment()
+    return lambda text: block.compute(Comment.DataSchema().load({"text": text}), [])["html"]
 
 
 def test_comment_renders_markdown(render):
@@ -182,11 +191,67 @@ def test_comment_html_is_sanitized(payload, render):
                 assert value == "language-x", html
 
 
-def test_comment_takes_no_files_and_only_text(render):
-    assert Comment.max_files == 0
+def test_comment_takes_only_text(render):
     assert render("") == ""
     with pytest.raises(ma.ValidationError):
         Comment.DataSchema().load({"text": "x", "html": "<b>x</b>"})
+
+
+TRACKER = "https://tracker.example/pixel.gif"
+
+
+def images(html):
+    """The src of every image a browser would load, and every link's href."""
+    found = Elements(html).found
+    return (
+        [attributes.get("src") for tag, attributes in found if tag == "img"],
+        [attributes["href"] for tag, attributes in found if tag == "a"],
+    )
+
+
+def test_comment_turns_remote_images_into_links(render):
+    html = render(
+        f"![pixel]({TRACKER}) and ![]({TRACKER}?2)\n\n"
+        f'<img src="{TRACKER}?3" alt="raw"> <IMG SRC=//tracker.example/4.gif>\n\n'
+        f'<p><img src="http://tracker.example/5.gif" width="1" height="1"></p>'
+    )
+
+    loaded, links = images(html)
+    assert loaded == [None, None, None]  # raw HTML images keep their alt text only
+    assert links == [TRACKER, f"{TRACKER}?2"]
+    assert f'<a href="{TRACKER}" rel="noopener noreferrer">pixel</a>' in html
+    assert f'<a href="{TRACKER}?2" rel="noopener noreferrer">{TRACKER}?2</a>' in html
+    assert '<img alt="raw">' in html
+
+
+def test_comment_shows_the_images_of_its_files(comment):
+    plot = BlockFile(7, "plot.png", "image/png", 1234, "0" * 64)
+    text = (
+        "![plot](/files/7/content)\n\n"
+        '<img src="/files/7/content" width="200">\n\n'
+        "![not its file](/files/8/content) ![tricked](/files/7/content?x=1)"
+    )
+
+    html = comment().compute({"text": text}, [plot])["html"]
+
+    loaded, links = images(html)
+    assert loaded == ["/files/7/content", "/files/7/content"]
+    assert links == ["/files/8/content", "/files/7/content?x=1"]
+    assert '<img src="/files/7/content" alt="plot">' in html
+    assert '<img src="/files/7/content" width="200">' in html
+    assert Comment.max_files is None
+    assert set(Comment.accepted_file_extensions) == {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+
+def test_comment_shows_remote_images_where_the_deployer_allows_them(comment):
+    text = f"![chart]({TRACKER})\n\n<img src='{TRACKER}?2'>"
+
+    html = comment(remote_images=True).compute({"text": text}, [])["html"]
+
+    assert images(html) == ([TRACKER, f"{TRACKER}?2"], [])
+    assert Comment.ConfigSchema().load({}) == {"remote_images": False}
+    with pytest.raises(ma.ValidationError):
+        Comment.ConfigSchema().load({"remote_images": "sometimes"})
 
 
 # --- tabular: reading ------------------------------------------------------------------
