@@ -598,3 +598,26 @@ def test_adding_to_your_own_collection_needs_write_access_to_the_item(
     assert (
         fixture["collection_id"] in lab.ok("owner", "GET", f"/items/{material}").json["collections"]
     )
+
+
+# --- nothing a caller may not see shows through ----------------------------------------------
+
+
+def test_a_list_by_a_collection_you_may_not_see_is_that_of_no_collection(lab: Lab) -> None:
+    group = lab.shared_collection()  # the owner's, shared with reader and writer
+    lab.ok("owner", "POST", "/collections", json={"collection_id": "secret"})
+    hidden = lab.new_item("starting_material", "secret")["refcode"]  # lab-wide: all read it
+    shared = lab.new_item("starting_material", group)["refcode"]
+
+    def listed(role: str, query: str) -> tuple[int, Any, str | None]:
+        response = lab.call(role, "GET", f"/items?{query}")
+        return response.status_code, response.json, response.headers.get("X-Pagination")
+
+    for role in ("other", "reader", "writer"):
+        for query in ("collection={}", "collection={}&q=starting", "collection={}&type=sample"):
+            secret = listed(role, query.format("secret"))
+            assert secret == listed(role, query.format("no-such-collection")), (role, query)
+            assert secret[0] == 200
+    for role in ("owner", "manager", "admin"):
+        assert [item["refcode"] for item in listed(role, "collection=secret")[1]] == [hidden]
+    assert [item["refcode"] for item in listed("reader", f"collection={group}")[1]] == [shared]

@@ -338,7 +338,12 @@ class _QueryArgs(_Strict):
 
 class ItemListArgsSchema(_QueryArgs):
     type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
-    collection = fields.String(metadata={"description": "collection_id"})
+    collection = fields.String(
+        metadata={
+            "description": "collection_id; a collection you may not see lists nothing, "
+            "as one that does not exist"
+        }
+    )
     creator = Id(strict=False, metadata={"description": "user id"})
     status = fields.String()
     barcode = fields.String(
