@@ -398,6 +398,9 @@ def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
     b_water = create(
         client, bob, type="starting_material", name="Water", cas="7732-18-5", status="available"
     )
+    # bob names alice as a creator, whom he sees: she shares a collection with him
+    team = {"collection_id": "team", "shares": [{"user_id": bob.id, "permission": "read"}]}
+    assert client.post("/collections", json=team, headers=alice.headers).status_code == 201
     co_made = create(client, bob, name="Gamma shared", creators=[alice.id, bob.id])
     response = client.post("/collections", json={"collection_id": "films"}, headers=alice.headers)
     assert response.status_code == 201

@@ -621,3 +621,40 @@ def test_a_list_by_a_collection_you_may_not_see_is_that_of_no_collection(lab: La
     for role in ("owner", "manager", "admin"):
         assert [item["refcode"] for item in listed(role, "collection=secret")[1]] == [hidden]
     assert [item["refcode"] for item in listed("reader", f"collection={group}")[1]] == [shared]
+
+
+def test_creators_name_only_people_you_may_see(lab: Lab) -> None:
+    """A user id names someone only to who may see them: themselves, the creators of
+    items they may read and the people of collections they may read. Any other id is
+    answered as one of nobody, so no display name shows through."""
+    ids = {role: user.id for role, user in lab.users.items()}
+    nobody = 987654321
+
+    def create(role: str, *creators: int) -> Any:
+        body = {"type": "sample", "creators": [ids[role], *creators]}
+        return lab.call(role, "POST", "/items", json=body)
+
+    refused = create("other", ids["owner"])
+    assert refused.status_code == 422, refused.json
+    assert refused.json == create("other", nobody).json | {
+        "errors": {"json": {"creators": [f"no user with id {ids['owner']}"]}}
+    }
+    plain = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    changes = {"creators": [ids["other"], ids["owner"]]}
+    response = lab.call("other", "PATCH", f"/items/{plain}", json=changes, **ANY)
+    assert response.status_code == 422
+    assert response.json["errors"] == refused.json["errors"]
+    creators = lab.ok("other", "GET", f"/items/{plain}").json["creators"]
+    assert [creator["id"] for creator in creators] == [ids["other"]]
+
+    # a collection shows its owner and its members to everyone it is shared with
+    lab.shared_collection()
+    assert create("reader", ids["owner"], ids["writer"]).status_code == 201
+    assert create("other", ids["owner"]).status_code == 422
+    # the creators of a lab-wide item are seen by all who read it
+    lab.ok("owner", "POST", "/items", json={"type": "equipment", "name": "oven"})
+    made = create("other", ids["owner"])
+    assert made.status_code == 201, made.json
+    assert {c["id"] for c in made.json["creators"]} == {ids["other"], ids["owner"]}
+    # admins see everyone
+    assert create("admin", ids["unverified"]).status_code == 201

@@ -80,7 +80,10 @@ class CommonFields(_Strict):
     creators = fields.List(
         Id(),
         validate=validate.Length(min=1, error="an item needs at least one creator"),
-        metadata={"description": "user ids (default: you)"},
+        metadata={
+            "description": "user ids (default: you): yourself, the creators of items you "
+            "may read, the people of collections you may read (admins: anyone)"
+        },
     )
     collections = fields.List(
         fields.String(validate=validate.Length(max=40)),

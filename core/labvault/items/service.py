@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import secrets
 import string
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -229,9 +230,16 @@ def _search_texts(item: Item) -> tuple[str, str]:
     return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()
 
 
-def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]) -> None:
+def apply_changes(
+    session: Session,
+    user: User,
+    item: Item,
+    data: dict[str, Any],
+    disclosed_users: Iterable[int] = (),
+) -> None:
     """Set the item's fields, item_id, relationships and creators from validated ``data``
-    (what is absent stays), in the current write."""
+    (what is absent stays), in the current write. ``disclosed_users``: creators the user
+    has been shown already (by the version they restore), whom they may name."""
     for column in COMMON_COLUMNS:
         if column in data:
             setattr(
@@ -252,7 +260,7 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
     item.cas = item.fields.get("cas") or None
     links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
     if "creators" in data:
-        links.set_creators(session, item, data["creators"])
+        links.set_creators(session, user, item, data["creators"], disclosed_users)
 
 
 def create_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
