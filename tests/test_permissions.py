@@ -603,6 +603,40 @@ def test_adding_to_your_own_collection_needs_write_access_to_the_item(
 # --- nothing a caller may not see shows through ----------------------------------------------
 
 
+def test_an_item_id_is_taken_only_among_the_items_you_may_see(lab: Lab) -> None:
+    """Another's private S-12 neither stops nor tells anyone who may not read it: it is as
+    free to them as an item_id never used. What they may see does take it."""
+    owners = lab.ok("owner", "POST", "/items", json={"type": "sample", "item_id": "S-12"}).json
+    lab.ok("owner", "POST", "/items", json={"type": "equipment", "item_id": "OVEN-1"})
+
+    for item_id in ("S-12", "never-used"):
+        body = {"type": "sample", "item_id": item_id}
+        response = lab.call("other", "POST", "/items", json=body)
+        assert response.status_code == 201, response.json
+        assert response.json["item_id"] == item_id
+    others = lab.ok("other", "GET", "/items/by-item-id/S-12").json
+    assert others["refcode"] != owners["refcode"]
+    assert lab.ok("owner", "GET", "/items/by-item-id/S-12").json["refcode"] == owners["refcode"]
+
+    # their own S-12 and the lab-wide OVEN-1 are taken for "other"
+    plain = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    for item_id in ("S-12", "OVEN-1"):
+        response = lab.call("other", "PATCH", f"/items/{plain}", json={"item_id": item_id}, **ANY)
+        assert response.status_code == 409, response.json
+        assert response.json["message"] == f"item_id {item_id!r} is already used by another item"
+        response = lab.call("other", "POST", "/items", json={"type": "cell", "item_id": item_id})
+        assert response.status_code == 409, response.json
+
+    # who may read both is told which two there are
+    response = lab.call("manager", "GET", "/items/by-item-id/S-12")
+    assert response.status_code == 409, response.json
+    assert response.json["message"] == (
+        "item_id 'S-12' names 2 items you may read: "
+        + ", ".join(sorted([owners["refcode"], others["refcode"]]))
+        + "; ask for one by its refcode"
+    )
+
+
 def test_a_list_by_a_collection_you_may_not_see_is_that_of_no_collection(lab: Lab) -> None:
     group = lab.shared_collection()  # the owner's, shared with reader and writer
     lab.ok("owner", "POST", "/collections", json={"collection_id": "secret"})

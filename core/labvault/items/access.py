@@ -8,8 +8,9 @@
 - unverified users get no further than their own account (403); deactivated and
   anonymous users never get here (401).
 
-Nothing a user may not see shows through: a user id names someone only to who may see
-them (:func:`seen_users`); anyone else is answered as if they did not exist.
+Nothing a user may not see shows through: an item_id is taken only among the items the
+user may know of (:func:`known`), and a user id names someone only to who may see them
+(:func:`seen_users`); anything else is answered as if it did not exist.
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def writable(user: User) -> sa.ColumnElement[bool]:
     if user.has_role(Role.ADMIN):
         return sa.true()
     return _own_or_shared(user.id, write=True)
+
+
+def known(user: User) -> sa.ColumnElement[bool]:
+    """Items ``user`` may know of: those they read, and those in the trash they may
+    restore (``GET /trash``)."""
+    return sa.or_(
+        sa.and_(Item.deleted_at.is_(None), readable(user)),
+        sa.and_(Item.deleted_at.is_not(None), writable(user)),
+    )
 
 
 def seen_users(session: Session, viewer: User, user_ids: Iterable[int]) -> set[int]:

@@ -71,7 +71,10 @@ class CommonFields(_Strict):
     item_id = fields.String(
         allow_none=True,
         validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR),
-        metadata={"description": "omit or send null to derive it from the refcode"},
+        metadata={
+            "description": "omit or send null to derive it from the refcode; taken (409) "
+            "when another item you may see has it, free when only items you may not see do"
+        },
     )
     name = _short()
     description = fields.String(validate=_long_text, metadata={"description": "Markdown"})
