@@ -617,6 +617,9 @@ def test_an_item_id_is_taken_only_among_the_items_you_may_see(lab: Lab) -> None:
     others = lab.ok("other", "GET", "/items/by-item-id/S-12").json
     assert others["refcode"] != owners["refcode"]
     assert lab.ok("owner", "GET", "/items/by-item-id/S-12").json["refcode"] == owners["refcode"]
+    # nor does the other's S-12 stop the owner's from coming back from the trash
+    lab.ok("owner", "DELETE", f"/items/{owners['refcode']}", **ANY)
+    lab.ok("owner", "POST", f"/trash/{owners['refcode']}/restore")
 
     # their own S-12 and the lab-wide OVEN-1 are taken for "other"
     plain = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
@@ -631,7 +634,7 @@ def test_an_item_id_is_taken_only_among_the_items_you_may_see(lab: Lab) -> None:
     response = lab.call("manager", "GET", "/items/by-item-id/S-12")
     assert response.status_code == 409, response.json
     assert response.json["message"] == (
-        "item_id 'S-12' names 2 items you may read: "
+        "item_id 'S-12' names several items you may read: "
         + ", ".join(sorted([owners["refcode"], others["refcode"]]))
         + "; ask for one by its refcode"
     )
@@ -692,3 +695,22 @@ def test_creators_name_only_people_you_may_see(lab: Lab) -> None:
     assert {c["id"] for c in made.json["creators"]} == {ids["other"], ids["owner"]}
     # admins see everyone
     assert create("admin", ids["unverified"]).status_code == 201
+
+
+def test_restoring_a_version_may_name_the_creators_it_shows(lab: Lab) -> None:
+    """A version shows who created the item then: its restore may bring them back, though
+    the restorer may not see them otherwise."""
+    ids = {role: user.id for role, user in lab.users.items()}
+    refcode = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    url = f"/items/{refcode}"
+    lab.ok("admin", "PATCH", url, json={"creators": [ids["other"], ids["writer"]]}, **ANY)
+    lab.ok("admin", "PATCH", url, json={"creators": [ids["other"]]}, **ANY)
+    snapshot = lab.ok("other", "GET", f"{url}/versions/2").json["snapshot"]
+    assert [creator["id"] for creator in snapshot["creators"]] == [ids["other"], ids["writer"]]
+    changes = {"creators": [ids["other"], ids["writer"]]}
+    assert lab.call("other", "PATCH", url, json=changes, **ANY).status_code == 422
+
+    restored = lab.call("other", "POST", f"{url}/versions/2/restore", **ANY)
+
+    assert restored.status_code == 200, restored.json
+    assert [creator["id"] for creator in restored.json["creators"]] == [ids["other"], ids["writer"]]

@@ -78,19 +78,21 @@ def get_item_by_item_id(session: Session, user: User, item_id: str) -> Item:
     who reads more (a manager, a new share) may read two with one item_id: Conflict,
     naming both.
     """
-    refcodes = sorted(
+    refcodes = list(
         session.scalars(
             sa.select(Item.refcode)
             .where(Item.item_id == item_id, Item.deleted_at.is_(None), access.readable(user))
-            .limit(MAX_NAMED)
+            .order_by(Item.refcode)
+            .limit(MAX_NAMED + 1)
         )
     )
     if not refcodes:
         raise NotFound(f"no item with item_id {item_id!r}")
     if len(refcodes) > 1:
+        named = ", ".join(refcodes[:MAX_NAMED]) + (", ..." if len(refcodes) > MAX_NAMED else "")
         raise Conflict(
-            f"item_id {item_id!r} names {len(refcodes)} items you may read: "
-            f"{', '.join(refcodes)}; ask for one by its refcode"
+            f"item_id {item_id!r} names several items you may read: {named}; "
+            "ask for one by its refcode"
         )
     return get_item(session, user, refcodes[0])
 
