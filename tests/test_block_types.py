@@ -59,13 +59,16 @@ def store(hosts):
     return stored
 
 
+def block_type(hosts, kind):
+    """Factory: ``make(**options)`` -> an instance of the built-in block type ``kind``
+    with those options, and the host the app gives it."""
+    host = hosts[kind.__module__]
+    return lambda **options: kind(kind.name, kind.ConfigSchema().load(options), host)
+
+
 @pytest.fixture
 def tabular(hosts):
-    def make(**options):
-        host = hosts["labvault.builtins.block_tabular"]
-        return Tabular("tabular", Tabular.ConfigSchema().load(options), host)
-
-    return make
+    return block_type(hosts, Tabular)
 
 
 @pytest.fixture
@@ -89,11 +92,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 @pytest.fixture
 def comment(hosts):
-    def make(**options):
-        host = hosts["labvault.builtins.block_comment"]
-        return Comment("comment", Comment.ConfigSchema().load(options), host)
-
-    return make
+    return block_type(hosts, Comment)
 
 
 @pytest.fixture
