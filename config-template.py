@@ -281,9 +281,9 @@ IDENTIFIER_PREFIX = "lab"
 #            a link in a Markdown image and loses its src in raw HTML.
 #   tabular  max_plot_points: points of its plot at most (default 5000);
 #            max_unpacked_size: bytes an .xlsx workbook may unpack to, all its parts
-#            together (default 16777216, 16 MiB: about 400,000 numbers, read in 2-4 s;
-#            the block is computed while its request waits, and openpyxl reads about
-#            4 MB of sheet a second, 1 MB of the costliest cells);
+#            together (default 16777216, 16 MiB: some 350,000 numbers, read in 2 s;
+#            the block is computed while its request waits, and a sheet of empty
+#            cells that size takes openpyxl 15-21 s, inside gunicorn's 30 s timeout);
 #            max_compression_ratio: how many times its packed size a part of 1 MiB or
 #            more may unpack to (default 200; real workbooks pack 5 to 20 times, a
 #            "zip bomb" 250 to 1000). Both are checked from the sizes the workbook
