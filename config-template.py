@@ -279,7 +279,23 @@ IDENTIFIER_PREFIX = "lab"
 # }
 
 # Options of block types, by block type name (every registered block type is on).
-# Default: {}. Example: {"tabular": {"max_plot_points": 5000}}
+# The built-in ones take:
+#   comment  remote_images: show images from any address (default False). Otherwise a
+#            comment shows only the images of its own files (file_ids, files of its
+#            item), written as ![name](/files/<id>/content); an image from anywhere
+#            else, which every reader's browser would fetch (a tracking pixel), becomes
+#            a link in a Markdown image and loses its src in raw HTML.
+#   tabular  max_plot_points: points of its plot at most (default 5000);
+#            max_unpacked_size: bytes an .xlsx workbook may unpack to, all its parts
+#            together (default 16777216, 16 MiB: some 350,000 numbers, read in 2 s;
+#            the block is computed while its request waits, and a sheet of empty
+#            cells that size takes openpyxl 15-21 s, inside gunicorn's 30 s timeout);
+#            max_compression_ratio: how many times its packed size a part of 1 MiB or
+#            more may unpack to (default 200; real workbooks pack 5 to 20 times, a
+#            "zip bomb" 250 to 1000). Both are checked from the sizes the workbook
+#            declares, before anything is unpacked; a workbook over them is the
+#            block's error. Tables larger than that read faster as CSV.
+# Default: {}. Example: {"tabular": {"max_plot_points": 5000, "max_unpacked_size": 33554432}}
 # BLOCK_TYPES = {}
 
 # --- Web server -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +28,7 @@ from labvault.testing import TEST_SECRET_KEY
 from PIL import Image
 
 from tests.plugin_dists import app_settings
+from tests.spreadsheets import MIB, xlsx_bomb, xlsx_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -57,13 +59,16 @@ def store(hosts):
     return stored
 
 
+def block_type(hosts, kind):
+    """Factory: ``make(**options)`` -> an instance of the built-in block type ``kind``
+    with those options, and the host the app gives it."""
+    host = hosts[kind.__module__]
+    return lambda **options: kind(kind.name, kind.ConfigSchema().load(options), host)
+
+
 @pytest.fixture
 def tabular(hosts):
-    def make(**options):
-        host = hosts["labvault.builtins.block_tabular"]
-        return Tabular("tabular", Tabular.ConfigSchema().load(options), host)
-
-    return make
+    return block_type(hosts, Tabular)
 
 
 @pytest.fixture
@@ -86,9 +91,14 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-def render(hosts):
-    comment = Comment("comment", {}, hosts["labvault.builtins.block_comment"])
-    return lambda text: comment.compute(Comment.DataSchema().load({"text": text}), [])["html"]
+def comment(hosts):
+    return block_type(hosts, Comment)
+
+
+@pytest.fixture
+def render(comment):
+    block = comment()
+    return lambda text: block.compute(Comment.DataSchema().load({"text": text}), [])["html"]
 
 
 def test_comment_renders_markdown(render):
@@ -180,11 +190,67 @@ def test_comment_html_is_sanitized(payload, render):
                 assert value == "language-x", html
 
 
-def test_comment_takes_no_files_and_only_text(render):
-    assert Comment.max_files == 0
+def test_comment_takes_only_text(render):
     assert render("") == ""
     with pytest.raises(ma.ValidationError):
         Comment.DataSchema().load({"text": "x", "html": "<b>x</b>"})
+
+
+TRACKER = "https://tracker.example/pixel.gif"
+
+
+def images(html):
+    """The src of every image a browser would load, and every link's href."""
+    found = Elements(html).found
+    return (
+        [attributes.get("src") for tag, attributes in found if tag == "img"],
+        [attributes["href"] for tag, attributes in found if tag == "a"],
+    )
+
+
+def test_comment_turns_remote_images_into_links(render):
+    html = render(
+        f"![pixel]({TRACKER}) and ![]({TRACKER}?2)\n\n"
+        f'<img src="{TRACKER}?3" alt="raw"> <IMG SRC=//tracker.example/4.gif>\n\n'
+        f'<p><img src="http://tracker.example/5.gif" width="1" height="1"></p>'
+    )
+
+    loaded, links = images(html)
+    assert loaded == [None, None, None]  # raw HTML images keep their alt text only
+    assert links == [TRACKER, f"{TRACKER}?2"]
+    assert f'<a href="{TRACKER}" rel="noopener noreferrer">pixel</a>' in html
+    assert f'<a href="{TRACKER}?2" rel="noopener noreferrer">{TRACKER}?2</a>' in html
+    assert '<img alt="raw">' in html
+
+
+def test_comment_shows_the_images_of_its_files(comment):
+    plot = BlockFile(7, "plot.png", "image/png", 1234, "0" * 64)
+    text = (
+        "![plot](/files/7/content)\n\n"
+        '<img src="/files/7/content" width="200">\n\n'
+        "![not its file](/files/8/content) ![tricked](/files/7/content?x=1)"
+    )
+
+    html = comment().compute({"text": text}, [plot])["html"]
+
+    loaded, links = images(html)
+    assert loaded == ["/files/7/content", "/files/7/content"]
+    assert links == ["/files/8/content", "/files/7/content?x=1"]
+    assert '<img src="/files/7/content" alt="plot">' in html
+    assert '<img src="/files/7/content" width="200">' in html
+    assert Comment.max_files is None
+    assert set(Comment.accepted_file_extensions) == {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+
+def test_comment_shows_remote_images_where_the_deployer_allows_them(comment):
+    text = f"![chart]({TRACKER})\n\n<img src='{TRACKER}?2'>"
+
+    html = comment(remote_images=True).compute({"text": text}, [])["html"]
+
+    assert images(html) == ([TRACKER, f"{TRACKER}?2"], [])
+    assert Comment.ConfigSchema().load({}) == {"remote_images": False}
+    with pytest.raises(ma.ValidationError):
+        Comment.ConfigSchema().load({"remote_images": "sometimes"})
 
 
 # --- tabular: reading ------------------------------------------------------------------
@@ -368,8 +434,8 @@ def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store, ta
         ("blank.csv", b"\n\n  \n", "blank.csv is empty"),
         ("photo.csv", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR", "photo.csv is not a text file"),
         ("data.json", b'{"a": 1}', "data.json: a tabular block reads .csv, .tsv, .xlsx files"),
-        ("broken.xlsx", b"PK\x03\x04 not really a zip", "broken.xlsx is not a readable .xlsx"),
-        ("text.xlsx", b"a,b\n1,2\n", "text.xlsx is not a readable .xlsx"),
+        ("broken.xlsx", b"PK\x03\x04 not really a zip", "broken.xlsx is damaged or cut short"),
+        ("text.xlsx", b"a,b\n1,2\n", "text.xlsx is not a zip archive"),
         ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "ragged.csv, row 3: 3 values, but the header"),
         ("huge.csv", b"a\n" + b"x" * 200_000 + b"\n", "huge.csv line 2: field larger than"),
     ],
@@ -379,6 +445,50 @@ def test_tabular_reports_unreadable_files(store, name, content, message, tabular
         tabular().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("unpacked", "refusal"),
+    [
+        (64 * MIB, "bomb.xlsx unpacks to 67122752 bytes, more than max_unpacked_size"),
+        (12 * MIB, "bomb.xlsx: its part xl/worksheets/sheet1.xml unpacks to 12583"),
+    ],
+)
+def test_tabular_refuses_an_xlsx_bomb_before_unpacking_it(store, unpacked, refusal, tabular):
+    """The issue's bomb in small: repeated cells packed 257 times (64 MiB in 260 KB).
+    Unpacked, it held a worker for 40 s (openpyxl reads about 4 MB of cells a second)."""
+    bomb = store("bomb.xlsx", xlsx_bomb(unpacked))
+    assert bomb.size < MIB
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ExtensionError) as refused:
+            tabular().compute({}, [bomb])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+
+    assert str(refused.value).startswith(refusal)
+    if unpacked < 16 * MIB:  # under the size limit: the ratio gives it away
+        assert str(refused.value).endswith("refused as a possible zip bomb")
+    assert elapsed < 1, f"{elapsed:.2f} s"
+    assert peak < 2 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_tabular_limits_what_an_xlsx_may_unpack_to(store, tabular):
+    rows = [["x", "y"], *([n, n * 0.37] for n in range(60_000))]
+    file = store("run.xlsx", xlsx_bytes(rows))  # packs 5 times: no bomb, but 2 MiB of XML
+
+    with pytest.raises(ExtensionError) as refused:
+        tabular(max_unpacked_size=MIB).compute({}, [file])
+    assert str(refused.value).startswith("run.xlsx unpacks to ")
+    assert "more than max_unpacked_size (1048576)" in str(refused.value)
+
+    assert tabular().compute({}, [file])["row_count"] == 60_000
+    bomb = store("bomb.xlsx", xlsx_bomb(2 * MIB))
+    assert tabular(max_compression_ratio=1000).compute({}, [bomb])["row_count"] > 10_000
 
 
 def test_tabular_xlsx_with_an_empty_first_sheet(store, tabular):
@@ -518,9 +628,18 @@ def test_decimate_keeps_the_ends_and_the_extremes():
 
 
 def test_tabular_option_validation():
-    assert Tabular.ConfigSchema().load({}) == {"max_plot_points": 5000}
-    with pytest.raises(ma.ValidationError):
-        Tabular.ConfigSchema().load({"max_plot_points": 9})
+    assert Tabular.ConfigSchema().load({}) == {
+        "max_plot_points": 5000,
+        "max_unpacked_size": 16 * MIB,
+        "max_compression_ratio": 200,
+    }
+    for wrong in (
+        {"max_plot_points": 9},
+        {"max_unpacked_size": 1000},
+        {"max_compression_ratio": 9},
+    ):
+        with pytest.raises(ma.ValidationError):
+            Tabular.ConfigSchema().load(wrong)
 
 
 def test_tabular_render_png(store, big_table, tabular):

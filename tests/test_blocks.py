@@ -7,13 +7,23 @@ Markdown ``data.text`` and the server fills ``computed.html`` (sanitized).
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from labvault.blocks.models import Block
 from labvault.db import get_session
+from PIL import Image
 
 from tests.records import assert_error
+from tests.spreadsheets import MIB, xlsx_bomb, xlsx_bytes
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
 
 BLOCK_FIELDS = {
     "id",
@@ -74,7 +84,8 @@ def test_block_types_describe_their_data(labvault_app, labvault_make_user):
         "data_schema",
     }
     assert comment["description"] and comment["version"]
-    assert comment["accepted_file_extensions"] == [] and comment["max_files"] == 0
+    assert comment["accepted_file_extensions"] == [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+    assert comment["max_files"] is None
     assert comment["data_schema"]["type"] == "object"
     assert comment["data_schema"]["properties"]["text"]["type"] == "string"
     assert_error(client.get("/block-types"), 401)
@@ -312,7 +323,6 @@ def test_blocks_with_files_survive_trash_and_restore(labvault_app, labvault_make
     elsewhere = upload(client, alice, other, "other.csv", b"a,b\n1,2\n")
 
     # a block may only use files of its own item, and as many as its type takes
-    assert_error(add_block(client, alice, refcode, file_ids=[table["id"]]), 422, "file_ids")
     response = add_block(client, alice, refcode, block_type="tabular", file_ids=[elsewhere["id"]])
     assert_error(response, 422, "file_ids")
     response = add_block(
@@ -373,3 +383,54 @@ def test_blocks_with_files_survive_trash_and_restore(labvault_app, labvault_make
         "file_remove",
         "restore",
     ]
+
+
+def test_an_xlsx_bomb_is_the_blocks_error_at_once(labvault_app, labvault_make_user):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    refcode = create_item(client, alice)
+    bomb = upload(client, alice, refcode, "bomb.xlsx", xlsx_bomb(64 * MIB))  # 260 KB
+    table = upload(client, alice, refcode, "run.xlsx", xlsx_bytes([["t", "v"], [1, 2.5], [2, 4]]))
+
+    started = time.perf_counter()
+    response = add_block(client, alice, refcode, block_type="tabular", file_ids=[bomb["id"]])
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 201
+    assert "more than max_unpacked_size" in (response.json["error"] or ""), elapsed
+    assert response.json["computed"] == {}
+    assert elapsed < 2, f"{elapsed:.2f} s"
+    # a workbook that is no bomb is read as before
+    response = add_block(client, alice, refcode, block_type="tabular", file_ids=[table["id"]])
+    assert response.status_code == 201
+    assert response.json["error"] is None
+    assert response.json["computed"]["row_count"] == 2
+
+
+def test_a_comment_shows_images_of_its_item_and_links_to_remote_ones(
+    labvault_app, labvault_make_user
+):
+    client = labvault_app.test_client()
+    alice = labvault_make_user(labvault_app)
+    refcode = create_item(client, alice)
+    plot = upload(client, alice, refcode, "plot.png", png_bytes())
+    elsewhere = upload(client, alice, create_item(client, alice), "theirs.png", png_bytes())
+    text = (
+        f"![plot](/files/{plot['id']}/content) ![pixel](https://tracker.example/p.gif)\n\n"
+        f'<img src="https://tracker.example/p.gif?raw"> ![x](/files/{elsewhere["id"]}/content)'
+    )
+
+    response = add_block(client, alice, refcode, data={"text": text}, file_ids=[plot["id"]])
+
+    assert response.status_code == 201, response.json
+    html = response.json["computed"]["html"]
+    assert html.count("<img") == 2
+    assert f'<img src="/files/{plot["id"]}/content" alt="plot">' in html
+    assert '<a href="https://tracker.example/p.gif" rel="noopener noreferrer">pixel</a>' in html
+    assert "<img>" in html  # the raw one, without its address
+    assert f'<a href="/files/{elsewhere["id"]}/content" rel="noopener noreferrer">x</a>' in html
+    # a comment's images are files of its item
+    response = add_block(client, alice, refcode, file_ids=[elsewhere["id"]])
+    assert_error(response, 422, "file_ids")
+    response = client.delete(f"/items/{refcode}/files/{plot['id']}", headers=alice.headers)
+    assert_error(response, 409)  # shown by the comment

@@ -277,7 +277,10 @@ def test_the_builtin_comment_block_type_needs_no_plugin(make_app, startup_proble
     assert registry.types_of(BLOCK_TYPES)["comment"] is Comment
     assert registry.owners[Comment] == "labvault.builtins.block_comment"
     assert startup_problems(BLOCK_TYPES={"comment": {"markdown": True}}) == [
-        "BLOCK_TYPES.comment.markdown: unknown option (block type 'comment' takes no options)"
+        "BLOCK_TYPES.comment.markdown: unknown option (block type 'comment' takes: remote_images)"
+    ]
+    assert startup_problems(BLOCK_TYPES={"comment": {"remote_images": "sometimes"}}) == [
+        "BLOCK_TYPES.comment.remote_images: Not a valid boolean."
     ]
 
 

@@ -263,6 +263,7 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subte
     bob = labvault_make_user(labvault_app)
     sample = create(client, alice, item_id="taken")
     bobs = create(client, bob)
+    alices = create(client, alice, type="cell")
 
     bad_creates: list[tuple[Any, int, str | None]] = [
         ({"type": "sample", "colour": "red"}, 422, "colour"),
@@ -341,7 +342,7 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subte
         ({"cas": "7732-18-5"}, 422, "cas"),
         ({"status": "cycling"}, 422, "status"),
         ({"name": None}, 422, "name"),
-        ({"item_id": bobs["item_id"]}, 409, None),
+        ({"item_id": alices["item_id"]}, 409, None),  # bob's would be free: test_permissions
         ({"item_id": "with space"}, 422, "item_id"),
         ({"relationships": self_link}, 422, "relationships"),
         ({"relationships": [{"relation": "child"}]}, 422, "relationships"),
@@ -363,7 +364,8 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subte
     assert_error(client.get(f"/items/{bobs['refcode']}", headers=alice.headers), 404)
     assert_error(client.get("/items"), 401)
     with labvault_app.app_context():
-        assert get_session().scalar(sa.select(sa.func.count()).select_from(Item)) == 2
+        # nothing was made but the three items above
+        assert get_session().scalar(sa.select(sa.func.count()).select_from(Item)) == 3
 
 
 @pytest.mark.parametrize(
@@ -398,6 +400,9 @@ def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
     b_water = create(
         client, bob, type="starting_material", name="Water", cas="7732-18-5", status="available"
     )
+    # bob names alice as a creator, whom he sees: she shares a collection with him
+    team = {"collection_id": "team", "shares": [{"user_id": bob.id, "permission": "read"}]}
+    assert client.post("/collections", json=team, headers=alice.headers).status_code == 201
     co_made = create(client, bob, name="Gamma shared", creators=[alice.id, bob.id])
     response = client.post("/collections", json={"collection_id": "films"}, headers=alice.headers)
     assert response.status_code == 201

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from labvault import migrations
+from labvault.auth.models import User
+from labvault.blocks.models import Block
 from labvault.db import create_engine
 from labvault.items.models import Item, is_search_object
 from labvault.items.search import apply_search
@@ -204,6 +206,50 @@ def test_upgrade_copies_barcode_and_cas_of_the_starting_materials_there_are(empt
         ("lab:BBBBBB", None, None),
         ("lab:CCCCCC", None, None),
     ]
+
+
+def test_upgrade_lets_item_ids_repeat_and_keeps_every_row(empty_database):
+    """0010 drops items.item_id's unique constraint; on SQLite it makes the table anew,
+    which must neither cascade to the rows that refer to items nor lose the search."""
+    migrations.upgrade(empty_database, "0009")
+    engine = create_engine(empty_database)
+    try:
+        with Session(engine) as session, session.begin():
+            alice = User(email="alice@example.org", display_name="Alice")
+            item = Item(
+                refcode="lab:AAAAAA", item_id="S-12", type="sample", name="Old sample",
+                status="planned", fields={}, search_title="Old sample S-12", search_body="",
+            )  # fmt: skip
+            item.creators = [alice]
+            session.add_all([alice, item])
+            session.flush()
+            session.add(Block(item_id=item.id, block_type="comment", data={"text": "kept"}))
+    finally:
+        engine.dispose()
+
+    migrations.upgrade(empty_database)
+
+    engine = create_engine(empty_database)
+    try:
+        with Session(engine) as session, session.begin():
+            old = session.scalars(sa.select(Item)).one()
+            assert [creator.display_name for creator in old.creators] == ["Alice"]
+            assert session.scalars(sa.select(Block.data)).all() == [{"text": "kept"}]
+            twin = Item(
+                refcode="lab:BBBBBB", item_id="S-12", type="sample", name="Twin",
+                status="planned", fields={}, search_title="Twin S-12", search_body="",
+            )  # fmt: skip
+            session.add(twin)
+            session.flush()
+            old.search_title = "Renamed sample S-12"
+        with Session(engine) as session:
+            for q, found in (("renamed", ["lab:AAAAAA"]), ("twin", ["lab:BBBBBB"])):
+                query, _rank = apply_search(session, sa.select(Item.refcode), q)
+                assert session.scalars(query).all() == found, q
+            with pytest.raises(sa.exc.IntegrityError):  # foreign keys hold again
+                session.execute(sa.insert(Block).values(item_id=999, block_type="comment"))
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_is_idempotent_and_downgrade_reverses_it(empty_database):

@@ -598,3 +598,119 @@ def test_adding_to_your_own_collection_needs_write_access_to_the_item(
     assert (
         fixture["collection_id"] in lab.ok("owner", "GET", f"/items/{material}").json["collections"]
     )
+
+
+# --- nothing a caller may not see shows through ----------------------------------------------
+
+
+def test_an_item_id_is_taken_only_among_the_items_you_may_see(lab: Lab) -> None:
+    """Another's private S-12 neither stops nor tells anyone who may not read it: it is as
+    free to them as an item_id never used. What they may see does take it."""
+    owners = lab.ok("owner", "POST", "/items", json={"type": "sample", "item_id": "S-12"}).json
+    lab.ok("owner", "POST", "/items", json={"type": "equipment", "item_id": "OVEN-1"})
+
+    for item_id in ("S-12", "never-used"):
+        body = {"type": "sample", "item_id": item_id}
+        response = lab.call("other", "POST", "/items", json=body)
+        assert response.status_code == 201, response.json
+        assert response.json["item_id"] == item_id
+    others = lab.ok("other", "GET", "/items/by-item-id/S-12").json
+    assert others["refcode"] != owners["refcode"]
+    assert lab.ok("owner", "GET", "/items/by-item-id/S-12").json["refcode"] == owners["refcode"]
+    # nor does the other's S-12 stop the owner's from coming back from the trash
+    lab.ok("owner", "DELETE", f"/items/{owners['refcode']}", **ANY)
+    lab.ok("owner", "POST", f"/trash/{owners['refcode']}/restore")
+
+    # their own S-12 and the lab-wide OVEN-1 are taken for "other"
+    plain = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    for item_id in ("S-12", "OVEN-1"):
+        response = lab.call("other", "PATCH", f"/items/{plain}", json={"item_id": item_id}, **ANY)
+        assert response.status_code == 409, response.json
+        assert response.json["message"] == f"item_id {item_id!r} is already used by another item"
+        response = lab.call("other", "POST", "/items", json={"type": "cell", "item_id": item_id})
+        assert response.status_code == 409, response.json
+
+    # who may read both is told which two there are
+    response = lab.call("manager", "GET", "/items/by-item-id/S-12")
+    assert response.status_code == 409, response.json
+    assert response.json["message"] == (
+        "item_id 'S-12' names several items you may read: "
+        + ", ".join(sorted([owners["refcode"], others["refcode"]]))
+        + "; ask for one by its refcode"
+    )
+
+
+def test_a_list_by_a_collection_you_may_not_see_is_that_of_no_collection(lab: Lab) -> None:
+    group = lab.shared_collection()  # the owner's, shared with reader and writer
+    lab.ok("owner", "POST", "/collections", json={"collection_id": "secret"})
+    hidden = lab.new_item("starting_material", "secret")["refcode"]  # lab-wide: all read it
+    shared = lab.new_item("starting_material", group)["refcode"]
+
+    def listed(role: str, query: str) -> tuple[int, Any, str | None]:
+        response = lab.call(role, "GET", f"/items?{query}")
+        return response.status_code, response.json, response.headers.get("X-Pagination")
+
+    for role in ("other", "reader", "writer"):
+        for query in ("collection={}", "collection={}&q=starting", "collection={}&type=sample"):
+            secret = listed(role, query.format("secret"))
+            assert secret == listed(role, query.format("no-such-collection")), (role, query)
+            assert secret[0] == 200
+    for role in ("owner", "manager", "admin"):
+        assert [item["refcode"] for item in listed(role, "collection=secret")[1]] == [hidden]
+    assert [item["refcode"] for item in listed("reader", f"collection={group}")[1]] == [shared]
+
+
+def test_creators_name_only_people_you_may_see(lab: Lab) -> None:
+    """A user id names someone only to who may see them: themselves, the creators of
+    items they may read and the people of collections they may read. Any other id is
+    answered as one of nobody, so no display name shows through."""
+    ids = {role: user.id for role, user in lab.users.items()}
+    nobody = 987654321
+
+    def create(role: str, *creators: int) -> Any:
+        body = {"type": "sample", "creators": [ids[role], *creators]}
+        return lab.call(role, "POST", "/items", json=body)
+
+    refused = create("other", ids["owner"])
+    assert refused.status_code == 422, refused.json
+    assert refused.json == create("other", nobody).json | {
+        "errors": {"json": {"creators": [f"no user with id {ids['owner']}"]}}
+    }
+    plain = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    changes = {"creators": [ids["other"], ids["owner"]]}
+    response = lab.call("other", "PATCH", f"/items/{plain}", json=changes, **ANY)
+    assert response.status_code == 422
+    assert response.json["errors"] == refused.json["errors"]
+    creators = lab.ok("other", "GET", f"/items/{plain}").json["creators"]
+    assert [creator["id"] for creator in creators] == [ids["other"]]
+
+    # a collection shows its owner and its members to everyone it is shared with
+    lab.shared_collection()
+    assert create("reader", ids["owner"], ids["writer"]).status_code == 201
+    assert create("other", ids["owner"]).status_code == 422
+    # the creators of a lab-wide item are seen by all who read it
+    lab.ok("owner", "POST", "/items", json={"type": "equipment", "name": "oven"})
+    made = create("other", ids["owner"])
+    assert made.status_code == 201, made.json
+    assert {c["id"] for c in made.json["creators"]} == {ids["other"], ids["owner"]}
+    # admins see everyone
+    assert create("admin", ids["unverified"]).status_code == 201
+
+
+def test_restoring_a_version_may_name_the_creators_it_shows(lab: Lab) -> None:
+    """A version shows who created the item then: its restore may bring them back, though
+    the restorer may not see them otherwise."""
+    ids = {role: user.id for role, user in lab.users.items()}
+    refcode = lab.ok("other", "POST", "/items", json={"type": "sample"}).json["refcode"]
+    url = f"/items/{refcode}"
+    lab.ok("admin", "PATCH", url, json={"creators": [ids["other"], ids["writer"]]}, **ANY)
+    lab.ok("admin", "PATCH", url, json={"creators": [ids["other"]]}, **ANY)
+    snapshot = lab.ok("other", "GET", f"{url}/versions/2").json["snapshot"]
+    assert [creator["id"] for creator in snapshot["creators"]] == [ids["other"], ids["writer"]]
+    changes = {"creators": [ids["other"], ids["writer"]]}
+    assert lab.call("other", "PATCH", url, json=changes, **ANY).status_code == 422
+
+    restored = lab.call("other", "POST", f"{url}/versions/2/restore", **ANY)
+
+    assert restored.status_code == 200, restored.json
+    assert [creator["id"] for creator in restored.json["creators"]] == [ids["other"], ids["writer"]]

@@ -7,7 +7,8 @@ rows take under a second), and each column keeps its numbers as a compact array:
   back to the extension; UTF-8 (with or without BOM) or UTF-16 with BOM, else Windows-1252.
   When the delimiter is not a comma, ``1,5`` is read as the number 1.5.
 - XLSX: the first sheet, read-only, cached formula results; openpyxl is imported here only
-  when such a file is read.
+  when such a file is read, and only once :func:`labvault.plugin.check_zip_archive` has
+  found that the workbook unpacks to no more than the block type's limits.
 
 The first row is the header. A column whose values all parse as numbers is ``number``, as
 ISO 8601 dates or date-times ``date``, anything else ``text``; empty cells and ``NA``,
@@ -21,12 +22,12 @@ import csv
 import io
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from typing import Any, BinaryIO
 
-from labvault.plugin import BlockFile, ExtensionError
+from labvault.plugin import BlockFile, ExtensionError, Invalid, check_zip_archive
 
 DELIMITED_EXTENSIONS = {".csv": ",", ".tsv": "\t"}
 SPREADSHEET_EXTENSION = ".xlsx"
@@ -332,7 +333,11 @@ def _read_delimited(file: BlockFile, content: BinaryIO) -> tuple[Table, str]:
     raise AssertionError("unreachable: cp1252 with errors='replace' decodes anything")
 
 
-def _read_spreadsheet(file: BlockFile, content: BinaryIO) -> Table:
+def _read_spreadsheet(file: BlockFile, content: BinaryIO, limits: Mapping[str, int]) -> Table:
+    try:
+        check_zip_archive(content, name=file.name, **limits)
+    except Invalid as refused:
+        raise ExtensionError(refused.message) from None
     from openpyxl import load_workbook
 
     try:
@@ -349,11 +354,15 @@ def _read_spreadsheet(file: BlockFile, content: BinaryIO) -> Table:
         workbook.close()
 
 
-def read_table(file: BlockFile, content: BinaryIO) -> tuple[Table, str | None]:
-    """The table in ``file``, read from ``content`` (its stored content, seekable)."""
+def read_table(
+    file: BlockFile, content: BinaryIO, zip_limits: Mapping[str, int]
+) -> tuple[Table, str | None]:
+    """The table in ``file``, read from ``content`` (its stored content, seekable); an
+    .xlsx workbook only within ``zip_limits`` (``max_unpacked_size`` and
+    ``max_compression_ratio``, as :func:`labvault.plugin.check_zip_archive` takes them)."""
     try:
         if file.extension == SPREADSHEET_EXTENSION:
-            return _read_spreadsheet(file, content), None
+            return _read_spreadsheet(file, content, zip_limits), None
         return _read_delimited(file, content)
     except ExtensionError as exc:
         message = str(exc)

@@ -7,16 +7,22 @@
 - managers read everything; admins read and write everything;
 - unverified users get no further than their own account (403); deactivated and
   anonymous users never get here (401).
+
+Nothing a user may not see shows through: an item_id is taken only among the items the
+user may know of (:func:`known`), and a user id names someone only to who may see them
+(:func:`seen_users`); anything else is answered as if it did not exist.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import Role, Status, User
+from labvault.collections import service as collections
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.items import fulltext
 from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
@@ -84,6 +90,42 @@ def writable(user: User) -> sa.ColumnElement[bool]:
     if user.has_role(Role.ADMIN):
         return sa.true()
     return _own_or_shared(user.id, write=True)
+
+
+def known(user: User) -> sa.ColumnElement[bool]:
+    """Items ``user`` may know of: those they read, and those in the trash they may
+    restore (``GET /trash``)."""
+    return sa.or_(
+        sa.and_(Item.deleted_at.is_(None), readable(user)),
+        sa.and_(Item.deleted_at.is_not(None), writable(user)),
+    )
+
+
+def seen_users(session: Session, viewer: User, user_ids: Iterable[int]) -> set[int]:
+    """Those of ``user_ids`` that ``viewer`` may see, as the API shows people: themself,
+    the creators of items they may read, the owners and members of collections they may
+    read, and, for admins (who list every user), everyone."""
+    wanted = set(user_ids)
+    if not wanted:
+        return set()
+    if viewer.has_role(Role.ADMIN):
+        return set(session.scalars(sa.select(User.id).where(User.id.in_(wanted))))
+    # aliases: the permission conditions' own subqueries name the plain tables, and
+    # would be correlated with these rows otherwise
+    creators = item_creators.alias("seen_creators")
+    shares = CollectionShare.__table__.alias("seen_shares")
+    found = sa.union(
+        sa.select(creators.c.user_id)
+        .join(Item, Item.id == creators.c.item_id)
+        .where(creators.c.user_id.in_(wanted), Item.deleted_at.is_(None), readable(viewer)),
+        sa.select(Collection.created_by_id).where(
+            Collection.created_by_id.in_(wanted), collections.readable(viewer)
+        ),
+        sa.select(shares.c.user_id)
+        .join(Collection, Collection.id == shares.c.collection_id)
+        .where(shares.c.user_id.in_(wanted), collections.readable(viewer)),
+    )
+    return set(session.scalars(found)) | ({viewer.id} & wanted)
 
 
 def may_create(user: User) -> bool:

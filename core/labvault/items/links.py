@@ -209,14 +209,26 @@ def changes_creators(item: Item, user_ids: list[int]) -> bool:
     return set(user_ids) != {c.id for c in item.creators}
 
 
-def set_creators(session: Session, item: Item, user_ids: list[int]) -> None:
+def set_creators(
+    session: Session,
+    editor: User,
+    item: Item,
+    user_ids: list[int],
+    disclosed: Iterable[int] = (),
+) -> None:
+    """Make ``user_ids`` the item's creators. Each must be someone the editor may see
+    (:func:`access.seen_users`), one of the item's creators, or ``disclosed`` to the
+    editor already (by a version they restore): any other id is answered as one of
+    nobody, so that no display name shows through."""
+    wanted = list(dict.fromkeys(user_ids))
+    known = {editor.id, *(creator.id for creator in item.creators), *disclosed}
+    seen = known | access.seen_users(session, editor, set(wanted) - known)
     # one by one: users loaded already (the editor) cost no query, nor flush the item
-    found = {user_id: session.get(User, user_id) for user_id in dict.fromkeys(user_ids)}
-    users = [user for user in found.values() if user is not None]
+    found = {user_id: session.get(User, user_id) if user_id in seen else None for user_id in wanted}
     missing = sorted(user_id for user_id, user in found.items() if user is None)
     if missing:
         raise invalid({"creators": [f"no user with id {', '.join(map(str, missing))}"]})
-    item.creators = users
+    item.creators = [user for user in found.values() if user is not None]
 
 
 def set_collections(session: Session, user: User, item: Item, collection_ids: list[str]) -> None:

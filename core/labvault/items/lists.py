@@ -9,6 +9,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
+from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
 from labvault.items import access, search
 from labvault.items.models import Item, ItemRelationship, item_creators
@@ -55,12 +56,12 @@ def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
                 sa.select(item_creators.c.item_id).where(item_creators.c.user_id == args["creator"])
             )
         )
-    if "collection" in args:
+    if "collection" in args:  # one the user may not see lists nothing, as one that is not
         query = query.where(
             Item.id.in_(
                 sa.select(collection_items.c.item_id)
                 .join(Collection, Collection.id == collection_items.c.collection_id)
-                .where(Collection.collection_id == args["collection"])
+                .where(Collection.collection_id == args["collection"], collections.readable(user))
             )
         )
     return query

@@ -48,8 +48,10 @@ class Item(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Immutable ``PREFIX:XXXXXX``.
     refcode: Mapped[str] = mapped_column(sa.String(17), unique=True)
-    #: Unique, human-readable, editable.
-    item_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    #: Human-readable, editable; unique among the items one user may know of when it is
+    #: set (``items.service``), not in the whole database: that would tell who chose one
+    #: that another's hidden item has.
+    item_id: Mapped[str] = mapped_column(sa.String(40), index=True)
     type: Mapped[str] = mapped_column(sa.String(20), index=True)
     name: Mapped[str] = mapped_column(sa.String(500), default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")

@@ -116,8 +116,14 @@ class OneItem(MethodView):
 @blp.route("/by-item-id/<string:item_id>")
 @require_user()
 @blp.response(200, ItemSchema)
+@blp.alt_response(409, response="DEFAULT_ERROR", description="you may read several with it")
 def by_item_id(item_id: str) -> Any:
-    """One item, found by its item_id"""
+    """One item, found by its item_id
+
+    An item_id is unique among the items one person may see when it is set, so someone
+    who reads more (a manager, a new share) may read two with one item_id: 409, naming
+    their refcodes.
+    """
     return item_response(service.get_item_by_item_id(get_session(), signed_in_user(), item_id))
 
 

@@ -71,7 +71,10 @@ class CommonFields(_Strict):
     item_id = fields.String(
         allow_none=True,
         validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR),
-        metadata={"description": "omit or send null to derive it from the refcode"},
+        metadata={
+            "description": "omit or send null to derive it from the refcode; taken (409) "
+            "when another item you may see has it, free when only items you may not see do"
+        },
     )
     name = _short()
     description = fields.String(validate=_long_text, metadata={"description": "Markdown"})
@@ -80,7 +83,10 @@ class CommonFields(_Strict):
     creators = fields.List(
         Id(),
         validate=validate.Length(min=1, error="an item needs at least one creator"),
-        metadata={"description": "user ids (default: you)"},
+        metadata={
+            "description": "user ids (default: you): yourself, the creators of items you "
+            "may read, the people of collections you may read (admins: anyone)"
+        },
     )
     collections = fields.List(
         fields.String(validate=validate.Length(max=40)),
@@ -338,7 +344,12 @@ class _QueryArgs(_Strict):
 
 class ItemListArgsSchema(_QueryArgs):
     type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
-    collection = fields.String(metadata={"description": "collection_id"})
+    collection = fields.String(
+        metadata={
+            "description": "collection_id; a collection you may not see lists nothing, "
+            "as one that does not exist"
+        }
+    )
     creator = Id(strict=False, metadata={"description": "user id"})
     status = fields.String()
     barcode = fields.String(

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import secrets
 import string
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +38,8 @@ from labvault.items.search import compounds
 
 REFCODE_LETTERS = string.ascii_uppercase
 COMMON_COLUMNS = ("name", "description", "date", "status")
+#: Items named at most in an answer about an item_id that several items share.
+MAX_NAMED = 10
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -69,15 +72,29 @@ def get_item(
 
 def get_item_by_item_id(session: Session, user: User, item_id: str) -> Item:
     """The item with this item_id, among those ``user`` may read (NotFound otherwise: the
-    answer must not name another item's refcode)."""
-    refcode = session.scalar(
-        sa.select(Item.refcode).where(
-            Item.item_id == item_id, Item.deleted_at.is_(None), access.readable(user)
+    answer must not name another item's refcode).
+
+    An item_id is unique among the items one user may know of when it is set; someone
+    who reads more (a manager, a new share) may read two with one item_id: Conflict,
+    naming both.
+    """
+    refcodes = list(
+        session.scalars(
+            sa.select(Item.refcode)
+            .where(Item.item_id == item_id, Item.deleted_at.is_(None), access.readable(user))
+            .order_by(Item.refcode)
+            .limit(MAX_NAMED + 1)
         )
     )
-    if refcode is None:
+    if not refcodes:
         raise NotFound(f"no item with item_id {item_id!r}")
-    return get_item(session, user, refcode)
+    if len(refcodes) > 1:
+        named = ", ".join(refcodes[:MAX_NAMED]) + (", ..." if len(refcodes) > MAX_NAMED else "")
+        raise Conflict(
+            f"item_id {item_id!r} names several items you may read: {named}; "
+            "ask for one by its refcode"
+        )
+    return get_item(session, user, refcodes[0])
 
 
 # The statements of reading one item are built once, with the item as a parameter:
@@ -211,9 +228,15 @@ def free_refcodes(session: Session, prefix: str, count: int) -> list[str]:
     return found
 
 
-def _ensure_item_id_free(session: Session, item_id: str, item: Item | None = None) -> None:
-    taken = session.scalar(sa.select(Item.id).where(Item.item_id == item_id))
-    if taken is not None and (item is None or taken != item.id):
+def _ensure_item_id_free(
+    session: Session, user: User, item_id: str, item: Item | None = None
+) -> None:
+    """Conflict if another item ``user`` may know of has ``item_id``. Items they may not
+    know of do not count: refusing for one would tell them it exists."""
+    query = sa.select(Item.id).where(Item.item_id == item_id, access.known(user))
+    if item is not None and item.id is not None:
+        query = query.where(Item.id != item.id)
+    if session.scalar(query.limit(1)) is not None:
         raise Conflict(f"item_id {item_id!r} is already used by another item")
 
 
@@ -229,9 +252,16 @@ def _search_texts(item: Item) -> tuple[str, str]:
     return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()
 
 
-def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]) -> None:
+def apply_changes(
+    session: Session,
+    user: User,
+    item: Item,
+    data: dict[str, Any],
+    disclosed_users: Iterable[int] = (),
+) -> None:
     """Set the item's fields, item_id, relationships and creators from validated ``data``
-    (what is absent stays), in the current write."""
+    (what is absent stays), in the current write. ``disclosed_users``: creators the user
+    has been shown already (by the version they restore), whom they may name."""
     for column in COMMON_COLUMNS:
         if column in data:
             setattr(
@@ -244,7 +274,7 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
             type_fields[name] = jsonable(data[name])
     item.fields = type_fields
     if data.get("item_id"):
-        _ensure_item_id_free(session, data["item_id"], item)
+        _ensure_item_id_free(session, user, data["item_id"], item)
         item.item_id = data["item_id"]
     # before the links: their queries flush a new item, which these would then UPDATE
     item.search_title, item.search_body = _search_texts(item)
@@ -252,7 +282,7 @@ def apply_changes(session: Session, user: User, item: Item, data: dict[str, Any]
     item.cas = item.fields.get("cas") or None
     links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
     if "creators" in data:
-        links.set_creators(session, item, data["creators"])
+        links.set_creators(session, user, item, data["creators"], disclosed_users)
 
 
 def create_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
@@ -283,7 +313,7 @@ def add_item(
         created_by_id=user.id,
     )
     if data.get("item_id"):  # a generated one is free: free_refcodes saw to it
-        _ensure_item_id_free(session, item.item_id)
+        _ensure_item_id_free(session, user, item.item_id)
     session.add(item)
     apply_changes(
         session,
@@ -327,7 +357,7 @@ def trash_item(session: Session, user: User, item: Item) -> None:
 
 
 def restore_from_trash(session: Session, user: User, item: Item) -> Item:
-    _ensure_item_id_free(session, item.item_id, item)
+    _ensure_item_id_free(session, user, item.item_id, item)
     item.deleted_at = None
     item.deleted_by_id = None
     changed(session, item, "restore", user.id)

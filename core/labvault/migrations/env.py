@@ -23,6 +23,14 @@ url = config.attributes["database_url"]
 engine = create_engine(url)
 try:
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode makes a table anew, copies it and drops the old one; with foreign
+            # keys on, that drop would first delete (and cascade to) every row referring
+            # to it. The pragma takes effect only outside a transaction: before BEGIN.
+            driver = connection.connection.dbapi_connection
+            assert driver is not None  # checked out of the pool just now
+            driver.cursor().execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=metadata,
@@ -32,5 +40,9 @@ try:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:  # rolls the migrations back
+                    raise RuntimeError(f"the migrations broke foreign keys: {broken[:10]}")
 finally:
     engine.dispose()

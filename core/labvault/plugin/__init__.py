@@ -33,6 +33,7 @@ Example plugin module::
         host.logger.info("XRD patterns at %s Å", host.options["wavelength"])
 """
 
+from labvault.archives import DEFAULT_MAX_COMPRESSION_RATIO, check_zip_archive
 from labvault.errors import (
     BadPath,
     ConfigError,
@@ -85,6 +86,7 @@ API_VERSION = "2.0"
 __all__ = [
     "API_VERSION",
     "BACKUP_KEY_PATTERN",
+    "DEFAULT_MAX_COMPRESSION_RATIO",
     "AuthProvider",
     "AuthorizationCallback",
     "AuthorizationRequest",
@@ -125,6 +127,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "check_backup_key",
+    "check_zip_archive",
     "hookimpl",
     "relative_to_root",
 ]

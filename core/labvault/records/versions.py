@@ -234,7 +234,7 @@ def restore_version(session: Session, user: User, item: Item, number: int) -> It
     existing_users = set(session.scalars(sa.select(User.id).where(User.id.in_(old["creator_ids"]))))
     if links.may_change_creators(user, item):  # otherwise the creators stay as they are now
         data["creators"] = [u for u in old["creator_ids"] if u in existing_users]
-    items.apply_changes(session, user, item, data)
+    items.apply_changes(session, user, item, data, disclosed_users=old["creator_ids"])
     blocks.replace_blocks(session, item, old.get("blocks", []))
     files.set_item_files(session, item, old.get("file_ids", []))
     changed(session, item, "restore", user.id)

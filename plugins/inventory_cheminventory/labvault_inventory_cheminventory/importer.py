@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, BinaryIO
 
-from labvault.plugin import Invalid, InventoryImporter, InventoryRecord, RowProblem
+from labvault.plugin import (
+    DEFAULT_MAX_COMPRESSION_RATIO,
+    Invalid,
+    InventoryImporter,
+    InventoryRecord,
+    RowProblem,
+)
 
 from labvault_inventory_cheminventory.columns import BARCODE, Field, Kind, field_of
 from labvault_inventory_cheminventory.options import GIB, CheminventoryOptions
@@ -46,7 +52,9 @@ class CheminventoryImporter(InventoryImporter):
                 stream,
                 sheet=self.config.get("sheet"),
                 max_unpacked_size=self.config.get("max_unpacked_size", GIB),
-                max_compression_ratio=self.config.get("max_compression_ratio", 200),
+                max_compression_ratio=self.config.get(
+                    "max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO
+                ),
             )
             rows = sheet.rows()
         elif extension == ".csv":

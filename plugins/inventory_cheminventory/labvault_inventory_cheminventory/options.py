@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from labvault.plugin import DEFAULT_MAX_COMPRESSION_RATIO
 from marshmallow import fields, validate
 
 GIB = 1024**3
@@ -42,7 +43,9 @@ class CheminventoryOptions(ma.Schema):
         metadata={"description": "bytes an .xlsx file may unpack to (its parts together)"},
     )
     max_compression_ratio = fields.Integer(
-        load_default=200,
+        load_default=DEFAULT_MAX_COMPRESSION_RATIO,
         validate=validate.Range(min=10),
-        metadata={"description": "how much larger than packed a large .xlsx part may be"},
+        metadata={
+            "description": "how much larger than packed an .xlsx part of 1 MiB or more may be"
+        },
     )

@@ -11,22 +11,16 @@ import itertools
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import openpyxl
-from labvault.plugin import Invalid
+from labvault.plugin import Invalid, check_zip_archive
 
 Row = Sequence[Any]
 
 _MIB = 1024**2
-#: Parts smaller than this are not held to the compression ratio: small XML parts
-#: (styles, shared strings of a few names) may well pack 1000:1, and unpack to little.
-_RATIO_CHECKED_FROM = 16 * _MIB
-_MAX_PARTS = 10_000
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (Excel 97-2003) and other OLE files
-_ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 64 * 1024
 #: The longest line of a CSV file read; the csv module limits one field to 128 KiB.
 _MAX_LINE = 16 * _MIB
@@ -79,42 +73,19 @@ class XlsxSheet:
                 workbook.close()
 
     def _check_archive(self, stream: IO[bytes]) -> None:
-        """Refuse what is not a zip archive, and one that would unpack to more than the
-        limits allow, from the sizes its directory declares (Python's zipfile never
-        unpacks a part beyond its declared size), before anything is unpacked."""
-        magic = stream.read(8)
-        stream.seek(0)
-        if magic.startswith(_OLE_MAGIC):
+        """Refuse an old .xls workbook by name, and what is no zip archive or would
+        unpack to more than the importer's limits before anything is unpacked."""
+        if stream.read(len(_OLE_MAGIC)).startswith(_OLE_MAGIC):
             raise Invalid(
                 "not an Excel .xlsx file: it is an older Excel (.xls) workbook or another "
                 "OLE file; save it as .xlsx or export CSV"
             )
-        try:
-            with zipfile.ZipFile(stream) as archive:
-                parts = archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
-            if magic.startswith(_ZIP_MAGIC):
-                raise Invalid(f"the .xlsx file is damaged or cut short ({_said(error)})") from None
-            raise Invalid("not an Excel .xlsx file (it is not a zip archive)") from None
-        finally:
-            stream.seek(0)
-        if len(parts) > _MAX_PARTS:
-            raise Invalid(f"the .xlsx file has {len(parts)} parts: more than {_MAX_PARTS}")
-        unpacked = sum(part.file_size for part in parts)
-        if unpacked > self.max_unpacked_size:
-            raise Invalid(
-                f"the .xlsx file unpacks to {unpacked} bytes, more than the importer's "
-                f"max_unpacked_size ({self.max_unpacked_size})"
-            )
-        for part in parts:
-            ratio = part.file_size / max(part.compress_size, 1)
-            if part.file_size >= _RATIO_CHECKED_FROM and ratio > self.max_compression_ratio:
-                raise Invalid(
-                    f"the .xlsx file's part {part.filename} unpacks to {part.file_size} "
-                    f"bytes, {ratio:.0f} times its packed size (more than the importer's "
-                    f"max_compression_ratio, {self.max_compression_ratio}): refused as a "
-                    "possible zip bomb"
-                )
+        check_zip_archive(
+            stream,
+            name="the .xlsx file",
+            max_unpacked_size=self.max_unpacked_size,
+            max_compression_ratio=self.max_compression_ratio,
+        )
 
     def _worksheet(self, workbook: Any) -> Any:
         worksheets = workbook.worksheets  # without chartsheets
