@@ -5,33 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import ValidationError, validate
 from sqlalchemy.orm import Session
 
 from labvault.audit.service import Actor, record
 from labvault.auth.models import Role, Status, User
 from labvault.auth.service import create_api_key, revoke_all_credentials
 from labvault.db import begin_write
+from labvault.emails import normalize_email
 from labvault.errors import Conflict, LabvaultError, NotFound
-
-_valid_email = validate.Email(error="{input!r} is not a valid email address")
 
 
 class UserError(LabvaultError):
     """A user operation cannot be done (unknown user, duplicate email, bad value)."""
 
 
-def normalize_email(email: str) -> str:
-    email = email.strip().lower()
-    try:
-        _valid_email(email)
-    except ValidationError as exc:
-        raise UserError(str(exc.messages[0])) from None
-    return email
-
-
 def find_user(session: Session, who: str, *, for_update: bool = False) -> User:
-    """The user with this email, or this id (an account may have no email)."""
+    """The user with this email (in any form of it: see labvault.emails), or this id (an
+    account may have no email). InvalidEmail for what is neither."""
     if who.isdigit():
         query = sa.select(User).where(User.id == int(who))
     else:
