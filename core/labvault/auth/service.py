@@ -14,7 +14,7 @@ from labvault.audit.service import record
 from labvault.auth.models import ApiKey, RefreshToken, User
 from labvault.auth.tokens import InvalidToken, TokenSigner
 from labvault.db import begin_write, utcnow
-from labvault.errors import Invalid, NotFound, Unauthenticated
+from labvault.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from labvault.plugin import SessionTokens
 
 API_KEY_PREFIX = "lvk_"
@@ -121,14 +121,28 @@ def revoke_all_credentials(session: Session, user: User) -> None:
     )
 
 
+#: Why an API key cannot create another one: a leaked key would mint keys outliving it.
+KEY_FROM_KEY_REFUSED = (
+    "API keys are created with an access token from signing in, not with another API key"
+)
+
+
 def create_api_key(
-    session: Session, user: User, name: str, expires_at: dt.datetime | None
+    session: Session,
+    user: User,
+    name: str,
+    expires_at: dt.datetime | None,
+    *,
+    with_api_key: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new personal API key; the secret is returned once and stored only hashed.
 
     ``expires_at`` must lie in the future; it is kept as the database keeps it (UTC,
-    whole seconds), so the answer and later listings show the same expiry.
+    whole seconds), so the answer and later listings show the same expiry. Forbidden
+    when the user asks ``with_api_key`` (signed in with one, not with an access token).
     """
+    if with_api_key:
+        raise Forbidden(KEY_FROM_KEY_REFUSED)
     if expires_at is not None:
         expires_at = expires_at.astimezone(dt.UTC).replace(microsecond=0)
         if expires_at <= utcnow():
