@@ -84,6 +84,17 @@ class RefreshToken(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class RevokedSession(Base):
+    """A session (a refresh-token family) signed out or revoked, kept while an access
+    token of it may still be valid: every bearer check looks its ``sid`` up here."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    #: When the last access token of the session has expired; then the row goes.
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

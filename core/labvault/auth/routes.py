@@ -57,8 +57,9 @@ def refresh(body: dict[str, Any]) -> SessionTokens:
 @blp.arguments(RefreshRequestSchema)
 @blp.response(204)
 def logout(body: dict[str, Any]) -> None:
-    """End a session: its refresh tokens stop working"""
-    service.end_session(get_session(), body["refresh_token"])
+    """End a session: its refresh tokens and access tokens stop working at once"""
+    signer = current_app.extensions["labvault"].signer
+    service.end_session(get_session(), signer, body["refresh_token"])
 
 
 @keys_blp.route("")
