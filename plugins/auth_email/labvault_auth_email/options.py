@@ -65,7 +65,8 @@ class EmailLinkOptions(ma.Schema):
     ca_file = fields.String(load_default=None, allow_none=True)
     domain_allow_list = fields.List(Domain(), load_default=None, allow_none=True)
     link_lifetime = fields.Integer(load_default=60, validate=validate.Range(min=1, max=10080))
-    mails_per_address = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    mails_per_address_and_client = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    mails_per_address = fields.Integer(load_default=20, validate=validate.Range(min=1))
     requests_per_ip = fields.Integer(load_default=60, validate=validate.Range(min=1))
     subject = fields.String(
         load_default="Your labvault sign-in link",

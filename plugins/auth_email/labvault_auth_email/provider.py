@@ -75,8 +75,7 @@ class EmailLinkProvider(AuthProvider):
         # may_sign_in applies the registration rules, domain_allow_list (admits) included
         if not self.host.may_sign_in(identity):
             return
-        per_address = self.config["mails_per_address"]
-        if self.host.rate_limit(f"address:{identity.email}", per_address, RATE_PERIOD):
+        if not self._may_mail(identity.subject, client_ip):
             return  # a mailbox is not flooded, and the requester is not told
         minutes = self.config["link_lifetime"]
         ticket = {"email": identity.email, "next": next_url}
@@ -100,6 +99,18 @@ class EmailLinkProvider(AuthProvider):
         return self._link(token, spend=True)
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _may_mail(self, address: str, client_ip: str) -> bool:
+        """Count a mail to ``address`` asked for by ``client_ip``: each client gets an
+        address a few mails an hour, so one client using up its count does not keep the
+        address's owner from getting theirs; all clients together get it at most
+        ``mails_per_address``. A client over its own count takes none of the address's."""
+        per_client = self.config["mails_per_address_and_client"]
+        # an address holds no space (normalize_email), so the key is unambiguous
+        if self.host.rate_limit(f"address:{address} client:{client_ip}", per_client, RATE_PERIOD):
+            return False
+        per_address = self.config["mails_per_address"]
+        return not self.host.rate_limit(f"address:{address}", per_address, RATE_PERIOD)
 
     def _link(self, token: str, *, spend: bool) -> dict[str, Any] | None:
         if not token or len(token) > MAX_TOKEN_LENGTH:
