@@ -39,6 +39,8 @@ IDENTIFIER_PREFIX = "lab"
 # SECRET_KEY = "..."
 
 # Lifetime of an access token (JWT), in minutes. Default: 15. Example: 60
+# Signing out, a replayed refresh token or deactivating the user stops the session's
+# access tokens at once anyway: the database remembers a revoked session this long.
 # ACCESS_TOKEN_LIFETIME = 15
 
 # How long a sign-in lasts, in hours: refresh tokens stop working this long after

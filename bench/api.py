@@ -784,9 +784,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {database}: search with {fulltext.ENGINE_NAMES[engine_name or '']}")
                 seeder = Seeder(url, rng)
                 stack.callback(seeder.engine.dispose)
-                token = signer.issue(seeder.seeded.user_id)
+                token = signer.issue(seeder.seeded.user_id, secrets.token_hex(16))
                 tokens = {kind: token for kind in KINDS}
-                tokens["list_manager"] = signer.issue(seeder.seeded.manager_id)
+                tokens["list_manager"] = signer.issue(
+                    seeder.seeded.manager_id, secrets.token_hex(16)
+                )
                 servers: dict[str, Server] = {}
                 for size in sizes:
                     seconds = seeder.grow_to(size)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def _token(app: Any) -> str:
 
     with app.app_context():
         user = create_user(get_session(), "bench@example.org", role=Role("user"))
-        token: str = app.extensions["labvault"].signer.issue(user.id)
+        token: str = app.extensions["labvault"].signer.issue(user.id, secrets.token_hex(16))
         return token
 
 

@@ -224,6 +224,31 @@ def test_users_cannot_see_or_revoke_each_others_keys(labvault_app, labvault_make
     assert client.delete(f"{KEYS}/999999", headers=alice.headers).status_code == 404
 
 
+def test_an_api_key_cannot_create_another_key(labvault_app, labvault_make_user):
+    """A leaked key must not mint keys that outlive it: new keys need an access token."""
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    created = create_key(client, user.headers, name="cron", expires_at="2099-01-01T00:00:00Z")
+    own = bearer(created["key"])
+
+    refused = client.post(KEYS, json={"name": "forever"}, headers=own)
+
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert refused.json == {
+        "code": 403,
+        "status": "Forbidden",
+        "message": "API keys are created with an access token from signing in, not with "
+        "another API key",
+    }
+    assert [row["name"] for row in stored_keys(labvault_app)] == ["cron"]
+    # the key still lists and revokes keys, as the access token does
+    assert [key["name"] for key in client.get(KEYS, headers=own).json] == ["cron"]
+    assert create_key(client, user.headers, name="second")["name"] == "second"
+    documented = client.get("/openapi.json").json["paths"][KEYS]["post"]
+    assert "not with another API key (403)" in " ".join(documented["description"].split())
+    assert "403" in documented["responses"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"), [("GET", KEYS), ("POST", KEYS), ("DELETE", f"{KEYS}/1")]
 )

@@ -10,6 +10,7 @@ records (PostgreSQL's id sequences follow the restored ids).
 from __future__ import annotations
 
 import shutil
+import uuid
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ def assert_restored_server_works(app: Any, make_user: Any) -> None:
     client = app.test_client()
     with app.app_context():
         admin_id = get_session().scalar(sa.text("SELECT id FROM users WHERE role = 'admin'"))
-        token = app.extensions["labvault"].signer.issue(admin_id)
+        token = app.extensions["labvault"].signer.issue(admin_id, uuid.uuid4().hex)
     headers = {"Authorization": f"Bearer {token}"}
     found = client.get("/items?q=coin", headers=headers)
     assert found.status_code == 200 and [i["item_id"] for i in found.json] == ["cell-1"]

@@ -135,14 +135,20 @@ def new_user_token(site: Site, email: str, role: str = "user") -> str:
     (0.2 s, where `labvault users create` and `labvault tokens issue` take 1.5 s)."""
     from labvault.app import create_app
     from labvault.auth.models import Role
+    from labvault.auth.service import start_session
     from labvault.db import get_session
     from labvault.users.service import create_user
 
     app = create_app(site.settings)
     try:
         with app.app_context():
-            user = create_user(get_session(), email, role=Role(role))
-            token: str = app.extensions["labvault"].signer.issue(user.id, dt.timedelta(hours=4))
+            session = get_session()
+            user = create_user(session, email, role=Role(role))
+            hours = dt.timedelta(hours=4)
+            signer = app.extensions["labvault"].signer
+            token: str = start_session(
+                session, signer, user, hours, access_lifetime=hours
+            ).access_token
             return token
     finally:
         app.extensions["labvault"].database.dispose()
@@ -374,9 +380,16 @@ def test_tokens_issue_prints_a_working_token_alone(upgraded_site: Site) -> None:
         with app.app_context():
             session = get_session()
             user = find_user(session, "ada@lab.org", for_update=True)
-            update_user(session, user, status=Status.DEACTIVATED)
+            update_user(session, app.extensions["labvault"].signer, user, status=Status.DEACTIVATED)
         error = site.fail_one_line("tokens", "issue", "--user", "ada@lab.org")
         assert error == "error: ada@lab.org is deactivated"
+        response = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        # the token's session was revoked with the account: reactivating does not revive it
+        with app.app_context():
+            session = get_session()
+            user = find_user(session, "ada@lab.org", for_update=True)
+            update_user(session, app.extensions["labvault"].signer, user, status=Status.ACTIVE)
         response = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
     finally:

@@ -12,6 +12,7 @@ from labvault import migrations
 from labvault.auth.models import User
 from labvault.blocks.models import Block
 from labvault.db import create_engine
+from labvault.errors import LabvaultError
 from labvault.items.models import Item, is_search_object
 from labvault.items.search import apply_search
 from labvault.models import metadata
@@ -248,6 +249,87 @@ def test_upgrade_lets_item_ids_repeat_and_keeps_every_row(empty_database):
                 assert session.scalars(query).all() == found, q
             with pytest.raises(sa.exc.IntegrityError):  # foreign keys hold again
                 session.execute(sa.insert(Block).values(item_id=999, block_type="comment"))
+    finally:
+        engine.dispose()
+
+
+def insert_accounts(url: str, emails: list[str | None], identity_emails: list[str]) -> None:
+    """Users (ids 1, 2, ...) and identities of user 1, as a release before 0011 stored them."""
+    engine = create_engine(url)
+    user = sa.text(
+        "INSERT INTO users (id, email, display_name, role, status, created_at, updated_at) "
+        "VALUES (:id, :email, 'x', 'user', 'active', '2026-01-01 00:00:00', "
+        "'2026-01-01 00:00:00')"
+    )
+    identity = sa.text(
+        "INSERT INTO identities (user_id, provider, subject, email, email_verified, "
+        "display_name, first_sign_in_at, last_sign_in_at) VALUES (1, 'uni', :subject, "
+        ":email, true, '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    )
+    try:
+        with engine.begin() as conn:
+            for number, email in enumerate(emails, 1):
+                conn.execute(user, {"id": number, "email": email})
+            for number, email in enumerate(identity_emails):
+                conn.execute(identity, {"subject": f"s{number}", "email": email})
+    finally:
+        engine.dispose()
+
+
+def stored_addresses(url: str) -> tuple[list[str | None], list[str | None]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            users = conn.scalars(sa.text("SELECT email FROM users ORDER BY id")).all()
+            identities = conn.scalars(sa.text("SELECT email FROM identities ORDER BY id")).all()
+            return list(users), list(identities)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_stores_the_addresses_there_are_in_their_normal_form(empty_database):
+    migrations.upgrade(empty_database, "0010")
+    # what str.lower() let through before: fullwidth letters, a sharp s
+    insert_accounts(
+        empty_database,
+        ["\uff4b\uff41\uff54\uff45@example.org", "straße@lab.org", None],
+        ["\uff2bATE@EXAMPLE.ORG", "not an address"],
+    )
+    migrations.upgrade(empty_database)
+
+    assert stored_addresses(empty_database) == (
+        ["kate@example.org", "strasse@lab.org", None],
+        ["kate@example.org", "not an address"],
+    )
+    # compared exactly from now on, whatever the database's collation says
+    engine = create_engine(empty_database)
+    try:
+        with engine.connect() as conn:
+            for other in ("käte@example.org", "KATE@example.org", "kate@example.org "):
+                found = conn.scalars(sa.text("SELECT id FROM users WHERE email = :e"), {"e": other})
+                assert found.all() == [], other
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_refuses_two_accounts_whose_addresses_become_one(empty_database):
+    migrations.upgrade(empty_database, "0010")
+    # MATHEMATICAL BOLD SMALL K: two addresses before, one once normalized
+    emails = ["\U0001d424ate@example.org", "bob@example.org", "kate@example.org"]
+    insert_accounts(empty_database, emails, ["\U0001d424ate@example.org"])
+
+    with pytest.raises(LabvaultError) as refused:
+        migrations.upgrade(empty_database)
+
+    assert str(refused.value) == (
+        "users 1 and 3 have the same email address once normalized (kate@example.org): "
+        "give one of them another address or none (UPDATE users SET email = NULL WHERE "
+        "id = 3), then upgrade again"
+    )
+    assert stored_addresses(empty_database) == (emails, ["\U0001d424ate@example.org"])
+    engine = create_engine(empty_database)
+    try:
+        assert migrations.current_revision(engine) == "0010"
     finally:
         engine.dispose()
 

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.auth.models import RefreshToken, User
+from labvault.auth.models import RefreshToken, RevokedSession, User
 from labvault.auth.service import SessionTokens, start_session
 from labvault.db import begin_write, get_session, utcnow
+from labvault.users.service import create_user
+
+
+def account(app: Any) -> User:
+    """A user who has not signed in yet (a user of labvault_make_user has a session)."""
+    with app.app_context():
+        return create_user(get_session(), f"{uuid.uuid4().hex[:12]}@example.org")
 
 
 def sign_in(app: Any, user_id: int) -> SessionTokens:
@@ -64,8 +72,8 @@ def assert_refused(response: Any, caplog: Any, reason: str) -> None:
     caplog.clear()
 
 
-def test_signing_in_gives_working_tokens_and_stores_only_a_hash(labvault_app, labvault_make_user):
-    user = labvault_make_user(labvault_app)
+def test_signing_in_gives_working_tokens_and_stores_only_a_hash(labvault_app):
+    user = account(labvault_app)
     tokens = sign_in(labvault_app, user.id)
     assert tokens.token_type == "Bearer"
     assert tokens.refresh_token.startswith("lvr_")
@@ -79,9 +87,9 @@ def test_signing_in_gives_working_tokens_and_stores_only_a_hash(labvault_app, la
     assert len(row["token_hash"]) == 64  # a SHA-256 hex digest
 
 
-def test_refresh_rotates_both_tokens(labvault_make_app, labvault_make_user):
+def test_refresh_rotates_both_tokens(labvault_make_app):
     app = labvault_make_app(ACCESS_TOKEN_LIFETIME=10)
-    user = labvault_make_user(app)
+    user = account(app)
     client = app.test_client()
     first = sign_in(app, user.id)
 
@@ -107,11 +115,9 @@ def test_refresh_rotates_both_tokens(labvault_make_app, labvault_make_user):
     assert [row["used_at"] is not None for row in rows] == [True, True, True, False]
 
 
-def test_reusing_a_rotated_refresh_token_ends_the_whole_session(
-    labvault_app, labvault_make_user, caplog
-):
+def test_reusing_a_rotated_refresh_token_ends_the_whole_session(labvault_app, caplog):
     caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    user = labvault_make_user(labvault_app)
+    user = account(labvault_app)
     client = labvault_app.test_client()
     oldest = sign_in(labvault_app, user.id).refresh_token
     middle = refresh(client, oldest).json["refresh_token"]
@@ -133,10 +139,10 @@ def test_reusing_a_rotated_refresh_token_ends_the_whole_session(
     assert refresh(client, other_device).status_code == 200
 
 
-def test_session_ends_after_session_lifetime(labvault_make_app, labvault_make_user, caplog):
+def test_session_ends_after_session_lifetime(labvault_make_app, caplog):
     app = labvault_make_app(SESSION_LIFETIME=2)
     caplog.set_level(logging.INFO, logger=app.logger.name)
-    user = labvault_make_user(app)
+    user = account(app)
     client = app.test_client()
     before = utcnow()
     tokens = sign_in(app, user.id)
@@ -160,9 +166,9 @@ def test_session_ends_after_session_lifetime(labvault_make_app, labvault_make_us
     assert_refused(refresh(client, rotated), caplog, "expired")
 
 
-def test_logout_revokes_the_session(labvault_app, labvault_make_user, caplog):
+def test_logout_revokes_the_session(labvault_app, caplog):
     caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    user = labvault_make_user(labvault_app)
+    user = account(labvault_app)
     client = labvault_app.test_client()
     current = refresh(client, sign_in(labvault_app, user.id).refresh_token).json["refresh_token"]
     other_device = sign_in(labvault_app, user.id).refresh_token
@@ -175,6 +181,74 @@ def test_logout_revokes_the_session(labvault_app, labvault_make_user, caplog):
     rows = stored_tokens(labvault_app)
     assert [row["revoked_at"] is not None for row in rows] == [True, True, False]
     assert refresh(client, other_device).status_code == 200
+
+
+def assert_access_refused(response: Any, caplog: Any) -> None:
+    """The one 401 of a refused bearer token; the log says the session was revoked."""
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.json["message"] == "invalid or expired token"
+    logged = [r.getMessage() for r in caplog.records if "bearer token refused" in r.getMessage()]
+    assert logged and "the session has been revoked" in logged[-1], logged
+    caplog.clear()
+
+
+@pytest.mark.parametrize("revoked_by", ["signing-out", "a-replayed-refresh-token"])
+def test_revoking_a_session_ends_its_access_tokens_at_once(
+    labvault_app, labvault_make_user, caplog, revoked_by
+):
+    caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
+    user = labvault_make_user(labvault_app)
+    client = labvault_app.test_client()
+    first = sign_in(labvault_app, user.id)
+    rotated = refresh(client, first.refresh_token).json
+    other_device = sign_in(labvault_app, user.id)
+    for access_token in (first.access_token, rotated["access_token"]):
+        assert me(client, access_token).status_code == 200
+
+    if revoked_by == "signing-out":
+        logout = client.post("/auth/logout", json={"refresh_token": rotated["refresh_token"]})
+        assert logout.status_code == 204
+    else:  # a thief replays the used refresh token: the whole session is revoked
+        assert refresh(client, first.refresh_token).status_code == 401
+
+    assert_access_refused(me(client, first.access_token), caplog)
+    assert_access_refused(me(client, rotated["access_token"]), caplog)
+    # the user's other sessions go on
+    assert me(client, other_device.access_token).json["id"] == user.id
+    assert me(client, user.token).json["id"] == user.id
+
+
+def revoked_sessions(app: Any) -> list[dict[str, Any]]:
+    with app.app_context():
+        table = RevokedSession.__table__
+        rows = get_session().execute(sa.select(table).order_by(table.c.expires_at)).mappings()
+        return [dict(row) for row in rows]
+
+
+def test_a_revoked_session_is_remembered_only_while_its_access_tokens_live(labvault_make_app):
+    app = labvault_make_app(ACCESS_TOKEN_LIFETIME=2)
+    user = account(app)
+    client = app.test_client()
+    first, second = sign_in(app, user.id), sign_in(app, user.id)
+    first_family, second_family = (row["family_id"] for row in stored_tokens(app))
+
+    before = utcnow()
+    client.post("/auth/logout", json={"refresh_token": first.refresh_token})
+    [remembered] = revoked_sessions(app)
+    assert remembered["session_id"] == first_family
+    # as long as an access token of it may live: its lifetime and the clock leeway
+    lives = dt.timedelta(minutes=2, seconds=5)
+    assert before + lives <= remembered["expires_at"] <= utcnow() + lives
+
+    with app.app_context():
+        session = get_session()
+        begin_write(session)
+        session.execute(
+            sa.update(RevokedSession).values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+        session.commit()
+    client.post("/auth/logout", json={"refresh_token": second.refresh_token})
+    assert [row["session_id"] for row in revoked_sessions(app)] == [second_family]
 
 
 def test_logout_with_an_unknown_token_changes_nothing(labvault_app, labvault_make_user):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import uuid
 from typing import Any
 
 import jwt
@@ -67,7 +68,7 @@ class Lab:
 
     def token(self, user_id: int) -> str:
         with self.app.app_context():
-            token: str = self.app.extensions["labvault"].signer.issue(user_id)
+            token: str = self.app.extensions["labvault"].signer.issue(user_id, uuid.uuid4().hex)
             return token
 
 

@@ -150,6 +150,7 @@ def claims(user_id: int, /, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     payload = {
         "sub": str(user_id),
+        "sid": uuid.uuid4().hex,
         "iat": now,
         "nbf": now,
         "exp": now + 600,
@@ -317,6 +318,14 @@ HS256_ATTACKS: dict[str, Attack] = {
     "sub-a-number-not-a-string": Attack(
         lambda f: bearer(jwt.encode(claims(f.user_id, sub=f.user_id), TEST_SECRET_KEY)),
         "Subject must be a string",
+    ),
+    "sid-not-a-session": Attack(
+        lambda f: bearer(jwt.encode(claims(f.user_id, sid="../x"), TEST_SECRET_KEY)),
+        "token session is not a session",
+    ),
+    "sid-a-number": Attack(
+        lambda f: bearer(jwt.encode(claims(f.user_id, sid=1), TEST_SECRET_KEY)),
+        "token session is not a session",
     ),
     "sub-of-no-user": Attack(
         lambda f: bearer(jwt.encode(claims(f.admin_id + 1000), TEST_SECRET_KEY)),
@@ -529,7 +538,7 @@ def test_issued_token_works_and_carries_every_claim(
     assert decoded["exp"] - decoded["iat"] == 7 * 60
     assert abs(decoded["iat"] - time.time()) < 60
     with app.app_context():
-        another = app.extensions["labvault"].signer.issue(user.id)
+        another = app.extensions["labvault"].signer.issue(user.id, uuid.uuid4().hex)
     assert jwt.decode(another, options={"verify_signature": False})["jti"] != decoded["jti"]
 
 

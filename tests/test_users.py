@@ -270,9 +270,9 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(
         session = get_session()
         account = session.get(User, user.id)
         assert account is not None
-        refresh_token = start_session(
-            session, state.signer, account, dt.timedelta(hours=1)
-        ).refresh_token
+        signed_in = start_session(session, state.signer, account, dt.timedelta(hours=1))
+    refresh_token = signed_in.refresh_token
+    access_headers = {"Authorization": f"Bearer {signed_in.access_token}"}
     api_key = client.post("/users/me/api-keys", json={"name": "cron"}, headers=user.headers)
     key_headers = {"Authorization": f"Bearer {api_key.json['key']}"}
     assert client.get("/users/me", headers=user.headers).status_code == 200
@@ -280,6 +280,8 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(
     rotated = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert rotated.status_code == 200
     refresh_token = rotated.json["refresh_token"]
+    rotated_headers = {"Authorization": f"Bearer {rotated.json['access_token']}"}
+    assert client.get("/users/me", headers=rotated_headers).status_code == 200
 
     etag = etag_of(client, admin, user.id)
     response = patch(client, admin, user.id, {"status": "deactivated"}, etag)
@@ -291,17 +293,18 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(
         assert_error(client.get("/users/me", headers=key_headers), 401, INVALID_TOKEN_MESSAGE)
     refusals = [r.getMessage() for r in caplog.records if "token refused" in r.getMessage()]
     reasons = [refusal.split(": ", 1)[1] for refusal in refusals]
-    assert reasons == ["the account is deactivated", "unknown or revoked API key"]
+    assert reasons == ["the session has been revoked", "unknown or revoked API key"]
     refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert_error(refreshed, 401, INVALID_TOKEN_MESSAGE)  # the log says: revoked
     # only that user is affected
     assert client.get("/users/me", headers=bystander.headers).status_code == 200
 
-    # reactivating the account does not bring the old API key or session back
+    # reactivating the account does not bring the old API key or sessions back, nor the
+    # access tokens of those sessions
     etag = etag_of(client, admin, user.id)
     assert patch(client, admin, user.id, {"status": "active"}, etag).status_code == 200
-    assert client.get("/users/me", headers=user.headers).status_code == 200
-    assert_error(client.get("/users/me", headers=key_headers), 401, INVALID_TOKEN_MESSAGE)
+    for headers in (user.headers, access_headers, rotated_headers, key_headers):
+        assert_error(client.get("/users/me", headers=headers), 401, INVALID_TOKEN_MESSAGE)
     refreshed = client.post("/auth/refresh", json={"refresh_token": refresh_token})
     assert_error(refreshed, 401, INVALID_TOKEN_MESSAGE)  # the log says: revoked
 

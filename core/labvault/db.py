@@ -45,6 +45,31 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+class ExactString(sa.TypeDecorator[str]):
+    """A VARCHAR compared character for character on every database, for what is looked
+    up by its exact value (email addresses in their normal form, the subjects of
+    identities). MariaDB's usual collations compare case, accents and trailing spaces
+    away ("Käte " equals "kate"), so a lookup would find another person's row; this
+    column takes a binary collation without padding there. SQLite and PostgreSQL's
+    deterministic collations compare exactly already."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            # MySQL's binary collations pad; its NO PAD one is named differently
+            collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(
+                sa.dialects.mysql.VARCHAR(self.length, collation=collation)
+            )
+        return dialect.type_descriptor(sa.String(self.length))
+
+
 def utcnow() -> dt.datetime:
     # MySQL DATETIME keeps whole seconds unless declared with fsp; keep every backend equal
     return dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -6,6 +6,7 @@ from labvault.auth.models import (
     LinkedIdentity,
     RateLimit,
     RefreshToken,
+    RevokedSession,
     SignInTicket,
     User,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "LinkedIdentity",
     "RateLimit",
     "RefreshToken",
+    "RevokedSession",
     "SignInTicket",
     "SourceEntry",
     "SourceState",

@@ -134,8 +134,10 @@ def labvault_client(labvault_app: Any) -> Any:
 
 @pytest.fixture
 def labvault_make_user() -> Callable[..., TestUser]:
-    """Factory: ``labvault_make_user(app, role="user", status="active")`` -> TestUser."""
+    """Factory: ``labvault_make_user(app, role="user", status="active")`` -> TestUser,
+    whose token is the access token of a session of its own (revoked like any)."""
     from labvault.auth.models import Role, Status
+    from labvault.auth.service import start_session
     from labvault.db import get_session
     from labvault.users.service import create_user
 
@@ -144,8 +146,10 @@ def labvault_make_user() -> Callable[..., TestUser]:
     ) -> TestUser:
         email = email or f"user{next(_emails)}@example.org"
         with app.app_context():
-            user = create_user(get_session(), email, role=Role(role), status=Status(status))
-            token = app.extensions["labvault"].signer.issue(user.id)
+            session = get_session()
+            user = create_user(session, email, role=Role(role), status=Status(status))
+            # a signed-in session of the user's, as a sign-in starts (a refresh-token row)
+            token = start_session(session, app.extensions["labvault"].signer, user).access_token
             return TestUser(user.id, user.email or email, role, status, token)
 
     return make

@@ -16,7 +16,7 @@ from flask import current_app, g, request
 from flask_smorest import abort
 
 from labvault.auth.models import Role, Status, User
-from labvault.auth.service import AuthError, authenticate_bearer
+from labvault.auth.service import API_KEY_PREFIX, AuthError, authenticate_bearer
 from labvault.db import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +45,7 @@ def current_user() -> User | None:
     if "current_user" in g:
         return cast(User | None, g.current_user)
     header = request.headers.get("Authorization", "")
-    user = None
+    user, api_key = None, False
     if header:
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
@@ -56,8 +56,15 @@ def current_user() -> User | None:
             user = authenticate_bearer(get_session(), state.signer, credential)
         except AuthError as exc:
             refuse_token("bearer", exc)
-    g.current_user = user
+        api_key = credential.startswith(API_KEY_PREFIX)
+    g.current_user, g.signed_in_with_api_key = user, api_key
     return user
+
+
+def signed_in_with_api_key() -> bool:
+    """Whether this request's user came with a personal API key (not an access token)."""
+    current_user()
+    return bool(g.signed_in_with_api_key)
 
 
 def signed_in_user() -> User:

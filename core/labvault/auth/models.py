@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
+from labvault.db import MYSQL_TABLE_OPTIONS, Base, ExactString, utcnow
+from labvault.emails import MAX_EMAIL_LENGTH
 
 
 class Role(enum.StrEnum):
@@ -49,9 +50,10 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Always an address someone verified (an admin, or a sign-in provider); None when no
-    #: provider vouched for one (some providers give no address at all).
-    email: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    #: Always an address someone verified (an admin, or a sign-in provider), in its normal
+    #: form (labvault.emails); None when no provider vouched for one (some providers give
+    #: no address at all).
+    email: Mapped[str | None] = mapped_column(ExactString(MAX_EMAIL_LENGTH), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200), default="")
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.USER)
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.ACTIVE)
@@ -82,6 +84,17 @@ class RefreshToken(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class RevokedSession(Base):
+    """A session (a refresh-token family) signed out or revoked, kept while an access
+    token of it may still be valid: every bearer check looks its ``sid`` up here."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    #: When the last access token of the session has expired; then the row goes.
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
@@ -109,8 +122,10 @@ class LinkedIdentity(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     #: The provider instance's name (its key in AUTH_PROVIDERS).
     provider: Mapped[str] = mapped_column(sa.String(40))
-    subject: Mapped[str] = mapped_column(sa.String(255))
-    email: Mapped[str | None] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(ExactString(255))
+    #: The address the provider gave, in its normal form; None when it gave none, or
+    #: something that is not an address.
+    email: Mapped[str | None] = mapped_column(sa.String(MAX_EMAIL_LENGTH))
     email_verified: Mapped[bool] = mapped_column(default=False)
     display_name: Mapped[str] = mapped_column(sa.String(200), default="")
     first_sign_in_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

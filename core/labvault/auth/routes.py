@@ -8,7 +8,12 @@ from flask import current_app
 from flask.views import MethodView
 
 from labvault.auth import service
-from labvault.auth.access import refuse_token, require_user, signed_in_user
+from labvault.auth.access import (
+    refuse_token,
+    require_user,
+    signed_in_user,
+    signed_in_with_api_key,
+)
 from labvault.auth.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -52,8 +57,9 @@ def refresh(body: dict[str, Any]) -> SessionTokens:
 @blp.arguments(RefreshRequestSchema)
 @blp.response(204)
 def logout(body: dict[str, Any]) -> None:
-    """End a session: its refresh tokens stop working"""
-    service.end_session(get_session(), body["refresh_token"])
+    """End a session: its refresh tokens and access tokens stop working at once"""
+    signer = current_app.extensions["labvault"].signer
+    service.end_session(get_session(), signer, body["refresh_token"])
 
 
 @keys_blp.route("")
@@ -68,13 +74,21 @@ class ApiKeys(MethodView):
     @rate_limited(keys_blp, "token")
     @keys_blp.arguments(ApiKeyCreateSchema)
     @keys_blp.response(201, ApiKeyCreatedSchema)
+    @keys_blp.alt_response(403, schema="Error", description="sent with an API key")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an API key for scripts and instruments
 
         Send it as 'Authorization: Bearer <key>'. It is shown once, in this answer.
+        API keys are created with an access token from signing in, not with another API
+        key (403): a leaked key cannot make keys that outlive it. A key still lists and
+        revokes keys.
         """
         key, secret = service.create_api_key(
-            get_session(), signed_in_user(), body["name"], body["expires_at"]
+            get_session(),
+            signed_in_user(),
+            body["name"],
+            body["expires_at"],
+            with_api_key=signed_in_with_api_key(),
         )
         return {**{name: getattr(key, name) for name in ApiKeySchema().fields}, "key": secret}
 

@@ -1,4 +1,11 @@
-"""Sessions (access + refresh tokens), personal API keys and bearer authentication."""
+"""Sessions (access + refresh tokens), personal API keys and bearer authentication.
+
+A session is a refresh-token family; each access token names its session (``sid``).
+Signing out, a replayed refresh token and deactivating the user revoke sessions, and a
+revoked session's id stays in ``revoked_sessions`` for as long as an access token of it
+may be valid, so those tokens stop at once too: the bearer check reads it in the query
+that loads the user (one primary-key lookup more, no round trip).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.audit.service import record
-from labvault.auth.models import ApiKey, RefreshToken, User
-from labvault.auth.tokens import InvalidToken, TokenSigner
-from labvault.db import begin_write, utcnow
-from labvault.errors import Invalid, NotFound, Unauthenticated
+from labvault.auth.models import ApiKey, RefreshToken, RevokedSession, User
+from labvault.auth.tokens import LEEWAY, InvalidToken, TokenSigner
+from labvault.db import begin_write, insert_missing, utcnow
+from labvault.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from labvault.plugin import SessionTokens
 
 API_KEY_PREFIX = "lvk_"
@@ -45,25 +52,48 @@ def _new_refresh_token(
 
 
 def start_session(
-    session: Session, signer: TokenSigner, user: User, lifetime: dt.timedelta | None = None
+    session: Session,
+    signer: TokenSigner,
+    user: User,
+    lifetime: dt.timedelta | None = None,
+    *,
+    access_lifetime: dt.timedelta | None = None,
 ) -> SessionTokens:
     """Sign a user in: a new refresh-token family and an access token. Commits.
 
-    The session lasts ``lifetime`` (default: SESSION_LIFETIME) from now.
+    The session lasts ``lifetime`` (default: SESSION_LIFETIME) from now, its first access
+    token ``access_lifetime`` (default: ACCESS_TOKEN_LIFETIME).
     """
     begin_write(session)
-    ends = utcnow() + (lifetime or signer.session_lifetime)
-    refresh = _new_refresh_token(session, user, uuid.uuid4().hex, ends)
+    lifetime = lifetime or signer.session_lifetime
+    access_lifetime = access_lifetime or signer.lifetime
+    family_id = uuid.uuid4().hex
+    refresh = _new_refresh_token(session, user, family_id, utcnow() + lifetime)
     session.commit()
-    return SessionTokens(signer.issue(user.id), refresh, int(signer.lifetime.total_seconds()))
+    access = signer.issue(user.id, family_id, access_lifetime)
+    return SessionTokens(access, refresh, int(access_lifetime.total_seconds()))
 
 
-def _revoke_family(session: Session, family_id: str) -> None:
+def _remember_revoked(session: Session, ends: dict[str, dt.datetime]) -> None:
+    """Keep revoked sessions (family id -> when their last access token has expired)
+    in the deny list, and forget those whose tokens have all expired."""
+    now = utcnow()
+    session.execute(sa.delete(RevokedSession).where(RevokedSession.expires_at < now))
+    for family_id, end in ends.items():
+        # the clock leeway of the check: a token is taken until LEEWAY past its exp
+        values = {"session_id": family_id, "expires_at": end + LEEWAY}
+        insert_missing(session, RevokedSession, values)
+
+
+def _revoke_family(session: Session, signer: TokenSigner, family_id: str) -> None:
+    now = utcnow()
     session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
+    # its access tokens came from sign-in and refreshes, the last one before now
+    _remember_revoked(session, {family_id: now + signer.lifetime})
 
 
 def _locked_token(session: Session, secret: str) -> RefreshToken | None:
@@ -85,7 +115,7 @@ def refresh_session(session: Session, signer: TokenSigner, secret: str) -> Sessi
     if token.revoked_at is not None:
         raise AuthError("this session has been revoked; sign in again")
     if token.used_at is not None:
-        _revoke_family(session, token.family_id)
+        _revoke_family(session, signer, token.family_id)
         session.commit()
         raise AuthError("refresh token was already used; the session has been revoked")
     if token.expires_at <= utcnow():
@@ -95,25 +125,41 @@ def refresh_session(session: Session, signer: TokenSigner, secret: str) -> Sessi
     token.used_at = utcnow()
     refresh = _new_refresh_token(session, token.user, token.family_id, token.expires_at)
     session.commit()
-    return SessionTokens(signer.issue(token.user_id), refresh, int(signer.lifetime.total_seconds()))
+    access = signer.issue(token.user_id, token.family_id)
+    return SessionTokens(access, refresh, int(signer.lifetime.total_seconds()))
 
 
-def end_session(session: Session, secret: str) -> None:
-    """Sign out: revoke the family of a refresh token (unknown tokens are ignored)."""
+def end_session(session: Session, signer: TokenSigner, secret: str) -> None:
+    """Sign out: revoke the family of a refresh token and its access tokens (unknown
+    tokens are ignored)."""
     token = _locked_token(session, secret)
     if token is not None:
-        _revoke_family(session, token.family_id)
+        _revoke_family(session, signer, token.family_id)
     session.commit()
 
 
-def revoke_all_credentials(session: Session, user: User) -> None:
-    """End every session and revoke every API key of a user (part of the caller's write)."""
+def revoke_all_credentials(session: Session, signer: TokenSigner, user: User) -> None:
+    """End every session (their access tokens too) and revoke every API key of a user
+    (part of the caller's write)."""
     now = utcnow()
+    # a session's access tokens end at most ACCESS_TOKEN_LIFETIME after the session (one
+    # issued by its last refresh), or with it (labvault tokens issue): while one may live
+    last_ends = (
+        sa.select(RefreshToken.family_id, sa.func.max(RefreshToken.expires_at))
+        .where(
+            RefreshToken.user_id == user.id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now - signer.lifetime - LEEWAY,
+        )
+        .group_by(RefreshToken.family_id)
+    )
+    ends = {family_id: end + signer.lifetime for family_id, end in session.execute(last_ends)}
     session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    _remember_revoked(session, ends)
     session.execute(
         sa.update(ApiKey)
         .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
@@ -121,14 +167,28 @@ def revoke_all_credentials(session: Session, user: User) -> None:
     )
 
 
+#: Why an API key cannot create another one: a leaked key would mint keys outliving it.
+KEY_FROM_KEY_REFUSED = (
+    "API keys are created with an access token from signing in, not with another API key"
+)
+
+
 def create_api_key(
-    session: Session, user: User, name: str, expires_at: dt.datetime | None
+    session: Session,
+    user: User,
+    name: str,
+    expires_at: dt.datetime | None,
+    *,
+    with_api_key: bool = False,
 ) -> tuple[ApiKey, str]:
     """A new personal API key; the secret is returned once and stored only hashed.
 
     ``expires_at`` must lie in the future; it is kept as the database keeps it (UTC,
-    whole seconds), so the answer and later listings show the same expiry.
+    whole seconds), so the answer and later listings show the same expiry. Forbidden
+    when the user asks ``with_api_key`` (signed in with one, not with an access token).
     """
+    if with_api_key:
+        raise Forbidden(KEY_FROM_KEY_REFUSED)
     if expires_at is not None:
         expires_at = expires_at.astimezone(dt.UTC).replace(microsecond=0)
         if expires_at <= utcnow():
@@ -204,7 +264,10 @@ def _user_for_api_key(session: Session, secret: str) -> User:
 
 
 #: Built once: every request runs it, and session.get builds its statement each time.
-_USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+#: Whether the token's session was revoked comes along in the same statement.
+_USER_BY_ID = sa.select(
+    User, sa.exists().where(RevokedSession.session_id == sa.bindparam("session_id"))
+).where(User.id == sa.bindparam("user_id"))
 
 
 def authenticate_bearer(session: Session, signer: TokenSigner, credential: str) -> User:
@@ -216,10 +279,14 @@ def authenticate_bearer(session: Session, signer: TokenSigner, credential: str) 
             claims = signer.verify(credential)
         except InvalidToken as exc:
             raise AuthError(str(exc)) from None
-        found = session.scalars(_USER_BY_ID, {"user_id": int(claims["sub"])}).first()
+        found = session.execute(
+            _USER_BY_ID, {"user_id": int(claims["sub"]), "session_id": claims["sid"]}
+        ).first()
         if found is None:
             raise AuthError("the token's user does not exist")
-        user = found
+        user, revoked = found
+        if revoked:
+            raise AuthError("the session has been revoked")
     if not user.is_active:
         raise AuthError("the account is deactivated")
     return user

@@ -19,7 +19,9 @@ import jwt
 from labvault.errors import ConfigError
 
 AUDIENCE = "labvault-api"
-REQUIRED_CLAIMS = ("sub", "iat", "nbf", "exp", "jti", "iss", "aud")
+#: ``sid`` is the session the token belongs to (its refresh-token family): a token of a
+#: session that was signed out or revoked is refused (labvault.auth.service).
+REQUIRED_CLAIMS = ("sub", "sid", "iat", "nbf", "exp", "jti", "iss", "aud")
 #: Tolerated clock difference between servers behind one load balancer.
 LEEWAY = dt.timedelta(seconds=5)
 #: The ``sub`` the server issues: a user id in canonical ASCII decimal. ``str.isdigit``
@@ -27,6 +29,8 @@ LEEWAY = dt.timedelta(seconds=5)
 #: the lookup fail with a database error (a 500) instead of a 401.
 _USER_ID = re.compile(r"[1-9][0-9]{0,9}")
 _MAX_USER_ID = 2**31 - 1
+#: The ``sid`` the server issues: a session id, 32 lowercase hex digits.
+SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class InvalidToken(Exception):
@@ -91,10 +95,13 @@ class TokenSigner:
             session_lifetime=dt.timedelta(hours=settings["SESSION_LIFETIME"]),
         )
 
-    def issue(self, user_id: int, lifetime: dt.timedelta | None = None) -> str:
+    def issue(self, user_id: int, session_id: str, lifetime: dt.timedelta | None = None) -> str:
+        """An access token of ``user_id`` in the session ``session_id`` (its refresh-token
+        family), valid for ``lifetime`` (default: ACCESS_TOKEN_LIFETIME)."""
         now = dt.datetime.now(dt.UTC)
         claims = {
             "sub": str(user_id),
+            "sid": session_id,
             "iat": now,
             "nbf": now,
             "exp": now + (lifetime or self.lifetime),
@@ -125,6 +132,9 @@ class TokenSigner:
             or int(subject) > _MAX_USER_ID
         ):
             raise InvalidToken("token subject is not a user")
+        session_id = claims["sid"]
+        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+            raise InvalidToken("token session is not a session")
         return claims
 
 

@@ -49,6 +49,8 @@ def dumped_tables(metadata: sa.MetaData) -> list[sa.Table]:
 
 def column_kind(column: sa.Column[Any]) -> str:
     column_type = column.type
+    if isinstance(column_type, sa.TypeDecorator) and not isinstance(column_type, UTCDateTime):
+        column_type = column_type.impl_instance  # e.g. ExactString: its values are text
     if isinstance(column_type, sa.JSON):
         return "json"
     if isinstance(column_type, (UTCDateTime, sa.DateTime)):

@@ -371,14 +371,17 @@ def users_deactivate(ctx: click.Context, who: str) -> None:
 
 
 def _change_user(ctx: click.Context, who: str, **changes: Any) -> None:
+    from flask import current_app
+
     from labvault.audit.service import CLI
     from labvault.db import get_session
     from labvault.users.service import find_user, update_user
 
     with _obj(ctx).app().app_context():
         session = get_session()
+        signer = current_app.extensions["labvault"].signer
         user = find_user(session, who, for_update=True)
-        user = update_user(session, user, actor=CLI, **changes)
+        user = update_user(session, signer, user, actor=CLI, **changes)
         name = user.email or f"user {user.id}"
         click.echo(
             f"{name} is now {user.role.value}"
@@ -405,21 +408,29 @@ def tokens() -> None:
 )
 @click.pass_context
 def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
-    """Print an access token (alone on stdout, for scripts)."""
+    """Print an access token (alone on stdout, for scripts).
+
+    It is the token of a session of its own that ends with it: deactivating the user
+    revokes it as it does every session.
+    """
     import datetime as dt
 
     from flask import current_app
 
+    from labvault.auth.service import start_session
     from labvault.db import get_session
     from labvault.users.service import find_user
 
     with _obj(ctx).app().app_context():
-        user = find_user(get_session(), email)
+        session = get_session()
+        user = find_user(session, email)
         if not user.is_active:
             raise LabvaultError(f"{user.email or f'user {user.id}'} is deactivated")
         signer = current_app.extensions["labvault"].signer
-        lifetime = dt.timedelta(minutes=minutes) if minutes else None
-        click.echo(signer.issue(user.id, lifetime))
+        lifetime = dt.timedelta(minutes=minutes) if minutes else signer.lifetime
+        # the refresh token is not shown: the session ends with this token
+        tokens = start_session(session, signer, user, lifetime, access_lifetime=lifetime)
+        click.echo(tokens.access_token)
 
 
 # --- files -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ Example plugin module::
 """
 
 from labvault.archives import DEFAULT_MAX_COMPRESSION_RATIO, check_zip_archive
+from labvault.emails import InvalidEmail, normalize_email, normalize_email_domain
 from labvault.errors import (
     BadPath,
     ConfigError,
@@ -109,6 +110,7 @@ __all__ = [
     "Host",
     "Identity",
     "Invalid",
+    "InvalidEmail",
     "InventoryImporter",
     "InventoryRecord",
     "LabvaultError",
@@ -129,5 +131,7 @@ __all__ = [
     "check_backup_key",
     "check_zip_archive",
     "hookimpl",
+    "normalize_email",
+    "normalize_email_domain",
     "relative_to_root",
 ]

@@ -23,8 +23,10 @@ class Identity:
     """Who a sign-in provider says someone is, handed to :meth:`Host.sign_in`.
 
     ``provider`` is the provider instance's name (its key in ``AUTH_PROVIDERS``),
-    ``subject`` the provider's own, stable id for the person. ``email_verified`` says
-    whether the provider checked that the person owns ``email``.
+    ``subject`` the provider's own, stable id for the person, compared exactly (case
+    and accents count). ``email_verified`` says whether the provider checked that the
+    person owns ``email``; the core keeps and compares ``email`` in its normal form
+    (:func:`~labvault.plugin.normalize_email`).
     """
 
     provider: str

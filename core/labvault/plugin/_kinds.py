@@ -164,7 +164,10 @@ class AuthProvider(Extension):
 
     def admits(self, identity: Identity) -> bool:
         """Whether a non-empty :meth:`allow_list` lets ``identity`` in; by default when
-        it lists the identity's subject."""
+        it lists the identity's subject. The core hands the identity over with its email
+        in normal form (:func:`~labvault.plugin.normalize_email`), or without one that
+        is not an address; compare domains with
+        :func:`~labvault.plugin.normalize_email_domain`."""
         return identity.subject in (self.allow_list() or ())
 
     def login_url(self) -> str | None:

@@ -11,12 +11,16 @@ the session. The rules:
   when a list admitted the identity, else unverified until an admin activates it;
 - a non-empty allow list must admit the identity at every sign-in through its provider;
   a deactivated account never signs in.
+
+The identity's email is taken in its normal form (:mod:`labvault.emails`) before any
+rule sees it, the provider's :meth:`~labvault.plugin.AuthProvider.admits` included; one
+that is not an address counts as none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,9 +29,9 @@ from labvault.auth.models import LinkedIdentity, Status, User
 from labvault.auth.service import start_session
 from labvault.auth.tokens import TokenSigner
 from labvault.db import begin_write, utcnow
+from labvault.emails import InvalidEmail, normalize_email
 from labvault.errors import Conflict, Forbidden, NotFound
 from labvault.plugin import AuthProvider, Identity, SessionTokens
-from labvault.users.service import UserError, normalize_email
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,19 @@ def provider_for(providers: Mapping[str, AuthProvider], identity: Identity) -> A
         raise NotFound(f"no sign-in provider {identity.provider!r} is enabled") from None
 
 
-def verified_email(identity: Identity) -> str | None:
-    """The identity's email when its provider verified it and it is an address."""
-    if not identity.email or not identity.email_verified:
-        return None
+def with_normal_email(identity: Identity) -> Identity:
+    """The identity with its email in normal form, or without one that is no address."""
+    if identity.email is None:
+        return identity
     try:
-        return normalize_email(identity.email)
-    except UserError:
-        return None
+        return replace(identity, email=normalize_email(identity.email))
+    except InvalidEmail:
+        return replace(identity, email=None, email_verified=False)
+
+
+def verified_email(identity: Identity) -> str | None:
+    """The identity's email (see :func:`with_normal_email`) when its provider verified it."""
+    return identity.email if identity.email_verified else None
 
 
 def _decide(
@@ -113,6 +122,7 @@ def check_sign_in(
 ) -> User | None:
     """The account a sign-in would reach (None: a new one), or the refusal it would meet
     (Forbidden, Conflict, NotFound); nothing is written."""
+    identity = with_normal_email(identity)
     return _decide(session, provider, identity, link_user_id, lock=False).user
 
 
@@ -148,6 +158,7 @@ def sign_in(
     link_user_id: int | None = None,
 ) -> SessionTokens:
     """Apply the rules, record the identity and start a session. Commits."""
+    identity = with_normal_email(identity)
     begin_write(session)
     try:
         decision = _decide(session, provider, identity, link_user_id, lock=True)
@@ -158,7 +169,7 @@ def sign_in(
                 user_id=user.id, provider=identity.provider, subject=identity.subject
             )
             session.add(linked)
-        linked.email = identity.email[:320] if identity.email else None
+        linked.email = identity.email
         linked.email_verified = identity.email_verified
         linked.display_name = identity.display_name[:200]
         linked.last_sign_in_at = utcnow()

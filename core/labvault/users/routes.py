@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import current_app
 from flask.views import MethodView
 
 from labvault.audit import service as audit
@@ -67,7 +68,8 @@ class OneUser(MethodView):
         session = get_session()
         user = service.lock_user(session, user_id)
         blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
-        return service.change_user(session, signed_in_user(), user, changes)
+        signer = current_app.extensions["labvault"].signer
+        return service.change_user(session, signer, signed_in_user(), user, changes)
 
 
 @audit_blp.route("")

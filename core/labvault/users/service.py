@@ -5,33 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import ValidationError, validate
 from sqlalchemy.orm import Session
 
 from labvault.audit.service import Actor, record
 from labvault.auth.models import Role, Status, User
 from labvault.auth.service import create_api_key, revoke_all_credentials
+from labvault.auth.tokens import TokenSigner
 from labvault.db import begin_write
+from labvault.emails import normalize_email
 from labvault.errors import Conflict, LabvaultError, NotFound
-
-_valid_email = validate.Email(error="{input!r} is not a valid email address")
 
 
 class UserError(LabvaultError):
     """A user operation cannot be done (unknown user, duplicate email, bad value)."""
 
 
-def normalize_email(email: str) -> str:
-    email = email.strip().lower()
-    try:
-        _valid_email(email)
-    except ValidationError as exc:
-        raise UserError(str(exc.messages[0])) from None
-    return email
-
-
 def find_user(session: Session, who: str, *, for_update: bool = False) -> User:
-    """The user with this email, or this id (an account may have no email)."""
+    """The user with this email (in any form of it: see labvault.emails), or this id (an
+    account may have no email). InvalidEmail for what is neither."""
     if who.isdigit():
         query = sa.select(User).where(User.id == int(who))
     else:
@@ -85,6 +76,7 @@ def lock_user(session: Session, user_id: int) -> User:
 
 def update_user(
     session: Session,
+    signer: TokenSigner,
     user: User,
     *,
     role: Role | None = None,
@@ -93,9 +85,10 @@ def update_user(
 ) -> User:
     """Change role and status in the current write (see :func:`lock_user`) and commit.
 
-    Deactivating ends the user's sessions and revokes their API keys, so reactivating an
-    account never brings old (perhaps leaked) credentials back. Each real change is an
-    audit event of ``actor`` (a user, or "cli").
+    Deactivating ends the user's sessions (with their access tokens, which ``signer``
+    issued) and revokes their API keys, so reactivating an account never brings old
+    (perhaps leaked) credentials back. Each real change is an audit event of ``actor``
+    (a user, or "cli").
     """
     if role is not None and role != user.role:
         _audit_change(session, user, "role", user.role.value, role.value, actor)
@@ -103,7 +96,7 @@ def update_user(
     if status is not None and status != user.status:
         _audit_change(session, user, "status", user.status.value, status.value, actor)
         if status == Status.DEACTIVATED:
-            revoke_all_credentials(session, user)
+            revoke_all_credentials(session, signer, user)
         user.status = status
     session.commit()
     return user
@@ -116,14 +109,16 @@ def _audit_change(
     record(session, f"user.{what}_changed", f"user {user.id}", actor=actor, details=details)
 
 
-def change_user(session: Session, admin: User, user: User, changes: dict[str, Any]) -> User:
+def change_user(
+    session: Session, signer: TokenSigner, admin: User, user: User, changes: dict[str, Any]
+) -> User:
     """An admin's change of role or status (see :func:`update_user`); no admin may demote
     or deactivate themselves, so there is always one left."""
     demotes = changes.get("role") not in (None, Role.ADMIN)
     deactivates = changes.get("status") not in (None, Status.ACTIVE)
     if user.id == admin.id and (demotes or deactivates):
         raise Conflict("admins cannot demote or deactivate themselves")
-    return update_user(session, user, actor=admin, **changes)
+    return update_user(session, signer, user, actor=admin, **changes)
 
 
 def has_users(session: Session) -> bool:

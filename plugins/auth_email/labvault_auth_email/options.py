@@ -8,7 +8,7 @@ from email.utils import parseaddr
 from typing import Any
 
 import marshmallow as ma
-from labvault.plugin import Secret
+from labvault.plugin import Secret, normalize_email_domain
 from marshmallow import fields, validate
 
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -18,8 +18,8 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a
 
 
 def domain_of(address: str) -> str:
-    """The domain part of an address, lowercased."""
-    return address.rpartition("@")[2].lower()
+    """The domain part of an address in normal form (it is one: see ``identity``)."""
+    return address.rpartition("@")[2]
 
 
 def domain_admitted(domain: str, listed: list[str]) -> bool:
@@ -38,10 +38,12 @@ def _mail_address(value: str) -> bool:
 
 
 class Domain(fields.String):
-    """A domain name of the allow list, stored lowercased without a leading "@" or "."."""
+    """A domain name of the allow list, kept as addresses are (``normalize_email``)
+    without a leading "@" or "."."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip().lower().lstrip("@.")
+        text = normalize_email_domain(super()._deserialize(value, attr, data, **kwargs))
+        text = text.lstrip("@.")
         if not _DOMAIN.match(text):
             raise ma.ValidationError(f"{value!r} is not a domain name such as example.org")
         return text
@@ -63,7 +65,8 @@ class EmailLinkOptions(ma.Schema):
     ca_file = fields.String(load_default=None, allow_none=True)
     domain_allow_list = fields.List(Domain(), load_default=None, allow_none=True)
     link_lifetime = fields.Integer(load_default=60, validate=validate.Range(min=1, max=10080))
-    mails_per_address = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    mails_per_address_and_client = fields.Integer(load_default=5, validate=validate.Range(min=1))
+    mails_per_address = fields.Integer(load_default=20, validate=validate.Range(min=1))
     requests_per_ip = fields.Integer(load_default=60, validate=validate.Range(min=1))
     subject = fields.String(
         load_default="Your labvault sign-in link",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from labvault.plugin import AuthProvider, Host, Identity, TooManyRequests
+from labvault.plugin import AuthProvider, Host, Identity, TooManyRequests, normalize_email
 
 from labvault_auth_email.mail import MailQueue, SignInMail, SmtpServer, compose
 from labvault_auth_email.options import EmailLinkOptions, domain_admitted, domain_of
@@ -18,18 +18,14 @@ MAX_TOKEN_LENGTH = 200
 RATE_PERIOD = timedelta(hours=1)
 
 
-def normalize_address(address: str) -> str:
-    """An address as one person's subject: stripped and lowercased."""
-    return address.strip().lower()
-
-
 class EmailLinkProvider(AuthProvider):
     """Sign in with a single-use link sent by mail to the address someone gives.
 
     ``POST /auth/<instance>/request`` mails the link (where the rules allow, always
     answering the same), ``GET /auth/<instance>/verify`` shows a page to confirm, and its
-    form's ``POST`` spends the link and signs in. The address is the identity's subject;
-    the mail proves the person reads it, so the identity's email is verified.
+    form's ``POST`` spends the link and signs in. The address, in its normal form
+    (``normalize_email``), is the identity's subject and where the mail goes; the mail
+    proves the person reads it, so the identity's email is verified.
     """
 
     name = "email"
@@ -60,7 +56,8 @@ class EmailLinkProvider(AuthProvider):
     # --- what the routes call ------------------------------------------------------------
 
     def identity(self, address: str) -> Identity:
-        normalized = normalize_address(address)
+        """Who asks with ``address``; InvalidEmail (422) when it is not an address."""
+        normalized = normalize_email(address)
         return Identity(self.instance_name, normalized, normalized, email_verified=True)
 
     def request_link(self, address: str, next_url: str | None, client_ip: str) -> None:
@@ -78,8 +75,7 @@ class EmailLinkProvider(AuthProvider):
         # may_sign_in applies the registration rules, domain_allow_list (admits) included
         if not self.host.may_sign_in(identity):
             return
-        per_address = self.config["mails_per_address"]
-        if self.host.rate_limit(f"address:{identity.email}", per_address, RATE_PERIOD):
+        if not self._may_mail(identity.subject, client_ip):
             return  # a mailbox is not flooded, and the requester is not told
         minutes = self.config["link_lifetime"]
         ticket = {"email": identity.email, "next": next_url}
@@ -103,6 +99,18 @@ class EmailLinkProvider(AuthProvider):
         return self._link(token, spend=True)
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _may_mail(self, address: str, client_ip: str) -> bool:
+        """Count a mail to ``address`` asked for by ``client_ip``: each client gets an
+        address a few mails an hour, so one client using up its count does not keep the
+        address's owner from getting theirs; all clients together get it at most
+        ``mails_per_address``. A client over its own count takes none of the address's."""
+        per_client = self.config["mails_per_address_and_client"]
+        # an address holds no space (normalize_email), so the key is unambiguous
+        if self.host.rate_limit(f"address:{address} client:{client_ip}", per_client, RATE_PERIOD):
+            return False
+        per_address = self.config["mails_per_address"]
+        return not self.host.rate_limit(f"address:{address}", per_address, RATE_PERIOD)
 
     def _link(self, token: str, *, spend: bool) -> dict[str, Any] | None:
         if not token or len(token) > MAX_TOKEN_LENGTH:

@@ -122,12 +122,36 @@ class SmtpPeer:
     options: dict[str, Any]
 
 
-def post_link_request(base_url: str, body: Any) -> requests.Response:
-    return requests.post(f"{base_url}/auth/{INSTANCE}/request", json=body, timeout=10)
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from one address of the loopback network (all of 127.0.0.0/8 is this
+    machine), so the server sees a client of that address."""
+
+    def __init__(self, address: str) -> None:
+        self._source = (address, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **{**kwargs, "source_address": self._source})
 
 
-def ask_for_link(base_url: str, address: str, **body: Any) -> requests.Response:
-    return post_link_request(base_url, {"email": address, **body})
+def client_at(address: str) -> requests.Session:
+    """An HTTP client whose requests come from ``address`` (127.x.y.z)."""
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
+    return session
+
+
+def post_link_request(
+    base_url: str, body: Any, client: requests.Session | None = None
+) -> requests.Response:
+    post = client.post if client is not None else requests.post
+    return post(f"{base_url}/auth/{INSTANCE}/request", json=body, timeout=10)
+
+
+def ask_for_link(
+    base_url: str, address: str, client: requests.Session | None = None, **body: Any
+) -> requests.Response:
+    return post_link_request(base_url, {"email": address, **body}, client)
 
 
 def open_link(base_url: str, token: str) -> requests.Response:
@@ -156,10 +180,12 @@ def get_json(base_url: str, path: str, access_token: str) -> requests.Response:
     )
 
 
-def sign_in_by_mail(base_url: str, mailbox: Mailbox, address: str) -> dict[str, Any]:
+def sign_in_by_mail(
+    base_url: str, mailbox: Mailbox, address: str, client: requests.Session | None = None
+) -> dict[str, Any]:
     """The whole way for a person: ask, read the mail, open and confirm the link."""
     before = len(mailbox.mails)
-    assert ask_for_link(base_url, address).status_code == 202
+    assert ask_for_link(base_url, address, client).status_code == 202
     mail = mailbox.wait_for(before + 1)[-1]
     assert mail.rcpt_tos == [address]
     answer = use_link(base_url, mail.token)

@@ -11,6 +11,7 @@ from auth_email_steps import (
     APP_ORIGIN,
     SmtpPeer,
     ask_for_link,
+    client_at,
     get_json,
     open_link,
     sign_in_by_mail,
@@ -91,7 +92,7 @@ def test_a_domain_outside_the_allow_list_gets_no_mail(
     assert mails[0].rcpt_tos == ["gus@chem.example.org"]
 
 
-def test_an_address_gets_at_most_five_mails_an_hour(
+def test_one_client_gets_an_address_at_most_five_mails_an_hour(
     smtp_server: Callable[..., SmtpPeer], serve_email: Callable[..., Any]
 ) -> None:
     peer = smtp_server("none")
@@ -102,6 +103,40 @@ def test_an_address_gets_at_most_five_mails_an_hour(
         assert (answer.status_code, answer.json()) == (202, ACCEPTED)
     peer.mailbox.wait_for(5)
     assert len(peer.mailbox.settled()) == 5
+
+
+def test_a_client_using_up_its_mails_to_an_address_does_not_lock_its_owner_out(
+    smtp_server: Callable[..., SmtpPeer], serve_email: Callable[..., Any]
+) -> None:
+    peer = smtp_server("none")
+    served = serve_email(peer.options)
+    attacker, owner = client_at("127.0.0.2"), client_at("127.0.0.3")
+
+    for _ in range(8):
+        answer = ask_for_link(served.base_url, "ida@example.org", attacker)
+        assert (answer.status_code, answer.json()) == (202, ACCEPTED)
+    peer.mailbox.wait_for(5)
+
+    tokens = sign_in_by_mail(served.base_url, peer.mailbox, "ida@example.org", owner)
+    assert get_json(served.base_url, "/users/me", tokens["access_token"]).status_code == 200
+    assert len(peer.mailbox.settled()) == 6
+
+
+def test_an_address_gets_at_most_mails_per_address_from_all_clients(
+    smtp_server: Callable[..., SmtpPeer], serve_email: Callable[..., Any]
+) -> None:
+    peer = smtp_server("none")
+    served = serve_email(peer.options, mails_per_address=3, mails_per_address_and_client=2)
+
+    for client, asks in (("127.0.0.2", 3), ("127.0.0.3", 2), ("127.0.0.4", 1)):
+        for _ in range(asks):
+            answer = ask_for_link(served.base_url, "jan@example.org", client_at(client))
+            assert (answer.status_code, answer.json()) == (202, ACCEPTED)
+    # a client refused by its own count used up none of the address's
+    peer.mailbox.wait_for(3)
+    assert len(peer.mailbox.settled()) == 3
+    assert ask_for_link(served.base_url, "kai@example.org").status_code == 202
+    assert peer.mailbox.wait_for(4)[-1].rcpt_tos == ["kai@example.org"]
 
 
 def test_a_client_address_over_its_limit_gets_429(

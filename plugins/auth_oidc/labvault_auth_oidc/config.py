@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import marshmallow as ma
-from labvault.plugin import Identity, Secret
+from labvault.plugin import Identity, Secret, normalize_email_domain
 from marshmallow import fields, validate
 
 DEFAULT_SCOPES = ("openid", "email", "profile")
@@ -93,13 +93,14 @@ class OpenIDConfigSchema(ma.Schema):
 
 
 def _email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].strip().rstrip(".").lower()
+    return normalize_email_domain(email.rsplit("@", 1)[-1]).rstrip(".")
 
 
 def admitted(identity: Identity, entries: Sequence[str]) -> bool:
     """Whether an allow list lets ``identity`` in: it names the subject, or an
     ``@domain`` entry matches the identity's VERIFIED email in that domain or below it
-    (``@example.org`` admits ``a@chem.example.org``, never ``a@evilexample.org``)."""
+    (``@example.org`` admits ``a@chem.example.org``, never ``a@evilexample.org``).
+    Domains compare as labvault compares addresses (``normalize_email_domain``)."""
     if identity.subject in entries:
         return True
     if not identity.email or not identity.email_verified or "@" not in identity.email:
@@ -107,7 +108,7 @@ def admitted(identity: Identity, entries: Sequence[str]) -> bool:
     domain = _email_domain(identity.email)
     for entry in entries:
         if entry.startswith("@"):
-            listed = entry[1:].lower()
+            listed = normalize_email_domain(entry[1:])
             if domain == listed or domain.endswith("." + listed):
                 return True
     return False

@@ -66,6 +66,21 @@ def test_a_domain_entry_admits_verified_emails_in_it_and_its_subdomains(serve_oi
         assert account_and_items(served, answer) == ("active", 200)
 
 
+def test_a_domain_entry_compares_addresses_in_their_normal_form(serve_oidc, oidc_provider):
+    """NFKC and case-folded, as labvault keeps every address: fullwidth letters are ASCII,
+    case does not count, accents do."""
+    served = serve_oidc(allow_list=["@Example.org"])
+    fullwidth = "E@chem.\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.ORG"
+    answer = sign_in_as(served, oidc_provider, sub="e-5", email=fullwidth, email_verified=True)
+    assert account_and_items(served, answer) == ("active", 200)
+    me = requests.get(f"{served.base_url}/users/me", headers=bearer(answer.json()["access_token"]))
+    assert me.json()["email"] == "e@chem.example.org"
+    accented = sign_in_as(
+        served, oidc_provider, sub="m-9", email="mallory@exämple.org", email_verified=True
+    )
+    assert accented.status_code == 403
+
+
 def test_a_domain_entry_refuses_longer_names_and_unverified_emails(serve_oidc, oidc_provider):
     served = serve_oidc(allow_list=["@example.org"])
     for email, verified in [
