@@ -106,9 +106,19 @@ IDENTIFIER_PREFIX = "lab"
 # Default: INSTANCE_PATH/files. Example: "/srv/labvault/files"
 # FILE_DIRECTORY = None
 
-# Largest request body (upload) accepted, in bytes; larger requests get 413.
+# Largest file upload accepted (a multipart/form-data body, streamed to disk), in
+# bytes; a larger one gets 413. A reverse proxy in front must take as much (nginx:
+# client_max_body_size). The text fields of an upload are held in memory: at most 16
+# parts, each text field at most 128 KiB.
 # Default: 1073741824 (1 GiB). Example: 5 * 1024**3
 # MAX_CONTENT_LENGTH = 1073741824
+
+# Largest body that is not a file upload (JSON, a form, raw bytes), in bytes. Such a
+# body is held in memory, and no route needs much: a larger one gets 413, refused on
+# its Content-Length before it is read, or when a chunked body passes the limit. It
+# bounds the routes of plugins too.
+# Default: 1048576 (1 MiB). Example: 4 * 1024**2
+# MAX_JSON_LENGTH = 1048576
 
 # --- Plugins ------------------------------------------------------------------------
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,6 +27,7 @@ from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
 from labvault.gate import (
     BoundedIntegerConverter,
+    BoundedRequest,
     ContractPlugin,
     bounded_integer_parameter,
     refuse_nul_characters,
@@ -46,6 +47,8 @@ class LabvaultApi(Api):
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)
+        if isinstance(error, RequestEntityTooLarge) and isinstance(request, BoundedRequest):
+            payload.setdefault("message", request.too_large())
         payload.setdefault("message", error.description)
         # the exception's own headers (Allow on 405, Content-Range on 416), not its HTML type
         headers = {

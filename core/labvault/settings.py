@@ -123,6 +123,7 @@ class SettingsSchema(_Strict):
     SESSION_LIFETIME = fields.Integer(load_default=24 * 14, validate=validate.Range(min=1))
     ACCESS_TOKEN_LIFETIME = fields.Integer(load_default=15, validate=validate.Range(min=1))
     MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))
+    MAX_JSON_LENGTH = fields.Integer(load_default=1 << 20, validate=validate.Range(min=1))
     BEHIND_REVERSE_PROXY = fields.Boolean(load_default=False)
     API_DOCS = fields.Boolean(load_default=True)
     RATE_LIMITS = fields.Dict(
