@@ -312,10 +312,31 @@ IDENTIFIER_PREFIX = "lab"
 
 # --- Web server -----------------------------------------------------------------------
 
-# Set to True when a reverse proxy (nginx, Caddy, ...) forwards requests, so client
-# addresses, scheme, host and path prefix come from its X-Forwarded-* headers.
-# Default: False. Example: True
-# BEHIND_REVERSE_PROXY = False
+# How many reverse proxies (nginx, Caddy, a load balancer) stand between clients and
+# labvault. Their X-Forwarded-* headers (those in PROXY_HEADERS) are taken, each from
+# this many proxies back: the client address is then the one the outermost proxy saw,
+# and a client that adds addresses of its own to X-Forwarded-For is still counted as
+# itself by the rate limits and the audit log. 0: no proxy, every forwarded header is
+# ignored. Behind a proxy, labvault must be reachable through it only: bind `labvault
+# serve` to 127.0.0.1 (or a private interface the proxy alone reaches), or anyone
+# could send the headers a proxy would. Each proxy must set (overwrite, not pass on)
+# the headers it forwards; nginx:
+#     proxy_set_header Host $host;
+#     proxy_set_header X-Forwarded-For $remote_addr;    # the outermost proxy
+#     proxy_set_header X-Forwarded-Proto $scheme;
+# (a proxy behind another appends: $proxy_add_x_forwarded_for). gunicorn under
+# `labvault serve` trusts no forwarded header of its own; one run by hand should be
+# given `--forwarded-allow-ips ''` as well. Default: 0. Example: 1
+# PROXY_HOPS = 0
+
+# Which X-Forwarded-* headers the proxies of PROXY_HOPS set, to be trusted:
+# "X-Forwarded-For" (client address), "X-Forwarded-Proto" (https), "X-Forwarded-Host",
+# "X-Forwarded-Port", "X-Forwarded-Prefix" (a path prefix, /labvault). Links and
+# sign-in callbacks come from PUBLIC_URL, so the host is not needed; trust it only if
+# the proxy overwrites it. Setting this without PROXY_HOPS is an error.
+# Default: ["X-Forwarded-For", "X-Forwarded-Proto"].
+# Example: ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Prefix"]
+# PROXY_HEADERS = ["X-Forwarded-For", "X-Forwarded-Proto"]
 
 # Origins allowed to call the API from a browser (CORS). Default: [] (none).
 # Example: ["https://notebooks.lab.example.org"]
@@ -332,7 +353,7 @@ IDENTIFIER_PREFIX = "lab"
 # /verify), "token" counts POST /auth/refresh, POST /auth/logout and creating an API key. Every
 # attempt counts, accepted or not; one more gets 429 with Retry-After. The counts are
 # kept in the database, so all workers (and servers on one database) share them.
-# Behind a reverse proxy set BEHIND_REVERSE_PROXY, or every client shares one count.
+# Behind a reverse proxy set PROXY_HOPS, or every client shares one count.
 # A limit is "<attempts>/<second|minute|hour|day>"; 0 or None switches a kind off, and
 # a kind left out keeps its default; None instead of the dict switches all of them off.
 # Default: {"signin": "20/minute", "token": "30/minute"}.

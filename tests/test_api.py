@@ -222,29 +222,6 @@ def test_no_cors_headers_by_default(labvault_client):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-@pytest.mark.parametrize(
-    ("proxied", "expected"),
-    [(True, "https://lab.example.org/where"), (False, "http://localhost/where")],
-    ids=["behind-proxy", "direct"],
-)
-def test_behind_reverse_proxy_trusts_forwarded_headers(labvault_make_app, proxied, expected):
-    def where():
-        from flask import request
-
-        return {"url": request.url, "remote": request.remote_addr}
-
-    forwarded = {
-        "X-Forwarded-For": "203.0.113.7",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "lab.example.org",
-    }
-    app = labvault_make_app(BEHIND_REVERSE_PROXY=proxied)
-    app.add_url_rule("/where", view_func=where)
-    body = app.test_client().get("/where", headers=forwarded).json
-    assert body["url"] == expected
-    assert (body["remote"] == "203.0.113.7") is proxied
-
-
 def test_log_file_receives_the_log(labvault_make_app, tmp_path):
     log_file = tmp_path / "labvault.log"
     app = labvault_make_app(LOG_FILE=str(log_file))

@@ -33,6 +33,7 @@ from labvault.gate import (
     refuse_nul_characters,
 )
 from labvault.headers import init_security_headers
+from labvault.settings import FORWARDED_HEADERS
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
@@ -139,7 +140,8 @@ def _no_content_type_without_content(response: Response) -> Response:
 
 
 def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
-    """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix."""
+    """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix (the
+    X-Forwarded-* headers of PROXY_HEADERS, from PROXY_HOPS proxies)."""
     app.config.update(
         API_TITLE="labvault",
         API_VERSION=API_VERSION,
@@ -182,8 +184,14 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
 
     if settings["CORS_ORIGINS"]:
         CORS(app, origins=settings["CORS_ORIGINS"], expose_headers=["ETag", "X-Pagination"])
-    if settings["BEHIND_REVERSE_PROXY"]:
+    if settings["PROXY_HOPS"]:
+        # each argument is how many values of a header, from the right, ProxyFix trusts
+        trusted = set(settings["PROXY_HEADERS"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1
+            app.wsgi_app,
+            **{
+                argument: settings["PROXY_HOPS"] if header in trusted else 0
+                for header, argument in FORWARDED_HEADERS.items()
+            },
         )
     return api

@@ -100,5 +100,8 @@ def run_gunicorn(app: Flask, *, bind: str, workers: int) -> None:
             # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
             # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
             "control_socket_disable": True,
+            # gunicorn would take X-Forwarded-Proto (and SCRIPT_NAME) from any process on
+            # this host; labvault decides which forwarded headers to trust (PROXY_HOPS)
+            "forwarded_allow_ips": "",
         },
     ).run()
