@@ -333,7 +333,7 @@ IDENTIFIER_PREFIX = "lab"
 # "X-Forwarded-For" (client address), "X-Forwarded-Proto" (https), "X-Forwarded-Host",
 # "X-Forwarded-Port", "X-Forwarded-Prefix" (a path prefix, /labvault). Links and
 # sign-in callbacks come from PUBLIC_URL, so the host is not needed; trust it only if
-# the proxy overwrites it. Setting this without PROXY_HOPS is an error.
+# the proxy overwrites it. Changing this without PROXY_HOPS is an error.
 # Default: ["X-Forwarded-For", "X-Forwarded-Proto"].
 # Example: ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Prefix"]
 # PROXY_HEADERS = ["X-Forwarded-For", "X-Forwarded-Proto"]

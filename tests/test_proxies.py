@@ -169,7 +169,7 @@ def test_only_the_headers_in_proxy_headers_are_trusted(labvault_make_app, settin
             "X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port, X-Forwarded-Prefix",
         ),
         (
-            {"PROXY_HEADERS": ["X-Forwarded-For"]},
+            {"PROXY_HEADERS": ["X-Forwarded-For", "X-Forwarded-Host"]},
             "PROXY_HEADERS: trusts nothing while PROXY_HOPS is 0 (set PROXY_HOPS to the "
             "number of proxies in front)",
         ),

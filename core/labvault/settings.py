@@ -16,7 +16,7 @@ import os
 import re
 import runpy
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +339,7 @@ def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str,
     except ma.ValidationError as err:
         problems += flatten_errors(err.messages)
         raise ConfigError(sorted(problems)) from None
-    problems += _cross_checks(settings, given=known.keys(), dev=dev)
+    problems += _cross_checks(settings, dev=dev)
     if problems:
         raise ConfigError(sorted(problems))
     if settings["SECRET_KEY"] is None:
@@ -347,10 +347,9 @@ def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str,
     return settings
 
 
-def _cross_checks(settings: dict[str, Any], *, given: Collection[str], dev: bool) -> list[str]:
-    """Problems of settings together; ``given`` names those the deployer set."""
+def _cross_checks(settings: dict[str, Any], *, dev: bool) -> list[str]:
     problems = []
-    if "PROXY_HEADERS" in given and not settings["PROXY_HOPS"]:
+    if settings["PROXY_HEADERS"] != list(DEFAULT_PROXY_HEADERS) and not settings["PROXY_HOPS"]:
         problems.append(
             "PROXY_HEADERS: trusts nothing while PROXY_HOPS is 0 (set PROXY_HOPS to the "
             "number of proxies in front)"
