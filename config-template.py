@@ -311,6 +311,10 @@ IDENTIFIER_PREFIX = "lab"
 # BLOCK_TYPES = {}
 
 # --- Web server -----------------------------------------------------------------------
+# The server process is set by the options of `labvault serve` (README, "Deploying"):
+# --workers and --threads, and for slow clients --header-timeout (10 s to send the
+# request line and headers, then 408) and --idle-timeout (60 s without a byte of the
+# body or of the answer read).
 
 # How many reverse proxies (nginx, Caddy, a load balancer) stand between clients and
 # labvault. Their X-Forwarded-* headers (those in PROXY_HEADERS) are taken, each from
