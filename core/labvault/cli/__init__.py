@@ -127,6 +127,17 @@ def _first_run(app: Flask, base_url: str) -> None:
         click.echo(f"Open {base_url}/doc, click Authorize and paste it. Keep it secret.\n")
 
 
+def _seconds_option(name: str, default: float, help: str) -> Any:
+    """A serve option giving a time limit for slow clients, in seconds."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0.1, max=3600),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 @cli.command()
 @click.option("--dev", is_flag=True, help="Flask's reloader, database upgrade, first-run admin.")
 @click.option(
@@ -140,19 +151,15 @@ def _first_run(app: Flask, base_url: str) -> None:
     help="Requests each worker process serves at once.",
 )
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT")
-@click.option(
+@_seconds_option(
     "--header-timeout",
-    type=click.FloatRange(min=0.1, max=3600),
-    default=HEADER_TIMEOUT,
-    show_default=True,
-    help="Seconds a connection may take to send its request line and headers (then 408).",
+    HEADER_TIMEOUT,
+    "Seconds a connection may take to send its request line and headers (then 408).",
 )
-@click.option(
+@_seconds_option(
     "--idle-timeout",
-    type=click.FloatRange(min=0.1, max=3600),
-    default=IDLE_TIMEOUT,
-    show_default=True,
-    help="Seconds a client may send nothing of its body, or read nothing of the answer.",
+    IDLE_TIMEOUT,
+    "Seconds a client may send nothing of its body, or read nothing of the answer.",
 )
 @click.pass_context
 def serve(
