@@ -302,7 +302,11 @@ def bounded_integer_parameter(converter: BoundedIntegerConverter) -> dict[str, A
 # --- the answers every operation documents ---------------------------------------------
 
 #: Answered by the gate to any operation with a body.
-BODY_RESPONSES = {"415": "the body is not in a media type this operation takes"}
+BODY_RESPONSES = {
+    "413": "the body is larger than this server takes (GET /info: max_json_size, and "
+    "max_upload_size for a file upload)",
+    "415": "the body is not in a media type this operation takes",
+}
 #: Answered by the gate to a JSON body.
 JSON_RESPONSES = {"400": "the body is not JSON labvault takes (the message says why)"}
 #: Answered to an operation that takes If-Match (:mod:`labvault.conditional`).
