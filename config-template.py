@@ -106,9 +106,19 @@ IDENTIFIER_PREFIX = "lab"
 # Default: INSTANCE_PATH/files. Example: "/srv/labvault/files"
 # FILE_DIRECTORY = None
 
-# Largest request body (upload) accepted, in bytes; larger requests get 413.
+# Largest file upload accepted (a multipart/form-data body, streamed to disk), in
+# bytes; a larger one gets 413. A reverse proxy in front must take as much (nginx:
+# client_max_body_size). The text fields of an upload are held in memory: at most 16
+# parts, each text field at most 128 KiB.
 # Default: 1073741824 (1 GiB). Example: 5 * 1024**3
 # MAX_CONTENT_LENGTH = 1073741824
+
+# Largest body that is not a file upload (JSON, a form, raw bytes), in bytes. Such a
+# body is held in memory, and no route needs much: a larger one gets 413, refused on
+# its Content-Length before it is read, or when a chunked body passes the limit. It
+# bounds the routes of plugins too.
+# Default: 1048576 (1 MiB). Example: 4 * 1024**2
+# MAX_JSON_LENGTH = 1048576
 
 # --- Plugins ------------------------------------------------------------------------
 
@@ -301,11 +311,36 @@ IDENTIFIER_PREFIX = "lab"
 # BLOCK_TYPES = {}
 
 # --- Web server -----------------------------------------------------------------------
+# The server process is set by the options of `labvault serve` (README, "Deploying"):
+# --workers and --threads, and for slow clients --header-timeout (10 s to send the
+# request line and headers, then 408) and --idle-timeout (60 s without a byte of the
+# body or of the answer read).
 
-# Set to True when a reverse proxy (nginx, Caddy, ...) forwards requests, so client
-# addresses, scheme, host and path prefix come from its X-Forwarded-* headers.
-# Default: False. Example: True
-# BEHIND_REVERSE_PROXY = False
+# How many reverse proxies (nginx, Caddy, a load balancer) stand between clients and
+# labvault. Their X-Forwarded-* headers (those in PROXY_HEADERS) are taken, each from
+# this many proxies back: the client address is then the one the outermost proxy saw,
+# and a client that adds addresses of its own to X-Forwarded-For is still counted as
+# itself by the rate limits and the audit log. 0: no proxy, every forwarded header is
+# ignored. Behind a proxy, labvault must be reachable through it only: bind `labvault
+# serve` to 127.0.0.1 (or a private interface the proxy alone reaches), or anyone
+# could send the headers a proxy would. Each proxy must set (overwrite, not pass on)
+# the headers it forwards; nginx:
+#     proxy_set_header Host $host;
+#     proxy_set_header X-Forwarded-For $remote_addr;    # the outermost proxy
+#     proxy_set_header X-Forwarded-Proto $scheme;
+# (a proxy behind another appends: $proxy_add_x_forwarded_for). gunicorn under
+# `labvault serve` trusts no forwarded header of its own; one run by hand should be
+# given `--forwarded-allow-ips ''` as well. Default: 0. Example: 1
+# PROXY_HOPS = 0
+
+# Which X-Forwarded-* headers the proxies of PROXY_HOPS set, to be trusted:
+# "X-Forwarded-For" (client address), "X-Forwarded-Proto" (https), "X-Forwarded-Host",
+# "X-Forwarded-Port", "X-Forwarded-Prefix" (a path prefix, /labvault). Links and
+# sign-in callbacks come from PUBLIC_URL, so the host is not needed; trust it only if
+# the proxy overwrites it. Changing this without PROXY_HOPS is an error.
+# Default: ["X-Forwarded-For", "X-Forwarded-Proto"].
+# Example: ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Prefix"]
+# PROXY_HEADERS = ["X-Forwarded-For", "X-Forwarded-Proto"]
 
 # Origins allowed to call the API from a browser (CORS). Default: [] (none).
 # Example: ["https://notebooks.lab.example.org"]
@@ -322,7 +357,7 @@ IDENTIFIER_PREFIX = "lab"
 # /verify), "token" counts POST /auth/refresh, POST /auth/logout and creating an API key. Every
 # attempt counts, accepted or not; one more gets 429 with Retry-After. The counts are
 # kept in the database, so all workers (and servers on one database) share them.
-# Behind a reverse proxy set BEHIND_REVERSE_PROXY, or every client shares one count.
+# Behind a reverse proxy set PROXY_HOPS, or every client shares one count.
 # A limit is "<attempts>/<second|minute|hour|day>"; 0 or None switches a kind off, and
 # a kind left out keeps its default; None instead of the dict switches all of them off.
 # Default: {"signin": "20/minute", "token": "30/minute"}.

@@ -3,11 +3,11 @@
 For each database (SQLite in a temporary folder; MariaDB in a fresh ``lv_bench_*``
 database, searched with Mroonga when the server has it, and ``mariadb-innodb`` searched
 with InnoDB FULLTEXT, side by side) the benchmark seeds items (10k, then grown to 100k)
-straight into labvault's schema, serves it with ``labvault serve`` (gunicorn, 2 sync
-workers) and, at the same time, with ``bench/minimal_app.py`` (Flask + SQLAlchemy core +
-PyJWT, no labvault code, the same data in its answers, also gunicorn with 2 sync
-workers). wrk, in processes of its own, then measures both servers in turns (labvault,
-minimal, minimal, labvault):
+straight into labvault's schema, serves it with ``labvault serve`` (gunicorn, 2 gthread
+workers of 4 threads) and, at the same time, with ``bench/minimal_app.py`` (Flask +
+SQLAlchemy core + PyJWT, no labvault code, the same data in its answers, also gunicorn
+with 2 gthread workers of 4 threads). wrk, in processes of its own, then measures both
+servers in turns (labvault, minimal, minimal, labvault):
 
   item          GET /items/<refcode> of 1,000 items the user may read: requests/s with
                 ``wrk -t2 -c16`` (both workers saturated);
@@ -447,7 +447,7 @@ def start_servers(url: str, tmp: Path, stack: contextlib.ExitStack) -> dict[str,
         f"INSTANCE_PATH = {str(tmp / 'instance')!r}\nDATABASE_URL = {url!r}\n"
         "LOG_LEVEL = 'WARNING'\n"
     )
-    bind = ["--workers", "2", "--bind", "{bind}"]
+    bind = ["--workers", "2", "--threads", "4", "--bind", "{bind}"]
     labvault = Server(
         "labvault",
         [sys.executable, "-m", "labvault", "serve", *bind],
@@ -459,7 +459,8 @@ def start_servers(url: str, tmp: Path, stack: contextlib.ExitStack) -> dict[str,
     minimal = Server(
         "minimal",
         [
-            *(sys.executable, "-m", "gunicorn", *bind, "--access-logfile", "-"),
+            *(sys.executable, "-m", "gunicorn", *bind, "--worker-class", "gthread"),
+            *("--access-logfile", "-"),
             *("--no-control-socket", "--chdir", str(BENCH_DIR), "minimal_app:app"),
         ],
         {
@@ -765,8 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         session_lifetime=dt.timedelta(hours=6),
     )
     print(
-        f"labvault against a minimal Flask + SQLAlchemy + PyJWT app; gunicorn with 2 sync "
-        f"workers each; wrk on the same machine ({os.cpu_count()} CPUs); "
+        f"labvault against a minimal Flask + SQLAlchemy + PyJWT app; gunicorn with 2 gthread "
+        f"workers of 4 threads each; wrk on the same machine ({os.cpu_count()} CPUs); "
         f"{options.duration:g} s per app and request kind"
     )
     results: dict[tuple[str, int], dict[str, dict[str, Measurement]]] = {}

@@ -124,7 +124,9 @@ def test_urls_follow_public_url_whatever_host_a_request_names(plugins, labvault_
         PLUGINS=plugins,
         AUTH_PROVIDERS={"uni": {"type": "campus"}, "mail": {"type": "postman"}},
         PUBLIC_URL=public + "/",
-        BEHIND_REVERSE_PROXY=True,
+        # a proxy whose forwarded host is trusted: links still come from PUBLIC_URL
+        PROXY_HOPS=1,
+        PROXY_HEADERS=["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"],
     )
     client = app.test_client()
 

@@ -204,7 +204,7 @@ def test_two_apps_on_one_database_share_the_count(make_app):
 
 
 def test_behind_a_proxy_each_forwarded_client_has_its_own_count(make_app):
-    client = make_app(RATE_LIMITS={"token": "1/minute"}, BEHIND_REVERSE_PROXY=True).test_client()
+    client = make_app(RATE_LIMITS={"token": "1/minute"}, PROXY_HOPS=1).test_client()
 
     def via_proxy(address: str) -> Any:
         return client.post(

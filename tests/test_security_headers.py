@@ -103,7 +103,8 @@ def inline_scripts(html: str) -> list[str]:
 
 @pytest.mark.parametrize("prefix", ["", "/labvault"], ids=["direct", "behind-a-path-prefix"])
 def test_doc_allows_its_own_files_and_its_inline_script_by_hash(labvault_make_app, prefix):
-    app = labvault_make_app(BEHIND_REVERSE_PROXY=bool(prefix))
+    behind_a_prefix = {"PROXY_HOPS": 1, "PROXY_HEADERS": ["X-Forwarded-Prefix"]}
+    app = labvault_make_app(**(behind_a_prefix if prefix else {}))
     response = app.test_client().get("/doc", headers={"X-Forwarded-Prefix": prefix})
     html = response.get_data(as_text=True)
 
@@ -134,7 +135,7 @@ def test_doc_allows_its_own_files_and_its_inline_script_by_hash(labvault_make_ap
     ids=["proxy-says-https", "proxy-says-http", "no-proxy-forged-https", "plain-http"],
 )
 def test_hsts_only_over_https(labvault_make_app, proxied, headers, hsts):
-    client = labvault_make_app(BEHIND_REVERSE_PROXY=proxied).test_client()
+    client = labvault_make_app(PROXY_HOPS=int(proxied)).test_client()
     for path in ("/info", "/doc", "/no/such/route"):
         response = client.get(path, headers=headers)
         expected = [HSTS] if hsts else []

@@ -114,9 +114,9 @@ def test_sigterm_lets_uploads_in_flight_finish(served_site: tuple[Site, Server, 
     _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "busy"})
     uploads = [
         SlowUpload(server, token, item["refcode"], f"part{n}.raw", 2 * 1024 * 1024)
-        for n in range(2)  # one per worker: gunicorn's sync workers each take one
+        for n in range(2)  # both in flight at once, on one worker or on two
     ]
-    time.sleep(1)  # both workers are reading their bodies
+    time.sleep(1)  # the workers are reading both bodies
     os.kill(server.process.pid, signal.SIGTERM)
     time.sleep(0.5)
     answers = [upload.finish() for upload in uploads]

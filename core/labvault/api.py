@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,11 +27,13 @@ from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
 from labvault.gate import (
     BoundedIntegerConverter,
+    BoundedRequest,
     ContractPlugin,
     bounded_integer_parameter,
     refuse_nul_characters,
 )
 from labvault.headers import init_security_headers
+from labvault.settings import FORWARDED_HEADERS
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
@@ -46,6 +48,8 @@ class LabvaultApi(Api):
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)
+        if isinstance(error, RequestEntityTooLarge) and isinstance(request, BoundedRequest):
+            payload.setdefault("message", request.too_large())
         payload.setdefault("message", error.description)
         # the exception's own headers (Allow on 405, Content-Range on 416), not its HTML type
         headers = {
@@ -136,7 +140,8 @@ def _no_content_type_without_content(response: Response) -> Response:
 
 
 def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
-    """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix."""
+    """The Api with the core's blueprints, Swagger UI's assets, CORS and ProxyFix (the
+    X-Forwarded-* headers of PROXY_HEADERS, from PROXY_HOPS proxies)."""
     app.config.update(
         API_TITLE="labvault",
         API_VERSION=API_VERSION,
@@ -179,8 +184,14 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
 
     if settings["CORS_ORIGINS"]:
         CORS(app, origins=settings["CORS_ORIGINS"], expose_headers=["ETag", "X-Pagination"])
-    if settings["BEHIND_REVERSE_PROXY"]:
+    if settings["PROXY_HOPS"]:
+        # each argument is how many values of a header, from the right, ProxyFix trusts
+        trusted = set(settings["PROXY_HEADERS"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1
+            app.wsgi_app,
+            **{
+                argument: settings["PROXY_HOPS"] if header in trusted else 0
+                for header, argument in FORWARDED_HEADERS.items()
+            },
         )
     return api

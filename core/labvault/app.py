@@ -19,6 +19,7 @@ from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, close_session
 from labvault.errors import ConfigError
 from labvault.files.uploads import UploadRequest
+from labvault.gate import body_limits
 from labvault.host import CoreHost
 from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
@@ -156,9 +157,9 @@ def create_app(
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
-        MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
         DEBUG=settings["DEBUG"],
         LABVAULT_VERSION=__version__,
+        **body_limits(settings["MAX_CONTENT_LENGTH"], settings["MAX_JSON_LENGTH"]),
     )
     _configure_logging(app, settings)
     state = LabvaultState(

@@ -1,6 +1,14 @@
 """The gate every request passes before a handler runs: input the API does not take is
 refused here, with a 4xx, and never reaches a service or the database.
 
+- A body is at most as large as its kind may be (413 otherwise, on its Content-Length
+  before a byte is read, or when a chunked body passes the limit): a file upload
+  (multipart/form-data, streamed to disk) MAX_CONTENT_LENGTH, any other body (JSON, a
+  form, raw bytes: held in memory) MAX_JSON_LENGTH. The text fields of an upload are
+  held in memory too: at most ``MAX_FORM_PARTS`` parts, each text field at most
+  ``MAX_FORM_FIELD_LENGTH`` bytes. :class:`BoundedRequest` is the request class that
+  says so, for the routes of plugins as for the core's; a route that takes a raw file
+  as its body sets ``request.max_content_length`` itself before reading it.
 - A body must come in a media type the operation accepts (415 otherwise), so a body
   sent as text is not silently ignored and answered with "missing field".
 - No NUL character in the path, the query or a JSON string (422): no database stores
@@ -22,20 +30,31 @@ the answers the gate and If-Match give.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any, cast
 
+import flask
 import marshmallow as ma
 from apispec import BasePlugin
-from flask import Request, request
+from flask import Request, current_app, request
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, Map
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
+#: Parts a multipart body may have, files and text fields together: no form labvault
+#: takes has more than a few.
+MAX_FORM_PARTS = 16
+#: Bytes a text field of a multipart body may have. werkzeug's parser holds one read of
+#: 64 KiB, and what it has not parsed yet, within this bound, files' parts too.
+MAX_FORM_FIELD_LENGTH = 128 * 1024
 #: The largest id or counter: INTEGER holds 2**31 - 1 on MariaDB and PostgreSQL.
 MAX_INT = 2**31 - 1
 #: Deeper JSON is refused: no labvault body nests more than a few levels.
@@ -137,6 +156,81 @@ def refuse_nul_characters() -> None:
         abort(422, message=f"the URL holds a NUL character (%00): {NO_NUL}")
 
 
+class BoundedRequest(flask.Request):
+    """Flask's request, whose body may be as large as its kind allows: a file upload
+    (multipart/form-data) MAX_CONTENT_LENGTH, every other body MAX_JSON_LENGTH (the
+    app's config, see :func:`body_limits`). A route that sets ``max_content_length``
+    (Flask 3.1) before it reads the body decides for itself."""
+
+    @property
+    def is_upload(self) -> bool:
+        return self.mimetype == MULTIPART
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is not None or not current_app:
+            return super().max_content_length
+        limit: int = current_app.config[
+            "MAX_CONTENT_LENGTH" if self.is_upload else "MAX_JSON_LENGTH"
+        ]
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        stream = get_input_stream(self.environ, max_content_length=self.max_content_length)
+        if self.content_length is None and isinstance(stream, LimitedStream):
+            return cast(IO[bytes], _NothingPastTheLimit(stream, self.input_stream))
+        return stream
+
+    def too_large(self) -> str:
+        """What a 413 answer says: the limit this body passed."""
+        if not self.is_upload:
+            return (
+                f"the body is too large: at most {self.max_content_length} bytes for a body "
+                "that is not a file upload"
+            )
+        return (
+            f"the body is too large: at most {self.max_content_length} bytes for a file "
+            f"upload (multipart/form-data), in at most {self.max_form_parts} parts, each "
+            f"text field at most {self.max_form_memory_size} bytes"
+        )
+
+
+class _NothingPastTheLimit(io.RawIOBase):
+    """A body without Content-Length (chunked), bounded by max_content_length.
+    werkzeug's LimitedStream stops reading it at the limit without telling whether it
+    went on, so a larger body would be read cut short: here it looks one byte further,
+    and a body that goes on is too large (413)."""
+
+    def __init__(self, bounded: LimitedStream, raw: IO[bytes]) -> None:
+        self._bounded, self._raw = bounded, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._bounded.is_exhausted:
+            return self._bounded.readinto(buffer) or 0
+        if self._raw.read(1):
+            raise RequestEntityTooLarge()
+        return 0
+
+
+def body_limits(max_upload_length: int, max_json_length: int) -> dict[str, int]:
+    """The app's config for :class:`BoundedRequest`: a file upload at most
+    ``max_upload_length`` bytes, any other body at most ``max_json_length``."""
+    return {
+        "MAX_CONTENT_LENGTH": max_upload_length,
+        "MAX_JSON_LENGTH": max_json_length,
+        "MAX_FORM_PARTS": MAX_FORM_PARTS,
+        "MAX_FORM_MEMORY_SIZE": MAX_FORM_FIELD_LENGTH,
+    }
+
+
 def has_body(request: Request) -> bool:
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
@@ -208,7 +302,11 @@ def bounded_integer_parameter(converter: BoundedIntegerConverter) -> dict[str, A
 # --- the answers every operation documents ---------------------------------------------
 
 #: Answered by the gate to any operation with a body.
-BODY_RESPONSES = {"415": "the body is not in a media type this operation takes"}
+BODY_RESPONSES = {
+    "413": "the body is larger than this server takes (GET /info: max_json_size, and "
+    "max_upload_size for a file upload)",
+    "415": "the body is not in a media type this operation takes",
+}
 #: Answered by the gate to a JSON body.
 JSON_RESPONSES = {"400": "the body is not JSON labvault takes (the message says why)"}
 #: Answered to an operation that takes If-Match (:mod:`labvault.conditional`).

@@ -9,8 +9,8 @@ which a path prefix behind a proxy changes), images from here or ``data:``, requ
 to this server only.
 
 HSTS is sent over HTTPS only: served directly, or as the reverse proxy reports it
-(``X-Forwarded-Proto``, trusted with BEHIND_REVERSE_PROXY). Over plain http it would
-pin a host name to HTTPS that may not have it yet.
+(``X-Forwarded-Proto``, trusted with PROXY_HOPS and PROXY_HEADERS). Over plain http it
+would pin a host name to HTTPS that may not have it yet.
 
 A header the response already has is kept: downloads and sign-in pages set their own
 policy, and a header is never sent twice.

@@ -226,7 +226,10 @@ def labvault_blueprints(host: Host) -> list[Any]:  # type: ignore[empty-body]
     Called once while the app is created. Use :class:`labvault.plugin.Blueprint`
     (flask-smorest's, whose request bodies pass labvault's checks as the core's do) so
     the routes appear in Swagger UI with their schemas; URL prefixes must not clash with
-    the core's. A view reaches the database with ``host.session()``.
+    the core's. A view reaches the database with ``host.session()``. Bodies are bounded as
+    the core's are: MAX_JSON_LENGTH unless they are multipart/form-data uploads
+    (MAX_CONTENT_LENGTH); a route taking a raw file as its body sets
+    ``flask.request.max_content_length`` before reading it.
 
     Example::
 

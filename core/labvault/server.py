@@ -1,4 +1,5 @@
-"""Running the app under gunicorn from `labvault serve`.
+"""Running the app under gunicorn from `labvault serve`: :class:`Worker` is gunicorn's
+gthread worker with the time limits of :mod:`labvault.slow_clients`.
 
 gunicorn refuses some requests before the app sees them (a request line over 4094
 bytes: 414, headers too large: 431, a malformed request: 400); `labvault serve` has it
@@ -12,7 +13,6 @@ redacted in the request line, the query string and the referrer.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -20,7 +20,10 @@ import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import WSGIRequestHandler
+
+from labvault.slow_clients import HEADER_TIMEOUT, IDLE_TIMEOUT, HeaderDeadlines, json_error
 
 #: Query parameters whose values no log line shows.
 _SECRET_PARAMETERS = re.compile(
@@ -70,6 +73,49 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
+class Worker(ThreadWorker):
+    """gunicorn's gthread worker, with ``header_timeout`` and ``idle_timeout`` (seconds)
+    for slow clients; `labvault serve` makes a subclass with the values of its options.
+    Run by hand: ``gunicorn -k labvault.server.Worker --threads 4 labvault.wsgi:app``."""
+
+    header_timeout = HEADER_TIMEOUT
+    idle_timeout = IDLE_TIMEOUT
+
+    def init_process(self) -> None:
+        # the watching thread belongs to this process (threads do not survive a fork)
+        self.header_deadlines = HeaderDeadlines(self.header_timeout)
+        super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        self.header_deadlines.arm(conn)
+        try:
+            return super().handle(conn)
+        finally:
+            self.header_deadlines.disarm(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        # gunicorn has read the request line and headers: from here on, each read of the
+        # body and each write of the answer may wait idle_timeout
+        self.header_deadlines.disarm(conn)
+        conn.sock.settimeout(self.idle_timeout)
+        try:
+            return super().handle_request(req, conn)
+        except TimeoutError:
+            self.log.warning(
+                "%s sent or read nothing for %g s: connection closed",
+                conn.client[0] if isinstance(conn.client, tuple) else conn.client,
+                self.idle_timeout,
+            )
+            return False  # the connection is closed, not kept alive
+
+
+def worker_class(*, header_timeout: float, idle_timeout: float) -> type[Worker]:
+    """:class:`Worker` with these timeouts (gunicorn takes a class, not an instance)."""
+    return type(
+        "Worker", (Worker,), {"header_timeout": header_timeout, "idle_timeout": idle_timeout}
+    )
+
+
 def _post_fork(_server: Any, _worker: Any, app: Flask) -> None:
     # connections must not be shared across processes: each worker opens its own
     app.extensions["labvault"].database.engine.dispose(close=False)
@@ -77,28 +123,36 @@ def _post_fork(_server: Any, _worker: Any, app: Flask) -> None:
 
 def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
     """gunicorn's ``util.write_error``, with a JSON body instead of an HTML page."""
-    body = json.dumps(
-        {"code": status, "status": reason, "message": message or reason}, ensure_ascii=True
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode("latin-1")
-    gunicorn.util.write_nonblock(sock, head + body)
+    gunicorn.util.write_nonblock(sock, json_error(status, reason, message))
 
 
-def run_gunicorn(app: Flask, *, bind: str, workers: int) -> None:
+def run_gunicorn(
+    app: Flask,
+    *,
+    bind: str,
+    workers: int,
+    threads: int,
+    header_timeout: float,
+    idle_timeout: float,
+) -> None:
+    """Serve ``app``: ``workers`` processes of ``threads`` threads each (:class:`Worker`,
+    with these timeouts for slow clients)."""
     gunicorn.util.write_error = _write_json_error  # gunicorn has no setting for it
     _Gunicorn(
         app,
         {
             "bind": bind,
             "workers": workers,
+            "threads": threads,
+            "worker_class": worker_class(header_timeout=header_timeout, idle_timeout=idle_timeout),
             "post_fork": lambda server, worker: _post_fork(server, worker, app),
             "accesslog": "-",
             "logger_class": RedactingLogger,
             # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
             # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
             "control_socket_disable": True,
+            # gunicorn would take X-Forwarded-Proto (and SCRIPT_NAME) from any process on
+            # this host; labvault decides which forwarded headers to trust (PROXY_HOPS)
+            "forwarded_allow_ips": "",
         },
     ).run()

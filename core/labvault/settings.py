@@ -107,6 +107,38 @@ def parse_rate_limit(value: str | None) -> tuple[int, dt.timedelta] | None:
     return int(match[1]), dt.timedelta(seconds=_RATE_PERIODS[match[2]])
 
 
+#: The X-Forwarded-* headers labvault can take from reverse proxies (PROXY_HEADERS),
+#: with the argument of werkzeug's ProxyFix that trusts each.
+FORWARDED_HEADERS = {
+    "X-Forwarded-For": "x_for",
+    "X-Forwarded-Proto": "x_proto",
+    "X-Forwarded-Host": "x_host",
+    "X-Forwarded-Port": "x_port",
+    "X-Forwarded-Prefix": "x_prefix",
+}
+#: Those taken unless PROXY_HEADERS says otherwise: links come from PUBLIC_URL, so the
+#: host, port and prefix a client could forward are not needed.
+DEFAULT_PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto")
+#: Settings that are no more, and what replaced them: config check says so.
+RETIRED_SETTINGS = {
+    "BEHIND_REVERSE_PROXY": "replaced by PROXY_HOPS (the number of reverse proxies in "
+    "front, usually 1) and PROXY_HEADERS",
+}
+
+
+class ForwardedHeader(fields.String):
+    """One of FORWARDED_HEADERS, in any case; loaded as FORWARDED_HEADERS spells it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        for name in FORWARDED_HEADERS:
+            if name.lower() == text.strip().lower():
+                return name
+        raise ma.ValidationError(
+            f"not a forwarded header labvault takes: {', '.join(FORWARDED_HEADERS)}"
+        )
+
+
 class SettingsSchema(_Strict):
     """Every setting labvault reads. config-template.py documents each one."""
 
@@ -123,7 +155,9 @@ class SettingsSchema(_Strict):
     SESSION_LIFETIME = fields.Integer(load_default=24 * 14, validate=validate.Range(min=1))
     ACCESS_TOKEN_LIFETIME = fields.Integer(load_default=15, validate=validate.Range(min=1))
     MAX_CONTENT_LENGTH = fields.Integer(load_default=1 << 30, validate=validate.Range(min=1))
-    BEHIND_REVERSE_PROXY = fields.Boolean(load_default=False)
+    MAX_JSON_LENGTH = fields.Integer(load_default=1 << 20, validate=validate.Range(min=1))
+    PROXY_HOPS = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10))
+    PROXY_HEADERS = fields.List(ForwardedHeader(), load_default=lambda: list(DEFAULT_PROXY_HEADERS))
     API_DOCS = fields.Boolean(load_default=True)
     RATE_LIMITS = fields.Dict(
         keys=fields.String(
@@ -252,6 +286,9 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX) :]
+        if name in RETIRED_SETTINGS:
+            values[name] = raw  # to be reported, not dropped in silence
+            continue
         if name not in schema_fields:
             continue  # LABVAULT_CONFIG and variables of other tools
         value: Any = raw
@@ -290,7 +327,11 @@ def gather_raw_settings(
 def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str, Any]:
     """Validate settings; raise ConfigError listing every problem with its key path."""
     problems = [
-        f"{name}: unknown setting{_suggest(name)}" for name in raw if name not in SETTING_NAMES
+        f"{name}: {RETIRED_SETTINGS[name]}"
+        if name in RETIRED_SETTINGS
+        else f"{name}: unknown setting{_suggest(name)}"
+        for name in raw
+        if name not in SETTING_NAMES
     ]
     known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
     try:
@@ -308,6 +349,11 @@ def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str,
 
 def _cross_checks(settings: dict[str, Any], *, dev: bool) -> list[str]:
     problems = []
+    if settings["PROXY_HEADERS"] != list(DEFAULT_PROXY_HEADERS) and not settings["PROXY_HOPS"]:
+        problems.append(
+            "PROXY_HEADERS: trusts nothing while PROXY_HOPS is 0 (set PROXY_HOPS to the "
+            "number of proxies in front)"
+        )
     secret = settings["SECRET_KEY"]
     if secret is None and not dev:
         problems.append(

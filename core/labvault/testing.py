@@ -35,7 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -229,11 +229,13 @@ def _wait_until_ready(served: ServedApp, timeout: float = 30.0) -> None:
 def labvault_serve(
     tmp_path: Path, labvault_settings: dict[str, Any]
 ) -> Iterator[Callable[..., ServedApp]]:
-    """Factory: ``labvault_serve(workers=2, env={...}, **settings)`` -> a running server.
+    """Factory: ``labvault_serve(workers=2, env={...}, serve_options=[...], **settings)``
+    -> a running server.
 
     The settings are written to a config.py, its tables are made, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
-    variables (for secrets given as ``{"env": NAME}``). ``PUBLIC_URL`` is the server's own
+    variables (for secrets given as ``{"env": NAME}``), ``serve_options`` options of
+    `labvault serve` (``["--threads", "1"]``). ``PUBLIC_URL`` is the server's own
     address unless given. Use it for flows that cross workers; ``labvault_make_app`` is
     faster for everything else.
     """
@@ -242,7 +244,12 @@ def labvault_serve(
 
     served: list[ServedApp] = []
 
-    def serve(workers: int = 2, env: dict[str, str] | None = None, **overrides: Any) -> ServedApp:
+    def serve(
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        serve_options: Sequence[str] = (),
+        **overrides: Any,
+    ) -> ServedApp:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         settings = {**labvault_settings, "PUBLIC_URL": base_url, **overrides}
@@ -260,7 +267,15 @@ def labvault_serve(
         command = [str(script)] if script.is_file() else [sys.executable, "-m", "labvault"]
         with log_path.open("w") as log:
             process = subprocess.Popen(
-                [*command, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+                [
+                    *command,
+                    "serve",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(workers),
+                    *serve_options,
+                ],
                 cwd=folder,
                 env=environ,
                 stdout=log,

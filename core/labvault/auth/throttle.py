@@ -5,8 +5,8 @@ sign-in) and ``token`` (refreshing, signing out, creating an API key). Every att
 counts, accepted or refused, so guessing refresh tokens is as slow as using them. The
 count is the database's token bucket (:mod:`labvault.auth.limits`): all workers, and
 all servers on one database, share it. The client address is ``request.remote_addr``,
-which ProxyFix takes from ``X-Forwarded-For`` behind a reverse proxy
-(BEHIND_REVERSE_PROXY); without it, every client of the proxy would share one count.
+which ProxyFix takes from ``X-Forwarded-For`` behind reverse proxies (PROXY_HOPS back);
+without it, every client of the proxy would share one count.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from labvault.auth.models import Role, Status
 from labvault.db import fault_of
 from labvault.errors import ConfigError, LabvaultError, StorageFull
 from labvault.files.storage import DEFAULT_GRACE_SECONDS
+from labvault.slow_clients import HEADER_TIMEOUT, IDLE_TIMEOUT
 
 DEFAULT_BIND = "127.0.0.1:5000"
 FIRST_ADMIN_EMAIL = "admin@localhost"
@@ -126,13 +127,55 @@ def _first_run(app: Flask, base_url: str) -> None:
         click.echo(f"Open {base_url}/doc, click Authorize and paste it. Keep it secret.\n")
 
 
+def _seconds_option(name: str, default: float, help: str) -> Any:
+    """A serve option giving a time limit for slow clients, in seconds."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0.1, max=3600),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 @cli.command()
 @click.option("--dev", is_flag=True, help="Flask's reloader, database upgrade, first-run admin.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Requests each worker process serves at once.",
+)
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT")
+@_seconds_option(
+    "--header-timeout",
+    HEADER_TIMEOUT,
+    "Seconds a connection may take to send its request line and headers (then 408).",
+)
+@_seconds_option(
+    "--idle-timeout",
+    IDLE_TIMEOUT,
+    "Seconds a client may send nothing of its body, or read nothing of the answer.",
+)
 @click.pass_context
-def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
-    """Run the server (gunicorn; --dev: Flask's development server)."""
+def serve(
+    ctx: click.Context,
+    dev: bool,
+    workers: int,
+    threads: int,
+    bind: str,
+    header_timeout: float,
+    idle_timeout: float,
+) -> None:
+    """Run the server (gunicorn; --dev: Flask's development server).
+
+    Behind a reverse proxy, bind to 127.0.0.1 (README, "Deploying"): the proxy reads
+    whole requests, so slow clients hold none of these workers.
+    """
     from labvault import migrations
 
     state = _obj(ctx)
@@ -164,7 +207,14 @@ def serve(ctx: click.Context, dev: bool, workers: int, bind: str) -> None:
         return
     from labvault.server import run_gunicorn
 
-    run_gunicorn(app, bind=bind, workers=workers)
+    run_gunicorn(
+        app,
+        bind=bind,
+        workers=workers,
+        threads=threads,
+        header_timeout=header_timeout,
+        idle_timeout=idle_timeout,
+    )
 
 
 # --- db ----------------------------------------------------------------------------

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from typing import IO, cast
 
-import flask
 from werkzeug.utils import cached_property
 
 from labvault.files.service import store
 from labvault.files.storage import TempContent
+from labvault.gate import BoundedRequest
 
 
-class UploadRequest(flask.Request):
-    """Flask's request, with uploaded files written into the file store's ``tmp/``."""
+class UploadRequest(BoundedRequest):
+    """The gate's request (bodies bounded by their kind), with uploaded files written
+    into the file store's ``tmp/``."""
 
     @cached_property
     def _temp_contents(self) -> list[TempContent]:

@@ -35,6 +35,7 @@ def info() -> dict[str, Any]:
         "login_providers": provider_info(),
         "block_types": list(state.registry.instances_of(BLOCK_TYPES).values()),
         "max_upload_size": settings["MAX_CONTENT_LENGTH"],
+        "max_json_size": settings["MAX_JSON_LENGTH"],
         "search_engine": search_engine_name(state.database.engine),
     }
 

@@ -35,7 +35,10 @@ class InfoSchema(ma.Schema):
     plugins = fields.List(fields.Nested(PluginInfoSchema))
     login_providers = fields.List(fields.Nested(ProviderSchema))
     block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
-    max_upload_size = fields.Integer(metadata={"description": "bytes"})
+    max_upload_size = fields.Integer(
+        metadata={"description": "bytes a file upload (multipart/form-data) may have"}
+    )
+    max_json_size = fields.Integer(metadata={"description": "bytes any other body (JSON) may have"})
     search_engine = fields.String(
         metadata={
             "description": "what searches items: sqlite-fts5, postgresql-gin, "

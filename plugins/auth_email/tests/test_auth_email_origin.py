@@ -44,9 +44,12 @@ def test_links_point_to_public_url_whatever_host_a_request_names(
     smtp_server: Callable[..., SmtpPeer], serve_email: Callable[..., Any], headers: dict[str, str]
 ) -> None:
     peer = smtp_server("none")
-    served = serve_email(
-        peer.options, server={"PUBLIC_URL": PUBLIC_URL, "BEHIND_REVERSE_PROXY": True}
-    )
+    # a proxy whose forwarded host is trusted: links still come from PUBLIC_URL
+    proxy = {
+        "PROXY_HOPS": 1,
+        "PROXY_HEADERS": ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"],
+    }
+    served = serve_email(peer.options, server={"PUBLIC_URL": PUBLIC_URL, **proxy})
 
     asked = requests.post(
         f"{served.base_url}/auth/{INSTANCE}/request",
