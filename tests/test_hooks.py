@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
-from labvault.cli import cli
+from labvault.cli import cli, main
 from labvault.errors import ConfigError
 from labvault.plugin import InventoryRecord, RemoteEntry, RowProblem
 from labvault.registry import (
@@ -679,3 +679,39 @@ def test_config_check_reports_what_startup_would(dists, tmp_path):
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
     assert result.exception.problems == ["plugin bridge: BRIDGE_URL: not set"]
+
+
+def test_a_config_error_takes_one_problem_as_text_or_a_list(dists, tmp_path, monkeypatch, capsys):
+    dists.add(
+        "bridge",
+        """
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise ConfigError("BRIDGE_URL: not set")
+        """,
+    )
+    dists.add(
+        "gauge",
+        """
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise ConfigError(["GAUGE_PORT: not a port", "GAUGE_UNIT: not a unit"])
+        """,
+    )
+    config = write_config(tmp_path, IDENTIFIER_PREFIX="lab", PLUGINS=["bridge", "gauge"])
+    monkeypatch.setenv("LABVAULT_CONFIG", str(config))
+
+    with pytest.raises(SystemExit) as exited:
+        main(["config", "check"])
+
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "labvault configuration has 3 problems:",
+        "  - plugin bridge: BRIDGE_URL: not set",
+        "  - plugin gauge: GAUGE_PORT: not a port",
+        "  - plugin gauge: GAUGE_UNIT: not a unit",
+    ]

@@ -19,14 +19,15 @@ class LabvaultError(Exception):
 
 
 class ConfigError(LabvaultError):
-    """The configuration (settings, plugins, plugin config) has one or more problems.
+    """The configuration (settings, plugins, their options) has one or more problems.
 
     ``problems`` holds every problem as ``"KEY.path: message"``, so a deployer sees them
-    all at once instead of fixing one per restart.
+    all at once instead of fixing one per restart. Raise it with one problem
+    (``ConfigError("BRIDGE_URL: not set")``) or a list of them.
     """
 
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
     def report(self) -> str:

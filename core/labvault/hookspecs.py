@@ -271,11 +271,14 @@ def labvault_startup(app: Flask, host: Host) -> None:
 
     Return nothing (the return value is ignored). ``host`` is ready: its database
     session, file store and ``sign_in`` work from here on. Raise
-    :class:`labvault.plugin.ConfigError` to stop startup with a clear message.
+    :class:`labvault.plugin.ConfigError` with a problem (``"KEY.path: message"``) or a
+    list of them to stop startup; ``labvault config check`` reports them, one a line.
 
     Example::
 
         @hookimpl
         def labvault_startup(host):
+            if not host.settings["PUBLIC_URL"]:
+                raise ConfigError("PUBLIC_URL: the instrument bridge sends links")
             host.logger.info("instrument bridge ready at %s", host.options["url"])
     """
