@@ -52,26 +52,16 @@ from labvault.errors import (
     Unauthenticated,
     Unavailable,
 )
-from labvault.plugin._blueprint import Blueprint
-from labvault.plugin._fields import Secret, SecretValue
-from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
-from labvault.plugin._kinds import (
-    BACKUP_KEY_PATTERN,
+from labvault.plugin._auth_providers import (
     AuthorizationCallback,
     AuthorizationRequest,
     AuthProvider,
-    BackupTarget,
-    BlockFile,
-    BlockType,
-    EmptyConfigSchema,
-    Extension,
-    InventoryImporter,
-    InventoryRecord,
-    RowProblem,
-    check_backup_key,
 )
-from labvault.plugin._markers import hookimpl
-from labvault.plugin._sources import (
+from labvault.plugin._backup_targets import BACKUP_KEY_PATTERN, BackupTarget, check_backup_key
+from labvault.plugin._block_types import BlockFile, BlockType
+from labvault.plugin._blueprint import Blueprint
+from labvault.plugin._fields import Secret, SecretValue
+from labvault.plugin._file_sources import (
     FileSource,
     FileSourceOptions,
     LeadsOutside,
@@ -79,6 +69,10 @@ from labvault.plugin._sources import (
     RemoteEntry,
     relative_to_root,
 )
+from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
+from labvault.plugin._inventory_importers import InventoryImporter, InventoryRecord, RowProblem
+from labvault.plugin._markers import hookimpl
+from labvault.plugin._types import EmptyConfigSchema, Extension
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.

@@ -11,7 +11,7 @@ from typing import IO, ClassVar, NamedTuple
 import marshmallow as ma
 
 from labvault.errors import BadPath
-from labvault.plugin._kinds import Extension
+from labvault.plugin._types import Extension
 
 
 @dataclass(frozen=True)
