@@ -21,7 +21,8 @@ from labvault.audit.service import record
 from labvault.backups import service as backups
 from labvault.backups.codec import BackupError
 from labvault.cli import cli
-from labvault.db import WriteOutsideTransaction, begin_write, get_session
+from labvault.db import begin_write, get_session
+from labvault.errors import WriteOutsideTransaction
 from labvault.records.garbage import collect_garbage
 from labvault.testing import run_backup
 

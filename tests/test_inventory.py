@@ -31,7 +31,7 @@ SHEET = """
     class Sheet(InventoryImporter):
         name = "sheet"
         description = "CSV exports"
-        accepted_extensions = (".csv",)
+        accepted_file_extensions = (".csv",)
 
         def read(self, stream, filename):
             rows = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8"))
@@ -48,7 +48,7 @@ SHEET = """
                 yield InventoryRecord(line["Barcode"], fields, others, row, warnings)
 
     @hookimpl
-    def labvault_inventory_importers():
+    def labvault_inventory_importer_types():
         return [Sheet]
 """
 HEADER = "Barcode,Name,Supplier,CAS,Location,Shelf life"
@@ -284,7 +284,7 @@ def test_importers_and_imports_are_for_managers_with_who_ran_them(lab, labvault_
             "name": "stores",
             "type": "sheet",
             "description": "CSV exports",
-            "accepted_extensions": [".csv"],
+            "accepted_file_extensions": [".csv"],
         }
     ]
     (listed,) = client.get("/inventory/imports", headers=manager.headers).json

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labvault.plugin._types import Extension
+from labvault.plugin._types import PluginType
 
 if TYPE_CHECKING:
     from labvault.plugin._host import Identity
@@ -50,7 +50,7 @@ class AuthorizationCallback:
     code_verifier: str
 
 
-class AuthProvider(Extension):
+class AuthProvider(PluginType):
     """A way to sign in (OAuth or OpenID Connect provider, email link, ...).
 
     A provider only proves who someone is; the core owns accounts, sessions and tokens,
@@ -82,7 +82,7 @@ class AuthProvider(Extension):
     @property
     def label(self) -> str:
         """The name people see: the instance's ``display_name`` option, else the type's."""
-        return str(self.config.get("display_name") or self.display_name or self.instance_name)
+        return str(self.options.get("display_name") or self.display_name or self.instance_name)
 
     @property
     def redirects(self) -> bool:
@@ -115,7 +115,7 @@ class AuthProvider(Extension):
     def allow_list(self) -> Sequence[str] | None:
         """Who may sign in: None (anyone), ``[]`` (no new accounts) or the entries a
         deployer listed. By default the instance's ``allow_list`` option."""
-        listed = self.config.get("allow_list")
+        listed = self.options.get("allow_list")
         return None if listed is None else [str(entry) for entry in listed]
 
     def admits(self, identity: Identity) -> bool:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from labvault.plugin._types import Extension
+from labvault.plugin._types import PluginType
 
 #: A backup target's keys: ``/``-separated names of letters, digits, ``.``, ``_`` and ``-``
 #: (no empty, ``.`` or ``..`` part), at most 1000 characters. It ends in ``\Z``, not
@@ -21,7 +21,7 @@ def check_backup_key(key: str) -> str:
     return key
 
 
-class BackupTarget(Extension):
+class BackupTarget(PluginType):
     """Somewhere backups are kept (a local folder, an object store, ...): a small object
     store of keys and their bytes. Snapshots, deduplication, retention, encryption and
     verification are the core's; a target only keeps objects.

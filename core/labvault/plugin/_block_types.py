@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import marshmallow as ma
 
-from labvault.plugin._types import EmptyConfigSchema, Extension
+from labvault.plugin._types import EmptySchema, PluginType
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class BlockFile:
         return PurePath(self.name).suffix.lower()
 
 
-class BlockType(Extension):
-    """A kind of analysis block attached to an item (comment, table, XRD pattern, ...).
+class BlockType(PluginType):
+    """A type of analysis block attached to an item (comment, table, XRD pattern, ...).
 
     The client writes a block's ``data`` (validated with ``DataSchema``) and ``file_ids``;
     the core then calls :meth:`compute` and stores what it returns as ``computed``.
@@ -40,7 +40,7 @@ class BlockType(Extension):
     #: File extensions (lowercase, with the dot) the block type can read, e.g. ``[".csv"]``.
     accepted_file_extensions: ClassVar[tuple[str, ...]] = ()
     #: Marshmallow schema of the block's client-written ``data``.
-    DataSchema: ClassVar[type[ma.Schema]] = EmptyConfigSchema
+    DataSchema: ClassVar[type[ma.Schema]] = EmptySchema
 
     #: Most files a block of this type takes (``None``: no limit).
     max_files: ClassVar[int | None] = None
@@ -49,7 +49,7 @@ class BlockType(Extension):
         """Derive results from the block's data and files; stored as ``computed``.
 
         Must return JSON-serializable values. Raise
-        :class:`labvault.plugin.ExtensionError` with a message for the user when a file
+        :class:`labvault.plugin.ProcessingError` with a message for the user when a file
         cannot be parsed; the core stores it as the block's ``error``.
         """
         return {}

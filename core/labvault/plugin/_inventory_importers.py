@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
-from labvault.plugin._types import Extension
+from labvault.plugin._types import PluginType
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RowProblem:
     reason: str
 
 
-class InventoryImporter(Extension):
+class InventoryImporter(PluginType):
     """A chemical inventory system whose exports become starting materials.
 
     The importer only reads a file; the core's engine matches its records to items by
@@ -49,7 +49,7 @@ class InventoryImporter(Extension):
     """
 
     #: File name extensions (lowercase, with the dot) the importer reads, e.g. ``(".xlsx",)``.
-    accepted_extensions: ClassVar[tuple[str, ...]] = ()
+    accepted_file_extensions: ClassVar[tuple[str, ...]] = ()
 
     def read(self, stream: BinaryIO, filename: str) -> Iterator[InventoryRecord | RowProblem]:
         """Stream the records of an export, and a :class:`RowProblem` for each row that
