@@ -333,7 +333,7 @@ def test_labvault_file_source_types(dists, make_app, startup_problems):
     ]
 
 
-def test_labvault_inventory_importers(dists, make_app, startup_problems):
+def test_labvault_inventory_importer_types(dists, make_app, startup_problems):
     dists.add(
         "sheet",
         """

@@ -3,7 +3,7 @@ and :class:`FileSourceContract` and :class:`BackupTargetContract`, the tests eve
 source and backup target type passes (the first, with :func:`make_source_tree` and
 :func:`flipping_link`, lives in :mod:`labvault.source_contract`).
 
-A plugin's tests can build an app with the plugin enabled and its config::
+A plugin's tests can build an app with the plugin enabled and the settings it needs::
 
     def test_my_block_type(labvault_make_app, labvault_make_user):
         app = labvault_make_app(PLUGINS=["my_plugin"], BLOCK_TYPES={"xrd": {...}})

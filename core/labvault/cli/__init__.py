@@ -329,7 +329,7 @@ def _search_engine_of(settings: dict[str, Any]) -> str:
 
 @cli.command("plugins")
 def plugins_command() -> None:
-    """List installed plugins and whether config enables them."""
+    """List installed plugins and whether PLUGINS enables them."""
     from labvault.loader import installed_plugins
     from labvault.settings import gather_raw_settings
 
