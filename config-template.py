@@ -122,6 +122,11 @@ IDENTIFIER_PREFIX = "lab"
 
 # --- Plugins ------------------------------------------------------------------------
 
+# A plugin provides types (of sign-in providers, file sources, inventory importers,
+# backup targets, block types); the settings below configure named instances of a type,
+# each with its options, which the type's README lists. labvault's own types ("local",
+# the block types) need no plugin.
+
 # Plugins to enable, by name (`labvault plugins` lists what is installed). A name that
 # is not installed stops startup. Default: []. Example: ["auth_github", "fs_ssh"]
 # PLUGINS = []

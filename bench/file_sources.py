@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = make_tree(root, args.folders, args.files)
         sshd = Sshd(work / "sshd", Keys.make(work / "keys"), free_port()).start()
         try:
-            options = SshSource.ConfigSchema().load(source_options(sshd, root))
+            options = SshSource.OptionsSchema().load(source_options(sshd, root))
 
             def fresh_walk() -> int:
                 source = SshSource("bench", options, None)  # type: ignore[arg-type]

@@ -88,10 +88,11 @@ app = create_app({**json.loads(sys.argv[1]), "PLUGINS": names})
 _created = time.perf_counter()
 """
 ALL_PLUGINS_REPORT = """
+from labvault.registry import BACKUP_TARGETS, BLOCK_TYPES
 registry = app.extensions["labvault"].registry
 report["plugins"] = names
-report["block_types"] = sorted(registry.types.get("labvault_block_types", {}))
-report["backup_target_types"] = sorted(registry.types.get("labvault_backup_target_types", {}))
+report["block_types"] = sorted(registry.types_of(BLOCK_TYPES))
+report["backup_target_types"] = sorted(registry.types_of(BACKUP_TARGETS))
 report["routes"] = sorted(rule.rule for rule in app.url_map.iter_rules())
 """
 

@@ -231,7 +231,7 @@ def _shared_apps() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def labvault_app(
+def shared_app(
     labvault_database_url: str,
     labvault_settings: dict[str, Any],
     _shared_apps: dict[str, Any],
@@ -240,13 +240,21 @@ def labvault_app(
     """The core-only app on this test's database, built once per worker and database: a
     new app costs 40 ms, most of it documenting the API. The database is emptied before
     each test; the app's files stay in one folder for the session (tests that look at
-    the file store make their own app with ``labvault_make_app``)."""
+    the file store make their own app with ``labvault_make_app``). Named apart from
+    ``labvault_app`` of labvault's pytest plugin, a new app for each test, which this
+    suite no longer overrides under the same name."""
     if labvault_database_url not in _shared_apps:
         instance = tmp_path_factory.mktemp("instance")
         app = create_app({**labvault_settings, "INSTANCE_PATH": str(instance)})
         app.config["TESTING"] = True
         _shared_apps[labvault_database_url] = app
     return _shared_apps[labvault_database_url]
+
+
+@pytest.fixture
+def shared_client(shared_app: Any) -> Any:
+    """A test client of :func:`shared_app` (one browser)."""
+    return shared_app.test_client()
 
 
 def pytest_configure(config: pytest.Config) -> None:

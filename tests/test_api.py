@@ -60,9 +60,9 @@ def test_info_describes_the_server(labvault_make_app):
     ]
 
 
-def test_health_probes(labvault_client):
-    assert labvault_client.get("/health/live").json == {"status": "ok", "checks": {}}
-    ready = labvault_client.get("/health/ready")
+def test_health_probes(shared_client):
+    assert shared_client.get("/health/live").json == {"status": "ok", "checks": {}}
+    ready = shared_client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json == {"status": "ok", "checks": {"database": "ok"}}
 
@@ -90,8 +90,8 @@ def test_ready_is_503_when_the_database_is_unreachable(tmp_path):
         ("put", "/auth/refresh", 405),
     ],
 )
-def test_errors_are_json_never_html(labvault_client, method, path, code):
-    response = getattr(labvault_client, method)(path)
+def test_errors_are_json_never_html(shared_client, method, path, code):
+    response = getattr(shared_client, method)(path)
     assert response.status_code == code
     assert response.mimetype == "application/json"
     assert set(response.json) >= ERROR_KEYS
@@ -107,8 +107,8 @@ def test_oversize_body_is_413_json(labvault_make_app):
     assert response.json["status"] == "Request Entity Too Large"
 
 
-def test_malformed_json_is_a_4xx_json_error(labvault_client):
-    response = labvault_client.post(
+def test_malformed_json_is_a_4xx_json_error(shared_client):
+    response = shared_client.post(
         "/auth/refresh", data="{not json", content_type="application/json"
     )
     assert response.status_code in (400, 422)
@@ -130,10 +130,10 @@ def test_unexpected_exception_is_a_logged_json_500(labvault_make_app, caplog):
     assert any("secret internals" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
-def test_every_route_is_in_the_openapi_document(labvault_app):
-    documented = documented_operations(labvault_app)
+def test_every_route_is_in_the_openapi_document(shared_app):
+    documented = documented_operations(shared_app)
     undocumented = []
-    for rule in labvault_app.url_map.iter_rules():
+    for rule in shared_app.url_map.iter_rules():
         if rule.endpoint in {"static", "swagger_asset"} or rule.endpoint.startswith("api-docs."):
             continue
         path = openapi_path(rule.rule)
@@ -152,8 +152,8 @@ BODILESS = {
 }
 
 
-def test_openapi_documents_schemas_and_bearer_security(labvault_client):
-    spec = labvault_client.get("/openapi.json").json
+def test_openapi_documents_schemas_and_bearer_security(shared_client):
+    spec = shared_client.get("/openapi.json").json
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -184,8 +184,8 @@ class _Links(HTMLParser):
         self.urls += [value for name, value in attrs if name in {"src", "href"} and value]
 
 
-def test_swagger_ui_is_served_without_any_external_url(labvault_client):
-    page = labvault_client.get("/doc")
+def test_swagger_ui_is_served_without_any_external_url(shared_client):
+    page = shared_client.get("/doc")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), html
@@ -194,7 +194,7 @@ def test_swagger_ui_is_served_without_any_external_url(labvault_client):
     assert len(parser.urls) == 3
     for url in parser.urls:
         assert url.startswith("/doc/assets/")
-        asset = labvault_client.get(url)
+        asset = shared_client.get(url)
         assert asset.status_code == 200, url
         assert len(asset.data) > 1000
     config = json.loads(re.search(r"override_config = (\{.*?\});", html).group(1))
@@ -203,8 +203,8 @@ def test_swagger_ui_is_served_without_any_external_url(labvault_client):
     assert "/openapi.json" in html
 
 
-def test_swagger_asset_route_refuses_paths_outside_its_folder(labvault_client):
-    response = labvault_client.get("/doc/assets/../../../../etc/passwd")
+def test_swagger_asset_route_refuses_paths_outside_its_folder(shared_client):
+    response = shared_client.get("/doc/assets/../../../../etc/passwd")
     assert response.status_code == 404
     assert response.mimetype == "application/json"
 
@@ -217,8 +217,8 @@ def test_cors_origins_are_honoured(labvault_make_app):
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-def test_no_cors_headers_by_default(labvault_client):
-    response = labvault_client.get("/info", headers={"Origin": "https://a.example.org"})
+def test_no_cors_headers_by_default(shared_client):
+    response = shared_client.get("/info", headers={"Origin": "https://a.example.org"})
     assert "Access-Control-Allow-Origin" not in response.headers
 
 

@@ -60,9 +60,9 @@ def assert_key_refused(response: Any, caplog: pytest.LogCaptureFixture, reason: 
     assert refusals and reason in refusals[-1], refusals
 
 
-def test_a_new_key_is_shown_once_and_works_as_a_bearer_token(labvault_app, labvault_make_user):
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_a_new_key_is_shown_once_and_works_as_a_bearer_token(shared_app, labvault_make_user):
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
 
     created = create_key(client, user.headers, name="XRD instrument PC")
     secret = created["key"]
@@ -85,12 +85,12 @@ def test_a_new_key_is_shown_once_and_works_as_a_bearer_token(labvault_app, labva
     assert secret not in listing.get_data(as_text=True)
 
 
-def test_keys_are_stored_only_as_hashes(labvault_app, labvault_make_user):
-    user = labvault_make_user(labvault_app)
-    created = create_key(labvault_app.test_client(), user.headers)
+def test_keys_are_stored_only_as_hashes(shared_app, labvault_make_user):
+    user = labvault_make_user(shared_app)
+    created = create_key(shared_app.test_client(), user.headers)
     secret_part = created["key"].removeprefix(created["hint"])
 
-    [row] = stored_keys(labvault_app)
+    [row] = stored_keys(shared_app)
     assert row["user_id"] == user.id
     assert row["name"] == "script"
     for column, value in row.items():
@@ -98,9 +98,9 @@ def test_keys_are_stored_only_as_hashes(labvault_app, labvault_make_user):
     assert len(row["key_hash"]) == 64  # a SHA-256 hex digest
 
 
-def test_listing_shows_when_a_key_was_last_used(labvault_app, labvault_make_user):
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_listing_shows_when_a_key_was_last_used(shared_app, labvault_make_user):
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     unused = create_key(client, user.headers, name="spare")
     used = create_key(client, user.headers, name="daily")
     before = utcnow()
@@ -113,20 +113,20 @@ def test_listing_shows_when_a_key_was_last_used(labvault_app, labvault_make_user
     assert unused["id"] != used["id"]
 
 
-def test_a_key_carries_its_owner_role(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_a_key_carries_its_owner_role(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     admin_key = create_key(client, admin.headers)["key"]
     user_key = create_key(client, user.headers)["key"]
     assert client.get("/users", headers=bearer(admin_key)).status_code == 200
     assert client.get("/users", headers=bearer(user_key)).status_code == 403
 
 
-def test_a_key_stops_working_when_it_expires(labvault_app, labvault_make_user, caplog):
+def test_a_key_stops_working_when_it_expires(shared_app, labvault_make_user, caplog):
     caplog.set_level(logging.INFO, logger="labvault")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     in_an_hour = dt.datetime.now(dt.timezone(dt.timedelta(hours=2))) + dt.timedelta(hours=1)
     created = create_key(client, user.headers, expires_at=in_an_hour.isoformat())
     # shown as stored: in UTC, to the second, whatever the client wrote
@@ -136,7 +136,7 @@ def test_a_key_stops_working_when_it_expires(labvault_app, labvault_make_user, c
     assert listed["expires_at"] == created["expires_at"]
     assert client.get("/users/me", headers=bearer(created["key"])).status_code == 200
 
-    set_expiry(labvault_app, created["id"], utcnow() - dt.timedelta(seconds=1))
+    set_expiry(shared_app, created["id"], utcnow() - dt.timedelta(seconds=1))
     response = client.get("/users/me", headers=bearer(created["key"]))
     assert_key_refused(response, caplog, "API key has expired")
 
@@ -157,30 +157,30 @@ BAD_CREATE_BODIES = {
     ("body", "field"), list(BAD_CREATE_BODIES.values()), ids=list(BAD_CREATE_BODIES)
 )
 def test_invalid_key_requests_are_422_and_create_nothing(
-    labvault_app, labvault_make_user, body, field
+    shared_app, labvault_make_user, body, field
 ):
-    user = labvault_make_user(labvault_app)
-    response = labvault_app.test_client().post(KEYS, json=body, headers=user.headers)
+    user = labvault_make_user(shared_app)
+    response = shared_app.test_client().post(KEYS, json=body, headers=user.headers)
     assert response.status_code == 422
     assert response.json["code"] == 422
     assert field in response.json["errors"]["json"]
-    assert stored_keys(labvault_app) == []
+    assert stored_keys(shared_app) == []
 
 
-def test_malformed_json_is_a_json_400(labvault_app, labvault_make_user):
-    user = labvault_make_user(labvault_app)
-    response = labvault_app.test_client().post(
+def test_malformed_json_is_a_json_400(shared_app, labvault_make_user):
+    user = labvault_make_user(shared_app)
+    response = shared_app.test_client().post(
         KEYS, data='{"name": ', content_type="application/json", headers=user.headers
     )
     assert response.status_code == 400
     assert response.json["code"] == 400
-    assert stored_keys(labvault_app) == []
+    assert stored_keys(shared_app) == []
 
 
-def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user, caplog):
+def test_a_revoked_key_stops_working_at_once(shared_app, labvault_make_user, caplog):
     caplog.set_level(logging.INFO, logger="labvault")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     revoked = create_key(client, user.headers, name="old laptop")
     kept = create_key(client, user.headers, name="new laptop")
 
@@ -191,7 +191,7 @@ def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user, c
     assert client.get("/users/me", headers=bearer(kept["key"])).status_code == 200
     assert [key["name"] for key in client.get(KEYS, headers=user.headers).json] == ["new laptop"]
     # the row stays, marked revoked, as a record of the key
-    rows = {row["id"]: row for row in stored_keys(labvault_app)}
+    rows = {row["id"]: row for row in stored_keys(shared_app)}
     assert rows[revoked["id"]]["revoked_at"] is not None
     assert rows[kept["id"]]["revoked_at"] is None
 
@@ -200,20 +200,20 @@ def test_a_revoked_key_stops_working_at_once(labvault_app, labvault_make_user, c
     assert again.json["code"] == 404
 
 
-def test_a_key_can_revoke_itself(labvault_app, labvault_make_user, caplog):
+def test_a_key_can_revoke_itself(shared_app, labvault_make_user, caplog):
     caplog.set_level(logging.INFO, logger="labvault")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     created = create_key(client, user.headers)
     own = bearer(created["key"])
     assert client.delete(f"{KEYS}/{created['id']}", headers=own).status_code == 204
     assert_key_refused(client.get(KEYS, headers=own), caplog, "unknown or revoked API key")
 
 
-def test_users_cannot_see_or_revoke_each_others_keys(labvault_app, labvault_make_user):
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app, role="admin")  # not even an admin can
-    client = labvault_app.test_client()
+def test_users_cannot_see_or_revoke_each_others_keys(shared_app, labvault_make_user):
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app, role="admin")  # not even an admin can
+    client = shared_app.test_client()
     alice_key = create_key(client, alice.headers, name="alice's")
 
     assert client.get(KEYS, headers=bob.headers).json == []
@@ -224,10 +224,10 @@ def test_users_cannot_see_or_revoke_each_others_keys(labvault_app, labvault_make
     assert client.delete(f"{KEYS}/999999", headers=alice.headers).status_code == 404
 
 
-def test_an_api_key_cannot_create_another_key(labvault_app, labvault_make_user):
+def test_an_api_key_cannot_create_another_key(shared_app, labvault_make_user):
     """A leaked key must not mint keys that outlive it: new keys need an access token."""
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     created = create_key(client, user.headers, name="cron", expires_at="2099-01-01T00:00:00Z")
     own = bearer(created["key"])
 
@@ -240,7 +240,7 @@ def test_an_api_key_cannot_create_another_key(labvault_app, labvault_make_user):
         "message": "API keys are created with an access token from signing in, not with "
         "another API key",
     }
-    assert [row["name"] for row in stored_keys(labvault_app)] == ["cron"]
+    assert [row["name"] for row in stored_keys(shared_app)] == ["cron"]
     # the key still lists and revokes keys, as the access token does
     assert [key["name"] for key in client.get(KEYS, headers=own).json] == ["cron"]
     assert create_key(client, user.headers, name="second")["name"] == "second"
@@ -252,14 +252,14 @@ def test_an_api_key_cannot_create_another_key(labvault_app, labvault_make_user):
 @pytest.mark.parametrize(
     ("method", "path"), [("GET", KEYS), ("POST", KEYS), ("DELETE", f"{KEYS}/1")]
 )
-def test_api_key_routes_need_a_signed_in_user(labvault_client, method, path):
+def test_api_key_routes_need_a_signed_in_user(shared_client, method, path):
     body = {"name": "x"} if method == "POST" else None
     assert_unauthorized(
-        labvault_client.open(path, method=method, json=body), "authentication required"
+        shared_client.open(path, method=method, json=body), "authentication required"
     )
 
 
-def test_an_unknown_key_is_refused(labvault_client, caplog):
+def test_an_unknown_key_is_refused(shared_client, caplog):
     caplog.set_level(logging.INFO, logger="labvault")
-    response = labvault_client.get("/users/me", headers=bearer("lvk_" + "A" * 43))
+    response = shared_client.get("/users/me", headers=bearer("lvk_" + "A" * 43))
     assert_key_refused(response, caplog, "unknown or revoked API key")

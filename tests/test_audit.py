@@ -21,7 +21,8 @@ from labvault.audit.service import record
 from labvault.backups import service as backups
 from labvault.backups.codec import BackupError
 from labvault.cli import cli
-from labvault.db import WriteOutsideTransaction, begin_write, get_session
+from labvault.db import begin_write, get_session
+from labvault.errors import WriteOutsideTransaction
 from labvault.records.garbage import collect_garbage
 from labvault.testing import run_backup
 
@@ -77,11 +78,11 @@ def cli_runner(app: Any, path: Path, monkeypatch: pytest.MonkeyPatch, **more: An
 
 
 def test_role_and_status_changes_are_recorded_with_the_admin_and_the_change(
-    labvault_app, labvault_make_user
+    shared_app, labvault_make_user
 ):
-    admin = labvault_make_user(labvault_app, role="admin")
-    alice = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+    admin = labvault_make_user(shared_app, role="admin")
+    alice = labvault_make_user(shared_app)
+    client = shared_app.test_client()
 
     assert change_user(client, admin, alice.id, {"role": "manager"}).status_code == 200
     assert change_user(client, admin, alice.id, {"role": "manager"}).status_code == 200
@@ -89,7 +90,7 @@ def test_role_and_status_changes_are_recorded_with_the_admin_and_the_change(
     both = change_user(client, admin, alice.id, {"role": "user", "status": "active"})
     assert both.status_code == 200
 
-    recorded = events(labvault_app)
+    recorded = events(shared_app)
     assert [(e["action"], e["details"]) for e in recorded] == [
         ("user.role_changed", {"email": alice.email, "from": "user", "to": "manager"}),
         ("user.status_changed", {"email": alice.email, "from": "active", "to": "deactivated"}),
@@ -103,11 +104,11 @@ def test_role_and_status_changes_are_recorded_with_the_admin_and_the_change(
         assert abs(event["at"] - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
 
 
-def test_refused_actions_write_no_event(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    manager = labvault_make_user(labvault_app, role="manager")
-    alice = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_refused_actions_write_no_event(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    manager = labvault_make_user(shared_app, role="manager")
+    alice = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     refcode = create_item(client, alice, name="kept")["refcode"]
     trashed = create_item(client, alice, name="in the trash")["refcode"]
     etag = current_etag(client, alice, trashed)
@@ -132,14 +133,12 @@ def test_refused_actions_write_no_event(labvault_app, labvault_make_user):
     assert_error(client.delete(f"/trash/{refcode}", headers=admin.headers), 404)  # not in it
     assert_error(client.post(f"/trash/{refcode}/restore", headers=alice.headers), 404)
 
-    assert events(labvault_app) == []
+    assert events(shared_app) == []
 
 
-def test_api_keys_created_and_revoked_are_recorded_without_the_key(
-    labvault_app, labvault_make_user
-):
-    alice = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_api_keys_created_and_revoked_are_recorded_without_the_key(shared_app, labvault_make_user):
+    alice = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     created = client.post(
         "/users/me/api-keys",
         json={"name": "balance", "expires_at": "2099-01-01T00:00:00+00:00"},
@@ -148,7 +147,7 @@ def test_api_keys_created_and_revoked_are_recorded_without_the_key(
     revoked = client.delete(f"/users/me/api-keys/{created['id']}", headers=alice.headers)
     assert revoked.status_code == 204
 
-    recorded = events(labvault_app)
+    recorded = events(shared_app)
     assert [(e["action"], e["target"], e["actor_id"], e["details"]) for e in recorded] == [
         (
             "api_key.created",
@@ -168,10 +167,10 @@ def test_api_keys_created_and_revoked_are_recorded_without_the_key(
     assert alice.token not in stored
 
 
-def test_trash_restores_and_purges_are_recorded(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    alice = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_trash_restores_and_purges_are_recorded(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    alice = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     item = create_item(client, alice, name="NMC cathode", item_id="nmc-7")
     refcode = item["refcode"]
 
@@ -187,7 +186,7 @@ def test_trash_restores_and_purges_are_recorded(labvault_app, labvault_make_user
 
     named = {"item_id": "nmc-7", "type": "sample", "name": "NMC cathode"}
     assert [
-        (e["action"], e["actor_id"], e["target"], e["details"]) for e in events(labvault_app)
+        (e["action"], e["actor_id"], e["target"], e["details"]) for e in events(shared_app)
     ] == [
         ("item.restored", alice.id, f"item {refcode}", named),
         ("item.purged", admin.id, f"item {refcode}", named),
@@ -344,8 +343,8 @@ def test_inventory_imports_are_recorded_with_their_counts(
     assert isinstance(imported["details"]["import_id"], int)
 
 
-def test_record_refuses_secrets_and_writes_outside_the_action(labvault_app):
-    with labvault_app.app_context():
+def test_record_refuses_secrets_and_writes_outside_the_action(shared_app):
+    with shared_app.app_context():
         session = get_session()
         with pytest.raises(WriteOutsideTransaction):
             record(session, "user.role_changed", "user 1")
@@ -354,23 +353,21 @@ def test_record_refuses_secrets_and_writes_outside_the_action(labvault_app):
             with pytest.raises(ValueError, match="must not hold secrets"):
                 record(session, "api_key.created", "user 1", details=details)
         session.rollback()
-    assert events(labvault_app) == []
+    assert events(shared_app) == []
 
 
 # --- GET /audit ---------------------------------------------------------------------------
 
 
-def test_only_admins_read_the_audit_log(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    add_events(
-        labvault_app, ("user.role_changed", "user 1", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    )
+def test_only_admins_read_the_audit_log(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    add_events(shared_app, ("user.role_changed", "user 1", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
 
     assert_error(client.get("/audit"), 401)
     for role in ("user", "manager"):
-        caller = labvault_make_user(labvault_app, role=role)
+        caller = labvault_make_user(shared_app, role=role)
         assert_error(client.get("/audit", headers=caller.headers), 403)
-    admin = labvault_make_user(labvault_app, role="admin")
+    admin = labvault_make_user(shared_app, role="admin")
     response = client.get("/audit", headers=admin.headers)
 
     assert response.status_code == 200
@@ -385,17 +382,17 @@ def test_only_admins_read_the_audit_log(labvault_app, labvault_make_user):
     assert (event["target"], event["details"], event["client"]) == ("user 1", {"n": "user 1"}, None)
 
 
-def test_the_audit_log_is_filtered_and_paged_newest_first(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    alice = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_the_audit_log_is_filtered_and_paged_newest_first(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    alice = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     day = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     add_events(
-        labvault_app,
+        shared_app,
         *[("backup.succeeded", f"backup b{n}", day + dt.timedelta(days=n)) for n in range(4)],
     )
     change_user(client, admin, alice.id, {"role": "manager"})
-    newest = events(labvault_app)[-1]["id"]
+    newest = events(shared_app)[-1]["id"]
 
     def listed(query: str) -> list[str]:
         response = client.get(f"/audit?{query}", headers=admin.headers)
@@ -445,15 +442,15 @@ def test_the_audit_log_is_filtered_and_paged_newest_first(labvault_app, labvault
         ("page_size=0", "page_size"),
     ],
 )
-def test_bad_audit_filters_are_422(labvault_app, labvault_make_user, query, field):
-    admin = labvault_make_user(labvault_app, role="admin")
-    response = labvault_app.test_client().get(f"/audit?{query}", headers=admin.headers)
+def test_bad_audit_filters_are_422(shared_app, labvault_make_user, query, field):
+    admin = labvault_make_user(shared_app, role="admin")
+    response = shared_app.test_client().get(f"/audit?{query}", headers=admin.headers)
     body = assert_error(response, 422)
     assert field in body["errors"]["query"], body
 
 
-def test_the_audit_route_is_documented(labvault_client):
-    spec = labvault_client.get("/openapi.json").json
+def test_the_audit_route_is_documented(shared_client):
+    spec = shared_client.get("/openapi.json").json
     operation = spec["paths"]["/audit"]["get"]
     parameters = {p["name"] for p in operation["parameters"]}
     assert parameters >= {"action", "actor_id", "target", "since", "until", "page", "page_size"}
@@ -544,16 +541,16 @@ def test_users_changed_with_the_cli_are_recorded_as_the_cli(
         "since=2026-03-02&until=2026-03-01",  # an empty span
     ],
 )
-def test_times_beyond_what_a_database_stores_mean_its_ends(labvault_app, labvault_make_user, query):
+def test_times_beyond_what_a_database_stores_mean_its_ends(shared_app, labvault_make_user, query):
     """Any ISO 8601 time is a valid filter (the API documents no range): one before the
     first or after the last time a database stores means that end."""
-    admin = labvault_make_user(labvault_app, role="admin")
-    response = labvault_app.test_client().get(f"/audit?{query}", headers=admin.headers)
+    admin = labvault_make_user(shared_app, role="admin")
+    response = shared_app.test_client().get(f"/audit?{query}", headers=admin.headers)
     assert response.status_code == 200, response.json
     assert response.json == []  # a new site has no events
 
 
-def test_nul_in_a_filter_is_refused_by_the_gate(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    response = labvault_app.test_client().get("/audit?target=a%00b", headers=admin.headers)
+def test_nul_in_a_filter_is_refused_by_the_gate(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    response = shared_app.test_client().get("/audit?target=a%00b", headers=admin.headers)
     assert_error(response, 422)

@@ -113,7 +113,7 @@ def settings_with_every_type(app: Any, markers: Markers) -> dict[str, Any]:
     }
     for kind in KINDS:
         for type_name, typ in registry.types_of(kind).items():
-            options = markers.options(typ.ConfigSchema())
+            options = markers.options(typ.OptionsSchema())
             if kind.setting is None:
                 settings[kind.options_setting][type_name] = options
             elif kind.within is not None:
@@ -237,6 +237,6 @@ def test_every_option_named_as_a_secret_is_declared_secret(dists, make_app):
         problem
         for kind in KINDS
         for type_name, typ in registry.types_of(kind).items()
-        for problem in undeclared(typ.ConfigSchema(), type_name)
+        for problem in undeclared(typ.OptionsSchema(), type_name)
     ]
     assert found == []

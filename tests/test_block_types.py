@@ -23,7 +23,7 @@ from labvault.app import create_app
 from labvault.builtins.block_comment import Comment
 from labvault.builtins.block_media import Media
 from labvault.builtins.block_tabular import VEGA_LITE_VERSION, Tabular, decimate
-from labvault.plugin import BlockFile, ExtensionError
+from labvault.plugin import BlockFile, ProcessingError
 from labvault.testing import TEST_SECRET_KEY
 from PIL import Image
 
@@ -37,7 +37,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def hosts(tmp_path_factory):
     """The hosts the built-in block types get from a real app (its file store included)."""
     app = create_app(app_settings(tmp_path_factory.mktemp("app")))
-    yield app.extensions["labvault"].extensions.hosts
+    yield app.extensions["labvault"].plugins.hosts
     app.extensions["labvault"].database.dispose()
 
 
@@ -63,7 +63,7 @@ def block_type(hosts, kind):
     """Factory: ``make(**options)`` -> an instance of the built-in block type ``kind``
     with those options, and the host the app gives it."""
     host = hosts[kind.__module__]
-    return lambda **options: kind(kind.name, kind.ConfigSchema().load(options), host)
+    return lambda **options: kind(kind.name, kind.OptionsSchema().load(options), host)
 
 
 @pytest.fixture
@@ -248,9 +248,9 @@ def test_comment_shows_remote_images_where_the_deployer_allows_them(comment):
     html = comment(remote_images=True).compute({"text": text}, [])["html"]
 
     assert images(html) == ([TRACKER, f"{TRACKER}?2"], [])
-    assert Comment.ConfigSchema().load({}) == {"remote_images": False}
+    assert Comment.OptionsSchema().load({}) == {"remote_images": False}
     with pytest.raises(ma.ValidationError):
-        Comment.ConfigSchema().load({"remote_images": "sometimes"})
+        Comment.OptionsSchema().load({"remote_images": "sometimes"})
 
 
 # --- tabular: reading ------------------------------------------------------------------
@@ -441,7 +441,7 @@ def test_tabular_counts_distinct_values_of_a_column_that_turns_to_text(store, ta
     ],
 )
 def test_tabular_reports_unreadable_files(store, name, content, message, tabular):
-    with pytest.raises(ExtensionError) as error:
+    with pytest.raises(ProcessingError) as error:
         tabular().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
@@ -463,7 +463,7 @@ def test_tabular_refuses_an_xlsx_bomb_before_unpacking_it(store, unpacked, refus
     tracemalloc.start()
     started = time.perf_counter()
     try:
-        with pytest.raises(ExtensionError) as refused:
+        with pytest.raises(ProcessingError) as refused:
             tabular().compute({}, [bomb])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -481,7 +481,7 @@ def test_tabular_limits_what_an_xlsx_may_unpack_to(store, tabular):
     rows = [["x", "y"], *([n, n * 0.37] for n in range(60_000))]
     file = store("run.xlsx", xlsx_bytes(rows))  # packs 5 times: no bomb, but 2 MiB of XML
 
-    with pytest.raises(ExtensionError) as refused:
+    with pytest.raises(ProcessingError) as refused:
         tabular(max_unpacked_size=MIB).compute({}, [file])
     assert str(refused.value).startswith("run.xlsx unpacks to ")
     assert "more than max_unpacked_size (1048576)" in str(refused.value)
@@ -499,7 +499,7 @@ def test_tabular_xlsx_with_an_empty_first_sheet(store, tabular):
     buffer = io.BytesIO()
     workbook.save(buffer)
 
-    with pytest.raises(ExtensionError, match=r"^empty\.xlsx is empty"):
+    with pytest.raises(ProcessingError, match=r"^empty\.xlsx is empty"):
         tabular().compute({}, [store("empty.xlsx", buffer.getvalue())])
 
 
@@ -566,12 +566,12 @@ def test_tabular_scatter_and_dates(store, tabular):
 def test_tabular_unknown_or_text_axis_columns(store, tabular):
     file = store("t.csv", table_text(MEASUREMENTS))
 
-    with pytest.raises(ExtensionError) as unknown:
+    with pytest.raises(ProcessingError) as unknown:
         tabular().compute({"x": "temp"}, [file])
     assert str(unknown.value) == (
         "x: no column 'temp'; available columns: sample, temperature, pressure, measured"
     )
-    with pytest.raises(ExtensionError, match="y: column 'sample' does not hold numbers"):
+    with pytest.raises(ProcessingError, match="y: column 'sample' does not hold numbers"):
         tabular().compute({"y": "sample"}, [file])
     with pytest.raises(ma.ValidationError):
         Tabular.DataSchema().load({"x": "a", "z": "b"})
@@ -628,7 +628,7 @@ def test_decimate_keeps_the_ends_and_the_extremes():
 
 
 def test_tabular_option_validation():
-    assert Tabular.ConfigSchema().load({}) == {
+    assert Tabular.OptionsSchema().load({}) == {
         "max_plot_points": 5000,
         "max_unpacked_size": 16 * MIB,
         "max_compression_ratio": 200,
@@ -639,7 +639,7 @@ def test_tabular_option_validation():
         {"max_compression_ratio": 9},
     ):
         with pytest.raises(ma.ValidationError):
-            Tabular.ConfigSchema().load(wrong)
+            Tabular.OptionsSchema().load(wrong)
 
 
 def test_tabular_render_png(store, big_table, tabular):
@@ -662,7 +662,7 @@ def test_tabular_render_png(store, big_table, tabular):
     single = store("one.csv", "mass\n1\n2\n")
     assert block.render_png({}, block.compute({}, [single]), [single]) is None
     stale = {**computed, "x": "renamed"}  # stored by an older version, say
-    with pytest.raises(ExtensionError, match=r"^the plot could not be drawn"):
+    with pytest.raises(ProcessingError, match=r"^the plot could not be drawn"):
         block.render_png({}, stale, [big_table])
 
 
@@ -762,7 +762,7 @@ def test_media_render_png_is_a_larger_preview(store, media):
     ],
 )
 def test_media_reports_unreadable_files(store, name, content, message, media):
-    with pytest.raises(ExtensionError) as error:
+    with pytest.raises(ProcessingError) as error:
         media().compute({}, [store(name, content)])
 
     assert str(error.value).startswith(message)
@@ -771,7 +771,7 @@ def test_media_reports_unreadable_files(store, name, content, message, media):
 def test_media_truncated_jpeg(store, media):
     photo = image_bytes((800, 600), "JPEG", quality=95)
 
-    with pytest.raises(ExtensionError, match=r"^cut\.jpg is damaged or truncated"):
+    with pytest.raises(ProcessingError, match=r"^cut\.jpg is damaged or truncated"):
         media().compute({}, [store("cut.jpg", photo[: len(photo) // 2])])
 
 
@@ -781,7 +781,7 @@ def test_media_refuses_decompression_bombs(store, monkeypatch, pixels, media):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pixels)
     file = store("bomb.png", image_bytes((101, 100), "PNG", mode="1"))
 
-    with pytest.raises(ExtensionError, match=r"^bomb\.png is too large to open"):
+    with pytest.raises(ProcessingError, match=r"^bomb\.png is too large to open"):
         media().compute({}, [file])
 
 
@@ -798,8 +798,9 @@ def test_creating_the_app_imports_no_file_reading_library(tmp_path):
     script = (
         "import json, sys\n"
         "from labvault.app import create_app\n"
+        "from labvault.registry import BLOCK_TYPES\n"
         "app = create_app(json.loads(sys.argv[1]))\n"
-        "types = sorted(app.extensions['labvault'].registry.types['labvault_block_types'])\n"
+        "types = sorted(app.extensions['labvault'].registry.types_of(BLOCK_TYPES))\n"
         "heavy = ('matplotlib', 'openpyxl', 'PIL', 'numpy', 'markdown_it', 'nh3')\n"
         "print(json.dumps([types, sorted(m for m in sys.modules if m.split('.')[0] in heavy)]))"
     )

@@ -68,9 +68,9 @@ def actions(client: Any, user: Any, refcode: str) -> list[str]:
     return [v["action"] for v in reversed(response.json)]
 
 
-def test_block_types_describe_their_data(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_block_types_describe_their_data(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     response = client.get("/block-types", headers=alice.headers)
     assert response.status_code == 200
     kinds = {kind["name"]: kind for kind in response.json}
@@ -91,9 +91,9 @@ def test_block_types_describe_their_data(labvault_app, labvault_make_user):
     assert_error(client.get("/block-types"), 401)
 
 
-def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_block_crud_with_etags_and_versions(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     etags = [item_etag(client, alice, refcode)]
     text = (
@@ -163,7 +163,7 @@ def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user, su
     assert_error(client.get(url, headers=alice.headers), 404)
     assert_error(client.delete(url, headers=with_etag(alice, "*")), 404)
     assert client.get(f"/items/{refcode}/blocks", headers=alice.headers).json == []
-    with labvault_app.app_context():
+    with shared_app.app_context():
         assert get_session().scalar(sa.select(sa.func.count()).select_from(Block)) == 0
 
     # every block change is a change of the item: a new ETag and a version
@@ -184,9 +184,9 @@ def test_block_crud_with_etags_and_versions(labvault_app, labvault_make_user, su
     )
 
 
-def test_block_order(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_block_order(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     other = create_item(client, alice)
     ids = [add_block(client, alice, refcode, title=f"b{n}").json["id"] for n in range(3)]
@@ -234,11 +234,11 @@ def test_block_order(labvault_app, labvault_make_user, subtests):
     assert_error(response, 404)
 
 
-def test_bad_block_inputs(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    manager = labvault_make_user(labvault_app, role="manager")
-    stranger = labvault_make_user(labvault_app)
+def test_bad_block_inputs(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    manager = labvault_make_user(shared_app, role="manager")
+    stranger = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     for body, field in [
         ({"block_type": "hologram"}, "block_type"),
@@ -313,9 +313,9 @@ def upload(client: Any, user: Any, refcode: str, name: str, content: bytes) -> d
     return body
 
 
-def test_blocks_with_files_survive_trash_and_restore(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_blocks_with_files_survive_trash_and_restore(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     other = create_item(client, alice)
     table = upload(client, alice, refcode, "cycles.csv", b"cycle,capacity\n1,150\n2,148\n3,147\n")
@@ -385,9 +385,9 @@ def test_blocks_with_files_survive_trash_and_restore(labvault_app, labvault_make
     ]
 
 
-def test_an_xlsx_bomb_is_the_blocks_error_at_once(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_an_xlsx_bomb_is_the_blocks_error_at_once(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     bomb = upload(client, alice, refcode, "bomb.xlsx", xlsx_bomb(64 * MIB))  # 260 KB
     table = upload(client, alice, refcode, "run.xlsx", xlsx_bytes([["t", "v"], [1, 2.5], [2, 4]]))
@@ -408,10 +408,10 @@ def test_an_xlsx_bomb_is_the_blocks_error_at_once(labvault_app, labvault_make_us
 
 
 def test_a_comment_shows_images_of_its_item_and_links_to_remote_ones(
-    labvault_app, labvault_make_user
+    shared_app, labvault_make_user
 ):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     refcode = create_item(client, alice)
     plot = upload(client, alice, refcode, "plot.png", png_bytes())
     elsewhere = upload(client, alice, create_item(client, alice), "theirs.png", png_bytes())

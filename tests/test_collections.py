@@ -30,10 +30,10 @@ def members(app: Any, collection_id: str) -> set[str]:
         return set(rows)
 
 
-def test_collection_crud_with_etags(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_collection_crud_with_etags(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     response = create_collection(
         client, alice, collection_id="batteries", title="Batteries", description="All *cells*"
     )
@@ -86,14 +86,14 @@ def test_collection_crud_with_etags(labvault_app, labvault_make_user):
     # the items of a deleted collection stay
     got = client.get(f"/items/{item['refcode']}", headers=alice.headers)
     assert got.status_code == 200 and got.json["collections"] == []
-    with labvault_app.app_context():
+    with shared_app.app_context():
         ids = get_session().scalars(sa.select(Collection.collection_id))
         assert set(ids) == {"another", "bobs"}
 
 
-def test_bad_collection_inputs(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_bad_collection_inputs(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     create_collection(client, alice, collection_id="taken")
     for body, code, field in [
         ({}, 422, "collection_id"),
@@ -135,17 +135,17 @@ def test_bad_collection_inputs(labvault_app, labvault_make_user, subtests):
             assert_error(response, 422, field)
     assert_error(client.get("/collections?page_size=101", headers=alice.headers), 422)
     assert client.get("/collections/taken", headers=alice.headers).json["version"] == 1
-    unverified = labvault_make_user(labvault_app, status="unverified")
+    unverified = labvault_make_user(shared_app, status="unverified")
     assert_error(
         client.post("/collections", json={"collection_id": "mine"}, headers=unverified.headers),
         403,
     )
 
 
-def test_membership_and_item_filter(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_membership_and_item_filter(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     create_collection(client, alice, collection_id="films")
     create_collection(client, alice, collection_id="powders")
     film = create_item(client, alice, name="film")
@@ -162,7 +162,7 @@ def test_membership_and_item_filter(labvault_app, labvault_make_user):
         ).status_code
         == 204
     )
-    assert members(labvault_app, "films") == {film["refcode"], powder["refcode"]}
+    assert members(shared_app, "films") == {film["refcode"], powder["refcode"]}
     assert client.get("/collections/films", headers=alice.headers).json["item_count"] == 2
     got = client.get(f"/items/{powder['refcode']}", headers=alice.headers).json
     assert got["collections"] == ["films", "powders"]
@@ -196,7 +196,7 @@ def test_membership_and_item_filter(labvault_app, labvault_make_user):
         headers=with_etag(alice, response.headers["ETag"]),
     )
     assert response.json["collections"] == ["powders"]
-    assert members(labvault_app, "powders") == {film["refcode"], powder["refcode"]}
+    assert members(shared_app, "powders") == {film["refcode"], powder["refcode"]}
 
     # bob cannot add his item to alice's collection, nor alice's item to his
     create_collection(client, bob, collection_id="bobs")
@@ -209,15 +209,15 @@ def test_membership_and_item_filter(labvault_app, labvault_make_user):
     )
     assert_error(client.put("/collections/nothing/items/test:AAAAAA", headers=alice.headers), 404)
     assert_error(client.put("/collections/films/items/test:AAAAAA", headers=alice.headers), 404)
-    assert members(labvault_app, "bobs") == set()
+    assert members(shared_app, "bobs") == set()
 
 
-def test_shares_grant_read_or_write(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    reader = labvault_make_user(labvault_app)
-    writer = labvault_make_user(labvault_app)
-    stranger = labvault_make_user(labvault_app)
+def test_shares_grant_read_or_write(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    reader = labvault_make_user(shared_app)
+    writer = labvault_make_user(shared_app)
+    stranger = labvault_make_user(shared_app)
     response = create_collection(
         client,
         alice,
@@ -312,10 +312,10 @@ def test_shares_grant_read_or_write(labvault_app, labvault_make_user):
     )
 
 
-def test_item_patch_leaves_collections_it_may_not_change(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_item_patch_leaves_collections_it_may_not_change(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     create_collection(
         client, bob, collection_id="bobs", shares=[{"user_id": alice.id, "permission": "read"}]
     )
@@ -324,7 +324,7 @@ def test_item_patch_leaves_collections_it_may_not_change(labvault_app, labvault_
     refcode = item["refcode"]
     # bob may put alice's item in his collection only if he may change the item: he may not
     assert_error(client.put(f"/collections/bobs/items/{refcode}", headers=bob.headers), 404)
-    with labvault_app.app_context():
+    with shared_app.app_context():
         session = get_session()
         begin_write(session)
         bobs_id = session.scalar(sa.select(Collection.id).where(Collection.collection_id == "bobs"))
@@ -345,19 +345,19 @@ def test_item_patch_leaves_collections_it_may_not_change(labvault_app, labvault_
     # alice only reads bob's collection: she cannot take her item out of it ...
     assert_error(patch(["alices"]), 422, "collections")
     assert_error(client.delete(f"/collections/bobs/items/{refcode}", headers=alice.headers), 403)
-    assert members(labvault_app, "bobs") == {refcode}
+    assert members(shared_app, "bobs") == {refcode}
     # ... but sending it back unchanged, with other changes, is fine
     response = patch(["bobs"])
     assert response.status_code == 200, response.json
     assert response.json["collections"] == ["bobs"]
-    assert members(labvault_app, "bobs") == {refcode}
-    assert members(labvault_app, "alices") == set()
+    assert members(shared_app, "bobs") == {refcode}
+    assert members(shared_app, "alices") == set()
 
 
-def test_an_item_shows_only_the_collections_its_reader_may_see(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_an_item_shows_only_the_collections_its_reader_may_see(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     create_collection(client, alice, collection_id="alice-private")
     create_collection(
         client, alice, collection_id="shared-with-bob",
@@ -373,9 +373,9 @@ def test_an_item_shows_only_the_collections_its_reader_may_see(labvault_app, lab
     assert snapshot["collections"] == ["shared-with-bob"]
 
 
-def test_only_the_owner_shares_or_deletes_a_collection(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice, bob = labvault_make_user(labvault_app), labvault_make_user(labvault_app)
+def test_only_the_owner_shares_or_deletes_a_collection(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice, bob = labvault_make_user(shared_app), labvault_make_user(shared_app)
     created = create_collection(
         client, alice, collection_id="team", shares=[{"user_id": bob.id, "permission": "write"}]
     )
@@ -394,10 +394,10 @@ def test_only_the_owner_shares_or_deletes_a_collection(labvault_app, labvault_ma
     assert client.delete("/collections/team", headers=with_etag(alice, etag)).status_code == 204
 
 
-def test_a_write_share_edits_an_item_but_not_its_creators(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice, bob = labvault_make_user(labvault_app), labvault_make_user(labvault_app)
-    admin = labvault_make_user(labvault_app, role="admin")
+def test_a_write_share_edits_an_item_but_not_its_creators(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice, bob = labvault_make_user(shared_app), labvault_make_user(shared_app)
+    admin = labvault_make_user(shared_app, role="admin")
     create_collection(
         client, alice, collection_id="team", shares=[{"user_id": bob.id, "permission": "write"}]
     )

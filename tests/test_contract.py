@@ -25,8 +25,8 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
-def owner(labvault_app, labvault_make_user):
-    return labvault_make_user(labvault_app)
+def owner(shared_app, labvault_make_user):
+    return labvault_make_user(shared_app)
 
 
 def post_raw(client: Any, path: str, user: Any, raw: str | bytes, **headers: str) -> Any:
@@ -46,14 +46,12 @@ def post_raw(client: Any, path: str, user: Any, raw: str | bytes, **headers: str
         f"/items/lab:AAAAAA/blocks/{MAX_INT + 1}",
     ],
 )
-def test_ids_beyond_what_a_database_holds_are_404(labvault_app, owner, path):
-    assert_error(labvault_app.test_client().get(path, headers=owner.headers), 404)
+def test_ids_beyond_what_a_database_holds_are_404(shared_app, owner, path):
+    assert_error(shared_app.test_client().get(path, headers=owner.headers), 404)
 
 
-def test_an_api_key_id_beyond_range_is_404(labvault_app, owner):
-    response = labvault_app.test_client().delete(
-        f"/users/me/api-keys/{HUGE}", headers=owner.headers
-    )
+def test_an_api_key_id_beyond_range_is_404(shared_app, owner):
+    response = shared_app.test_client().delete(f"/users/me/api-keys/{HUGE}", headers=owner.headers)
     assert_error(response, 404)
 
 
@@ -67,21 +65,21 @@ def test_an_api_key_id_beyond_range_is_404(labvault_app, owner):
         ("creator=0", "creator"),
     ],
 )
-def test_query_integers_out_of_range_are_422(labvault_app, owner, query, field):
-    response = labvault_app.test_client().get(f"/items?{query}", headers=owner.headers)
+def test_query_integers_out_of_range_are_422(shared_app, owner, query, field):
+    response = shared_app.test_client().get(f"/items?{query}", headers=owner.headers)
     assert_error(response, 422, field, location="query")
 
 
-def test_the_last_page_a_database_can_reach_is_an_empty_page(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_the_last_page_a_database_can_reach_is_an_empty_page(shared_app, owner):
+    client = shared_app.test_client()
     create_item(client, owner)
     response = client.get(f"/items?page={MAX_INT}&page_size=100", headers=owner.headers)
     assert response.status_code == 200 and response.json == []
     assert json.loads(response.headers["X-Pagination"])["total"] == 1
 
 
-def test_ids_in_bodies_out_of_range_are_422(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_ids_in_bodies_out_of_range_are_422(shared_app, owner):
+    client = shared_app.test_client()
     response = client.post(
         "/items", json={"type": "sample", "creators": [HUGE]}, headers=owner.headers
     )
@@ -96,8 +94,8 @@ def test_ids_in_bodies_out_of_range_are_422(labvault_app, owner):
     assert_error(client.post("/collections", json=share, headers=owner.headers), 422, "shares")
 
 
-def test_json_numbers_as_text_or_fractions_are_not_ids(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_json_numbers_as_text_or_fractions_are_not_ids(shared_app, owner):
+    client = shared_app.test_client()
     for creators in (["1"], [1.5], [True]):
         response = client.post(
             "/items", json={"type": "sample", "creators": creators}, headers=owner.headers
@@ -127,8 +125,8 @@ def test_json_numbers_as_text_or_fractions_are_not_ids(labvault_app, owner):
         ('{"type": "sample", "name": ', "not valid JSON"),
     ],
 )
-def test_json_no_client_meant_is_400_and_stores_nothing(labvault_app, owner, raw, reason):
-    client = labvault_app.test_client()
+def test_json_no_client_meant_is_400_and_stores_nothing(shared_app, owner, raw, reason):
+    client = shared_app.test_client()
     body = assert_error(post_raw(client, "/items", owner, raw), 400)
     assert reason in body["message"]
     assert client.get("/items", headers=owner.headers).json == []
@@ -138,38 +136,38 @@ def test_json_no_client_meant_is_400_and_stores_nothing(labvault_app, owner, raw
     "path",
     ["/items?status=a%00b", "/items?q=eth%00anol", "/items?a%00=1", "/items/test:AB%00CD"],
 )
-def test_a_nul_character_in_the_url_is_422(labvault_app, owner, path):
+def test_a_nul_character_in_the_url_is_422(shared_app, owner, path):
     """PostgreSQL refuses even to compare text with NUL: it was a 500 there."""
-    answer = labvault_app.test_client().get(path, headers=owner.headers)
+    answer = shared_app.test_client().get(path, headers=owner.headers)
     assert_error(answer, 422)
     assert "NUL" in answer.json["message"]
 
 
-def test_a_nul_character_in_a_json_string_is_422_and_stores_nothing(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_a_nul_character_in_a_json_string_is_422_and_stores_nothing(shared_app, owner):
+    client = shared_app.test_client()
     answer = post_raw(client, "/items", owner, '{"type": "sample", "name": "a\\u0000b"}')
     assert_error(answer, 422)
     assert "NUL" in answer.json["message"]
     assert client.get("/items", headers=owner.headers).json == []
 
 
-def test_a_paired_surrogate_is_an_emoji_and_kept(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_a_paired_surrogate_is_an_emoji_and_kept(shared_app, owner):
+    client = shared_app.test_client()
     response = post_raw(client, "/items", owner, '{"type": "sample", "name": "\\ud83e\\uddea"}')
     assert response.status_code == 201, response.json
     assert response.json["name"] == "\N{TEST TUBE}"
 
 
-def test_a_body_not_utf8_is_400(labvault_app, owner):
-    response = post_raw(labvault_app.test_client(), "/items", owner, b'{"name": "\xff"}')
+def test_a_body_not_utf8_is_400(shared_app, owner):
+    response = post_raw(shared_app.test_client(), "/items", owner, b'{"name": "\xff"}')
     assert "UTF-8" in assert_error(response, 400)["message"]
 
 
 # --- media types and multipart fields ---------------------------------------------------
 
 
-def test_a_body_in_another_media_type_is_415_not_a_missing_field(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_a_body_in_another_media_type_is_415_not_a_missing_field(shared_app, owner):
+    client = shared_app.test_client()
     body = '{"type": "sample"}'
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         response = client.post(
@@ -182,10 +180,10 @@ def test_a_body_in_another_media_type_is_415_not_a_missing_field(labvault_app, o
     assert_error(empty, 422, "type")
 
 
-def test_unknown_multipart_fields_are_422_like_unknown_json_fields(labvault_app, owner):
+def test_unknown_multipart_fields_are_422_like_unknown_json_fields(shared_app, owner):
     import io
 
-    client = labvault_app.test_client()
+    client = shared_app.test_client()
     refcode = create_item(client, owner)["refcode"]
     for extra in ({"comment": "a text field"}, {"other": (io.BytesIO(b"x"), "b.txt")}):
         response = client.post(
@@ -214,10 +212,10 @@ def test_unknown_multipart_fields_are_422_like_unknown_json_fields(labvault_app,
 # --- Range, 405, 204 --------------------------------------------------------------------
 
 
-def test_ranges_the_server_does_not_serve_are_ignored_as_rfc_9110_says(labvault_app, owner):
+def test_ranges_the_server_does_not_serve_are_ignored_as_rfc_9110_says(shared_app, owner):
     import io
 
-    client = labvault_app.test_client()
+    client = shared_app.test_client()
     refcode = create_item(client, owner)["refcode"]
     content = b"0123456789"
     uploaded = client.post(
@@ -241,14 +239,14 @@ def test_ranges_the_server_does_not_serve_are_ignored_as_rfc_9110_says(labvault_
     assert beyond.headers["Content-Range"] == "bytes */10"
 
 
-def test_405_names_the_methods_that_are_allowed(labvault_app, owner):
-    response = labvault_app.test_client().put("/items", headers=owner.headers)
+def test_405_names_the_methods_that_are_allowed(shared_app, owner):
+    response = shared_app.test_client().put("/items", headers=owner.headers)
     assert_error(response, 405)
     assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
 
 
-def test_204_answers_have_no_content_type(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_204_answers_have_no_content_type(shared_app, owner):
+    client = shared_app.test_client()
     item = create_item(client, owner)
     etag = client.get(f"/items/{item['refcode']}", headers=owner.headers).headers["ETag"]
     response = client.delete(f"/items/{item['refcode']}", headers=with_etag(owner, etag))
@@ -350,8 +348,8 @@ def test_every_operation_documents_the_gate_and_if_match_answers(spec):
     assert {"412", "428"} <= set(spec["paths"]["/items/{refcode}"]["patch"]["responses"])
 
 
-def test_if_match_operations_are_the_ones_that_answer_428_without_it(labvault_app, owner, spec):
-    client = labvault_app.test_client()
+def test_if_match_operations_are_the_ones_that_answer_428_without_it(shared_app, owner, spec):
+    client = shared_app.test_client()
     refcode = create_item(client, owner)["refcode"]
     response = client.patch(f"/items/{refcode}", json={"name": "x"}, headers=owner.headers)
     assert_error(response, 428)
@@ -384,8 +382,8 @@ def test_item_bodies_are_documented_per_type_as_the_server_takes_them(spec, subt
             assert set(schema["properties"]) == takes
 
 
-def test_a_field_of_another_type_is_refused_as_the_document_says(labvault_app, owner):
-    client = labvault_app.test_client()
+def test_a_field_of_another_type_is_refused_as_the_document_says(shared_app, owner):
+    client = shared_app.test_client()
     response = client.post(
         "/items", json={"type": "sample", "barcode": "B1"}, headers=owner.headers
     )
@@ -396,10 +394,10 @@ def test_a_field_of_another_type_is_refused_as_the_document_says(labvault_app, o
     assert created.status_code == 201 and created.json["barcode"] == "B1"
 
 
-def test_the_page_header_is_documented_as_json_text_and_sent_as_such(labvault_app, owner, spec):
+def test_the_page_header_is_documented_as_json_text_and_sent_as_such(shared_app, owner, spec):
     header = spec["paths"]["/items"]["get"]["responses"]["200"]["headers"]["X-Pagination"]
     schema = resolve(spec, header["content"]["application/json"]["schema"])
-    response = labvault_app.test_client().get("/items", headers=owner.headers)
+    response = shared_app.test_client().get("/items", headers=owner.headers)
     sent = json.loads(response.headers["X-Pagination"])
     assert set(sent) <= set(schema["properties"]) and {"total", "total_exact"} <= set(sent)
 

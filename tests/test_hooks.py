@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
-from labvault.cli import cli
+from labvault.cli import cli, main
 from labvault.errors import ConfigError
 from labvault.plugin import InventoryRecord, RemoteEntry, RowProblem
 from labvault.registry import (
@@ -71,7 +71,7 @@ def test_labvault_options_schema(dists, make_app, startup_problems):
 
     app = make_app(PLUGINS=["bridge", "xrd"], PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab"}})
 
-    hosts = app.extensions["labvault"].extensions.hosts
+    hosts = app.extensions["labvault"].plugins.hosts
     assert hosts["bridge"].options == {"url": "http://pc.lab", "timeout": 10.0, "password": None}
     assert hosts["xrd"].options == {}
     assert sorted(
@@ -105,7 +105,7 @@ def test_secret_options_come_from_the_environment_and_never_show(
             PLUGINS=["bridge"],
             PLUGIN_OPTIONS={"bridge": {"url": "http://pc.lab", "password": password}},
         )
-        return app.extensions["labvault"].extensions.hosts["bridge"].options
+        return app.extensions["labvault"].plugins.hosts["bridge"].options
 
     from_env = options({"env": "BRIDGE_PASSWORD"})
     assert from_env["password"] == "s3cret-from-env"
@@ -162,11 +162,11 @@ def test_labvault_auth_provider_types(dists, make_app, labvault_make_app, startu
         class CampusLogin(AuthProvider):
             name = "campus"
             display_name = "Campus SSO"
-            ConfigSchema = CampusOptions
+            OptionsSchema = CampusOptions
 
             def authorization_url(self, request):
                 query = {"state": request.state, "redirect_uri": request.redirect_uri}
-                return f"{self.config['authorize_url']}?{urlencode(query)}"
+                return f"{self.options['authorize_url']}?{urlencode(query)}"
 
             def identity_from_callback(self, callback):
                 # a real provider exchanges the code; this one trusts it, for the test
@@ -236,7 +236,7 @@ def test_labvault_block_types(dists, make_app, startup_problems):
             description = "X-ray diffraction pattern"
             version = "2"
             accepted_file_extensions = (".xy", ".xrdml")
-            ConfigSchema = XRDOptions
+            OptionsSchema = XRDOptions
 
         @hookimpl
         def labvault_block_types():
@@ -251,10 +251,10 @@ def test_labvault_block_types(dists, make_app, startup_problems):
         block_types
     )
     xrd = app.extensions["labvault"].registry.instances_of(BLOCK_TYPES)["xrd"]
-    assert xrd.config == {"wavelength": 0.7093}
+    assert xrd.options == {"wavelength": 0.7093}
     # without options every registered type is still available, with its defaults
     default = make_app(PLUGINS=["xrd"]).extensions["labvault"].registry
-    assert default.instances_of(BLOCK_TYPES)["xrd"].config == {"wavelength": 1.5406}
+    assert default.instances_of(BLOCK_TYPES)["xrd"].options == {"wavelength": 1.5406}
 
     assert startup_problems(PLUGINS=["xrd"], BLOCK_TYPES={"xrd": {"wavelength": -1}}) == [
         "BLOCK_TYPES.xrd.wavelength: Must be greater than 0."
@@ -300,10 +300,10 @@ def test_labvault_file_source_types(dists, make_app, startup_problems):
 
         class SFTPSource(FileSource):
             name = "sftp"
-            ConfigSchema = SFTPOptions
+            OptionsSchema = SFTPOptions
 
             def list(self, path):
-                return [RemoteEntry(f"{self.config['host']}/{path}", is_dir=True)]
+                return [RemoteEntry(f"{self.options['host']}/{path}", is_dir=True)]
 
         @hookimpl
         def labvault_file_source_types():
@@ -320,7 +320,7 @@ def test_labvault_file_source_types(dists, make_app, startup_problems):
     )
 
     sources = app.extensions["labvault"].registry.instances_of(FILE_SOURCES)
-    assert {name: source.config for name, source in sources.items()} == {
+    assert {name: source.options for name, source in sources.items()} == {
         "raman": {"host": "raman.lab", "port": 22},
         "xrd-pc": {"host": "xrd.lab", "port": 2222},
     }
@@ -333,7 +333,7 @@ def test_labvault_file_source_types(dists, make_app, startup_problems):
     ]
 
 
-def test_labvault_inventory_importers(dists, make_app, startup_problems):
+def test_labvault_inventory_importer_types(dists, make_app, startup_problems):
     dists.add(
         "sheet",
         """
@@ -348,8 +348,8 @@ def test_labvault_inventory_importers(dists, make_app, startup_problems):
 
         class SpreadsheetInventory(InventoryImporter):
             name = "spreadsheet"
-            ConfigSchema = SheetOptions
-            accepted_extensions = (".csv",)
+            OptionsSchema = SheetOptions
+            accepted_file_extensions = (".csv",)
 
             def read(self, stream, filename):
                 for row, line in enumerate(stream.read().decode().splitlines()[1:], start=2):
@@ -357,11 +357,11 @@ def test_labvault_inventory_importers(dists, make_app, startup_problems):
                     if not barcode:
                         yield RowProblem(row, "Barcode", "no barcode")
                         continue
-                    attributes = {"Source": self.config["url"]}
+                    attributes = {"Source": self.options["url"]}
                     yield InventoryRecord(barcode, {"name": name}, attributes, row)
 
         @hookimpl
-        def labvault_inventory_importers():
+        def labvault_inventory_importer_types():
             return [SpreadsheetInventory]
         """,
     )
@@ -403,10 +403,10 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
 
         class TapeLibrary(BackupTarget):
             name = "tape"
-            ConfigSchema = TapeOptions
+            OptionsSchema = TapeOptions
 
             def list(self, prefix=""):
-                return iter([f"{self.config['library']}/{prefix}"])
+                return iter([f"{self.options['library']}/{prefix}"])
 
         @hookimpl
         def labvault_backup_target_types():
@@ -422,7 +422,7 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
     daily = app.extensions["labvault"].registry.instances_of(BACKUP_TARGETS)["daily"]
     assert type(daily).__name__ == "TapeLibrary"
     assert daily.instance_name == "daily"
-    assert daily.config == {"drives": 2, "library": "lto-9"}
+    assert daily.options == {"drives": 2, "library": "lto-9"}
     assert list(daily.list("snapshots/")) == ["lto-9/snapshots/"]
     assert startup_problems(
         PLUGINS=["tape"], BACKUP_STRATEGIES=strategy(type="tape", drives=0)
@@ -430,7 +430,7 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
     assert startup_problems(
         PLUGINS=["tape"], BACKUP_STRATEGIES=strategy(type="tapes", drives=1)
     ) == [
-        "BACKUP_STRATEGIES.daily.target.type: unknown backup target 'tapes'; "
+        "BACKUP_STRATEGIES.daily.target.type: unknown backup target type 'tapes'; "
         "available types: local, tape"
     ]
 
@@ -528,12 +528,13 @@ def test_labvault_startup(dists, make_app):
         "bridge",
         """
         from labvault.plugin import hookimpl
+        from labvault.registry import BLOCK_TYPES
 
         calls = []
 
         @hookimpl
         def labvault_startup(app):
-            block_types = app.extensions["labvault"].registry.types["labvault_block_types"]
+            block_types = app.extensions["labvault"].registry.types_of(BLOCK_TYPES)
             calls.append((app, sorted(block_types)))
         """,
     )
@@ -679,3 +680,39 @@ def test_config_check_reports_what_startup_would(dists, tmp_path):
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
     assert result.exception.problems == ["plugin bridge: BRIDGE_URL: not set"]
+
+
+def test_a_config_error_takes_one_problem_as_text_or_a_list(dists, tmp_path, monkeypatch, capsys):
+    dists.add(
+        "bridge",
+        """
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise ConfigError("BRIDGE_URL: not set")
+        """,
+    )
+    dists.add(
+        "gauge",
+        """
+        from labvault.plugin import ConfigError, hookimpl
+
+        @hookimpl
+        def labvault_startup(app):
+            raise ConfigError(["GAUGE_PORT: not a port", "GAUGE_UNIT: not a unit"])
+        """,
+    )
+    config = write_config(tmp_path, IDENTIFIER_PREFIX="lab", PLUGINS=["bridge", "gauge"])
+    monkeypatch.setenv("LABVAULT_CONFIG", str(config))
+
+    with pytest.raises(SystemExit) as exited:
+        main(["config", "check"])
+
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "labvault configuration has 3 problems:",
+        "  - plugin bridge: BRIDGE_URL: not set",
+        "  - plugin gauge: GAUGE_PORT: not a port",
+        "  - plugin gauge: GAUGE_UNIT: not a unit",
+    ]

@@ -276,7 +276,7 @@ def test_the_host_works_once_the_app_is_created(dists, startup_problems):
     (problem,) = startup_problems(PLUGINS=["eager"], FILE_SOURCES={"nas": {"type": "eager"}})
 
     assert problem == (
-        "FILE_SOURCES.nas: file source 'eager' of plugin eager could not be created: "
-        "RuntimeError: plugin eager: the host's database, file store and sign-in are ready "
-        "once the app is created (use them from labvault_startup on)"
+        "FILE_SOURCES.nas: file source type 'eager' of plugin eager could not create this "
+        "instance: RuntimeError: plugin eager: the host's database, file store and sign-in "
+        "are ready once the app is created (use them from labvault_startup on)"
     )

@@ -31,7 +31,7 @@ SHEET = """
     class Sheet(InventoryImporter):
         name = "sheet"
         description = "CSV exports"
-        accepted_extensions = (".csv",)
+        accepted_file_extensions = (".csv",)
 
         def read(self, stream, filename):
             rows = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8"))
@@ -48,7 +48,7 @@ SHEET = """
                 yield InventoryRecord(line["Barcode"], fields, others, row, warnings)
 
     @hookimpl
-    def labvault_inventory_importers():
+    def labvault_inventory_importer_types():
         return [Sheet]
 """
 HEADER = "Barcode,Name,Supplier,CAS,Location,Shelf life"
@@ -284,7 +284,7 @@ def test_importers_and_imports_are_for_managers_with_who_ran_them(lab, labvault_
             "name": "stores",
             "type": "sheet",
             "description": "CSV exports",
-            "accepted_extensions": [".csv"],
+            "accepted_file_extensions": [".csv"],
         }
     ]
     (listed,) = client.get("/inventory/imports", headers=manager.headers).json
@@ -303,10 +303,10 @@ def test_importers_and_imports_are_for_managers_with_who_ran_them(lab, labvault_
 
 
 @pytest.mark.parametrize("column", ["barcode", "cas"])
-def test_barcode_and_cas_lookups_use_an_index(labvault_app, column):
+def test_barcode_and_cas_lookups_use_an_index(shared_app, column):
     """The plan of the lookup GET /items?barcode= and ?cas= make reads the column's index
     (PostgreSQL is told not to prefer a scan of a table this small)."""
-    engine = labvault_app.extensions["labvault"].database.engine
+    engine = shared_app.extensions["labvault"].database.engine
     lookup = f"SELECT id FROM items WHERE {column} = '64-17-5'"
     with engine.connect() as connection:
         dialect = engine.dialect.name

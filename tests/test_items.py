@@ -96,9 +96,9 @@ def stored_item(app: Any, refcode: str) -> Item:
         return item
 
 
-def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_each_type_round_trips_all_its_fields(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     water = create(client, alice, **STARTING_MATERIAL)
     sample_in = {
         **SAMPLE,
@@ -149,7 +149,7 @@ def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user, 
     assert {name: response.json[name] for name in changes} == changes
     assert response.json["cas"] == "7732-18-5"
 
-    row = stored_item(labvault_app, water["refcode"])
+    row = stored_item(shared_app, water["refcode"])
     assert (row.type, row.item_id, row.status) == ("starting_material", "water-1", "low")
     assert row.date == dt.date(2024, 1, 10)
     assert row.fields["cas"] == "7732-18-5"
@@ -157,9 +157,9 @@ def test_each_type_round_trips_all_its_fields(labvault_app, labvault_make_user, 
     assert row.created_by_id == alice.id and row.deleted_at is None
 
 
-def test_refcode_and_item_id(labvault_app, labvault_make_user, monkeypatch):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_refcode_and_item_id(shared_app, labvault_make_user, monkeypatch):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     made = [
         create(client, alice, type=kind, **extra)
         for kind, extra in (
@@ -198,7 +198,7 @@ def test_refcode_and_item_id(labvault_app, labvault_make_user, monkeypatch):
     found = client.get("/items/by-item-id/renamed-" + "x" * 32, headers=alice.headers)
     assert found.json["refcode"] == refcode
     assert_error(client.get("/items/by-item-id/first.name_1~x", headers=alice.headers), 404)
-    assert stored_item(labvault_app, refcode).item_id == "renamed-" + "x" * 32
+    assert stored_item(shared_app, refcode).item_id == "renamed-" + "x" * 32
 
     # a drawn refcode is used only when neither it nor the item_id made from it is taken
     letters = iter("C" * 6 + "A" * 6 + "C" * 6 + "D" * 6)
@@ -209,9 +209,9 @@ def test_refcode_and_item_id(labvault_app, labvault_make_user, monkeypatch):
     assert (generated["refcode"], generated["item_id"]) == ("test:DDDDDD", "test-DDDDDD")
 
 
-def test_etag_changes_and_if_match(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_etag_changes_and_if_match(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     created = client.post("/items", json={"type": "equipment"}, headers=alice.headers)
     refcode = created.json["refcode"]
     seen = [created.headers["ETag"]]
@@ -256,11 +256,11 @@ def test_etag_changes_and_if_match(labvault_app, labvault_make_user, subtests):
     assert_error(client.get(url, headers=alice.headers), 404)
 
 
-def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subtests):
+def test_bad_inputs_are_clear_4xx_errors(shared_app, labvault_make_user, subtests):
     """Each bad body, whose cases name items made here, is a subtest of its own."""
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     sample = create(client, alice, item_id="taken")
     bobs = create(client, bob)
     alices = create(client, alice, type="cell")
@@ -363,7 +363,7 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subte
     assert_error(client.get("/items/test:ZZZZZZ", headers=alice.headers), 404)
     assert_error(client.get(f"/items/{bobs['refcode']}", headers=alice.headers), 404)
     assert_error(client.get("/items"), 401)
-    with labvault_app.app_context():
+    with shared_app.app_context():
         # nothing was made but the three items above
         assert get_session().scalar(sa.select(sa.func.count()).select_from(Item)) == 3
 
@@ -382,17 +382,17 @@ def test_bad_inputs_are_clear_4xx_errors(labvault_app, labvault_make_user, subte
     ],
 )
 def test_bad_list_arguments_are_422_naming_the_argument(
-    labvault_app, labvault_make_user, query, field
+    shared_app, labvault_make_user, query, field
 ):
-    alice = labvault_make_user(labvault_app)
-    response = labvault_app.test_client().get(f"/items?{query}", headers=alice.headers)
+    alice = labvault_make_user(shared_app)
+    response = shared_app.test_client().get(f"/items?{query}", headers=alice.headers)
     assert_error(response, 422, field, location="query")
 
 
-def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_filters_search_and_unreadable_items(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     a_sample = create(client, alice, name="Alpha powder", status="synthesized")
     a_sample2 = create(client, alice, name="Beta film", description="Sputtered on quartz")
     a_cell = create(client, alice, type="cell", name="Coin 1", status="cycling")
@@ -444,9 +444,9 @@ def test_filters_search_and_unreadable_items(labvault_app, labvault_make_user):
     assert set(listed(client, alice, "q=coin&type=cell&sort=relevance")) == refs(a_cell)
 
 
-def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_sorting_both_ways_and_pagination(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     base = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
     specs = [
         ("beta", "c-item", "2024-01-01", 2, 3),
@@ -457,7 +457,7 @@ def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user, subt
     for name, item_id, date, created, updated in specs:
         item = create(client, alice, name=name, item_id=item_id, date=date)
         items.append(item)
-        with labvault_app.app_context():
+        with shared_app.app_context():
             session = get_session()
             begin_write(session)
             session.execute(
@@ -507,11 +507,11 @@ def test_sorting_both_ways_and_pagination(labvault_app, labvault_make_user, subt
     }  # fmt: skip
 
 
-def test_long_lists_count_only_so_far(labvault_app, labvault_make_user, monkeypatch):
+def test_long_lists_count_only_so_far(shared_app, labvault_make_user, monkeypatch):
     """Past COUNT_LIMIT rows the total is a lower bound; exact=true counts them all."""
     monkeypatch.setattr(paging, "COUNT_LIMIT", 3)
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     made = [create(client, alice, item_id=f"s-{n}")["refcode"] for n in range(6)]
 
     def page(query: str) -> tuple[list[str], dict[str, Any]]:
@@ -549,9 +549,9 @@ def test_the_page_header_and_exact_are_documented(labvault_make_app):
         assert exact["schema"] == {"type": "boolean", "default": False}
 
 
-def test_relationships_set_directly_and_derived(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_relationships_set_directly_and_derived(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     water = create(client, alice, type="starting_material", name="water")
     salt = create(client, alice, type="starting_material", name="salt")
     sample = create(
@@ -633,12 +633,10 @@ def test_relationships_set_directly_and_derived(labvault_app, labvault_make_user
     assert response.json["relationships"] == []
 
 
-def test_links_to_trashed_or_unreadable_items_do_not_block_changes(
-    labvault_app, labvault_make_user
-):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_links_to_trashed_or_unreadable_items_do_not_block_changes(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     precursor = create(client, alice, name="precursor")
     other = create(client, alice, name="other")
     unrelated = create(client, alice, name="unrelated")
@@ -694,11 +692,11 @@ def test_links_to_trashed_or_unreadable_items_do_not_block_changes(
     )
 
 
-def test_graph_depth_and_hidden_items(labvault_app, labvault_make_user, subtests):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
-    manager = labvault_make_user(labvault_app, role="manager")
+def test_graph_depth_and_hidden_items(shared_app, labvault_make_user, subtests):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
+    manager = labvault_make_user(shared_app, role="manager")
     powder = create(client, alice, type="starting_material", name="powder")
     sample = create(client, alice, synthesis_constituents=[{"item": powder["refcode"]}])
     cell = create(client, alice, type="cell", positive_electrode=[{"item": sample["refcode"]}])

@@ -134,3 +134,30 @@ def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):
         "(line 2: from labvault.items import service)",
     ]
     sys.modules.pop("labvault_leaky", None)
+
+
+def unused_public_names(names: list[str], sources: list[str], guide: str) -> list[str]:
+    """The names of the plugin API that no plugin (or built-in) uses and the plugin
+    guide does not name: exported for nobody."""
+    return [
+        name
+        for name in names
+        if not re.search(rf"\b{name}\b", guide)
+        and not any(re.search(rf"\b{name}\b", source) for source in sources)
+    ]
+
+
+def test_every_name_of_the_plugin_api_is_used_or_documented():
+    import labvault.plugin
+
+    sources = [
+        path.read_text()
+        for path in [
+            *(ROOT / "plugins").glob("*/labvault_*/**/*.py"),
+            *(ROOT / "core" / "labvault" / "builtins").glob("*.py"),
+        ]
+    ]
+    guide = (ROOT / "plugins" / "README.md").read_text()
+
+    assert unused_public_names(labvault.plugin.__all__, sources, guide) == []
+    assert unused_public_names(["PluginError"], sources, guide) == ["PluginError"]

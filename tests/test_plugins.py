@@ -43,7 +43,7 @@ SFTP = """
 
     class SFTPSource(FileSource):
         name = "sftp"
-        ConfigSchema = SFTPOptions
+        OptionsSchema = SFTPOptions
 
     @hookimpl
     def labvault_file_source_types():
@@ -233,7 +233,7 @@ def test_a_hookimpl_may_take_fewer_arguments_than_its_spec(dists, make_app):
 
     assert sys.modules[module].calls == ["startup"]
     assert app.test_client().get("/quiet/").get_data(as_text=True) == "hello"
-    answers, problems = app.extensions["labvault"].extensions.call("labvault_cli_commands")
+    answers, problems = app.extensions["labvault"].plugins.call("labvault_cli_commands")
     assert (answers, problems) == ([("quiet", [])], [])
     assert sys.modules[module].calls == ["startup", "quiet"]
 
@@ -393,7 +393,7 @@ def test_one_name_in_two_kinds_is_allowed(dists, make_app):
         (
             ["sftp"],
             {"type": "sftp", "host": "raman.lab", "colour": "red"},
-            "FILE_SOURCES.raman.colour: unknown option (file source 'sftp' takes: host, port)",
+            "FILE_SOURCES.raman.colour: unknown option (file source type 'sftp' takes: host, port)",
         ),
         (
             ["sftp"],
@@ -404,7 +404,7 @@ def test_one_name_in_two_kinds_is_allowed(dists, make_app):
         (
             ["sftp"],
             {"type": "ftp", "host": "raman.lab"},
-            "FILE_SOURCES.raman.type: unknown file source 'ftp'; available types: local, sftp",
+            "FILE_SOURCES.raman.type: unknown file source type 'ftp'; available types: local, sftp",
         ),
         (
             ["sftp"],
@@ -414,7 +414,7 @@ def test_one_name_in_two_kinds_is_allowed(dists, make_app):
         (
             [],
             {"type": "sftp", "host": "raman.lab"},
-            "FILE_SOURCES.raman.type: unknown file source 'sftp'; available types: local",
+            "FILE_SOURCES.raman.type: unknown file source type 'sftp'; available types: local",
         ),
     ],
     ids=["required", "unknown-option", "out-of-range", "unknown-type", "no-type", "no-plugin"],
@@ -458,7 +458,7 @@ def test_every_problem_is_reported_at_once(dists, tmp_path):
         "plugin typo (distribution labvault-test-typo 1.0.0): unknown hook 'labvault_blok_types'",
         "plugin typo2 (distribution labvault-test-typo2 1.0.0): unknown hook 'labvault_start_up'",
         "FILE_SOURCES.raman.host: Missing data for required field.",
-        "FILE_SOURCES.nas.type: unknown file source 'smb'; available types: local, sftp",
+        "FILE_SOURCES.nas.type: unknown file source type 'smb'; available types: local, sftp",
     ]
     assert len(problems) == len(expected_starts)
     for start in expected_starts:
@@ -487,6 +487,6 @@ def test_labvault_plugins_lists_name_distribution_version_and_enabled(dists, tmp
 
 def test_a_kind_without_any_type_says_to_enable_a_plugin(startup_problems):
     assert startup_problems(INVENTORY_IMPORTERS={"stores": {"type": "sheet"}}) == [
-        "INVENTORY_IMPORTERS.stores.type: unknown inventory importer 'sheet'; available "
+        "INVENTORY_IMPORTERS.stores.type: unknown inventory importer type 'sheet'; available "
         "types: none (enable the plugin that provides one)"
     ]

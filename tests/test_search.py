@@ -74,13 +74,13 @@ def labvault_database_url(request, tmp_path_factory, _server_databases, _databas
 
 
 @pytest.fixture
-def client(labvault_app: Any) -> Any:
-    return labvault_app.test_client()
+def client(shared_app: Any) -> Any:
+    return shared_app.test_client()
 
 
 @pytest.fixture
-def alice(labvault_app: Any, labvault_make_user: Any) -> Any:
-    return labvault_make_user(labvault_app)
+def alice(shared_app: Any, labvault_make_user: Any) -> Any:
+    return labvault_make_user(shared_app)
 
 
 def test_words_match_as_prefixes_and_every_word_is_needed(client, alice):
@@ -242,8 +242,8 @@ def test_trashed_items_are_not_found_until_restored(client, alice):
     assert found(client, alice, "toluene") == [item["refcode"]]
 
 
-def test_items_the_user_may_not_read_are_not_found(client, alice, labvault_app, labvault_make_user):
-    bob = labvault_make_user(labvault_app)
+def test_items_the_user_may_not_read_are_not_found(client, alice, shared_app, labvault_make_user):
+    bob = labvault_make_user(shared_app)
     secret = create(client, bob, name="Perovskite film", description="unpublished")
     shared = material(client, bob, "Perovskite precursor")
     mine = create(client, alice, name="Perovskite crystal")
@@ -251,7 +251,7 @@ def test_items_the_user_may_not_read_are_not_found(client, alice, labvault_app, 
     assert set(found(client, alice, "perovskite")) == refs(shared, mine)
     assert found(client, alice, "unpublished") == []
     assert set(found(client, bob, "perovskite")) == refs(secret, shared)
-    manager = labvault_make_user(labvault_app, role="manager")
+    manager = labvault_make_user(shared_app, role="manager")
     assert set(found(client, manager, "perovskite")) == refs(secret, shared, mine)
 
 

@@ -72,14 +72,14 @@ def assert_refused(response: Any, caplog: Any, reason: str) -> None:
     caplog.clear()
 
 
-def test_signing_in_gives_working_tokens_and_stores_only_a_hash(labvault_app):
-    user = account(labvault_app)
-    tokens = sign_in(labvault_app, user.id)
+def test_signing_in_gives_working_tokens_and_stores_only_a_hash(shared_app):
+    user = account(shared_app)
+    tokens = sign_in(shared_app, user.id)
     assert tokens.token_type == "Bearer"
     assert tokens.refresh_token.startswith("lvr_")
-    assert me(labvault_app.test_client(), tokens.access_token).json["id"] == user.id
+    assert me(shared_app.test_client(), tokens.access_token).json["id"] == user.id
 
-    [row] = stored_tokens(labvault_app)
+    [row] = stored_tokens(shared_app)
     assert row["user_id"] == user.id
     secret_part = tokens.refresh_token.removeprefix("lvr_")
     for column, value in row.items():
@@ -115,14 +115,14 @@ def test_refresh_rotates_both_tokens(labvault_make_app):
     assert [row["used_at"] is not None for row in rows] == [True, True, True, False]
 
 
-def test_reusing_a_rotated_refresh_token_ends_the_whole_session(labvault_app, caplog):
-    caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    user = account(labvault_app)
-    client = labvault_app.test_client()
-    oldest = sign_in(labvault_app, user.id).refresh_token
+def test_reusing_a_rotated_refresh_token_ends_the_whole_session(shared_app, caplog):
+    caplog.set_level(logging.INFO, logger=shared_app.logger.name)
+    user = account(shared_app)
+    client = shared_app.test_client()
+    oldest = sign_in(shared_app, user.id).refresh_token
     middle = refresh(client, oldest).json["refresh_token"]
     newest = refresh(client, middle).json["refresh_token"]
-    other_device = sign_in(labvault_app, user.id).refresh_token
+    other_device = sign_in(shared_app, user.id).refresh_token
 
     # a thief replays the stolen, already used token
     assert_refused(refresh(client, oldest), caplog, "already used")
@@ -130,9 +130,9 @@ def test_reusing_a_rotated_refresh_token_ends_the_whole_session(labvault_app, ca
     assert_refused(refresh(client, newest), caplog, "revoked")
     assert_refused(refresh(client, middle), caplog, "revoked")
 
-    family = {row["family_id"] for row in stored_tokens(labvault_app)[:3]}
+    family = {row["family_id"] for row in stored_tokens(shared_app)[:3]}
     assert len(family) == 1
-    for row in stored_tokens(labvault_app):
+    for row in stored_tokens(shared_app):
         if row["family_id"] in family:
             assert row["revoked_at"] is not None
     # another sign-in of the same user is a separate session and keeps working
@@ -166,19 +166,19 @@ def test_session_ends_after_session_lifetime(labvault_make_app, caplog):
     assert_refused(refresh(client, rotated), caplog, "expired")
 
 
-def test_logout_revokes_the_session(labvault_app, caplog):
-    caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    user = account(labvault_app)
-    client = labvault_app.test_client()
-    current = refresh(client, sign_in(labvault_app, user.id).refresh_token).json["refresh_token"]
-    other_device = sign_in(labvault_app, user.id).refresh_token
+def test_logout_revokes_the_session(shared_app, caplog):
+    caplog.set_level(logging.INFO, logger=shared_app.logger.name)
+    user = account(shared_app)
+    client = shared_app.test_client()
+    current = refresh(client, sign_in(shared_app, user.id).refresh_token).json["refresh_token"]
+    other_device = sign_in(shared_app, user.id).refresh_token
 
     response = client.post("/auth/logout", json={"refresh_token": current})
     assert response.status_code == 204
     assert response.get_data() == b""
     assert_refused(refresh(client, current), caplog, "revoked")
 
-    rows = stored_tokens(labvault_app)
+    rows = stored_tokens(shared_app)
     assert [row["revoked_at"] is not None for row in rows] == [True, True, False]
     assert refresh(client, other_device).status_code == 200
 
@@ -194,14 +194,14 @@ def assert_access_refused(response: Any, caplog: Any) -> None:
 
 @pytest.mark.parametrize("revoked_by", ["signing-out", "a-replayed-refresh-token"])
 def test_revoking_a_session_ends_its_access_tokens_at_once(
-    labvault_app, labvault_make_user, caplog, revoked_by
+    shared_app, labvault_make_user, caplog, revoked_by
 ):
-    caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
-    first = sign_in(labvault_app, user.id)
+    caplog.set_level(logging.INFO, logger=shared_app.logger.name)
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
+    first = sign_in(shared_app, user.id)
     rotated = refresh(client, first.refresh_token).json
-    other_device = sign_in(labvault_app, user.id)
+    other_device = sign_in(shared_app, user.id)
     for access_token in (first.access_token, rotated["access_token"]):
         assert me(client, access_token).status_code == 200
 
@@ -251,11 +251,11 @@ def test_a_revoked_session_is_remembered_only_while_its_access_tokens_live(labva
     assert [row["session_id"] for row in revoked_sessions(app)] == [second_family]
 
 
-def test_logout_with_an_unknown_token_changes_nothing(labvault_app, labvault_make_user):
+def test_logout_with_an_unknown_token_changes_nothing(shared_app, labvault_make_user):
     """Logging out twice, or with a token the server never issued, is not an error."""
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
-    tokens = sign_in(labvault_app, user.id)
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
+    tokens = sign_in(shared_app, user.id)
     response = client.post("/auth/logout", json={"refresh_token": "lvr_never-issued"})
     assert response.status_code == 204
     assert refresh(client, tokens.refresh_token).status_code == 200
@@ -264,9 +264,9 @@ def test_logout_with_an_unknown_token_changes_nothing(labvault_app, labvault_mak
 @pytest.mark.parametrize(
     "token", ["lvr_never-issued", "not-even-a-refresh-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"]
 )
-def test_unknown_refresh_token_is_refused(labvault_app, labvault_client, token, caplog):
-    caplog.set_level(logging.INFO, logger=labvault_app.logger.name)
-    assert_refused(refresh(labvault_client, token), caplog, "unknown refresh token")
+def test_unknown_refresh_token_is_refused(shared_app, shared_client, token, caplog):
+    caplog.set_level(logging.INFO, logger=shared_app.logger.name)
+    assert_refused(refresh(shared_client, token), caplog, "unknown refresh token")
 
 
 BAD_BODIES = {
@@ -295,8 +295,8 @@ BAD_BODIES = {
 @pytest.mark.parametrize(
     ("request_args", "code", "field"), list(BAD_BODIES.values()), ids=list(BAD_BODIES)
 )
-def test_bad_request_bodies_get_a_json_error(labvault_client, route, request_args, code, field):
-    response = labvault_client.post(route, **request_args)
+def test_bad_request_bodies_get_a_json_error(shared_client, route, request_args, code, field):
+    response = shared_client.post(route, **request_args)
     assert_error(response, code)
     assert response.mimetype == "application/json"
     if field is not None:

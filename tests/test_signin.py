@@ -39,7 +39,7 @@ CAMPUS = """
 
     class Campus(AuthProvider):
         name = "campus"
-        ConfigSchema = Options
+        OptionsSchema = Options
 
         def authorization_url(self, request):
             flows[request.state] = (request.code_challenge, request.nonce)

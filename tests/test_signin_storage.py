@@ -14,8 +14,8 @@ from labvault.auth import limits, tickets
 
 
 @pytest.fixture
-def database(labvault_app):
-    return labvault_app.extensions["labvault"].database
+def database(shared_app):
+    return shared_app.extensions["labvault"].database
 
 
 def race(database: Any, work: Any, count: int = 8) -> list[Any]:
@@ -83,12 +83,12 @@ def test_a_rate_limit_refills_over_its_period(labvault_make_app, monkeypatch):
 @pytest.mark.parametrize(
     "labvault_database_url", ["sqlite", "mariadb", "postgresql"], indirect=True
 )
-def test_first_sign_ins_at_once_make_one_account_and_one_identity(labvault_app, database):
+def test_first_sign_ins_at_once_make_one_account_and_one_identity(shared_app, database):
     from labvault.auth.models import LinkedIdentity, User
     from labvault.plugin import AuthProvider, Identity
     from labvault.signin.service import sign_in
 
-    signer = labvault_app.extensions["labvault"].signer
+    signer = shared_app.extensions["labvault"].signer
     provider = AuthProvider("campus", {}, None)  # type: ignore[arg-type]
     identity = Identity("campus", "ada-1", "ada@lab.example", email_verified=True)
 

@@ -14,7 +14,7 @@ class TestLocalFolder(FileSourceContract):
     @pytest.fixture
     def make_file_source(self) -> Any:
         def make(root: Path) -> LocalFolder:
-            options = LocalFolder.ConfigSchema().load({"path": str(root)})
+            options = LocalFolder.OptionsSchema().load({"path": str(root)})
             return LocalFolder("data", options, None)  # type: ignore[arg-type]
 
         return make

@@ -12,7 +12,7 @@ from labvault.testing import BackupTargetContract
 
 
 def local_target(folder: Path) -> LocalFolder:
-    options = LocalFolder.ConfigSchema().load({"path": str(folder)})
+    options = LocalFolder.OptionsSchema().load({"path": str(folder)})
     return LocalFolder("offsite", options, None)  # type: ignore[arg-type]
 
 

@@ -96,12 +96,12 @@ DATABASES = ["sqlite", "mariadb", "postgresql"]
 
 
 @pytest.fixture(scope="module")
-def shared_app(
+def app_for(
     tmp_path_factory: pytest.TempPathFactory,
     _server_databases: dict[str, Any],
     keys: dict[str, KeyPair],
 ) -> Iterator[Callable[..., Any]]:
-    """``shared_app(database, algorithm)``: one app per database and algorithm.
+    """``app_for(database, algorithm)``: one app per database and algorithm.
 
     Building an app is most of the time of a small test, and the attack matrix has
     hundreds; its tests only add users, so they share these apps.
@@ -490,9 +490,9 @@ def refused_call(client: Any, caplog: pytest.LogCaptureFixture, authorization: s
 @pytest.mark.parametrize(("algorithm", "attack"), MATRIX)
 @pytest.mark.parametrize("database", DATABASES)
 def test_forged_or_broken_token_is_refused(
-    shared_app, labvault_make_user, keys, caplog, database, algorithm, attack
+    app_for, labvault_make_user, keys, caplog, database, algorithm, attack
 ):
-    app = shared_app(database, algorithm)
+    app = app_for(database, algorithm)
     user = labvault_make_user(app)
     admin = labvault_make_user(app, role="admin")
     forge = Forge(app, user.id, admin.id, user.token, keys)
@@ -545,10 +545,10 @@ def test_issued_token_works_and_carries_every_claim(
 @pytest.mark.parametrize("algorithm", ["HS256", "RS256", "ES256"])
 @pytest.mark.parametrize("database", DATABASES)
 def test_hand_built_token_with_valid_claims_is_accepted(
-    shared_app, labvault_make_user, keys, database, algorithm
+    app_for, labvault_make_user, keys, database, algorithm
 ):
     """The control for the attack matrix: its base claims and encoding are accepted."""
-    app = shared_app(database, algorithm)
+    app = app_for(database, algorithm)
     user = labvault_make_user(app)
     signing_key = TEST_SECRET_KEY if algorithm == "HS256" else keys[algorithm].private_key
     token = jwt.encode(claims(user.id), signing_key, algorithm=algorithm)
@@ -558,20 +558,20 @@ def test_hand_built_token_with_valid_claims_is_accepted(
 
 
 @pytest.mark.parametrize("database", DATABASES)
-def test_hs256_built_by_hand_is_accepted(shared_app, labvault_make_user, database):
+def test_hs256_built_by_hand_is_accepted(app_for, labvault_make_user, database):
     """The control for the key-confusion attacks: hs256_by_hand makes real HS256 tokens."""
-    labvault_app = shared_app(database)
-    user = labvault_make_user(labvault_app)
+    app = app_for(database)
+    user = labvault_make_user(app)
     token = hs256_by_hand(claims(user.id), TEST_SECRET_KEY.encode())
-    assert call_me(labvault_app.test_client(), bearer(token)).status_code == 200
+    assert call_me(app.test_client(), bearer(token)).status_code == 200
 
 
 @pytest.mark.parametrize("database", DATABASES)
-def test_clock_skew_within_the_leeway_is_tolerated(shared_app, labvault_make_user, database):
-    labvault_app = shared_app(database)
-    user = labvault_make_user(labvault_app)
+def test_clock_skew_within_the_leeway_is_tolerated(app_for, labvault_make_user, database):
+    app = app_for(database)
+    user = labvault_make_user(app)
     now = int(time.time())
-    client = labvault_app.test_client()
+    client = app.test_client()
     slightly_early = jwt.encode(claims(user.id, iat=now + 2, nbf=now + 2), TEST_SECRET_KEY)
     just_expired = jwt.encode(claims(user.id, exp=now - 2), TEST_SECRET_KEY)
     assert call_me(client, bearer(slightly_early)).status_code == 200
@@ -579,18 +579,18 @@ def test_clock_skew_within_the_leeway_is_tolerated(shared_app, labvault_make_use
 
 
 @pytest.mark.parametrize("database", DATABASES)
-def test_scheme_name_is_case_insensitive(shared_app, labvault_make_user, database):
-    labvault_app = shared_app(database)
-    user = labvault_make_user(labvault_app)
-    response = call_me(labvault_app.test_client(), f"bearer {user.token}")
+def test_scheme_name_is_case_insensitive(app_for, labvault_make_user, database):
+    app = app_for(database)
+    user = labvault_make_user(app)
+    response = call_me(app.test_client(), f"bearer {user.token}")
     assert response.status_code == 200
 
 
-def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user, caplog):
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_token_of_a_deleted_user_is_refused(shared_app, labvault_make_user, caplog):
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     assert call_me(client, bearer(user.token)).status_code == 200
-    with labvault_app.app_context():
+    with shared_app.app_context():
         session = get_session()
         begin_write(session)
         session.execute(sa.delete(User).where(User.id == user.id))
@@ -599,8 +599,8 @@ def test_token_of_a_deleted_user_is_refused(labvault_app, labvault_make_user, ca
     assert_token_refused(response, caplog, "the token's user does not exist", bearer(user.token))
 
 
-def test_request_without_credentials_gets_a_bare_challenge(labvault_client):
-    response = labvault_client.get("/users/me")
+def test_request_without_credentials_gets_a_bare_challenge(shared_client):
+    response = shared_client.get("/users/me")
     assert_refused(response, "authentication required", error=None)
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
 

@@ -52,9 +52,9 @@ def assert_error(response: Any, code: int, message: str | None = None) -> None:
 
 
 @pytest.mark.parametrize("status", ["active", "unverified"])
-def test_me_shows_the_signed_in_user(labvault_app, labvault_make_user, status):
-    user = labvault_make_user(labvault_app, role="manager", status=status)
-    response = labvault_app.test_client().get("/users/me", headers=user.headers)
+def test_me_shows_the_signed_in_user(shared_app, labvault_make_user, status):
+    user = labvault_make_user(shared_app, role="manager", status=status)
+    response = shared_app.test_client().get("/users/me", headers=user.headers)
     assert response.status_code == 200
     body = response.json
     assert set(body) == USER_FIELDS
@@ -63,9 +63,9 @@ def test_me_shows_the_signed_in_user(labvault_app, labvault_make_user, status):
     assert body["display_name"] == user.email.split("@")[0]
 
 
-def test_user_routes_need_a_signed_in_user(labvault_app, labvault_make_user, subtests):
-    admin = labvault_make_user(labvault_app, role="admin")
-    client = labvault_app.test_client()
+def test_user_routes_need_a_signed_in_user(shared_app, labvault_make_user, subtests):
+    admin = labvault_make_user(shared_app, role="admin")
+    client = shared_app.test_client()
     for method, path in [
         ("GET", "/users/me"),
         ("GET", "/users"),
@@ -77,14 +77,14 @@ def test_user_routes_need_a_signed_in_user(labvault_app, labvault_make_user, sub
             response = client.open(path, method=method, json=body, headers={"If-Match": "*"})
             assert_error(response, 401, "authentication required")
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="labvault"'
-    assert stored_user(labvault_app, admin.id)["role"] == "admin"
+    assert stored_user(shared_app, admin.id)["role"] == "admin"
 
 
-def test_admins_list_users_page_by_page(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    others = [labvault_make_user(labvault_app) for _ in range(4)]
+def test_admins_list_users_page_by_page(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    others = [labvault_make_user(shared_app) for _ in range(4)]
     ids = [admin.id] + [user.id for user in others]
-    client = labvault_app.test_client()
+    client = shared_app.test_client()
 
     everyone = client.get("/users", headers=admin.headers)
     assert everyone.status_code == 200
@@ -120,9 +120,9 @@ def test_admins_list_users_page_by_page(labvault_app, labvault_make_user):
         ("page=two", "page"),
     ],
 )
-def test_bad_pagination_arguments_are_422(labvault_app, labvault_make_user, query, field):
-    admin = labvault_make_user(labvault_app, role="admin")
-    client = labvault_app.test_client()
+def test_bad_pagination_arguments_are_422(shared_app, labvault_make_user, query, field):
+    admin = labvault_make_user(shared_app, role="admin")
+    client = shared_app.test_client()
     response = client.get(f"/users?{query}", headers=admin.headers)
     assert_error(response, 422)
     assert field in response.json["errors"]["query"], query
@@ -130,10 +130,10 @@ def test_bad_pagination_arguments_are_422(labvault_app, labvault_make_user, quer
 
 
 @pytest.mark.parametrize("role", ["user", "manager"])
-def test_only_admins_may_list_see_or_change_users(labvault_app, labvault_make_user, role):
-    target = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
-    caller = labvault_make_user(labvault_app, role=role)
+def test_only_admins_may_list_see_or_change_users(shared_app, labvault_make_user, role):
+    target = labvault_make_user(shared_app)
+    client = shared_app.test_client()
+    caller = labvault_make_user(shared_app, role=role)
     for response in (
         client.get("/users", headers=caller.headers),
         client.get(f"/users/{target.id}", headers=caller.headers),
@@ -141,13 +141,13 @@ def test_only_admins_may_list_see_or_change_users(labvault_app, labvault_make_us
         patch(client, caller, caller.id, {"role": "admin"}, "*"),
     ):
         assert_error(response, 403, "admin role")
-    assert stored_user(labvault_app, target.id)["role"] == "user"
+    assert stored_user(shared_app, target.id)["role"] == "user"
 
 
-def test_admins_see_one_user_with_its_etag(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app, status="unverified")
-    client = labvault_app.test_client()
+def test_admins_see_one_user_with_its_etag(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app, status="unverified")
+    client = shared_app.test_client()
 
     response = client.get(f"/users/{user.id}", headers=admin.headers)
     assert response.status_code == 200
@@ -162,46 +162,46 @@ def test_admins_see_one_user_with_its_etag(labvault_app, labvault_make_user):
     assert_error(client.get("/users/999999", headers=admin.headers), 404, "no user")
 
 
-def test_changing_a_user_needs_its_current_etag(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_changing_a_user_needs_its_current_etag(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
 
     assert_error(patch(client, admin, user.id, {"role": "manager"}, None), 428)
     assert_error(patch(client, admin, user.id, {"role": "manager"}, '"not-the-etag"'), 412)
-    assert stored_user(labvault_app, user.id)["role"] == "user"
+    assert stored_user(shared_app, user.id)["role"] == "user"
 
     etag = etag_of(client, admin, user.id)
     response = patch(client, admin, user.id, {"role": "manager"}, etag)
     assert response.status_code == 200
     assert response.json["role"] == "manager"
     assert response.json["status"] == "active"
-    assert stored_user(labvault_app, user.id)["role"] == "manager"
+    assert stored_user(shared_app, user.id)["role"] == "manager"
 
     # the answer's ETag allows the next change; the one used before is now stale
     assert_error(patch(client, admin, user.id, {"status": "deactivated"}, etag), 412)
     again = patch(client, admin, user.id, {"status": "deactivated"}, response.headers["ETag"])
     assert again.status_code == 200
-    assert stored_user(labvault_app, user.id)["status"] == "deactivated"
+    assert stored_user(shared_app, user.id)["status"] == "deactivated"
     assert again.headers["ETag"] == etag_of(client, admin, user.id)
 
 
-def test_two_admins_cannot_overwrite_each_other(labvault_app, labvault_make_user):
-    first = labvault_make_user(labvault_app, role="admin")
-    second = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_two_admins_cannot_overwrite_each_other(shared_app, labvault_make_user):
+    first = labvault_make_user(shared_app, role="admin")
+    second = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     seen_by_first = etag_of(client, first, user.id)
     seen_by_second = etag_of(client, second, user.id)
 
     assert patch(client, second, user.id, {"role": "manager"}, seen_by_second).status_code == 200
     assert_error(patch(client, first, user.id, {"role": "admin"}, seen_by_first), 412)
-    assert stored_user(labvault_app, user.id)["role"] == "manager"
+    assert stored_user(shared_app, user.id)["role"] == "manager"
 
 
-def test_changing_an_unknown_user_is_404(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    response = patch(labvault_app.test_client(), admin, 999999, {"role": "user"}, '"x"')
+def test_changing_an_unknown_user_is_404(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    response = patch(shared_app.test_client(), admin, 999999, {"role": "user"}, '"x"')
     assert_error(response, 404, "no user with id 999999")
 
 
@@ -217,41 +217,41 @@ def test_changing_an_unknown_user_is_404(labvault_app, labvault_make_user):
         (["role", "admin"], "_schema"),
     ],
 )
-def test_invalid_changes_are_422(labvault_app, labvault_make_user, changes, field):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_invalid_changes_are_422(shared_app, labvault_make_user, changes, field):
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     response = patch(client, admin, user.id, changes, etag_of(client, admin, user.id))
     assert_error(response, 422)
     assert field in response.json["errors"]["json"], changes
-    row = stored_user(labvault_app, user.id)
+    row = stored_user(shared_app, user.id)
     assert (row["role"], row["status"], row["email"]) == ("user", "active", user.email)
 
 
-def test_admins_cannot_demote_or_deactivate_themselves(labvault_app, labvault_make_user, subtests):
-    admin = labvault_make_user(labvault_app, role="admin")
-    client = labvault_app.test_client()
+def test_admins_cannot_demote_or_deactivate_themselves(shared_app, labvault_make_user, subtests):
+    admin = labvault_make_user(shared_app, role="admin")
+    client = shared_app.test_client()
     for changes in ({"role": "manager"}, {"status": "deactivated"}, {"status": "unverified"}):
         with subtests.test(changes=changes):
             response = patch(client, admin, admin.id, changes, etag_of(client, admin, admin.id))
             assert_error(response, 409, "cannot demote or deactivate themselves")
-    row = stored_user(labvault_app, admin.id)
+    row = stored_user(shared_app, admin.id)
     assert (row["role"], row["status"]) == ("admin", "active")
 
     # keeping one's own role is fine, and another admin may demote this one
     keep = patch(client, admin, admin.id, {"role": "admin"}, etag_of(client, admin, admin.id))
     assert keep.status_code == 200
-    other = labvault_make_user(labvault_app, role="admin")
+    other = labvault_make_user(shared_app, role="admin")
     demoted = patch(client, other, admin.id, {"role": "user"}, etag_of(client, other, admin.id))
     assert demoted.status_code == 200
-    assert stored_user(labvault_app, admin.id)["role"] == "user"
+    assert stored_user(shared_app, admin.id)["role"] == "user"
     assert client.get("/users", headers=admin.headers).status_code == 403
 
 
-def test_a_new_role_applies_to_existing_tokens_at_once(labvault_app, labvault_make_user):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
+def test_a_new_role_applies_to_existing_tokens_at_once(shared_app, labvault_make_user):
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    client = shared_app.test_client()
     assert client.get("/users", headers=user.headers).status_code == 403
     etag = etag_of(client, admin, user.id)
     assert patch(client, admin, user.id, {"role": "admin"}, etag).status_code == 200
@@ -259,14 +259,14 @@ def test_a_new_role_applies_to_existing_tokens_at_once(labvault_app, labvault_ma
 
 
 def test_deactivating_a_user_stops_all_their_credentials_at_once(
-    labvault_app, labvault_make_user, caplog
+    shared_app, labvault_make_user, caplog
 ):
-    admin = labvault_make_user(labvault_app, role="admin")
-    user = labvault_make_user(labvault_app)
-    bystander = labvault_make_user(labvault_app)
-    client = labvault_app.test_client()
-    state = labvault_app.extensions["labvault"]
-    with labvault_app.app_context():
+    admin = labvault_make_user(shared_app, role="admin")
+    user = labvault_make_user(shared_app)
+    bystander = labvault_make_user(shared_app)
+    client = shared_app.test_client()
+    state = shared_app.extensions["labvault"]
+    with shared_app.app_context():
         session = get_session()
         account = session.get(User, user.id)
         assert account is not None
@@ -310,13 +310,13 @@ def test_deactivating_a_user_stops_all_their_credentials_at_once(
 
 
 @pytest.mark.parametrize("labvault_database_url", ["mariadb", "postgresql"], indirect=True)
-def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
+def test_two_first_sign_ins_of_one_email_reach_one_account(shared_app):
     """Another sign-in registers the email between this one's lookup and insert (on
     SQLite the write lock taken first keeps them apart): the account it made is used."""
     from labvault.plugin import AuthProvider, Identity
     from labvault.signin.service import sign_in
 
-    state = labvault_app.extensions["labvault"]
+    state = shared_app.extensions["labvault"]
     other = state.database.sessionmaker()
     session = state.database.sessionmaker()
     raced = []
@@ -336,10 +336,10 @@ def test_two_first_sign_ins_of_one_email_reach_one_account(labvault_app):
         session.close()
         other.close()
 
-    me = labvault_app.test_client().get(
+    me = shared_app.test_client().get(
         "/users/me", headers={"Authorization": f"Bearer {tokens.access_token}"}
     )
     assert raced and me.status_code == 200
     assert (me.json["email"], me.json["display_name"]) == ("ada@lab.example", "Ada")
-    with labvault_app.app_context():
+    with shared_app.app_context():
         assert get_session().scalar(sa.select(sa.func.count()).select_from(User)) == 1

@@ -37,10 +37,10 @@ def versions(client: Any, user: Any, refcode: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_every_change_keeps_a_version_with_a_snapshot(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
+def test_every_change_keeps_a_version_with_a_snapshot(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
     item = create(client, alice, name="first", chemical_formula="NaCl")
     refcode = item["refcode"]
     response = client.post(
@@ -92,11 +92,11 @@ def test_every_change_keeps_a_version_with_a_snapshot(labvault_app, labvault_mak
 
     assert_error(client.get(f"/items/{refcode}/versions/5", headers=alice.headers), 404)
     assert_error(client.get(f"/items/{refcode}/versions/0", headers=alice.headers), 404)
-    outsider = labvault_make_user(labvault_app)
+    outsider = labvault_make_user(shared_app)
     assert_error(client.get(f"/items/{refcode}/versions", headers=outsider.headers), 404)
     assert_error(client.get(f"/items/{refcode}/versions/1", headers=outsider.headers), 404)
 
-    with labvault_app.app_context():
+    with shared_app.app_context():
         rows = get_session().execute(
             sa.select(ItemVersion.number, ItemVersion.action, ItemVersion.user_id)
             .join(Item, Item.id == ItemVersion.item_id)
@@ -111,9 +111,9 @@ def test_every_change_keeps_a_version_with_a_snapshot(labvault_app, labvault_mak
         ]
 
 
-def test_restoring_a_version_brings_back_fields_and_blocks(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
+def test_restoring_a_version_brings_back_fields_and_blocks(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
     other = create(client, alice, name="other")
     item = create(
         client,
@@ -207,19 +207,19 @@ def test_restoring_a_version_brings_back_fields_and_blocks(labvault_app, labvaul
     )
     assert response.status_code == 200
     assert client.get(f"/items/{refcode}/blocks", headers=alice.headers).json == []
-    with labvault_app.app_context():
+    with shared_app.app_context():
         count = get_session().scalar(sa.select(sa.func.count()).select_from(Block))
         assert count == 0
 
-    reader = labvault_make_user(labvault_app, role="manager")
+    reader = labvault_make_user(shared_app, role="manager")
     assert_error(client.post(restore_url, headers=with_etag(reader, "*")), 403)
 
 
-def test_trash_restore_and_purge(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    bob = labvault_make_user(labvault_app)
-    admin = labvault_make_user(labvault_app, role="admin")
+def test_trash_restore_and_purge(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    bob = labvault_make_user(shared_app)
+    admin = labvault_make_user(shared_app, role="admin")
     item = create(client, alice, name="to trash", item_id="trashme")
     refcode = item["refcode"]
     block = add_comment(client, alice, refcode, "still here")  # version 2
@@ -278,7 +278,7 @@ def test_trash_restore_and_purge(labvault_app, labvault_make_user):
     assert [e["refcode"] for e in client.get("/trash", headers=admin.headers).json] == [
         bobs["refcode"]
     ]
-    with labvault_app.app_context():
+    with shared_app.app_context():
         session = get_session()
         assert session.scalar(sa.select(Item.id).where(Item.refcode == refcode)) is None
         assert session.scalar(sa.select(sa.func.count()).select_from(Block)) == 0
@@ -288,10 +288,10 @@ def test_trash_restore_and_purge(labvault_app, labvault_make_user):
     assert create(client, alice, item_id="trashme")["item_id"] == "trashme"
 
 
-def test_purged_constituent_does_not_block_changes(labvault_app, labvault_make_user):
-    client = labvault_app.test_client()
-    alice = labvault_make_user(labvault_app)
-    admin = labvault_make_user(labvault_app, role="admin")
+def test_purged_constituent_does_not_block_changes(shared_app, labvault_make_user):
+    client = shared_app.test_client()
+    alice = labvault_make_user(shared_app)
+    admin = labvault_make_user(shared_app, role="admin")
     precursor = create(client, alice, name="precursor")
     product = create(client, alice, synthesis_constituents=[{"item": precursor["refcode"]}])
     refcode = product["refcode"]

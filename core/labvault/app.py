@@ -24,14 +24,21 @@ from labvault.host import CoreHost
 from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
 from labvault.records.versions import keep_versions
-from labvault.registry import AUTH_PROVIDERS, KINDS, Registry, build_registry, plugin_options
+from labvault.registry import (
+    AUTH_PROVIDERS,
+    KINDS,
+    Kind,
+    Registry,
+    build_registry,
+    plugin_options,
+)
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.browser import guard_signin_routes
 from labvault.signin.urls import public_url_problems
 
 
 @dataclass
-class Extensions:
+class EnabledPlugins:
     """The enabled plugins: their plugin manager, hosts and the registry they filled."""
 
     plugin_manager: pluggy.PluginManager
@@ -48,7 +55,7 @@ class LabvaultState:
     """What the app knows beyond Flask's config: ``app.extensions["labvault"]``."""
 
     settings: dict[str, Any]
-    extensions: Extensions
+    plugins: EnabledPlugins
     database: Database
     signer: TokenSigner
     #: The flask-smorest Api (its spec converts schemas to JSON schema).
@@ -56,7 +63,7 @@ class LabvaultState:
 
     @property
     def registry(self) -> Registry:
-        return self.extensions.registry
+        return self.plugins.registry
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> 
     return validate_settings(config, dev=dev)
 
 
-def load_extensions(settings: Mapping[str, Any]) -> Extensions:
+def load_plugins(settings: Mapping[str, Any]) -> EnabledPlugins:
     """Enable the configured plugins, give each its host and build the registry; every
     problem in one ConfigError."""
     enabled = settings.get("PLUGINS", [])
@@ -78,9 +85,9 @@ def load_extensions(settings: Mapping[str, Any]) -> Extensions:
     hosts = {
         name: CoreHost(name, settings, options.get(name, {})) for name, _ in pm.list_name_plugin()
     }
-    answers: dict[str, list[tuple[str, Any]]] = {}
+    answers: dict[Kind[Any], list[tuple[str, Any]]] = {}
     for kind in KINDS:
-        answers[kind.hook], hook_problems = call_each(pm, kind.hook)
+        answers[kind], hook_problems = call_each(pm, kind.hook)
         problems += hook_problems
     registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
     registry.option_schemas = {
@@ -93,7 +100,7 @@ def load_extensions(settings: Mapping[str, Any]) -> Extensions:
     problems += public_url_problems(settings.get("PUBLIC_URL"), providers)
     if problems:
         raise ConfigError(problems)
-    return Extensions(pm, hosts, registry)
+    return EnabledPlugins(pm, hosts, registry)
 
 
 def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
@@ -114,7 +121,7 @@ def _register_extra_blueprints(
     app: Flask, api: flask_smorest.Api, state: LabvaultState
 ) -> list[str]:
     """Serve the blueprints of plugins and auth providers; a clash names its owner."""
-    answers, problems = state.extensions.call("labvault_blueprints")
+    answers, problems = state.plugins.call("labvault_blueprints")
     signin_blueprints: set[str] = set()  # a provider's own routes are sign-in routes
     owned = [(f"plugin {owner}", blp) for owner, returned in answers for blp in returned or ()]
     for name, provider in state.registry.instances_of(AUTH_PROVIDERS).items():
@@ -151,7 +158,7 @@ def create_app(
     bounded by DATABASE_TIMEOUT (the server; the CLI's commands may run longer).
     """
     settings = resolve_settings(config, dev=dev)
-    extensions = load_extensions(settings)
+    plugins = load_plugins(settings)
 
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
@@ -164,7 +171,7 @@ def create_app(
     _configure_logging(app, settings)
     state = LabvaultState(
         settings=settings,
-        extensions=extensions,
+        plugins=plugins,
         database=Database(
             settings["DATABASE_URL"], settings["DATABASE_TIMEOUT"] if bounded else None
         ),
@@ -172,14 +179,14 @@ def create_app(
     )
     keep_versions(state.database.sessionmaker)
     keep_search_fresh(state.database.sessionmaker)
-    for host in extensions.hosts.values():
+    for host in plugins.hosts.values():
         host.attach(state)
     app.extensions["labvault"] = state
     app.teardown_appcontext(close_session)
 
     api = state.api = init_api(app, settings)
     problems = _register_extra_blueprints(app, api, state)
-    problems += extensions.call("labvault_startup", app=app)[1]
+    problems += plugins.call("labvault_startup", app=app)[1]
     if problems:
         state.database.dispose()
         raise ConfigError(problems)

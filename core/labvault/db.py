@@ -23,7 +23,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 
-from labvault.errors import ConfigError, DatabaseUnavailable, DomainError, StorageFull
+from labvault.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    DomainError,
+    StorageFull,
+    WriteOutsideTransaction,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -377,16 +383,12 @@ def in_write_transaction(session: Session) -> bool:
     )
 
 
-class WriteOutsideTransaction(RuntimeError):
-    """A write in a session that did not open its transaction with :func:`begin_write`
-    (a bug: on SQLite such a write can fail with "database is locked")."""
-
-
 def _flush_only_in_write_transaction(session: Session, _context: Any, _instances: Any) -> None:
     changes = session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
     if changes and not in_write_transaction(session):
         raise WriteOutsideTransaction(
-            "changes flushed outside a write transaction: call begin_write(session) first"
+            "changes flushed outside a write transaction: call begin_write(session) first "
+            "(a plugin: host.session(write=True))"
         )
 
 
@@ -395,7 +397,7 @@ def _execute_dml_only_in_write_transaction(state: ORMExecuteState) -> None:
     if dml and not in_write_transaction(state.session):
         raise WriteOutsideTransaction(
             f"{type(state.statement).__name__} outside a write transaction: "
-            "call begin_write(session) first"
+            "call begin_write(session) first (a plugin: host.session(write=True))"
         )
 
 

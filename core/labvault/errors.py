@@ -19,14 +19,15 @@ class LabvaultError(Exception):
 
 
 class ConfigError(LabvaultError):
-    """The configuration (settings, plugins, plugin config) has one or more problems.
+    """The configuration (settings, plugins, their options) has one or more problems.
 
     ``problems`` holds every problem as ``"KEY.path: message"``, so a deployer sees them
-    all at once instead of fixing one per restart.
+    all at once instead of fixing one per restart. Raise it with one problem
+    (``ConfigError("BRIDGE_URL: not set")``) or a list of them.
     """
 
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
     def report(self) -> str:
@@ -37,19 +38,19 @@ class ConfigError(LabvaultError):
         return "\n".join(lines)
 
 
-class PluginError(ConfigError):
-    """A plugin cannot be enabled: not installed, fails to import, or breaks a hook rule."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__([message])
-
-
-class ExtensionError(LabvaultError):
-    """A plugin's extension (block type, file source, ...) failed while doing its work.
+class ProcessingError(LabvaultError):
+    """An instance of a plugin's type (a block type, an inventory importer, ...) could not
+    do its work on what it was given: a file it cannot read, a plot it cannot draw.
 
     Plugins raise it with a message meant for the user; the core shows that message
     (for example as a block's ``error``) instead of answering 500.
     """
+
+
+class WriteOutsideTransaction(RuntimeError):
+    """A write in a session that did not open its transaction for writing: the core's
+    ``begin_write``, a plugin's ``host.session(write=True)``. A bug, not a refusal: on
+    SQLite such a write can fail with "database is locked"."""
 
 
 class DomainError(LabvaultError):

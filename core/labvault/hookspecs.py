@@ -11,12 +11,15 @@ name. Hook wrappers are refused: labvault takes each plugin's own answer.
 
 Hooks with a ``host`` argument give each plugin its own :class:`labvault.plugin.Host`:
 its settings and options, a database session, the file store, ``sign_in``, a way to
-record a version of an item, and a logger named after the plugin. Extension instances
-hold the same host as ``self.host``.
+record a version of an item, and a logger named after the plugin. The instances of its
+types hold the same host as ``self.host``.
 
-The five registration hooks return *types*; the deployer's config creates named instances
-of them. Their answers are collected from every enabled plugin, and two types of one kind
-with the same ``name`` stop startup.
+A plugin provides *types* of five *kinds* (auth providers, block types, file sources,
+inventory importers, backup targets), one registration hook per kind, each named after
+the types it returns (``labvault_auth_provider_types``, ``labvault_block_types``, ...).
+The deployer configures named *instances* of a type, each with its *options* (validated
+with the type's ``OptionsSchema``). Every enabled plugin's answers are collected, and
+two types of one kind with the same ``name`` stop startup.
 """
 
 from __future__ import annotations
@@ -68,11 +71,11 @@ def labvault_options_schema() -> type[ma.Schema] | None:
 
 @hookspec
 def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[empty-body]
-    """Return the sign-in methods this plugin provides.
+    """Return the auth provider types this plugin provides: ways to sign in.
 
     Called once at startup. Each type needs a unique ``name``; the deployer creates
     instances in ``AUTH_PROVIDERS`` with ``"type": name`` and the options of the type's
-    ``ConfigSchema``. Enabled instances are listed in ``GET /auth/providers`` and
+    ``OptionsSchema``. Enabled instances are listed in ``GET /auth/providers`` and
     ``GET /info``. A provider only proves who someone is; accounts, registration rules
     (its :meth:`~labvault.plugin.AuthProvider.allow_list`), sessions and tokens are the
     core's. A redirect provider implements ``authorization_url`` and
@@ -84,7 +87,7 @@ def labvault_auth_provider_types() -> list[type[AuthProvider]]:  # type: ignore[
         class GitLabLogin(AuthProvider):
             name = "gitlab"
             display_name = "GitLab"
-            ConfigSchema = GitLabOptions
+            OptionsSchema = GitLabOptions
 
             def authorization_url(self, request):
                 return self.oauth(request.redirect_uri).create_authorization_url(
@@ -128,7 +131,7 @@ def labvault_block_types() -> list[type[BlockType]]:  # type: ignore[empty-body]
 
 @hookspec
 def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empty-body]
-    """Return the kinds of remote file storage this plugin can read from.
+    """Return the file source types this plugin provides: places raw data is read from.
 
     Called once at startup. The deployer creates instances in ``FILE_SOURCES``, e.g.
     ``{"raman-pc": {"type": "sftp", "host": "..."}}``; each instance logs through
@@ -136,7 +139,7 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
     raising the core's errors) and keeps every link it follows inside its root *as it
     opens* (:class:`~labvault.plugin.LeadsOutside` otherwise); the core cleans paths,
     applies ``excludes`` and ``max_depth`` to them and to where links led, caches
-    listings, copies files into the store and keeps them fresh. Its ``ConfigSchema``
+    listings, copies files into the store and keeps them fresh. Its ``OptionsSchema``
     extends :class:`~labvault.plugin.FileSourceOptions`;
     ``labvault.testing.FileSourceContract`` is the test suite every type should pass.
 
@@ -144,7 +147,7 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
 
         class SFTPSource(FileSource):
             name = "sftp"
-            ConfigSchema = SFTPOptions  # a FileSourceOptions subclass
+            OptionsSchema = SFTPOptions  # a FileSourceOptions subclass
 
             def list(self, path):
                 for attr in self.sftp().listdir_attr(self.native(path)):
@@ -164,8 +167,9 @@ def labvault_file_source_types() -> list[type[FileSource]]:  # type: ignore[empt
 
 
 @hookspec
-def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ignore[empty-body]
-    """Return the chemical inventory systems this plugin imports starting materials from.
+def labvault_inventory_importer_types() -> list[type[InventoryImporter]]:  # type: ignore[empty-body]
+    """Return the inventory importer types this plugin provides: chemical inventory
+    systems whose exports become starting materials.
 
     Called once at startup. The deployer creates instances in ``INVENTORY_IMPORTERS``.
     An importer only reads an export: ``read(stream, filename)`` yields an
@@ -177,7 +181,7 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
 
         class SpreadsheetInventory(InventoryImporter):
             name = "spreadsheet"
-            accepted_extensions = (".csv",)
+            accepted_file_extensions = (".csv",)
 
             def read(self, stream, filename):
                 for row, line in enumerate(csv.DictReader(text_of(stream)), start=2):
@@ -187,14 +191,14 @@ def labvault_inventory_importers() -> list[type[InventoryImporter]]:  # type: ig
                         yield InventoryRecord(line["Barcode"], {"name": line["Name"]}, {}, row)
 
         @hookimpl
-        def labvault_inventory_importers():
+        def labvault_inventory_importer_types():
             return [SpreadsheetInventory]
     """
 
 
 @hookspec
 def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[empty-body]
-    """Return the places this plugin can keep backups in.
+    """Return the backup target types this plugin provides: places backups are kept in.
 
     Called once at startup. Each backup strategy of the deployer's ``BACKUP_STRATEGIES``
     makes one instance, from its ``target`` entry (``{"type": ..., **options}``), named
@@ -271,11 +275,14 @@ def labvault_startup(app: Flask, host: Host) -> None:
 
     Return nothing (the return value is ignored). ``host`` is ready: its database
     session, file store and ``sign_in`` work from here on. Raise
-    :class:`labvault.plugin.ConfigError` to stop startup with a clear message.
+    :class:`labvault.plugin.ConfigError` with a problem (``"KEY.path: message"``) or a
+    list of them to stop startup; ``labvault config check`` reports them, one a line.
 
     Example::
 
         @hookimpl
         def labvault_startup(host):
+            if not host.settings["PUBLIC_URL"]:
+                raise ConfigError("PUBLIC_URL: the instrument bridge sends links")
             host.logger.info("instrument bridge ready at %s", host.options["url"])
     """

@@ -1,8 +1,10 @@
-"""The registry: the extension types plugins registered and the instances config makes.
+"""The registry: the types plugins provide, of five kinds, and the instances the
+settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
 them, validates the deployer's options of each instance (and each plugin's
 ``PLUGIN_OPTIONS``) and creates the instances, reporting every problem by key path.
+Types and instances are kept by :class:`Kind`.
 """
 
 from __future__ import annotations
@@ -17,23 +19,25 @@ from labvault.plugin import (
     AuthProvider,
     BackupTarget,
     BlockType,
-    Extension,
     FileSource,
     Host,
     InventoryImporter,
+    PluginType,
 )
 from labvault.settings import flatten_errors
 
-E = TypeVar("E", bound=Extension)
+T = TypeVar("T", bound=PluginType)
 
 
 @dataclass(frozen=True)
-class Kind(Generic[E]):
-    """One extension kind: its hook, its base class and where config creates instances."""
+class Kind(Generic[T]):
+    """One kind of type plugins provide: its registration hook, its base class and the
+    setting that configures its instances."""
 
+    #: What a type of this kind is called in messages, e.g. ``"auth provider type"``.
     label: str
     hook: str
-    base: type[E]
+    base: type[T]
     #: Setting holding ``{instance_name: {"type": ..., **options}}``; None when every
     #: registered type gets exactly one instance, named after the type.
     setting: str | None
@@ -44,20 +48,31 @@ class Kind(Generic[E]):
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
-    "auth provider", "labvault_auth_provider_types", AuthProvider, "AUTH_PROVIDERS"
+    "auth provider type",
+    "labvault_auth_provider_types",
+    AuthProvider,
+    "AUTH_PROVIDERS",
 )
+#: One instance per type, named after it.
 BLOCK_TYPES: Kind[BlockType] = Kind(
-    "block type", "labvault_block_types", BlockType, None, options_setting="BLOCK_TYPES"
+    "block type",
+    "labvault_block_types",
+    BlockType,
+    None,
+    options_setting="BLOCK_TYPES",
 )
 FILE_SOURCES: Kind[FileSource] = Kind(
-    "file source", "labvault_file_source_types", FileSource, "FILE_SOURCES"
+    "file source type", "labvault_file_source_types", FileSource, "FILE_SOURCES"
 )
 INVENTORY_IMPORTERS: Kind[InventoryImporter] = Kind(
-    "inventory importer", "labvault_inventory_importers", InventoryImporter, "INVENTORY_IMPORTERS"
+    "inventory importer type",
+    "labvault_inventory_importer_types",
+    InventoryImporter,
+    "INVENTORY_IMPORTERS",
 )
 #: One target per backup strategy, named after the strategy.
 BACKUP_TARGETS: Kind[BackupTarget] = Kind(
-    "backup target",
+    "backup target type",
     "labvault_backup_target_types",
     BackupTarget,
     "BACKUP_STRATEGIES",
@@ -74,20 +89,22 @@ KINDS: tuple[Kind[Any], ...] = (
 
 @dataclass
 class Registry:
-    """The registered types and configured instances of every kind."""
+    """The types plugins provide and the instances the settings configure, by kind."""
 
-    types: dict[str, dict[str, type[Extension]]] = field(default_factory=dict)
-    instances: dict[str, dict[str, Extension]] = field(default_factory=dict)
-    #: type -> name of the plugin that registered it, for error messages and /info.
-    owners: dict[type[Extension], str] = field(default_factory=dict)
+    types: dict[Kind[Any], dict[str, type[PluginType]]] = field(default_factory=dict)
+    instances: dict[Kind[Any], dict[str, PluginType]] = field(default_factory=dict)
+    #: type -> name of the plugin that provides it, for error messages and /info.
+    owners: dict[type[PluginType], str] = field(default_factory=dict)
     #: plugin name -> the schema of its ``PLUGIN_OPTIONS`` (``labvault_options_schema``).
     option_schemas: dict[str, type[ma.Schema]] = field(default_factory=dict)
 
-    def instances_of(self, kind: Kind[E]) -> dict[str, E]:
-        return self.instances.get(kind.hook, {})  # type: ignore[return-value]
+    def instances_of(self, kind: Kind[T]) -> dict[str, T]:
+        """The configured instances of ``kind``, by instance name."""
+        return self.instances.get(kind, {})  # type: ignore[return-value]
 
-    def types_of(self, kind: Kind[E]) -> dict[str, type[E]]:
-        return self.types.get(kind.hook, {})  # type: ignore[return-value]
+    def types_of(self, kind: Kind[T]) -> dict[str, type[T]]:
+        """The types of ``kind`` enabled plugins provide, by type name."""
+        return self.types.get(kind, {})  # type: ignore[return-value]
 
     def settings_schemas(
         self, settings: Mapping[str, Any]
@@ -100,16 +117,16 @@ class Registry:
             for _, type_name, _, path in _configured(kind, types, settings):
                 typ = types.get(type_name or "")
                 if typ is not None:
-                    yield path, typ.ConfigSchema()
+                    yield path, typ.OptionsSchema()
         for name, schema in self.option_schemas.items():
             yield (PLUGIN_OPTIONS, name), schema()
 
 
 def _collect_types(
-    kind: Kind[Any], answers: Iterable[tuple[str, Any]], owners: dict[type[Extension], str]
-) -> tuple[dict[str, type[Extension]], list[str]]:
+    kind: Kind[Any], answers: Iterable[tuple[str, Any]], owners: dict[type[PluginType], str]
+) -> tuple[dict[str, type[PluginType]], list[str]]:
     problems: list[str] = []
-    types: dict[str, type[Extension]] = {}
+    types: dict[str, type[PluginType]] = {}
     for plugin_name, answer in answers:
         for returned in answer or ():
             if not (isinstance(returned, type) and issubclass(returned, kind.base)):
@@ -118,7 +135,7 @@ def _collect_types(
                     f"which is not a subclass of {kind.base.__name__}"
                 )
                 continue
-            typ = cast(type[Extension], returned)
+            typ = cast(type[PluginType], returned)
             if not typ.name:
                 problems.append(f"plugin {plugin_name}: {kind.label} {typ.__name__} has no name")
                 continue
@@ -157,7 +174,7 @@ def load_options(schema: ma.Schema, options: Any, path: str, owner: str) -> tupl
 
 
 def _configured(
-    kind: Kind[Any], types: dict[str, type[Extension]], settings: Mapping[str, Any]
+    kind: Kind[Any], types: dict[str, type[PluginType]], settings: Mapping[str, Any]
 ) -> Iterator[tuple[str, str | None, dict[str, Any], tuple[str, ...]]]:
     """Yield (instance name, type name, options, key path) for each configured instance."""
     if kind.setting is None:
@@ -176,24 +193,22 @@ def _configured(
 
 def build_registry(
     settings: Mapping[str, Any],
-    hook_answers: Mapping[str, list[tuple[str, Any]]],
+    hook_answers: Mapping[Kind[Any], list[tuple[str, Any]]],
     host_of: Callable[[str], Host],
 ) -> tuple[Registry, list[str]]:
     """Collect types from hook answers and create the configured instances.
 
-    ``hook_answers`` maps hook name -> [(plugin name, returned list)]; ``host_of`` gives
-    the host of a plugin, handed to the instances of its types. Returns the registry and
-    every problem found, as key-path lines.
+    ``hook_answers`` maps each kind -> [(plugin name, what its registration hook
+    returned)]; ``host_of`` gives the host of a plugin, handed to the instances of its
+    types. Returns the registry and every problem found, as key-path lines.
     """
     registry = Registry()
     problems: list[str] = []
     for kind in KINDS:
-        types, kind_problems = _collect_types(
-            kind, hook_answers.get(kind.hook, []), registry.owners
-        )
+        types, kind_problems = _collect_types(kind, hook_answers.get(kind, []), registry.owners)
         problems += kind_problems
-        registry.types[kind.hook] = types
-        instances: dict[str, Extension] = {}
+        registry.types[kind] = types
+        instances: dict[str, PluginType] = {}
         for instance_name, type_name, options, key_path in _configured(kind, types, settings):
             path = ".".join(key_path)
             typ = types.get(type_name or "")
@@ -204,18 +219,18 @@ def build_registry(
                 problems.append(f"{where}: {what}; available types: {known}")
                 continue
             owner = f"{kind.label} {typ.name!r}"
-            config, option_problems = load_options(typ.ConfigSchema(), options, path, owner)
+            loaded, option_problems = load_options(typ.OptionsSchema(), options, path, owner)
             problems += option_problems
             if option_problems:
                 continue
             try:
-                instances[instance_name] = typ(instance_name, config, host_of(registry.owners[typ]))
+                instances[instance_name] = typ(instance_name, loaded, host_of(registry.owners[typ]))
             except Exception as exc:  # a plugin's broken __init__ is a startup problem
                 problems.append(
-                    f"{path}: {owner} of plugin {registry.owners[typ]} could not be created: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{path}: {owner} of plugin {registry.owners[typ]} could not create "
+                    f"this instance: {type(exc).__name__}: {exc}"
                 )
-        registry.instances[kind.hook] = instances
+        registry.instances[kind] = instances
     return registry, problems
 
 

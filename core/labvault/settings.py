@@ -44,7 +44,8 @@ class DeploymentMetadataSchema(_Strict):
     source_repository = fields.URL(load_default=None, allow_none=True)
 
 
-_extension_instances = fields.Dict(
+#: Instances of a kind's types: ``{instance name: {"type": ..., **options}}``.
+_instances = fields.Dict(
     keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$")),
     values=fields.Dict(),
     load_default=dict,
@@ -194,9 +195,9 @@ class SettingsSchema(_Strict):
     JWT_PRIVATE_KEY_FILE = fields.String(load_default=None, allow_none=True)
     JWT_PUBLIC_KEY_FILE = fields.String(load_default=None, allow_none=True)
     JWT_ISSUER = fields.String(load_default="labvault", validate=validate.Length(min=1))
-    AUTH_PROVIDERS = _extension_instances
-    FILE_SOURCES = _extension_instances
-    INVENTORY_IMPORTERS = _extension_instances
+    AUTH_PROVIDERS = _instances
+    FILE_SOURCES = _instances
+    INVENTORY_IMPORTERS = _instances
     BACKUP_STRATEGIES = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,39}$")),
         values=fields.Nested(BackupStrategySchema),

@@ -3,7 +3,7 @@ and :class:`FileSourceContract` and :class:`BackupTargetContract`, the tests eve
 source and backup target type passes (the first, with :func:`make_source_tree` and
 :func:`flipping_link`, lives in :mod:`labvault.source_contract`).
 
-A plugin's tests can build an app with the plugin enabled and its config::
+A plugin's tests can build an app with the plugin enabled and the settings it needs::
 
     def test_my_block_type(labvault_make_app, labvault_make_user):
         app = labvault_make_app(PLUGINS=["my_plugin"], BLOCK_TYPES={"xrd": {...}})
@@ -19,7 +19,8 @@ that started it (a cookie): one test client, or one ``requests.Session``, is one
 headless Chromium (Debian's ``chromium``, driven by Playwright) for what only a real
 browser shows.
 :func:`run_backup` runs a backup strategy through the API and waits for its end (a
-backup target's tests read its ``last_report``).
+backup target's tests read its ``last_report``); :func:`instances_of` gives the
+instances of one kind an app's settings configure.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -64,6 +65,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 _emails = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,15 @@ def labvault_app(labvault_make_app: Callable[..., Any]) -> Any:
 @pytest.fixture
 def labvault_client(labvault_app: Any) -> Any:
     return labvault_app.test_client()
+
+
+def instances_of(app: Any, base: type[T]) -> dict[str, T]:
+    """The instances ``app``'s settings configure of the kind whose base class is
+    ``base``, by instance name, e.g. ``instances_of(app, FileSource)["nas"].options``."""
+    from labvault.registry import KINDS
+
+    (kind,) = [kind for kind in KINDS if kind.base is base]
+    return app.extensions["labvault"].registry.instances_of(kind)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
 from labvault.audit.models import AuditEvent
-from labvault.db import WriteOutsideTransaction, in_write_transaction, utcnow
+from labvault.db import in_write_transaction, utcnow
+from labvault.errors import WriteOutsideTransaction
 
 #: The actor of a command run by a deployer on the server (``labvault ...``).
 CLI = "cli"

@@ -29,10 +29,10 @@ blp = Blueprint(
 types_blp = Blueprint("block_types", __name__, description="Block types")
 
 
-def _data_schema(kind: Any) -> dict[str, Any]:
+def _data_schema(block_type: Any) -> dict[str, Any]:
     """The block type's DataSchema as JSON schema, converted as /openapi.json converts."""
     converter = current_app.extensions["labvault"].api.ma_plugin.converter
-    schema: dict[str, Any] = converter.schema2jsonschema(kind.DataSchema)
+    schema: dict[str, Any] = converter.schema2jsonschema(block_type.DataSchema)
     return schema
 
 
@@ -43,14 +43,14 @@ def block_types() -> list[dict[str, Any]]:
     """The block types this server offers and the data each takes"""
     return [
         {
-            "name": kind.name,
-            "description": kind.description,
-            "version": kind.version,
-            "accepted_file_extensions": list(kind.accepted_file_extensions),
-            "max_files": kind.max_files,
-            "data_schema": _data_schema(kind),
+            "name": block_type.name,
+            "description": block_type.description,
+            "version": block_type.version,
+            "accepted_file_extensions": list(block_type.accepted_file_extensions),
+            "max_files": block_type.max_files,
+            "data_schema": _data_schema(block_type),
         }
-        for kind in service.block_types().values()
+        for block_type in service.block_types().values()
     ]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.blocks.models import Block
 from labvault.db import count_up, utcnow
-from labvault.errors import Conflict, ExtensionError, Invalid, NotFound
+from labvault.errors import Conflict, Invalid, NotFound, ProcessingError
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
 from labvault.items.history import changed
@@ -113,43 +113,43 @@ def _block_files(session: Session, item: Item, file_ids: list[int]) -> list[Bloc
     ]
 
 
-def _validated(kind: BlockType, data: Any, file_ids: list[int]) -> dict[str, Any]:
+def _validated(instance: BlockType, data: Any, file_ids: list[int]) -> dict[str, Any]:
     try:
-        loaded: dict[str, Any] = kind.DataSchema().load(data or {})
+        loaded: dict[str, Any] = instance.DataSchema().load(data or {})
     except ma.ValidationError as exc:
         raise Invalid("invalid block data", {"data": exc.messages}) from None
-    if kind.max_files is not None and len(file_ids) > kind.max_files:
+    if instance.max_files is not None and len(file_ids) > instance.max_files:
         raise Invalid(
             "too many files for this block type",
-            {"file_ids": [f"a {kind.name} block takes at most {kind.max_files}"]},
+            {"file_ids": [f"a {instance.name} block takes at most {instance.max_files}"]},
         )
     return json.loads(json.dumps(loaded, default=str))  # dates and decimals as JSON stores them
 
 
 def compute(session: Session, item: Item, block: Block) -> None:
     """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
-    kind = block_type(block.block_type)
+    instance = block_type(block.block_type)
     block_files = _block_files(session, item, list(block.file_ids))
-    accepted = kind.accepted_file_extensions
+    accepted = instance.accepted_file_extensions
     unreadable = [f.name for f in block_files if accepted and f.extension not in accepted]
     if unreadable:
         block.computed, block.error = (
             {},
-            (f"{', '.join(unreadable)}: a {kind.name} block reads {', '.join(accepted)} files"),
+            (f"{', '.join(unreadable)}: a {instance.name} block reads {', '.join(accepted)} files"),
         )
         return
     try:
-        computed = kind.compute(block.data, block_files)
+        computed = instance.compute(block.data, block_files)
         block.computed, block.error = json.loads(json.dumps(computed)), None
-    except ExtensionError as exc:
+    except ProcessingError as exc:
         block.computed, block.error = {}, str(exc)
     except Exception as exc:  # a plugin's bug must not lose the user's block
-        kind.host.logger.exception("block type %s failed", kind.name)
-        block.computed, block.error = {}, f"the {kind.name} block type failed: {exc}"
+        instance.host.logger.exception("block type %s failed", instance.name)
+        block.computed, block.error = {}, f"the {instance.name} block type failed: {exc}"
 
 
 def create_block(session: Session, user: User, item: Item, body: dict[str, Any]) -> Block:
-    kind = block_type(body["block_type"])
+    instance = block_type(body["block_type"])
     file_ids = body.get("file_ids", [])
     position = session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(Block.position), -1) + 1).where(
@@ -158,9 +158,9 @@ def create_block(session: Session, user: User, item: Item, body: dict[str, Any])
     )
     block = Block(
         item_id=item.id,
-        block_type=kind.name,
+        block_type=instance.name,
         title=body.get("title", ""),
-        data=_validated(kind, body.get("data"), file_ids),
+        data=_validated(instance, body.get("data"), file_ids),
         file_ids=file_ids,
         position=position,
     )
@@ -174,11 +174,11 @@ def create_block(session: Session, user: User, item: Item, body: dict[str, Any])
 def update_block(
     session: Session, user: User, item: Item, block: Block, body: dict[str, Any]
 ) -> Block:
-    kind = block_type(block.block_type)
+    instance = block_type(block.block_type)
     file_ids = body.get("file_ids", block.file_ids)
     if "title" in body:
         block.title = body["title"]
-    block.data = _validated(kind, body.get("data", block.data), file_ids)
+    block.data = _validated(instance, body.get("data", block.data), file_ids)
     block.file_ids = list(file_ids)
     compute(session, item, block)
     count_up(block, "version")
@@ -238,11 +238,11 @@ def plot_png(session: Session, item: Item, block: Block) -> bytes:
     block type that draws none."""
     if block.error:
         raise Conflict(f"the block has no plot: {block.error}")
-    kind = block_type(block.block_type)
+    instance = block_type(block.block_type)
     try:
         block_files = _block_files(session, item, list(block.file_ids))
-        png = kind.render_png(block.data, block.computed, block_files)
-    except ExtensionError as exc:
+        png = instance.render_png(block.data, block.computed, block_files)
+    except ProcessingError as exc:
         raise Invalid(str(exc)) from None
     if png is None:
         raise NotFound(f"a {block.block_type} block has no plot")

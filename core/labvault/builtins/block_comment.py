@@ -159,12 +159,12 @@ def render_markdown(text: str, shows_image: ImagePolicy) -> str:
 class Comment(BlockType):
     name = "comment"
     description = "Free text notes."
-    ConfigSchema = CommentOptions
+    OptionsSchema = CommentOptions
     DataSchema = CommentData
     accepted_file_extensions = IMAGE_EXTENSIONS
 
     def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:
-        policy = image_policy([f.id for f in files], remote=self.config["remote_images"])
+        policy = image_policy([f.id for f in files], remote=self.options["remote_images"])
         return {"html": render_markdown(str(data.get("text", "")), policy)}
 
 

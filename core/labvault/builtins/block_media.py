@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from labvault.plugin import BlockFile, BlockType, ExtensionError, hookimpl
+from labvault.plugin import BlockFile, BlockType, ProcessingError, hookimpl
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -43,7 +43,7 @@ def _open(file: BlockFile, content: BinaryIO, size: int) -> tuple[Image, dict[st
     """The image in ``file`` (read from ``content``) scaled to fit ``size`` pixels, as
     RGB(A) or L; and its facts.
 
-    Every way a file can fail to decode becomes an :class:`ExtensionError`.
+    Every way a file can fail to decode becomes an :class:`ProcessingError`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -58,18 +58,18 @@ def _open(file: BlockFile, content: BinaryIO, size: int) -> tuple[Image, dict[st
                 picture = ImageOps.exif_transpose(image)
                 return _displayable(picture), facts
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ExtensionError(
+        raise ProcessingError(
             f"{file.name} is too large to open: more than {Image.MAX_IMAGE_PIXELS:,} pixels"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise ExtensionError(
+        raise ProcessingError(
             f"{file.name} is not an image in a supported format "
             f"({', '.join(formats)}); is it empty or damaged?"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ExtensionError(f"{file.name} is damaged or truncated: {exc}") from exc
+        raise ProcessingError(f"{file.name} is damaged or truncated: {exc}") from exc
     except Exception as exc:  # a decoder failing in an unforeseen way is still a bad file
-        raise ExtensionError(f"{file.name} could not be read as an image: {exc}") from exc
+        raise ProcessingError(f"{file.name} could not be read as an image: {exc}") from exc
 
 
 def _facts(image: Image) -> dict[str, Any]:
@@ -114,10 +114,10 @@ class Media(BlockType):
         if not files:
             return None
         if len(files) > 1:
-            raise ExtensionError(f"a media block shows one image, not {len(files)}")
+            raise ProcessingError(f"a media block shows one image, not {len(files)}")
         file = files[0]
         if file.extension not in FORMATS:
-            raise ExtensionError(f"{file.name}: a media block shows {', '.join(FORMATS)} files")
+            raise ProcessingError(f"{file.name}: a media block shows {', '.join(FORMATS)} files")
         return file
 
     def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from labvault.plugin import (
     DEFAULT_MAX_COMPRESSION_RATIO,
     BlockFile,
     BlockType,
-    ExtensionError,
+    ProcessingError,
     hookimpl,
 )
 
@@ -112,10 +112,10 @@ def _choose_axes(table: Table, data: Mapping[str, Any]) -> tuple[Column, Column]
             continue
         column = table.column(name)
         if column is None:
-            raise ExtensionError(f"{axis}: no column {name!r}; available columns: {available}")
+            raise ProcessingError(f"{axis}: no column {name!r}; available columns: {available}")
         if column not in plottable:
             choices = ", ".join(c.name for c in plottable) or "none"
-            raise ExtensionError(
+            raise ProcessingError(
                 f"{axis}: column {name!r} does not hold numbers or dates; columns that can "
                 f"be plotted: {choices}"
             )
@@ -165,7 +165,7 @@ class Tabular(BlockType):
     description = "A table from a CSV, TSV or XLSX file: column statistics and an x/y plot."
     accepted_file_extensions = (*DELIMITED_EXTENSIONS, SPREADSHEET_EXTENSION)
     max_files = 1
-    ConfigSchema = TabularOptions
+    OptionsSchema = TabularOptions
     DataSchema = TabularData
 
     def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:
@@ -180,10 +180,10 @@ class Tabular(BlockType):
                 "plot_downsampled_from": None,
             }
         if len(files) > 1:
-            raise ExtensionError(f"a tabular block reads one file, not {len(files)}")
+            raise ProcessingError(f"a tabular block reads one file, not {len(files)}")
         file = files[0]
         if file.extension not in self.accepted_file_extensions:
-            raise ExtensionError(
+            raise ProcessingError(
                 f"{file.name}: a tabular block reads "
                 f"{', '.join(self.accepted_file_extensions)} files"
             )
@@ -191,7 +191,7 @@ class Tabular(BlockType):
             table, delimiter = read_table(file, content, self._zip_limits())
         axes = _choose_axes(table, data)
         plot, downsampled_from = (
-            _plot(*axes, file.name, self.config["max_plot_points"]) if axes else (None, None)
+            _plot(*axes, file.name, self.options["max_plot_points"]) if axes else (None, None)
         )
         return {
             "columns": [column.summary(table.row_count) for column in table.columns],
@@ -204,7 +204,7 @@ class Tabular(BlockType):
         }
 
     def _zip_limits(self) -> dict[str, int]:
-        return {key: self.config[key] for key in ("max_unpacked_size", "max_compression_ratio")}
+        return {key: self.options[key] for key in ("max_unpacked_size", "max_compression_ratio")}
 
     def render_png(
         self, data: Mapping[str, Any], computed: Mapping[str, Any], files: list[BlockFile]
@@ -215,7 +215,7 @@ class Tabular(BlockType):
         try:
             return draw_png(plot, x, y)
         except Exception as exc:  # stored points matplotlib cannot draw: the user's answer
-            raise ExtensionError(f"the plot could not be drawn: {exc}") from exc
+            raise ProcessingError(f"the plot could not be drawn: {exc}") from exc
 
 
 def draw_png(plot: Mapping[str, Any], x: str, y: str) -> bytes:

@@ -41,7 +41,7 @@ class LocalOptions(FileSourceOptions):
 class LocalFolder(FileSource):
     name = "local"
     description = "A folder of the server's machine (a mounted share)"
-    ConfigSchema = LocalOptions
+    OptionsSchema = LocalOptions
 
     def _failure(self, path: str, error: OSError) -> Exception:
         if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
@@ -51,7 +51,7 @@ class LocalFolder(FileSource):
         return Unavailable(f"{self.instance_name}: {os.strerror(error.errno or 0) or error}")
 
     def root(self) -> str:
-        folder = self.config["path"]
+        folder = self.options["path"]
         if not os.path.isdir(folder):  # a share not mounted is the usual cause
             raise Unavailable(
                 f"{self.instance_name}: the folder {folder} is missing; is it mounted?"
@@ -60,7 +60,7 @@ class LocalFolder(FileSource):
 
     def _open(self, path: str, flags: int) -> tuple[int, os.stat_result, RemoteEntry]:
         """A descriptor of what ``path`` leads to, its status and its entry."""
-        root = Root(self.root(), self.config["path"])
+        root = Root(self.root(), self.options["path"])
         try:
             descriptor, real = open_beneath(root, path, flags)
         except Outside:

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from typing import Any, BinaryIO
 
-from labvault.plugin import BlockFile, ExtensionError, Invalid, check_zip_archive
+from labvault.plugin import BlockFile, Invalid, ProcessingError, check_zip_archive
 
 DELIMITED_EXTENSIONS = {".csv": ",", ".tsv": "\t"}
 SPREADSHEET_EXTENSION = ".xlsx"
@@ -245,7 +245,7 @@ class Table:
         while header is not None and all(_is_blank(cell) for cell in header):
             header, next_row = next(rows, None), next_row + 1
         if header is None:
-            raise ExtensionError(f"{name} is empty: the first row must name the columns")
+            raise ProcessingError(f"{name} is empty: the first row must name the columns")
         while header and _is_blank(header[-1]):
             header = header[:-1]
         self.columns = [Column(n, decimal_comma) for n in _column_names(header)]
@@ -270,7 +270,7 @@ class Table:
                 continue
             if len(row) > width:
                 if not all(_is_blank(cell) for cell in row[width:]):
-                    raise ExtensionError(
+                    raise ProcessingError(
                         f"{self._name}, row {number}: {len(row)} values, "
                         f"but the header names {width} columns"
                     )
@@ -291,7 +291,7 @@ def _text_encoding(content: BinaryIO) -> tuple[str, str, str]:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding, errors = "utf-16", "strict"
     elif b"\x00" in head:
-        raise ExtensionError("is not a text file")
+        raise ProcessingError("is not a text file")
     else:
         encoding, errors = "utf-8-sig", "strict"
     try:
@@ -315,7 +315,7 @@ def _delimiter(sample: str, extension: str) -> str:
 def _read_delimited(file: BlockFile, content: BinaryIO) -> tuple[Table, str]:
     encoding, errors, sample = _text_encoding(content)
     if not sample.strip():
-        raise ExtensionError("is empty: the first row must name the columns")
+        raise ProcessingError("is empty: the first row must name the columns")
     delimiter = _delimiter(sample, file.extension)
     for attempt in (encoding, "cp1252"):
         errors = errors if attempt == encoding else "replace"
@@ -327,7 +327,7 @@ def _read_delimited(file: BlockFile, content: BinaryIO) -> tuple[Table, str]:
         except UnicodeDecodeError:
             continue  # valid UTF-8 at the start only: read it all as Windows-1252
         except csv.Error as exc:
-            raise ExtensionError(f"line {reader.line_num}: {exc}") from exc
+            raise ProcessingError(f"line {reader.line_num}: {exc}") from exc
         finally:
             text.detach()  # the caller closes the content
     raise AssertionError("unreachable: cp1252 with errors='replace' decodes anything")
@@ -337,16 +337,16 @@ def _read_spreadsheet(file: BlockFile, content: BinaryIO, limits: Mapping[str, i
     try:
         check_zip_archive(content, name=file.name, **limits)
     except Invalid as refused:
-        raise ExtensionError(refused.message) from None
+        raise ProcessingError(refused.message) from None
     from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(content, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors alike
-        raise ExtensionError(f"is not a readable .xlsx workbook ({exc})") from exc
+        raise ProcessingError(f"is not a readable .xlsx workbook ({exc})") from exc
     try:
         if not workbook.worksheets:
-            raise ExtensionError("has no worksheet")
+            raise ProcessingError("has no worksheet")
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers record wrong dimensions
         return Table(file.name, sheet.iter_rows(values_only=True), decimal_comma=True)
@@ -364,10 +364,10 @@ def read_table(
         if file.extension == SPREADSHEET_EXTENSION:
             return _read_spreadsheet(file, content, zip_limits), None
         return _read_delimited(file, content)
-    except ExtensionError as exc:
+    except ProcessingError as exc:
         message = str(exc)
-        raise ExtensionError(
+        raise ProcessingError(
             message if message.startswith(file.name) else f"{file.name} {message}"
         ) from exc
     except Exception as exc:  # a broken file must become the block's error, not a 500
-        raise ExtensionError(f"{file.name} could not be read: {exc}") from exc
+        raise ProcessingError(f"{file.name} could not be read: {exc}") from exc

@@ -50,11 +50,11 @@ class LocalFolder(BackupTarget):
 
     name = "local"
     description = "A folder of the server's machine"
-    ConfigSchema = LocalOptions
+    OptionsSchema = LocalOptions
 
     @property
     def root(self) -> Path:
-        return Path(self.config["path"])
+        return Path(self.options["path"])
 
     def _failure(self, doing: str, error: OSError) -> Unavailable:
         if error.errno in (errno.ELOOP, errno.ENOTDIR):

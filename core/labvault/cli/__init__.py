@@ -60,8 +60,8 @@ class LabvaultGroup(click.Group):
         if "plugin_commands" not in ctx.meta:
             commands: dict[str, click.Command] = {}
             try:
-                extensions = _obj(ctx).app().extensions["labvault"].extensions
-                for _, answer in extensions.call("labvault_cli_commands")[0]:
+                plugins = _obj(ctx).app().extensions["labvault"].plugins
+                for _, answer in plugins.call("labvault_cli_commands")[0]:
                     for command in answer or ():
                         commands[command.name or ""] = command
             except ConfigError:
@@ -284,8 +284,8 @@ def config() -> None:
 @config.command("check")
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
-    """Validate settings, plugins and plugin config without starting the server."""
-    from labvault.app import create_app, load_extensions
+    """Validate settings, plugins and their options without starting the server."""
+    from labvault.app import create_app, load_plugins
     from labvault.settings import gather_raw_settings, validate_settings
 
     raw, source = gather_raw_settings()
@@ -301,7 +301,7 @@ def config_check(ctx: click.Context) -> None:
         if settings is not None:  # everything the server checks when it starts
             create_app(settings, dev=_obj(ctx).dev).extensions["labvault"].database.dispose()
         elif isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
-            load_extensions({"PLUGINS": plugins})  # still report the plugins' problems
+            load_plugins({"PLUGINS": plugins})  # still report the plugins' problems
     except ConfigError as exc:
         problems += exc.problems
     if problems:
@@ -329,7 +329,7 @@ def _search_engine_of(settings: dict[str, Any]) -> str:
 
 @cli.command("plugins")
 def plugins_command() -> None:
-    """List installed plugins and whether config enables them."""
+    """List installed plugins and whether PLUGINS enables them."""
     from labvault.loader import installed_plugins
     from labvault.settings import gather_raw_settings
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from labvault.audit.service import record
 from labvault.auth.models import User
 from labvault.db import begin_write
-from labvault.errors import ExtensionError, Invalid
+from labvault.errors import Invalid, ProcessingError
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items import service as items
 from labvault.items.history import changed
@@ -176,7 +176,7 @@ class Engine:
             self.report.reject(entry)
             return
         if not isinstance(entry, InventoryRecord):
-            raise ExtensionError(f"the importer {self.importer} gave {entry!r}, not a record")
+            raise ProcessingError(f"the importer {self.importer} gave {entry!r}, not a record")
         external_id = str(entry.external_id).strip()
         if not external_id or len(external_id) > 200:
             self.report.reject(RowProblem(entry.row, None, "no usable id (1 to 200 characters)"))
@@ -311,7 +311,7 @@ def run_import(
     committed unless ``dry_run``. Returns the report. A file of more than ``max_rows``
     rows is refused (nothing is written)."""
     extension = posixpath.splitext(filename.lower())[1]
-    accepted = importer.accepted_extensions
+    accepted = importer.accepted_file_extensions
     if accepted and extension not in accepted:
         raise Invalid(
             f"{name} reads {', '.join(accepted)} files, not {filename!r}",

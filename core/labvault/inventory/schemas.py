@@ -13,7 +13,7 @@ class ImporterSchema(ma.Schema):
     name = fields.String(metadata={"description": "instance name from INVENTORY_IMPORTERS"})
     type = fields.String()
     description = fields.String()
-    accepted_extensions = fields.List(fields.String())
+    accepted_file_extensions = fields.List(fields.String())
 
 
 class ImportRequestSchema(Strict):

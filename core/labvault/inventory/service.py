@@ -29,8 +29,8 @@ def importer_infos() -> list[dict[str, Any]]:
         {
             "name": name,
             "type": importer.name,
-            "description": importer.config.get("description") or importer.description,
-            "accepted_extensions": list(importer.accepted_extensions),
+            "description": importer.options.get("description") or importer.description,
+            "accepted_file_extensions": list(importer.accepted_file_extensions),
         }
         for name, importer in importers().items()
     ]

@@ -4,6 +4,11 @@ Everything here is stable within a major version of :data:`API_VERSION`; plugins
 ``labvault>=X,<X+1``. The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
+A plugin provides *types* of five *kinds* (subclasses of :class:`AuthProvider`,
+:class:`BlockType`, :class:`FileSource`, :class:`InventoryImporter` and
+:class:`BackupTarget`, which share :class:`PluginType`); the deployer configures named
+*instances* of a type, each with its *options* (the type's ``OptionsSchema``).
+
 Example plugin module::
 
     import marshmallow as ma
@@ -41,37 +46,27 @@ from labvault.errors import (
     Conflict,
     ContentTooLarge,
     DomainError,
-    ExtensionError,
     Forbidden,
     Invalid,
     LabvaultError,
     NotAFile,
     NotFound,
-    PluginError,
+    ProcessingError,
     TooManyRequests,
     Unauthenticated,
     Unavailable,
+    WriteOutsideTransaction,
 )
-from labvault.plugin._blueprint import Blueprint
-from labvault.plugin._fields import Secret, SecretValue
-from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
-from labvault.plugin._kinds import (
-    BACKUP_KEY_PATTERN,
+from labvault.plugin._auth_providers import (
     AuthorizationCallback,
     AuthorizationRequest,
     AuthProvider,
-    BackupTarget,
-    BlockFile,
-    BlockType,
-    EmptyConfigSchema,
-    Extension,
-    InventoryImporter,
-    InventoryRecord,
-    RowProblem,
-    check_backup_key,
 )
-from labvault.plugin._markers import hookimpl
-from labvault.plugin._sources import (
+from labvault.plugin._backup_targets import BACKUP_KEY_PATTERN, BackupTarget, check_backup_key
+from labvault.plugin._block_types import BlockFile, BlockType
+from labvault.plugin._blueprint import Blueprint
+from labvault.plugin._fields import Secret, SecretValue
+from labvault.plugin._file_sources import (
     FileSource,
     FileSourceOptions,
     LeadsOutside,
@@ -79,6 +74,10 @@ from labvault.plugin._sources import (
     RemoteEntry,
     relative_to_root,
 )
+from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
+from labvault.plugin._inventory_importers import InventoryImporter, InventoryRecord, RowProblem
+from labvault.plugin._markers import hookimpl
+from labvault.plugin._types import PluginType
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
 #: version (and labvault major version) may change what exists. See CHANGELOG.md.
@@ -101,9 +100,6 @@ __all__ = [
     "ContentStore",
     "ContentTooLarge",
     "DomainError",
-    "EmptyConfigSchema",
-    "Extension",
-    "ExtensionError",
     "FileSource",
     "FileSourceOptions",
     "Forbidden",
@@ -118,7 +114,8 @@ __all__ = [
     "NotAFile",
     "NotFound",
     "OpenedFile",
-    "PluginError",
+    "PluginType",
+    "ProcessingError",
     "RemoteEntry",
     "RowProblem",
     "Secret",
@@ -128,6 +125,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",
+    "WriteOutsideTransaction",
     "check_backup_key",
     "check_zip_archive",
     "hookimpl",

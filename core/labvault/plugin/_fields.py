@@ -1,4 +1,4 @@
-"""Fields for the options and config schemas of plugins."""
+"""Fields for the options schemas of plugins and their types."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import marshmallow as ma
 
 
 class SecretValue(str):
-    """A secret read from the config: the text itself, never shown by ``repr``, so that a
+    """A secret read from the settings: the text itself, never shown by ``repr``, so that a
     logged or printed options mapping does not give it away."""
 
     __slots__ = ()
@@ -21,9 +21,9 @@ class SecretValue(str):
 
 class Secret(ma.fields.Field):
     """A secret (a password, a client secret, a key): the value itself, or
-    ``{"env": "NAME"}`` to read it from the environment variable NAME when the config is
-    loaded, so that config.py need not hold it. Loads as a :class:`SecretValue`; an unset
-    or empty variable is a config problem naming it.
+    ``{"env": "NAME"}`` to read it from the environment variable NAME when the settings
+    are loaded, so that config.py need not hold it. Loads as a :class:`SecretValue`; an
+    unset or empty variable is a problem of the configuration, naming it.
 
     Example::
 

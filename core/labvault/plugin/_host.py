@@ -1,7 +1,7 @@
 """The host object: how a plugin reaches the core.
 
 Each enabled plugin gets one :class:`Host`, named after it. Hooks that take a ``host``
-argument receive it, and every extension instance holds it as ``self.host``. A plugin
+argument receive it, and every instance of its types holds it as ``self.host``. A plugin
 needs nothing else from labvault; should it need more, the host is what grows.
 """
 

@@ -60,7 +60,7 @@ def walk(
     of the root or to what the source does not serve; linked folders are listed but not
     entered (their targets are in the tree already, and a loop would never end).
     """
-    options = source.config
+    options = source.options
     found: list[RemoteEntry] = []
     folders: deque[tuple[str, int]] = deque([("", 1)])
     while folders:

@@ -54,7 +54,7 @@ def _why_not_served(options: Mapping[str, Any], path: str) -> str | None:
 def served_path(name: str, source: FileSource, path: str) -> str:
     """The cleaned ``path`` if the source serves it; BadPath or NotServed if not."""
     cleaned = clean_path(path)
-    why = _why_not_served(source.config, cleaned)
+    why = _why_not_served(source.options, cleaned)
     if why is not None:
         raise NotServed(f"{cleaned!r} is not served by the file source {name}: {why}")
     return cleaned
@@ -68,7 +68,7 @@ def check_reached(name: str, source: FileSource, entry: RemoteEntry) -> None:
     reached = relative_to_root(source.root(), entry.link_target)
     if reached is None:
         raise LeadsOutside(name, entry.path)
-    why = _why_not_served(source.config, reached)
+    why = _why_not_served(source.options, reached)
     if why is not None:
         raise NotServed(
             f"{entry.path!r} is not served by the file source {name}: it leads to "

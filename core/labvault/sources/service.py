@@ -164,7 +164,7 @@ def source_infos(session: Session) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "type": source.name,
-                "description": source.config.get("description") or source.description,
+                "description": source.options.get("description") or source.description,
                 "built_at": built,
                 "cache_age": int((now - built).total_seconds()) if built else None,
                 "entry_count": state.entry_count if state is not None else 0,
@@ -190,10 +190,10 @@ def folder_page(
     )
     if not listing.is_listed_folder(session, name, folder):
         raise NotFound(f"the listing of {name} has no folder {folder!r}")
-    if folder and folder.count("/") + 1 >= source.config["max_depth"]:
+    if folder and folder.count("/") + 1 >= source.options["max_depth"]:
         raise NotFound(
             f"the listing of {name} stops above {folder!r}: it is deeper than the source's "
-            f"max_depth ({source.config['max_depth']})"
+            f"max_depth ({source.options['max_depth']})"
         )
     rows, count = listing.folder_entries(session, name, folder, page.first_item, page.page_size)
     page.item_count = count

@@ -77,15 +77,15 @@ class SmtpServer:
     ca_file: str | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SmtpServer:
+    def from_options(cls, options: Mapping[str, Any]) -> SmtpServer:
         return cls(
-            host=config["host"],
-            port=config["port"],
-            security=config["security"],
-            timeout=config["timeout"],
-            username=config["username"],
-            password=config["password"],
-            ca_file=config["ca_file"],
+            host=options["host"],
+            port=options["port"],
+            security=options["security"],
+            timeout=options["timeout"],
+            username=options["username"],
+            password=options["password"],
+            ca_file=options["ca_file"],
         )
 
     def _tls_context(self) -> ssl.SSLContext:

@@ -32,16 +32,16 @@ class EmailLinkProvider(AuthProvider):
     display_name = "Email"
     sends_links = True  # under PUBLIC_URL: the server does not start without it
     description = "Sign in with a single-use link sent by mail"
-    ConfigSchema = EmailLinkOptions
+    OptionsSchema = EmailLinkOptions
 
-    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
-        super().__init__(instance_name, config, host)
-        self._mails = MailQueue(SmtpServer.from_config(config), host.logger)
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
+        self._mails = MailQueue(SmtpServer.from_options(options), host.logger)
 
     # --- the contract with the core ------------------------------------------------------
 
     def allow_list(self) -> Sequence[str] | None:
-        listed = self.config["domain_allow_list"]
+        listed = self.options["domain_allow_list"]
         return None if listed is None else list(listed)
 
     def admits(self, identity: Identity) -> bool:
@@ -65,7 +65,7 @@ class EmailLinkProvider(AuthProvider):
         the caller learns nothing about accounts. Raises Invalid for a ``next`` outside
         ALLOWED_REDIRECT_ORIGINS and TooManyRequests when ``client_ip`` asked too often."""
         next_url = self._checked_next_url(next_url)
-        wait = self.host.rate_limit(f"ip:{client_ip}", self.config["requests_per_ip"], RATE_PERIOD)
+        wait = self.host.rate_limit(f"ip:{client_ip}", self.options["requests_per_ip"], RATE_PERIOD)
         if wait:
             raise TooManyRequests(
                 "too many sign-in link requests from your network address; try again later",
@@ -77,7 +77,7 @@ class EmailLinkProvider(AuthProvider):
             return
         if not self._may_mail(identity.subject, client_ip):
             return  # a mailbox is not flooded, and the requester is not told
-        minutes = self.config["link_lifetime"]
+        minutes = self.options["link_lifetime"]
         ticket = {"email": identity.email, "next": next_url}
         token = self.host.issue_ticket(self._purpose, ticket, timedelta(minutes=minutes))
         mail = SignInMail(
@@ -87,7 +87,7 @@ class EmailLinkProvider(AuthProvider):
             minutes=minutes,
         )
         self._mails.submit(
-            compose(mail, sender=self.config["sender"], subject=self.config["subject"])
+            compose(mail, sender=self.options["sender"], subject=self.options["subject"])
         )
 
     def pending_link(self, token: str) -> dict[str, Any] | None:
@@ -105,11 +105,11 @@ class EmailLinkProvider(AuthProvider):
         address a few mails an hour, so one client using up its count does not keep the
         address's owner from getting theirs; all clients together get it at most
         ``mails_per_address``. A client over its own count takes none of the address's."""
-        per_client = self.config["mails_per_address_and_client"]
+        per_client = self.options["mails_per_address_and_client"]
         # an address holds no space (normalize_email), so the key is unambiguous
         if self.host.rate_limit(f"address:{address} client:{client_ip}", per_client, RATE_PERIOD):
             return False
-        per_address = self.config["mails_per_address"]
+        per_address = self.options["mails_per_address"]
         return not self.host.rate_limit(f"address:{address}", per_address, RATE_PERIOD)
 
     def _link(self, token: str, *, spend: bool) -> dict[str, Any] | None:

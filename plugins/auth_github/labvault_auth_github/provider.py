@@ -30,16 +30,16 @@ class GitHubLogin(AuthProvider):
     name = "github"
     display_name = "GitHub"
     description = "Sign in with GitHub, optionally only members of given organisations"
-    ConfigSchema = GitHubOptions
+    OptionsSchema = GitHubOptions
 
-    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
-        super().__init__(instance_name, config, host)
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
         self.github = GitHubClient(
-            client_id=config["client_id"],
-            client_secret=config["client_secret"],
-            web_url=config["web_url"],
-            api_url=config["api_url"],
-            timeout=config["timeout"],
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
+            web_url=options["web_url"],
+            api_url=options["api_url"],
+            timeout=options["timeout"],
             label=self.label,
             logger=host.logger,
         )
@@ -74,12 +74,12 @@ class GitHubLogin(AuthProvider):
         )
 
     def allow_list(self) -> Sequence[str] | None:
-        listed: list[OrganisationEntry] | None = self.config["org_allow_list"]
+        listed: list[OrganisationEntry] | None = self.options["org_allow_list"]
         return None if listed is None else [str(entry) for entry in listed]
 
     def admits(self, identity: Identity) -> bool:
         groups = set(identity.groups)
-        return any(_group_of(entry) in groups for entry in self.config["org_allow_list"] or ())
+        return any(_group_of(entry) in groups for entry in self.options["org_allow_list"] or ())
 
 
 def _group_of(entry: OrganisationEntry) -> str:

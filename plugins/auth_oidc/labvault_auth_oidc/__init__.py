@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from labvault.plugin import AuthProvider, hookimpl
 
-from labvault_auth_oidc.config import OpenIDConfigSchema, admitted, load_options
+from labvault_auth_oidc.options import OpenIDOptions, admitted, load_options
 from labvault_auth_oidc.provider import OpenIDProvider
 
-__all__ = ["OpenIDConfigSchema", "OpenIDProvider", "admitted", "load_options"]
+__all__ = ["OpenIDOptions", "OpenIDProvider", "admitted", "load_options"]
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from labvault.plugin import Unavailable
 
-from labvault_auth_oidc.config import usable_url
+from labvault_auth_oidc.options import usable_url
 
 #: How long a fetched discovery document or key set is used before it is fetched again.
 CACHE_LIFETIME = 3600.0

@@ -19,7 +19,6 @@ from labvault.plugin import (
     Unavailable,
 )
 
-from labvault_auth_oidc.config import OpenIDConfigSchema, admitted
 from labvault_auth_oidc.discovery import (
     Cached,
     ProviderMetadata,
@@ -27,6 +26,7 @@ from labvault_auth_oidc.discovery import (
     fetch_key_set,
 )
 from labvault_auth_oidc.id_token import Expected, verified_claims
+from labvault_auth_oidc.options import OpenIDOptions, admitted
 
 
 class OpenIDProvider(AuthProvider):
@@ -41,10 +41,10 @@ class OpenIDProvider(AuthProvider):
     name = "oidc"
     display_name = "OpenID Connect"
     description = "Sign in with an OpenID Connect provider (authorization code flow, PKCE)"
-    ConfigSchema: ClassVar[type[ma.Schema]] = OpenIDConfigSchema
+    OptionsSchema: ClassVar[type[ma.Schema]] = OpenIDOptions
 
-    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
-        super().__init__(instance_name, config, host)
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
         self._metadata: Cached[ProviderMetadata] = Cached(
             lambda: discover(self.issuer, self.timeout)
         )
@@ -54,19 +54,19 @@ class OpenIDProvider(AuthProvider):
 
     @property
     def issuer(self) -> str:
-        return str(self.config["issuer"])
+        return str(self.options["issuer"])
 
     @property
     def timeout(self) -> float:
-        return float(self.config["timeout"])
+        return float(self.options["timeout"])
 
     def _client(self, redirect_uri: str, metadata: ProviderMetadata) -> OAuth2Session:
-        secret = self.config.get("client_secret")
+        secret = self.options.get("client_secret")
         return OAuth2Session(
-            self.config["client_id"],
+            self.options["client_id"],
             secret,
             token_endpoint_auth_method=metadata.client_auth_method(bool(secret)),
-            scope=" ".join(self.config["scopes"]),
+            scope=" ".join(self.options["scopes"]),
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
         )
@@ -98,10 +98,10 @@ class OpenIDProvider(AuthProvider):
             metadata.algorithms,
             Expected(
                 issuer=self.issuer,
-                client_id=self.config["client_id"],
+                client_id=self.options["client_id"],
                 nonce=callback.nonce,
                 access_token=access_token if isinstance(access_token, str) else None,
-                leeway=self.config["leeway"],
+                leeway=self.options["leeway"],
             ),
             self.label,
         )
@@ -152,16 +152,16 @@ class OpenIDProvider(AuthProvider):
 
     def identity_from_claims(self, claims: Mapping[str, Any]) -> Identity:
         """Who the checked claims say signed in, read through the ``*_claim`` options."""
-        subject = claims.get(self.config["subject_claim"])
+        subject = claims.get(self.options["subject_claim"])
         if isinstance(subject, int) and not isinstance(subject, bool):
             subject = str(subject)
         if not isinstance(subject, str) or not subject:
             raise Unavailable(
-                f"the id_token of {self.issuer} has no '{self.config['subject_claim']}' claim "
+                f"the id_token of {self.issuer} has no '{self.options['subject_claim']}' claim "
                 "to identify you by; ask an admin to check the subject_claim option"
             )
-        email = claims.get(self.config["email_claim"])
-        verified = claims.get(self.config["email_verified_claim"])
+        email = claims.get(self.options["email_claim"])
+        verified = claims.get(self.options["email_verified_claim"])
         return Identity(
             provider=self.instance_name,
             subject=subject,
@@ -172,7 +172,7 @@ class OpenIDProvider(AuthProvider):
         )
 
     def _display_name(self, claims: Mapping[str, Any]) -> str:
-        name = claims.get(self.config["name_claim"])
+        name = claims.get(self.options["name_claim"])
         if isinstance(name, str) and name.strip():
             return name.strip()
         parts = (claims.get("given_name"), claims.get("family_name"))

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from labvault.plugin import AuthProvider, hookimpl
 
-from labvault_auth_orcid.provider import OrcidConfigSchema, OrcidProvider, is_orcid_id
+from labvault_auth_orcid.provider import OrcidOptions, OrcidProvider, is_orcid_id
 
-__all__ = ["OrcidConfigSchema", "OrcidProvider", "is_orcid_id"]
+__all__ = ["OrcidOptions", "OrcidProvider", "is_orcid_id"]
 
 
 @hookimpl

@@ -39,7 +39,7 @@ def _check_orcid_id(value: str) -> None:
         )
 
 
-class OrcidConfigSchema(ma.Schema):
+class OrcidOptions(ma.Schema):
     """Options of an ``orcid`` instance in ``AUTH_PROVIDERS`` (README.md lists them).
 
     Loads as the options of the OpenID Connect provider it is: ORCID's issuer (or the
@@ -81,4 +81,4 @@ class OrcidProvider(OpenIDProvider):
     name = "orcid"
     display_name = "ORCID"
     description = "Sign in with ORCID (OpenID Connect); the subject is the ORCID iD"
-    ConfigSchema = OrcidConfigSchema
+    OptionsSchema = OrcidOptions

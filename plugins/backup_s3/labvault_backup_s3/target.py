@@ -114,31 +114,31 @@ class _Download(io.RawIOBase):
 class S3Bucket(BackupTarget):
     name = "s3"
     description = "A bucket of Amazon S3 or an S3-compatible store (MinIO, Ceph, ...)"
-    ConfigSchema = S3Options
+    OptionsSchema = S3Options
 
-    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
-        super().__init__(instance_name, config, host)
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._bucket_seen = False
         self._transfer = TransferConfig(
-            multipart_threshold=config["multipart_threshold"],
-            multipart_chunksize=config["multipart_chunksize"],
+            multipart_threshold=options["multipart_threshold"],
+            multipart_chunksize=options["multipart_chunksize"],
             max_concurrency=4,
             preferred_transfer_client="classic",  # the CRT client would ignore these settings
         )
         # parts read ahead of the uploads: memory stays near 5 x multipart_chunksize
         self._transfer.max_in_memory_upload_chunks = 4
         extra = {
-            "StorageClass": config["storage_class"],
-            "ServerSideEncryption": config["server_side_encryption"],
-            "SSEKMSKeyId": config["kms_key_id"],
+            "StorageClass": options["storage_class"],
+            "ServerSideEncryption": options["server_side_encryption"],
+            "SSEKMSKeyId": options["kms_key_id"],
         }
         self._extra_args = {name: value for name, value in extra.items() if value is not None}
 
     @property
     def bucket(self) -> str:
-        return str(self.config["bucket"])
+        return str(self.options["bucket"])
 
     def client(self) -> Any:
         """The boto3 S3 client of this target, made at first use (boto3 clients may be
@@ -152,22 +152,22 @@ class S3Bucket(BackupTarget):
         return client
 
     def _new_client(self) -> Any:
-        config = self.config
+        options = self.options
         session = boto3.session.Session(
-            aws_access_key_id=config["access_key_id"],
-            aws_secret_access_key=config["secret_access_key"],
-            region_name=config["region"],
-            profile_name=config["profile"],
+            aws_access_key_id=options["access_key_id"],
+            aws_secret_access_key=options["secret_access_key"],
+            region_name=options["region"],
+            profile_name=options["profile"],
         )
         return session.client(
             "s3",
-            endpoint_url=config["endpoint_url"],
+            endpoint_url=options["endpoint_url"],
             config=Config(
                 signature_version="s3v4",
-                connect_timeout=config["connect_timeout"],
-                read_timeout=config["read_timeout"],
-                retries={"total_max_attempts": config["max_attempts"], "mode": "standard"},
-                s3={"addressing_style": config["addressing_style"]},
+                connect_timeout=options["connect_timeout"],
+                read_timeout=options["read_timeout"],
+                retries={"total_max_attempts": options["max_attempts"], "mode": "standard"},
+                s3={"addressing_style": options["addressing_style"]},
             ),
         )
 
@@ -184,7 +184,7 @@ class S3Bucket(BackupTarget):
             raise self._failure(doing, error) from None
 
     def _key(self, key: str) -> str:
-        return str(self.config["prefix"]) + check_backup_key(key)
+        return str(self.options["prefix"]) + check_backup_key(key)
 
     def put(self, key: str, stream: BinaryIO) -> int:
         counted = _Counted(stream)
@@ -247,7 +247,7 @@ class S3Bucket(BackupTarget):
     def list(self, prefix: str = "") -> Iterator[str]:
         pages = self._pages(prefix)
         first = next(pages, ())  # a missing bucket or a store out of reach shows here
-        cut = len(self.config["prefix"])
+        cut = len(self.options["prefix"])
         keys = (key[cut:] for page in itertools.chain([first], pages) for key in page)
         # leave out what cannot be a backup key, such as a console's folder marker "labvault/"
         return (key for key in keys if _VALID_KEY.match(key))
@@ -255,7 +255,7 @@ class S3Bucket(BackupTarget):
     def _pages(self, prefix: str) -> Iterator[tuple[str, ...]]:
         doing = f"list {prefix or 'keys'}"
         paginator = self.client().get_paginator("list_objects_v2")
-        where = str(self.config["prefix"]) + prefix
+        where = str(self.options["prefix"]) + prefix
         pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=where))
         while True:
             try:

@@ -85,7 +85,9 @@ def make_s3_target(s3_endpoint: str, bucket: str) -> Callable[..., S3Bucket]:
     the options validated as the core validates a deployer's."""
 
     def make(**overrides: Any) -> S3Bucket:
-        options = S3Bucket.ConfigSchema().load({**target_options(s3_endpoint, bucket), **overrides})
+        options = S3Bucket.OptionsSchema().load(
+            {**target_options(s3_endpoint, bucket), **overrides}
+        )
         return S3Bucket("offsite", options, None)  # type: ignore[arg-type, unused-ignore]
 
     return make

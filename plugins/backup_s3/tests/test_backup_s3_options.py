@@ -126,7 +126,7 @@ def test_the_plugin_is_found_by_its_entry_point_and_gives_the_s3_type() -> None:
 
     assert entry.value == "labvault_backup_s3"
     assert labvault_backup_target_types() == [S3Bucket]
-    assert S3Bucket.name == "s3" and S3Bucket.ConfigSchema is S3Options
+    assert S3Bucket.name == "s3" and S3Bucket.OptionsSchema is S3Options
 
 
 def strategy(**target: Any) -> dict[str, Any]:

@@ -47,11 +47,11 @@ class _ConnectionLost(Exception):
 class SshSource(FileSource):
     name = "ssh"
     description = "A folder on another machine, read over SSH (SFTP)"
-    ConfigSchema = SshOptions
+    OptionsSchema = SshOptions
 
-    def __init__(self, instance_name: str, config: Mapping[str, Any], host: Host) -> None:
-        super().__init__(instance_name, config, host)
-        self._connector = Connector(config)
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
+        self._connector = Connector(options)
         # one connection per source and process, shared by threads (the CLI, tests)
         self._lock = threading.RLock()
         self._connection: Connection | None = None
@@ -61,7 +61,7 @@ class SshSource(FileSource):
 
     @property
     def _where(self) -> str:
-        return f"{self.instance_name} ({self.config['hostname']})"
+        return f"{self.instance_name} ({self.options['hostname']})"
 
     def _connected(self) -> Connection:
         """The open connection, made now if there is none or the last one died. Call
@@ -88,7 +88,7 @@ class SshSource(FileSource):
                 connection = self._connected()
                 try:
                     if self._root is None:
-                        self._root = connection.sftp.normalize(self.config["root"])
+                        self._root = connection.sftp.normalize(self.options["root"])
                     return request(connection.sftp, self._root)
                 except _TIMEOUT:
                     self._drop(connection)  # a late answer would confuse the next request
@@ -106,7 +106,7 @@ class SshSource(FileSource):
 
     def _timed_out(self) -> Unavailable:
         return Unavailable(
-            f"{self._where} did not answer within {self.config['operation_timeout']:g} s "
+            f"{self._where} did not answer within {self.options['operation_timeout']:g} s "
             "(operation_timeout); check that the host is not overloaded or frozen"
         )
 
@@ -121,7 +121,7 @@ class SshSource(FileSource):
         if error.errno in (errno.ENOENT, errno.ENOTDIR):
             return NotFound(f"{shown} not found on {self._where}")
         if error.errno in (errno.EACCES, errno.EPERM):
-            return Forbidden(f"{self._where} does not let {self.config['username']} read {shown}")
+            return Forbidden(f"{self._where} does not let {self.options['username']} read {shown}")
         return Unavailable(f"{self._where} could not read {shown}: {error.strerror or error}")
 
     def close(self) -> None:

@@ -57,7 +57,7 @@ def make_ssh_source() -> Iterator[Callable[..., SshSource]]:
     made: list[SshSource] = []
 
     def make(server: Sshd, root: Path | str = ".", **overrides: Any) -> SshSource:
-        options = SshSource.ConfigSchema().load(source_options(server, root, **overrides))
+        options = SshSource.OptionsSchema().load(source_options(server, root, **overrides))
         source = SshSource("xrd-pc", options, None)  # type: ignore[arg-type]
         made.append(source)
         return source

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from fs_ssh_peers import Keys
-from labvault.plugin import ConfigError
+from labvault.plugin import ConfigError, FileSource
+from labvault.testing import instances_of
 
 
 def problems(make_app: Callable[..., Any], **options: Any) -> str:
@@ -91,6 +92,6 @@ def test_a_passphrase_can_come_from_the_environment(
     )
     monkeypatch.setenv("LABVAULT_TEST_SSH_PASSPHRASE", "s3cret-phrase")
     app = labvault_make_app(PLUGINS=["fs_ssh"], FILE_SOURCES={"xrd": {"type": "ssh", **options}})
-    source = app.extensions["labvault"].registry.instances["labvault_file_source_types"]["xrd"]
-    assert source.config["key_passphrase"] == "s3cret-phrase"
-    assert "s3cret-phrase" not in repr(source.config)  # a logged config does not show it
+    source = instances_of(app, FileSource)["xrd"]
+    assert source.options["key_passphrase"] == "s3cret-phrase"
+    assert "s3cret-phrase" not in repr(source.options)  # a logged config does not show it

@@ -19,5 +19,5 @@ __all__ = ["CheminventoryImporter", "CheminventoryOptions"]
 
 
 @hookimpl
-def labvault_inventory_importers() -> list[type[InventoryImporter]]:
+def labvault_inventory_importer_types() -> list[type[InventoryImporter]]:
     return [CheminventoryImporter]

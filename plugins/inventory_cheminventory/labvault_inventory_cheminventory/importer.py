@@ -41,8 +41,8 @@ class Column:
 class CheminventoryImporter(InventoryImporter):
     name = "cheminventory"
     description = "ChemInventory's Excel (.xlsx) and CSV exports"
-    accepted_extensions = (".xlsx", ".csv")
-    ConfigSchema = CheminventoryOptions
+    accepted_file_extensions = (".xlsx", ".csv")
+    OptionsSchema = CheminventoryOptions
 
     def read(self, stream: BinaryIO, filename: str) -> Iterator[InventoryRecord | RowProblem]:
         extension = PurePath(filename).suffix.lower()
@@ -50,15 +50,15 @@ class CheminventoryImporter(InventoryImporter):
         if extension == ".xlsx":
             sheet = XlsxSheet(
                 stream,
-                sheet=self.config.get("sheet"),
-                max_unpacked_size=self.config.get("max_unpacked_size", GIB),
-                max_compression_ratio=self.config.get(
+                sheet=self.options.get("sheet"),
+                max_unpacked_size=self.options.get("max_unpacked_size", GIB),
+                max_compression_ratio=self.options.get(
                     "max_compression_ratio", DEFAULT_MAX_COMPRESSION_RATIO
                 ),
             )
             rows = sheet.rows()
         elif extension == ".csv":
-            rows = csv_rows(stream, self.config.get("encoding", "utf-8-sig"))
+            rows = csv_rows(stream, self.options.get("encoding", "utf-8-sig"))
         else:
             raise Invalid(
                 f"{filename}: ChemInventory exports are read from .xlsx or .csv files, "

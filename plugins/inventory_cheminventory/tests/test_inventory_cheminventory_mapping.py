@@ -90,7 +90,7 @@ EXPECTED = [
 
 def test_the_type_reads_xlsx_and_csv() -> None:
     assert CheminventoryImporter.name == "cheminventory"
-    assert CheminventoryImporter.accepted_extensions == (".xlsx", ".csv")
+    assert CheminventoryImporter.accepted_file_extensions == (".xlsx", ".csv")
 
 
 def test_an_excel_export_maps_every_column(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from inventory_cheminventory_files import EXCEL_ROWS, HEADER, write_xlsx
-from labvault.plugin import ConfigError, InventoryRecord
+from labvault.plugin import ConfigError, InventoryImporter, InventoryRecord
+from labvault.testing import instances_of
 from labvault_inventory_cheminventory import CheminventoryImporter
 
 
@@ -30,11 +31,10 @@ def test_an_importer_is_configured_by_type_name(
         INVENTORY_IMPORTERS={"stores": {"type": "cheminventory", "description": "Chem stores"}},
     )
 
-    registry = app.extensions["labvault"].registry
-    stores = registry.instances["labvault_inventory_importers"]["stores"]
+    stores = instances_of(app, InventoryImporter)["stores"]
     assert isinstance(stores, CheminventoryImporter)
     assert stores.host.plugin_name == "inventory_cheminventory"
-    assert dict(stores.config) == {
+    assert dict(stores.options) == {
         "description": "Chem stores",
         "encoding": "utf-8-sig",
         "sheet": None,
@@ -89,5 +89,5 @@ def test_encodings_python_knows_are_taken(
         INVENTORY_IMPORTERS={"stores": {"type": "cheminventory", "encoding": encoding}},
     )
 
-    stores = app.extensions["labvault"].registry.instances["labvault_inventory_importers"]
-    assert stores["stores"].config["encoding"] == encoding
+    stores = instances_of(app, InventoryImporter)
+    assert stores["stores"].options["encoding"] == encoding

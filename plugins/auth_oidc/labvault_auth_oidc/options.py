@@ -61,7 +61,7 @@ def _check_scopes(scopes: list[str]) -> None:
         raise ma.ValidationError("must contain 'openid'")
 
 
-class OpenIDConfigSchema(ma.Schema):
+class OpenIDOptions(ma.Schema):
     """Options of an ``oidc`` instance in ``AUTH_PROVIDERS`` (README.md lists them)."""
 
     class Meta:
@@ -117,5 +117,5 @@ def admitted(identity: Identity, entries: Sequence[str]) -> bool:
 def load_options(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` validated as an ``oidc`` instance's options, defaults filled in (for a
     provider type built on this one, such as ORCID)."""
-    loaded: dict[str, Any] = OpenIDConfigSchema().load(raw)
+    loaded: dict[str, Any] = OpenIDOptions().load(raw)
     return loaded

@@ -11,7 +11,7 @@ from typing import IO, ClassVar, NamedTuple
 import marshmallow as ma
 
 from labvault.errors import BadPath
-from labvault.plugin._kinds import Extension
+from labvault.plugin._types import PluginType
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class LeadsOutside(BadPath):
 
 
 class FileSourceOptions(ma.Schema):
-    """Options every file source takes; a type's ``ConfigSchema`` extends this one.
+    """Options every file source takes; a type's ``OptionsSchema`` extends this one.
 
     The core walks the tree (``list`` folder by folder) to cache its listing: at most
     ``max_depth`` folders deep and ``max_entries`` entries (a larger tree is an error
@@ -86,7 +86,7 @@ class FileSourceOptions(ma.Schema):
     )
 
 
-class FileSource(Extension):
+class FileSource(PluginType):
     """A place raw data is read from (an SSH server, a mounted share, ...).
 
     A source only reads: it lists a folder, stats a path and opens a file. Each is given
@@ -111,7 +111,7 @@ class FileSource(Extension):
     timed out; the message names the host), :class:`LeadsOutside`.
     """
 
-    ConfigSchema: ClassVar[type[ma.Schema]] = FileSourceOptions
+    OptionsSchema: ClassVar[type[ma.Schema]] = FileSourceOptions
 
     def root(self) -> str:
         """The absolute real path of the source's root on its side (links resolved)."""

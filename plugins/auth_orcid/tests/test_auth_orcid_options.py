@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from labvault.plugin import ConfigError
-from labvault_auth_orcid import OrcidConfigSchema, is_orcid_id
+from labvault_auth_orcid import OrcidOptions, is_orcid_id
 
 
 @pytest.mark.parametrize(
@@ -30,8 +30,8 @@ def test_other_ids_are_not_orcid_ids(orcid_id):
 
 def test_orcid_or_its_sandbox_is_the_issuer():
     options = {"client_id": "APP-1", "client_secret": "s"}
-    assert OrcidConfigSchema().load(options)["issuer"] == "https://orcid.org"
-    sandbox = OrcidConfigSchema().load({**options, "sandbox": True})
+    assert OrcidOptions().load(options)["issuer"] == "https://orcid.org"
+    sandbox = OrcidOptions().load({**options, "sandbox": True})
     assert sandbox["issuer"] == "https://sandbox.orcid.org"
     assert sandbox["scopes"] == ["openid"]
 
