@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntit
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from labvault import API_VERSION
+from labvault import API_VERSION, web
 from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
 from labvault.gate import (
@@ -91,48 +91,6 @@ def _answer(error: DomainError) -> Any:
     return payload, error.status, error.headers or {}
 
 
-def _core_blueprints() -> list[Any]:
-    from labvault.auth.routes import blp as auth_blp
-    from labvault.auth.routes import keys_blp
-    from labvault.backups.routes import blp as backups_blp
-    from labvault.blocks.routes import blp as blocks_blp
-    from labvault.blocks.routes import types_blp
-    from labvault.collections.routes import blp as collections_blp
-    from labvault.files.routes import blp as files_blp
-    from labvault.inventory.routes import blp as inventory_blp
-    from labvault.items.routes import blp as items_blp
-    from labvault.items.routes import trash_blp
-    from labvault.meta.routes import blp as meta_blp
-    from labvault.records import routes as _add_version_routes  # noqa: F401
-    from labvault.signin.routes import blp as signin_blp
-    from labvault.signin.routes import identities_blp
-    from labvault.sources.routes import blp as sources_blp
-    from labvault.users.routes import audit_blp
-    from labvault.users.routes import blp as users_blp
-
-    # a package above another adds its routes to the lower one's blueprint (records adds
-    # /items/<refcode>/versions to items); all are imported before any is registered
-
-    return [
-        meta_blp,
-        auth_blp,
-        signin_blp,
-        users_blp,
-        keys_blp,
-        identities_blp,
-        items_blp,
-        trash_blp,
-        collections_blp,
-        blocks_blp,
-        types_blp,
-        files_blp,
-        sources_blp,
-        inventory_blp,
-        backups_blp,
-        audit_blp,
-    ]
-
-
 def _no_content_type_without_content(response: Response) -> Response:
     if response.status_code in (204, 304):
         response.headers.pop("Content-Type", None)
@@ -171,7 +129,7 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     api.spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
     )
-    for blueprint in _core_blueprints():
+    for blueprint in web.blueprints():
         api.register_blueprint(blueprint)
 
     if settings["API_DOCS"]:

@@ -16,7 +16,7 @@ from labvault.inventory.schemas import (
     ImportRunSchema,
     ReportSchema,
 )
-from labvault.paging import Blueprint
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint("inventory", __name__, url_prefix="/inventory", description="Inventory imports")
 

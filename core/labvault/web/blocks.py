@@ -19,9 +19,8 @@ from labvault.blocks.schemas import (
 )
 from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.db import get_session
-from labvault.files.routes import blp as files_blp
 from labvault.items import service as items
-from labvault.paging import Blueprint
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/items/<string:refcode>/blocks", description="Blocks"
@@ -138,17 +137,3 @@ def plot(refcode: str, block_id: int) -> Response:
     item = items.get_item(session, signed_in_user(), refcode)
     png = service.plot_png(session, item, service.get_block(session, item, block_id))
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=60"})
-
-
-@files_blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
-@require_user()
-@files_blp.response(204)
-@files_blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
-def detach(refcode: str, file_id: int) -> None:
-    """Detach a file from the item; versions that list it still serve it
-
-    409 while a block of the item uses the file: change the block first.
-    """
-    session, user = get_session(), signed_in_user()
-    item = items.get_item(session, user, refcode, write=True)
-    service.detach_file(session, user, item, file_id)

@@ -1,4 +1,5 @@
-"""/items/<refcode>/files (upload, list, unlink) and /files/<id> (metadata, content)."""
+"""/items/<refcode>/files (list, upload, copy from a file source, detach) and /files/<id>
+(metadata, content)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from flask import Response, url_for
 from flask.views import MethodView
 
 from labvault.auth.access import require_user, signed_in_user
+from labvault.blocks import service as blocks
 from labvault.db import get_session
 from labvault.files import service
 from labvault.files.schemas import FileSchema, UploadSchema
 from labvault.items import service as items
-from labvault.paging import Blueprint
+from labvault.sources import service as sources
+from labvault.sources.schemas import FromSourceSchema
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint("files", __name__, description="Files attached to items")
-# Detaching a file (DELETE /items/<refcode>/files/<id>) needs the item's blocks: it is
-# served by labvault.blocks.routes on this blueprint.
 
 BINARY = {"type": "string", "format": "binary"}
 #: Content is served as the media type it was stored with (active types as octet-stream).
@@ -99,3 +101,35 @@ def file_metadata(file_id: int) -> dict[str, Any]:
 def file_content(file_id: int) -> Response:
     """Download a file (an attachment; ETag, Range and If-None-Match work)"""
     return service.send_content(get_session(), signed_in_user(), file_id)
+
+
+@blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
+@require_user()
+@blp.response(204)
+@blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
+def detach(refcode: str, file_id: int) -> None:
+    """Detach a file from the item; versions that list it still serve it
+
+    409 while a block of the item uses the file: change the block first.
+    """
+    session, user = get_session(), signed_in_user()
+    item = items.get_item(session, user, refcode, write=True)
+    blocks.detach_file(session, user, item, file_id)
+
+
+@blp.route("/items/<string:refcode>/files/from-source", methods=["POST"])
+@require_user()
+@blp.arguments(FromSourceSchema)
+@blp.response(201, FileSchema)
+@blp.alt_response(413, response="DEFAULT_ERROR", description="larger than the server takes")
+@blp.alt_response(502, response="DEFAULT_ERROR", description="the source cannot be reached")
+def attach_from_source(body: dict[str, Any], refcode: str) -> Any:
+    """Copy a file from a file source and attach it to the item
+
+    labvault keeps its own copy and records where it came from; reading it later checks
+    the original and fetches it again if it changed (a new version of the item).
+    """
+    session, user = get_session(), signed_in_user()
+    stored = sources.attach_from_source(session, user, refcode, body["source"], body["path"])
+    (answer,) = service.files_to_dicts(session, user, [stored])
+    return answer, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}

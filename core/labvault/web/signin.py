@@ -14,7 +14,6 @@ from labvault.auth.schemas import SessionTokensSchema
 from labvault.auth.throttle import check_rate_limit, document_rate_limit
 from labvault.db import get_session
 from labvault.errors import NotFound, Unauthenticated
-from labvault.paging import Blueprint
 from labvault.plugin import AuthProvider
 from labvault.registry import AUTH_PROVIDERS
 from labvault.signin import browser, flows, linking, service, urls
@@ -27,6 +26,7 @@ from labvault.signin.schemas import (
     LoginQuerySchema,
     ProviderSchema,
 )
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint("signin", __name__, url_prefix="/auth", description="Signing in")
 identities_blp = Blueprint(

@@ -23,8 +23,8 @@ from labvault.auth.schemas import (
 )
 from labvault.auth.throttle import rate_limited
 from labvault.db import get_session
-from labvault.paging import Blueprint
 from labvault.plugin import SessionTokens
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions")
 keys_blp = Blueprint(

@@ -11,7 +11,7 @@ from labvault.auth.models import Role
 from labvault.backups import service
 from labvault.backups.schemas import StrategySchema
 from labvault.db import get_session
-from labvault.paging import Blueprint
+from labvault.web.blueprint import Blueprint
 
 blp = Blueprint("backups", __name__, url_prefix="/backups", description="Backups (admins)")
 
