@@ -324,7 +324,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.auth.models import Role, User
     from labvault.blocks.models import Block
     from labvault.blocks.service import block_type, compute
-    from labvault.db import begin_write, get_session, utcnow
+    from labvault.db import begin_write, utcnow
     from labvault.files.models import item_files
     from labvault.files.service import new_file_row
     from labvault.files.storage import FileStore
@@ -335,6 +335,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.migrations import create_schema
     from labvault.records.versions import record_noted_changes
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     started = time.perf_counter()
     app = create_app()
@@ -597,7 +598,7 @@ def profile_backup(top: int) -> dict[str, Any]:
     """run_strategy under cProfile: the full backup into a new repository, then again."""
     from labvault.app import create_app
     from labvault.backups.service import run_strategy
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     app = create_app()
     answer: dict[str, Any] = {}

@@ -94,7 +94,7 @@ def settings(folder: Path) -> dict[str, Any]:
 def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
     """One measured step, in this (fresh) process."""
     from labvault.app import create_app
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     app = create_app(settings(folder))
     result: dict[str, Any] = {}
@@ -135,9 +135,9 @@ def run_child(phase: str, folder: Path, export: Path | None = None) -> dict[str,
 def prepare(folder: Path) -> None:
     from labvault.app import create_app
     from labvault.auth.models import Role
-    from labvault.db import get_session
     from labvault.migrations import create_schema
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     app = create_app(settings(folder))
     create_schema(app.extensions["labvault"].database.engine)

@@ -21,10 +21,11 @@ from labvault.audit.service import record
 from labvault.backups import service as backups
 from labvault.backups.codec import BackupError
 from labvault.cli import cli
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.errors import WriteOutsideTransaction
 from labvault.records.garbage import collect_garbage
 from labvault.testing import run_backup
+from labvault.web.session import get_session
 
 from tests.backup_lab import make_app as make_backup_app
 from tests.records import assert_error, create_item, current_etag, with_etag

@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 from labvault.backups import dump, restore, service
 from labvault.backups.codec import BackupError
-from labvault.db import get_session
 from labvault.errors import Conflict
 from labvault.testing import run_backup, wait_for_backup
+from labvault.web.session import get_session
 
 from tests.backup_lab import (
     database_state,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from labvault.backups import service
-from labvault.db import get_session
+from labvault.web.session import get_session
 
 from tests.backup_lab import Site
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.backups import restore, service
-from labvault.db import get_session
+from labvault.web.session import get_session
 
 from tests.backup_lab import (
     database_state,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from labvault.backups import restore, service
 from labvault.backups.codec import BackupError
-from labvault.db import get_session
+from labvault.web.session import get_session
 
 from tests.backup_lab import make_app, populate, restore_into
 

@@ -16,11 +16,11 @@ import flask
 import pytest
 from click.testing import CliRunner
 from labvault.cli import cli, main
-from labvault.db import get_session
 from labvault.files.models import StoredFile
 from labvault.files.storage import FileStore
 from labvault.files.uploads import UploadRequest
 from labvault.records.garbage import collect_garbage
+from labvault.web.session import get_session
 from werkzeug.http import parse_options_header
 
 CSV = b"time,voltage\n0,1.5\n1,1.6\n"

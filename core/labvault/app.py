@@ -16,7 +16,7 @@ from flask import Flask
 from labvault import __version__
 from labvault.api import init_api
 from labvault.auth.tokens import TokenSigner
-from labvault.db import Database, close_session
+from labvault.db import Database
 from labvault.errors import ConfigError
 from labvault.files.uploads import UploadRequest
 from labvault.gate import body_limits
@@ -35,6 +35,7 @@ from labvault.registry import (
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.browser import guard_signin_routes
 from labvault.signin.urls import public_url_problems
+from labvault.web.session import close_session
 
 
 @dataclass

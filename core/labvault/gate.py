@@ -309,7 +309,7 @@ BODY_RESPONSES = {
 }
 #: Answered by the gate to a JSON body.
 JSON_RESPONSES = {"400": "the body is not JSON labvault takes (the message says why)"}
-#: Answered to an operation that takes If-Match (:mod:`labvault.conditional`).
+#: Answered to an operation that takes If-Match (:mod:`labvault.web.conditional`).
 IF_MATCH_RESPONSES = {
     "412": "it changed since you read it (If-Match names another version)",
     "428": "If-Match is missing",

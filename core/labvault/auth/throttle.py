@@ -18,10 +18,10 @@ from typing import Any, TypeVar, cast
 from flask import current_app, request
 
 from labvault.auth import limits
-from labvault.db import get_session
 from labvault.errors import TooManyRequests
 from labvault.plugin import Blueprint
 from labvault.settings import parse_rate_limit
+from labvault.web.session import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -37,19 +37,12 @@ from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
 from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
 from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
-from labvault.db import (
-    WRITE_OPTION,
-    begin_write,
-    close_session,
-    first_line,
-    get_session,
-    insert_missing,
-    utcnow,
-)
+from labvault.db import WRITE_OPTION, begin_write, first_line, insert_missing, utcnow
 from labvault.errors import Conflict, NotFound
 from labvault.files.storage import FileStore
 from labvault.registry import BACKUP_TARGETS
 from labvault.settings import INTERVAL_PATTERN
+from labvault.web.session import close_session, get_session
 
 #: A run's lock lapses this long after its last renewal (renewed every third of it).
 LOCK_LEASE = dt.timedelta(minutes=2)

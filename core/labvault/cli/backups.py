@@ -35,7 +35,7 @@ def backup() -> None:
 def _run_strategies(names: list[str]) -> None:
     from labvault.audit.service import CLI
     from labvault.backups import service
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     failed = 0
     for name in names:
@@ -96,7 +96,7 @@ def backup_create(
 def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
     from labvault.backups import service
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     with _obj(ctx).app().test_request_context():
         names = service.due_strategies(get_session())
@@ -235,7 +235,7 @@ def backup_restore(
 
     from labvault.backups import restore, service
     from labvault.backups.snapshot import temporary_folder
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     if bool(from_archive) == bool(strategy) or (strategy and not snapshot):
         raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")

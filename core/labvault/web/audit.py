@@ -9,11 +9,11 @@ import marshmallow as ma
 from labvault.audit import service
 from labvault.audit.models import AuditEvent
 from labvault.audit.schemas import AuditArgsSchema, AuditEventSchema
-from labvault.auth.access import require_user
 from labvault.auth.models import Role
-from labvault.db import get_session
 from labvault.paging import page_rows
+from labvault.web.access import require_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint(
     "audit", __name__, url_prefix="/audit", description="Admin and security actions (admins)"

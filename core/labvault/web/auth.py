@@ -8,12 +8,6 @@ from flask import current_app
 from flask.views import MethodView
 
 from labvault.auth import service
-from labvault.auth.access import (
-    refuse_token,
-    require_user,
-    signed_in_user,
-    signed_in_with_api_key,
-)
 from labvault.auth.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -22,9 +16,15 @@ from labvault.auth.schemas import (
     SessionTokensSchema,
 )
 from labvault.auth.throttle import rate_limited
-from labvault.db import get_session
 from labvault.plugin import SessionTokens
+from labvault.web.access import (
+    refuse_token,
+    require_user,
+    signed_in_user,
+    signed_in_with_api_key,
+)
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions")
 keys_blp = Blueprint(

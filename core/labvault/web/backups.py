@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import url_for
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
 from labvault.backups import service
 from labvault.backups.schemas import StrategySchema
-from labvault.db import get_session
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("backups", __name__, url_prefix="/backups", description="Backups (admins)")
 

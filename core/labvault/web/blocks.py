@@ -7,7 +7,6 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.blocks import service
 from labvault.blocks.models import Block
 from labvault.blocks.schemas import (
@@ -17,10 +16,11 @@ from labvault.blocks.schemas import (
     BlockSchema,
     BlockTypeSchema,
 )
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
 from labvault.items import service as items
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/items/<string:refcode>/blocks", description="Blocks"

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.collections import service
 from labvault.collections.models import Collection
 from labvault.collections.schemas import (
@@ -16,11 +15,12 @@ from labvault.collections.schemas import (
     CollectionPatchSchema,
     CollectionSchema,
 )
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
 from labvault.items import links
 from labvault.items import service as items
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
 
 blp = Blueprint("collections", __name__, url_prefix="/collections", description="Collections")
 

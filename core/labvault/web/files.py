@@ -8,15 +8,15 @@ from typing import Any
 from flask import Response, url_for
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.blocks import service as blocks
-from labvault.db import get_session
 from labvault.files import service
 from labvault.files.schemas import FileSchema, UploadSchema
 from labvault.items import service as items
 from labvault.sources import service as sources
 from labvault.sources.schemas import FromSourceSchema
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("files", __name__, description="Files attached to items")
 

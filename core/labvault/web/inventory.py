@@ -6,9 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
-from labvault.db import get_session
 from labvault.inventory import service
 from labvault.inventory.schemas import (
     ImporterSchema,
@@ -16,7 +14,9 @@ from labvault.inventory.schemas import (
     ImportRunSchema,
     ReportSchema,
 )
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("inventory", __name__, url_prefix="/inventory", description="Inventory imports")
 

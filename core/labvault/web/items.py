@@ -8,9 +8,6 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
 from labvault.items import lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
@@ -23,7 +20,10 @@ from labvault.items.schemas import (
     ItemSchema,
     ItemSummarySchema,
 )
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
 

@@ -9,10 +9,8 @@ from flask import current_app, jsonify, redirect, request, url_for
 from flask.views import MethodView
 from werkzeug.wrappers import Response
 
-from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.schemas import SessionTokensSchema
 from labvault.auth.throttle import check_rate_limit, document_rate_limit
-from labvault.db import get_session
 from labvault.errors import NotFound, Unauthenticated
 from labvault.plugin import AuthProvider
 from labvault.registry import AUTH_PROVIDERS
@@ -26,7 +24,9 @@ from labvault.signin.schemas import (
     LoginQuerySchema,
     ProviderSchema,
 )
+from labvault.web.access import current_user, require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("signin", __name__, url_prefix="/auth", description="Signing in")
 identities_blp = Blueprint(

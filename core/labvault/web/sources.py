@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from labvault.auth.access import require_user
-from labvault.db import get_session
 from labvault.sources import service
 from labvault.sources.schemas import (
     EntriesQuerySchema,
     EntriesSchema,
     SourceSchema,
 )
+from labvault.web.access import require_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
 
 blp = Blueprint("sources", __name__, url_prefix="/file-sources", description="Browsing remote data")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
-from labvault.db import get_session
 from labvault.items import lists, service
 from labvault.items.schemas import ItemSchema, TrashEntrySchema
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.items import item_response
+from labvault.web.session import get_session
 
 blp = Blueprint("trash", __name__, url_prefix="/trash", description="Deleted items")
 

@@ -7,14 +7,14 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.models import Role, User
-from labvault.conditional import if_match_tags
-from labvault.db import get_session
 from labvault.paging import page_rows
 from labvault.users import service
 from labvault.users.schemas import UserSchema, UserUpdateSchema
+from labvault.web.access import current_user, require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import if_match_tags
+from labvault.web.session import get_session
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts")
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from labvault.auth.access import require_user, signed_in_user
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
 from labvault.items import service as items
 from labvault.items.schemas import ItemSchema, VersionDetailSchema, VersionSchema
 from labvault.records import versions as versioning
+from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.web.items import item_response
+from labvault.web.session import get_session
 
 blp = Blueprint(
     "versions", __name__, url_prefix="/<string:refcode>/versions", description="Item versions"

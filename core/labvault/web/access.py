@@ -17,7 +17,7 @@ from flask_smorest import abort
 
 from labvault.auth.models import Role, Status, User
 from labvault.auth.service import API_KEY_PREFIX, AuthError, authenticate_bearer
-from labvault.db import get_session
+from labvault.web.session import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
