@@ -456,7 +456,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
             wanted: dict[str, list[Any]] = {}
             for content, name in stored:
                 refcode, owner = rng.choice(attachable)
-                row = new_file_row(content, name, origin="upload", created_by_id=owner)
+                row = new_file_row(store, content, name, origin="upload", created_by_id=owner)
                 session.add(row)
                 wanted.setdefault(refcode, []).append(row)
             session.flush()

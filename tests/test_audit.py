@@ -214,13 +214,14 @@ def test_file_purges_are_one_event_and_a_dry_run_writes_none(labvault_make_app, 
     client.delete(f"/items/{refcode}", headers=with_etag(admin, etag))
     assert client.delete(f"/trash/{refcode}", headers=admin.headers).status_code == 204
 
+    store = app.extensions["labvault"].file_store
     with app.app_context():
-        dry = collect_garbage(get_session(), grace_seconds=0, dry_run=True, actor="cli")
+        dry = collect_garbage(get_session(), store, grace_seconds=0, dry_run=True, actor="cli")
         assert len(dry.files) == 2
         assert [e["action"] for e in events(app)] == ["item.purged"]
-        done = collect_garbage(get_session(), grace_seconds=0, actor="cli")
+        done = collect_garbage(get_session(), store, grace_seconds=0, actor="cli")
         assert len(done.files) == 2
-        again = collect_garbage(get_session(), grace_seconds=0, actor="cli")
+        again = collect_garbage(get_session(), store, grace_seconds=0, actor="cli")
         assert again.files == []
 
     purged = events(app)[1:]

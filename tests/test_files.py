@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from labvault.cli import cli, main
 from labvault.files.models import StoredFile
 from labvault.files.storage import FileStore
-from labvault.files.uploads import UploadRequest
 from labvault.records.garbage import collect_garbage
 from labvault.web.session import get_session
+from labvault.web.uploads import UploadRequest
 from werkzeug.http import parse_options_header
 
 CSV = b"time,voltage\n0,1.5\n1,1.6\n"
@@ -468,8 +468,9 @@ def test_gc_removes_only_what_nothing_refers_to(
     before = content_files(app)
     assert len(before) == 4
 
+    store = app.extensions["labvault"].file_store
     with app.app_context():
-        dry = collect_garbage(get_session(), grace_seconds=0, dry_run=True)
+        dry = collect_garbage(get_session(), store, grace_seconds=0, dry_run=True)
         assert get_session().get(StoredFile, orphan["id"]) is not None
 
     assert [f.id for f in dry.files] == [orphan["id"], duplicate["id"]]

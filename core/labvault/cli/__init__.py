@@ -507,10 +507,12 @@ def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     from labvault.records.garbage import collect_garbage
     from labvault.web.session import get_session
 
-    with _obj(ctx).app().app_context():
+    app = _obj(ctx).app()
+    with app.app_context():
         try:
             report = collect_garbage(
                 get_session(),
+                app.extensions["labvault"].file_store,
                 grace_seconds=grace_seconds,
                 dry_run=dry_run,
                 actor=CLI,
@@ -545,11 +547,13 @@ def sources() -> None:
 @click.pass_context
 def sources_list(ctx: click.Context) -> None:
     """Show every file source and the state of its listing."""
-    from labvault.sources.service import source_infos
+    from labvault.sources.service import FileSources, source_infos
     from labvault.web.session import get_session
 
-    with _obj(ctx).app().test_request_context():
-        infos = source_infos(get_session())
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    with app.app_context():
+        infos = source_infos(get_session(), FileSources.configured(state.settings, state.registry))
     if not infos:
         click.echo("no file sources (FILE_SOURCES is empty)")
         return
@@ -574,14 +578,17 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
     import time
 
     from labvault.sources import listing
-    from labvault.sources.service import get_source, sources
+    from labvault.sources.service import FileSources
     from labvault.web.session import get_session
 
-    with _obj(ctx).app().test_request_context():
-        names = [name] if name else list(sources())
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    sources = FileSources.configured(state.settings, state.registry)
+    with app.app_context():
+        names = [name] if name else list(sources.instances)
         synced = failed = entries = 0
         for each in names:
-            source = get_source(each)
+            source = sources.get(each)
             started = time.monotonic()
 
             def progress(count: int, label: str = each) -> None:

@@ -70,6 +70,33 @@ def get_item(
     return item
 
 
+def lock_for_change(session: Session, user: User, item: Item) -> None:
+    """Start the write of a change to an item this session read before (with
+    :func:`get_item`, writable then): its row is locked and read again, still there and
+    still writable. NotFound when it went to the trash (or out of reach) meanwhile,
+    Forbidden when ``user`` may no longer change it.
+
+    For an operation that does slow work between reading the item and changing it (an
+    upload's content is stored first), outside the write transaction.
+    """
+    begin_write(session)
+    locked = session.scalars(
+        sa.select(Item)
+        .where(Item.id == item.id, Item.deleted_at.is_(None), access.writable(user))
+        .options(orm.lazyload(Item.creators), orm.lazyload(Item.relationships))
+        .with_for_update(of=Item)
+        .execution_options(populate_existing=True)
+    ).first()
+    if locked is not None:
+        return
+    readable = sa.select(Item.id).where(
+        Item.id == item.id, Item.deleted_at.is_(None), access.readable(user)
+    )
+    if session.scalar(readable) is None:
+        raise NotFound(f"no item {item.refcode}")
+    raise Forbidden(f"you may read {item.refcode} but not change it")
+
+
 def get_item_by_item_id(session: Session, user: User, item_id: str) -> Item:
     """The item with this item_id, among those ``user`` may read (NotFound otherwise: the
     answer must not name another item's refcode).

@@ -5,20 +5,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, url_for
+from flask import Response, current_app, redirect, url_for
 from flask.views import MethodView
+from flask_smorest.fields import Upload
 
 from labvault.blocks import service as blocks
+from labvault.errors import ServerFault
 from labvault.files import service
-from labvault.files.schemas import FileSchema, UploadSchema
+from labvault.files.models import StoredFile
+from labvault.files.schemas import FileSchema
+from labvault.files.storage import ContentMissing
 from labvault.items import service as items
+from labvault.schemas import Strict
 from labvault.sources import service as sources
 from labvault.sources.schemas import FromSourceSchema
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
+from labvault.web.download import send_stored_file
 from labvault.web.session import get_session
+from labvault.web.state import file_sources, file_store, settings
+
+
+class UploadSchema(Strict):
+    """The multipart/form-data body of an upload (Swagger UI shows a file picker)."""
+
+    file = Upload(
+        required=True,
+        # minLength: an empty file is refused (there is nothing to store)
+        metadata={"description": "the file; its name is kept without directories", "minLength": 1},
+    )
+
 
 blp = Blueprint("files", __name__, description="Files attached to items")
+
+
+def content_url(file_id: int) -> str:
+    return url_for("files.file_content", file_id=file_id)
+
+
+def _created(session: Any, user: Any, stored: StoredFile) -> Any:
+    """The answer to a file attached: the file, 201, where its metadata is."""
+    (body,) = service.files_to_dicts(session, user, [stored], content_url)
+    return body, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}
+
 
 BINARY = {"type": "string", "format": "binary"}
 #: Content is served as the media type it was stored with (active types as octet-stream).
@@ -51,7 +80,7 @@ class ItemFiles(MethodView):
         """The files attached to the item, oldest first"""
         session, user = get_session(), signed_in_user()
         item = items.get_item(session, user, refcode)
-        return service.item_files_page(session, user, item, pagination_parameters)
+        return service.item_files_page(session, user, item, pagination_parameters, content_url)
 
     @require_user()
     @blp.arguments(UploadSchema, location="files")
@@ -62,10 +91,17 @@ class ItemFiles(MethodView):
 
         Identical content is stored once. The item gets a new version.
         """
-        session, user = get_session(), signed_in_user()
-        stored = service.attach_upload(session, user, refcode, files["file"])
-        (body,) = service.files_to_dicts(session, user, [stored])
-        return body, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}
+        session, user, upload = get_session(), signed_in_user(), files["file"]
+        stored = service.attach_upload(
+            session,
+            file_store(),
+            user,
+            refcode,
+            upload.stream,
+            upload.filename or "",
+            max_size=settings()["MAX_CONTENT_LENGTH"],
+        )
+        return _created(session, user, stored)
 
 
 @blp.route("/files/<int:file_id>")
@@ -79,9 +115,8 @@ def file_metadata(file_id: int) -> dict[str, Any]:
     the item. Any other file is 404.
     """
     session, user = get_session(), signed_in_user()
-    (body,) = service.files_to_dicts(
-        session, user, [service.get_readable_file(session, user, file_id)]
-    )
+    stored = service.get_readable_file(session, user, file_id)
+    (body,) = service.files_to_dicts(session, user, [stored], content_url)
     return body
 
 
@@ -98,9 +133,26 @@ def file_metadata(file_id: int) -> dict[str, Any]:
 )
 @blp.alt_response(304, description="your copy (If-None-Match) is current", success=True)
 @blp.alt_response(416, response="DEFAULT_ERROR", description="the range is outside the file")
-def file_content(file_id: int) -> Response:
+def file_content(file_id: int) -> Any:
     """Download a file (an attachment; ETag, Range and If-None-Match work)"""
-    return service.send_content(get_session(), signed_in_user(), file_id)
+    session, user = get_session(), signed_in_user()
+    stored = service.get_readable_file(session, user, file_id)
+    copy = sources.check_copy(session, file_sources(), stored)
+    if copy.replaced_by is not None:  # its original changed: a newer copy took its place
+        return redirect(content_url(copy.replaced_by.id), 307)
+    try:
+        response: Response = send_stored_file(
+            file_store(),
+            stored.sha256,
+            name=stored.name,
+            media_type=stored.media_type,
+            size=stored.size,
+        )
+    except ContentMissing as exc:
+        current_app.logger.error("file %s: %s", file_id, exc)
+        raise ServerFault(f"the content of file {file_id} is missing from the file store") from None
+    response.headers.update(copy.headers)
+    return response
 
 
 @blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
@@ -130,6 +182,7 @@ def attach_from_source(body: dict[str, Any], refcode: str) -> Any:
     the original and fetches it again if it changed (a new version of the item).
     """
     session, user = get_session(), signed_in_user()
-    stored = sources.attach_from_source(session, user, refcode, body["source"], body["path"])
-    (answer,) = service.files_to_dicts(session, user, [stored])
-    return answer, 201, {"Location": url_for("files.file_metadata", file_id=stored.id)}
+    stored = sources.attach_from_source(
+        session, file_sources(), user, refcode, body["source"], body["path"]
+    )
+    return _created(session, user, stored)

@@ -13,6 +13,7 @@ from labvault.sources.schemas import (
 from labvault.web.access import require_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.session import get_session
+from labvault.web.state import file_sources
 
 blp = Blueprint("sources", __name__, url_prefix="/file-sources", description="Browsing remote data")
 
@@ -22,7 +23,7 @@ blp = Blueprint("sources", __name__, url_prefix="/file-sources", description="Br
 @blp.response(200, SourceSchema(many=True))
 def list_sources() -> list[dict[str, Any]]:
     """The file sources of this server, with the age of their listings"""
-    return service.source_infos(get_session())
+    return service.source_infos(get_session(), file_sources())
 
 
 @blp.route("/<name>/entries")
@@ -38,5 +39,5 @@ def entries(query: dict[str, Any], name: str, pagination_parameters: Any) -> dic
     and refresh=true rebuilds it unless it is younger than REMOTE_CACHE_MIN_AGE.
     """
     return service.folder_page(
-        get_session(), name, query["path"], query["refresh"], pagination_parameters
+        get_session(), file_sources(), name, query["path"], query["refresh"], pagination_parameters
     )
