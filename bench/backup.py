@@ -334,6 +334,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.items.schemas import STATUSES, validate_item_input
     from labvault.migrations import create_schema
     from labvault.records.versions import record_noted_changes
+    from labvault.registry import BLOCK_TYPES
     from labvault.users.service import create_user
     from labvault.web.session import get_session
 
@@ -354,7 +355,8 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
             for n in range(1, 13)
         ]
         user_ids = [user.id for user in users]
-        comment = block_type("comment")
+        types = state.registry.instances_of(BLOCK_TYPES)
+        comment = block_type(types, "comment")
         materials: list[str] = []
         samples: dict[int, list[str]] = {uid: [] for uid in user_ids}
         prefix = state.settings["IDENTIFIER_PREFIX"]
@@ -395,7 +397,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
                         file_ids=[],
                         position=0,
                     )
-                    compute(session, item, block)
+                    compute(session, types, item, block)
                     session.add(block)
                     changed(session, item, "block_create", user.id)
                 elif roll < 0.41:

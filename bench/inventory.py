@@ -99,15 +99,18 @@ def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
     app = create_app(settings(folder))
     result: dict[str, Any] = {}
     started = time.perf_counter()
-    with app.test_request_context():
-        if phase == "read":
-            from labvault.inventory.service import importers
+    state = app.extensions["labvault"]
+    with app.app_context():
+        from labvault.inventory.service import Importers, import_file
 
+        importers = Importers.configured(state.settings, state.registry)
+        if phase == "read":
             assert export is not None
             with export.open("rb") as stream:
-                result["records"] = sum(1 for _ in importers()["stores"].read(stream, export.name))
+                result["records"] = sum(
+                    1 for _ in importers.get("stores").read(stream, export.name)
+                )
         elif phase == "import":
-            from labvault.inventory.service import import_file
             from labvault.users.service import find_user
 
             assert export is not None
@@ -115,7 +118,14 @@ def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
             user = find_user(session, "bench@lab.example")
             with export.open("rb") as stream:
                 report = import_file(
-                    session, user, "stores", stream, export.name, dry_run=False, mark_missing=None
+                    session,
+                    importers,
+                    user,
+                    "stores",
+                    stream,
+                    export.name,
+                    dry_run=False,
+                    mark_missing=None,
                 )
             result["counts"] = report["counts"]
     result["seconds"] = time.perf_counter() - started

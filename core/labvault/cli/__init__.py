@@ -640,14 +640,16 @@ def inventory_import(
 ) -> None:
     """Import an inventory export FILE with the importer INSTANCE."""
     from labvault.auth.models import Role
-    from labvault.inventory.service import import_file
+    from labvault.inventory.service import Importers, import_file
     from labvault.users.service import find_user
     from labvault.web.session import get_session
 
     def progress(rows: int) -> None:
         click.echo(f"\r{rows} rows read", nl=False, err=True)
 
-    with _obj(ctx).app().test_request_context():
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    with app.app_context():
         session = get_session()
         user = find_user(session, who)
         if not user.is_active or not user.has_role(Role.MANAGER):
@@ -655,6 +657,7 @@ def inventory_import(
         with file.open("rb") as stream:
             report = import_file(
                 session,
+                Importers.configured(state.settings, state.registry),
                 user,
                 instance,
                 stream,

@@ -13,9 +13,11 @@ from typing import Any, Protocol, cast
 from flask import current_app
 
 from labvault.auth.tokens import TokenSigner
+from labvault.blocks.service import BlockTypes
 from labvault.db import Database
 from labvault.files.storage import FileStore
-from labvault.registry import Registry
+from labvault.inventory.service import Importers
+from labvault.registry import BLOCK_TYPES, Registry
 from labvault.sources.service import FileSources
 
 
@@ -57,3 +59,11 @@ def file_store() -> FileStore:
 
 def file_sources() -> FileSources:
     return FileSources.configured(settings(), registry())
+
+
+def block_types() -> BlockTypes:
+    return registry().instances_of(BLOCK_TYPES)
+
+
+def importers() -> Importers:
+    return Importers.configured(settings(), registry())
