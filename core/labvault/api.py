@@ -2,7 +2,7 @@
 
 Swagger UI's files are served by labvault itself, so /doc works without internet; with
 API_DOCS off, neither /doc nor /openapi.json is served. Every response carries the
-security headers of :mod:`labvault.headers`. Every error, including 404, 405, 413 and
+security headers of :mod:`labvault.web.headers`. Every error, including 404, 405, 413 and
 unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
 405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
 one place. Requests pass the gate (:mod:`labvault.gate`) before a handler runs.
@@ -32,8 +32,8 @@ from labvault.gate import (
     bounded_integer_parameter,
     refuse_nul_characters,
 )
-from labvault.headers import init_security_headers
 from labvault.settings import FORWARDED_HEADERS
+from labvault.web.headers import init_security_headers
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"

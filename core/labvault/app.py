@@ -34,8 +34,8 @@ from labvault.registry import (
     plugin_options,
 )
 from labvault.settings import load_settings, validate_settings
-from labvault.signin.browser import guard_signin_routes
 from labvault.signin.urls import public_url_problems
+from labvault.web.browser import guard_signin_routes
 from labvault.web.session import close_session
 from labvault.web.uploads import UploadRequest
 

@@ -21,8 +21,8 @@ from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
 from labvault.records import versions
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin import service as signin
-from labvault.signin.delivery import deliver
 from labvault.signin.urls import check_next_url, external_url
+from labvault.web.delivery import deliver
 
 
 class Core(Protocol):

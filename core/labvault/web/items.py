@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 
 from labvault.items import lists, service
@@ -24,6 +23,7 @@ from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
 from labvault.web.session import get_session
+from labvault.web.state import settings
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
 
@@ -39,7 +39,7 @@ def item_response(item: Item, status: int = 200) -> Any:
 
 
 def _identifier_prefix() -> str:
-    prefix: str = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+    prefix: str = settings()["IDENTIFIER_PREFIX"]
     return prefix
 
 

@@ -18,6 +18,7 @@ from labvault.signin.schemas import ProviderSchema
 from labvault.web.blueprint import Blueprint
 from labvault.web.session import get_session
 from labvault.web.signin import provider_info
+from labvault.web.state import state as app_state
 
 
 class PluginInfoSchema(ma.Schema):
@@ -72,7 +73,7 @@ blp = Blueprint("meta", __name__, description="Server information and health")
 @blp.response(200, InfoSchema)
 def info() -> dict[str, Any]:
     """What this server is: versions, identifier prefix, plugins, login providers"""
-    state = current_app.extensions["labvault"]
+    state = app_state()
     settings = state.settings
     return {
         "version": __version__,

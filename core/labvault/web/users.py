@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from labvault.auth.models import Role, User
@@ -15,6 +14,7 @@ from labvault.web.access import current_user, require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.conditional import if_match_tags
 from labvault.web.session import get_session
+from labvault.web.state import signer
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts")
 
@@ -61,5 +61,4 @@ class OneUser(MethodView):
         session = get_session()
         user = service.lock_user(session, user_id)
         blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
-        signer = current_app.extensions["labvault"].signer
-        return service.change_user(session, signer, signed_in_user(), user, changes)
+        return service.change_user(session, signer(), signed_in_user(), user, changes)
