@@ -343,7 +343,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     state = app.extensions["labvault"]
     create_schema(state.database.engine)
     rng = random.Random(seed)
-    with app.test_request_context():
+    with app.app_context():
         session = get_session()
         users = [
             create_user(
@@ -599,14 +599,17 @@ def profiled(call: Any, top: int) -> tuple[float, str]:
 def profile_backup(top: int) -> dict[str, Any]:
     """run_strategy under cProfile: the full backup into a new repository, then again."""
     from labvault.app import create_app
-    from labvault.backups.service import run_strategy
+    from labvault.backups.runs import run_strategy
+    from labvault.backups.strategies import Backups
     from labvault.web.session import get_session
 
     app = create_app()
+    state = app.extensions["labvault"]
+    backups = Backups.configured(state.settings, state.registry, state.database)
     answer: dict[str, Any] = {}
-    with app.test_request_context():
+    with app.app_context():
         for label in ("full", "unchanged"):
-            answer[label] = profiled(lambda: run_strategy(get_session(), STRATEGY), top)
+            answer[label] = profiled(lambda: run_strategy(get_session(), backups, STRATEGY), top)
     app.extensions["labvault"].database.dispose()
     return answer
 
@@ -615,27 +618,28 @@ def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
     """restore() of ``snapshot`` under cProfile, as the CLI calls it, into the configured
     (new) database and (empty) file directory."""
     from labvault.app import create_app
-    from labvault.backups import restore, service
+    from labvault.backups import restore
     from labvault.backups.snapshot import temporary_folder
+    from labvault.backups.strategies import Backups
     from labvault.cli.backups import AlembicMigrations
 
     app = create_app()
     state = app.extensions["labvault"]
-    with app.test_request_context():
-        repository = service.get_strategy(STRATEGY).repository()
-        repository.open(create=False)
-        source = restore.RepositorySource(repository, snapshot)
-        with temporary_folder() as folder:
-            answer = profiled(
-                lambda: restore.restore(
-                    source,
-                    state.database.engine,
-                    service.file_store(),
-                    AlembicMigrations(state.settings["DATABASE_URL"]),
-                    Path(folder),
-                ),
-                top,
-            )
+    backups = Backups.configured(state.settings, state.registry, state.database)
+    repository = backups.strategy(STRATEGY).repository()
+    repository.open(create=False)
+    source = restore.RepositorySource(repository, snapshot)
+    with temporary_folder() as folder:
+        answer = profiled(
+            lambda: restore.restore(
+                source,
+                state.database.engine,
+                backups.store,
+                AlembicMigrations(state.settings["DATABASE_URL"]),
+                Path(folder),
+            ),
+            top,
+        )
     state.database.dispose()
     return {"restore": answer}
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol, cast
 from flask import current_app
 
 from labvault.auth.tokens import TokenSigner
+from labvault.backups.strategies import Backups
 from labvault.blocks.service import BlockTypes
 from labvault.db import Database
 from labvault.files.storage import FileStore
@@ -67,3 +68,7 @@ def block_types() -> BlockTypes:
 
 def importers() -> Importers:
     return Importers.configured(settings(), registry())
+
+
+def backups() -> Backups:
+    return Backups(settings(), registry(), state().database, file_store())
