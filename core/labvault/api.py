@@ -5,7 +5,8 @@ API_DOCS off, neither /doc nor /openapi.json is served. Every response carries t
 security headers of :mod:`labvault.web.headers`. Every error, including 404, 405, 413 and
 unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
 405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
-one place. Requests pass the gate (:mod:`labvault.gate`) before a handler runs.
+one place. Requests pass the web layer's bounds (:mod:`labvault.web.bounds`) before a
+handler runs, and their bodies the parser of :mod:`labvault.gate`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from labvault import API_VERSION, web
 from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
-from labvault.gate import (
+from labvault.settings import FORWARDED_HEADERS
+from labvault.web.bounds import (
     BoundedIntegerConverter,
     BoundedRequest,
     ContractPlugin,
     bounded_integer_parameter,
     refuse_nul_characters,
 )
-from labvault.settings import FORWARDED_HEADERS
 from labvault.web.headers import init_security_headers
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"

@@ -20,7 +20,6 @@ from labvault.auth.tokens import TokenSigner
 from labvault.db import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
-from labvault.gate import body_limits
 from labvault.host import CoreHost
 from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
@@ -35,6 +34,7 @@ from labvault.registry import (
 )
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.urls import public_url_problems
+from labvault.web.bounds import body_limits
 from labvault.web.browser import guard_signin_routes
 from labvault.web.session import close_session
 from labvault.web.uploads import UploadRequest

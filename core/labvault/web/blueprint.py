@@ -21,8 +21,9 @@ from flask import request
 from flask_smorest.pagination import PaginationMetadataSchema, PaginationParameters
 from flask_smorest.utils import unpack_tuple_response
 
-from labvault.gate import JSON, MAX_INT
+from labvault.gate import JSON
 from labvault.plugin import Blueprint as PluginBlueprint
+from labvault.schemas import MAX_INT
 
 
 class PageMetadataSchema(PaginationMetadataSchema):

@@ -16,7 +16,7 @@ from typing import IO, cast
 from werkzeug.utils import cached_property
 
 from labvault.files.storage import TempContent
-from labvault.gate import BoundedRequest
+from labvault.web.bounds import BoundedRequest
 from labvault.web.state import file_store
 
 
