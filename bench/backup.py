@@ -333,9 +333,9 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.items.models import Item, ItemVersion
     from labvault.items.schemas import STATUSES, validate_item_input
     from labvault.migrations import create_schema
-    from labvault.records.versions import record_noted_changes
     from labvault.registry import BLOCK_TYPES
     from labvault.users.service import create_user
+    from labvault.versions.service import record_noted_changes
     from labvault.web.session import get_session
 
     started = time.perf_counter()

@@ -23,7 +23,7 @@ from labvault.backups.codec import BackupError
 from labvault.cli import cli
 from labvault.db import begin_write
 from labvault.errors import WriteOutsideTransaction
-from labvault.records.garbage import collect_garbage
+from labvault.files_gc import collect_garbage
 from labvault.testing import run_backup
 from labvault.web.session import get_session
 

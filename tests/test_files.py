@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from labvault.cli import cli, main
 from labvault.files.models import StoredFile
 from labvault.files.storage import FileStore
-from labvault.records.garbage import collect_garbage
+from labvault.files_gc import collect_garbage
 from labvault.web.session import get_session
 from labvault.web.uploads import UploadRequest
 from werkzeug.http import parse_options_header

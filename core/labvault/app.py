@@ -23,7 +23,6 @@ from labvault.files.storage import FileStore
 from labvault.host import CoreHost
 from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
-from labvault.records.versions import keep_versions
 from labvault.registry import (
     AUTH_PROVIDERS,
     KINDS,
@@ -34,6 +33,7 @@ from labvault.registry import (
 )
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.urls import public_url_problems
+from labvault.versions.service import keep_versions
 from labvault.web.bounds import body_limits
 from labvault.web.browser import guard_signin_routes
 from labvault.web.session import close_session

@@ -504,7 +504,7 @@ def files() -> None:
 def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     """Remove files no item, block or version refers to, and their content."""
     from labvault.audit.service import CLI
-    from labvault.records.garbage import collect_garbage
+    from labvault.files_gc import collect_garbage
     from labvault.web.session import get_session
 
     app = _obj(ctx).app()

@@ -3,7 +3,7 @@
 Content is on disk (fsynced, under its final name) before the row that points to it is
 written, so a row never points at missing content; if the transaction then fails, the
 content is merely unreferenced until ``labvault files gc`` collects it
-(:mod:`labvault.records.garbage`).
+(:mod:`labvault.files_gc`).
 
 Who may read a file: whoever may read an item it is attached to or an item one of
 whose versions lists it (so unlinking never hides a file from the item's history).

@@ -8,10 +8,14 @@ behind proxies), so the audit events written in it say where the request came fr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app, g, has_request_context, request
-from sqlalchemy.orm import Session
 
 from labvault.audit.service import CLIENT
+
+if TYPE_CHECKING:  # the web layer runs no SQL; it hands the session to services
+    from sqlalchemy.orm import Session
 
 
 def get_session() -> Session:

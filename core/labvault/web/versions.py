@@ -10,7 +10,7 @@ from typing import Any
 
 from labvault.items import service as items
 from labvault.items.schemas import ItemSchema, VersionDetailSchema, VersionSchema
-from labvault.records import versions as versioning
+from labvault.versions import service as versioning
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match

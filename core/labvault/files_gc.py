@@ -1,4 +1,8 @@
-"""Collecting files that no item, block or version refers to (``labvault files gc``)."""
+"""Collecting files that no item, block or version refers to (``labvault files gc``).
+
+It reads the items, blocks and versions that may refer to a file, so it sits above them
+(beside :mod:`labvault.versions`).
+"""
 
 from __future__ import annotations
 
