@@ -71,14 +71,9 @@ def get_item(
 
 
 def lock_for_change(session: Session, user: User, item: Item) -> None:
-    """Start the write of a change to an item this session read before (with
-    :func:`get_item`, writable then): its row is locked and read again, still there and
-    still writable. NotFound when it went to the trash (or out of reach) meanwhile,
-    Forbidden when ``user`` may no longer change it.
-
-    For an operation that does slow work between reading the item and changing it (an
-    upload's content is stored first), outside the write transaction.
-    """
+    """Start the write of a change to an item read (writable) with :func:`get_item` before
+    slow work done outside the write, such as storing an upload: its row is locked and
+    read again, still there (else NotFound) and writable by ``user`` (else Forbidden)."""
     begin_write(session)
     locked = session.scalars(
         sa.select(Item)
@@ -89,10 +84,8 @@ def lock_for_change(session: Session, user: User, item: Item) -> None:
     ).first()
     if locked is not None:
         return
-    readable = sa.select(Item.id).where(
-        Item.id == item.id, Item.deleted_at.is_(None), access.readable(user)
-    )
-    if session.scalar(readable) is None:
+    there = sa.and_(Item.id == item.id, Item.deleted_at.is_(None), access.readable(user))
+    if session.scalar(sa.select(Item.id).where(there)) is None:
         raise NotFound(f"no item {item.refcode}")
     raise Forbidden(f"you may read {item.refcode} but not change it")
 
