@@ -324,7 +324,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.auth.models import Role, User
     from labvault.blocks.models import Block
     from labvault.blocks.service import block_type, compute
-    from labvault.db import begin_write, get_session, utcnow
+    from labvault.db import begin_write, utcnow
     from labvault.files.models import item_files
     from labvault.files.service import new_file_row
     from labvault.files.storage import FileStore
@@ -333,15 +333,17 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.items.models import Item, ItemVersion
     from labvault.items.schemas import STATUSES, validate_item_input
     from labvault.migrations import create_schema
-    from labvault.records.versions import record_noted_changes
+    from labvault.registry import BLOCK_TYPES
     from labvault.users.service import create_user
+    from labvault.versions.service import record_noted_changes
+    from labvault.web.session import get_session
 
     started = time.perf_counter()
     app = create_app()
     state = app.extensions["labvault"]
     create_schema(state.database.engine)
     rng = random.Random(seed)
-    with app.test_request_context():
+    with app.app_context():
         session = get_session()
         users = [
             create_user(
@@ -353,7 +355,8 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
             for n in range(1, 13)
         ]
         user_ids = [user.id for user in users]
-        comment = block_type("comment")
+        types = state.registry.instances_of(BLOCK_TYPES)
+        comment = block_type(types, "comment")
         materials: list[str] = []
         samples: dict[int, list[str]] = {uid: [] for uid in user_ids}
         prefix = state.settings["IDENTIFIER_PREFIX"]
@@ -394,7 +397,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
                         file_ids=[],
                         position=0,
                     )
-                    compute(session, item, block)
+                    compute(session, types, item, block)
                     session.add(block)
                     changed(session, item, "block_create", user.id)
                 elif roll < 0.41:
@@ -455,7 +458,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
             wanted: dict[str, list[Any]] = {}
             for content, name in stored:
                 refcode, owner = rng.choice(attachable)
-                row = new_file_row(content, name, origin="upload", created_by_id=owner)
+                row = new_file_row(store, content, name, origin="upload", created_by_id=owner)
                 session.add(row)
                 wanted.setdefault(refcode, []).append(row)
             session.flush()
@@ -596,14 +599,17 @@ def profiled(call: Any, top: int) -> tuple[float, str]:
 def profile_backup(top: int) -> dict[str, Any]:
     """run_strategy under cProfile: the full backup into a new repository, then again."""
     from labvault.app import create_app
-    from labvault.backups.service import run_strategy
-    from labvault.db import get_session
+    from labvault.backups.runs import run_strategy
+    from labvault.backups.strategies import Backups
+    from labvault.web.session import get_session
 
     app = create_app()
+    state = app.extensions["labvault"]
+    backups = Backups.configured(state.settings, state.registry, state.database)
     answer: dict[str, Any] = {}
-    with app.test_request_context():
+    with app.app_context():
         for label in ("full", "unchanged"):
-            answer[label] = profiled(lambda: run_strategy(get_session(), STRATEGY), top)
+            answer[label] = profiled(lambda: run_strategy(get_session(), backups, STRATEGY), top)
     app.extensions["labvault"].database.dispose()
     return answer
 
@@ -612,27 +618,28 @@ def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
     """restore() of ``snapshot`` under cProfile, as the CLI calls it, into the configured
     (new) database and (empty) file directory."""
     from labvault.app import create_app
-    from labvault.backups import restore, service
+    from labvault.backups import restore
     from labvault.backups.snapshot import temporary_folder
+    from labvault.backups.strategies import Backups
     from labvault.cli.backups import AlembicMigrations
 
     app = create_app()
     state = app.extensions["labvault"]
-    with app.test_request_context():
-        repository = service.get_strategy(STRATEGY).repository()
-        repository.open(create=False)
-        source = restore.RepositorySource(repository, snapshot)
-        with temporary_folder() as folder:
-            answer = profiled(
-                lambda: restore.restore(
-                    source,
-                    state.database.engine,
-                    service.file_store(),
-                    AlembicMigrations(state.settings["DATABASE_URL"]),
-                    Path(folder),
-                ),
-                top,
-            )
+    backups = Backups.configured(state.settings, state.registry, state.database)
+    repository = backups.strategy(STRATEGY).repository()
+    repository.open(create=False)
+    source = restore.RepositorySource(repository, snapshot)
+    with temporary_folder() as folder:
+        answer = profiled(
+            lambda: restore.restore(
+                source,
+                state.database.engine,
+                backups.store,
+                AlembicMigrations(state.settings["DATABASE_URL"]),
+                Path(folder),
+            ),
+            top,
+        )
     state.database.dispose()
     return {"restore": answer}
 

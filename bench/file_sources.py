@@ -127,8 +127,8 @@ def page_p50(sshd: Sshd, root: Path, folder: str, work: Path) -> float | None:
 
 def _token(app: Any) -> str:
     from labvault.auth.models import Role
-    from labvault.db import get_session
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     with app.app_context():
         user = create_user(get_session(), "bench@example.org", role=Role("user"))

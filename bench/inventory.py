@@ -94,20 +94,23 @@ def settings(folder: Path) -> dict[str, Any]:
 def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
     """One measured step, in this (fresh) process."""
     from labvault.app import create_app
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     app = create_app(settings(folder))
     result: dict[str, Any] = {}
     started = time.perf_counter()
-    with app.test_request_context():
-        if phase == "read":
-            from labvault.inventory.service import importers
+    state = app.extensions["labvault"]
+    with app.app_context():
+        from labvault.inventory.service import Importers, import_file
 
+        importers = Importers.configured(state.settings, state.registry)
+        if phase == "read":
             assert export is not None
             with export.open("rb") as stream:
-                result["records"] = sum(1 for _ in importers()["stores"].read(stream, export.name))
+                result["records"] = sum(
+                    1 for _ in importers.get("stores").read(stream, export.name)
+                )
         elif phase == "import":
-            from labvault.inventory.service import import_file
             from labvault.users.service import find_user
 
             assert export is not None
@@ -115,7 +118,14 @@ def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
             user = find_user(session, "bench@lab.example")
             with export.open("rb") as stream:
                 report = import_file(
-                    session, user, "stores", stream, export.name, dry_run=False, mark_missing=None
+                    session,
+                    importers,
+                    user,
+                    "stores",
+                    stream,
+                    export.name,
+                    dry_run=False,
+                    mark_missing=None,
                 )
             result["counts"] = report["counts"]
     result["seconds"] = time.perf_counter() - started
@@ -135,9 +145,9 @@ def run_child(phase: str, folder: Path, export: Path | None = None) -> dict[str,
 def prepare(folder: Path) -> None:
     from labvault.app import create_app
     from labvault.auth.models import Role
-    from labvault.db import get_session
     from labvault.migrations import create_schema
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     app = create_app(settings(folder))
     create_schema(app.extensions["labvault"].database.engine)

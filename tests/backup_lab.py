@@ -19,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault.app import create_app
-from labvault.backups import restore, service
+from labvault.backups import restore
 from labvault.backups.dump import dumped_tables
+from labvault.backups.strategies import Backups
 from labvault.cli.backups import AlembicMigrations
 from labvault.files.storage import FileStore
 from labvault.migrations import create_schema
@@ -161,6 +162,12 @@ def wipe_rows(engine: sa.Engine) -> None:
             connection.execute(sa.delete(table))
 
 
+def backups_of(app: Any) -> Backups:
+    """What backing up ``app`` takes (its strategies, database and file store)."""
+    state = app.extensions["labvault"]
+    return Backups.configured(state.settings, state.registry, state.database)
+
+
 def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
     state = app.extensions["labvault"]
     with app.app_context():
@@ -168,7 +175,7 @@ def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:
             return restore.restore(
                 source,
                 state.database.engine,
-                service.file_store(),
+                state.file_store,
                 AlembicMigrations(state.settings["DATABASE_URL"]),
                 folder,
             )

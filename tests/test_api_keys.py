@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import ApiKey
-from labvault.db import begin_write, get_session, utcnow
+from labvault.db import begin_write, utcnow
+from labvault.web.access import INVALID_TOKEN_MESSAGE
+from labvault.web.session import get_session
 
 KEYS = "/users/me/api-keys"
 LISTED_FIELDS = {"id", "name", "hint", "created_at", "expires_at", "last_used_at"}

@@ -18,14 +18,16 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from labvault.audit.models import AuditEvent
 from labvault.audit.service import record
-from labvault.backups import service as backups
+from labvault.backups import runs
 from labvault.backups.codec import BackupError
 from labvault.cli import cli
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.errors import WriteOutsideTransaction
-from labvault.records.garbage import collect_garbage
+from labvault.files_gc import collect_garbage
 from labvault.testing import run_backup
+from labvault.web.session import get_session
 
+from tests.backup_lab import backups_of
 from tests.backup_lab import make_app as make_backup_app
 from tests.records import assert_error, create_item, current_etag, with_etag
 from tests.test_inventory import EXPORT, SHEET, csv_file
@@ -213,13 +215,14 @@ def test_file_purges_are_one_event_and_a_dry_run_writes_none(labvault_make_app, 
     client.delete(f"/items/{refcode}", headers=with_etag(admin, etag))
     assert client.delete(f"/trash/{refcode}", headers=admin.headers).status_code == 204
 
+    store = app.extensions["labvault"].file_store
     with app.app_context():
-        dry = collect_garbage(get_session(), grace_seconds=0, dry_run=True, actor="cli")
+        dry = collect_garbage(get_session(), store, grace_seconds=0, dry_run=True, actor="cli")
         assert len(dry.files) == 2
         assert [e["action"] for e in events(app)] == ["item.purged"]
-        done = collect_garbage(get_session(), grace_seconds=0, actor="cli")
+        done = collect_garbage(get_session(), store, grace_seconds=0, actor="cli")
         assert len(done.files) == 2
-        again = collect_garbage(get_session(), grace_seconds=0, actor="cli")
+        again = collect_garbage(get_session(), store, grace_seconds=0, actor="cli")
         assert again.files == []
 
     purged = events(app)[1:]
@@ -247,7 +250,7 @@ def test_backups_run_are_recorded_on_success_and_on_failure(backup_site, monkeyp
     def unreachable(*_: Any) -> Any:
         raise BackupError("the target cannot be reached")
 
-    monkeypatch.setattr(backups, "_run", unreachable)
+    monkeypatch.setattr(runs, "_run", unreachable)
     with caplog.at_level(logging.ERROR, logger="labvault.backups"):
         state = run_backup(client, admin.headers, "nightly")
     assert state["last_error"] == "the target cannot be reached"
@@ -256,7 +259,7 @@ def test_backups_run_are_recorded_on_success_and_on_failure(backup_site, monkeyp
         "backup strategy nightly failed: BackupError: the target cannot be reached" in caplog.text
     )
     with app.app_context(), pytest.raises(BackupError):
-        backups.run_strategy(get_session(), "nightly", actor="cli")
+        runs.run_strategy(get_session(), backups_of(app), "nightly", actor="cli")
     assert_error(client.post("/backups/weekly", headers=admin.headers), 404)
 
     started, succeeded, started_again, failed, failed_in_cli = events(app)
@@ -285,7 +288,7 @@ def test_a_restore_is_recorded_in_the_restored_database(
     alice = labvault_make_user(app)
     assert change_user(app.test_client(), admin, alice.id, {"role": "manager"}).status_code == 200
     with app.app_context():
-        archive = backups.create_archive(tmp_path / "lab.tar.gz")
+        archive = runs.create_archive(backups_of(app), tmp_path / "lab.tar.gz")
     other = make_backup_app(tmp_path / "other", make_database("sqlite"), tables=False)
     runner = cli_runner(other, tmp_path / "other.py", monkeypatch)
 

@@ -19,13 +19,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.backups import dump, restore, service
+from labvault.backups import dump, lock, reports, restore, runs, strategies
 from labvault.backups.codec import BackupError
-from labvault.db import get_session
+from labvault.db import utcnow
 from labvault.errors import Conflict
 from labvault.testing import run_backup, wait_for_backup
+from labvault.web.session import get_session
 
 from tests.backup_lab import (
+    backups_of,
     database_state,
     make_app,
     populate,
@@ -50,12 +52,12 @@ def site(tmp_path, make_database):
 
 def run(app: Any, name: str = "nightly") -> dict[str, Any]:
     with app.app_context():
-        return service.run_strategy(get_session(), name)
+        return runs.run_strategy(get_session(), backups_of(app), name)
 
 
 def repository_of(app: Any, name: str = "nightly") -> Any:
     with app.app_context():
-        return service.get_strategy(name).repository()
+        return backups_of(app).strategy(name).repository()
 
 
 def target_folder(app: Any) -> Path:
@@ -114,11 +116,11 @@ def test_strategies_are_checked_at_startup_with_their_key_paths(startup_problems
 
 
 def test_intervals_are_minutes_hours_days_or_weeks():
-    assert service.interval("30m").total_seconds() == 1800
-    assert service.interval("12h").total_seconds() == 12 * 3600
-    assert service.interval("7d") == service.interval("1w")
+    assert strategies.interval("30m").total_seconds() == 1800
+    assert strategies.interval("12h").total_seconds() == 12 * 3600
+    assert strategies.interval("7d") == strategies.interval("1w")
     with pytest.raises(ValueError, match="not an interval"):
-        service.interval("1y")
+        strategies.interval("1y")
 
 
 # --- deduplication and retention ------------------------------------------------------
@@ -135,7 +137,7 @@ def test_a_second_backup_of_unchanged_files_stores_only_a_new_dump(site, labvaul
     assert second["bytes_uploaded"] == 0 and second["snapshot"] > first["snapshot"]
     assert len(objects(app, "contents")) == 4
     with app.app_context():
-        listed = service.snapshots_of("nightly")
+        listed = reports.snapshots_of(backups_of(app), "nightly")
     assert [s["snapshot"] for s in listed] == [first["snapshot"], second["snapshot"]]
     assert listed[0]["files"] == 4 and listed[0]["database"] == "sqlite"
 
@@ -190,7 +192,7 @@ def test_a_failed_backup_commits_nothing_and_removes_nothing(site, labvault_make
 
     assert repository.snapshots() == [kept["snapshot"]]
     with app.app_context():
-        state = service.overview(get_session())[0]
+        state = reports.overview(get_session(), backups_of(app))[0]
     assert state["last_success_at"] is not None and "is damaged" in state["last_error"]
     assert not state["running"]
 
@@ -203,7 +205,7 @@ def test_verify_reports_a_flipped_byte_in_a_stored_content_and_a_part(site, labv
     populate(app, labvault_make_user)
     snapshot = run(app)["snapshot"]
     with app.app_context():
-        assert [r.problems for r in service.verify("nightly", None)] == [[]]
+        assert [r.problems for r in reports.verify(backups_of(app), "nightly", None)] == [[]]
 
     content = objects(app, "contents")[1]
     data = bytearray(content.read_bytes())
@@ -214,7 +216,7 @@ def test_verify_reports_a_flipped_byte_in_a_stored_content_and_a_part(site, labv
     part.write_bytes(part.read_bytes()[:-3])
 
     with app.app_context():
-        (report,) = service.verify("nightly", snapshot)
+        (report,) = reports.verify(backups_of(app), "nightly", snapshot)
     assert len(report.problems) == 2, report.problems
     assert report.problems[0].startswith("part dump/items.jsonl: ")
     assert report.problems[1].startswith(f"content {content.name}")
@@ -256,7 +258,7 @@ def test_encrypted_snapshots_restore_with_the_key_and_not_without(
         encryption_key_env="LAB_BACKUP_KEY",
     )
     with other.app_context():
-        repository = service.get_strategy("nightly").repository()
+        repository = backups_of(other).strategy("nightly").repository()
         repository.open(create=False)
     restore_into(other, restore.RepositorySource(repository, snapshot), tmp_path / "work")
     assert database_state(other.extensions["labvault"].database.engine) == rows
@@ -264,10 +266,10 @@ def test_encrypted_snapshots_restore_with_the_key_and_not_without(
 
     monkeypatch.setenv("LAB_BACKUP_KEY", KEY.replace("k", "q"))
     with other.app_context(), pytest.raises(BackupError, match="not the key this repository"):
-        service.get_strategy("nightly").repository().open(create=False)
+        backups_of(other).strategy("nightly").repository().open(create=False)
     monkeypatch.delenv("LAB_BACKUP_KEY")
     with other.app_context(), pytest.raises(BackupError, match="LAB_BACKUP_KEY, which is not set"):
-        service.get_strategy("nightly").repository()
+        backups_of(other).strategy("nightly").repository()
 
 
 def test_a_repository_keeps_its_encryption(site, labvault_make_user, monkeypatch):
@@ -278,7 +280,7 @@ def test_a_repository_keeps_its_encryption(site, labvault_make_user, monkeypatch
         target_folder(app).parent / "other", "sqlite://", encryption_key_env="LAB_BACKUP_KEY"
     )
     with encrypted.app_context():
-        repository = service.get_strategy("nightly").repository()
+        repository = backups_of(encrypted).strategy("nightly").repository()
     with pytest.raises(BackupError, match="the repository is not encrypted"):
         repository.open(create=True)
 
@@ -289,7 +291,7 @@ def test_a_repository_keeps_its_encryption(site, labvault_make_user, monkeypatch
 def test_two_runs_of_one_strategy_never_overlap(site, labvault_make_user):
     app = site()
     admin = labvault_make_user(app, role="admin")
-    with app.app_context(), service.strategy_lock(get_session(), "nightly"):
+    with app.app_context(), lock.strategy_lock(get_session(), "nightly"):
         response = app.test_client().post("/backups/nightly", headers=admin.headers)
         assert_error(response, 409)
         assert "is running already" in response.json["message"]
@@ -302,7 +304,7 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
     app = site()
     with app.app_context():
         session = get_session()
-        with service.strategy_lock(session, "nightly"):
+        with lock.strategy_lock(session, "nightly"):
             pass
         session.execute(
             sa.text(
@@ -350,12 +352,12 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
 def test_a_strategy_is_due_once_its_last_success_is_older_than_its_frequency(site):
     app = site()
     with app.app_context():
-        assert service.due_strategies(get_session()) == ["nightly"]
+        assert runs.due_strategies(get_session(), backups_of(app)) == ["nightly"]
     run(app)
     with app.app_context():
-        assert service.due_strategies(get_session()) == []
-        later = service.utcnow() + service.interval("1d")
-        assert service.due_strategies(get_session(), later) == ["nightly"]
+        assert runs.due_strategies(get_session(), backups_of(app)) == []
+        later = utcnow() + strategies.interval("1d")
+        assert runs.due_strategies(get_session(), backups_of(app), later) == ["nightly"]
 
 
 def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
@@ -430,7 +432,7 @@ def test_a_restore_refuses_what_is_not_empty_unless_forced(site, labvault_make_u
         report = restore.restore(
             restore.RepositorySource(repository, snapshot),
             state.database.engine,
-            service.file_store(),
+            app.extensions["labvault"].file_store,
             restore_migrations(state),
             tmp_path / "w3",
             force=True,
@@ -479,7 +481,7 @@ def test_writes_during_a_backup_are_all_in_it_or_all_out(
 def test_a_snapshot_keeps_the_config_without_secrets(site, tmp_path):
     app = site()
     with app.app_context():
-        service.create_archive(tmp_path / "lab.tar.gz")
+        runs.create_archive(backups_of(app), tmp_path / "lab.tar.gz")
     source = restore.ArchiveSource(tmp_path / "lab.tar.gz")
     report = restore.read_snapshot(source, tmp_path / "parts", None, strict=True)
     source.close()
@@ -506,9 +508,9 @@ def test_verifying_every_snapshot_reads_shared_contents_once(site, labvault_make
     run(app)
     run(app)
     with app.app_context():
-        reports = service.verify("nightly", None)
-    parts = len(reports[0].manifest["parts"])  # a dump part per table, contents, config
-    assert [(r.contents, r.parts, r.problems) for r in reports] == [(3, parts, []), (0, parts, [])]
+        read = reports.verify(backups_of(app), "nightly", None)
+    parts = len(read[0].manifest["parts"])  # a dump part per table, contents, config
+    assert [(r.contents, r.parts, r.problems) for r in read] == [(3, parts, []), (0, parts, [])]
 
 
 def test_a_flipped_byte_anywhere_in_an_archive_is_reported_as_damage(site, labvault_make_user):
@@ -518,14 +520,14 @@ def test_a_flipped_byte_anywhere_in_an_archive_is_reported_as_damage(site, labva
     populate(app, labvault_make_user, files=2)
     folder = target_folder(app).parent
     with app.app_context():
-        service.create_archive(folder / "lab.tar.gz")
+        runs.create_archive(backups_of(app), folder / "lab.tar.gz")
     data = (folder / "lab.tar.gz").read_bytes()
 
     def problems(archive: bytes) -> list[str]:
         (folder / "damaged.tar.gz").write_bytes(archive)
         try:
             with app.app_context():
-                return service.verify_archive(folder / "damaged.tar.gz").problems
+                return reports.verify_archive(folder / "damaged.tar.gz").problems
         except BackupError as error:
             return [error.message]
 
@@ -542,4 +544,4 @@ def test_a_flipped_byte_anywhere_in_an_archive_is_reported_as_damage(site, labva
         info.size = 9
         tar.addfile(info, io.BytesIO(b"{not json"))
     with app.app_context(), pytest.raises(BackupError, match="its manifest is not JSON"):
-        service.verify_archive(folder / "manifest.tar.gz")
+        reports.verify_archive(folder / "manifest.tar.gz")

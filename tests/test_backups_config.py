@@ -10,6 +10,7 @@ marker; none may reach the snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -18,11 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
-from labvault.backups import service
+from labvault.backups import runs
 from labvault.backups.snapshot import public_config
 from labvault.loader import installed_plugins
 from labvault.plugin import Secret, SecretValue
 from labvault.registry import KINDS, PLUGIN_OPTIONS
+
+from tests.backup_lab import backups_of
 
 OPTIONS_PLUGIN = """
     import marshmallow as ma
@@ -137,7 +140,8 @@ def test_no_secret_option_of_any_installed_plugin_reaches_a_snapshot(dists, make
     assert "hooks_plugin" in registry.option_schemas
 
     with app.app_context():
-        text = json.dumps(service.public_settings(settings))
+        backups = dataclasses.replace(backups_of(app), settings=settings)
+        text = json.dumps(backups.public_settings())
 
     leaked = [marker for marker in markers.given if marker in text]
     assert leaked == [], f"{len(leaked)} of {len(markers.given)} secrets in the snapshot"
@@ -179,7 +183,7 @@ def test_a_snapshot_of_a_site_with_inline_secrets_names_none(make_app, tmp_path)
 
     create_schema(app.extensions["labvault"].database.engine)
     with app.app_context():
-        service.create_archive(tmp_path / "lab.tar.gz")
+        runs.create_archive(backups_of(app), tmp_path / "lab.tar.gz")
     with tarfile.open(tmp_path / "lab.tar.gz") as archive:
         config = archive.extractfile("labvault-backup/config.json").read().decode()  # type: ignore[union-attr]
 

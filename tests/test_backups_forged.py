@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labvault.backups import service
-from labvault.db import get_session
+from labvault.backups import runs
+from labvault.web.session import get_session
 
-from tests.backup_lab import Site
+from tests.backup_lab import Site, backups_of
 
 ROOT = "labvault-backup"
 #: From a site's temporary folder (tmp_path/<site>/tmp/labvault-backup-xxx) to tmp_path.
@@ -35,9 +35,9 @@ def back_up(site: Site, archive: Path | None = None) -> None:
     app = site.app()
     with app.app_context():
         if archive is not None:
-            service.create_archive(archive)
+            runs.create_archive(backups_of(app), archive)
         else:
-            service.run_strategy(get_session(), "nightly")
+            runs.run_strategy(get_session(), backups_of(app), "nightly")
     app.extensions["labvault"].database.dispose()
 
 

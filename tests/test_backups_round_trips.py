@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.backups import restore, service
-from labvault.db import get_session
+from labvault.backups import restore, runs
+from labvault.web.session import get_session
 
 from tests.backup_lab import (
+    backups_of,
     database_state,
     make_app,
     populate,
@@ -49,7 +50,7 @@ def test_a_strategy_snapshot_restores_every_row_and_byte(
     app = make_app(tmp_path / "site", url)
     populate(app, labvault_make_user)
     with app.app_context():
-        report = service.run_strategy(get_session(), "nightly")
+        report = runs.run_strategy(get_session(), backups_of(app), "nightly")
     engine = app.extensions["labvault"].database.engine
     rows, files = database_state(engine), store_state(tmp_path / "site" / "files")
     assert report["files"] == len(files) == 4 and sum(len(r) for r in rows.values()) > 30
@@ -57,7 +58,7 @@ def test_a_strategy_snapshot_restores_every_row_and_byte(
     wipe_rows(engine)
     shutil.rmtree(tmp_path / "site" / "files")
     with app.app_context():
-        repository = service.get_strategy("nightly").repository()
+        repository = backups_of(app).strategy("nightly").repository()
     source = restore.RepositorySource(repository, report["snapshot"])
     restored = restore_into(app, source, tmp_path / "work")
 
@@ -77,7 +78,7 @@ def test_an_archive_restores_onto_another_database(
     app = make_app(tmp_path / "origin", make_database(origin))
     populate(app, labvault_make_user)
     with app.app_context():
-        report = service.create_archive(tmp_path / "lab.tar.gz")
+        report = runs.create_archive(backups_of(app), tmp_path / "lab.tar.gz")
     rows = database_state(app.extensions["labvault"].database.engine)
     files = store_state(tmp_path / "origin" / "files")
 

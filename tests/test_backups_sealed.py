@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labvault.backups import restore, service
+from labvault.backups import reports, restore, runs
 from labvault.backups.codec import BackupError
-from labvault.db import get_session
+from labvault.web.session import get_session
 
-from tests.backup_lab import make_app, populate, restore_into
+from tests.backup_lab import backups_of, make_app, populate, restore_into
 
 KEY = "k" * 12 + "a-long-random-backup-key-0123"
 #: Newer than any snapshot a test takes: what an attacker names a replayed one.
@@ -48,7 +48,7 @@ def sealed(tmp_path, make_database, monkeypatch):
 
 def run(app: Any) -> str:
     with app.app_context():
-        snapshot: str = service.run_strategy(get_session(), "nightly")["snapshot"]
+        snapshot: str = runs.run_strategy(get_session(), backups_of(app), "nightly")["snapshot"]
     return snapshot
 
 
@@ -72,14 +72,16 @@ def test_a_replayed_snapshot_is_refused_by_verify_restore_and_retention(
     before = stored(repository)
 
     with app.app_context():
-        reports = service.verify("nightly", None)  # oldest first: the replayed one last
-    assert [report.problems for report in reports[:2]] == [[], []]
-    assert len(reports[2].problems) == 1, "the replayed snapshot verified as a true one"
-    assert reports[2].problems[0].startswith(f"damaged or forged snapshot: the manifest of {NEWER}")
+        read = reports.verify(
+            backups_of(app), "nightly", None
+        )  # oldest first: the replayed one last
+    assert [report.problems for report in read[:2]] == [[], []]
+    assert len(read[2].problems) == 1, "the replayed snapshot verified as a true one"
+    assert read[2].problems[0].startswith(f"damaged or forged snapshot: the manifest of {NEWER}")
 
     other = make_app(tmp_path / "restored", make_database("sqlite"), tables=False)
     with app.app_context():
-        source = service.get_strategy("nightly").repository()
+        source = backups_of(app).strategy("nightly").repository()
     with pytest.raises(BackupError, match="damaged or forged snapshot"):
         restore_into(other, restore.RepositorySource(source, NEWER), tmp_path / "work")
 
@@ -111,7 +113,7 @@ def test_two_repositories_with_one_passphrase_derive_keys_of_their_own(
     # the first repository's snapshot, copied into the second under its own id
     shutil.copytree(one / "snapshots" / snapshot, two / "snapshots" / snapshot)
     with other.app_context():
-        (report,) = service.verify("nightly", snapshot)
+        (report,) = reports.verify(backups_of(other), "nightly", snapshot)
     assert report.problems and report.problems[0].startswith("damaged or forged snapshot")
 
 
@@ -135,5 +137,5 @@ def test_a_repository_of_an_earlier_format_gets_a_clear_error(sealed, tmp_path):
         "keep the old repository with the version that wrote it"
     )
     with app.app_context():
-        (entry,) = service.overview(get_session())
+        (entry,) = reports.overview(get_session(), backups_of(app))
     assert entry["error"] == refused.value.message

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault.blocks.models import Block
-from labvault.db import get_session
+from labvault.web.session import get_session
 from PIL import Image
 
 from tests.records import assert_error

@@ -136,8 +136,8 @@ def new_user_token(site: Site, email: str, role: str = "user") -> str:
     from labvault.app import create_app
     from labvault.auth.models import Role
     from labvault.auth.service import start_session
-    from labvault.db import get_session
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     app = create_app(site.settings)
     try:
@@ -360,8 +360,8 @@ def test_users_are_created_listed_and_changed(upgraded_site: Site) -> None:
 def test_tokens_issue_prints_a_working_token_alone(upgraded_site: Site) -> None:
     from labvault.app import create_app
     from labvault.auth.models import Role, Status
-    from labvault.db import get_session
     from labvault.users.service import create_user, find_user, update_user
+    from labvault.web.session import get_session
 
     site = upgraded_site
     app = create_app(site.settings)

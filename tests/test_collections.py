@@ -7,8 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault.collections.models import Collection, collection_items
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.items.models import Item
+from labvault.web.session import get_session
 
 from tests.records import assert_error, create_item, current_etag, patch_item, with_etag
 

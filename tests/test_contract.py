@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from labvault.app import create_app
-from labvault.gate import IF_MATCH_SCHEMA, MAX_INT, MAX_JSON_DEPTH
+from labvault.gate import MAX_JSON_DEPTH
 from labvault.items.schemas import INPUT_SCHEMAS
+from labvault.schemas import MAX_INT
+from labvault.web.bounds import IF_MATCH_SCHEMA
 
 from tests.plugin_dists import app_settings
 from tests.records import assert_error, create_item, with_etag

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.auth.models import LinkedIdentity, User
-from labvault.db import get_session
 from labvault.emails import InvalidEmail
 from labvault.users.service import UserError, create_user, find_user
+from labvault.web.session import get_session
 
 from tests.test_signin import CAMPUS, ORIGIN, me, sign_in
 

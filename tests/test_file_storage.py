@@ -13,18 +13,17 @@ from pathlib import Path
 import flask
 import pytest
 from labvault.api import LabvaultApi
-from labvault.files.download import (
-    content_disposition_names,
-    guess_media_type,
-    safe_filename,
-    send_stored_file,
-    served_media_type,
-)
+from labvault.files.names import guess_media_type, safe_filename
 from labvault.files.storage import (
     CHUNK_SIZE,
     ContentMissing,
     ContentTooLarge,
     FileStore,
+)
+from labvault.web.download import (
+    content_disposition_names,
+    send_stored_file,
+    served_media_type,
 )
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.http import parse_options_header

@@ -14,13 +14,17 @@ from typing import Any
 
 import flask
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from labvault.cli import cli, main
-from labvault.db import get_session
-from labvault.files.models import StoredFile
+from labvault.db import utcnow
+from labvault.files import service as files_service
+from labvault.files.models import StoredFile, item_files
 from labvault.files.storage import FileStore
-from labvault.files.uploads import UploadRequest
-from labvault.records.garbage import collect_garbage
+from labvault.files_gc import collect_garbage
+from labvault.items.models import Item
+from labvault.web.session import get_session
+from labvault.web.uploads import UploadRequest
 from werkzeug.http import parse_options_header
 
 CSV = b"time,voltage\n0,1.5\n1,1.6\n"
@@ -418,6 +422,32 @@ def test_files_are_as_private_as_their_items(app, client, owner, labvault_make_u
     assert client.get(f"/files/{shared['id']}").status_code == 401
 
 
+def test_an_upload_checks_its_item_before_and_after_storing(app, client, owner, monkeypatch):
+    """The item is read once, before the content is stored (someone who may not change it
+    stores nothing); when the file is attached its row is locked and checked again, so
+    an item trashed meanwhile takes no file and keeps no version (404)."""
+    refcode = new_item(client, owner)
+    engine = app.extensions["labvault"].database.engine
+    keep = files_service.keep_content
+
+    def keep_and_trash(*args: Any, **kwargs: Any) -> Any:
+        kept = keep(*args, **kwargs)
+        with engine.begin() as connection:  # another worker trashes it meanwhile
+            connection.execute(
+                sa.update(Item).where(Item.refcode == refcode).values(deleted_at=utcnow())
+            )
+        return kept
+
+    monkeypatch.setattr(files_service, "keep_content", keep_and_trash)
+    refused = upload(client, owner, refcode)
+
+    assert refused.status_code == 404, refused.json
+    assert refused.json["message"] == f"no item {refcode}"
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(item_files)) == 0
+        assert connection.scalar(sa.select(Item.version).where(Item.refcode == refcode)) == 1
+
+
 def test_files_of_trashed_items_are_for_those_who_may_restore_them(
     app, client, owner, labvault_make_user
 ):
@@ -468,8 +498,9 @@ def test_gc_removes_only_what_nothing_refers_to(
     before = content_files(app)
     assert len(before) == 4
 
+    store = app.extensions["labvault"].file_store
     with app.app_context():
-        dry = collect_garbage(get_session(), grace_seconds=0, dry_run=True)
+        dry = collect_garbage(get_session(), store, grace_seconds=0, dry_run=True)
         assert get_session().get(StoredFile, orphan["id"]) is not None
 
     assert [f.id for f in dry.files] == [orphan["id"], duplicate["id"]]

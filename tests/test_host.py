@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from labvault.auth.models import Status, User
-from labvault.db import get_session
 from labvault.plugin import ContentTooLarge, Host, Identity, NotFound
+from labvault.web.session import get_session
 
 from tests.records import create_item, current_etag
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.db import get_session
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemVersion
+from labvault.web.session import get_session
 
 from tests.records import assert_error
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault import paging
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.items import service
 from labvault.items.models import Item
+from labvault.web.session import get_session
 
 from tests.records import assert_error, with_etag
 from tests.records import create_item as create

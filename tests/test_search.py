@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.auth.models import User
-from labvault.db import begin_write, get_session, utcnow
+from labvault.db import begin_write, utcnow
 from labvault.items import fulltext, lists, search, service
 from labvault.items.models import Item
 from labvault.items.search import (
@@ -22,6 +22,7 @@ from labvault.items.search import (
 )
 from labvault.models import metadata
 from labvault.users.service import create_user
+from labvault.web.session import get_session
 
 from tests.conftest import check_mroonga, emptied_database_url, server_database
 from tests.plugin_dists import app_settings

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.items import fulltext
 from labvault.items.models import Item
 from labvault.migrations import create_schema
 from labvault.testing import TEST_SECRET_KEY
+from labvault.web.session import get_session
 
 from tests.conftest import check_mroonga
 from tests.records import create_item

@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth.models import RefreshToken, RevokedSession, User
 from labvault.auth.service import SessionTokens, start_session
-from labvault.db import begin_write, get_session, utcnow
+from labvault.db import begin_write, utcnow
 from labvault.users.service import create_user
+from labvault.web.session import get_session
 
 
 def account(app: Any) -> User:

@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 from labvault.auth.models import LinkedIdentity, SignInTicket, User
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.testing import TEST_PUBLIC_URL, TestUser, page_form
+from labvault.web.session import get_session
 
 from tests.records import assert_error
 

@@ -3,6 +3,7 @@ however many connections (workers) try at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -101,3 +102,33 @@ def test_first_sign_ins_at_once_make_one_account_and_one_identity(shared_app, da
     session.close()
     assert len(user_ids) == 1 and [str(i) for i in users] == list(user_ids)
     assert [str(i) for i in identities] == list(user_ids)
+
+
+def test_a_sign_in_that_keeps_breaking_a_constraint_stops(shared_app, database, monkeypatch):
+    """A unique constraint that fails again and again (not a race: a bug, here a lookup
+    that misses the account an email belongs to) is tried SIGN_IN_ATTEMPTS times, then
+    answered as the server's fault, with nothing written; it used to recurse forever."""
+    from labvault.auth.models import LinkedIdentity, User
+    from labvault.errors import ServerFault
+    from labvault.plugin import AuthProvider, Identity
+    from labvault.signin import service
+
+    signer = shared_app.extensions["labvault"].signer
+    provider = AuthProvider("campus", {}, None)  # type: ignore[arg-type]
+    session = database.sessionmaker()
+    service.sign_in(session, signer, provider, Identity("campus", "ada-1", "ada@lab.example", True))
+    decide, decided = service._decide, []
+
+    def missing_the_account(*args: Any, **kwargs: Any) -> Any:
+        decided.append(args[2].subject)
+        return dataclasses.replace(decide(*args, **kwargs), user=None)
+
+    monkeypatch.setattr(service, "_decide", missing_the_account)
+    twin = Identity("campus", "ada-2", "ada@lab.example", email_verified=True)
+    with pytest.raises(ServerFault, match="unique constraint 3 times in a row"):
+        service.sign_in(session, signer, provider, twin)
+
+    assert decided == ["ada-2"] * service.SIGN_IN_ATTEMPTS == ["ada-2"] * 3
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    assert session.scalars(sa.select(LinkedIdentity.subject)).all() == ["ada-1"]
+    session.close()

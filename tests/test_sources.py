@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.db import begin_write, get_session, utcnow
+from labvault.db import begin_write, utcnow
 from labvault.files.models import StoredFile
 from labvault.sources import listing
 from labvault.sources.models import SourceState
 from labvault.testing import flipping_link, make_source_tree
+from labvault.web.session import get_session
 
 from tests.records import assert_error, create_item
 

@@ -19,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth import service
 from labvault.auth.models import ApiKey, RefreshToken, User
-from labvault.db import begin_write, get_session, utcnow
+from labvault.db import begin_write, utcnow
 from labvault.testing import TEST_SECRET_KEY
+from labvault.web.session import get_session
 
 from tests.test_tokens import claims
 

@@ -28,14 +28,15 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from labvault.app import create_app
-from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import User
 from labvault.auth.service import start_session
 from labvault.auth.tokens import AUDIENCE, REQUIRED_CLAIMS
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
 from labvault.errors import ConfigError
 from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
+from labvault.web.access import INVALID_TOKEN_MESSAGE
+from labvault.web.session import get_session
 
 from tests.conftest import server_url
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.auth.access import INVALID_TOKEN_MESSAGE
 from labvault.auth.models import User
 from labvault.auth.service import start_session
-from labvault.db import begin_write, get_session
+from labvault.db import begin_write
+from labvault.web.access import INVALID_TOKEN_MESSAGE
+from labvault.web.session import get_session
 
 USER_FIELDS = {"id", "email", "display_name", "role", "status", "created_at", "updated_at"}
 

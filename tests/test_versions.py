@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from labvault.blocks.models import Block
-from labvault.db import get_session
 from labvault.items.models import Item, ItemVersion
+from labvault.web.session import get_session
 
 from tests.records import assert_error, current_etag, with_etag
 from tests.records import create_item as create

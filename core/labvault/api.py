@@ -2,10 +2,11 @@
 
 Swagger UI's files are served by labvault itself, so /doc works without internet; with
 API_DOCS off, neither /doc nor /openapi.json is served. Every response carries the
-security headers of :mod:`labvault.headers`. Every error, including 404, 405, 413 and
+security headers of :mod:`labvault.web.headers`. Every error, including 404, 405, 413 and
 unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
 405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
-one place. Requests pass the gate (:mod:`labvault.gate`) before a handler runs.
+one place. Requests pass the web layer's bounds (:mod:`labvault.web.bounds`) before a
+handler runs, and their bodies the parser of :mod:`labvault.gate`.
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntit
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from labvault import API_VERSION
+from labvault import API_VERSION, web
 from labvault.db import fault_of, first_line
 from labvault.errors import DomainError
-from labvault.gate import (
+from labvault.settings import FORWARDED_HEADERS
+from labvault.web.bounds import (
     BoundedIntegerConverter,
     BoundedRequest,
     ContractPlugin,
     bounded_integer_parameter,
     refuse_nul_characters,
 )
-from labvault.headers import init_security_headers
-from labvault.settings import FORWARDED_HEADERS
+from labvault.web.headers import init_security_headers
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 SWAGGER_ASSET_URL = "/doc/assets/"
@@ -91,48 +92,6 @@ def _answer(error: DomainError) -> Any:
     return payload, error.status, error.headers or {}
 
 
-def _core_blueprints() -> list[Any]:
-    from labvault.auth.routes import blp as auth_blp
-    from labvault.auth.routes import keys_blp
-    from labvault.backups.routes import blp as backups_blp
-    from labvault.blocks.routes import blp as blocks_blp
-    from labvault.blocks.routes import types_blp
-    from labvault.collections.routes import blp as collections_blp
-    from labvault.files.routes import blp as files_blp
-    from labvault.inventory.routes import blp as inventory_blp
-    from labvault.items.routes import blp as items_blp
-    from labvault.items.routes import trash_blp
-    from labvault.meta.routes import blp as meta_blp
-    from labvault.records import routes as _add_version_routes  # noqa: F401
-    from labvault.signin.routes import blp as signin_blp
-    from labvault.signin.routes import identities_blp
-    from labvault.sources.routes import blp as sources_blp
-    from labvault.users.routes import audit_blp
-    from labvault.users.routes import blp as users_blp
-
-    # a package above another adds its routes to the lower one's blueprint (records adds
-    # /items/<refcode>/versions to items); all are imported before any is registered
-
-    return [
-        meta_blp,
-        auth_blp,
-        signin_blp,
-        users_blp,
-        keys_blp,
-        identities_blp,
-        items_blp,
-        trash_blp,
-        collections_blp,
-        blocks_blp,
-        types_blp,
-        files_blp,
-        sources_blp,
-        inventory_blp,
-        backups_blp,
-        audit_blp,
-    ]
-
-
 def _no_content_type_without_content(response: Response) -> Response:
     if response.status_code in (204, 304):
         response.headers.pop("Content-Type", None)
@@ -171,7 +130,7 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     api.spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
     )
-    for blueprint in _core_blueprints():
+    for blueprint in web.blueprints():
         api.register_blueprint(blueprint)
 
     if settings["API_DOCS"]:

@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import flask_smorest
@@ -16,14 +17,12 @@ from flask import Flask
 from labvault import __version__
 from labvault.api import init_api
 from labvault.auth.tokens import TokenSigner
-from labvault.db import Database, close_session
+from labvault.db import Database
 from labvault.errors import ConfigError
-from labvault.files.uploads import UploadRequest
-from labvault.gate import body_limits
+from labvault.files.storage import FileStore
 from labvault.host import CoreHost
 from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
-from labvault.records.versions import keep_versions
 from labvault.registry import (
     AUTH_PROVIDERS,
     KINDS,
@@ -33,8 +32,12 @@ from labvault.registry import (
     plugin_options,
 )
 from labvault.settings import load_settings, validate_settings
-from labvault.signin.browser import guard_signin_routes
 from labvault.signin.urls import public_url_problems
+from labvault.versions.service import keep_versions
+from labvault.web.bounds import body_limits
+from labvault.web.browser import guard_signin_routes
+from labvault.web.session import close_session
+from labvault.web.uploads import UploadRequest
 
 
 @dataclass
@@ -64,6 +67,10 @@ class LabvaultState:
     @property
     def registry(self) -> Registry:
         return self.plugins.registry
+
+    @property
+    def file_store(self) -> FileStore:
+        return FileStore(Path(self.settings["FILE_DIRECTORY"]))
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Database engine, declarative base and the request-scoped session.
+"""Database engine, declarative base, and the rules of writing in a session.
 
 SQLite (the embedded default) runs with WAL, foreign keys and a busy timeout; MySQL and
 MariaDB connect through PyMySQL with utf8mb4; PostgreSQL URLs work as they are.
@@ -18,7 +18,6 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.mysql
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
-from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
@@ -354,14 +353,6 @@ def insert_missing(session: Session, model: type[Base], values: dict[str, Any]) 
     session.execute(statement)
 
 
-def get_session() -> Session:
-    """The session of the current request (or app context), created on first use."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["labvault"].database.sessionmaker()
-    session: Session = g.db_session
-    return session
-
-
 def begin_write(session: Session) -> None:
     """Start the write transaction of one operation (ending any read before it).
 
@@ -417,9 +408,3 @@ def first_line(error: BaseException) -> str:
     orig = getattr(error, "orig", None) or error
     text = str(orig)
     return f"{type(orig).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-def close_session(_exc: BaseException | None = None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()

@@ -18,11 +18,11 @@ from labvault.auth.tokens import TokenSigner
 from labvault.db import Database, begin_write
 from labvault.files.storage import FileStore
 from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
-from labvault.records import versions
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin import service as signin
-from labvault.signin.delivery import deliver
 from labvault.signin.urls import check_next_url, external_url
+from labvault.versions import service as versions
+from labvault.web.delivery import deliver
 
 
 class Core(Protocol):

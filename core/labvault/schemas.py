@@ -7,8 +7,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from labvault.gate import MAX_INT
-
+#: The largest id or counter: INTEGER holds 2**31 - 1 on MariaDB and PostgreSQL.
+MAX_INT = 2**31 - 1
 #: item_id and collection_id: readable in a URL as they are.
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._~-]{1,40}$"
 IDENTIFIER_ERROR = "1 to 40 letters, digits, '.', '_', '~' or '-'"

@@ -149,8 +149,8 @@ def labvault_make_user() -> Callable[..., TestUser]:
     whose token is the access token of a session of its own (revoked like any)."""
     from labvault.auth.models import Role, Status
     from labvault.auth.service import start_session
-    from labvault.db import get_session
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     def make(
         app: Any, role: str = "user", status: str = "active", email: str | None = None

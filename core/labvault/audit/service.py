@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
 from labvault.audit.models import AuditEvent
@@ -28,6 +27,11 @@ from labvault.errors import WriteOutsideTransaction
 CLI = "cli"
 #: The actor of what the server does by itself, on nobody's behalf.
 SYSTEM = "system"
+
+#: The key of a session's ``info`` holding the address of the client whose request the
+#: session serves (the web layer sets it, :mod:`labvault.web.session`); the events written
+#: in the session record it. A session without it (the CLI's, a backup's thread) has none.
+CLIENT = "labvault_client"
 
 #: Detail names that would hold a credential; recording one is a bug, refused at once.
 _SECRET_NAME = re.compile(r"password|secret|token|credential|(^|_)key$", re.IGNORECASE)
@@ -54,12 +58,9 @@ def _check_no_secrets(details: Mapping[str, Any], path: str = "") -> None:
             _check_no_secrets(value, f"{path}{name}.")
 
 
-def _client() -> str | None:
-    """The client's address for an action that came over HTTP (the CLI's request
-    contexts have none)."""
-    if not has_request_context():
-        return None
-    address = request.remote_addr
+def _client(session: Session) -> str | None:
+    """The address of the client whose request ``session`` serves, if any."""
+    address = session.info.get(CLIENT)
     return address[:_CLIENT_LENGTH] if address else None
 
 
@@ -93,7 +94,7 @@ def record(
         actor=label[:_LABEL_LENGTH],
         target=target[:_LABEL_LENGTH],
         details=details,
-        client=_client(),
+        client=_client(session),
     )
     session.add(event)
     return event

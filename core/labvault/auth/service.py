@@ -32,7 +32,7 @@ API_KEY_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 class AuthError(Unauthenticated):
     """A credential is refused (401). The message says why, for the log only: the client
-    gets one message for every refused token (:func:`labvault.auth.access.refuse_token`)."""
+    gets one message for every refused token (:func:`labvault.web.access.refuse_token`)."""
 
 
 def _hash(secret: str) -> str:

@@ -6,11 +6,11 @@ Detaching a file from an item lives here too: a file a block uses cannot be deta
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
@@ -22,22 +22,17 @@ from labvault.files.models import StoredFile, item_files
 from labvault.items.history import changed
 from labvault.items.models import Item
 from labvault.plugin import BlockFile, BlockType
-from labvault.registry import BLOCK_TYPES
+
+#: The block types of a server by name (the registry's instances of BLOCK_TYPES).
+BlockTypes = Mapping[str, BlockType]
 
 
-def block_types() -> dict[str, BlockType]:
-    types: dict[str, BlockType] = current_app.extensions["labvault"].registry.instances_of(
-        BLOCK_TYPES
-    )
-    return types
-
-
-def block_type(name: str) -> BlockType:
-    found = block_types().get(name)
+def block_type(types: BlockTypes, name: str) -> BlockType:
+    found = types.get(name)
     if found is None:
         raise Invalid(
             f"unknown block type {name!r}",
-            {"block_type": [f"unknown; available: {', '.join(block_types())}"]},
+            {"block_type": [f"unknown; available: {', '.join(types)}"]},
         )
     return found
 
@@ -126,9 +121,9 @@ def _validated(instance: BlockType, data: Any, file_ids: list[int]) -> dict[str,
     return json.loads(json.dumps(loaded, default=str))  # dates and decimals as JSON stores them
 
 
-def compute(session: Session, item: Item, block: Block) -> None:
+def compute(session: Session, types: BlockTypes, item: Item, block: Block) -> None:
     """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
-    instance = block_type(block.block_type)
+    instance = block_type(types, block.block_type)
     block_files = _block_files(session, item, list(block.file_ids))
     accepted = instance.accepted_file_extensions
     unreadable = [f.name for f in block_files if accepted and f.extension not in accepted]
@@ -148,8 +143,10 @@ def compute(session: Session, item: Item, block: Block) -> None:
         block.computed, block.error = {}, f"the {instance.name} block type failed: {exc}"
 
 
-def create_block(session: Session, user: User, item: Item, body: dict[str, Any]) -> Block:
-    instance = block_type(body["block_type"])
+def create_block(
+    session: Session, types: BlockTypes, user: User, item: Item, body: dict[str, Any]
+) -> Block:
+    instance = block_type(types, body["block_type"])
     file_ids = body.get("file_ids", [])
     position = session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(Block.position), -1) + 1).where(
@@ -164,7 +161,7 @@ def create_block(session: Session, user: User, item: Item, body: dict[str, Any])
         file_ids=file_ids,
         position=position,
     )
-    compute(session, item, block)
+    compute(session, types, item, block)
     session.add(block)
     changed(session, item, "block_create", user.id)
     session.commit()
@@ -172,15 +169,20 @@ def create_block(session: Session, user: User, item: Item, body: dict[str, Any])
 
 
 def update_block(
-    session: Session, user: User, item: Item, block: Block, body: dict[str, Any]
+    session: Session,
+    types: BlockTypes,
+    user: User,
+    item: Item,
+    block: Block,
+    body: dict[str, Any],
 ) -> Block:
-    instance = block_type(block.block_type)
+    instance = block_type(types, block.block_type)
     file_ids = body.get("file_ids", block.file_ids)
     if "title" in body:
         block.title = body["title"]
     block.data = _validated(instance, body.get("data", block.data), file_ids)
     block.file_ids = list(file_ids)
-    compute(session, item, block)
+    compute(session, types, item, block)
     count_up(block, "version")
     block.updated_at = utcnow()
     changed(session, item, "block_update", user.id)
@@ -233,12 +235,12 @@ def replace_blocks(session: Session, item: Item, saved: list[dict[str, Any]]) ->
     session.flush()
 
 
-def plot_png(session: Session, item: Item, block: Block) -> bytes:
+def plot_png(session: Session, types: BlockTypes, item: Item, block: Block) -> bytes:
     """The block's picture; Conflict for a block whose results failed, NotFound for a
     block type that draws none."""
     if block.error:
         raise Conflict(f"the block has no plot: {block.error}")
-    instance = block_type(block.block_type)
+    instance = block_type(types, block.block_type)
     try:
         block_files = _block_files(session, item, list(block.file_ids))
         png = instance.render_png(block.data, block.computed, block_files)

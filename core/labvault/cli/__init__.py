@@ -112,8 +112,8 @@ def cli(ctx: click.Context, dev: bool) -> None:
 
 def _first_run(app: Flask, base_url: str) -> None:
     """With no users yet, create an admin and print a bearer token for /doc, once."""
-    from labvault.db import get_session
     from labvault.users.service import bootstrap_admin
+    from labvault.web.session import get_session
 
     with app.app_context():
         created = bootstrap_admin(get_session(), FIRST_ADMIN_EMAIL)
@@ -368,8 +368,8 @@ def users() -> None:
 @click.pass_context
 def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
     """Create an active user."""
-    from labvault.db import get_session
     from labvault.users.service import create_user
+    from labvault.web.session import get_session
 
     with _obj(ctx).app().app_context():
         user = create_user(get_session(), email, display_name=name, role=Role(role))
@@ -380,8 +380,8 @@ def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List users."""
-    from labvault.db import get_session
     from labvault.users.service import list_users
+    from labvault.web.session import get_session
 
     with _obj(ctx).app().app_context():
         session = get_session()
@@ -424,8 +424,8 @@ def _change_user(ctx: click.Context, who: str, **changes: Any) -> None:
     from flask import current_app
 
     from labvault.audit.service import CLI
-    from labvault.db import get_session
     from labvault.users.service import find_user, update_user
+    from labvault.web.session import get_session
 
     with _obj(ctx).app().app_context():
         session = get_session()
@@ -468,8 +468,8 @@ def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
     from flask import current_app
 
     from labvault.auth.service import start_session
-    from labvault.db import get_session
     from labvault.users.service import find_user
+    from labvault.web.session import get_session
 
     with _obj(ctx).app().app_context():
         session = get_session()
@@ -504,13 +504,15 @@ def files() -> None:
 def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     """Remove files no item, block or version refers to, and their content."""
     from labvault.audit.service import CLI
-    from labvault.db import get_session
-    from labvault.records.garbage import collect_garbage
+    from labvault.files_gc import collect_garbage
+    from labvault.web.session import get_session
 
-    with _obj(ctx).app().app_context():
+    app = _obj(ctx).app()
+    with app.app_context():
         try:
             report = collect_garbage(
                 get_session(),
+                app.extensions["labvault"].file_store,
                 grace_seconds=grace_seconds,
                 dry_run=dry_run,
                 actor=CLI,
@@ -545,11 +547,13 @@ def sources() -> None:
 @click.pass_context
 def sources_list(ctx: click.Context) -> None:
     """Show every file source and the state of its listing."""
-    from labvault.db import get_session
-    from labvault.sources.service import source_infos
+    from labvault.sources.service import FileSources, source_infos
+    from labvault.web.session import get_session
 
-    with _obj(ctx).app().test_request_context():
-        infos = source_infos(get_session())
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    with app.app_context():
+        infos = source_infos(get_session(), FileSources.configured(state.settings, state.registry))
     if not infos:
         click.echo("no file sources (FILE_SOURCES is empty)")
         return
@@ -573,15 +577,18 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
     """Rebuild the listing of one file source, or of all (for cron)."""
     import time
 
-    from labvault.db import get_session
     from labvault.sources import listing
-    from labvault.sources.service import get_source, sources
+    from labvault.sources.service import FileSources
+    from labvault.web.session import get_session
 
-    with _obj(ctx).app().test_request_context():
-        names = [name] if name else list(sources())
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    sources = FileSources.configured(state.settings, state.registry)
+    with app.app_context():
+        names = [name] if name else list(sources.instances)
         synced = failed = entries = 0
         for each in names:
-            source = get_source(each)
+            source = sources.get(each)
             started = time.monotonic()
 
             def progress(count: int, label: str = each) -> None:
@@ -633,14 +640,16 @@ def inventory_import(
 ) -> None:
     """Import an inventory export FILE with the importer INSTANCE."""
     from labvault.auth.models import Role
-    from labvault.db import get_session
-    from labvault.inventory.service import import_file
+    from labvault.inventory.service import Importers, import_file
     from labvault.users.service import find_user
+    from labvault.web.session import get_session
 
     def progress(rows: int) -> None:
         click.echo(f"\r{rows} rows read", nl=False, err=True)
 
-    with _obj(ctx).app().test_request_context():
+    app = _obj(ctx).app()
+    state = app.extensions["labvault"]
+    with app.app_context():
         session = get_session()
         user = find_user(session, who)
         if not user.is_active or not user.has_role(Role.MANAGER):
@@ -648,6 +657,7 @@ def inventory_import(
         with file.open("rb") as stream:
             report = import_file(
                 session,
+                Importers.configured(state.settings, state.registry),
                 user,
                 instance,
                 stream,

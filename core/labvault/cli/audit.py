@@ -68,7 +68,7 @@ def audit_command(
     """Show the audit log (role and status changes, purges, restores, API keys,
     backups, imports), one line per event, newest first."""
     from labvault.audit.service import list_events
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     query = list_events(
         action=action, actor_id=actor_id, target=target, since=since, until=until

@@ -32,16 +32,24 @@ def backup() -> None:
     """Backups: snapshots of the database and the files (see BACKUP_STRATEGIES)."""
 
 
-def _run_strategies(names: list[str]) -> None:
+def _backups(ctx: click.Context) -> Any:
+    """The app's :class:`~labvault.backups.strategies.Backups`."""
+    from labvault.backups.strategies import Backups
+
+    state = _obj(ctx).app().extensions["labvault"]
+    return Backups.configured(state.settings, state.registry, state.database)
+
+
+def _run_strategies(backups: Any, names: list[str]) -> None:
     from labvault.audit.service import CLI
-    from labvault.backups import service
-    from labvault.db import get_session
+    from labvault.backups import runs
+    from labvault.web.session import get_session
 
     failed = 0
     for name in names:
         bars = _Bars()
         try:
-            report = service.run_strategy(get_session(), name, bars, actor=CLI)
+            report = runs.run_strategy(get_session(), backups, name, bars, actor=CLI)
         except LabvaultError as exc:
             bars.close()
             failed += 1
@@ -72,38 +80,40 @@ def backup_create(
     ctx: click.Context, strategy: str | None, output_path: Path | None, compression_level: int
 ) -> None:
     """Take a snapshot now: with one strategy, every strategy, or into an archive."""
-    from labvault.backups import service
+    from labvault.backups import runs
 
     if strategy and output_path:
         raise click.UsageError("give --strategy or --output-path, not both")
-    with _obj(ctx).app().test_request_context():
+    backups = _backups(ctx)
+    with _obj(ctx).app().app_context():
         if output_path is not None:
             bars = _Bars()
-            report = service.create_archive(output_path, compression_level, bars)
+            report = runs.create_archive(backups, output_path, compression_level, bars)
             bars.close()
             click.echo(_run_summary(report))
             return
-        names = [strategy] if strategy else list(service.strategies())
+        names = [strategy] if strategy else list(backups.strategies())
         if not names:
             raise LabvaultError("no backup strategies are configured (BACKUP_STRATEGIES)")
         if strategy:
-            service.get_strategy(strategy)
-        _run_strategies(names)
+            backups.strategy(strategy)
+        _run_strategies(backups, names)
 
 
 @backup.command("due")
 @click.pass_context
 def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
-    from labvault.backups import service
-    from labvault.db import get_session
+    from labvault.backups import runs
+    from labvault.web.session import get_session
 
-    with _obj(ctx).app().test_request_context():
-        names = service.due_strategies(get_session())
+    backups = _backups(ctx)
+    with _obj(ctx).app().app_context():
+        names = runs.due_strategies(get_session(), backups)
         if not names:
             click.echo("no backup is due")
             return
-        _run_strategies(names)
+        _run_strategies(backups, names)
 
 
 @backup.command("list")
@@ -111,33 +121,33 @@ def backup_due(ctx: click.Context) -> None:
 @click.pass_context
 def backup_list(ctx: click.Context, strategy: str | None) -> None:
     """The snapshots each strategy keeps, oldest first."""
-    from labvault.backups import service
+    from labvault.backups import reports
 
     failed = False
-    with _obj(ctx).app().test_request_context():
-        names = [service.get_strategy(strategy).name] if strategy else list(service.strategies())
-        rows = []
-        for name in names:
-            problems: list[str] = []
-            try:
-                snapshots = service.snapshots_of(name, problems)
-            except LabvaultError as exc:  # the others are still listed
-                problems.append(str(exc))
-                snapshots = []
-            for problem in problems:
-                click.echo(f"{name}: {problem}", err=True)
-            failed = failed or bool(problems)
-            for snapshot in snapshots:
-                rows.append(
-                    (
-                        name,
-                        snapshot["snapshot"],
-                        snapshot["rows"],
-                        snapshot["files"],
-                        _size(snapshot["bytes"]),
-                        "yes" if snapshot["encrypted"] else "no",
-                    )
+    backups = _backups(ctx)
+    names = [backups.strategy(strategy).name] if strategy else list(backups.strategies())
+    rows = []
+    for name in names:
+        problems: list[str] = []
+        try:
+            snapshots = reports.snapshots_of(backups, name, problems)
+        except LabvaultError as exc:  # the others are still listed
+            problems.append(str(exc))
+            snapshots = []
+        for problem in problems:
+            click.echo(f"{name}: {problem}", err=True)
+        failed = failed or bool(problems)
+        for snapshot in snapshots:
+            rows.append(
+                (
+                    name,
+                    snapshot["snapshot"],
+                    snapshot["rows"],
+                    snapshot["files"],
+                    _size(snapshot["bytes"]),
+                    "yes" if snapshot["encrypted"] else "no",
                 )
+            )
     _table(("strategy", "snapshot", "rows", "files", "size", "encrypted"), rows)
     if failed:
         raise SystemExit(1)
@@ -158,23 +168,23 @@ def backup_verify(
     """Read every part and file of snapshots again and check every checksum."""
     import time
 
-    from labvault.backups import service
+    from labvault.backups import reports
 
     if snapshot and not strategy:
         raise click.UsageError("a SNAPSHOT needs --strategy")
     started = time.monotonic()
-    with _obj(ctx).app().test_request_context():
-        bars = _Bars()
-        if from_archive is not None:
-            checked = [(str(from_archive), service.verify_archive(from_archive, bars))]
-        else:
-            names = [strategy] if strategy else list(service.strategies())
-            checked = [
-                (name, report)
-                for name in names
-                for report in service.verify(service.get_strategy(name).name, snapshot, bars)
-            ]
-        bars.close()
+    bars = _Bars()
+    if from_archive is not None:
+        checked = [(str(from_archive), reports.verify_archive(from_archive, bars))]
+    else:
+        backups = _backups(ctx)
+        names = [strategy] if strategy else list(backups.strategies())
+        checked = [
+            (name, report)
+            for name in names
+            for report in reports.verify(backups, backups.strategy(name).name, snapshot, bars)
+        ]
+    bars.close()
     problems = 0
     for where, report in checked:
         for problem in report.problems:
@@ -233,29 +243,30 @@ def backup_restore(
     """Restore a snapshot into this server's database and file store."""
     import time
 
-    from labvault.backups import restore, service
+    from labvault.backups import restore, runs
     from labvault.backups.snapshot import temporary_folder
-    from labvault.db import get_session
+    from labvault.web.session import get_session
 
     if bool(from_archive) == bool(strategy) or (strategy and not snapshot):
         raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")
     started = time.monotonic()
-    with _obj(ctx).app().test_request_context():
+    backups = _backups(ctx)
+    with _obj(ctx).app().app_context():
         if from_archive is not None:
             source: Any = restore.ArchiveSource(from_archive)
         else:
             assert strategy is not None and snapshot is not None
-            repository = service.get_strategy(strategy).repository()
+            repository = backups.strategy(strategy).repository()
             repository.open(create=False)
             source = restore.RepositorySource(repository, snapshot)
-        settings = _obj(ctx).app().extensions["labvault"].settings
+        settings = backups.settings
         bars = _Bars()
         try:
             with temporary_folder() as folder:
                 report = restore.restore(
                     source,
-                    service._engine(),
-                    service.file_store(),
+                    backups.engine,
+                    backups.store,
                     AlembicMigrations(settings["DATABASE_URL"], settings["MARIADB_SEARCH_ENGINE"]),
                     Path(folder),
                     force=force,
@@ -265,7 +276,7 @@ def backup_restore(
             bars.close()
             source.close()
         origin = f"archive {from_archive.name}" if from_archive else f"strategy {strategy}"
-        service.record_restore(
+        runs.record_restore(
             get_session(),
             report.snapshot,
             origin,

@@ -1,22 +1,11 @@
-"""File request and response schemas."""
+"""File response schemas (an upload's body: :mod:`labvault.web.files`)."""
 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest.fields import Upload
 from marshmallow import fields
 
-from labvault.schemas import Strict, UserRefSchema
-
-
-class UploadSchema(Strict):
-    """The multipart/form-data body of an upload (Swagger UI shows a file picker)."""
-
-    file = Upload(
-        required=True,
-        # minLength: an empty file is refused (there is nothing to store)
-        metadata={"description": "the file; its name is kept without directories", "minLength": 1},
-    )
+from labvault.schemas import UserRefSchema
 
 
 class OriginalSchema(ma.Schema):

@@ -3,7 +3,7 @@
 Content is on disk (fsynced, under its final name) before the row that points to it is
 written, so a row never points at missing content; if the transaction then fails, the
 content is merely unreferenced until ``labvault files gc`` collects it
-(:mod:`labvault.records.garbage`).
+(:mod:`labvault.files_gc`).
 
 Who may read a file: whoever may read an item it is attached to or an item one of
 whose versions lists it (so unlinking never hides a file from the item's history).
@@ -15,20 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import IO, Any
 
-import flask
 import sqlalchemy as sa
-from flask import current_app, url_for
 from sqlalchemy.orm import Session
-from werkzeug.datastructures import FileStorage
 
 from labvault.auth.models import User
-from labvault.errors import Forbidden, Invalid, NotFound, ServerFault
-from labvault.files.download import guess_media_type, safe_filename, send_stored_file
+from labvault.errors import Forbidden, Invalid, NotFound
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import ContentMissing, FileStore, StoredContent
+from labvault.files.names import guess_media_type, safe_filename
+from labvault.files.storage import FileStore, StoredContent
 from labvault.items import access
 from labvault.items import service as items
 from labvault.items.history import changed
@@ -37,10 +33,8 @@ from labvault.paging import PageRequest, page_rows
 
 #: How much of the content the media type is guessed from (magic bytes).
 HEAD_BYTES = 512
-
-
-def store() -> FileStore:
-    return FileStore(Path(current_app.extensions["labvault"].settings["FILE_DIRECTORY"]))
+#: Builds the URL of a file's content from its id (the web layer's ``url_for``).
+ContentUrl = Callable[[int], str]
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -88,35 +82,8 @@ def get_readable_file(session: Session, user: User, file_id: int) -> StoredFile:
     return stored
 
 
-#: Checks a package above may add, run before a file's content is sent: each answers
-#: None (send it), headers to add to the answer, or an answer of its own (a redirect to a
-#: newer copy of the file, say).
-ContentCheck = Callable[[Session, User, StoredFile], "flask.Response | dict[str, str] | None"]
-content_checks: list[ContentCheck] = []
-
-
-def send_content(session: Session, user: User, file_id: int) -> flask.Response:
-    """The download of a file ``user`` may read, for the current request (Range, ETag)."""
-    stored = get_readable_file(session, user, file_id)
-    headers: dict[str, str] = {}
-    for check in content_checks:
-        answer = check(session, user, stored)
-        if isinstance(answer, flask.Response):
-            return answer
-        headers |= answer or {}
-    try:
-        response = send_stored_file(
-            store(), stored.sha256, name=stored.name, media_type=stored.media_type, size=stored.size
-        )
-        response.headers.update(headers)
-        return response
-    except ContentMissing as exc:
-        current_app.logger.error("file %s: %s", file_id, exc)
-        raise ServerFault(f"the content of file {file_id} is missing from the file store") from None
-
-
 def item_files_page(
-    session: Session, user: User, item: Item, page: PageRequest
+    session: Session, user: User, item: Item, page: PageRequest, content_url: ContentUrl
 ) -> list[dict[str, Any]]:
     """A page of the files attached to ``item``, oldest first."""
     query = (
@@ -125,7 +92,7 @@ def item_files_page(
         .where(item_files.c.item_id == item.id)
         .order_by(StoredFile.id)
     )
-    return files_to_dicts(session, user, page_rows(session, query, page))
+    return files_to_dicts(session, user, page_rows(session, query, page), content_url)
 
 
 def _linked_refcodes(session: Session, user: User, file_ids: list[int]) -> dict[int, list[str]]:
@@ -157,9 +124,10 @@ def _original(stored: StoredFile) -> dict[str, Any] | None:
 
 
 def files_to_dicts(
-    session: Session, user: User, stored_files: Iterable[StoredFile]
+    session: Session, user: User, stored_files: Iterable[StoredFile], content_url: ContentUrl
 ) -> list[dict[str, Any]]:
-    """Files as the API shows them, with the items (that ``user`` may read) they belong to."""
+    """Files as the API shows them, with the items (that ``user`` may read) they belong to
+    and where their content is (``content_url``)."""
     stored_files = list(stored_files)
     linked = _linked_refcodes(session, user, [f.id for f in stored_files])
     return [
@@ -174,7 +142,7 @@ def files_to_dicts(
             "created_by": items.user_ref(f.created_by),
             "created_at": f.created_at,
             "items": linked[f.id],
-            "content_url": url_for("files.file_content", file_id=f.id),
+            "content_url": content_url(f.id),
         }
         for f in stored_files
     ]
@@ -191,19 +159,14 @@ def writable_item(session: Session, user: User, refcode: str) -> Item:
     return item
 
 
-def keep_content(stream: IO[bytes]) -> StoredContent:
-    """Keep a stream's content in the store (at most MAX_CONTENT_LENGTH bytes, not empty).
+def keep_content(store: FileStore, stream: IO[bytes], *, max_size: int) -> StoredContent:
+    """Keep a stream's content in the store (at most ``max_size`` bytes, not empty).
 
-    A stream that is already a temp file of the store (an upload, see ``files.uploads``)
-    is only renamed into place; any other is copied there first. Nothing is left behind
-    when it fails.
+    A stream that is already a temp file of the store (an upload, see
+    :mod:`labvault.web.uploads`) is only renamed into place; any other is copied there
+    first. Nothing is left behind when it fails.
     """
-    file_store = store()
-    settings = current_app.extensions["labvault"].settings
-    if file_store.owns(stream):
-        temp = stream
-    else:
-        temp = file_store.write_temp(stream, max_size=settings["MAX_CONTENT_LENGTH"])
+    temp = stream if store.owns(stream) else store.write_temp(stream, max_size=max_size)
     try:
         if temp.size == 0:
             raise Invalid(
@@ -211,15 +174,15 @@ def keep_content(stream: IO[bytes]) -> StoredContent:
             )
         # on disk, under its digest, before the row that points to it; outside the
         # write transaction, so a long fsync does not hold up other writers
-        return file_store.keep(temp)
+        return store.keep(temp)
     except BaseException:
         temp.discard()
         raise
 
 
-def new_file_row(content: StoredContent, name: str, **origin: Any) -> StoredFile:
+def new_file_row(store: FileStore, content: StoredContent, name: str, **origin: Any) -> StoredFile:
     """The row of a stored content, named ``name`` (``origin``: where it came from)."""
-    with store().open(content.sha256) as stored_content:
+    with store.open(content.sha256) as stored_content:
         head = stored_content.read(HEAD_BYTES)
     name = safe_filename(name)
     return StoredFile(
@@ -231,9 +194,11 @@ def new_file_row(content: StoredContent, name: str, **origin: Any) -> StoredFile
     )
 
 
-def attach(session: Session, user: User, refcode: str, stored: StoredFile) -> StoredFile:
-    """Add a new file row to the item (its write starts here) and keep a version. Commits."""
-    item = items.get_item(session, user, refcode, write=True)
+def attach(session: Session, user: User, item: Item, stored: StoredFile) -> StoredFile:
+    """Add a new file row to an item ``user`` may change, read before the content was
+    stored (:func:`writable_item`); its write starts here, and it keeps a version.
+    Commits."""
+    items.lock_for_change(session, user, item)
     session.add(stored)
     session.flush()
     session.execute(sa.insert(item_files).values(item_id=item.id, file_id=stored.id))
@@ -242,12 +207,25 @@ def attach(session: Session, user: User, refcode: str, stored: StoredFile) -> St
     return stored
 
 
-def attach_upload(session: Session, user: User, refcode: str, upload: FileStorage) -> StoredFile:
-    """Store an uploaded file, attach it to the item and keep a version; 404/403/422."""
-    writable_item(session, user, refcode)
-    content = keep_content(upload.stream)
-    stored = new_file_row(content, upload.filename or "", origin="upload", created_by_id=user.id)
-    return attach(session, user, refcode, stored)
+def attach_upload(
+    session: Session,
+    store: FileStore,
+    user: User,
+    refcode: str,
+    stream: IO[bytes],
+    name: str,
+    *,
+    max_size: int,
+) -> StoredFile:
+    """Store an uploaded file, attach it to the item and keep a version; 404/403/422.
+
+    The item is read once, before the content is stored: someone who may not change it
+    stores nothing.
+    """
+    item = writable_item(session, user, refcode)
+    content = keep_content(store, stream, max_size=max_size)
+    stored = new_file_row(store, content, name, origin="upload", created_by_id=user.id)
+    return attach(session, user, item, stored)
 
 
 def require_attached(session: Session, item: Item, file_id: int) -> None:

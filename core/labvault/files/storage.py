@@ -8,7 +8,7 @@ database could point to. ``tmp/`` sits inside the root so the rename stays on on
 filesystem and is atomic.
 
 Uploads can also be written into ``tmp/`` directly (:meth:`FileStore.open_temp`, used by
-the upload request class of :mod:`labvault.files.uploads`), so placing them is only a
+the upload request class of :mod:`labvault.web.uploads`), so placing them is only a
 rename: a large upload is written to disk once.
 
 Placing content and garbage collection exclude each other through a lock file

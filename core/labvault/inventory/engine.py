@@ -34,7 +34,7 @@ from labvault.items.history import changed
 from labvault.items.models import Item, ItemType
 from labvault.items.schemas import STATUSES, TYPE_FIELD_NAMES, validate_item_input
 from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
-from labvault.records.versions import record_noted_changes
+from labvault.versions.service import record_noted_changes
 
 #: Records handled (and versions written) per batch.
 BATCH = 500

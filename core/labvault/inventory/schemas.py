@@ -1,12 +1,11 @@
-"""Schemas of the inventory routes."""
+"""Schemas of inventory imports (an import's request body: :mod:`labvault.web.inventory`)."""
 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest.fields import Upload
-from marshmallow import fields, validate
+from marshmallow import fields
 
-from labvault.schemas import Strict, UserRefSchema
+from labvault.schemas import UserRefSchema
 
 
 class ImporterSchema(ma.Schema):
@@ -14,25 +13,6 @@ class ImporterSchema(ma.Schema):
     type = fields.String()
     description = fields.String()
     accepted_file_extensions = fields.List(fields.String())
-
-
-class ImportRequestSchema(Strict):
-    """The multipart/form-data body of an import."""
-
-    file = Upload(required=True, metadata={"description": "the inventory export"})
-    importer = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=40),
-        metadata={"description": "instance name from INVENTORY_IMPORTERS"},
-    )
-    dry_run = fields.Boolean(
-        load_default=False, metadata={"description": "report what would happen; write nothing"}
-    )
-    mark_missing = fields.String(
-        load_default=None,
-        validate=validate.Length(min=1, max=40),
-        metadata={"description": "the status to give items the export no longer has"},
-    )
 
 
 class RejectedRowSchema(ma.Schema):

@@ -4,10 +4,10 @@ and the imports that were run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
@@ -17,14 +17,36 @@ from labvault.inventory.models import InventoryImport
 from labvault.items.service import user_ref
 from labvault.paging import PageRequest, page_rows
 from labvault.plugin import InventoryImporter
-from labvault.registry import INVENTORY_IMPORTERS
+from labvault.registry import INVENTORY_IMPORTERS, Registry
 
 
-def importers() -> Mapping[str, InventoryImporter]:
-    return current_app.extensions["labvault"].registry.instances_of(INVENTORY_IMPORTERS)
+@dataclass(frozen=True)
+class Importers:
+    """The inventory importers of a server (``INVENTORY_IMPORTERS``) and what the items
+    they make are numbered with."""
+
+    instances: Mapping[str, InventoryImporter]
+    #: IDENTIFIER_PREFIX, of the refcodes of new items.
+    identifier_prefix: str
+    #: INVENTORY_MAX_ROWS: a larger export is refused whole.
+    max_rows: int
+
+    @classmethod
+    def configured(cls, settings: Mapping[str, Any], registry: Registry) -> Importers:
+        return cls(
+            registry.instances_of(INVENTORY_IMPORTERS),
+            settings["IDENTIFIER_PREFIX"],
+            settings["INVENTORY_MAX_ROWS"],
+        )
+
+    def get(self, name: str) -> InventoryImporter:
+        importer = self.instances.get(name)
+        if importer is None:
+            raise NotFound(f"no inventory importer {name!r}")
+        return importer
 
 
-def importer_infos() -> list[dict[str, Any]]:
+def importer_infos(importers: Importers) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
@@ -32,12 +54,13 @@ def importer_infos() -> list[dict[str, Any]]:
             "description": importer.options.get("description") or importer.description,
             "accepted_file_extensions": list(importer.accepted_file_extensions),
         }
-        for name, importer in importers().items()
+        for name, importer in importers.instances.items()
     ]
 
 
 def import_file(
     session: Session,
+    importers: Importers,
     user: User,
     name: str,
     stream: BinaryIO,
@@ -47,19 +70,15 @@ def import_file(
     mark_missing: str | None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    importer = importers().get(name)
-    if importer is None:
-        raise NotFound(f"no inventory importer {name!r}")
-    settings = current_app.extensions["labvault"].settings
     return run_import(
         session,
         user,
         name,
-        importer,
+        importers.get(name),
         stream,
         filename,
-        prefix=settings["IDENTIFIER_PREFIX"],
-        max_rows=settings["INVENTORY_MAX_ROWS"],
+        prefix=importers.identifier_prefix,
+        max_rows=importers.max_rows,
         dry_run=dry_run,
         mark_missing=mark_missing,
         progress=progress,

@@ -2,7 +2,7 @@
 
 Every operation that changes an item (its fields, relationships, blocks or files) calls
 :func:`changed` in its transaction. When the transaction commits, the recorder of
-:mod:`labvault.records.versions` bumps the item's version and stores a snapshot of the
+:mod:`labvault.versions.service` bumps the item's version and stores a snapshot of the
 item with its blocks and files. The packages that change items (items, files, blocks)
 only note the change; the recorder, which reads all of them, sits above them.
 """
@@ -18,7 +18,7 @@ from labvault.items.models import Item
 #: ``session.info`` keys: the changes noted in the current transaction, and whether the
 #: session's factory has a recorder (without one, a noted change would be lost).
 CHANGES = "labvault.item_changes"
-RECORDED = "labvault.records_versions"
+RECORDED = "labvault.versions_recorded"
 #: Longest ``action`` the versions table keeps.
 MAX_ACTION_LENGTH = 30
 
@@ -37,7 +37,7 @@ def changed(session: Session, item: Item, action: str, user_id: int | None) -> N
     if not session.info.get(RECORDED):
         raise RuntimeError(
             "this session keeps no versions: create it from a sessionmaker given to "
-            "labvault.records.versions.keep_versions"
+            "labvault.versions.service.keep_versions"
         )
     if not 0 < len(action) <= MAX_ACTION_LENGTH:
         raise ValueError(f"a version's action is 1 to {MAX_ACTION_LENGTH} characters: {action!r}")

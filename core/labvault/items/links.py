@@ -27,7 +27,7 @@ INVALID_FIELDS = "the item has invalid fields"
 
 # Plain tables, not the mapped classes: a statement without ORM entities or attributes
 # skips the ORM's part of executing it (and its autoflush: nothing here reads rows that
-# the session could still hold unflushed, see labvault.records.versions).
+# the session could still hold unflushed, see labvault.versions.service).
 _collections, _users = Collection.__table__, User.__table__
 _links, _targets = ItemRelationship.__table__, Item.__table__.alias("targets")
 

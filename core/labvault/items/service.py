@@ -70,6 +70,26 @@ def get_item(
     return item
 
 
+def lock_for_change(session: Session, user: User, item: Item) -> None:
+    """Start the write of a change to an item read (writable) with :func:`get_item` before
+    slow work done outside the write, such as storing an upload: its row is locked and
+    read again, still there (else NotFound) and writable by ``user`` (else Forbidden)."""
+    begin_write(session)
+    locked = session.scalars(
+        sa.select(Item)
+        .where(Item.id == item.id, Item.deleted_at.is_(None), access.writable(user))
+        .options(orm.lazyload(Item.creators), orm.lazyload(Item.relationships))
+        .with_for_update(of=Item)
+        .execution_options(populate_existing=True)
+    ).first()
+    if locked is not None:
+        return
+    there = sa.and_(Item.id == item.id, Item.deleted_at.is_(None), access.readable(user))
+    if session.scalar(sa.select(Item.id).where(there)) is None:
+        raise NotFound(f"no item {item.refcode}")
+    raise Forbidden(f"you may read {item.refcode} but not change it")
+
+
 def get_item_by_item_id(session: Session, user: User, item_id: str) -> Item:
     """The item with this item_id, among those ``user`` may read (NotFound otherwise: the
     answer must not name another item's refcode).

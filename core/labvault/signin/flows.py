@@ -1,9 +1,10 @@
 """Redirect sign-in flows: where a login goes, and what its callback must bring back.
 
 The flow's state, the OpenID Connect nonce, the PKCE verifier and the fingerprint of the
-browser that started it (:mod:`labvault.signin.browser`) are one single-use ticket in
-the database (valid 10 minutes), so a flow started on one worker may end on another, a
-replayed callback finds its state spent, and a callback in another browser is refused.
+browser that started it are one single-use ticket in the database (valid 10 minutes), so
+a flow started on one worker may end on another, a replayed callback finds its state
+spent, and a callback in another browser is refused. A browser is known by a random
+nonce its cookie holds (:mod:`labvault.web.browser`); a flow keeps only its hash.
 
 A script (or /doc) that asks for JSON gets no flow of its own, since its answer reaches
 no browser: it gets a URL of this server, valid once, that starts the flow in the
@@ -13,6 +14,9 @@ browser that opens it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,13 +26,36 @@ from sqlalchemy.orm import Session
 from labvault.auth.tickets import issue_ticket, spend_ticket
 from labvault.errors import DomainError, Forbidden, Unavailable
 from labvault.plugin import AuthorizationCallback, AuthorizationRequest, AuthProvider, Identity
-from labvault.signin.browser import is_same_browser
 from labvault.signin.urls import check_next_url
 
 LOGIN_PURPOSE = "login"
 #: A sign-in a script started, waiting for the browser that opens its URL.
 HELD_PURPOSE = "login-held"
 LOGIN_LIFETIME = dt.timedelta(minutes=10)
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+
+
+def new_browser_nonce() -> str:
+    """A random nonce for a browser's cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def is_browser_nonce(value: str) -> bool:
+    """Whether a cookie's value is a nonce :func:`new_browser_nonce` could have made."""
+    return bool(_NONCE.match(value))
+
+
+def fingerprint(nonce: str) -> str:
+    """What a flow keeps of a browser's nonce."""
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def is_same_browser(held: str, expected: str | None) -> bool:
+    """Whether ``held`` (what the request's cookie holds, "" without one) is the nonce
+    whose fingerprint is ``expected``."""
+    if not expected or not is_browser_nonce(held):
+        return False
+    return hmac.compare_digest(fingerprint(held), expected)
 
 
 class BadCallback(DomainError):
@@ -71,8 +98,8 @@ def start_login(
     link_user_id: int | None,
     browser: str,
 ) -> str:
-    """Keep the flow's state, bound to ``browser`` (a fingerprint), and return the
-    provider's authorization URL."""
+    """Keep the flow's state, bound to ``browser`` (a :func:`fingerprint`), and return
+    the provider's authorization URL."""
     nonce = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)  # 64 characters (RFC 7636: 43 to 128)
     data = {
@@ -101,16 +128,18 @@ def finish_login(
     provider: AuthProvider,
     params: Mapping[str, str],
     allowed_origins: Sequence[str],
+    *,
+    held_nonce: str,
 ) -> tuple[Identity, dict[str, Any]]:
     """Check a callback (its state, and that it came to the browser that started the
-    flow) and have the provider say who signed in: (identity, flow), the flow's ``next``
-    checked again."""
+    flow: the one whose cookie holds ``held_nonce``) and have the provider say who signed
+    in: (identity, flow), the flow's ``next`` checked again."""
     flow = spend_ticket(session, LOGIN_PURPOSE, params.get("state", ""))
     if flow is None or flow["provider"] != provider.instance_name:
         raise BadCallback(
             "this sign-in is unknown, expired (after 10 minutes) or already finished; start again"
         )
-    if not is_same_browser(flow.get("browser")):
+    if not is_same_browser(held_nonce, flow.get("browser")):
         raise BadCallback(ANOTHER_BROWSER)
     # a flow may have been kept before a check existed, or ALLOWED_REDIRECT_ORIGINS changed
     flow["next"] = check_next_url(flow["next"], allowed_origins)

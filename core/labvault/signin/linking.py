@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,24 +23,25 @@ from labvault.auth.tickets import issue_ticket, read_ticket, spend_ticket
 from labvault.auth.tokens import TokenSigner
 from labvault.plugin import AuthProvider, Identity, SessionTokens
 from labvault.signin import service
-from labvault.signin.browser import is_same_browser
-from labvault.signin.flows import ANOTHER_BROWSER, LOGIN_LIFETIME, BadCallback
-from labvault.signin.pages import form_page
+from labvault.signin.flows import ANOTHER_BROWSER, LOGIN_LIFETIME, BadCallback, is_same_browser
 from labvault.signin.urls import check_next_url, origin_of
 
 CONFIRM_PURPOSE = "link-confirm"
 
-_CONFIRM = """<h1>Add a way to sign in?</h1>
-<p>You signed in with <strong>{{ provider }}</strong> as <strong>{{ identity }}</strong>.</p>
-<p>Add this to the labvault account of <strong>{{ account }}</strong>? From then on,
-signing in with {{ provider }} as {{ identity }} opens that account.</p>
-<form method="post" action="{{ action }}">
-<input type="hidden" name="confirmation" value="{{ secret }}">
-<button type="submit">Add it to {{ account }}</button>
-</form>
-<p>If that is not your account, or you did not start this, close this page: nothing is
-added.</p>
-"""
+
+@dataclass(frozen=True)
+class LinkQuestion:
+    """What the page confirming a link names (:func:`ask_to_link`)."""
+
+    #: The provider's label, and the identity as it names it.
+    provider: str
+    identity: str
+    #: The account the identity would join.
+    account: str
+    #: The single-use secret the page's button posts.
+    secret: str
+    #: The origin of where the tokens go after it (the page's form may redirect there).
+    next_origin: str | None
 
 
 def _named(name: str | None, detail: str | None) -> str:
@@ -49,13 +51,12 @@ def _named(name: str | None, detail: str | None) -> str:
 
 
 def ask_to_link(
-    session: Session, provider: AuthProvider, identity: Identity, flow: dict[str, Any], action: str
-) -> Any:
-    """The page asking to add ``identity`` to the account the flow was started for; its
-    form posts to ``action``. Raises the refusal a link would meet."""
+    session: Session, provider: AuthProvider, identity: Identity, flow: dict[str, Any]
+) -> LinkQuestion:
+    """What to ask before adding ``identity`` to the account the flow was started for
+    (the web layer shows it on a page). Raises the refusal a link would meet."""
     account = service.check_sign_in(session, provider, identity, link_user_id=flow["link_user_id"])
     assert account is not None  # a link always names its account (NotFound if it is gone)
-    account_name = _named(account.display_name, account.email)
     pending = {
         "provider": provider.instance_name,
         "identity": dataclasses.asdict(identity),
@@ -63,16 +64,12 @@ def ask_to_link(
         "next": flow["next"],
         "browser": flow["browser"],
     }
-    secret = issue_ticket(session, CONFIRM_PURPOSE, pending, LOGIN_LIFETIME)
-    return form_page(
-        _CONFIRM,
-        "Add a way to sign in to labvault",
-        redirects_to=[origin_of(flow["next"]) or ""] if flow["next"] else [],
+    return LinkQuestion(
         provider=provider.label,
         identity=_named(identity.display_name, identity.email or identity.subject),
-        account=account_name,
-        action=action,
-        secret=secret,
+        account=_named(account.display_name, account.email),
+        secret=issue_ticket(session, CONFIRM_PURPOSE, pending, LOGIN_LIFETIME),
+        next_origin=origin_of(flow["next"]) if flow["next"] else None,
     )
 
 
@@ -82,8 +79,11 @@ def confirm_link(
     provider: AuthProvider,
     secret: str,
     allowed_origins: Sequence[str],
+    *,
+    held_nonce: str,
 ) -> tuple[SessionTokens, str | None]:
-    """Add the identity the page named, once: (the account's tokens, next URL)."""
+    """Add the identity the page named, once, posted from the browser whose cookie holds
+    ``held_nonce``: (the account's tokens, next URL)."""
     unknown = BadCallback(
         "this confirmation is unknown, expired (after 10 minutes) or already used; "
         "start linking again"
@@ -92,7 +92,7 @@ def confirm_link(
     if pending is None or pending["provider"] != provider.instance_name:
         raise unknown
     # checked before it is spent: a post from elsewhere leaves the person's page working
-    if not is_same_browser(pending["browser"]):
+    if not is_same_browser(held_nonce, pending["browser"]):
         raise BadCallback(ANOTHER_BROWSER)
     next_url = check_next_url(pending["next"], allowed_origins)
     if spend_ticket(session, CONFIRM_PURPOSE, secret) is None:

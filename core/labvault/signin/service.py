@@ -30,7 +30,7 @@ from labvault.auth.service import start_session
 from labvault.auth.tokens import TokenSigner
 from labvault.db import begin_write, utcnow
 from labvault.emails import InvalidEmail, normalize_email
-from labvault.errors import Conflict, Forbidden, NotFound
+from labvault.errors import Conflict, Forbidden, NotFound, ServerFault
 from labvault.plugin import AuthProvider, Identity, SessionTokens
 
 
@@ -79,7 +79,7 @@ def _decide(
         raise Forbidden(f"{provider.label}: you are not on the list of who may sign in here")
     # Lookups take no lock: on MariaDB a locking read that finds nothing locks the gap,
     # and two first sign-ins inserting into it deadlock. The unique constraints decide a
-    # race instead (sign_in retries); a row found is locked by its primary key.
+    # race instead (sign_in tries again); a row found is locked by its primary key.
     linked = session.scalars(
         sa.select(LinkedIdentity).where(
             LinkedIdentity.provider == identity.provider,
@@ -149,6 +149,12 @@ def _register(session: Session, identity: Identity, admitted: bool) -> User:
     return user
 
 
+#: Tries of one sign-in when another made its account or identity first. The second
+#: try sees what the other committed (the unique constraint waits for it), so more than
+#: this means the constraint fails for another reason: a bug, not a race.
+SIGN_IN_ATTEMPTS = 3
+
+
 def sign_in(
     session: Session,
     signer: TokenSigner,
@@ -157,32 +163,51 @@ def sign_in(
     *,
     link_user_id: int | None = None,
 ) -> SessionTokens:
-    """Apply the rules, record the identity and start a session. Commits."""
+    """Apply the rules, record the identity and start a session. Commits.
+
+    A sign-in beside this one that makes the same account or identity first breaks a
+    unique constraint here: it is tried again (at most :data:`SIGN_IN_ATTEMPTS` times,
+    then ServerFault), and then finds what the other made.
+    """
     identity = with_normal_email(identity)
-    begin_write(session)
-    try:
-        decision = _decide(session, provider, identity, link_user_id, lock=True)
-        user = decision.user or _register(session, identity, decision.admitted)
-        linked = decision.linked
-        if linked is None:
-            linked = LinkedIdentity(
-                user_id=user.id, provider=identity.provider, subject=identity.subject
-            )
-            session.add(linked)
-        linked.email = identity.email
-        linked.email_verified = identity.email_verified
-        linked.display_name = identity.display_name[:200]
-        linked.last_sign_in_at = utcnow()
-        if decision.admitted and user.status == Status.UNVERIFIED:
-            user.status = Status.ACTIVE
-        session.flush()
-    except sa.exc.IntegrityError:  # a sign-in beside this one made the account first
-        session.rollback()
-        return sign_in(session, signer, provider, identity, link_user_id=link_user_id)
-    except BaseException:
-        session.rollback()
-        raise
-    return start_session(session, signer, user)
+    for _ in range(SIGN_IN_ATTEMPTS):
+        begin_write(session)
+        try:
+            user = _reach_account(session, provider, identity, link_user_id)
+        except sa.exc.IntegrityError:
+            session.rollback()
+            continue
+        except BaseException:
+            session.rollback()
+            raise
+        return start_session(session, signer, user)
+    raise ServerFault(
+        f"signing in with {provider.label} broke a unique constraint "
+        f"{SIGN_IN_ATTEMPTS} times in a row; nothing was written"
+    )
+
+
+def _reach_account(
+    session: Session, provider: AuthProvider, identity: Identity, link_user_id: int | None
+) -> User:
+    """The account the sign-in reaches, registered or updated with the identity (flushed,
+    in the write ``sign_in`` began)."""
+    decision = _decide(session, provider, identity, link_user_id, lock=True)
+    user = decision.user or _register(session, identity, decision.admitted)
+    linked = decision.linked
+    if linked is None:
+        linked = LinkedIdentity(
+            user_id=user.id, provider=identity.provider, subject=identity.subject
+        )
+        session.add(linked)
+    linked.email = identity.email
+    linked.email_verified = identity.email_verified
+    linked.display_name = identity.display_name[:200]
+    linked.last_sign_in_at = utcnow()
+    if decision.admitted and user.status == Status.UNVERIFIED:
+        user.status = Status.ACTIVE
+    session.flush()
+    return user
 
 
 def list_identities(session: Session, user: User) -> list[LinkedIdentity]:

@@ -11,13 +11,14 @@ to it; unreachable, the copy is served with headers saying how old it is.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import flask
 import sqlalchemy as sa
-from flask import current_app, url_for
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
@@ -25,24 +26,47 @@ from labvault.db import begin_write, utcnow
 from labvault.errors import ContentTooLarge, DomainError, NotFound
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
+from labvault.files.storage import FileStore
 from labvault.items.history import changed
 from labvault.items.models import Item
 from labvault.paging import PageRequest
 from labvault.plugin import FileSource, RemoteEntry
-from labvault.registry import FILE_SOURCES
+from labvault.registry import FILE_SOURCES, Registry
 from labvault.sources import listing
 from labvault.sources.paths import open_served, served_path, stat_served
 
-
-def sources() -> Mapping[str, FileSource]:
-    return current_app.extensions["labvault"].registry.instances_of(FILE_SOURCES)
+LOG = logging.getLogger("labvault.sources")
 
 
-def get_source(name: str) -> FileSource:
-    source = sources().get(name)
-    if source is None:
-        raise NotFound(f"no file source {name!r}")
-    return source
+@dataclass(frozen=True)
+class FileSources:
+    """The file sources of a server (``FILE_SOURCES``), the store copies go to, and how
+    large and how old they may be."""
+
+    instances: Mapping[str, FileSource]
+    store: FileStore
+    #: The largest file copied (MAX_CONTENT_LENGTH).
+    max_size: int
+    #: How old a listing, or a copy's last check, may get (REMOTE_CACHE_MAX_AGE).
+    max_age: dt.timedelta
+    #: How soon a listing may be rebuilt again on request (REMOTE_CACHE_MIN_AGE).
+    min_age: dt.timedelta
+
+    @classmethod
+    def configured(cls, settings: Mapping[str, Any], registry: Registry) -> FileSources:
+        return cls(
+            registry.instances_of(FILE_SOURCES),
+            FileStore(Path(settings["FILE_DIRECTORY"])),
+            settings["MAX_CONTENT_LENGTH"],
+            dt.timedelta(minutes=settings["REMOTE_CACHE_MAX_AGE"]),
+            dt.timedelta(minutes=settings["REMOTE_CACHE_MIN_AGE"]),
+        )
+
+    def get(self, name: str) -> FileSource:
+        source = self.instances.get(name)
+        if source is None:
+            raise NotFound(f"no file source {name!r}")
+        return source
 
 
 def _origin(name: str, path: str, entry: RemoteEntry) -> dict[str, Any]:
@@ -56,29 +80,30 @@ def _origin(name: str, path: str, entry: RemoteEntry) -> dict[str, Any]:
     }
 
 
-def _copy(user_id: int | None, name: str, source: FileSource, path: str) -> StoredFile:
+def _copy(
+    sources: FileSources, user_id: int | None, name: str, source: FileSource, path: str
+) -> StoredFile:
     """A new file row (not yet added) for the content at ``path``, copied into the store
     (as it was opened: the origin's size and time are those of the file read)."""
     entry, stream = open_served(name, source, path)
     with stream:
-        limit = current_app.extensions["labvault"].settings["MAX_CONTENT_LENGTH"]
-        if entry.size is not None and entry.size > limit:
-            raise ContentTooLarge(limit)
-        content = files.keep_content(stream)
+        if entry.size is not None and entry.size > sources.max_size:
+            raise ContentTooLarge(sources.max_size)
+        content = files.keep_content(sources.store, stream, max_size=sources.max_size)
     stored = files.new_file_row(
-        content, posixpath.basename(entry.path), **_origin(name, entry.path, entry)
+        sources.store, content, posixpath.basename(entry.path), **_origin(name, entry.path, entry)
     )
     stored.created_by_id = user_id
     return stored
 
 
 def attach_from_source(
-    session: Session, user: User, refcode: str, name: str, path: str
+    session: Session, sources: FileSources, user: User, refcode: str, name: str, path: str
 ) -> StoredFile:
     """Copy a file of a source into the store and attach it to the item (a version)."""
-    files.writable_item(session, user, refcode)
-    stored = _copy(user.id, name, get_source(name), path)
-    return files.attach(session, user, refcode, stored)
+    item = files.writable_item(session, user, refcode)
+    stored = _copy(sources, user.id, name, sources.get(name), path)
+    return files.attach(session, user, item, stored)
 
 
 def _stale_headers(stored: StoredFile, why: str) -> dict[str, str]:
@@ -114,17 +139,27 @@ def _replace(session: Session, old: StoredFile, new: StoredFile) -> None:
     session.commit()
 
 
-def keep_fresh(session: Session, user: User, stored: StoredFile) -> Any:
-    """The content check of copies (see the module's text); None serves the copy."""
+@dataclass(frozen=True)
+class CopyCheck:
+    """What :func:`check_copy` found: serve the file as it is (nothing set), serve the
+    newer copy that took its place (``replaced_by``), or serve it with ``headers`` saying
+    how old it is (its original could not be checked)."""
+
+    replaced_by: StoredFile | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_copy(session: Session, sources: FileSources, stored: StoredFile) -> CopyCheck:
+    """Before a file's content is read: compare a copy from a file source, checked longer
+    than ``max_age`` ago, with its original (see the module's text). Uploads pass."""
     if stored.source is None or stored.source_path is None:
-        return None
-    if stored.checked_at is not None and utcnow() - stored.checked_at < _minutes(
-        "REMOTE_CACHE_MAX_AGE"
-    ):
-        return None
-    source = sources().get(stored.source)
+        return CopyCheck()
+    if stored.checked_at is not None and utcnow() - stored.checked_at < sources.max_age:
+        return CopyCheck()
+    source = sources.instances.get(stored.source)
     if source is None:
-        return _stale_headers(stored, f"the file source {stored.source} is not configured")
+        why = f"the file source {stored.source} is not configured"
+        return CopyCheck(headers=_stale_headers(stored, why))
     try:
         entry = stat_served(stored.source, source, stored.source_path)
         if (entry.size, entry.modified) == (stored.remote_size, stored.remote_modified):
@@ -133,31 +168,24 @@ def keep_fresh(session: Session, user: User, stored: StoredFile) -> Any:
                 sa.update(StoredFile).where(StoredFile.id == stored.id).values(checked_at=utcnow())
             )
             session.commit()
-            return None
-        new = _copy(stored.created_by_id, stored.source, source, stored.source_path)
+            return CopyCheck()
+        new = _copy(sources, stored.created_by_id, stored.source, source, stored.source_path)
     except DomainError as error:  # unreachable, gone, no longer allowed: the copy it is
-        current_app.logger.warning("file %s: original not checked: %s", stored.id, error.message)
-        return _stale_headers(stored, error.message)
+        LOG.warning("file %s: original not checked: %s", stored.id, error.message)
+        return CopyCheck(headers=_stale_headers(stored, error.message))
     new.name = stored.name
     _replace(session, stored, new)
-    return flask.redirect(url_for("files.file_content", file_id=new.id), 307)
-
-
-files.content_checks.append(keep_fresh)
+    return CopyCheck(replaced_by=new)
 
 
 # --- listings ------------------------------------------------------------------------------
 
 
-def _minutes(setting: str) -> dt.timedelta:
-    return dt.timedelta(minutes=current_app.extensions["labvault"].settings[setting])
-
-
-def source_infos(session: Session) -> list[dict[str, Any]]:
+def source_infos(session: Session, sources: FileSources) -> list[dict[str, Any]]:
     """Every source with the state of its listing."""
     now = utcnow()
     infos = []
-    for name, source in sources().items():
+    for name, source in sources.instances.items():
         state = listing.state_of(session, name)
         built = state.built_at if state is not None else None
         infos.append(
@@ -175,17 +203,22 @@ def source_infos(session: Session) -> list[dict[str, Any]]:
 
 
 def folder_page(
-    session: Session, name: str, path: str, refresh: bool, page: PageRequest
+    session: Session,
+    sources: FileSources,
+    name: str,
+    path: str,
+    refresh: bool,
+    page: PageRequest,
 ) -> dict[str, Any]:
     """A page of the entries of a folder, from a listing recent enough."""
-    source = get_source(name)
+    source = sources.get(name)
     folder = served_path(name, source, path)
     fresh = listing.fresh_listing(
         session,
         name,
         source,
-        max_age=_minutes("REMOTE_CACHE_MAX_AGE"),
-        min_age=_minutes("REMOTE_CACHE_MIN_AGE"),
+        max_age=sources.max_age,
+        min_age=sources.min_age,
         refresh=refresh,
     )
     if not listing.is_listed_folder(session, name, folder):

@@ -1,19 +1,28 @@
-"""/items/<refcode>/versions: an item's history, served on the items blueprint."""
+"""/items/<refcode>/versions: an item's history, each version shown or restored.
+
+Its blueprint is nested in the items' (:mod:`labvault.web`), so its routes are
+documented under the items' tag.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from labvault.auth.access import require_user, signed_in_user
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
 from labvault.items import service as items
-from labvault.items.routes import blp, item_response
 from labvault.items.schemas import ItemSchema, VersionDetailSchema, VersionSchema
-from labvault.records import versions as versioning
+from labvault.versions import service as versioning
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.items import item_response
+from labvault.web.session import get_session
+
+blp = Blueprint(
+    "versions", __name__, url_prefix="/<string:refcode>/versions", description="Item versions"
+)
 
 
-@blp.route("/<string:refcode>/versions")
+@blp.route("")
 @require_user()
 @blp.response(200, VersionSchema(many=True))
 @blp.paginate()
@@ -24,7 +33,7 @@ def versions(refcode: str, pagination_parameters: Any) -> list[dict[str, Any]]:
     return versioning.versions_page(session, item, pagination_parameters)
 
 
-@blp.route("/<string:refcode>/versions/<int:number>")
+@blp.route("/<int:number>")
 @require_user()
 @blp.response(200, VersionDetailSchema)
 def version(refcode: str, number: int) -> dict[str, Any]:
@@ -33,7 +42,7 @@ def version(refcode: str, number: int) -> dict[str, Any]:
     return versioning.version_detail(session, user, items.get_item(session, user, refcode), number)
 
 
-@blp.route("/<string:refcode>/versions/<int:number>/restore", methods=["POST"])
+@blp.route("/<int:number>/restore", methods=["POST"])
 @require_user()
 @blp.doc(parameters=[IF_MATCH_PARAMETER])
 @blp.response(200, ItemSchema)

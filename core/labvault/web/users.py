@@ -1,29 +1,22 @@
-"""/users: who am I, and (admins) everyone's role and status; /audit: the audit log
-(admins; here, since users sits above both auth and audit)."""
+"""/users: who am I, and (admins) everyone's role and status."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 
-from labvault.audit import service as audit
-from labvault.audit.models import AuditEvent
-from labvault.audit.schemas import AuditArgsSchema, AuditEventSchema
-from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.models import Role, User
-from labvault.conditional import if_match_tags
-from labvault.db import get_session
-from labvault.paging import Blueprint, page_rows
+from labvault.paging import page_rows
 from labvault.users import service
 from labvault.users.schemas import UserSchema, UserUpdateSchema
+from labvault.web.access import current_user, require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import if_match_tags
+from labvault.web.session import get_session
+from labvault.web.state import signer
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts")
-audit_blp = Blueprint(
-    "audit", __name__, url_prefix="/audit", description="Admin and security actions (admins)"
-)
 
 
 @blp.route("/me")
@@ -68,21 +61,4 @@ class OneUser(MethodView):
         session = get_session()
         user = service.lock_user(session, user_id)
         blp.check_etag(user, UserSchema)  # under the row lock: two PATCHes cannot both pass
-        signer = current_app.extensions["labvault"].signer
-        return service.change_user(session, signer, signed_in_user(), user, changes)
-
-
-@audit_blp.route("")
-@require_user(Role.ADMIN)
-@audit_blp.arguments(AuditArgsSchema, location="query", unknown=ma.RAISE)
-@audit_blp.response(200, AuditEventSchema(many=True))
-@audit_blp.paginate()
-def audit_log(args: dict[str, Any], pagination_parameters: Any) -> list[AuditEvent]:
-    """The audit log, newest first (admins only)
-
-    Role and status changes, purges and restores from the trash, API keys created and
-    revoked, backups and restores, inventory imports and file purges: who did what to
-    what, when, and from which address. Filters combine; since and until take ISO 8601
-    times (UTC unless a zone is given).
-    """
-    return page_rows(get_session(), audit.list_events(**args), pagination_parameters)
+        return service.change_user(session, signer(), signed_in_user(), user, changes)

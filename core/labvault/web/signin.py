@@ -5,20 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, redirect, request, url_for
+from flask import jsonify, redirect, request, url_for
 from flask.views import MethodView
 from werkzeug.wrappers import Response
 
-from labvault.auth.access import current_user, require_user, signed_in_user
 from labvault.auth.schemas import SessionTokensSchema
-from labvault.auth.throttle import check_rate_limit, document_rate_limit
-from labvault.db import get_session
 from labvault.errors import NotFound, Unauthenticated
-from labvault.paging import Blueprint
 from labvault.plugin import AuthProvider
 from labvault.registry import AUTH_PROVIDERS
-from labvault.signin import browser, flows, linking, service, urls
-from labvault.signin.delivery import deliver, wants_json
+from labvault.signin import flows, linking, service, urls
 from labvault.signin.schemas import (
     AuthorizationUrlSchema,
     HeldLoginSchema,
@@ -27,6 +22,14 @@ from labvault.signin.schemas import (
     LoginQuerySchema,
     ProviderSchema,
 )
+from labvault.web import browser
+from labvault.web.access import current_user, require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.delivery import deliver, wants_json
+from labvault.web.pages import form_page
+from labvault.web.session import get_session
+from labvault.web.state import registry, settings, signer
+from labvault.web.throttle import check_rate_limit, document_rate_limit
 
 blp = Blueprint("signin", __name__, url_prefix="/auth", description="Signing in")
 identities_blp = Blueprint(
@@ -37,8 +40,21 @@ identities_blp = Blueprint(
 )
 
 
+_CONFIRM = """<h1>Add a way to sign in?</h1>
+<p>You signed in with <strong>{{ provider }}</strong> as <strong>{{ identity }}</strong>.</p>
+<p>Add this to the labvault account of <strong>{{ account }}</strong>? From then on,
+signing in with {{ provider }} as {{ identity }} opens that account.</p>
+<form method="post" action="{{ action }}">
+<input type="hidden" name="confirmation" value="{{ secret }}">
+<button type="submit">Add it to {{ account }}</button>
+</form>
+<p>If that is not your account, or you did not start this, close this page: nothing is
+added.</p>
+"""
+
+
 def providers() -> dict[str, AuthProvider]:
-    return current_app.extensions["labvault"].registry.instances_of(AUTH_PROVIDERS)
+    return registry().instances_of(AUTH_PROVIDERS)
 
 
 def provider_info() -> list[dict[str, Any]]:
@@ -68,12 +84,7 @@ def redirect_provider(instance: str) -> AuthProvider:
 def external_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of a route, under PUBLIC_URL (never the request's host)."""
     path = url_for(endpoint, **values)[len(request.script_root) :]
-    return urls.external_url(path, _settings()["PUBLIC_URL"])
-
-
-def _settings() -> dict[str, Any]:
-    settings: dict[str, Any] = current_app.extensions["labvault"].settings
-    return settings
+    return urls.external_url(path, settings()["PUBLIC_URL"])
 
 
 def _to_provider(
@@ -88,7 +99,7 @@ def _to_provider(
         redirect_uri=external_url("signin.callback", instance=provider.instance_name),
         next_url=next_url,
         link_user_id=link_user_id,
-        browser=browser.fingerprint(nonce),
+        browser=flows.fingerprint(nonce),
     )
     response = jsonify(_authorization(url)) if wants_json() else redirect(url, 302)
     response.headers["Cache-Control"] = "no-store"
@@ -124,7 +135,7 @@ def login(query: dict[str, Any], instance: str) -> Any:
     """
     provider = redirect_provider(instance)
     check_rate_limit("signin")
-    next_url = urls.check_next_url(query["next"], _settings()["ALLOWED_REDIRECT_ORIGINS"])
+    next_url = urls.check_next_url(query["next"], settings()["ALLOWED_REDIRECT_ORIGINS"])
     link_user_id = None
     if query["link"]:
         user = current_user()
@@ -184,15 +195,25 @@ def callback(instance: str) -> Any:
     provider = redirect_provider(instance)
     check_rate_limit("signin")
     params = {key: request.args.get(key, "") for key in request.args}
-    allowed = _settings()["ALLOWED_REDIRECT_ORIGINS"]
-    identity, flow = flows.finish_login(get_session(), provider, params, allowed)
+    allowed = settings()["ALLOWED_REDIRECT_ORIGINS"]
+    identity, flow = flows.finish_login(
+        get_session(), provider, params, allowed, held_nonce=browser.held_nonce()
+    )
     if flow["link_user_id"] is not None:
-        action = url_for("signin.link", instance=instance)
-        page = linking.ask_to_link(get_session(), provider, identity, flow, action)
+        question = linking.ask_to_link(get_session(), provider, identity, flow)
+        page = form_page(
+            _CONFIRM,
+            "Add a way to sign in to labvault",
+            redirects_to=[question.next_origin] if question.next_origin else [],
+            provider=question.provider,
+            identity=question.identity,
+            account=question.account,
+            action=url_for("signin.link", instance=instance),
+            secret=question.secret,
+        )
         # the cookie must outlive the page's own 10 minutes
         return browser.bind(page, browser.browser_nonce())
-    signer = current_app.extensions["labvault"].signer
-    return deliver(service.sign_in(get_session(), signer, provider, identity), flow["next"])
+    return deliver(service.sign_in(get_session(), signer(), provider, identity), flow["next"])
 
 
 @blp.route("/<instance>/link", methods=["POST"])
@@ -210,10 +231,13 @@ def link(form: dict[str, Any], instance: str) -> Any:
     """
     provider = redirect_provider(instance)
     check_rate_limit("signin")
-    signer = current_app.extensions["labvault"].signer
-    allowed = _settings()["ALLOWED_REDIRECT_ORIGINS"]
     tokens, next_url = linking.confirm_link(
-        get_session(), signer, provider, form["confirmation"], allowed
+        get_session(),
+        signer(),
+        provider,
+        form["confirmation"],
+        settings()["ALLOWED_REDIRECT_ORIGINS"],
+        held_nonce=browser.held_nonce(),
     )
     return deliver(tokens, next_url)
 

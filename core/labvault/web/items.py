@@ -1,24 +1,13 @@
-"""/items (records and their graph), /trash, and putting items into collections.
-
-An item's versions (``/items/<refcode>/versions``) are served by
-:mod:`labvault.records.routes` on this blueprint.
-"""
+"""/items: lab records, found by refcode or item_id, and their graph."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
-from labvault.auth.models import Role
-from labvault.collections import service as collections
-from labvault.collections.routes import blp as collections_blp
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
-from labvault.items import links, lists, service
+from labvault.items import lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
     ITEM_CREATE_BODY,
@@ -29,12 +18,14 @@ from labvault.items.schemas import (
     ItemPatchSchema,
     ItemSchema,
     ItemSummarySchema,
-    TrashEntrySchema,
 )
-from labvault.paging import Blueprint
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
+from labvault.web.state import settings
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
-trash_blp = Blueprint("trash", __name__, url_prefix="/trash", description="Deleted items")
 
 
 def item_response(item: Item, status: int = 200) -> Any:
@@ -48,7 +39,7 @@ def item_response(item: Item, status: int = 200) -> Any:
 
 
 def _identifier_prefix() -> str:
-    prefix: str = current_app.extensions["labvault"].settings["IDENTIFIER_PREFIX"]
+    prefix: str = settings()["IDENTIFIER_PREFIX"]
     return prefix
 
 
@@ -136,53 +127,3 @@ def item_graph(args: dict[str, Any], refcode: str) -> Any:
     session, user = get_session(), signed_in_user()
     item = service.get_item(session, user, refcode)
     return lists.graph(session, user, item, args["depth"])
-
-
-@trash_blp.route("")
-@require_user()
-@trash_blp.response(200, TrashEntrySchema(many=True))
-@trash_blp.paginate()
-def trash(pagination_parameters: Any) -> list[dict[str, Any]]:
-    """Deleted items you may restore, most recently deleted first"""
-    return lists.trash_page(get_session(), signed_in_user(), pagination_parameters)
-
-
-@trash_blp.route("/<string:refcode>/restore", methods=["POST"])
-@require_user()
-@trash_blp.response(200, ItemSchema)
-def restore_from_trash(refcode: str) -> Any:
-    """Bring an item back from the trash, with its blocks and files"""
-    session, user = get_session(), signed_in_user()
-    item = service.get_item(session, user, refcode, write=True, trashed=True)
-    return item_response(service.restore_from_trash(session, user, item))
-
-
-@trash_blp.route("/<string:refcode>", methods=["DELETE"])
-@require_user(Role.ADMIN)
-@trash_blp.response(204)
-def purge(refcode: str) -> None:
-    """Delete an item in the trash for good, with its history (admins only)"""
-    session, user = get_session(), signed_in_user()
-    item = service.get_item(session, user, refcode, write=True, trashed=True)
-    service.purge(session, user, item)
-
-
-@collections_blp.route("/<string:collection_id>/items/<string:refcode>")
-class CollectionItem(MethodView):
-    @require_user()
-    @collections_blp.response(204)
-    def put(self, collection_id: str, refcode: str) -> None:
-        """Add an item you may change to a collection you may change"""
-        session, user = get_session(), signed_in_user()
-        collection = collections.get_collection(session, user, collection_id, write=True)
-        item = service.get_item(session, user, refcode, write=True)
-        links.add_to_collection(session, collection, item)
-
-    @require_user()
-    @collections_blp.response(204)
-    def delete(self, collection_id: str, refcode: str) -> None:
-        """Take an item out of a collection (the item itself stays)"""
-        session, user = get_session(), signed_in_user()
-        collection = collections.get_collection(session, user, collection_id, write=True)
-        item = service.get_item(session, user, refcode)
-        links.remove_from_collection(session, collection, item)

@@ -1,4 +1,5 @@
-"""Rate limits of the sign-in and token routes, per client address, for every worker.
+"""Rate limits of the sign-in and token routes, per client address, for every worker:
+the request's side.
 
 RATE_LIMITS sets one limit per kind of route: ``signin`` (starting and finishing a
 sign-in) and ``token`` (refreshing, signing out, creating an API key). Every attempt
@@ -15,13 +16,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import current_app, request
+from flask import request
 
 from labvault.auth import limits
-from labvault.db import get_session
 from labvault.errors import TooManyRequests
 from labvault.plugin import Blueprint
 from labvault.settings import parse_rate_limit
+from labvault.web.session import get_session
+from labvault.web.state import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +36,7 @@ RETRY_AFTER_HEADER = {
 def check_rate_limit(kind: str) -> None:
     """Count one attempt of this client at a ``kind`` route; TooManyRequests (429, with
     Retry-After) when it has used up its limit."""
-    limit = parse_rate_limit(current_app.extensions["labvault"].settings["RATE_LIMITS"][kind])
+    limit = parse_rate_limit(settings()["RATE_LIMITS"][kind])
     if limit is None:
         return
     attempts, period = limit

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from flask_smorest import abort
 
-from labvault.gate import IF_MATCH_SCHEMA
+from labvault.web.bounds import IF_MATCH_SCHEMA
 
 IF_MATCH_PARAMETER: dict[str, Any] = {
     "in": "header",

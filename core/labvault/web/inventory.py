@@ -5,18 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
-from labvault.db import get_session
 from labvault.inventory import service
-from labvault.inventory.schemas import (
-    ImporterSchema,
-    ImportRequestSchema,
-    ImportRunSchema,
-    ReportSchema,
-)
-from labvault.paging import Blueprint
+from labvault.inventory.schemas import ImporterSchema, ImportRunSchema, ReportSchema
+from labvault.schemas import Strict
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
+from labvault.web.state import importers
+
+
+class ImportRequestSchema(Strict):
+    """The multipart/form-data body of an import."""
+
+    file = Upload(required=True, metadata={"description": "the inventory export"})
+    importer = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "instance name from INVENTORY_IMPORTERS"},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "report what would happen; write nothing"}
+    )
+    mark_missing = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "the status to give items the export no longer has"},
+    )
+
 
 blp = Blueprint("inventory", __name__, url_prefix="/inventory", description="Inventory imports")
 
@@ -26,7 +45,7 @@ blp = Blueprint("inventory", __name__, url_prefix="/inventory", description="Inv
 @blp.response(200, ImporterSchema(many=True))
 def list_importers() -> list[dict[str, Any]]:
     """The inventory importers of this server (managers and admins)"""
-    return service.importer_infos()
+    return service.importer_infos(importers())
 
 
 @blp.route("/imports")
@@ -53,6 +72,7 @@ class Imports(MethodView):
         upload.stream.seek(0)
         report = service.import_file(
             get_session(),
+            importers(),
             signed_in_user(),
             body["importer"],
             upload.stream,

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from labvault.auth import service
-from labvault.auth.access import (
-    refuse_token,
-    require_user,
-    signed_in_user,
-    signed_in_with_api_key,
-)
 from labvault.auth.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -21,10 +14,17 @@ from labvault.auth.schemas import (
     RefreshRequestSchema,
     SessionTokensSchema,
 )
-from labvault.auth.throttle import rate_limited
-from labvault.db import get_session
-from labvault.paging import Blueprint
 from labvault.plugin import SessionTokens
+from labvault.web.access import (
+    refuse_token,
+    require_user,
+    signed_in_user,
+    signed_in_with_api_key,
+)
+from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
+from labvault.web.state import signer
+from labvault.web.throttle import rate_limited
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions")
 keys_blp = Blueprint(
@@ -44,9 +44,8 @@ def refresh(body: dict[str, Any]) -> SessionTokens:
     refused token (unknown, used, revoked, expired, of a deactivated account) gets 401
     "invalid or expired token", as every refused token does.
     """
-    signer = current_app.extensions["labvault"].signer
     try:
-        return service.refresh_session(get_session(), signer, body["refresh_token"])
+        return service.refresh_session(get_session(), signer(), body["refresh_token"])
     except service.AuthError as error:
         refuse_token("refresh", error)
 
@@ -58,8 +57,7 @@ def refresh(body: dict[str, Any]) -> SessionTokens:
 @blp.response(204)
 def logout(body: dict[str, Any]) -> None:
     """End a session: its refresh tokens and access tokens stop working at once"""
-    signer = current_app.extensions["labvault"].signer
-    service.end_session(get_session(), signer, body["refresh_token"])
+    service.end_session(get_session(), signer(), body["refresh_token"])
 
 
 @keys_blp.route("")

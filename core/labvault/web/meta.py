@@ -4,17 +4,66 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import current_app
+from marshmallow import fields
 
 from labvault import API_VERSION, __version__
-from labvault.db import database_problem, get_session
+from labvault.db import database_problem
 from labvault.errors import DatabaseUnavailable
 from labvault.items.fulltext import search_engine_name
 from labvault.loader import enabled_plugin_info
-from labvault.meta.schemas import HealthSchema, InfoSchema
-from labvault.paging import Blueprint
 from labvault.registry import BLOCK_TYPES
-from labvault.signin.routes import provider_info
+from labvault.signin.schemas import ProviderSchema
+from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
+from labvault.web.signin import provider_info
+from labvault.web.state import state as app_state
+
+
+class PluginInfoSchema(ma.Schema):
+    name = fields.String()
+    distribution = fields.String()
+    version = fields.String()
+
+
+class BlockTypeInfoSchema(ma.Schema):
+    name = fields.String()
+    description = fields.String()
+    version = fields.String()
+
+
+class DeploymentSchema(ma.Schema):
+    maintainer = fields.String(allow_none=True)
+    issue_tracker = fields.String(allow_none=True)
+    homepage = fields.String(allow_none=True)
+    source_repository = fields.String(allow_none=True)
+
+
+class InfoSchema(ma.Schema):
+    version = fields.String(metadata={"description": "labvault version"})
+    api_version = fields.String()
+    identifier_prefix = fields.String()
+    deployment = fields.Nested(DeploymentSchema)
+    plugins = fields.List(fields.Nested(PluginInfoSchema))
+    login_providers = fields.List(fields.Nested(ProviderSchema))
+    block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
+    max_upload_size = fields.Integer(
+        metadata={"description": "bytes a file upload (multipart/form-data) may have"}
+    )
+    max_json_size = fields.Integer(metadata={"description": "bytes any other body (JSON) may have"})
+    search_engine = fields.String(
+        metadata={
+            "description": "what searches items: sqlite-fts5, postgresql-gin, "
+            "mariadb-mroonga or mariadb-innodb-fulltext",
+        }
+    )
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(metadata={"example": "ok"})
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
 
 blp = Blueprint("meta", __name__, description="Server information and health")
 
@@ -24,7 +73,7 @@ blp = Blueprint("meta", __name__, description="Server information and health")
 @blp.response(200, InfoSchema)
 def info() -> dict[str, Any]:
     """What this server is: versions, identifier prefix, plugins, login providers"""
-    state = current_app.extensions["labvault"]
+    state = app_state()
     settings = state.settings
     return {
         "version": __version__,

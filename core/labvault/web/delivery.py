@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import current_app, jsonify, redirect, request
+from flask import jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from labvault.plugin import SessionTokens
-from labvault.signin.pages import page, private
+from labvault.web.pages import page, private
+from labvault.web.state import settings
 
 _TOKENS = """<h1>Signed in</h1>
 <p>Your access token works for {{ minutes }} minutes.
@@ -25,8 +26,7 @@ _TOKENS = """<h1>Signed in</h1>
 
 def _page(tokens: SessionTokens) -> BaseResponse:
     """The page showing the tokens, linking to /doc when the server serves it."""
-    settings = current_app.extensions["labvault"].settings
-    doc = request.script_root + "/doc" if settings["API_DOCS"] else None
+    doc = request.script_root + "/doc" if settings()["API_DOCS"] else None
     minutes = tokens.expires_in // 60
     return page(_TOKENS, "Signed in to labvault", tokens=tokens, minutes=minutes, doc=doc)
 

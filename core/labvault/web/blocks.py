@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.blocks import service
 from labvault.blocks.models import Block
 from labvault.blocks.schemas import (
@@ -17,11 +16,13 @@ from labvault.blocks.schemas import (
     BlockSchema,
     BlockTypeSchema,
 )
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
-from labvault.files.routes import blp as files_blp
 from labvault.items import service as items
-from labvault.paging import Blueprint
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
+from labvault.web.state import block_types as configured_types
+from labvault.web.state import state
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/items/<string:refcode>/blocks", description="Blocks"
@@ -31,7 +32,7 @@ types_blp = Blueprint("block_types", __name__, description="Block types")
 
 def _data_schema(block_type: Any) -> dict[str, Any]:
     """The block type's DataSchema as JSON schema, converted as /openapi.json converts."""
-    converter = current_app.extensions["labvault"].api.ma_plugin.converter
+    converter = state().api.ma_plugin.converter
     schema: dict[str, Any] = converter.schema2jsonschema(block_type.DataSchema)
     return schema
 
@@ -50,7 +51,7 @@ def block_types() -> list[dict[str, Any]]:
             "max_files": block_type.max_files,
             "data_schema": _data_schema(block_type),
         }
-        for block_type in service.block_types().values()
+        for block_type in configured_types().values()
     ]
 
 
@@ -75,7 +76,7 @@ class Blocks(MethodView):
         """Add a block at the end; the server computes its results"""
         session, user = get_session(), signed_in_user()
         item = items.get_item(session, user, refcode, write=True)
-        return _response(service.create_block(session, user, item, body), 201)
+        return _response(service.create_block(session, configured_types(), user, item, body), 201)
 
 
 @blp.route("/<int:block_id>")
@@ -98,7 +99,7 @@ class OneBlock(MethodView):
         item = items.get_item(session, user, refcode, write=True)
         block = service.get_block(session, item, block_id)
         check_if_match(service.etag(block))
-        return _response(service.update_block(session, user, item, block, body))
+        return _response(service.update_block(session, configured_types(), user, item, block, body))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -136,19 +137,7 @@ def plot(refcode: str, block_id: int) -> Response:
     """The block's plot, rendered on the server"""
     session = get_session()
     item = items.get_item(session, signed_in_user(), refcode)
-    png = service.plot_png(session, item, service.get_block(session, item, block_id))
+    png = service.plot_png(
+        session, configured_types(), item, service.get_block(session, item, block_id)
+    )
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=60"})
-
-
-@files_blp.route("/items/<string:refcode>/files/<int:file_id>", methods=["DELETE"])
-@require_user()
-@files_blp.response(204)
-@files_blp.alt_response(409, response="DEFAULT_ERROR", description="a block uses the file")
-def detach(refcode: str, file_id: int) -> None:
-    """Detach a file from the item; versions that list it still serve it
-
-    409 while a block of the item uses the file: change the block first.
-    """
-    session, user = get_session(), signed_in_user()
-    item = items.get_item(session, user, refcode, write=True)
-    service.detach_file(session, user, item, file_id)

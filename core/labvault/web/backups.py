@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import url_for
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.auth.models import Role
-from labvault.backups import service
+from labvault.backups import reports, runs
 from labvault.backups.schemas import StrategySchema
-from labvault.db import get_session
-from labvault.paging import Blueprint
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.session import get_session
+from labvault.web.state import backups
 
 blp = Blueprint("backups", __name__, url_prefix="/backups", description="Backups (admins)")
 
@@ -24,7 +25,7 @@ def list_strategies() -> list[dict[str, Any]]:
 
     A strategy whose target cannot be read now is listed with ``error`` saying why.
     """
-    return service.overview(get_session())
+    return reports.overview(get_session(), backups())
 
 
 @blp.route("/<strategy>")
@@ -33,7 +34,7 @@ def list_strategies() -> list[dict[str, Any]]:
 def get_strategy(strategy: str) -> dict[str, Any]:
     """One backup strategy: whether it runs now, its last run and report, its snapshots
     (admins)"""
-    return service.strategy_state(get_session(), strategy)
+    return reports.strategy_state(get_session(), backups(), strategy)
 
 
 @blp.route("/<strategy>", methods=["POST"])
@@ -49,5 +50,5 @@ def run_strategy(strategy: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     The audit log notes ``backup.started`` now and ``backup.succeeded`` or
     ``backup.failed`` at the end.
     """
-    started = service.start_strategy(get_session(), strategy, actor=signed_in_user())
+    started = runs.start_strategy(get_session(), backups(), strategy, actor=signed_in_user())
     return started, 202, {"Location": url_for("backups.get_strategy", strategy=strategy)}

@@ -17,7 +17,8 @@ from flask_smorest import abort
 
 from labvault.auth.models import Role, Status, User
 from labvault.auth.service import API_KEY_PREFIX, AuthError, authenticate_bearer
-from labvault.db import get_session
+from labvault.web.session import get_session
+from labvault.web.state import signer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,9 +52,8 @@ def current_user() -> User | None:
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
-        state = current_app.extensions["labvault"]
         try:
-            user = authenticate_bearer(get_session(), state.signer, credential)
+            user = authenticate_bearer(get_session(), signer(), credential)
         except AuthError as exc:
             refuse_token("bearer", exc)
         api_key = credential.startswith(API_KEY_PREFIX)

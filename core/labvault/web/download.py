@@ -1,4 +1,4 @@
-"""Serving stored content to browsers and API clients, and naming what is stored.
+"""Serving stored content to browsers and API clients.
 
 Downloads are always attachments under a cleaned name, with the content's sha256 as a
 strong ETag, so conditional requests (304) and byte ranges (206, 416) come from werkzeug.
@@ -9,23 +9,17 @@ labvault's origin.
 
 from __future__ import annotations
 
-import mimetypes
 import re
 import unicodedata
-from pathlib import PurePosixPath
 from urllib.parse import quote
 
 import flask
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_range_header
 
+from labvault.files.names import FALLBACK_MEDIA_TYPE, FALLBACK_NAME, safe_filename, split_extension
 from labvault.files.storage import ContentMissing, FileStore
 
-FALLBACK_MEDIA_TYPE = "application/octet-stream"
-FALLBACK_NAME = "file"
-MAX_NAME_BYTES = 255
-#: Longer "extensions" are part of the name (``report.final-version-for-review``).
-MAX_EXTENSION_BYTES = 32
 #: Rendered by browsers as documents that can run script.
 ACTIVE_MEDIA_TYPES = frozenset(
     {
@@ -48,80 +42,8 @@ _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 _MEDIA_TYPE = re.compile(
     rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*"
 )
-_PATH_SEPARATORS = re.compile(r"[/\\]")
-# line breaks, NUL and other controls, bidi overrides that disguise an extension, BOMs
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # RFC 5987 attr-char beyond what urllib.parse.quote always leaves alone
 _ATTR_CHARS = "!#$&+^`|"
-# only Python's own table: every server answers the same, whatever /etc/mime.types says
-_MEDIA_TYPES = mimetypes.MimeTypes()
-_COMPRESSED = {
-    "gzip": "application/gzip",
-    "bzip2": "application/x-bzip2",
-    "xz": "application/x-xz",
-    "compress": "application/x-compress",
-}
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"%PDF-", "application/pdf"),
-    (b"\x89HDF\r\n\x1a\n", "application/x-hdf5"),
-    (b"PK\x03\x04", "application/zip"),
-    (b"\x1f\x8b", "application/gzip"),
-)
-
-
-def safe_filename(name: str) -> str:
-    r"""The name without directories, control characters or quotes, at most 255 UTF-8 bytes.
-
-    Meant for any name a client sends: ``"../../etc/passwd"`` becomes ``"passwd"``,
-    ``"C:\data\run.csv"`` becomes ``"run.csv"``; a name with nothing left becomes
-    ``"file"``. A name too long keeps its extension.
-    """
-    name = unicodedata.normalize("NFC", name)
-    name = _PATH_SEPARATORS.split(name)[-1]
-    name = "".join(
-        char
-        for char in name
-        if char != '"' and unicodedata.category(char) not in _UNSAFE_CATEGORIES
-    ).strip()
-    if not name.strip("."):
-        return FALLBACK_NAME
-    if len(name.encode()) <= MAX_NAME_BYTES:
-        return name
-    stem, extension = _split_extension(name)
-    budget = MAX_NAME_BYTES - len(extension.encode())
-    stem = stem.encode()[:budget].decode("utf-8", "ignore").rstrip()
-    return (stem or FALLBACK_NAME) + extension
-
-
-def _split_extension(name: str) -> tuple[str, str]:
-    stem, dot, extension = name.rpartition(".")
-    if not dot or not extension or len(extension.encode()) >= MAX_EXTENSION_BYTES:
-        return name, ""
-    return stem, dot + extension
-
-
-def guess_media_type(name: str, head: bytes = b"") -> str:
-    """The media type by the name's extension, else by ``head``'s magic bytes.
-
-    ``head`` is the content's first bytes (a few dozen suffice). Compressed files are
-    their compression's type (``run.csv.gz`` is ``application/gzip``).
-    """
-    probe = FALLBACK_NAME + "".join(PurePosixPath(safe_filename(name)).suffixes)
-    media_type, encoding = _MEDIA_TYPES.guess_type(probe, strict=False)
-    if encoding is not None:
-        return _COMPRESSED.get(encoding, FALLBACK_MEDIA_TYPE)
-    if media_type is not None:
-        return media_type
-    for signature, signed_type in _SIGNATURES:
-        if head.startswith(signature):
-            return signed_type
-    return FALLBACK_MEDIA_TYPE
 
 
 def served_media_type(media_type: str) -> str:
@@ -154,7 +76,7 @@ def _ascii_fallback(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     # some browsers percent-decode the plain filename parameter
     ascii_name = " ".join(ascii_name.replace("%", "_").split())
-    stem, extension = _split_extension(ascii_name)
+    stem, extension = split_extension(ascii_name)
     if not stem.strip(" ._-"):
         stem = FALLBACK_NAME
     return stem + extension

@@ -15,9 +15,9 @@ from typing import IO, cast
 
 from werkzeug.utils import cached_property
 
-from labvault.files.service import store
 from labvault.files.storage import TempContent
-from labvault.gate import BoundedRequest
+from labvault.web.bounds import BoundedRequest
+from labvault.web.state import file_store
 
 
 class UploadRequest(BoundedRequest):
@@ -35,7 +35,7 @@ class UploadRequest(BoundedRequest):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        temp = store().open_temp()
+        temp = file_store().open_temp()
         self._temp_contents.append(temp)
         return cast(IO[bytes], temp)
 

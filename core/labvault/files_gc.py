@@ -1,4 +1,8 @@
-"""Collecting files that no item, block or version refers to (``labvault files gc``)."""
+"""Collecting files that no item, block or version refers to (``labvault files gc``).
+
+It reads the items, blocks and versions that may refer to a file, so it sits above them
+(beside :mod:`labvault.versions`).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ from sqlalchemy.orm import Session
 from labvault.audit.service import Actor, record
 from labvault.blocks.models import Block
 from labvault.db import begin_write, utcnow
-from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import GcReport
+from labvault.files.storage import FileStore, GcReport
 from labvault.items.models import ItemVersion
 
 _DELETE_BATCH = 500
@@ -56,6 +59,7 @@ def _referenced_file_ids(session: Session) -> set[int]:
 
 def collect_garbage(
     session: Session,
+    store: FileStore,
     *,
     grace_seconds: float,
     dry_run: bool = False,
@@ -63,10 +67,11 @@ def collect_garbage(
 ) -> GarbageReport:
     """Delete file rows nothing refers to, then content no row refers to.
 
-    Rows and content younger than ``grace_seconds`` are kept: an upload that is not
-    committed yet must not lose its content. Nothing can come to refer to a row nothing
-    refers to (a file is only ever attached by its upload, or again by restoring a
-    version that lists it), so the references are read without holding up writers.
+    Rows, and content of ``store``, younger than ``grace_seconds`` are kept: an upload
+    that is not committed yet must not lose its content. Nothing can come to refer to a
+    row nothing refers to (a file is only ever attached by its upload, or again by
+    restoring a version that lists it), so the references are read without holding up
+    writers.
     Removing rows is an audit event of ``actor``, committed with the removal.
     """
     report = GarbageReport(dry_run=dry_run)
@@ -101,7 +106,5 @@ def collect_garbage(
         if file_id not in removed
     }
     session.commit()
-    report.content = files.store().collect_garbage(
-        digests, dry_run=dry_run, grace_seconds=grace_seconds
-    )
+    report.content = store.collect_garbage(digests, dry_run=dry_run, grace_seconds=grace_seconds)
     return report

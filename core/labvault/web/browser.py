@@ -21,18 +21,16 @@ with ``Origin: null``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from collections.abc import Collection
 
-from flask import current_app, request
+from flask import request
 from werkzeug.wrappers import Response
 
-from labvault.auth.throttle import check_rate_limit
 from labvault.errors import Forbidden
+from labvault.signin import flows
 from labvault.signin.urls import origin_of
+from labvault.web.state import settings
+from labvault.web.throttle import check_rate_limit
 
 COOKIE = "labvault-signin"
 SECURE_COOKIE = f"__Host-{COOKIE}"
@@ -40,12 +38,11 @@ SECURE_COOKIE = f"__Host-{COOKIE}"
 COOKIE_LIFETIME = 600
 #: The policy of a page whose form posts to a sign-in route.
 FORM_PAGE_REFERRER_POLICY = "strict-origin"
-_NONCE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _public_url() -> str | None:
-    public_url: str | None = current_app.extensions["labvault"].settings["PUBLIC_URL"]
+    public_url: str | None = settings()["PUBLIC_URL"]
     return public_url
 
 
@@ -57,16 +54,17 @@ def cookie_name() -> str:
     return SECURE_COOKIE if _over_https() else COOKIE
 
 
-def fingerprint(nonce: str) -> str:
-    """What a flow keeps of a browser's nonce."""
-    return hashlib.sha256(nonce.encode()).hexdigest()
+def held_nonce() -> str:
+    """What this request's cookie holds ("" without one), for the flows to compare
+    (:func:`labvault.signin.flows.is_same_browser`)."""
+    return request.cookies.get(cookie_name(), "")
 
 
 def browser_nonce() -> str:
     """The nonce of the browser this request came from: the one its cookie holds, or a
     new one (hand it to :func:`bind`)."""
-    held = request.cookies.get(cookie_name(), "")
-    return held if _NONCE.match(held) else secrets.token_urlsafe(32)
+    held = held_nonce()
+    return held if flows.is_browser_nonce(held) else flows.new_browser_nonce()
 
 
 def bind(response: Response, nonce: str) -> Response:
@@ -81,14 +79,6 @@ def bind(response: Response, nonce: str) -> Response:
         samesite="Lax",
     )
     return response
-
-
-def is_same_browser(expected: str | None) -> bool:
-    """Whether this request's browser holds the nonce whose fingerprint is ``expected``."""
-    held = request.cookies.get(cookie_name(), "")
-    if not expected or not _NONCE.match(held):
-        return False
-    return hmac.compare_digest(fingerprint(held), expected)
 
 
 def own_origin() -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Response, render_template_string
 from werkzeug.wrappers import Response as BaseResponse
 
-from labvault.headers import source_hash
-from labvault.signin.browser import FORM_PAGE_REFERRER_POLICY
+from labvault.web.browser import FORM_PAGE_REFERRER_POLICY
+from labvault.web.headers import source_hash
 
 _STYLE = """body{font-family:sans-serif;max-width:40em;margin:3em auto;padding:0 1em}
 textarea{width:100%;font-family:monospace}button{font-size:1.1em;padding:.4em 1.2em}"""

@@ -1,8 +1,6 @@
-"""/collections: named, shareable groups of items.
-
-Adding and removing items (``/collections/<id>/items/<refcode>``) is an item's change,
-served by :mod:`labvault.items.routes` on this blueprint.
-"""
+"""/collections: named, shareable groups of items, and putting items into them
+(``/collections/<id>/items/<refcode>``: a change of the item, made by
+:mod:`labvault.items.links`)."""
 
 from __future__ import annotations
 
@@ -10,7 +8,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from labvault.auth.access import require_user, signed_in_user
 from labvault.collections import service
 from labvault.collections.models import Collection
 from labvault.collections.schemas import (
@@ -18,9 +15,12 @@ from labvault.collections.schemas import (
     CollectionPatchSchema,
     CollectionSchema,
 )
-from labvault.conditional import IF_MATCH_PARAMETER, check_if_match
-from labvault.db import get_session
-from labvault.paging import Blueprint
+from labvault.items import links
+from labvault.items import service as items
+from labvault.web.access import require_user, signed_in_user
+from labvault.web.blueprint import Blueprint
+from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
+from labvault.web.session import get_session
 
 blp = Blueprint("collections", __name__, url_prefix="/collections", description="Collections")
 
@@ -75,3 +75,24 @@ class OneCollection(MethodView):
         collection = service.get_collection(session, user, collection_id, write=True)
         check_if_match(service.etag(collection))
         service.delete(session, user, collection)
+
+
+@blp.route("/<string:collection_id>/items/<string:refcode>")
+class CollectionItem(MethodView):
+    @require_user()
+    @blp.response(204)
+    def put(self, collection_id: str, refcode: str) -> None:
+        """Add an item you may change to a collection you may change"""
+        session, user = get_session(), signed_in_user()
+        collection = service.get_collection(session, user, collection_id, write=True)
+        item = items.get_item(session, user, refcode, write=True)
+        links.add_to_collection(session, collection, item)
+
+    @require_user()
+    @blp.response(204)
+    def delete(self, collection_id: str, refcode: str) -> None:
+        """Take an item out of a collection (the item itself stays)"""
+        session, user = get_session(), signed_in_user()
+        collection = service.get_collection(session, user, collection_id, write=True)
+        item = items.get_item(session, user, refcode)
+        links.remove_from_collection(session, collection, item)

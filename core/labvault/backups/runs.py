@@ -1,0 +1,215 @@
+"""Running backup strategies (one at a time each, :mod:`~labvault.backups.lock`),
+retention, and one-off archives.
+
+A run takes the strategy's lock, dumps the database, stores the contents the repository
+lacks and the parts, commits the snapshot with its manifest, and only then applies
+retention. A run that fails or is killed commits nothing and removes nothing. The CLI
+runs a strategy in its own process (:func:`run_strategy`); the API starts it in a thread
+of the server (:func:`start_strategy`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.audit.service import CLI, Actor, record
+from labvault.backups.archive import write_archive
+from labvault.backups.lock import strategy_lock
+from labvault.backups.models import BackupState
+from labvault.backups.reports import strategy_state
+from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
+from labvault.backups.strategies import Backups, Strategy
+from labvault.db import begin_write, first_line, utcnow
+
+LOG = logging.getLogger("labvault.backups")
+
+
+def _finish(
+    session: Session,
+    name: str,
+    actor: Actor | str | None,
+    event: tuple[str, dict[str, Any]],
+    **values: Any,
+) -> None:
+    """Write the run's outcome to the strategy's state, with its audit event."""
+    begin_write(session)
+    session.execute(sa.update(BackupState).where(BackupState.strategy == name).values(**values))
+    action, details = event
+    record(session, action, f"backup {name}", actor=actor, details=details)
+    session.commit()
+
+
+def run_strategy(
+    session: Session,
+    backups: Backups,
+    name: str,
+    progress: Progress = no_progress,
+    *,
+    actor: Actor | str | None = None,
+) -> dict[str, Any]:
+    """Take a snapshot with strategy ``name``, then apply its retention. The report.
+
+    The outcome, success or failure, is an audit event of ``actor`` (an admin, "cli").
+    """
+    strategy = backups.strategy(name)
+    with strategy_lock(session, name):
+        return _run_and_record(session, backups, strategy, progress, actor)
+
+
+def start_strategy(
+    session: Session, backups: Backups, name: str, *, actor: Actor
+) -> dict[str, Any]:
+    """Take strategy ``name``'s lock now (Conflict when it runs already) and run it in a
+    thread of this process, which releases the lock when it ends: a request answers at
+    once, whatever the size of the store, and the server's worker timeout does not cut
+    the run short. The thread has a database session of its own, from ``backups``. Its
+    outcome is in the strategy's state, and in the audit log (with ``backup.started``
+    noted now, in ``session``: with the client's address). The strategy's state as the
+    run starts (``running``)."""
+    strategy = backups.strategy(name)
+    who = _Acting(actor.id, actor.email)
+    with ExitStack() as held:
+        held.enter_context(strategy_lock(session, name))
+        begin_write(session)
+        record(session, "backup.started", f"backup {name}", actor=actor)
+        session.commit()
+
+        def work(lock: ExitStack) -> None:
+            with lock, backups.database.sessionmaker() as own:
+                try:
+                    _run_and_record(own, backups, strategy, no_progress, who)
+                except Exception as error:  # in its state and the audit log; said here too
+                    LOG.error("backup strategy %s failed: %s", name, first_line(error))
+
+        answer = strategy_state(session, backups, name)
+        lock = held.pop_all()
+    runner = threading.Thread(target=work, args=(lock,), name=f"backup-{name}")
+    try:
+        runner.start()
+    except BaseException:
+        lock.close()
+        raise
+    return answer
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """Who started a run in a thread of its own (not a row of the request's session)."""
+
+    id: int
+    email: str | None
+
+
+def _run_and_record(
+    session: Session,
+    backups: Backups,
+    strategy: Strategy,
+    progress: Progress,
+    actor: Actor | str | None,
+) -> dict[str, Any]:
+    """Run a strategy whose lock is held; its outcome goes to its state and the log."""
+    name = strategy.name
+    started = time.monotonic()
+    try:
+        report = _run(backups, strategy, locked(progress))
+    except BaseException as error:
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        failed = ("backup.failed", {"error": message[:500]})
+        _finish(session, name, actor, failed, last_error=message[:1000])
+        raise
+    report["seconds"] = round(time.monotonic() - started, 3)
+    succeeded = (
+        "backup.succeeded",
+        {key: report[key] for key in ("snapshot", "rows", "files", "bytes", "seconds")},
+    )
+    _finish(
+        session,
+        name,
+        actor,
+        succeeded,
+        last_success_at=utcnow(),
+        last_snapshot=report["snapshot"],
+        last_error=None,
+        last_report=report,
+    )
+    return report
+
+
+def record_restore(session: Session, snapshot: str, source: str, **counts: int) -> None:
+    """Note a restore in the restored database (after its load: its own write), as the
+    CLI's: a restore replaces the whole database, so it cannot share its transaction."""
+    begin_write(session)
+    details = {"source": source, **counts}
+    record(session, "backup.restored", f"snapshot {snapshot}", actor=CLI, details=details)
+    session.commit()
+
+
+def _run(backups: Backups, strategy: Strategy, progress: Progress) -> dict[str, Any]:
+    repository = strategy.repository()
+    repository.open(create=True)
+    with temporary_folder() as folder:
+        dump = dump_database(backups.engine, backups.public_settings(), Path(folder), progress)
+        snapshot = dump.manifest["snapshot"]
+        total = dump.contents_bytes
+        puts = repository.put_contents(
+            dump.contents(), backups.store.open, lambda n: progress("copying files", n, total)
+        )
+        repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
+        dump.manifest["encrypted"] = repository.encrypted
+        dump.manifest["finished_at"] = utcnow().isoformat()
+        repository.commit(snapshot, dump.manifest)
+    collected = repository.collect(strategy.retention)
+    return {
+        "strategy": strategy.name,
+        "snapshot": snapshot,
+        "rows": sum(table["rows"] for table in dump.manifest["tables"]),
+        "files": dump.contents_count,
+        "bytes": dump.contents_bytes,
+        "files_uploaded": puts.uploaded,
+        "files_reused": puts.reused,
+        "bytes_uploaded": puts.bytes_stored,
+        "snapshots_removed": collected.snapshots_removed,
+        "contents_removed": collected.contents_removed,
+    }
+
+
+def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:
+    """Strategies whose last success is older than their frequency (or that never ran)."""
+    now = now or utcnow()
+    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    due = []
+    for name, strategy in backups.strategies().items():
+        state = states.get(name)
+        last = state.last_success_at if state else None
+        if last is None or now - last >= strategy.frequency:
+            due.append(name)
+    return due
+
+
+def create_archive(
+    backups: Backups, path: Path, level: int = 6, progress: Progress = no_progress
+) -> dict[str, Any]:
+    """Write one self-contained snapshot to ``path`` (a .tar.gz)."""
+    started = time.monotonic()
+    with temporary_folder() as folder:
+        dump = dump_database(backups.engine, backups.public_settings(), Path(folder), progress)
+        size = write_archive(dump, backups.store.open, path, level, progress)
+    return {
+        "snapshot": dump.manifest["snapshot"],
+        "path": str(path),
+        "rows": sum(table["rows"] for table in dump.manifest["tables"]),
+        "files": dump.contents_count,
+        "bytes": dump.contents_bytes,
+        "archive_bytes": size,
+        "seconds": round(time.monotonic() - started, 3),
+    }

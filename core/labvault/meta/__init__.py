@@ -1,1 +1,0 @@
-"""What the server is: /info and the health probes."""
