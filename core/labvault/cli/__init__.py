@@ -239,7 +239,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 def _engine_name(engine: str | None) -> str:
-    from labvault.items.fulltext import ENGINE_NAMES
+    from labvault.search import ENGINE_NAMES
 
     return ENGINE_NAMES.get(engine or "", engine or "?")
 
@@ -259,16 +259,16 @@ def search_reindex(ctx: click.Context) -> None:
     their texts; the other databases index the items themselves)."""
     import time
 
-    from labvault.items import fulltext
+    from labvault.search import engine_in_use, reindex
 
     started = time.monotonic()
     engine = _obj(ctx).app().extensions["labvault"].database.engine
-    used = fulltext.engine_in_use(engine)
+    used = engine_in_use(engine)
     if used != "mroonga":
         click.echo(f"search: {_engine_name(used)}, kept in step by the database: nothing to do")
         return
     bars = _Bars()
-    count = fulltext.reindex(engine, lambda done, total: bars("reindexing", done, total))
+    count = reindex(engine, lambda done, total: bars("reindexing", done, total))
     bars.close()
     click.echo(f"reindexed {count} items in {time.monotonic() - started:.1f} s")
 
@@ -313,11 +313,11 @@ def config_check(ctx: click.Context) -> None:
 
 def _search_engine_of(settings: dict[str, Any]) -> str:
     from labvault.db import create_engine
-    from labvault.items import fulltext
+    from labvault.search import engine_in_use
 
     engine = create_engine(settings["DATABASE_URL"])
     try:
-        return _engine_name(fulltext.engine_in_use(engine))
+        return _engine_name(engine_in_use(engine))
     except sa.exc.DBAPIError as exc:
         return f"unknown ({_database_hint(exc)})"
     finally:
