@@ -72,15 +72,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from labvault import migrations
+from labvault import migrations, search
 from labvault.auth.models import User
 from labvault.auth.tokens import TokenSigner
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import create_engine
-from labvault.items import fulltext
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.items.schemas import STATUSES
-from labvault.items.service import _search_texts
+from labvault.items.texts import search_texts
 from sqlalchemy.engine import make_url
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -280,7 +279,7 @@ class Seeder:
             with self.engine.begin() as conn:
                 self._insert_batch(conn, min(batch, total - self.seeded.count))
         if self.engine.dialect.name == "mysql":  # what InnoDB's background statistics do
-            fulltext.index_pending(self.engine)  # Mroonga's copy of the new items' texts
+            search.index_pending(self.engine)  # Mroonga's copy of the new items' texts
             with self.engine.begin() as conn:
                 for table in ("items", "item_creators", "collection_items", "item_relationships"):
                     conn.exec_driver_sql(f"ANALYZE TABLE {table}")
@@ -313,7 +312,7 @@ class Seeder:
                 "updated_at": updated,
                 "version": 1,
             }
-            row["search_title"], row["search_body"] = _search_texts(
+            row["search_title"], row["search_body"] = search_texts(
                 SimpleNamespace(**row)  # type: ignore[arg-type]
             )
             items.append(row)
@@ -606,7 +605,7 @@ def index_lookup_ms(engine: sa.Engine, repeats: int = 5) -> float:
     if engine.dialect.name == "sqlite":
         sql = "SELECT rowid FROM items_fts WHERE items_fts MATCH :q ORDER BY rowid DESC LIMIT 1000"
         queries = [" ".join(f'"{w}"*' for w in q.split()) for q in SEARCHES]
-    elif fulltext.engine_in_use(engine) == "mroonga":
+    elif search.engine_in_use(engine) == "mroonga":
         sql = (
             "SELECT item_id FROM items_search WHERE MATCH (title, body, access) "
             "AGAINST (:q IN BOOLEAN MODE) ORDER BY item_id DESC LIMIT 1000"
@@ -782,7 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine_name = migrations.upgrade(
                     url, "head", "innodb" if database == "mariadb-innodb" else "auto"
                 )
-                print(f"  {database}: search with {fulltext.ENGINE_NAMES[engine_name or '']}")
+                print(f"  {database}: search with {search.ENGINE_NAMES[engine_name or '']}")
                 seeder = Seeder(url, rng)
                 stack.callback(seeder.engine.dispose)
                 token = signer.issue(seeder.seeded.user_id, secrets.token_hex(16))

@@ -12,7 +12,7 @@ layers (flask-smorest, marshmallow, the ORM, its auth and permission code) cost:
 - ``GET /items?q=`` the same with labvault's full-text search: the newest 1,000
   matches, best first.
 
-The SQL is labvault's (items/access.py, items/search.py, paging.py), written out by
+The SQL is labvault's (items/access.py, search/, paging.py), written out by
 hand. Configured by
 environment variables: BENCH_DATABASE_URL, BENCH_SECRET_KEY, BENCH_ISSUER.
 Served by ``gunicorn bench.minimal_app:app``.
@@ -187,7 +187,7 @@ COUNT_LIMIT = SEARCH_WINDOW = 1000  # labvault's paging.COUNT_LIMIT and SEARCH_W
 
 
 def search(terms: list[str]) -> tuple[str, str, str, str, dict[str, str]]:
-    """labvault's full-text search (items/search.py) for words InnoDB indexes.
+    """labvault's full-text search (labvault/search/) for words InnoDB indexes.
 
     Returns the join, the condition, the relevance, the newest-first order and the
     parameters.
@@ -202,7 +202,7 @@ def search(terms: list[str]) -> tuple[str, str, str, str, dict[str, str]]:
             {"match": match},
         )
     against = " ".join(f"+{term}*" for term in terms)
-    if MROONGA:  # labvault's copy of the texts in a Mroonga table (items/fulltext.py)
+    if MROONGA:  # labvault's copy of the texts in a Mroonga table (search/mroonga_copy.py)
         both = "MATCH (s.title, s.body, s.access) AGAINST (:against IN BOOLEAN MODE)"
         title = "MATCH (s.title) AGAINST (:against IN BOOLEAN MODE)"
         join = " JOIN items_search s ON s.item_id = i.id"

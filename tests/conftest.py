@@ -82,7 +82,7 @@ def check_mroonga(url: str, *, skip: bool = True) -> None:
     """Skip a test that needs Mroonga on a MariaDB server without it (unless ``skip`` is
     False: then the test runs with InnoDB FULLTEXT); CI requires it
     (``mroonga`` in LABVAULT_TEST_DATABASES_REQUIRED): there it fails, saying how to add it."""
-    from labvault.items.fulltext import mroonga_available
+    from labvault.search import mroonga_available
 
     engine = sa.create_engine(url)
     try:
@@ -126,9 +126,10 @@ class EmptiedDatabase:
     """
 
     def __init__(self, url: str, search_engine: str = "auto") -> None:
+        from labvault import search
         from labvault.db import normalize_url
-        from labvault.items import fulltext
         from labvault.models import metadata
+        from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
 
         self.url = url
         parsed = normalize_url(url)
@@ -142,8 +143,8 @@ class EmptiedDatabase:
         )
         metadata.create_all(self.engine)
         tables = [table.name for table in reversed(metadata.sorted_tables)]
-        if fulltext.ensure(self.engine, search_engine) == "mroonga":
-            tables += [fulltext.SEARCH_TABLE, fulltext.PENDING_TABLE]
+        if search.ensure(self.engine, search_engine) == "mroonga":
+            tables += [SEARCH_TABLE, PENDING_TABLE]
         self._statements = "; ".join(f"DELETE FROM {table}" for table in tables)
 
     def empty(self) -> None:

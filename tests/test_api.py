@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from labvault import API_VERSION, __version__
 from labvault.app import create_app
-from labvault.items import fulltext
+from labvault.search import engine_in_use
 from labvault.testing import TEST_SECRET_KEY
 
 from tests.route_coverage import documented_operations, openapi_path
@@ -42,11 +42,7 @@ def test_info_describes_the_server(labvault_make_app):
     assert body["plugins"] == []
     assert body["login_providers"] == []
     engine = app.extensions["labvault"].database.engine
-    mariadb = (
-        "mariadb-mroonga"
-        if fulltext.engine_in_use(engine) == "mroonga"
-        else "mariadb-innodb-fulltext"
-    )
+    mariadb = "mariadb-mroonga" if engine_in_use(engine) == "mroonga" else "mariadb-innodb-fulltext"
     assert (
         body["search_engine"]
         == {

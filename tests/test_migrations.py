@@ -13,9 +13,10 @@ from labvault.auth.models import User
 from labvault.blocks.models import Block
 from labvault.db import create_engine
 from labvault.errors import LabvaultError
-from labvault.items.models import Item, is_search_object
-from labvault.items.search import apply_search
+from labvault.items.models import Item
 from labvault.models import metadata
+from labvault.search import is_search_object
+from labvault.search.service import apply_search
 from sqlalchemy.orm import Session
 
 from tests.conftest import check_mroonga, server_database

@@ -11,16 +11,13 @@ import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
-from labvault.items import fulltext, lists, search, service
+from labvault.items import lists, service
 from labvault.items.models import Item
-from labvault.items.search import (
-    apply_search,
-    compounds,
-    newest_matches,
-    newest_ranked,
-    order_by_relevance,
-)
+from labvault.items.texts import compounds
 from labvault.models import metadata
+from labvault.search import engines, mariadb, ranking
+from labvault.search.ranking import newest_matches, newest_ranked, order_by_relevance
+from labvault.search.service import apply_search
 from labvault.users.service import create_user
 from labvault.web.session import get_session
 
@@ -184,7 +181,7 @@ def test_the_total_counts_every_match(client, alice):
 
 def test_a_search_ranks_its_newest_matches(client, alice, monkeypatch):
     """Past SEARCH_WINDOW matches only the newest are ranked; exact=true ranks them all."""
-    monkeypatch.setattr(search, "SEARCH_WINDOW", 3)
+    monkeypatch.setattr(ranking, "SEARCH_WINDOW", 3)
     best = material(client, alice, "Solvent", description="solvent solvent")["refcode"]
     newer = [
         material(client, alice, f"Bottle {n}", description="solvent")["refcode"] for n in range(4)
@@ -440,7 +437,7 @@ def seeded_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             _seed(session, seeder.id, 40_000 if kind == "postgresql" else 2000)
             if kind == "mariadb":
                 check_mroonga(url)
-                fulltext.ensure(app.extensions["labvault"].database.engine)
+                mariadb.ensure(app.extensions["labvault"].database.engine)
             if kind == "mariadb-innodb":
                 # InnoDB keeps the words of new rows in a cache that a background thread
                 # moves into the index; a search during that move missed the rows about
@@ -490,7 +487,7 @@ def test_search_uses_the_full_text_index(seeded_app, labvault_make_user, role, q
     elif dialect == "postgresql":
         assert "Bitmap Index Scan on ft_items_search" in plan, plan
         assert "Seq Scan on items" not in plan, plan
-    elif fulltext.engine_in_use(seeded_app.extensions["labvault"].database.engine) == "mroonga":
+    elif engines.engine_in_use(seeded_app.extensions["labvault"].database.engine) == "mroonga":
         rows = {row["table"]: row for row in map(json.loads, plan.splitlines())}
         assert rows["items_search"]["type"] == "fulltext", plan
         assert rows["items_search"]["key"] == "ft_items_search", plan

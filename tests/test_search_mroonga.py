@@ -1,7 +1,7 @@
 """Search with Mroonga on MariaDB finds exactly the items that exist, whatever fails.
 
 Mroonga's tables are not transactional, so labvault keeps a copy of the items' texts
-that is written only after a commit (labvault.items.fulltext). A rolled-back write
+that is written only after a commit (labvault.search.mroonga_copy). A rolled-back write
 leaves no hit; a writer killed between its commit and the copy leaves a note that the
 next search copies first; `labvault search reindex` rebuilds the copy.
 """
@@ -20,9 +20,10 @@ import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.db import begin_write
-from labvault.items import fulltext
 from labvault.items.models import Item
 from labvault.migrations import create_schema
+from labvault.search import access, mroonga, mroonga_copy
+from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
 from labvault.testing import TEST_SECRET_KEY
 from labvault.web.session import get_session
 
@@ -66,8 +67,8 @@ def test_the_server_says_mroonga_searches(mroonga_app, labvault_make_user):
     assert info.json["search_engine"] == "mariadb-mroonga"
     user = labvault_make_user(mroonga_app)
     create_item(mroonga_app.test_client(), user, name="Cathode slurry", item_id="slurry-1")
-    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0  # copied after the commit
-    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 1
+    assert count(mroonga_app, PENDING_TABLE) == 0  # copied after the commit
+    assert count(mroonga_app, SEARCH_TABLE) == 1
     assert found(mroonga_app, user, "cath slur") == ["slurry-1"]
 
 
@@ -93,7 +94,7 @@ def test_a_rolled_back_write_leaves_no_hit_and_hides_nothing(mroonga_app, labvau
         session.flush()  # the triggers noted both, inside the transaction
         session.rollback()
 
-    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0
+    assert count(mroonga_app, PENDING_TABLE) == 0
     assert found(mroonga_app, user, "ghost") == []
     assert found(mroonga_app, user, "separator") == []
     assert found(mroonga_app, user, "anode") == ["foil-1"]
@@ -101,13 +102,13 @@ def test_a_rolled_back_write_leaves_no_hit_and_hides_nothing(mroonga_app, labvau
 
 WRITER = """
 import os, signal, sys
-from labvault.items import fulltext
+from labvault.search import mroonga_copy
 
 def killed_after_commit(session):
-    if session.info.get(fulltext._DIRTY):
+    if session.info.get(mroonga_copy._DIRTY):
         os.kill(os.getpid(), signal.SIGKILL)  # committed; the copy is never written
 
-fulltext._index_after_commit = killed_after_commit  # before the app registers it
+mroonga_copy._index_after_commit = killed_after_commit  # before the app registers it
 
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY
@@ -145,10 +146,10 @@ def test_a_writer_killed_between_its_commit_and_the_copy_is_still_found(
     with mroonga_app.extensions["labvault"].database.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT item_id FROM items ORDER BY id")).scalars()
         assert list(rows) == ["kw-1"]  # committed
-    assert count(mroonga_app, fulltext.PENDING_TABLE) == 2  # never copied
+    assert count(mroonga_app, PENDING_TABLE) == 2  # never copied
     assert found(mroonga_app, user, "killed") == ["kw-1"]
-    assert count(mroonga_app, fulltext.PENDING_TABLE) == 0
-    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 1
+    assert count(mroonga_app, PENDING_TABLE) == 0
+    assert count(mroonga_app, SEARCH_TABLE) == 1
 
 
 def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
@@ -157,10 +158,10 @@ def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
         create_item(mroonga_app.test_client(), user, name=f"Pellet {number}", item_id=f"p-{number}")
     engine = mroonga_app.extensions["labvault"].database.engine
     with engine.begin() as connection:  # the copy lost, and a copy of nothing left
-        connection.execute(sa.text(f"DELETE FROM {fulltext.SEARCH_TABLE}"))
-        era = fulltext.era_of(999999)
+        connection.execute(sa.text(f"DELETE FROM {SEARCH_TABLE}"))
+        era = access.era_of(999999)
         connection.execute(
-            sa.text(f"INSERT INTO {fulltext.SEARCH_TABLE} VALUES (999999, 'pellet', '', :access)"),
+            sa.text(f"INSERT INTO {SEARCH_TABLE} VALUES (999999, 'pellet', '', :access)"),
             {"access": f"_e{era} _u{user.id}_e{era}"},
         )
     assert found(mroonga_app, user, "pellet") == []
@@ -186,7 +187,7 @@ def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("reindexed 3 items in ")
     assert found(mroonga_app, user, "pellet") == ["p-0", "p-1", "p-2"]
-    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 3
+    assert count(mroonga_app, SEARCH_TABLE) == 3
 
 
 def test_the_newest_matches_a_user_may_read_are_found_however_far_back(
@@ -195,7 +196,8 @@ def test_the_newest_matches_a_user_may_read_are_found_however_far_back(
     """Mroonga's newest hits are checked against permissions in growing batches: two
     readable matches behind 30 newer ones the user may not read are still ranked."""
     from labvault.auth.models import User
-    from labvault.items import lists, search
+    from labvault.items import lists
+    from labvault.search import service as search
 
     alice, bob = labvault_make_user(mroonga_app), labvault_make_user(mroonga_app)
     client = mroonga_app.test_client()
@@ -247,7 +249,7 @@ def test_who_reads_an_item_is_copied_as_it_changes(mroonga_app, labvault_make_us
     assert client.delete(f"/items/{refcode}", headers=with_etag(alice, etag)).status_code == 204
     assert found(mroonga_app, alice, "zircon") == []
     assert found(mroonga_app, manager, "zircon") == []
-    assert count(mroonga_app, fulltext.SEARCH_TABLE) == 0  # the trash is not copied
+    assert count(mroonga_app, SEARCH_TABLE) == 0  # the trash is not copied
     restored = client.post(f"/trash/{refcode}/restore", headers=alice.headers)
     assert restored.status_code == 200, restored.json
     assert found(mroonga_app, alice, "zircon") == ["z-1"]
@@ -261,10 +263,11 @@ def test_eras_find_the_same_newest_matches_as_checking_each_hit(
     checks Mroonga's hits one by one instead): the window holds the newest matches the
     user reads, however sparse, ranked as when every hit is checked."""
     from labvault.auth.models import User
-    from labvault.items import lists, search
+    from labvault.items import lists
+    from labvault.search import service as search
 
-    monkeypatch.setattr(fulltext, "ERA_BITS", 1)
-    monkeypatch.setattr(search, "MAX_ACCESS_WORDS", access_words)
+    monkeypatch.setattr(access, "ERA_BITS", 1)
+    monkeypatch.setattr(mroonga, "MAX_ACCESS_WORDS", access_words)
     alice, bob = labvault_make_user(mroonga_app), labvault_make_user(mroonga_app)
     share(mroonga_app, bob, alice)
     client = mroonga_app.test_client()
@@ -323,17 +326,17 @@ def test_a_copy_that_fails_leaves_its_notes_and_the_search_answers(
     up."""
     user = labvault_make_user(mroonga_app)
     create_item(mroonga_app.test_client(), user, name="Garnet pellet", item_id="g-1")
-    real = fulltext.index_pending
+    real = mroonga_copy.index_pending
 
     def deadlocked(*_: Any, **__: Any) -> int:
         raise sa.exc.OperationalError("DELETE ...", {}, Exception(1213, "Deadlock found"))
 
-    monkeypatch.setattr(fulltext, "index_pending", deadlocked)
+    monkeypatch.setattr(mroonga_copy, "index_pending", deadlocked)
     create_item(mroonga_app.test_client(), user, name="Garnet powder", item_id="g-2")
     assert found(mroonga_app, user, "garnet") == ["g-1"]  # g-2 noted, not copied yet
     assert "search texts not copied before a search (left for the next copy)" in caplog.text
     assert "DELETE" not in caplog.text  # the error's first line, not its statement
-    assert count(mroonga_app, fulltext.PENDING_TABLE) == 1
+    assert count(mroonga_app, PENDING_TABLE) == 1
 
-    monkeypatch.setattr(fulltext, "index_pending", real)
+    monkeypatch.setattr(mroonga_copy, "index_pending", real)
     assert found(mroonga_app, user, "garnet") == ["g-1", "g-2"]

@@ -21,7 +21,6 @@ from labvault.db import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
 from labvault.host import CoreHost
-from labvault.items.fulltext import keep_search_fresh
 from labvault.loader import build_plugin_manager, call_each
 from labvault.registry import (
     AUTH_PROVIDERS,
@@ -31,6 +30,7 @@ from labvault.registry import (
     build_registry,
     plugin_options,
 )
+from labvault.search import keep_search_fresh
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.urls import public_url_problems
 from labvault.versions.service import keep_versions

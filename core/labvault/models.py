@@ -17,9 +17,12 @@ from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
+from labvault.search import add_to_metadata
 from labvault.sources.models import SourceEntry, SourceState
 
 metadata = Base.metadata
+# the full-text search objects of each database, made and dropped with the items table
+add_to_metadata(Item.__table__)
 
 __all__ = [
     "ApiKey",

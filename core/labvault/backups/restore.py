@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from labvault import search
 from labvault.backups import codec
 from labvault.backups.archive import MANIFEST_MEMBER, ArchiveReader
 from labvault.backups.codec import BackupError, Digest, chunk_stream, read_chunks
@@ -30,7 +31,6 @@ from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repo
 from labvault.backups.snapshot import Progress, no_progress
 from labvault.db import WRITE_OPTION, Base
 from labvault.files.storage import FileStore
-from labvault.items import fulltext
 
 #: on_content(sha256, chunks): do something with a verified content's bytes.
 OnContent = Callable[[str, Iterator[bytes]], None]
@@ -293,7 +293,7 @@ def restore(
     tables = manifest["tables"]
     total_rows = sum(table["rows"] for table in tables)
     writer = engine.connect().execution_options(**{WRITE_OPTION: True})
-    with writer as connection, connection.begin(), fulltext.indexed_at_the_end(connection):
+    with writer as connection, connection.begin(), search.indexed_at_the_end(connection):
         for table in tables:
             with (folder / table_part(table["name"])).open("rb") as stream:
                 part = TablePart(lines(read_chunks(stream)))

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from labvault.audit.schemas import EARLIEST, LATEST
-from labvault.cli import _obj, cli
+from labvault.cli.context import cli_state
 
 
 class IsoTime(click.ParamType):
@@ -46,7 +46,7 @@ def _as_json(event: Any) -> str:
     return json.dumps(answer, sort_keys=True, ensure_ascii=False)
 
 
-@cli.command("audit")
+@click.command("audit")
 @click.option("--action", metavar="ACTION", help="Only this action, e.g. user.role_changed.")
 @click.option("--actor-id", type=click.IntRange(min=1), help="Only what this user did.")
 @click.option("--target", metavar="TEXT", help="Only events whose target contains TEXT.")
@@ -73,7 +73,7 @@ def audit_command(
     query = list_events(
         action=action, actor_id=actor_id, target=target, since=since, until=until
     ).limit(limit)
-    with _obj(ctx).app().app_context():
+    with cli_state(ctx).app().app_context():
         lines = [(_as_json if as_json else _line)(e) for e in get_session().scalars(query)]
     if not lines and not as_json:
         click.echo("no audit events")

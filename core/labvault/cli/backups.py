@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from labvault.cli import _Bars, _obj, _size, _table, cli
+from labvault.cli.context import cli_state
+from labvault.cli.output import Bars, human_size, print_table
 from labvault.errors import LabvaultError
 
 
@@ -16,18 +17,20 @@ def _run_summary(report: dict[str, Any]) -> str:
     where = f"strategy {report['strategy']}" if "strategy" in report else report["path"]
     line = (
         f"snapshot {report['snapshot']} ({where}): {report['rows']} rows, "
-        f"{report['files']} files ({_size(report['bytes'])})"
+        f"{report['files']} files ({human_size(report['bytes'])})"
     )
     if "files_uploaded" in report:
-        line += f", {report['files_uploaded']} files uploaded ({_size(report['bytes_uploaded'])})"
+        line += (
+            f", {report['files_uploaded']} files uploaded ({human_size(report['bytes_uploaded'])})"
+        )
         if report["snapshots_removed"]:
             line += f", {len(report['snapshots_removed'])} old snapshot(s) removed"
     else:
-        line += f", archive {_size(report['archive_bytes'])}"
+        line += f", archive {human_size(report['archive_bytes'])}"
     return f"{line}, in {report['seconds']:.1f} s"
 
 
-@cli.group()
+@click.group()
 def backup() -> None:
     """Backups: snapshots of the database and the files (see BACKUP_STRATEGIES)."""
 
@@ -36,7 +39,7 @@ def _backups(ctx: click.Context) -> Any:
     """The app's :class:`~labvault.backups.strategies.Backups`."""
     from labvault.backups.strategies import Backups
 
-    state = _obj(ctx).app().extensions["labvault"]
+    state = cli_state(ctx).app().extensions["labvault"]
     return Backups.configured(state.settings, state.registry, state.database)
 
 
@@ -47,7 +50,7 @@ def _run_strategies(backups: Any, names: list[str]) -> None:
 
     failed = 0
     for name in names:
-        bars = _Bars()
+        bars = Bars()
         try:
             report = runs.run_strategy(get_session(), backups, name, bars, actor=CLI)
         except LabvaultError as exc:
@@ -85,9 +88,9 @@ def backup_create(
     if strategy and output_path:
         raise click.UsageError("give --strategy or --output-path, not both")
     backups = _backups(ctx)
-    with _obj(ctx).app().app_context():
+    with cli_state(ctx).app().app_context():
         if output_path is not None:
-            bars = _Bars()
+            bars = Bars()
             report = runs.create_archive(backups, output_path, compression_level, bars)
             bars.close()
             click.echo(_run_summary(report))
@@ -108,7 +111,7 @@ def backup_due(ctx: click.Context) -> None:
     from labvault.web.session import get_session
 
     backups = _backups(ctx)
-    with _obj(ctx).app().app_context():
+    with cli_state(ctx).app().app_context():
         names = runs.due_strategies(get_session(), backups)
         if not names:
             click.echo("no backup is due")
@@ -144,11 +147,11 @@ def backup_list(ctx: click.Context, strategy: str | None) -> None:
                     snapshot["snapshot"],
                     snapshot["rows"],
                     snapshot["files"],
-                    _size(snapshot["bytes"]),
+                    human_size(snapshot["bytes"]),
                     "yes" if snapshot["encrypted"] else "no",
                 )
             )
-    _table(("strategy", "snapshot", "rows", "files", "size", "encrypted"), rows)
+    print_table(("strategy", "snapshot", "rows", "files", "size", "encrypted"), rows)
     if failed:
         raise SystemExit(1)
 
@@ -173,7 +176,7 @@ def backup_verify(
     if snapshot and not strategy:
         raise click.UsageError("a SNAPSHOT needs --strategy")
     started = time.monotonic()
-    bars = _Bars()
+    bars = Bars()
     if from_archive is not None:
         checked = [(str(from_archive), reports.verify_archive(from_archive, bars))]
     else:
@@ -193,7 +196,7 @@ def backup_verify(
     total = sum(report.bytes for _, report in checked)
     click.echo(
         f"verified {len(checked)} snapshot(s), {sum(r.contents for _, r in checked)} files, "
-        f"{_size(total)} in {time.monotonic() - started:.1f} s: "
+        f"{human_size(total)} in {time.monotonic() - started:.1f} s: "
         + (f"{problems} problem(s)" if problems else "no problems")
     )
     if problems:
@@ -251,7 +254,7 @@ def backup_restore(
         raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")
     started = time.monotonic()
     backups = _backups(ctx)
-    with _obj(ctx).app().app_context():
+    with cli_state(ctx).app().app_context():
         if from_archive is not None:
             source: Any = restore.ArchiveSource(from_archive)
         else:
@@ -260,7 +263,7 @@ def backup_restore(
             repository.open(create=False)
             source = restore.RepositorySource(repository, snapshot)
         settings = backups.settings
-        bars = _Bars()
+        bars = Bars()
         try:
             with temporary_folder() as folder:
                 report = restore.restore(
@@ -286,6 +289,6 @@ def backup_restore(
         )
     click.echo(
         f"restored snapshot {report.snapshot}: {report.rows} rows in {report.tables} tables, "
-        f"{report.files} files ({_size(report.bytes)}) in {time.monotonic() - started:.1f} s"
+        f"{report.files} files ({human_size(report.bytes)}) in {time.monotonic() - started:.1f} s"
         + (f"; {report.contents_removed} other files removed" if report.contents_removed else "")
     )

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import Role, Status, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, CollectionShare, collection_items
-from labvault.items import fulltext
 from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
 
 # The per-item conditions are EXISTS subqueries correlated with the item's row, not
@@ -65,22 +64,6 @@ def readable(user: User) -> sa.ColumnElement[bool]:
     if user.has_role(Role.MANAGER):
         return sa.true()
     return _own_or_shared(user.id, write=False)
-
-
-def read_reasons(session: Session, user: User) -> list[str | None]:
-    """Why ``user`` reads items, as the words of Mroonga's copy name them
-    (``labvault.items.fulltext``): what :func:`readable` says, item by item; ``[None]``:
-    every item."""
-    if user.has_role(Role.MANAGER):
-        return [None]
-    owned = sa.select(Collection.id).where(Collection.created_by_id == user.id)
-    shared = sa.select(CollectionShare.collection_id).where(CollectionShare.user_id == user.id)
-    collections = session.scalars(sa.union(owned, shared))
-    return [
-        fulltext.LAB_WIDE,
-        fulltext.creator_reason(user.id),
-        *(fulltext.collection_reason(collection) for collection in sorted(collections)),
-    ]
 
 
 def writable(user: User) -> sa.ColumnElement[bool]:

@@ -1,4 +1,5 @@
-"""Lists of items: filtered, searched, sorted and paged; the trash; an item's graph."""
+"""Lists of items: filtered, sorted and paged (searched: :mod:`labvault.search`); the trash;
+an item's graph."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
-from labvault.items import access, search
+from labvault.items import access
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
-from labvault.paging import PageRequest, page_of, page_rows
+from labvault.paging import PageRequest, page_rows
 
 #: A page of the list shows ItemSummarySchema: load those columns, not the relationships,
 #: creators, fields and texts of every item on it.
@@ -73,49 +74,17 @@ def sorted_query(query: sa.Select[Any], sort: str) -> sa.Select[Any]:
     return query.order_by(column.desc() if descending else column.asc(), Item.id.desc())
 
 
-def list_page(
-    session: Session,
-    user: User,
-    args: dict[str, Any],
-    page: PageRequest,
-    *,
-    identifier_prefix: str,
-) -> list[Item]:
-    """A page of the items ``user`` may read, filtered, searched (``q``) and sorted.
+def list_page(session: Session, user: User, args: dict[str, Any], page: PageRequest) -> list[Item]:
+    """A page of the items ``user`` may read, filtered and sorted (newest change first
+    unless asked); a search (``q``) is :func:`labvault.search.service.search_page`.
 
-    A search ranks its newest ``search.SEARCH_WINDOW`` matches unless ``exact`` asks for
-    all; totals are counted as :func:`labvault.paging.page_rows` says.
+    Totals are counted as :func:`labvault.paging.page_rows` says.
     """
-    query = filtered_query(user, args)
-    sort, exact = args.get("sort"), args["exact"]
-    if "q" in args:
-        if sort in (None, "relevance") and not exact:
-            window = search.SEARCH_WINDOW
-            only_readable = not set(args) - UNFILTERED
-            ranked = search.ranked_window(
-                session,
-                query,
-                args["q"],
-                identifier_prefix=identifier_prefix,
-                window=window,
-                best=page.first_item + page.page_size,
-                reader=user if only_readable else None,
-            )
-            ids = page_of(ranked.ids, page, window=window, total=ranked.total)
-            # the page is checked once more: Mroonga's copy of who reads an item is
-            # written just after the change is committed
-            rows = query.where(Item.id.in_(ids)).options(*SUMMARY_ONLY)
-            return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
-        query, relevance = search.apply_search(
-            session, query, args["q"], identifier_prefix=identifier_prefix
-        )
-        if sort in (None, "relevance"):
-            query = search.order_by_relevance(query, relevance)
-    if sort not in (None, "relevance"):
-        query = sorted_query(query, sort)
-    elif "q" not in args:  # nothing to rank: relevance is the default order
-        query = sorted_query(query, "-updated_at")
-    return page_rows(session, query.options(*SUMMARY_ONLY), page, exact=exact)
+    sort = args.get("sort")
+    query = sorted_query(
+        filtered_query(user, args), "-updated_at" if sort in (None, "relevance") else sort
+    )
+    return page_rows(session, query.options(*SUMMARY_ONLY), page, exact=args["exact"])
 
 
 def trash_page(session: Session, user: User, page: PageRequest) -> list[dict[str, Any]]:

@@ -26,15 +26,8 @@ from labvault.errors import Conflict, Forbidden, NotFound
 from labvault.items import access, links
 from labvault.items.history import changed
 from labvault.items.models import Item
-from labvault.items.schemas import (
-    CONSTITUENT_FIELDS,
-    DATE_FIELDS,
-    SEARCHED_FIELDS,
-    STATUSES,
-    TYPE_FIELD_NAMES,
-    type_field_problems,
-)
-from labvault.items.search import compounds
+from labvault.items.schemas import DATE_FIELDS, STATUSES, TYPE_FIELD_NAMES, type_field_problems
+from labvault.items.texts import search_texts
 
 REFCODE_LETTERS = string.ascii_uppercase
 COMMON_COLUMNS = ("name", "description", "date", "status")
@@ -260,18 +253,6 @@ def _ensure_item_id_free(
         raise Conflict(f"item_id {item_id!r} is already used by another item")
 
 
-def _search_texts(item: Item) -> tuple[str, str]:
-    title = " ".join(filter(None, [item.name, item.item_id, item.refcode]))
-    names = [
-        entry.get("name") or ""
-        for field in CONSTITUENT_FIELDS
-        for entry in item.fields.get(field) or ()
-    ]
-    parts = [item.description, *(str(item.fields.get(f) or "") for f in SEARCHED_FIELDS), *names]
-    body = " ".join(p for p in parts if p)
-    return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()
-
-
 def apply_changes(
     session: Session,
     user: User,
@@ -297,7 +278,7 @@ def apply_changes(
         _ensure_item_id_free(session, user, data["item_id"], item)
         item.item_id = data["item_id"]
     # before the links: their queries flush a new item, which these would then UPDATE
-    item.search_title, item.search_body = _search_texts(item)
+    item.search_title, item.search_body = search_texts(item)
     item.barcode = item.fields.get("barcode") or None
     item.cas = item.fields.get("cas") or None
     links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)

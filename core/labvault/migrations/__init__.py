@@ -10,8 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from labvault import search
 from labvault.db import create_engine
-from labvault.items import fulltext
 
 HERE = Path(__file__).parent
 
@@ -32,7 +32,7 @@ def upgrade(database_url: str, revision: str = "head", search_engine: str = "aut
         return None
     engine = create_engine(database_url)
     try:
-        return fulltext.ensure(engine, search_engine)
+        return search.ensure(engine, search_engine)
     finally:
         engine.dispose()
 
@@ -42,7 +42,7 @@ def remove_all(database_url: str) -> None:
     migration made)."""
     engine = create_engine(database_url)
     try:
-        fulltext.drop_mroonga(engine)
+        search.drop_mroonga(engine)
     finally:
         engine.dispose()
     command.downgrade(alembic_config(database_url), "base")
@@ -78,4 +78,4 @@ def create_schema(engine: sa.Engine, search_engine: str = "auto") -> None:
     metadata.create_all(engine)
     with engine.begin() as connection:
         MigrationContext.configure(connection).stamp(ScriptDirectory(str(HERE)), "head")
-    fulltext.ensure(engine, search_engine)
+    search.ensure(engine, search_engine)

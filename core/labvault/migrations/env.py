@@ -7,8 +7,8 @@ from typing import Any
 from alembic import context
 
 from labvault.db import create_engine
-from labvault.items.models import is_search_object
 from labvault.models import metadata
+from labvault.search import is_search_object
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
+from labvault import search
 from labvault.items import lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
@@ -56,13 +57,15 @@ class Items(MethodView):
         X-Pagination's total is exact while fewer than 1,000 items follow the start of the
         page; beyond, it is a lower bound and total_exact is false (exact=true counts all).
         """
-        return lists.list_page(
-            get_session(),
-            signed_in_user(),
-            args,
-            pagination_parameters,
-            identifier_prefix=_identifier_prefix(),
-        )
+        if "q" in args:
+            return search.search_page(
+                get_session(),
+                signed_in_user(),
+                args,
+                pagination_parameters,
+                identifier_prefix=_identifier_prefix(),
+            )
+        return lists.list_page(get_session(), signed_in_user(), args, pagination_parameters)
 
     @require_user()
     @blp.arguments(ItemCreateSchema)

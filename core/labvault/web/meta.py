@@ -11,9 +11,9 @@ from marshmallow import fields
 from labvault import API_VERSION, __version__
 from labvault.db import database_problem
 from labvault.errors import DatabaseUnavailable
-from labvault.items.fulltext import search_engine_name
 from labvault.loader import enabled_plugin_info
 from labvault.registry import BLOCK_TYPES
+from labvault.search import search_engine_name
 from labvault.signin.schemas import ProviderSchema
 from labvault.web.blueprint import Blueprint
 from labvault.web.session import get_session

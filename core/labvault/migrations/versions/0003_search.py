@@ -3,9 +3,9 @@
 Each database gets its own index over items.search_title and items.search_body:
 SQLite an FTS5 table kept in step by triggers, MariaDB/MySQL InnoDB FULLTEXT indexes,
 PostgreSQL a generated tsvector column (title words weighted A, body words B) with a GIN
-index. The statements are those of
-``labvault.items.models`` at this revision, copied so that this migration does not change
-when the models do (tests/test_migrations.py checks both still build the same objects).
+index. The statements are those of ``labvault.items.models`` at this revision (now
+``labvault.search.ddl``), copied so that this migration does not change when the models
+do (tests/test_migrations.py checks both still build the same objects).
 
 SQLite: Alembic's batch mode rebuilds a table by copying it, which drops its triggers; a
 later migration that batch-alters ``items`` must create the items_fts_* triggers again.
@@ -57,7 +57,7 @@ MYSQL_UPGRADE = (
     "CREATE FULLTEXT INDEX ft_items_search_title ON items (search_title)",
 )
 MYSQL_DOWNGRADE = (
-    # IF EXISTS: where Mroonga searches (labvault.items.fulltext), these were dropped
+    # IF EXISTS: where Mroonga searches (labvault.search.mariadb), these were dropped
     "DROP INDEX IF EXISTS ft_items_search_title ON items",
     "DROP INDEX IF EXISTS ft_items_search ON items",
 )

@@ -1,10 +1,11 @@
 """hyphenated words in the search texts as one word; SQLite prefix indexes
 
 Each hyphenated word of items.search_title and items.search_body ("64-17-5", "S-12") is
-added to that text joined with "_" ("64_17_5"), as ``labvault.items.search.compounds``
-does for every item written from now on: InnoDB indexes no word under three letters, and
-that form lets MariaDB find CAS numbers and short item ids through its FULLTEXT index.
-The rule is copied here so that this migration does not change when the service does.
+added to that text joined with "_" ("64_17_5"), as ``labvault.items.texts.compounds``
+(then ``labvault.items.search``) does for every item written from now on: InnoDB indexes
+no word under three letters, and that form lets MariaDB find CAS numbers and short item
+ids through its FULLTEXT index. The rule is copied here so that this migration does not
+change when the service does.
 
 On SQLite the FTS5 table is made again with prefix indexes for prefixes of 2 to 10
 letters (0003 had 2 and 3), so that a word's matches are read newest first from one list.

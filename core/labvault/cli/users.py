@@ -1,0 +1,97 @@
+"""``labvault users``: user accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from labvault.auth.models import Role, Status
+from labvault.cli.context import cli_state
+from labvault.cli.output import print_table
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+@click.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=ROLE_CHOICE, default=Role.USER.value, show_default=True)
+@click.option("--name", default="", help="Display name (default: the part before @).")
+@click.pass_context
+def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
+    """Create an active user."""
+    from labvault.users.service import create_user
+    from labvault.web.session import get_session
+
+    with cli_state(ctx).app().app_context():
+        user = create_user(get_session(), email, display_name=name, role=Role(role))
+        click.echo(f"created user {user.id} {user.email} ({user.role.value})")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List users."""
+    from labvault.users.service import list_users
+    from labvault.web.session import get_session
+
+    with cli_state(ctx).app().app_context():
+        session = get_session()
+        rows = [
+            (u.id, u.email or "-", u.display_name, u.role.value, u.status.value)
+            for u in session.scalars(list_users())
+        ]
+    if not rows:
+        click.echo("no users")
+        return
+    print_table(("id", "email", "name", "role", "status"), rows)
+
+
+@users.command("set-role")
+@click.argument("who")
+@click.argument("role", type=ROLE_CHOICE)
+@click.pass_context
+def users_set_role(ctx: click.Context, who: str, role: str) -> None:
+    """Change a user's role (WHO: an email or a user id)."""
+    _change_user(ctx, who, role=Role(role))
+
+
+@users.command("activate")
+@click.argument("who")
+@click.pass_context
+def users_activate(ctx: click.Context, who: str) -> None:
+    """Activate an account (WHO: an email or a user id), e.g. one a sign-in registered."""
+    _change_user(ctx, who, status=Status.ACTIVE)
+
+
+@users.command("deactivate")
+@click.argument("who")
+@click.pass_context
+def users_deactivate(ctx: click.Context, who: str) -> None:
+    """Deactivate a user: their tokens and API keys stop working at once."""
+    _change_user(ctx, who, status=Status.DEACTIVATED)
+
+
+def _change_user(ctx: click.Context, who: str, **changes: Any) -> None:
+    from flask import current_app
+
+    from labvault.audit.service import CLI
+    from labvault.users.service import find_user, update_user
+    from labvault.web.session import get_session
+
+    with cli_state(ctx).app().app_context():
+        session = get_session()
+        signer = current_app.extensions["labvault"].signer
+        user = find_user(session, who, for_update=True)
+        user = update_user(session, signer, user, actor=CLI, **changes)
+        name = user.email or f"user {user.id}"
+        click.echo(
+            f"{name} is now {user.role.value}"
+            if "role" in changes
+            else f"{name} is {user.status.value}"
+        )

@@ -1,0 +1,38 @@
+"""What full-text search reads of an item: its title and its body, two texts the service
+keeps in ``search_title`` and ``search_body`` (:func:`search_texts`), in step with the
+item; :mod:`labvault.search` indexes and searches them."""
+
+from __future__ import annotations
+
+import re
+
+from labvault.items.models import Item
+from labvault.items.schemas import CONSTITUENT_FIELDS, SEARCHED_FIELDS
+
+#: Hyphenated words: "64-17-5", "S-12", "Li-ion".
+COMPOUND = re.compile(r"\w+(?:-\w+)+")
+
+
+def compounds(text: str) -> str:
+    """The hyphenated words of ``text`` joined with "_" ("64-17-5" gives "64_17_5").
+
+    The search texts carry them besides the words themselves: InnoDB indexes no word
+    shorter than three letters, so without them a CAS number or an item_id like "S-12"
+    could only be found by reading every item. "_" keeps them one word to InnoDB; the other
+    databases split them into the same words again.
+    """
+    return " ".join(found.replace("-", "_") for found in COMPOUND.findall(text))
+
+
+def search_texts(item: Item) -> tuple[str, str]:
+    """The item's title (name, item_id, refcode) and body (description, type-specific
+    text, constituent names), each with its :func:`compounds`."""
+    title = " ".join(filter(None, [item.name, item.item_id, item.refcode]))
+    names = [
+        entry.get("name") or ""
+        for field in CONSTITUENT_FIELDS
+        for entry in item.fields.get(field) or ()
+    ]
+    parts = [item.description, *(str(item.fields.get(f) or "") for f in SEARCHED_FIELDS), *names]
+    body = " ".join(p for p in parts if p)
+    return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()

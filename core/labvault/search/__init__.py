@@ -1,0 +1,47 @@
+"""Full-text search over items (name, item_id, refcode, description, type-specific text).
+
+The items service keeps two texts per item (:mod:`labvault.items.texts`):
+``search_title`` (name, item_id, refcode) and ``search_body`` (description, type-specific
+text, constituent names). Each database searches them with its own index (``ddl``):
+
+- SQLite: an FTS5 table, ranked with bm25 (``sqlite``);
+- PostgreSQL: a generated, weighted tsvector column with a GIN index, ranked with
+  ts_rank (``postgresql``);
+- MariaDB/MySQL: InnoDB FULLTEXT in boolean mode (``innodb``); or, where the server has
+  it, Mroonga over a copy of the words (``mroonga_copy``), searched era by era by who
+  reads them (``mroonga``, ``access``). ``engines`` says which engine searches a
+  database; ``mariadb`` builds the objects of the one to use.
+
+``words`` is the query language (every word of a query matches the start of a word of
+the item); ``ranking`` ranks a search's newest ``SEARCH_WINDOW`` matches; ``service``
+picks each database's search and pages through the matches. The names below are what
+the rest of labvault uses.
+"""
+
+from labvault.search.ddl import add_to_metadata, is_search_object
+from labvault.search.engines import (
+    ENGINE_NAMES,
+    engine_in_use,
+    mroonga_available,
+    search_engine_name,
+)
+from labvault.search.mariadb import drop_mroonga, ensure
+from labvault.search.mroonga_copy import index_pending, keep_search_fresh, reindex
+from labvault.search.service import search_page
+from labvault.search.sqlite import indexed_at_the_end
+
+__all__ = [
+    "ENGINE_NAMES",
+    "add_to_metadata",
+    "drop_mroonga",
+    "engine_in_use",
+    "ensure",
+    "index_pending",
+    "indexed_at_the_end",
+    "is_search_object",
+    "keep_search_fresh",
+    "mroonga_available",
+    "reindex",
+    "search_engine_name",
+    "search_page",
+]

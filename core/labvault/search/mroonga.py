@@ -1,0 +1,220 @@
+"""MariaDB with Mroonga: searching Mroonga's copy of the texts
+(:mod:`labvault.search.mroonga_copy`), era by era (:func:`ranked`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import User
+from labvault.items.models import Item
+from labvault.search import access, mroonga_copy
+from labvault.search.ddl import SEARCH_TABLE
+from labvault.search.ranking import Ranked, best_first
+from labvault.search.words import TITLE_WEIGHT, WORD, Search, fold, words
+
+#: Mroonga's copy of the items' texts.
+COPY = sa.table(
+    SEARCH_TABLE,
+    sa.column("item_id"),
+    sa.column("title"),
+    sa.column("body"),
+    sa.column("access"),
+)
+#: The eras a search reads first: the newest (a few ids, just begun) and the one before.
+FIRST_ERAS = 2
+#: How many access words a search may ask for at once; past it, the older eras are read
+#: as :func:`_checked` does.
+MAX_ACCESS_WORDS = 400
+#: How many of Mroonga's newest hits a search first checks per match it ranks (an
+#: ordinary user reads about half of a lab's items).
+HITS_PER_MATCH = 4
+
+
+def catch_up(engine: sa.Engine) -> None:
+    """Copy the texts committed but not copied yet (a writer killed after its commit)
+    before a search."""
+    mroonga_copy.index_pending_or_leave(engine, limit=None, when="before a search")
+
+
+def ranked(
+    session: Session,
+    query: sa.Select[Any],
+    q: str,
+    *,
+    window: int,
+    best: int | None = None,
+    reader: User | None = None,
+) -> Ranked:
+    """:func:`labvault.search.service.ranked_window` with Mroonga.
+
+    ``reader``, when ``query`` filters nothing but what that user may read, lets Mroonga
+    pick the readable items itself by the user's reasons to read
+    (:func:`labvault.search.access.read_reasons`, :func:`_by_eras`); otherwise Mroonga's
+    newest hits are checked against ``query`` (:func:`_checked`).
+    """
+    catch_up(session.get_bind())  # type: ignore[arg-type]
+    terms = [fold(term) for term in words(q, WORD)]
+    if not terms:
+        return Ranked([], 0)
+    if reader is not None:
+        reasons = access.read_reasons(session, reader)
+        found_by_eras = _by_eras(session, terms, reasons, window, best or window)
+        if found_by_eras is not None:
+            return found_by_eras
+    found = _checked(session, query, terms, window)
+    found.sort(key=best_first)
+    return Ranked([item_id for item_id, _ in found[:best]], len(found))
+
+
+def _by_eras(
+    session: Session, terms: list[str], reasons: Sequence[str | None], window: int, best: int
+) -> Ranked | None:
+    """The ``best`` of the ``window`` newest readable matches, era by era, newest first.
+
+    Groonga finds a word's every hit before it sorts them, so a word in half of 100,000
+    items costs 10 ms whatever the LIMIT; asked for the access words of a few eras and
+    the query's words, it reads only those eras' items that the user reads. The first
+    query reads the newest eras; the next reads as many more as the hits found so far say
+    the window still needs (all the rest, when none was found). None: too many eras
+    and reasons for one query.
+    """
+    newest = session.execute(sa.select(sa.func.max(COPY.c.item_id))).scalar()
+    if newest is None:
+        return Ranked([], 0)
+    top = access.era_of(newest)
+    found: list[tuple[int, float]] = []
+    total = 0
+    upper, span = top, FIRST_ERAS
+    while upper >= 0 and total < window:
+        lower = max(upper - span + 1, 0)
+        group = [
+            access.access_word(reason, era)
+            for era in range(upper, lower - 1, -1)
+            for reason in reasons
+        ]
+        if len(group) > MAX_ACCESS_WORDS:
+            return None
+        count, rows = _hits(session, terms, reasons, group, window - total, best)
+        found, total = sorted(found + rows, key=best_first)[:best], total + count
+        read = top - lower + 1  # eras read so far
+        upper = lower - 1
+        span = math.ceil((window - total) / total * read * 1.25) if total else upper + 1
+    return Ranked([item_id for item_id, _ in found], total)
+
+
+def _hits(
+    session: Session,
+    terms: list[str],
+    reasons: Sequence[str | None],
+    group: list[str],
+    limit: int,
+    best: int,
+) -> tuple[int, list[tuple[int, float]]]:
+    """How many of the newest ``limit`` items hold every term and one of ``group``'s
+    access words, and the ``best`` of them with their relevance (title matches weigh
+    TITLE_WEIGHT more, as elsewhere); ranked by the database, so that only those rows
+    come back.
+
+    Groonga's score counts the access words too, and it does not weigh prefixes by
+    column: the score is corrected in the query, from the row's own words (an item's
+    access words all end in its era, so one check per reason finds those counted).
+    """
+    match = _match(terms, access=group)
+    words_read = sa.func.concat(" ", COPY.c.access)
+    counted = [
+        sa.func.sign(sa.func.instr(words_read, f" {access.access_prefix(r)}")) for r in reasons
+    ]
+    score = match + title_score(COPY.c.title, terms) * TITLE_WEIGHT - sum(counted)
+    hits = _newest_hits(match, score, limit)
+    rows = session.execute(
+        sa.select(hits.c.item_id, hits.c.score, sa.func.count().over())
+        .order_by(hits.c.score.desc(), hits.c.item_id.desc())
+        .limit(best)
+    ).all()
+    return (rows[0][2] if rows else 0), [(row[0], float(row[1] or 0.0)) for row in rows]
+
+
+def _newest_hits(match: Any, score: Any, limit: int) -> Any:
+    """The ``limit`` newest items of the copy ``match`` finds, with ``score``: a derived
+    table Mroonga fills in index order, stopping at the limit (a join to the items would
+    make MariaDB read every match first)."""
+    return (
+        sa.select(COPY.c.item_id.label("item_id"), score.label("score"))
+        .where(match)
+        .order_by(COPY.c.item_id.desc())
+        .limit(limit)
+        .subquery("newest_hits")
+    )
+
+
+def title_score(title: Any, terms: list[str]) -> Any:
+    """Mroonga's score of the title alone, in SQL: how many of its words start with a
+    term, if every term starts one."""
+    text = sa.func.concat(" ", title)
+    counts = [
+        (sa.func.char_length(text) - sa.func.char_length(sa.func.replace(text, f" {term}", "")))
+        / len(f" {term}")
+        for term in terms
+    ]
+    return sa.case((sa.and_(*(count > 0 for count in counts)), sum(counts)), else_=0)
+
+
+def _checked(
+    session: Session, query: sa.Select[Any], terms: list[str], window: int
+) -> list[tuple[int, float]]:
+    """Mroonga's newest hits (:func:`_newest_hits`), each checked against the query's
+    filters and permissions until the window is full."""
+    both = _match(terms)
+    score = _match(terms, title_only=True) * TITLE_WEIGHT + both
+    hits = window * HITS_PER_MATCH
+    while True:
+        newest = _newest_hits(both, score, hits)
+        readable = query.with_only_columns(sa.literal(1)).where(Item.id == newest.c.item_id)
+        found = [
+            (item_id, score_)
+            for item_id, score_ in session.execute(
+                sa.select(newest.c.item_id, newest.c.score)
+                .where(readable.exists())
+                .order_by(newest.c.item_id.desc())
+                .limit(window)
+            )
+        ]
+        if len(found) == window or not _more_hits_than(session, both, hits):
+            return found
+        hits *= HITS_PER_MATCH  # few of the hits were readable: look further back
+
+
+def _more_hits_than(session: Session, both: Any, count: int) -> bool:
+    """Whether Mroonga has more than ``count`` hits (reading at most one more)."""
+    beyond = sa.select(COPY.c.item_id).where(both).limit(1).offset(count)
+    return session.execute(beyond).first() is not None
+
+
+def _match(terms: list[str], *, title_only: bool = False, access: Sequence[str] = ()) -> Any:
+    """MATCH of the copy's columns (of the title alone) in boolean mode: every term as a
+    prefix and, if given, one of the ``access`` words."""
+    # imported here: the dialect package imports every MySQL driver
+    from sqlalchemy.dialects import mysql
+
+    # '+' requires a word, '*' makes it a prefix; the words have no other operators.
+    # The access words first: Groonga then reads only the terms' hits among their items.
+    against = " ".join(f"+{term}*" for term in terms)
+    if access:
+        against = f"+({' '.join(access)}) {against}"
+    columns = (COPY.c.title,) if title_only else (COPY.c.title, COPY.c.body, COPY.c.access)
+    return mysql.match(*columns, against=against).in_boolean_mode()
+
+
+def search(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> Search:
+    # Mroonga's copy of the texts, joined to the items: a copy of an item that is gone
+    # finds nothing
+    terms = [fold(term) for term in terms]
+    both = _match(terms)
+    title = _match(terms, title_only=True)
+    query = query.join(COPY, COPY.c.item_id == Item.id).where(both)
+    return query, title * TITLE_WEIGHT + both
