@@ -14,13 +14,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from labvault.testing import free_port
+from labvault.testing import free_port, wait_until
 
 from tests.conftest import REQUIRED
 
@@ -40,19 +39,23 @@ def wait_until_up(
 ) -> None:
     """Until the server just started at ``url`` takes connections; fails with its log
     when it ends or is not up within a minute."""
-    deadline = time.monotonic() + 60
     engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+
+    def takes_connections() -> bool:
+        try:
+            with engine.connect():
+                return True
+        except sa.exc.OperationalError:
+            assert process.poll() is None, f"the private {name} ended:\n{log()[-3000:]}"
+            return False
+
     try:
-        while True:
-            try:
-                with engine.connect():
-                    return
-            except sa.exc.OperationalError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"the private {name} did not start:\n{log()[-3000:]}"
-                    ) from None
-                time.sleep(0.2)
+        wait_until(
+            takes_connections,
+            60,
+            message=lambda: f"the private {name} did not start:\n{log()[-3000:]}",
+            interval=0.2,
+        )
     finally:
         engine.dispose()
 

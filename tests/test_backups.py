@@ -12,7 +12,6 @@ import io
 import json
 import os
 import subprocess
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from labvault.backups import dump, lock, reports, restore, runs, strategies
 from labvault.backups.codec import BackupError
 from labvault.db import utcnow
 from labvault.errors import Conflict
-from labvault.testing import run_backup, wait_for_backup
+from labvault.testing import run_backup, wait_for_backup, wait_until
 from labvault.web.session import get_session
 
 from tests.backup_lab import (
@@ -319,10 +318,8 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
     zombie = subprocess.Popen(["sleep", "60"])
     try:
         zombie.kill()
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        state = Path(f"/proc/{zombie.pid}/stat")
+        wait_until(lambda: state.read_text().rpartition(")")[2].split()[0] == "Z", 10)
         with app.app_context():
             session = get_session()
             session.execute(

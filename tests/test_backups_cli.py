@@ -8,7 +8,8 @@ line and an exit code, never a traceback.
 from __future__ import annotations
 
 import signal
-import time
+
+from labvault.testing import wait_until
 
 from tests.backup_lab import Site
 
@@ -17,11 +18,12 @@ def test_a_backup_killed_half_way_leaves_no_snapshot_and_the_next_run_succeeds(l
     site = lab_site(files=40, file_size=4_000_000)
     contents = site.root / "repository" / "contents"
     process = site.start("backup", "create", "--strategy", "nightly")
-    deadline = time.monotonic() + 60
-    while not (contents.is_dir() and len([p for p in contents.rglob("*") if p.is_file()]) >= 2):
+
+    def stored_two_contents() -> bool:
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the backup never stored a content"
-        time.sleep(0.005)
+        return contents.is_dir() and len([p for p in contents.rglob("*") if p.is_file()]) >= 2
+
+    wait_until(stored_two_contents, 60, message="the backup never stored a content", interval=0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
 

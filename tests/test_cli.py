@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from labvault.testing import free_port
+from labvault.testing import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_KEY = "cli-test-secret-key-0123456789abcdefghij"
@@ -443,19 +442,7 @@ class Server:
                 return exc.code, json.loads(exc.read() or b"null")
 
     def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                status, _ = self.get("/health/ready")
-                if status == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {SERVER_START_TIMEOUT} s:\n{self.log()}")
-            time.sleep(0.05)
+        wait_until_ready(self.base_url, self.process, self.log, SERVER_START_TIMEOUT)
 
     def terminate(self) -> int:
         """SIGTERM to the server's process group; returns the exit status of the command."""

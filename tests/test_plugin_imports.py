@@ -5,10 +5,15 @@ and ``from labvault import db`` is the import of ``labvault.db`` it is (grimp re
 them, as import-linter does). The core's built-in block types are held to the same
 rule. A plugin may also import another plugin it declares as a dependency, and the test
 support a plugin ships for others (its ``testing`` module) may import ``labvault.testing``.
+
+A plugin's tests are held to the same rule, with ``labvault.testing`` besides: they use
+the core as a plugin author can, through the API, the CLI and the test kit, and never
+write SQL into the core's tables (no ``sqlalchemy``; ``labvault_clock`` moves time).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import textwrap
@@ -22,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_API = "labvault.plugin"
 TEST_SUPPORT = "labvault.testing"
 BUILTINS = "labvault.builtins"
+#: What a plugin's tests may import of the core.
+FOR_PLUGIN_TESTS = {PUBLIC_API, TEST_SUPPORT}
+#: Libraries a plugin's tests must not use: SQL into the core's tables.
+NOT_FOR_PLUGIN_TESTS = {"sqlalchemy"}
 
 
 def plugin_packages(folder: Path) -> list[str]:
@@ -72,6 +81,39 @@ def forbidden_imports(packages: list[str], declared: set[str] = frozenset()) -> 
     return problems
 
 
+def imports_in(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import in ``source``, in functions too; ``from labvault
+    import testing`` is the import of ``labvault.testing``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module == "labvault":
+                found += [(node.lineno, f"labvault.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return sorted(found)
+
+
+def forbidden_test_imports(folder: Path) -> list[str]:
+    """Each import in a plugin's tests of the core beyond ``labvault.plugin`` and
+    ``labvault.testing``, of a plugin that is neither its own nor declared, or of
+    ``sqlalchemy``."""
+    allowed_plugins = set(plugin_packages(folder)) | declared_plugins(folder)
+    problems = []
+    for path in sorted((folder / "tests").rglob("*.py")):
+        for line, module in imports_in(path.read_text()):
+            top = module.split(".")[0]
+            if (
+                (top == "labvault" and module not in FOR_PLUGIN_TESTS)
+                or (top.startswith("labvault_") and top not in allowed_plugins)
+                or top in NOT_FOR_PLUGIN_TESTS
+            ):
+                problems.append(f"{path.relative_to(folder)}:{line} imports {module}")
+    return problems
+
+
 def plugin_folders() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
 
@@ -87,6 +129,55 @@ def test_plugins_and_builtins_import_only_the_plugin_api(folder, monkeypatch):
     assert packages, f"{folder} ships no package"
     monkeypatch.syspath_prepend(str(folder))
     assert forbidden_imports(packages, declared_plugins(folder)) == []
+
+
+@pytest.mark.parametrize("folder", plugin_folders(), ids=lambda f: f.name)
+def test_plugin_tests_import_only_the_plugin_api_and_the_test_kit(folder):
+    assert (folder / "tests").is_dir(), f"{folder} has no tests"
+    assert forbidden_test_imports(folder) == []
+
+
+def test_the_check_of_plugin_tests_finds_the_core_other_plugins_and_sql(tmp_path):
+    folder = tmp_path / "leaky"
+    (folder / "labvault_leaky").mkdir(parents=True)
+    (folder / "labvault_leaky" / "__init__.py").write_text("")
+    (folder / "tests" / "deep").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "labvault-leaky"\n'
+        'dependencies = ["labvault>=0.1,<1", "labvault-auth-oidc>=1.0"]\n'
+    )
+    (folder / "tests" / "test_leaky.py").write_text(
+        textwrap.dedent(
+            """\
+            import boto3
+            import sqlalchemy as sa
+            from labvault import testing, db
+            from labvault.plugin import hookimpl
+            from labvault.testing import wait_until
+            from labvault.testing._waiting import within
+            from labvault_auth_oidc.testing import StandInProvider
+            from labvault_leaky import thing
+            from leaky_steps import step
+
+
+            def test_it():
+                from labvault.items.service import get_item
+                import labvault_auth_github
+                from sqlalchemy.orm import Session
+            """
+        )
+    )
+    (folder / "tests" / "deep" / "leaky_steps.py").write_text("from labvault.app import app\n")
+
+    assert forbidden_test_imports(folder) == [
+        "tests/deep/leaky_steps.py:1 imports labvault.app",
+        "tests/test_leaky.py:2 imports sqlalchemy",
+        "tests/test_leaky.py:3 imports labvault.db",
+        "tests/test_leaky.py:6 imports labvault.testing._waiting",
+        "tests/test_leaky.py:13 imports labvault.items.service",
+        "tests/test_leaky.py:14 imports labvault_auth_github",
+        "tests/test_leaky.py:15 imports sqlalchemy.orm",
+    ]
 
 
 def test_the_check_finds_every_way_of_reaching_the_core(tmp_path, monkeypatch):

@@ -21,14 +21,15 @@ import http.client as httpclient
 import json
 import os
 import signal
+import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from labvault.testing import wait_for_text, wait_until, within
 
 from tests.test_cli import Server, Site, make_site, new_user_token
 from tests.test_concurrency import http, multipart_file
@@ -45,14 +46,43 @@ def worker_pids(server: Server) -> list[int]:
 
 def kill_workers(server: Server) -> None:
     """SIGKILL every gunicorn worker, then wait until gunicorn has reaped them all and
-    started two new ones."""
-    killed = worker_pids(server)
+    started two new ones (the processes, as /proc lists the server's children)."""
+    killed = set(worker_pids(server))
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while set(worker_pids(server)) & set(killed) or len(worker_pids(server)) < 2:
-        assert time.monotonic() < deadline, server.log()[-3000:]
-        time.sleep(0.1)
+
+    def replaced() -> bool:
+        workers = set(worker_pids(server))
+        return not workers & killed and len(workers) >= 2
+
+    wait_until(replaced, 30, message=lambda: server.log()[-3000:])
+
+
+def uploads_being_read(site: Site, count: int) -> list[Path]:
+    """Until ``count`` uploads are being written into the file store's temp folder (the
+    workers are reading their bodies: werkzeug streams a file part there)."""
+    temp = Path(site.settings["INSTANCE_PATH"]) / "files" / "tmp"
+
+    def being_read() -> list[Path]:
+        found = [p for p in temp.glob("*") if p.is_file() and p.stat().st_size > 0]
+        return found if len(found) >= count else []
+
+    return wait_until(being_read, 30, message=f"{count} uploads not being read in {temp}")
+
+
+def sqlite_write_lock_taken(site: Site) -> bool:
+    """Whether a write transaction holds the site's SQLite database now: BEGIN IMMEDIATE
+    of our own is refused at once (and ended at once when it is not)."""
+    database = sqlite3.connect(site.settings["DATABASE_URL"].removeprefix("sqlite:///"), 0)
+    try:
+        database.execute("BEGIN IMMEDIATE")
+        database.rollback()
+        return False
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error), error
+        return True
+    finally:
+        database.close()
 
 
 class SlowUpload:
@@ -116,9 +146,10 @@ def test_sigterm_lets_uploads_in_flight_finish(served_site: tuple[Site, Server, 
         SlowUpload(server, token, item["refcode"], f"part{n}.raw", 2 * 1024 * 1024)
         for n in range(2)  # both in flight at once, on one worker or on two
     ]
-    time.sleep(1)  # the workers are reading both bodies
+    uploads_being_read(site, 2)  # the workers are reading both bodies
     os.kill(server.process.pid, signal.SIGTERM)
-    time.sleep(0.5)
+    # gunicorn has taken the signal: it signals its workers in the same breath
+    wait_for_text(server.log, "Handling signal: term")
     answers = [upload.finish() for upload in uploads]
     assert [status for status, _ in answers] == [201, 201], answers
     assert server.process.wait(timeout=60) == 0
@@ -141,7 +172,7 @@ def test_a_worker_killed_mid_upload_keeps_nothing_of_it(
     _, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "cut off"})
     refcode = item["refcode"]
     upload = SlowUpload(server, token, refcode, "cut.raw", 4 * 1024 * 1024)
-    time.sleep(1)
+    uploads_being_read(site, 1)
     kill_workers(server)
     with pytest.raises((ConnectionError, httpclient.HTTPException, OSError)):
         upload.finish()
@@ -179,7 +210,7 @@ def test_a_worker_killed_mid_edit_applies_nothing_and_holds_no_lock(tmp_path: Pa
         token = new_user_token(site, "editor@lab.org")
         server = Server(site, "--workers", "2")
         server.wait_until_ready()
-        etag, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "before"})
+        made, item = ok(server, token, "POST", "/items", {"type": "sample", "name": "before"})
         url = f"{server.base_url}/items/{item['refcode']}"
 
         answers: list[Any] = []
@@ -191,32 +222,59 @@ def test_a_worker_killed_mid_edit_applies_nothing_and_holds_no_lock(tmp_path: Pa
             )
             editor = threading.Thread(
                 target=lambda: answers.append(
-                    _try(lambda: http("PATCH", url, token, {"name": "lost"}, {"If-Match": etag}))
+                    _try(
+                        lambda: http(
+                            "PATCH", url, token, {"name": "lost"}, {"If-Match": made["ETag"]}
+                        )
+                    )
                 )
             )
             editor.start()
-            time.sleep(1.5)
+            wait_until(  # the edit waits for the row, inside its transaction
+                lambda: waiting_for_a_lock(holder, database.name),
+                30,
+                message=lambda: f"{statements(holder, database.name)}\n{server.log()[-3000:]}",
+            )
             kill_workers(server)
             editor.join(timeout=30)
         assert answers and isinstance(answers[0], Exception), answers
 
         headers, stored = ok(server, token, "GET", f"/items/{item['refcode']}")
         assert (stored["name"], stored["version"]) == ("before", item["version"])
-        started = time.monotonic()
-        _, changed = ok(
-            server,
-            token,
-            "PATCH",
-            f"/items/{item['refcode']}",
-            {"name": "after"},
-            **{"If-Match": headers["ETag"]},
-        )
-        assert changed["name"] == "after" and time.monotonic() - started < 5
+        with within(5):  # the dead edit's lock went with its connection: no wait for it
+            _, changed = ok(
+                server,
+                token,
+                "PATCH",
+                f"/items/{item['refcode']}",
+                {"name": "after"},
+                **{"If-Match": headers["ETag"]},
+            )
+        assert changed["name"] == "after"
     finally:
         holder.dispose()
         if server is not None:
             server.kill()
         database.drop()
+
+
+def statements(engine: sa.Engine, database: str) -> list[Any]:
+    """What the other connections to ``database`` are running: state, statement and the
+    state of its transaction (MariaDB)."""
+    query = sa.text(
+        "SELECT p.STATE, p.INFO, t.trx_state FROM information_schema.PROCESSLIST p"
+        " LEFT JOIN information_schema.INNODB_TRX t ON p.ID = t.trx_mysql_thread_id"
+        " WHERE p.DB = :db AND p.ID <> CONNECTION_ID()"
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query, {"db": database}).all())
+
+
+def waiting_for_a_lock(engine: sa.Engine, database: str) -> list[Any]:
+    """The statements on ``database`` that run to lock rows for update: while another
+    connection holds the rows, they wait for it (in the optimizer's "Statistics" when it
+    reads the row by its key, not always listed as a LOCK WAIT transaction yet)."""
+    return [row for row in statements(engine, database) if "FOR UPDATE" in (row.INFO or "")]
 
 
 def _try(call: Any) -> Any:
@@ -234,7 +292,7 @@ def chemical_export(rows: int) -> bytes:
 
 
 def test_a_worker_killed_mid_import_imports_nothing(serve: Serve) -> None:
-    _, server, token = serve(
+    site, server, token = serve(
         "manager",
         PLUGINS=["inventory_cheminventory"],
         INVENTORY_IMPORTERS={"stores": {"type": "cheminventory"}},
@@ -251,7 +309,8 @@ def test_a_worker_killed_mid_import_imports_nothing(serve: Serve) -> None:
         target=lambda: answers.append(_try(lambda: http("POST", url, token, body, headers)))
     )
     importer.start()
-    time.sleep(1.5)  # the import is writing its items (3,000 take several seconds)
+    # the import is writing its items (3,000 take several seconds), in one transaction
+    wait_until(lambda: sqlite_write_lock_taken(site), 30)
     kill_workers(server)
     importer.join(timeout=60)
     assert answers and isinstance(answers[0], Exception), answers
@@ -284,10 +343,12 @@ def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
     headers, started = ok(server, token, "POST", "/backups/nightly")
     assert started["running"] is True  # the run goes on in the worker after the answer
     contents = repository / "contents"
-    deadline = time.monotonic() + 60
-    while not (contents.is_dir() and any(p.is_file() for p in contents.rglob("*"))):
-        assert time.monotonic() < deadline, server.log()[-3000:]
-        time.sleep(0.005)
+    wait_until(
+        lambda: contents.is_dir() and any(p.is_file() for p in contents.rglob("*")),
+        60,
+        message=lambda: server.log()[-3000:],
+        interval=0.005,
+    )
     kill_workers(server)  # the run has stored some of the files' contents
     assert not list(repository.glob("snapshots/*/manifest.json")), (
         "the backup finished before it could be killed"
@@ -297,10 +358,13 @@ def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
     assert state["snapshots"] == [] and state["last_success_at"] is None
 
     ok(server, token, "POST", "/backups/nightly")  # takes the dead run's lock
-    deadline = time.monotonic() + 120
-    while (state := ok(server, token, "GET", "/backups/nightly")[1])["running"]:
-        assert time.monotonic() < deadline, state
-        time.sleep(0.1)
+    state = wait_until(
+        lambda: (
+            (state := ok(server, token, "GET", "/backups/nightly")[1])["running"] is False and state
+        ),
+        120,
+        interval=0.1,
+    )
     report = state["last_report"]
     assert state["last_error"] is None and report["files"] == files
     assert report["files_uploaded"] + report["files_reused"] == files

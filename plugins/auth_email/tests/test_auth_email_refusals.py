@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from auth_email_steps import (
     APP_ORIGIN,
+    INSTANCE,
     SmtpPeer,
     ask_for_link,
     client_at,
@@ -17,6 +17,7 @@ from auth_email_steps import (
     sign_in_by_mail,
     use_link,
 )
+from labvault.testing import Clock
 
 ACCEPTED = {"message": "if this address may sign in here, a link is on its way"}
 
@@ -41,25 +42,32 @@ def test_a_used_link_does_not_work_again(
 
 def test_an_expired_link_does_not_work(
     smtp_server: Callable[..., SmtpPeer],
-    serve_email: Callable[..., Any],
-    labvault_settings: dict[str, Any],
+    email_settings: Callable[..., dict[str, Any]],
+    labvault_make_app: Callable[..., Any],
+    labvault_clock: Clock,
 ) -> None:
+    """A link of 5 minutes still opens after 4, and no longer after 6 (in this process,
+    whose time the clock moves)."""
     peer = smtp_server("none")
-    served = serve_email(peer.options, link_lifetime=5)
-    assert ask_for_link(served.base_url, "eve@example.org").status_code == 202
+    client = labvault_make_app(**email_settings(peer.options, link_lifetime=5)).test_client()
+    asked = client.post(f"/auth/{INSTANCE}/request", json={"email": "eve@example.org"})
+    assert asked.status_code == 202
     [mail] = peer.mailbox.wait_for(1)
     assert "5 minutes" in mail.text
+    link = f"/auth/{INSTANCE}/verify?token={mail.token}"
 
-    tickets = sa.table("sign_in_tickets", sa.column("expires_at", sa.DateTime()))
-    engine = sa.create_engine(labvault_settings["DATABASE_URL"])
-    with engine.begin() as connection:
-        past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
-        connection.execute(sa.update(tickets).values(expires_at=past))
-    engine.dispose()
+    labvault_clock.advance(dt.timedelta(minutes=4))
+    assert client.get(link).status_code == 200  # the page with the button, link unspent
+    labvault_clock.advance(dt.timedelta(minutes=2))
 
-    page = open_link(served.base_url, mail.token)
-    assert page.status_code == 400 and "Request a new link" in page.text
-    assert use_link(served.base_url, mail.token).status_code == 400
+    page = client.get(link)
+    assert page.status_code == 400 and "Request a new link" in page.get_data(as_text=True)
+    used = client.post(
+        f"/auth/{INSTANCE}/verify",
+        data={"token": mail.token},
+        headers={"Accept": "application/json"},
+    )
+    assert used.status_code == 400
 
 
 def test_next_outside_the_allowed_origins_is_422(

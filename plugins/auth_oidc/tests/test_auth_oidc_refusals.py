@@ -10,7 +10,6 @@ import datetime as dt
 
 import pytest
 import requests
-import sqlalchemy as sa
 from labvault_auth_oidc.testing import Browser, bearer, query_of, visit_provider
 
 
@@ -39,16 +38,22 @@ def test_a_replayed_callback_is_refused(serve_oidc):
     refused(browser, callback_url, 400, "already finished")
 
 
-def test_an_expired_state_is_refused(serve_oidc, labvault_database_url):
-    browser = Browser(serve_oidc().base_url)
-    callback_url = visit_provider(browser.start("uni"))
-    engine = sa.create_engine(labvault_database_url)
-    tickets = sa.Table("sign_in_tickets", sa.MetaData(), autoload_with=engine)
-    past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
-    with engine.begin() as connection:
-        connection.execute(sa.update(tickets).values(expires_at=past))
-    engine.dispose()
-    refused(browser, callback_url, 400, "expired")
+def test_an_expired_state_is_refused(labvault_make_app, oidc_provider, labvault_clock):
+    """A sign-in lasts 10 minutes: one finished after 9 lands, one after 11 is refused
+    (in this process, whose time the clock moves; two browsers, one sign-in each)."""
+    app = labvault_make_app(PLUGINS=["auth_oidc"], AUTH_PROVIDERS={"uni": oidc_provider.options()})
+    callbacks = []
+    for browser in (quick := app.test_client(), late := app.test_client()):
+        login = browser.get("/auth/uni/login")
+        assert login.status_code == 302, login.json
+        callbacks.append(visit_provider(login.headers["Location"]))
+    json = {"Accept": "application/json"}
+
+    labvault_clock.advance(dt.timedelta(minutes=9))
+    assert quick.get(callbacks[0], headers=json).status_code == 200
+    labvault_clock.advance(dt.timedelta(minutes=2))
+    answer = late.get(callbacks[1], headers=json)
+    assert answer.status_code == 400 and "expired" in answer.json["message"]
 
 
 def test_a_used_authorization_code_is_refused_in_a_new_sign_in(serve_oidc):

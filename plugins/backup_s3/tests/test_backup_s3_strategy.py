@@ -8,7 +8,6 @@ import io
 import os
 from typing import Any
 
-import sqlalchemy as sa
 from backup_s3_peers import MiB, Site, target_options
 from labvault.testing import run_backup
 
@@ -50,17 +49,43 @@ def keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
 
 
+def new_item(client: Any, user: Any, name: str) -> str:
+    made = client.post("/items", json={"type": "sample", "name": name}, headers=user.headers)
+    assert made.status_code == 201, made.json
+    refcode: str = made.json["refcode"]
+    return refcode
+
+
+def delete_for_good(client: Any, admin: Any, site: Site, refcode: str) -> None:
+    """As an admin does: the item to the trash, out of the trash for good (with its
+    versions), then `labvault files gc` removes the files nothing refers to any more."""
+    etag = client.get(f"/items/{refcode}", headers=admin.headers).headers["ETag"]
+    deleted = client.delete(f"/items/{refcode}", headers={**admin.headers, "If-Match": etag})
+    assert deleted.status_code == 204, deleted.json
+    assert client.delete(f"/trash/{refcode}", headers=admin.headers).status_code == 204
+    collected = site.run("files", "gc", "--grace-seconds", "0")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+
+
 def test_snapshots_in_s3_deduplicate_expire_and_restore(
-    s3_endpoint, s3, bucket, labvault_make_app, labvault_make_user, monkeypatch, tmp_path
+    s3_endpoint,
+    s3,
+    bucket,
+    labvault_make_app,
+    labvault_make_user,
+    labvault_settings,
+    monkeypatch,
+    tmp_path,
 ):
     monkeypatch.setenv("OFFSITE_KEY", KEY)
     settings = {"PLUGINS": ["backup_s3"], "BACKUP_STRATEGIES": strategies(s3_endpoint, bucket)}
     app = labvault_make_app(**settings)
+    site = Site(tmp_path / "site", {**labvault_settings, **settings})  # the same instance
     client = app.test_client()
     admin = labvault_make_user(app, role="admin")
-    made = client.post("/items", json={"type": "sample", "name": "cathode"}, headers=admin.headers)
-    refcode = made.json["refcode"]
-    large = upload(client, admin, refcode, os.urandom(12 * MiB))
+    refcode = new_item(client, admin, "cathode")
+    sweep = new_item(client, admin, "sweep")
+    upload(client, admin, sweep, os.urandom(12 * MiB))
     upload(client, admin, refcode, b"a small file in every snapshot")
 
     first = run_backup(client, admin.headers, "offsite")["last_report"]
@@ -70,9 +95,7 @@ def test_snapshots_in_s3_deduplicate_expire_and_restore(
     # the 12 MiB content went in three parts of 5 MiB, the small one in one request
     assert sorted(etag.endswith('-3"') for etag in etags) == [False, True], etags
 
-    with app.extensions["labvault"].database.engine.begin() as connection:
-        connection.execute(sa.text("DELETE FROM item_files WHERE file_id = :f"), {"f": large})
-        connection.execute(sa.text("DELETE FROM files WHERE id = :f"), {"f": large})
+    delete_for_good(client, admin, site, sweep)
     second = run_backup(client, admin.headers, "offsite")["last_report"]
     assert (second["files_uploaded"], second["files_reused"]) == (0, 1)
     upload(client, admin, refcode, b"only in the third snapshot")

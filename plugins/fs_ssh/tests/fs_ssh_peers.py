@@ -8,12 +8,12 @@ import contextlib
 import getpass
 import os
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from labvault.testing import port_is_open, wait_until
 
 SSHD = "/usr/sbin/sshd"  # by absolute path: sshd refuses to re-exec from a relative one
 
@@ -119,25 +119,25 @@ class Sshd:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                error = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(
-                    f"sshd exited with {self.process.returncode} on port {self.port}:\n"
+                    f"sshd exited with {process.returncode} on port {self.port}:\n"
                     f"{error}{self.log()}"
                 )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1),
-            ):
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"sshd not listening on {self.port} after {timeout} s:\n{self.log()}"
-                )
-            time.sleep(0.02)
+            return port_is_open(self.port)
+
+        try:
+            wait_until(listening, timeout)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(
+                f"sshd not listening on {self.port} after {timeout} s:\n{self.log()}"
+            ) from None
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

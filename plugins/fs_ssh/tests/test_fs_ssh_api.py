@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from fs_ssh_peers import Sshd, make_key, source_options
-from labvault.testing import TestUser, flipping_link, make_source_tree
+from labvault.testing import TestUser, flipping_link, make_source_tree, within
 
 Lab = tuple[Any, TestUser]
 
@@ -100,10 +99,9 @@ def test_a_stopped_server_is_a_502_and_nothing_is_attached(
     assert names(client, ada, "") == ["a.txt"]
 
     own_sshd.kill()
-    started = time.monotonic()
-    answer = attach(client, ada, refcode, "a.txt")
+    with within(2):
+        answer = attach(client, ada, refcode, "a.txt")
 
-    assert time.monotonic() - started < 2
     assert answer.status_code == 502
     assert answer.json["code"] == 502
     assert f"cannot reach 127.0.0.1:{own_sshd.port}" in answer.json["message"]
@@ -118,10 +116,9 @@ def test_a_first_listing_of_a_stopped_server_is_a_502(
     client, ada = make_lab(own_sshd, data, connect_timeout=2)
     own_sshd.kill()
 
-    started = time.monotonic()
-    answer = client.get("/file-sources/xrd-pc/entries", headers=ada.headers)
+    with within(2):
+        answer = client.get("/file-sources/xrd-pc/entries", headers=ada.headers)
 
-    assert time.monotonic() - started < 2
     assert answer.status_code == 502
     assert f"cannot reach 127.0.0.1:{own_sshd.port}" in answer.json["message"]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fs_ssh_peers import Sshd
+from labvault.testing import wait_until
 from labvault_fs_ssh import SshSource
 
 MakeSource = Callable[..., SshSource]
@@ -40,10 +40,7 @@ def test_close_ends_the_connection_and_the_next_call_opens_one(
 
     source.close()
 
-    deadline = time.monotonic() + 5
-    while own_sshd.sessions() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert own_sshd.sessions() == []
+    wait_until(lambda: not own_sshd.sessions(), 5, message=lambda: f"{own_sshd.sessions()}")
     assert list(source.list("")) == []
     assert own_sshd.logins() == 2
 

@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from fs_ssh_peers import Sshd
-from labvault.plugin import Unavailable
-from labvault.testing import free_port
+from labvault.testing import free_port, unavailable_within
 from labvault_fs_ssh import SshSource
 
 MakeSource = Callable[..., SshSource]
 CHUNK = 1 << 20
-
-
-@contextmanager
-def unavailable_within(seconds: float) -> Iterator[pytest.ExceptionInfo[Unavailable]]:
-    started = time.monotonic()
-    with pytest.raises(Unavailable) as raised:
-        yield raised
-    took = time.monotonic() - started
-    assert took < seconds, f"took {took:.1f} s"
 
 
 def read_until_failure(stream: object, limit: int) -> int:

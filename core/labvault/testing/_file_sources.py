@@ -1,7 +1,8 @@
 """The tests every file source type passes (:class:`FileSourceContract`), the tree they
 read (:func:`make_source_tree`) and :func:`flipping_link`, the racer of the link tests.
 
-Re-exported by :mod:`labvault.testing`, which is where plugin authors import them from.
+Re-exported by :mod:`labvault.testing`, which is where plugin authors import them from
+(this module is private to it).
 """
 
 from __future__ import annotations
