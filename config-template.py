@@ -11,6 +11,9 @@
 # working directory of the server.
 #
 # Check a configuration without starting the server: `labvault config check`.
+#
+# Not a setting: LABVAULT_TRACE_PLUGINS=1 in the environment logs every plugin hook call
+# (logger "labvault.plugins", INFO): hook, plugins reached, argument names, duration.
 
 # --- Identity -----------------------------------------------------------------------
 

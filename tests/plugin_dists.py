@@ -2,7 +2,9 @@
 
 Each distribution gets a folder of its own holding the plugin module and a
 ``<dist>-<version>.dist-info`` folder (METADATA and entry_points.txt), and that folder
-is put on ``sys.path``, exactly as pip would leave an installed plugin. Each new path
+is put on ``sys.path``, exactly as pip would leave an installed plugin. Each module
+declares the plugin API range of the in-repo plugins (:data:`PLUGIN_API`) unless told
+otherwise. Each new path
 entry also gives ``labvault.loader`` a fresh view of what is installed, because it
 caches installed plugins per ``sys.path``.
 """
@@ -19,6 +21,9 @@ from typing import Any
 import pytest
 from labvault.loader import ENTRY_POINT_GROUP
 from labvault.testing import TEST_PUBLIC_URL, TEST_SECRET_KEY
+
+#: What a plugin written against plugin API 2.x declares (as every plugin of plugins/ does).
+PLUGIN_API = ">=2.0,<3"
 
 
 class PluginDists:
@@ -38,10 +43,12 @@ class PluginDists:
         version: str = "1.0.0",
         module: str | None = None,
         group: str = ENTRY_POINT_GROUP,
+        api: object = PLUGIN_API,
     ) -> str:
         """Install a distribution whose entry point ``name`` names a module of ``source``.
 
-        ``source`` None writes no module at all (an entry point pointing nowhere).
+        ``source`` None writes no module at all (an entry point pointing nowhere). The
+        module declares ``LABVAULT_PLUGIN_API = api`` (``api`` None: declares nothing).
         Returns the module name, so a test can look for it in ``sys.modules``.
         """
         dist = dist or f"labvault-test-{name}"
@@ -52,7 +59,8 @@ class PluginDists:
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}\n")
         if source is not None:
-            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            declaration = "" if api is None else f"\nLABVAULT_PLUGIN_API = {api!r}\n"
+            (site / f"{module}.py").write_text(textwrap.dedent(source) + declaration)
         self.module_names.append(module)
         self.monkeypatch.syspath_prepend(str(site))
         return module

@@ -293,7 +293,9 @@ def test_secret_key_is_required_in_production_and_generated_once_in_dev(site: Si
 def install_demo_plugin(folder: Path) -> dict[str, str]:
     """A plugin distribution on PYTHONPATH (metadata and module); the env to find it."""
     folder.mkdir()
-    (folder / "labvault_demo.py").write_text('"""A plugin with no hooks."""\n')
+    (folder / "labvault_demo.py").write_text(
+        '"""A plugin with no hooks."""\nLABVAULT_PLUGIN_API = ">=2.0,<3"\n'
+    )
     dist_info = folder / "labvault_demo-1.2.3.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text(
@@ -318,9 +320,10 @@ def test_plugins_lists_what_is_installed_and_enabled(site: Site) -> None:
         assert none_out.strip() == "no plugins installed"
     for name in installed:
         assert re.search(rf"^{re.escape(name)}\s.*\sno$", none_out, re.MULTILINE), none_out
-    header, *rows = demo_out.splitlines()
-    assert header.split() == ["name", "distribution", "version", "enabled"]
-    assert ["demo", "labvault-demo", "1.2.3", "yes"] in [row.split() for row in rows]
+    header, *rows, provides = demo_out.splitlines()
+    assert header.split() == ["name", "distribution", "version", "plugin_api", "enabled"]
+    assert ["demo", "labvault-demo", "1.2.3", ">=2.0,<3", "yes"] in [row.split() for row in rows]
+    assert provides == "this labvault provides plugin API 2.0"
 
 
 # --- users and tokens --------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 from labvault.app import create_app
-from labvault.cli import cli
+from labvault.cli import cli, main
 from labvault.errors import ConfigError
 from labvault.loader import build_plugin_manager, call_each, installed_plugins
 from labvault.registry import BLOCK_TYPES, FILE_SOURCES
@@ -479,10 +479,85 @@ def test_labvault_plugins_lists_name_distribution_version_and_enabled(dists, tmp
 
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines()]
-    assert rows[0] == ["name", "distribution", "version", "enabled"]
-    assert ["alpha", "labvault-alpha", "1.2.0", "yes"] in rows
-    assert ["beta", "labvault-beta", "0.3.0", "no"] in rows
-    assert beta not in sys.modules  # listing reads metadata only
+    assert rows[0] == ["name", "distribution", "version", "plugin_api", "enabled"]
+    assert ["alpha", "labvault-alpha", "1.2.0", ">=2.0,<3", "yes"] in rows
+    assert ["beta", "labvault-beta", "0.3.0", ">=2.0,<3", "no"] in rows
+    assert result.output.splitlines()[-1] == "this labvault provides plugin API 2.0"
+    assert beta not in sys.modules  # listing reads metadata and source only
+
+
+def test_labvault_plugins_shows_a_plugin_without_a_range(dists, tmp_path, monkeypatch):
+    dists.add("old", XRD, dist="labvault-old", version="0.9.0", api=None)
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, PLUGINS=[])
+
+    result = CliRunner().invoke(cli, ["plugins"], env={"LABVAULT_CONFIG": str(config)})
+
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()]
+    assert ["old", "labvault-old", "0.9.0", "(none)", "no"] in rows
+
+
+# --- the plugin API range a plugin needs ---------------------------------------------
+
+
+def test_a_plugin_whose_range_admits_this_plugin_api_loads(dists, make_app):
+    dists.add("xrd", XRD, api=">=2.0,<3")
+    dists.add("later", XRD.replace('"xrd"', '"xrd2"'), api="~=2.0")
+
+    info = make_app(PLUGINS=["xrd", "later"]).test_client().get("/info").json
+
+    assert info["plugin_api_version"] == "2.0"
+    assert {"xrd", "xrd2"} <= {block_type["name"] for block_type in info["block_types"]}
+
+
+GATE_REFUSALS = [
+    (
+        ">=3.0,<4",
+        "PLUGINS: plugin 'xrd' needs plugin API >=3.0,<4; this labvault provides 2.0",
+    ),
+    (
+        "<2",
+        "PLUGINS: plugin 'xrd' needs plugin API <2; this labvault provides 2.0",
+    ),
+    (
+        None,
+        "PLUGINS: plugin 'xrd' declares no plugin API range "
+        '(e.g. LABVAULT_PLUGIN_API = ">=2.0,<3" in its module); this labvault provides 2.0',
+    ),
+    (
+        "two point oh",
+        "PLUGINS: plugin 'xrd' declares plugin API 'two point oh', which is not a version "
+        'range (e.g. LABVAULT_PLUGIN_API = ">=2.0,<3"); this labvault provides 2.0',
+    ),
+    (
+        2.0,
+        "PLUGINS: plugin 'xrd' declares plugin API 2.0, which is not a version "
+        'range (e.g. LABVAULT_PLUGIN_API = ">=2.0,<3"); this labvault provides 2.0',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("declared", "line"), GATE_REFUSALS, ids=["newer", "older", "none", "garbage", "a-number"]
+)
+def test_a_plugin_outside_its_plugin_api_range_stops_startup_with_one_line(
+    dists, startup_problems, tmp_path, monkeypatch, capsys, declared, line
+):
+    dists.add("xrd", XRD, api=declared)
+
+    assert startup_problems(PLUGINS=["xrd"]) == [line]
+
+    # `labvault config check` says the same, and fails
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABVAULT_CONFIG", str(write_config(tmp_path, PLUGINS=["xrd"])))
+    with pytest.raises(SystemExit) as exited:
+        main(["config", "check"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "labvault configuration has 1 problem:",
+        f"  - {line}",
+    ]
 
 
 def test_a_kind_without_any_type_says_to_enable_a_plugin(startup_problems):

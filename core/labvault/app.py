@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import flask_smorest
@@ -80,11 +81,13 @@ def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> 
     return validate_settings(config, dev=dev)
 
 
-def load_plugins(settings: Mapping[str, Any]) -> EnabledPlugins:
+def load_plugins(
+    settings: Mapping[str, Any], modules: Mapping[str, ModuleType] | None = None
+) -> EnabledPlugins:
     """Enable the configured plugins, give each its host and build the registry; every
-    problem in one ConfigError."""
+    problem in one ConfigError. ``modules``: plugins given as modules (tests), by name."""
     enabled = settings.get("PLUGINS", [])
-    pm, problems = build_plugin_manager(enabled)
+    pm, problems = build_plugin_manager(enabled, modules)
     schemas, schema_problems = call_each(pm, "labvault_options_schema")
     loaded = [name for name in enabled if pm.has_plugin(name)]
     options, option_problems = plugin_options(settings, schemas, loaded)
@@ -155,7 +158,11 @@ def _register_extra_blueprints(
 
 
 def create_app(
-    config: Mapping[str, Any] | None = None, *, dev: bool = False, bounded: bool = True
+    config: Mapping[str, Any] | None = None,
+    *,
+    dev: bool = False,
+    bounded: bool = True,
+    plugin_modules: Mapping[str, ModuleType] | None = None,
 ) -> Flask:
     """Build the labvault app.
 
@@ -163,9 +170,11 @@ def create_app(
     and ``LABVAULT_*`` environment variables are read. Invalid settings or plugins raise
     :class:`ConfigError` listing every problem. ``bounded``: the database's waits are
     bounded by DATABASE_TIMEOUT (the server; the CLI's commands may run longer).
+    ``plugin_modules``: plugins given as modules, not installed, by their name in PLUGINS
+    (``labvault_make_app(plugins=[module])`` in a test).
     """
     settings = resolve_settings(config, dev=dev)
-    plugins = load_plugins(settings)
+    plugins = load_plugins(settings, plugin_modules)
 
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival

@@ -1,7 +1,9 @@
 """The public API for plugin authors: the only labvault module a plugin imports.
 
-Everything here is stable within a major version of :data:`API_VERSION`; plugins pin
-``labvault>=X,<X+1``. The hooks a plugin can implement are documented in
+Everything here is stable within a major version of :data:`API_VERSION`; a plugin declares
+the range it is written for in its module, ``LABVAULT_PLUGIN_API = ">=2.0,<3"``, and the
+loader refuses it on a labvault outside that range (plugins/README.md, "Plugin API
+versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
 A plugin provides *types* of five *kinds* (subclasses of :class:`AuthProvider`,
@@ -13,6 +15,8 @@ Example plugin module::
 
     import marshmallow as ma
     from labvault.plugin import BlockType, hookimpl
+
+    LABVAULT_PLUGIN_API = ">=2.0,<3"
 
     class XRDPattern(BlockType):
         name = "xrd"
@@ -80,7 +84,8 @@ from labvault.plugin._markers import hookimpl
 from labvault.plugin._types import PluginType
 
 #: Version of this plugin API (major.minor). A new minor version only adds; a new major
-#: version (and labvault major version) may change what exists. See CHANGELOG.md.
+#: version may change what exists. Plugins declare the range they need as
+#: ``LABVAULT_PLUGIN_API``; see plugins/README.md and CHANGELOG.md.
 API_VERSION = "2.0"
 
 __all__ = [

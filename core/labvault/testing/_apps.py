@@ -4,9 +4,10 @@ ready bearer token."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -55,14 +56,26 @@ def labvault_settings(tmp_path: Path, labvault_database_url: str) -> dict[str, A
 @pytest.fixture
 def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..., Any]]:
     """Factory: ``labvault_make_app(PLUGINS=[...], **settings)`` -> app with tables created,
-    served (``PUBLIC_URL``) where the test client sends its requests unless given."""
+    served (``PUBLIC_URL``) where the test client sends its requests unless given.
+
+    ``plugins=[module]`` registers modules (holding hookimpls and ``LABVAULT_PLUGIN_API``)
+    as plugins without installing them, each enabled under its module's name;
+    ``plugins={"name": module}`` gives the names. A test can so register a plugin it
+    defines itself, e.g. ``labvault_make_app(plugins=[sys.modules[__name__]])``.
+    """
     from labvault.app import create_app
     from labvault.migrations import create_schema
 
     apps: list[Any] = []
 
-    def make(**overrides: Any) -> Any:
-        app = create_app({**labvault_settings, "PUBLIC_URL": TEST_PUBLIC_URL, **overrides})
+    def make(
+        plugins: Sequence[ModuleType] | Mapping[str, ModuleType] = (), **overrides: Any
+    ) -> Any:
+        modules = dict(plugins) if isinstance(plugins, Mapping) else _by_name(plugins)
+        settings = {**labvault_settings, "PUBLIC_URL": TEST_PUBLIC_URL, **overrides}
+        enabled = list(settings.get("PLUGINS", []))
+        settings["PLUGINS"] = enabled + [name for name in modules if name not in enabled]
+        app = create_app(settings, plugin_modules=modules)
         app.config["TESTING"] = True
         apps.append(app)
         create_schema(app.extensions["labvault"].database.engine)
@@ -71,6 +84,10 @@ def labvault_make_app(labvault_settings: dict[str, Any]) -> Iterator[Callable[..
     yield make
     for app in apps:
         app.extensions["labvault"].database.dispose()
+
+
+def _by_name(modules: Sequence[ModuleType]) -> dict[str, ModuleType]:
+    return {module.__name__: module for module in modules}
 
 
 @pytest.fixture

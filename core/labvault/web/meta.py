@@ -12,6 +12,7 @@ from labvault import API_VERSION, __version__
 from labvault.db import database_problem
 from labvault.errors import DatabaseUnavailable
 from labvault.loader import enabled_plugin_info
+from labvault.plugin import API_VERSION as PLUGIN_API_VERSION
 from labvault.registry import BLOCK_TYPES
 from labvault.search import search_engine_name
 from labvault.signin.schemas import ProviderSchema
@@ -42,6 +43,12 @@ class DeploymentSchema(ma.Schema):
 
 class InfoSchema(ma.Schema):
     version = fields.String(metadata={"description": "labvault version"})
+    plugin_api_version = fields.String(
+        metadata={
+            "description": "version of the plugin API (labvault.plugin) this labvault provides",
+            "example": "2.0",
+        }
+    )
     api_version = fields.String()
     identifier_prefix = fields.String()
     deployment = fields.Nested(DeploymentSchema)
@@ -77,6 +84,7 @@ def info() -> dict[str, Any]:
     settings = state.settings
     return {
         "version": __version__,
+        "plugin_api_version": PLUGIN_API_VERSION,
         "api_version": API_VERSION,
         "identifier_prefix": settings["IDENTIFIER_PREFIX"],
         "deployment": settings["DEPLOYMENT_METADATA"],

@@ -12,6 +12,9 @@ from labvault_auth_email.provider import EmailLinkProvider
 
 __all__ = ["EmailLinkProvider", "labvault_auth_provider_types"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_auth_provider_types() -> list[type[AuthProvider]]:

@@ -20,6 +20,9 @@ from labvault_auth_github.provider import GitHubLogin
 
 __all__ = ["GitHubLogin"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_auth_provider_types() -> list[type[AuthProvider]]:

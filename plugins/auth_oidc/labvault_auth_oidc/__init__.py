@@ -19,6 +19,9 @@ from labvault_auth_oidc.provider import OpenIDProvider
 
 __all__ = ["OpenIDOptions", "OpenIDProvider", "admitted", "load_options"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_auth_provider_types() -> list[type[AuthProvider]]:

@@ -23,6 +23,9 @@ from labvault_auth_orcid.provider import OrcidOptions, OrcidProvider, is_orcid_i
 
 __all__ = ["OrcidOptions", "OrcidProvider", "is_orcid_id"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_auth_provider_types() -> list[type[AuthProvider]]:

@@ -21,6 +21,9 @@ from labvault_backup_s3.target import S3Bucket
 
 __all__ = ["S3Bucket", "S3Options"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_backup_target_types() -> list[type[BackupTarget]]:

@@ -23,6 +23,9 @@ from labvault_fs_ssh.source import SshSource
 
 __all__ = ["JumpHostOptions", "SshOptions", "SshSource"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_file_source_types() -> list[type[FileSource]]:

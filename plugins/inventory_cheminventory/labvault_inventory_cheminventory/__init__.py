@@ -17,6 +17,9 @@ from labvault_inventory_cheminventory.options import CheminventoryOptions
 
 __all__ = ["CheminventoryImporter", "CheminventoryOptions"]
 
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_inventory_importer_types() -> list[type[InventoryImporter]]:
