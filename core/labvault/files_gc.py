@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.audit.service import Actor, record
-from labvault.blocks.models import Block
+from labvault.blocks.models import Block, BlockPlot
 from labvault.db import begin_write, utcnow
 from labvault.files.models import StoredFile, item_files
 from labvault.files.storage import FileStore, GcReport
@@ -105,6 +105,10 @@ def collect_garbage(
         for file_id, sha256 in session.execute(sa.select(StoredFile.id, StoredFile.sha256))
         if file_id not in removed
     }
+    # blocks' rendered plots (a plot whose content is collected anyway is drawn again)
+    digests.update(
+        session.scalars(sa.select(BlockPlot.png_sha256).where(BlockPlot.png_sha256.is_not(None)))
+    )
     session.commit()
     report.content = store.collect_garbage(digests, dry_run=dry_run, grace_seconds=grace_seconds)
     return report

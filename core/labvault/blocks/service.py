@@ -5,6 +5,8 @@ Detaching a file from an item lives here too: a file a block uses cannot be deta
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,11 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.auth.models import User
-from labvault.blocks.models import Block
-from labvault.db import count_up, utcnow
+from labvault.blocks.models import Block, BlockPlot
+from labvault.db import begin_write, count_up, insert_missing, utcnow
 from labvault.errors import Conflict, Invalid, NotFound, ProcessingError
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
+from labvault.files.storage import ContentMissing
 from labvault.items.history import changed
 from labvault.items.models import Item
 from labvault.plugin import BlockFile, BlockType
@@ -121,26 +124,75 @@ def _validated(instance: BlockType, data: Any, file_ids: list[int]) -> dict[str,
     return json.loads(json.dumps(loaded, default=str))  # dates and decimals as JSON stores them
 
 
-def compute(session: Session, types: BlockTypes, item: Item, block: Block) -> None:
-    """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
-    instance = block_type(types, block.block_type)
+def _results(
+    session: Session, instance: BlockType, item: Item, block: Block
+) -> tuple[dict[str, Any], str | None]:
+    """What ``compute`` makes of the block: its results and None, or ``{}`` and the error.
+
+    A file of an extension the type does not read never reaches ``compute``. A
+    ProcessingError's message is the error; another exception is a bug of the type: it is
+    logged and its text is not shown.
+    """
     block_files = _block_files(session, item, list(block.file_ids))
     accepted = instance.accepted_file_extensions
     unreadable = [f.name for f in block_files if accepted and f.extension not in accepted]
     if unreadable:
-        block.computed, block.error = (
+        return (
             {},
-            (f"{', '.join(unreadable)}: a {instance.name} block reads {', '.join(accepted)} files"),
+            f"{', '.join(unreadable)}: a {instance.name} block reads {', '.join(accepted)} files",
         )
-        return
     try:
-        computed = instance.compute(block.data, block_files)
-        block.computed, block.error = json.loads(json.dumps(computed)), None
+        return json.loads(json.dumps(instance.compute(block.data, block_files))), None
     except ProcessingError as exc:
-        block.computed, block.error = {}, str(exc)
-    except Exception as exc:  # a plugin's bug must not lose the user's block
-        instance.host.logger.exception("block type %s failed", instance.name)
-        block.computed, block.error = {}, f"the {instance.name} block type failed: {exc}"
+        return {}, str(exc)
+    except Exception:  # a plugin's bug must not lose the user's block
+        instance.host.logger.exception("block type %s failed on block %s", instance.name, block.id)
+        return {}, f"the {instance.name} block type failed (its error is in the server's log)"
+
+
+def compute(session: Session, types: BlockTypes, item: Item, block: Block) -> None:
+    """Fill ``computed`` and ``error``: a file the block type cannot read is an error text."""
+    instance = block_type(types, block.block_type)
+    block.computed, block.error = _results(session, instance, item, block)
+    block.type_version = instance.version
+
+
+def _current(session: Session, types: BlockTypes, item: Item, block: Block) -> Block:
+    """The block, computed again first if another version of its type computed it.
+
+    Blocks are brought up to date one at a time as they are read, never all at once. The
+    results are computed outside the write; they are stored only if nobody changed the
+    block meanwhile (a new ``version``: its ETag changes), else the block is read again.
+    """
+    instance = types.get(block.block_type)
+    if instance is None or block.type_version == instance.version:
+        return block
+    computed, error = _results(session, instance, item, block)
+    begin_write(session)
+    session.execute(
+        sa.update(Block)
+        .where(Block.id == block.id, Block.version == block.version)
+        .values(
+            computed=computed,
+            error=error,
+            type_version=instance.version,
+            version=Block.version + 1,
+            updated_at=utcnow(),
+        )
+    )
+    session.commit()
+    session.refresh(block)
+    return block
+
+
+def current_block(session: Session, types: BlockTypes, item: Item, block_id: int) -> Block:
+    """One block for reading: computed again if an older version of its type computed it."""
+    return _current(session, types, item, get_block(session, item, block_id))
+
+
+def current_blocks(session: Session, types: BlockTypes, item: Item) -> list[Block]:
+    """The item's blocks for reading, in order, each brought up to date as one is."""
+    return [_current(session, types, item, b) for b in blocks_of(session, item)]
 
 
 def create_block(
@@ -235,20 +287,80 @@ def replace_blocks(session: Session, item: Item, saved: list[dict[str, Any]]) ->
     session.flush()
 
 
-def plot_png(session: Session, types: BlockTypes, item: Item, block: Block) -> bytes:
-    """The block's picture; Conflict for a block whose results failed, NotFound for a
-    block type that draws none."""
+def _plot_key(instance: BlockType, block: Block, block_files: list[BlockFile]) -> str:
+    """What a plot is drawn from: the type and its version, the data, the files' contents
+    (and names, which a plot may show)."""
+    drawn_from = [
+        instance.name,
+        instance.version,
+        block.data,
+        [[f.name, f.sha256] for f in block_files],
+    ]
+    return hashlib.sha256(json.dumps(drawn_from, sort_keys=True).encode()).hexdigest()
+
+
+def _cached_plot(instance: BlockType, cached: BlockPlot | None, key: str) -> bytes | bool | None:
+    """The cached picture (None: the type draws none), or False if there is none for key."""
+    if cached is None or cached.key != key:
+        return False
+    if cached.png_sha256 is None:
+        return None
+    try:
+        with instance.host.files.open(cached.png_sha256) as stream:
+            return stream.read()
+    except (FileNotFoundError, ContentMissing):  # collected, or not in a restored store
+        return False
+
+
+def _render(session: Session, instance: BlockType, block: Block, files: list[BlockFile]) -> Any:
+    """``render_png`` of the block; a failure is stored as the block's error (a new
+    version) and answered as Conflict, as a block whose compute failed is."""
+    try:
+        return instance.render_png(block.data, block.computed, files)
+    except ProcessingError as exc:
+        error = f"its plot failed: {exc}"
+    except Exception:  # a plugin's bug: logged, and its text is not shown
+        instance.host.logger.exception(
+            "block type %s failed to draw block %s", instance.name, block.id
+        )
+        error = (
+            f"the {instance.name} block type failed to draw its plot "
+            "(its error is in the server's log)"
+        )
+    begin_write(session)
+    session.execute(
+        sa.update(Block)
+        .where(Block.id == block.id, Block.version == block.version)
+        .values(error=error, version=Block.version + 1, updated_at=utcnow())
+    )
+    session.commit()
+    raise Conflict(f"the block has no plot: {error}")
+
+
+def plot_png(session: Session, types: BlockTypes, item: Item, block: Block) -> tuple[bytes, str]:
+    """The block's picture and the key it was drawn for (an ETag), rendered once per key.
+
+    Conflict for a block whose results or plot failed, NotFound for a block type that
+    draws none of it.
+    """
+    block = _current(session, types, item, block)
     if block.error:
         raise Conflict(f"the block has no plot: {block.error}")
     instance = block_type(types, block.block_type)
-    try:
-        block_files = _block_files(session, item, list(block.file_ids))
-        png = instance.render_png(block.data, block.computed, block_files)
-    except ProcessingError as exc:
-        raise Invalid(str(exc)) from None
+    block_files = _block_files(session, item, list(block.file_ids))
+    key = _plot_key(instance, block, block_files)
+    png = _cached_plot(instance, session.get(BlockPlot, block.id), key)
+    if png is False:
+        png = _render(session, instance, block, block_files)
+        stored = None if png is None else instance.host.files.store(io.BytesIO(png)).sha256
+        begin_write(session)
+        session.execute(sa.delete(BlockPlot).where(BlockPlot.block_id == block.id))
+        insert_missing(session, BlockPlot, {"block_id": block.id, "key": key, "png_sha256": stored})
+        session.commit()
     if png is None:
         raise NotFound(f"a {block.block_type} block has no plot")
-    return png
+    assert isinstance(png, bytes)
+    return png, key
 
 
 def detach_file(session: Session, user: User, item: Item, file_id: int) -> None:

@@ -67,7 +67,10 @@ class Blocks(MethodView):
         """The item's blocks, in order"""
         session = get_session()
         item = items.get_item(session, signed_in_user(), refcode)
-        return [service.block_to_dict(b) for b in service.blocks_of(session, item)]
+        return [
+            service.block_to_dict(b)
+            for b in service.current_blocks(session, configured_types(), item)
+        ]
 
     @require_user()
     @blp.arguments(BlockCreateSchema)
@@ -87,7 +90,7 @@ class OneBlock(MethodView):
         """One block, with its ETag"""
         session = get_session()
         item = items.get_item(session, signed_in_user(), refcode)
-        return _response(service.get_block(session, item, block_id))
+        return _response(service.current_block(session, configured_types(), item, block_id))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -137,7 +140,8 @@ def plot(refcode: str, block_id: int) -> Response:
     """The block's plot, rendered on the server"""
     session = get_session()
     item = items.get_item(session, signed_in_user(), refcode)
-    png = service.plot_png(
+    png, key = service.plot_png(
         session, configured_types(), item, service.get_block(session, item, block_id)
     )
-    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=60"})
+    headers = {"Cache-Control": "private, max-age=60", "ETag": f'"plot-{key}"'}
+    return Response(png, mimetype="image/png", headers=headers)
