@@ -7,8 +7,6 @@ with a message for the person who uploaded the file.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -19,7 +17,6 @@ from labvault.plugin import ProcessingError
 
 #: Characters that start a comment line in .xy files (GSAS, FullProf, Fityk, ...).
 COMMENT_STARTS = ("#", "!", ";", "%", "//", "'")
-_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 @dataclass(frozen=True)
@@ -51,36 +48,73 @@ def _text(raw: bytes) -> str:
 
 def read_xy(raw: bytes) -> Pattern:
     """Two or three columns (2θ, intensity, [error]) separated by spaces, tabs, commas or
-    semicolons. Comment lines may come anywhere, header lines (anything not numbers)
-    before the first row of numbers; a line of text after it is an error."""
-    rows: list[tuple[float, float]] = []
-    columns = 0
-    for number, line in enumerate(_text(raw).splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith(COMMENT_STARTS):
-            continue
-        fields = [f for f in _SEPARATORS.split(line) if f]
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            if not rows:
-                continue  # a header line
-            raise ProcessingError(
-                f"line {number}: {line[:60]!r} is not numbers (2θ, intensity, [error])"
-            ) from None
-        if len(values) not in (2, 3):
-            raise ProcessingError(
-                f"line {number}: {len(values)} columns; a pattern has 2θ, intensity "
-                "and optionally its error"
-            )
-        if not all(math.isfinite(v) for v in values):
-            raise ProcessingError(f"line {number}: {line[:60]!r} holds a value that is no number")
-        columns = max(columns, len(values))
-        rows.append((values[0], values[1]))
-    if not rows:
+    semicolons; where the values are separated by tabs or semicolons, a comma is a decimal
+    comma (``28,44;1520``). Comment lines may come anywhere, header lines (anything not
+    numbers) before the first row of numbers; a line of text after it is an error."""
+    lines = _text(raw).splitlines()
+    first = next((n for n, line in enumerate(lines) if _numeric(line, ",;")), None)
+    if first is None:
         raise ProcessingError("no pattern found: no line holds 2θ and intensity as numbers")
-    data = np.asarray(rows, dtype=float)
+    decimal_comma = "," in lines[first] and any(c in lines[first] for c in "\t;")
+    table = str.maketrans({",": ".", ";": " "} if decimal_comma else {",": " ", ";": " "})
+    kept = [
+        (number, line.translate(table))
+        for number, line in enumerate(lines[first:], start=first + 1)
+        if line.strip() and not line.lstrip().startswith(COMMENT_STARTS)
+    ]
+    widths = [len(line.split()) for _, line in kept]
+    columns = widths[0]
+    try:
+        if columns not in (2, 3) or any(w != columns for w in widths):
+            raise ValueError
+        values = np.array(" ".join(line for _, line in kept).split(), dtype=float)
+    except ValueError:
+        _explain(kept)  # the first line at fault, by its number
+        raise ProcessingError("the lines of numbers are not 2θ, intensity, [error]") from None
+    data = values.reshape(-1, columns)
+    if not np.all(np.isfinite(data)):
+        number, line = kept[int(np.argmax(~np.all(np.isfinite(data), axis=1)))]
+        raise ProcessingError(
+            f"line {number}: {line.strip()[:60]!r} holds a value that is no number"
+        )
     return Pattern(data[:, 0], data[:, 1], "xye" if columns == 3 else "xy")
+
+
+def _numeric(line: str, separators: str) -> bool:
+    """Whether a line (not a comment) holds only numbers."""
+    line = line.strip()
+    if not line or line.startswith(COMMENT_STARTS):
+        return False
+    for separator in separators:
+        line = line.replace(separator, " ")
+    try:
+        [float(field) for field in line.split()]
+    except ValueError:
+        return False
+    return True
+
+
+def _explain(kept: list[tuple[int, str]]) -> None:
+    """Raise the ProcessingError of the first of the data lines that is not 2 or 3
+    numbers, or as many as the first line."""
+    columns = len(kept[0][1].split())
+    for number, line in kept:
+        fields = line.split()
+        try:
+            [float(field) for field in fields]
+        except ValueError:
+            raise ProcessingError(
+                f"line {number}: {line.strip()[:60]!r} is not numbers (2θ, intensity, [error])"
+            ) from None
+        if len(fields) not in (2, 3):
+            raise ProcessingError(
+                f"line {number}: {len(fields)} value{'s' * (len(fields) != 1)}; a pattern "
+                "has 2θ, intensity and optionally its error"
+            )
+        if len(fields) != columns:
+            raise ProcessingError(
+                f"line {number}: {len(fields)} values, where line {kept[0][0]} has {columns}"
+            )
 
 
 def _local(tag: str) -> str:

@@ -102,6 +102,10 @@ def test_xye_headerless_and_comma_separated_read_alike(app, alice):
     plain = xy_bytes(x, y, header=False).decode().replace(" ", ", ")
     commas = xrd_block(app, alice, "si.xy", plain.encode())
     assert commas["computed"]["peaks"] == three["computed"]["peaks"]
+    # decimal commas, as a spreadsheet in a German or French locale saves them
+    german = xy_bytes(x, y).decode().replace(".", ",").replace(" ", ";")
+    semicolons = xrd_block(app, alice, "si.xy", german.encode())
+    assert semicolons["computed"]["peaks"] == three["computed"]["peaks"]
 
 
 @pytest.mark.parametrize("listed, counts", [(False, False), (True, True)])
@@ -246,7 +250,9 @@ EXTERNAL = b"""<?xml version="1.0"?>
         ("image.xy", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not a text file"),
         ("short.xy", _short(), "the pattern has 10 points; at least 20 are needed"),
         ("text.xy", b"10 1\n11 2\n12 lots\n", "line 3: '12 lots' is not numbers"),
-        ("four.xy", b"10 1 2 3\n", "line 1: 4 columns"),
+        ("four.xy", b"10 1 2 3\n", "line 1: 4 values; a pattern has 2θ, intensity"),
+        ("mixed.xy", b"# a\n10 1\n11 2 3\n", "line 3: 3 values, where line 2 has 2"),
+        ("one.xy", b"10 1\n11\n", "line 2: 1 value; a pattern"),
         ("nan.xy", b"10 1\n11 nan\n", "line 2: '11 nan' holds a value that is no number"),
         ("back.xy", b"".join(f"{20 - i} 5\n".encode() for i in range(30)), "2θ must increase"),
         ("wide.xy", b"".join(f"{i * 10} 5\n".encode() for i in range(30)), "between 0 and 180"),
