@@ -137,6 +137,12 @@ def test_the_wavelength_of_the_file_wins_unless_the_deployer_forces_one(
     assert (computed["wavelength"], computed["wavelength_source"]) == (MO_K_ALPHA1, "file")
     assert_silicon(computed, MO_K_ALPHA1, fwhm=0.06)  # the same d-spacings from other angles
 
+    in_nm = content.replace(b'unit="Angstrom">0.7093', b'unit="nm">0.07093')
+    assert in_nm != content
+    computed = xrd_block(app, user, "nm.xrdml", in_nm)["computed"]
+    assert computed["wavelength"] == pytest.approx(MO_K_ALPHA1)
+    assert_silicon(computed, MO_K_ALPHA1, fwhm=0.06)
+
     # a file that states none is read at the deployer's wavelength
     computed = xrd_block(app, user, "mo.xy", xy_bytes(x, y))["computed"]
     assert (computed["wavelength"], computed["wavelength_source"]) == (1.5406, "options")
@@ -262,6 +268,16 @@ EXTERNAL = b"""<?xml version="1.0"?>
         ("other.xrdml", b"<svg/>", "not an .xrdml file: its root is <svg>"),
         ("none.xrdml", b"<xrdMeasurements/>", "holds no <dataPoints>"),
         (
+            "zero.xrdml",
+            xrdml_bytes(*silicon(), wavelength=0),
+            "<kAlpha1> must hold one wavelength greater than 0",
+        ),
+        (
+            "furlong.xrdml",
+            xrdml_bytes(*silicon()).replace(b'unit="Angstrom">1.5406', b'unit="furlong">1.5406'),
+            "<kAlpha1> has a unit labvault does not know: furlong",
+        ),
+        (
             "mismatch.xrdml",
             xrdml_bytes(*silicon(), listed=True).replace(b"20.00000 ", b"", 1),
             "lists 3000 2θ positions for 3001 intensities",
@@ -285,6 +301,9 @@ def test_bad_files_are_the_blocks_error(app, alice, name, content, message):
 
 def test_a_block_without_a_file_waits_for_one(app, alice):
     client = app.test_client()
+    kinds = {kind["name"]: kind for kind in client.get("/block-types", headers=alice.headers).json}
+    assert kinds["xrd"]["accepted_file_extensions"] == [".xy", ".xye", ".xrdml"]
+    assert kinds["xrd"]["max_files"] == 1
     refcode = client.post("/items", json={"type": "sample"}, headers=alice.headers).json["refcode"]
     response = client.post(
         f"/items/{refcode}/blocks", json={"block_type": "xrd"}, headers=alice.headers
