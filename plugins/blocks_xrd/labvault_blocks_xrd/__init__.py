@@ -11,6 +11,11 @@ from labvault.plugin import BlockType, hookimpl
 
 from labvault_blocks_xrd.block import XRD
 
+__all__ = ["XRD"]
+
+#: The plugin API this plugin is written against (see plugins/README.md, "Plugin API versions").
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
 
 @hookimpl
 def labvault_block_types() -> list[type[BlockType]]:
