@@ -58,6 +58,20 @@ class XRDOptions(ma.Schema):
     )
 
 
+class XRDData(ma.Schema):
+    """A block's own data: the wavelength of its file, where the user knows it."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    wavelength = ma.fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(min=0.01, max=20),
+        metadata={"description": "Å; wins over the file's and the default, not a forced one"},
+    )
+
+
 class XRD(BlockType):
     name = "xrd"
     description = (
@@ -67,6 +81,7 @@ class XRD(BlockType):
     accepted_file_extensions = (".xy", ".xye", ".xrdml")
     max_files = 1
     OptionsSchema = XRDOptions
+    DataSchema = XRDData
 
     def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:
         if not files:  # the client attaches the file later
@@ -75,7 +90,7 @@ class XRD(BlockType):
         with self.host.files.open(file.sha256) as stream:
             raw = stream.read()
         pattern = read_pattern(file.name, raw, self.options["min_points"])
-        wavelength, source = self._wavelength(pattern.wavelength)
+        wavelength, source = self._wavelength(data.get("wavelength"), pattern.wavelength)
         search = PeakSearch(**{key: self.options[key] for key in PeakSearch.__dataclass_fields__})
         peaks = find(pattern.two_theta, pattern.intensity, wavelength, search)
         return {
@@ -95,12 +110,17 @@ class XRD(BlockType):
             ),
         }
 
-    def _wavelength(self, stated: float | None) -> tuple[float, str]:
-        """The wavelength used and where it came from: "options" (forced or the file
-        states none) or "file"."""
-        if stated is None or self.options["force_wavelength"]:
+    def _wavelength(self, given: float | None, stated: float | None) -> tuple[float, str]:
+        """The wavelength used and where it came from: the deployer's when forced
+        ("options"), else the block's ("data"), the file's ("file") or the default
+        ("options")."""
+        if self.options["force_wavelength"]:
             return self.options["wavelength"], "options"
-        return stated, "file"
+        if given is not None:
+            return given, "data"
+        if stated is not None:
+            return stated, "file"
+        return self.options["wavelength"], "options"
 
     def render_png(
         self, data: Mapping[str, Any], computed: Mapping[str, Any], files: list[BlockFile]

@@ -43,7 +43,7 @@ def alice(app, labvault_make_user):
     return labvault_make_user(app)
 
 
-def xrd_block(app: Any, user: Any, name: str, content: bytes) -> dict[str, Any]:
+def xrd_block(app: Any, user: Any, name: str, content: bytes, **data: Any) -> dict[str, Any]:
     """The block made from one uploaded file, on a new item."""
     client = app.test_client()
     response = client.post("/items", json={"type": "sample"}, headers=user.headers)
@@ -56,7 +56,7 @@ def xrd_block(app: Any, user: Any, name: str, content: bytes) -> dict[str, Any]:
         content_type="multipart/form-data",
     )
     assert response.status_code == 201, response.get_data(as_text=True)
-    body = {"block_type": "xrd", "file_ids": [response.json["id"]]}
+    body = {"block_type": "xrd", "file_ids": [response.json["id"]], "data": data}
     response = client.post(f"/items/{refcode}/blocks", json=body, headers=user.headers)
     assert response.status_code == 201, response.get_data(as_text=True)
     block: dict[str, Any] = response.json
@@ -148,12 +148,30 @@ def test_the_wavelength_of_the_file_wins_unless_the_deployer_forces_one(
     assert (computed["wavelength"], computed["wavelength_source"]) == (1.5406, "options")
     assert abs(computed["peaks"][0]["d"] - 3.1356) > 0.5  # Mo angles read as Cu: wrong d
 
+    # the user states it for the block: it wins over the file's and the default
+    computed = xrd_block(app, user, "mo.xy", xy_bytes(x, y), wavelength=MO_K_ALPHA1)["computed"]
+    assert (computed["wavelength"], computed["wavelength_source"]) == (MO_K_ALPHA1, "data")
+    assert_silicon(computed, MO_K_ALPHA1, fwhm=0.06)
+    wrong = xrd_block(app, user, "mo.xrdml", content, wavelength=CU_K_ALPHA1)["computed"]
+    assert (wrong["wavelength"], wrong["wavelength_source"]) == (CU_K_ALPHA1, "data")
+
     forced = make_app(wavelength=MO_K_ALPHA1, force_wavelength=True)
     user = labvault_make_user(forced)
     content = xrdml_bytes(x, y, wavelength=CU_K_ALPHA1)  # a file that says the wrong one
-    computed = xrd_block(forced, user, "mo.xrdml", content)["computed"]
-    assert (computed["wavelength"], computed["wavelength_source"]) == (MO_K_ALPHA1, "options")
-    assert_silicon(computed, MO_K_ALPHA1, fwhm=0.06)
+    for given in ({}, {"wavelength": CU_K_ALPHA1}):  # the file's and the user's lose
+        computed = xrd_block(forced, user, "mo.xrdml", content, **given)["computed"]
+        assert (computed["wavelength"], computed["wavelength_source"]) == (MO_K_ALPHA1, "options")
+        assert_silicon(computed, MO_K_ALPHA1, fwhm=0.06)
+
+
+def test_a_wavelength_in_the_data_is_checked(app, alice):
+    client = app.test_client()
+    refcode = client.post("/items", json={"type": "sample"}, headers=alice.headers).json["refcode"]
+    for data in ({"wavelength": -1}, {"wavelength": "copper"}, {"lambda": 1.5}):
+        body = {"block_type": "xrd", "data": data}
+        response = client.post(f"/items/{refcode}/blocks", json=body, headers=alice.headers)
+        assert response.status_code == 422, response.json
+        assert list(response.json["errors"]["json"]) == ["data"]
 
 
 def test_positions_are_refined_between_the_measured_points(app, alice):
@@ -304,6 +322,7 @@ def test_a_block_without_a_file_waits_for_one(app, alice):
     kinds = {kind["name"]: kind for kind in client.get("/block-types", headers=alice.headers).json}
     assert kinds["xrd"]["accepted_file_extensions"] == [".xy", ".xye", ".xrdml"]
     assert kinds["xrd"]["max_files"] == 1
+    assert kinds["xrd"]["data_schema"]["properties"]["wavelength"]["type"] == "number"
     refcode = client.post("/items", json={"type": "sample"}, headers=alice.headers).json["refcode"]
     response = client.post(
         f"/items/{refcode}/blocks", json={"block_type": "xrd"}, headers=alice.headers
