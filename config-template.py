@@ -315,6 +315,8 @@ IDENTIFIER_PREFIX = "lab"
 #            "zip bomb" 250 to 1000). Both are checked from the sizes the workbook
 #            declares, before anything is unpacked; a workbook over them is the
 #            block's error. Tables larger than that read faster as CSV.
+# A plugin's block types document theirs in its README, e.g. plugins/blocks_xrd
+# (xrd: wavelength, force_wavelength and the peak search's min_prominence, ...).
 # Default: {}. Example: {"tabular": {"max_plot_points": 5000, "max_unpacked_size": 33554432}}
 # BLOCK_TYPES = {}
 
