@@ -34,12 +34,16 @@ CONTRACT_PLUGIN = """
         draw = ma.fields.String(load_default="ok")
         colour = ma.fields.String(load_default="black")
 
+    class PatternOptions(ma.Schema):
+        margin = ma.fields.Integer(load_default=0)  # drawn only: compute ignores it
+
     class Pattern(BlockType):
         name = "pattern"
         version = "1"
         accepted_file_extensions = (".xy",)
         max_files = 1
         DataSchema = PatternData
+        OptionsSchema = PatternOptions
 
         def compute(self, data, files):
             CALLS.append(("compute", data["tag"]))
@@ -56,7 +60,8 @@ CONTRACT_PLUGIN = """
             if data["draw"] == "crash":
                 raise RuntimeError("cannot open /srv/secret/fonts")
             buffer = io.BytesIO()
-            Image.new("RGB", (computed["lines"] + 1, 1), data["colour"]).save(buffer, "PNG")
+            width = computed["lines"] + 1 + self.options["margin"]
+            Image.new("RGB", (width, 1), data["colour"]).save(buffer, "PNG")
             return buffer.getvalue()
 
     @hookimpl
@@ -167,6 +172,27 @@ def test_a_plot_is_drawn_once_per_content_and_type_version(plugin, lab):
     plugin().CALLS.clear()
     assert client.get(f"{url}/plot.png", headers=alice.headers).data == red.data
     assert calls(plugin, "render_png") == []
+
+
+def test_a_plot_is_drawn_again_when_the_types_options_change(
+    plugin, labvault_make_app, labvault_make_user
+):
+    before = labvault_make_app(PLUGINS=["pattern"])
+    client, alice = before.test_client(), labvault_make_user(before)
+    refcode = create_item(client, alice)
+    xy = upload(client, alice, refcode, "si.xy", b"28.4 100\n47.3 55\n")["id"]
+    block = add(client, alice, refcode, data={"tag": "si"}, file_ids=[xy]).json
+    url = f"/items/{refcode}/blocks/{block['id']}/plot.png"
+    narrow = client.get(url, headers=alice.headers)
+    assert Image.open(io.BytesIO(narrow.data)).size == (3, 1)
+
+    # the deployer widens the margin: same data, files and version, another picture
+    after = labvault_make_app(PLUGINS=["pattern"], BLOCK_TYPES={"pattern": {"margin": 2}})
+    wide = after.test_client().get(url, headers=alice.headers)
+
+    assert wide.status_code == 200 and Image.open(io.BytesIO(wide.data)).size == (5, 1)
+    assert wide.headers["ETag"] != narrow.headers["ETag"]
+    assert calls(plugin, "render_png") == ["si", "si"]
 
 
 def test_a_plot_that_fails_is_the_blocks_error_and_a_409(plugin, lab, caplog):

@@ -6,6 +6,7 @@ Detaching a file from an item lives here too: a file a block uses cannot be deta
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 from collections.abc import Mapping
@@ -288,15 +289,21 @@ def replace_blocks(session: Session, item: Item, saved: list[dict[str, Any]]) ->
 
 
 def _plot_key(instance: BlockType, block: Block, block_files: list[BlockFile]) -> str:
-    """What a plot is drawn from: the type and its version, the data, the files' contents
-    (and names, which a plot may show)."""
+    """What a plot is drawn from: the type, its version and its instance's options (a
+    deployer's change draws it again), the data, what compute made of them, the files'
+    contents (and names, which a plot may show). The key is the plot's ETag, so it is an
+    HMAC under the server's SECRET_KEY: options may hold secrets, and it tells nothing."""
     drawn_from = [
         instance.name,
         instance.version,
+        instance.options,
         block.data,
+        block.computed,
         [[f.name, f.sha256] for f in block_files],
     ]
-    return hashlib.sha256(json.dumps(drawn_from, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(drawn_from, sort_keys=True, default=str).encode()
+    secret = str(instance.host.settings["SECRET_KEY"]).encode()
+    return hmac.new(secret, text, hashlib.sha256).hexdigest()
 
 
 def _cached_plot(instance: BlockType, cached: BlockPlot | None, key: str) -> bytes | bool | None:

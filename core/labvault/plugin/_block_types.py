@@ -53,12 +53,12 @@ class BlockType(PluginType):
     with it; never a 500. The error stays until the block is changed or computed again.
 
     **Caching.** :meth:`render_png` is called once per block and content: the PNG is kept
-    in the file store under a key of the type's ``name`` and ``version``, the block's
-    ``data`` and its files' names and sha256 (not its title, nor ``computed``, which
-    those determine), and served again with that key as ETag until the key changes.
-    So a rendering must depend on nothing else (no clock, no options that change
-    without a ``version`` bump). :meth:`compute` runs when a block is created or
-    changed, and when it is read after a ``version`` change (below).
+    in the file store under a key of the type's ``name``, ``version`` and options, the
+    block's ``data`` and ``computed`` and its files' names and sha256 (not its title),
+    and served again with that key (an HMAC under ``SECRET_KEY``) as ETag until the key
+    changes. So a rendering must depend on nothing else (no clock, no outside state).
+    :meth:`compute` runs when a block is created or changed, and when it is read after a
+    ``version`` change (below).
 
     **Versions.** The core keeps the ``version`` that computed each block. A block
     computed by another version (or before this was kept) is computed again when it is
