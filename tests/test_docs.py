@@ -202,7 +202,7 @@ def test_the_sign_in_provider_tutorials_own_tests_pass(tmp_path):
     run = run_tests_in(folder)
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout
+    assert "2 passed" in run.stdout
 
 
 def test_the_block_type_tutorials_own_tests_pass(tutorial):
