@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install style types tests
+.PHONY: run test lint install style types tests docs
 
 # pip byte-compiles one file after another; compileall does it on every core, and for
 # labvault's own (editable) source too, so that every process the tests start (CLI
@@ -42,6 +42,10 @@ tests: $(STAMP)
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 lint: style types
+
+# The documentation site (mkdocs.yml, docs/) into site/, offline; a warning fails it.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 # Lint, type-check and run the whole test suite; type checks run beside the tests.
 test: style

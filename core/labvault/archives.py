@@ -22,9 +22,10 @@ from typing import IO
 from labvault.errors import Invalid
 
 MIB = 1024**2
-#: Real spreadsheets and documents pack about 5 to 20 times; a bomb packs up to 1032
-#: times (deflate's limit), repeated cells about 250 times.
 DEFAULT_MAX_COMPRESSION_RATIO = 200
+"""The default ``max_compression_ratio`` of :func:`check_zip_archive`. Real spreadsheets
+and documents pack about 5 to 20 times; a bomb packs up to 1032 times (deflate's limit),
+repeated cells about 250 times."""
 #: Parts smaller than this are not held to the ratio: small XML parts (styles, a few
 #: shared strings) may well pack 1000:1, and unpack to little.
 RATIO_CHECKED_FROM = 1 * MIB

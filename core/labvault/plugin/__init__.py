@@ -83,10 +83,10 @@ from labvault.plugin._inventory_importers import InventoryImporter, InventoryRec
 from labvault.plugin._markers import hookimpl
 from labvault.plugin._types import PluginType
 
-#: Version of this plugin API (major.minor). A new minor version only adds; a new major
-#: version may change what exists. Plugins declare the range they need as
-#: ``LABVAULT_PLUGIN_API``; see plugins/README.md and CHANGELOG.md.
 API_VERSION = "2.0"
+"""Version of this plugin API (major.minor). A new minor version only adds; a new major
+version may change what exists. Plugins declare the range they need as
+``LABVAULT_PLUGIN_API``; see plugins/README.md and CHANGELOG.md."""
 
 __all__ = [
     "API_VERSION",

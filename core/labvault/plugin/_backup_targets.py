@@ -8,10 +8,10 @@ from typing import BinaryIO
 
 from labvault.plugin._types import PluginType
 
-#: A backup target's keys: ``/``-separated names of letters, digits, ``.``, ``_`` and ``-``
-#: (no empty, ``.`` or ``..`` part), at most 1000 characters. It ends in ``\Z``, not
-#: ``$``, which would let a trailing newline pass.
 BACKUP_KEY_PATTERN = r"^(?!.*(?:^|/)\.{1,2}(?:/|$))[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*\Z"
+r"""A backup target's keys: ``/``-separated names of letters, digits, ``.``, ``_`` and ``-``
+(no empty, ``.`` or ``..`` part), at most 1000 characters. It ends in ``\Z``, not ``$``,
+which would let a trailing newline pass."""
 
 
 def check_backup_key(key: str) -> str:

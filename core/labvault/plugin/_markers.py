@@ -6,5 +6,6 @@ import pluggy
 
 PROJECT_NAME = "labvault"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-#: Marks a plugin's function as the implementation of the hook of the same name.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin's function as the implementation of the hook of the same name
+(:mod:`labvault.hookspecs`): ``@hookimpl`` above ``def labvault_block_types(): ...``."""

@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 import pytest
 
 TEST_SECRET_KEY = "labvault-test-secret-key-0123456789abcdef"
-#: Where test apps say they are served: where Flask's test client sends its requests.
+"""The ``SECRET_KEY`` of every app :func:`labvault_make_app` builds: a fixed value for tests,
+never for a server."""
 TEST_PUBLIC_URL = "http://localhost"
+"""Where test apps say they are served: where Flask's test client sends its requests."""
 _emails = itertools.count(1)
 T = TypeVar("T")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's ``chromium``, the browser ``labvault_chromium`` drives (no browser download)."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
