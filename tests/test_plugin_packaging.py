@@ -1,7 +1,9 @@
 """Every folder of plugins/ is a distribution a plugin author could publish as it is: its
 entry point, the plugin API range it declares, ``py.typed`` (shipped as package data),
-Project-URLs, a sdist that carries all of tests/, and a dependency for every distribution
-its package imports. Read from each folder's pyproject.toml and source, nothing built.
+Project-URLs, a sdist that carries all of tests/, a dependency for every distribution
+its package imports, and for every one its tests import a dependency or an entry of its
+``test`` extra (so ``pip install <plugin>[test]`` runs them). Read from each folder's
+pyproject.toml and source, nothing built.
 """
 
 from __future__ import annotations
@@ -34,6 +36,23 @@ def labvault_testing_extra() -> set[str]:
     (the test support it ships for others) may import besides its dependencies."""
     core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     return {requirement_name(r) for r in core["optional-dependencies"]["testing"]}
+
+
+def labvault_dependencies() -> set[str]:
+    """What installing labvault brings (flask, werkzeug's, ...): a plugin's tests may use
+    them, since its dependency on labvault brings them too."""
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {requirement_name(r) for r in core["dependencies"]} | {"werkzeug", "click"}
+
+
+def brought_for_tests(project: dict) -> set[str]:
+    """What ``pip install <plugin>[test]`` brings for its tests: its ``test`` extra, and
+    ``labvault[testing]`` when that extra names it."""
+    extra = project.get("optional-dependencies", {}).get("test", [])
+    names = {requirement_name(r) for r in extra}
+    if any(re.match(r"labvault\[[^]]*testing", r.replace(" ", "")) for r in extra):
+        names |= labvault_testing_extra()
+    return names
 
 
 def declares_plugin_api(init: Path) -> bool:
@@ -70,11 +89,18 @@ def packaging_problems(folder: Path, distributions: dict[str, list[str]]) -> lis
     if "graft tests" not in (manifest.read_text() if manifest.is_file() else ""):
         problems.append(f"{folder.name}: MANIFEST.in does not graft tests (conftest, helpers)")
     declared = {requirement_name(r) for r in project.get("dependencies", [])}
-    for path in sorted(package.rglob("*.py")):
-        allowed = declared | (labvault_testing_extra() if path.stem == "testing" else set())
+    # a sdist's tests run after `pip install <plugin>[test]`: what they import is declared
+    # there, a dependency, or something labvault brings; their helpers are their own
+    tested = declared | brought_for_tests(project) | labvault_dependencies()
+    helpers = {path.stem for path in (folder / "tests").glob("*.py")}
+    sources = [(path, declared) for path in sorted(package.rglob("*.py"))]
+    sources += [(path, tested) for path in sorted((folder / "tests").rglob("*.py"))]
+    for path, allowed in sources:
+        if path.stem == "testing":  # the test support a plugin ships for others
+            allowed = allowed | labvault_testing_extra()
         for line, imported in imports_in(path.read_text()):
             top = imported.split(".")[0]
-            if top in sys.stdlib_module_names or top in {module, "labvault"}:
+            if top in sys.stdlib_module_names or top in {module, "labvault"} | helpers:
                 continue
             providers = {normalized(d) for d in distributions.get(top, [top])}
             if not providers & allowed:
@@ -108,6 +134,9 @@ def test_the_check_names_what_a_plugin_folder_lacks(tmp_path):
     (folder / "labvault_blocks_demo" / "__init__.py").write_text(
         "import json\nimport numpy\nfrom flask import Flask\nfrom labvault.plugin import hookimpl\n"
     )
+    (folder / "tests").mkdir()
+    (folder / "tests" / "demo_steps.py").write_text("import flask\n")  # comes with labvault
+    (folder / "tests" / "test_demo.py").write_text("import demo_steps\nimport pytest\n")
 
     assert packaging_problems(folder, {"flask": ["Flask"], "numpy": ["numpy"]}) == [
         "blocks_demo: labvault_blocks_demo declares no LABVAULT_PLUGIN_API",
@@ -115,4 +144,5 @@ def test_the_check_names_what_a_plugin_folder_lacks(tmp_path):
         "blocks_demo: [project.urls] lacks Documentation, Issues, Source",
         "blocks_demo: MANIFEST.in does not graft tests (conftest, helpers)",
         "labvault_blocks_demo/__init__.py:3 imports flask (flask), undeclared",
+        "tests/test_demo.py:2 imports pytest (pytest), undeclared",
     ]
