@@ -45,7 +45,7 @@ ENABLED: dict[str, tuple[str, str]] = {
     "inventory": ('INVENTORY_IMPORTERS = {{"stock": {{"type": "{name}"}}}}\n', "/info"),
     "backup": (
         'BACKUP_STRATEGIES = {{"nightly": {{"target": {{"type": "{name}",'
-        ' "path": "{tmp}/backups"}}}}}}\n',
+        ' "path": "{tmp}/backups"}}, "frequency": "1d", "retention": 2}}}}\n',
         "/info",
     ),
 }
@@ -145,8 +145,10 @@ def run(*args: str | Path, cwd: Path | None = None, **kwargs: Any) -> str:
     return done.stdout
 
 
-def build_wheel(source: Path, out: Path) -> Path:
-    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
+def build_wheel(python: Path, source: Path, out: Path) -> Path:
+    """``python -m build --wheel`` of ``source``, with the build backend of the venv of
+    ``python`` (no build environment made each time)."""
+    run(python, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, source)
     [wheel] = out.glob("*.whl")
     return wheel
 
@@ -162,11 +164,12 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(ROOT / "core", source / "core", ignore=shutil.ignore_patterns("*.egg-info"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source)
-    wheel = build_wheel(source, work / "dist")
     env = work / "venv"
     venv.create(env, with_pip=True)
-    run(env / "bin/python", "-m", "pip", "install", "--quiet", "--no-compile",
-        f"labvault[testing] @ {wheel.as_uri()}")  # fmt: skip
+    pip = (env / "bin/python", "-m", "pip", "install", "--quiet", "--no-compile")
+    run(*pip, "build", "setuptools>=77")  # what `python -m build` would fetch each time
+    wheel = build_wheel(env / "bin/python", source, work / "dist")
+    run(*pip, f"labvault[testing] @ {wheel.as_uri()}")
     return env
 
 
@@ -188,7 +191,7 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
     folder = tmp_path / f"labvault-{name.replace('_', '-')}"
     python = fresh_venv / "bin/python"
 
-    wheel = build_wheel(folder, tmp_path / "dist")
+    wheel = build_wheel(python, folder, tmp_path / "dist")
     run(python, "-m", "pip", "install", "--quiet", "--no-compile", f"{wheel}[test]")
     # -P: the installed wheel is tested, not the package beside the tests
     where = run(python, "-P", "-c", f"import labvault_{name}; print(labvault_{name}.__file__)",
@@ -202,6 +205,7 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
     setting, route = ENABLED[kind]
     (tmp_path / "config.py").write_text(
         f"PLUGINS = [{name!r}]\n"
+        'IDENTIFIER_PREFIX = "test"\n'
         f'SECRET_KEY = "{"k" * 40}"\n'
         f'DATABASE_URL = "sqlite:///{tmp_path}/lab.sqlite"\n'
         f'INSTANCE_PATH = "{tmp_path}/instance"\n'
