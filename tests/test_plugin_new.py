@@ -187,8 +187,10 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
     kind: str, fresh_venv: Path, tmp_path: Path, served: list[subprocess.Popen[bytes]]
 ) -> None:
     name = f"new_{kind.replace('-', '_')}"
-    assert new(name, "--kind", kind, "--directory", str(tmp_path)).exit_code == 0
+    # by the installed core: the templates ship in its wheel
+    run(fresh_venv / "bin/labvault", "plugin", "new", name, "--kind", kind, cwd=tmp_path)
     folder = tmp_path / f"labvault-{name.replace('_', '-')}"
+    assert (folder / ".github/workflows/publish.yml").is_file()
     python = fresh_venv / "bin/python"
 
     wheel = build_wheel(python, folder, tmp_path / "dist")

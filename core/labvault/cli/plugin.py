@@ -157,7 +157,9 @@ def new_command(name: str, kind: str, directory: Path, author: str) -> None:
     check_name(name)
     target = directory / f"labvault-{name.replace('_', '-')}"
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise click.ClickException(f"{target} exists and is not empty; choose another NAME or --directory")
+        raise click.ClickException(
+            f"{target} exists and is not empty; choose another NAME or --directory"
+        )
     files = render(kind, name, author)
     for path, text in sorted(files.items()):
         (target / path).parent.mkdir(parents=True, exist_ok=True)
