@@ -24,6 +24,7 @@ from labvault.cli import (
     db,
     files,
     inventory,
+    plugin,
     plugins,
     search,
     serve,
@@ -97,6 +98,7 @@ cli.add_command(config.config)
 cli.add_command(db.db)
 cli.add_command(files.files)
 cli.add_command(inventory.inventory)
+cli.add_command(plugin.plugin_command)
 cli.add_command(plugins.plugins_command)
 cli.add_command(search.search)
 cli.add_command(serve.serve)
