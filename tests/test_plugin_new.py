@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 #: What each kind's plugin is configured with (``{tmp}`` is a folder of the test), and
-#: the route of a served labvault that lists its instances.
+#: the route of a served labvault that lists its instances (to a signed-in admin).
 ENABLED: dict[str, tuple[str, str]] = {
     "auth": (
         'PUBLIC_URL = "http://127.0.0.1:{port}"\n'
@@ -37,16 +37,19 @@ ENABLED: dict[str, tuple[str, str]] = {
         ' "userinfo_url": "https://sso.example.org/userinfo"}}}}\n',
         "/auth/providers",
     ),
-    "block": ('BLOCK_TYPES = {{"{name}": {{"max_rows": 10}}}}\n', "/info"),
+    "block": ('BLOCK_TYPES = {{"{name}": {{"max_rows": 10}}}}\n', "/block-types"),
     "file-source": (
         'FILE_SOURCES = {{"instruments": {{"type": "{name}", "path": "{tmp}"}}}}\n',
-        "/info",
+        "/file-sources",
     ),
-    "inventory": ('INVENTORY_IMPORTERS = {{"stock": {{"type": "{name}"}}}}\n', "/info"),
+    "inventory": (
+        'INVENTORY_IMPORTERS = {{"stock": {{"type": "{name}"}}}}\n',
+        "/inventory/importers",
+    ),
     "backup": (
         'BACKUP_STRATEGIES = {{"nightly": {{"target": {{"type": "{name}",'
         ' "path": "{tmp}/backups"}}, "frequency": "1d", "retention": 2}}}}\n',
-        "/info",
+        "/backups",
     ),
 }
 
@@ -218,6 +221,10 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
     labvault = fresh_venv / "bin/labvault"
     run(labvault, "config", "check", env=env, cwd=tmp_path)
     run(labvault, "db", "upgrade", env=env, cwd=tmp_path)
+    # an admin's token, as a deployer makes one: the listing routes need a signed-in user
+    run(labvault, "users", "create", "admin@example.org", "--role", "admin", env=env, cwd=tmp_path)
+    token = run(labvault, "tokens", "issue", "--user", "admin@example.org", env=env, cwd=tmp_path)
+    bearer = {"Authorization": f"Bearer {token.strip().splitlines()[-1]}"}
     served.append(
         subprocess.Popen(
             [labvault, "serve", "--bind", f"127.0.0.1:{port}"],
@@ -228,9 +235,12 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
         )
     )
     wait_for_port(port, timeout=60)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=30) as answer:
+    listing = urllib.request.Request(f"http://127.0.0.1:{port}{route}", headers=bearer)
+    with urllib.request.urlopen(listing, timeout=30) as answer:
         body = json.load(answer)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=30) as answer:
         info = json.load(answer)
     assert name in json.dumps(info["plugins"])
-    assert name in json.dumps(body)
+    listed = {"auth": "campus", "block": name, "file-source": "instruments"}
+    listed |= {"inventory": "stock", "backup": "nightly"}
+    assert f'"{listed[kind]}"' in json.dumps(body), body  # the instance the config names
