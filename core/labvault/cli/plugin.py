@@ -151,7 +151,7 @@ def new_command(name: str, kind: str, directory: Path, author: str) -> None:
 
     It is complete: pyproject.toml (entry point, plugin API range, a `test` extra), the
     package with a working type of that kind, README, LICENSE (MIT), tests that pass with
-    `pytest` after `pip install .[test]`, and a GitHub workflow that builds, tests and
+    `pytest` after `pip install .[test]`, and a CI workflow that builds, tests and
     publishes to PyPI with trusted publishing.
     """
     check_name(name)
