@@ -174,13 +174,8 @@ def test_a_plot_is_drawn_once_per_content_and_type_version(plugin, lab):
     assert calls(plugin, "render_png") == []
 
 
-def test_a_plot_is_drawn_again_when_the_types_options_change(
-    plugin, labvault_make_app, labvault_make_user
-):
-    before = labvault_make_app(PLUGINS=["pattern"])
-    client, alice = before.test_client(), labvault_make_user(before)
-    refcode = create_item(client, alice)
-    xy = upload(client, alice, refcode, "si.xy", b"28.4 100\n47.3 55\n")["id"]
+def test_a_plot_is_drawn_again_when_the_types_options_change(plugin, lab, labvault_make_app):
+    client, alice, refcode, xy = lab
     block = add(client, alice, refcode, data={"tag": "si"}, file_ids=[xy]).json
     url = f"/items/{refcode}/blocks/{block['id']}/plot.png"
     narrow = client.get(url, headers=alice.headers)
@@ -235,12 +230,9 @@ def test_a_plot_that_fails_is_the_blocks_error_and_a_409(plugin, lab, caplog):
 
 
 def test_a_new_type_version_computes_each_block_again_when_it_is_read(
-    plugin, labvault_make_app, labvault_make_user
+    plugin, lab, labvault_make_app
 ):
-    old = labvault_make_app(PLUGINS=["pattern"])
-    client, alice = old.test_client(), labvault_make_user(old)
-    refcode = create_item(client, alice)
-    xy = upload(client, alice, refcode, "si.xy", b"28.4 100\n47.3 55\n")["id"]
+    client, alice, refcode, xy = lab
     first = add(client, alice, refcode, data={"tag": "first"}, file_ids=[xy]).json
     second = add(client, alice, refcode, data={"tag": "second"}, file_ids=[xy]).json
     assert first["computed"]["by"] == second["computed"]["by"] == "1"

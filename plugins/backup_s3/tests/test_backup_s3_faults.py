@@ -159,7 +159,10 @@ def test_credentials_the_store_refuses(
     hint: str,
 ) -> None:
     key_id, secret = keys(iam_users)
-    target = make_s3_target(access_key_id=key_id, secret_access_key=secret, **QUICK)
+    # the store answers here: one attempt, but time for moto's IAM check on a busy machine
+    # (a 1 s read timeout ran out once in a full run, before the 403 came)
+    answers = {**QUICK, "read_timeout": 10}
+    target = make_s3_target(access_key_id=key_id, secret_access_key=secret, **answers)
 
     with unavailable() as raised:
         target.put(KEY, io.BytesIO(b"content"))
