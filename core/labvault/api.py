@@ -6,12 +6,14 @@ path prefix (``/labvault``: the WSGI ``SCRIPT_NAME``, or a trusted
 ``X-Forwarded-Prefix``), so whatever names one of its URLs is built per request from the
 request's root: /doc's files and spec, and the spec's ``servers``, through which "Try it
 out" calls the API. The same server then answers right both directly and through a
-proxy that adds the prefix. Every response carries the
-security headers of :mod:`labvault.web.headers`. Every error, including 404, 405, 413 and
-unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
-405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
-one place. Requests pass the web layer's bounds (:mod:`labvault.web.bounds`) before a
-handler runs, and their bodies the parser of :mod:`labvault.gate`.
+proxy that adds the prefix.
+
+Every response carries the security headers of :mod:`labvault.web.headers`. Every
+error, including 404, 405, 413 and unexpected 500s, is a JSON body with the headers its
+status calls for (``Allow`` on 405); the domain errors services raise
+(:mod:`labvault.errors`) are answered here, in one place. Requests pass the web layer's
+bounds (:mod:`labvault.web.bounds`) before a handler runs, and their bodies the parser of
+:mod:`labvault.gate`.
 """
 
 from __future__ import annotations
