@@ -202,12 +202,17 @@ IDENTIFIER_PREFIX = "lab"
 # Default: [] (none). Example: ["https://notebooks.lab.example.org"]
 # ALLOWED_REDIRECT_ORIGINS = []
 
-# The server's public URL: the address people reach labvault at (a path prefix is kept).
-# Sign-in callbacks and links in mails are built from it and never from a request, whose
-# Host header (or, behind a proxy, X-Forwarded-Host) the client chooses: a link pointing
-# at another host would hand that host its secret. Required when a sign-in provider
-# redirects (github, orcid, oidc) or mails links (email): startup and `labvault config
-# check` stop with "AUTH_PROVIDERS.<instance>: ... set PUBLIC_URL" without it.
+# The server's public URL: the address people reach labvault at, with the path prefix it
+# is served under, if any. Sign-in callbacks and links in mails are built from it and
+# never from a request, whose Host header (or, behind a proxy, X-Forwarded-Host) the
+# client chooses: a link pointing at another host would hand that host its secret.
+# Under a prefix it holds the prefix ("https://example.org/labvault": a callback is
+# <PUBLIC_URL>/auth/<instance>/callback, the prefix not added twice); the paths an answer
+# holds (Location, login_url, content_url, /doc, the spec's servers) follow the prefix of
+# the request itself (SCRIPT_NAME or X-Forwarded-Prefix, see PROXY_HEADERS).
+# Required when a sign-in provider redirects (github, orcid, oidc) or mails links
+# (email): startup and `labvault config check` stop with "AUTH_PROVIDERS.<instance>: ...
+# set PUBLIC_URL" without it.
 # Its scheme names the cookie binding a sign-in to its browser: over https
 # "__Host-labvault-signin" (Secure, HttpOnly, SameSite=Lax), over plain http (development
 # only) "labvault-signin" without Secure. A form posted to a sign-in route (an email
@@ -348,6 +353,12 @@ IDENTIFIER_PREFIX = "lab"
 # "X-Forwarded-Port", "X-Forwarded-Prefix" (a path prefix, /labvault). Links and
 # sign-in callbacks come from PUBLIC_URL, so the host is not needed; trust it only if
 # the proxy overwrites it. Changing this without PROXY_HOPS is an error.
+# Serving labvault under a path (https://example.org/labvault/), a proxy that strips the
+# prefix says it in X-Forwarded-Prefix, to be listed here (nginx: location /labvault/ {
+# proxy_pass http://127.0.0.1:8000/; proxy_set_header X-Forwarded-Prefix /labvault; }):
+# /doc, the spec's servers and every link labvault answers are then under the prefix.
+# Untrusted, the header is ignored. A proxy that passes the whole path on needs none of
+# this: run labvault with SCRIPT_NAME=/labvault in its environment instead (gunicorn).
 # Default: ["X-Forwarded-For", "X-Forwarded-Proto"].
 # Example: ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Prefix"]
 # PROXY_HEADERS = ["X-Forwarded-For", "X-Forwarded-Proto"]
@@ -357,8 +368,9 @@ IDENTIFIER_PREFIX = "lab"
 # CORS_ORIGINS = []
 
 # Serve the API documentation: Swagger UI at /doc (with its files under /doc/assets/)
-# and the OpenAPI document at /openapi.json. False answers 404 there, for a server
-# that should not describe itself. Default: True. Example: False
+# and the OpenAPI document at /openapi.json (both under the path prefix, if any). False
+# answers 404 there, for a server that should not describe itself. Default: True.
+# Example: False
 # API_DOCS = True
 
 # Rate limits per client address, by kind of route: "signin" counts starting and

@@ -415,15 +415,17 @@ def test_commands_and_serve_before_db_upgrade_say_to_run_it(site: Site) -> None:
 class Server:
     """A `labvault serve` process in its own session, so all its children can be stopped."""
 
-    def __init__(self, site: Site, *args: str) -> None:
+    def __init__(self, site: Site, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        # gunicorn serves under the prefix its environment's SCRIPT_NAME names
+        prefix = (env or {}).get("SCRIPT_NAME", "")
+        self.base_url = f"http://127.0.0.1:{self.port}{prefix}"
         self.output = site.root / f"serve-{self.port}.log"
         with self.output.open("w") as log:
             self.process = subprocess.Popen(
                 [*labvault_command(), "serve", "--bind", f"127.0.0.1:{self.port}", *args],
                 cwd=site.root,
-                env=site.environ(),
+                env=site.environ(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

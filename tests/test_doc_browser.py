@@ -5,7 +5,9 @@ Chromium, driven by Playwright, opens /doc, authorizes with a user's personal AP
 and runs GET /users/me with "Try it out". Every request the browser context makes is
 recorded, and one to a host other than loopback is blocked and fails the test: /doc
 works without internet and tells no one that it was opened. It works under its
-Content-Security-Policy, too: every violation the page reports fails the test.
+Content-Security-Policy, too: every violation the page reports fails the test. Served
+under a path prefix (gunicorn with SCRIPT_NAME=/labvault), /doc loads everything from
+under the prefix and "Try it out" calls GET /info there.
 
 The browser is Debian's `chromium` package (/usr/bin/chromium; `.ci/run` installs it),
 started by labvault.testing's ``labvault_chromium``. Playwright's own browser download
@@ -188,3 +190,52 @@ def test_doc_authorizes_with_an_api_key_and_runs_get_users_me(served: Served, ta
     assert "script-src 'self' 'sha256-" in policy and "unsafe-inline" not in policy, policy
     assert "frame-ancestors 'none'" in policy, policy
     assert tab.csp_violations() == [], f"/doc broke its policy ({policy})"
+
+
+# --- under a path prefix -----------------------------------------------------------------
+
+PREFIX = "/labvault"
+
+
+@pytest.fixture(scope="module")
+def served_under_a_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A site served by `labvault serve` at /labvault/, as gunicorn does with
+    SCRIPT_NAME in its environment (the proxy passes the whole path on)."""
+    site = make_site(tmp_path_factory.mktemp("doc-browser-prefix"))
+    site.ok("db", "upgrade")
+    server = Server(site, "--workers", "1", env={"SCRIPT_NAME": PREFIX})
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.kill()
+
+
+def test_doc_under_a_path_prefix_loads_and_tries_get_info_there(
+    served_under_a_prefix: Server, tab: Tab
+) -> None:
+    base_url = served_under_a_prefix.base_url
+    assert base_url.endswith(PREFIX)
+    page = tab.page
+    doc = page.goto(base_url + "/doc")
+    assert doc is not None and doc.status == 200
+
+    operation = page.locator(".opblock.opblock-get").filter(
+        has=page.locator(".opblock-summary-path[data-path='/info']")
+    )
+    expect(operation, "one GET /info operation on /doc").to_have_count(1)
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    with page.expect_response(lambda r: urlsplit(r.url).path.endswith("/info")) as answered:
+        operation.get_by_role("button", name="Execute").click()
+    response = answered.value
+
+    assert response.url == base_url + "/info", "Try it out called outside the prefix"
+    status = operation.locator(".live-responses-table tr.response .response-col_status")
+    expect(status, f"GET /info answered {response.status}").to_have_text("200")
+    paths = [urlsplit(url).path for url in tab.requested]
+    assert {f"{PREFIX}/doc/assets/swagger-ui-bundle.js", f"{PREFIX}/openapi.json"} <= set(paths)
+    assert [path for path in paths if not path.startswith(PREFIX + "/")] == [], paths
+    assert tab.blocked == [], tab.blocked
+    assert tab.errors == [], "/doc logged errors:\n" + "\n".join(tab.errors)
+    assert tab.csp_violations() == [], "/doc broke its policy"

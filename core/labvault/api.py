@@ -1,12 +1,19 @@
 """The REST API: flask-smorest, OpenAPI at /openapi.json, Swagger UI at /doc.
 
 Swagger UI's files are served by labvault itself, so /doc works without internet; with
-API_DOCS off, neither /doc nor /openapi.json is served. Every response carries the
-security headers of :mod:`labvault.web.headers`. Every error, including 404, 405, 413 and
-unexpected 500s, is a JSON body with the headers its status calls for (``Allow`` on
-405); the domain errors services raise (:mod:`labvault.errors`) are answered here, in
-one place. Requests pass the web layer's bounds (:mod:`labvault.web.bounds`) before a
-handler runs, and their bodies the parser of :mod:`labvault.gate`.
+API_DOCS off, neither /doc nor /openapi.json is served. The server may be mounted under a
+path prefix (``/labvault``: the WSGI ``SCRIPT_NAME``, or a trusted
+``X-Forwarded-Prefix``), so whatever names one of its URLs is built per request from the
+request's root: /doc's files and spec, and the spec's ``servers``, through which "Try it
+out" calls the API. The same server then answers right both directly and through a
+proxy that adds the prefix.
+
+Every response carries the security headers of :mod:`labvault.web.headers`. Every
+error, including 404, 405, 413 and unexpected 500s, is a JSON body with the headers its
+status calls for (``Allow`` on 405); the domain errors services raise
+(:mod:`labvault.errors`) are answered here, in one place. Requests pass the web layer's
+bounds (:mod:`labvault.web.bounds`) before a handler runs, and their bodies the parser of
+:mod:`labvault.gate`.
 """
 
 from __future__ import annotations
@@ -16,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, Response, request, send_from_directory
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    json,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
@@ -37,6 +53,7 @@ from labvault.web.bounds import (
 from labvault.web.headers import init_security_headers
 
 SWAGGER_ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
+#: Where Swagger UI's files are, under the server's root (and any prefix it is mounted at).
 SWAGGER_ASSET_URL = "/doc/assets/"
 #: flask-smorest's endpoint of the Swagger UI page (its doc blueprint is "api-docs")
 SWAGGER_UI_ENDPOINT = "api-docs.openapi_swagger_ui"
@@ -45,7 +62,27 @@ SECURITY_SCHEME = "bearerAuth"
 
 class LabvaultApi(Api):
     """flask-smorest's Api with a message in every error, domain errors answered with
-    their status, and JSON for crashes."""
+    their status, and JSON for crashes; its spec and Swagger UI page name URLs under the
+    request's path prefix."""
+
+    def _openapi_json(self) -> Response:
+        """The spec, with this request's root as its one server: Swagger UI's "Try it
+        out" sends its calls there (relative to the spec's own URL)."""
+        document = {**self.spec.to_dict(), "servers": [{"url": request.script_root or "/"}]}
+        return current_app.response_class(
+            json.dumps(document, indent=2, sort_keys=False), mimetype="application/json"
+        )
+
+    def _openapi_swagger_ui(self) -> str:
+        """flask-smorest's page, its files under the request's root (the setting
+        OPENAPI_SWAGGER_UI_URL is one fixed string)."""
+        return render_template(
+            "swagger_ui.html",
+            title=self.spec.title,
+            spec_url=url_for(f"{self._make_doc_blueprint_name()}.openapi_json"),
+            swagger_ui_url=request.script_root + SWAGGER_ASSET_URL,
+            swagger_ui_config=self.config.get("OPENAPI_SWAGGER_UI_CONFIG", {}),
+        )
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)

@@ -128,7 +128,8 @@ class AuthProvider(PluginType):
 
     def login_url(self) -> str | None:
         """Where sign-in with a provider that does not redirect starts (a path of its
-        own routes), shown in ``GET /auth/providers``."""
+        own routes, from the server's root: ``/auth/<instance>/request``), shown in
+        ``GET /auth/providers`` under the path prefix the server is mounted at, if any."""
         return None
 
     def blueprints(self) -> list[Any]:

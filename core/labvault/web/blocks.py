@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, url_for
 from flask.views import MethodView
 
 from labvault.blocks import service
@@ -79,7 +79,10 @@ class Blocks(MethodView):
         """Add a block at the end; the server computes its results"""
         session, user = get_session(), signed_in_user()
         item = items.get_item(session, user, refcode, write=True)
-        return _response(service.create_block(session, configured_types(), user, item, body), 201)
+        block = service.create_block(session, configured_types(), user, item, body)
+        answer, status, headers = _response(block, 201)
+        where = url_for("blocks.OneBlock", refcode=item.refcode, block_id=block.id)
+        return answer, status, {**headers, "Location": where}
 
 
 @blp.route("/<int:block_id>")

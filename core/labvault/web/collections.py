@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 
 from labvault.collections import service
@@ -44,7 +45,10 @@ class Collections(MethodView):
     @blp.response(201, CollectionSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Create a collection, optionally shared (read or write) with other users"""
-        return _response(service.create(get_session(), signed_in_user(), data), 201)
+        collection = service.create(get_session(), signed_in_user(), data)
+        body, status, headers = _response(collection, 201)
+        where = url_for("collections.OneCollection", collection_id=collection.collection_id)
+        return body, status, {**headers, "Location": where}
 
 
 @blp.route("/<string:collection_id>")

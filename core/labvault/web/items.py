@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import url_for
 from flask.views import MethodView
 
 from labvault import search
@@ -74,7 +75,8 @@ class Items(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Create an item: send its type and fields; the answer carries its ETag"""
         item = service.create_item(get_session(), signed_in_user(), data, _identifier_prefix())
-        return item_response(item, 201)
+        body, status, headers = item_response(item, 201)
+        return body, status, {**headers, "Location": url_for("items.OneItem", refcode=item.refcode)}
 
 
 @blp.route("/<string:refcode>")

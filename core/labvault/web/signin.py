@@ -67,11 +67,19 @@ def provider_info() -> list[dict[str, Any]]:
             "login_url": (
                 url_for("signin.login", instance=name)
                 if provider.redirects
-                else provider.login_url()
+                else under_root(provider.login_url())
             ),
         }
         for name, provider in providers().items()
     ]
+
+
+def under_root(path: str | None) -> str | None:
+    """A provider's path of the server (``/auth/mail/request``) under the prefix the
+    server is mounted at (``/labvault/auth/mail/request``); any other URL as it is."""
+    if path is None or not path.startswith("/") or path.startswith("//"):
+        return path
+    return request.script_root + path
 
 
 def redirect_provider(instance: str) -> AuthProvider:
