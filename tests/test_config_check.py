@@ -204,3 +204,18 @@ def test_null_from_the_environment_unsets_a_nullable_setting(tmp_path):
     assert settings["PUBLIC_URL"] is None
     assert settings["LOG_FILE"] is None
     assert settings["JWT_ISSUER"] == "null"
+
+
+def test_labvault_plugins_reads_plugins_from_an_environment_variable(tmp_path):
+    config = write_config(tmp_path / "config.py", **base(tmp_path, PLUGINS={"env": "LAB_PLUGINS"}))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LABVAULT_")}
+    environ |= {"LABVAULT_CONFIG": str(config), "LAB_PLUGINS": '["fs_ssh"]'}
+
+    result = subprocess.run(
+        [str(SCRIPT), "plugins"], env=environ, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    enabled = {row.split()[0]: row.split()[-1] for row in result.stdout.splitlines()[1:-1]}
+    assert enabled["fs_ssh"] == "yes"
+    assert enabled["auth_github"] == "no"
