@@ -187,6 +187,16 @@ def test_an_unset_variable_is_a_problem_naming_setting_and_variable(tmp_path, va
     assert caught.value.problems == ["DATABASE_URL: the environment variable LAB_DB is not set"]
 
 
+def test_an_unset_required_setting_is_one_problem_not_two(tmp_path):
+    raw = base(tmp_path, IDENTIFIER_PREFIX={"env": "LAB_PREFIX"}, SECRET_KEY={"env": "LAB_KEY"})
+    with pytest.raises(ConfigError) as caught:
+        validate_settings(raw, environ={})
+    assert caught.value.problems == [
+        "IDENTIFIER_PREFIX: the environment variable LAB_PREFIX is not set",
+        "SECRET_KEY: the environment variable LAB_KEY is not set",
+    ]
+
+
 def test_null_from_the_environment_unsets_a_nullable_setting(tmp_path):
     config = write_config(
         tmp_path / "config.py",

@@ -47,13 +47,14 @@ def is_environment_reference(value: Any) -> bool:
 
 def _read_references(
     known: Mapping[str, Any], environ: Mapping[str, str]
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], set[str]]:
     """Settings given as ``{"env": "NAME"}`` replaced by the variable's value; one that
     is not set is a problem and left out (its default stands in while the rest is
-    checked)."""
+    checked). Returns (values, problems, names of the settings left out)."""
     schema_fields = SettingsSchema().fields
     values: dict[str, Any] = {}
     problems = []
+    unset = set()
     for name, value in known.items():
         if not is_environment_reference(value):
             values[name] = value
@@ -62,9 +63,12 @@ def _read_references(
         text = environ.get(variable)
         if not text:
             problems.append(f"{name}: the environment variable {variable} is not set")
+            unset.add(name)
             continue
         values[name] = decode_environment_value(schema_fields[name], text)
-    return values, problems
+    if "IDENTIFIER_PREFIX" in unset:  # required: without a stand-in it would be reported twice
+        values["IDENTIFIER_PREFIX"] = _STAND_IN_PREFIX
+    return values, problems, unset
 
 
 def _load_leniently(
@@ -82,9 +86,9 @@ def _load_leniently(
         problems = flatten_errors(err.messages)
     retry = dict(known)
     for name, message in messages.items():
-        value = retry.get(name)
         if name not in retry:
             continue
+        value = retry[name]
         if (
             isinstance(schema.fields.get(name), fields.Dict)
             and isinstance(message, dict)
@@ -121,11 +125,12 @@ def inspect_settings(
         if name not in SETTING_NAMES
     ]
     known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
-    known, reference_problems = _read_references(known, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    known, reference_problems, unset = _read_references(known, environ)
     settings, load_problems, invalid = _load_leniently(known, base)
     problems += reference_problems + load_problems
     if settings is not None:
-        problems += _cross_checks(settings, dev=dev, invalid=invalid)
+        problems += _cross_checks(settings, dev=dev, invalid=invalid | unset)
     return settings, sorted(problems)
 
 
@@ -162,7 +167,7 @@ def _cross_checks(settings: dict[str, Any], *, dev: bool, invalid: set[str]) -> 
             "number of proxies in front)"
         )
     secret = settings["SECRET_KEY"]
-    if secret is None and not dev:
+    if secret is None and not dev and "SECRET_KEY" not in invalid:
         problems.append(
             "SECRET_KEY: required in production (set it in config.py, .env or "
             "LABVAULT_SECRET_KEY; `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
