@@ -23,6 +23,7 @@ from labvault.cli import (
     config,
     db,
     files,
+    init,
     inventory,
     plugin,
     plugins,
@@ -97,6 +98,7 @@ cli.add_command(backups.backup)
 cli.add_command(config.config)
 cli.add_command(db.db)
 cli.add_command(files.files)
+cli.add_command(init.init_command)
 cli.add_command(inventory.inventory)
 cli.add_command(plugin.plugin_command)
 cli.add_command(plugins.plugins_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -20,31 +21,53 @@ def config() -> None:
 @config.command("check")
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
-    """Validate settings, plugins and their options without starting the server."""
-    from labvault.app import create_app, load_plugins
-    from labvault.settings import gather_raw_settings, validate_settings
+    """Validate settings, plugins, their options and what they need of this machine
+    (environment variables, folders, permissions) without starting the server: every
+    problem in one report, then warnings; the exit code is 0 with warnings only."""
+    from labvault.preflight import check_deployment
+    from labvault.settings import (
+        base_of,
+        gather_raw_settings,
+        inspect_settings,
+        locate_and_read_dotenv,
+    )
 
-    raw, source = gather_raw_settings()
+    dev = cli_state(ctx).dev
+    location = locate_and_read_dotenv()
+    raw, source = gather_raw_settings(os.environ)
     click.echo(f"config file: {source or 'none (defaults and environment only)'}")
-    problems: list[str] = []
-    try:
-        settings = validate_settings(raw, dev=cli_state(ctx).dev)
-    except ConfigError as exc:
-        problems += exc.problems
-        settings = None
-    plugins = raw.get("PLUGINS", [])
-    try:
-        if settings is not None:  # everything the server checks when it starts
-            create_app(settings, dev=cli_state(ctx).dev).extensions["labvault"].database.dispose()
-        elif isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
-            load_plugins({"PLUGINS": plugins})  # still report the plugins' problems
-    except ConfigError as exc:
-        problems += exc.problems
+    settings, problems = inspect_settings(raw, dev=dev, base=base_of(source))
+    findings = None
+    if settings is not None:
+        problems += _plugin_problems(settings, dev=dev, settings_valid=not problems)
+        dotenv = location.dotenv if location.dotenv.is_file() else None
+        findings = check_deployment(settings, environ=os.environ, dotenv=dotenv)
+        problems += findings.errors
+        for warning in findings.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if problems:
         raise ConfigError(problems)
-    click.echo("configuration is valid")
     assert settings is not None
+    warned = findings is not None and findings.warnings
+    click.echo("configuration is valid" + (" (with warnings)" if warned else ""))
     click.echo(f"search: {_search_engine_of(settings)}")
+
+
+def _plugin_problems(settings: dict[str, Any], *, dev: bool, settings_valid: bool) -> list[str]:
+    """The plugins' problems: with valid settings everything the server checks when it
+    starts; otherwise the plugins and their options, read with what could be loaded."""
+    from labvault.app import create_app, load_plugins
+    from labvault.settings import validate_settings
+
+    try:
+        if settings_valid:
+            app = create_app(validate_settings(settings, dev=dev), dev=dev)
+            app.extensions["labvault"].database.dispose()
+        else:
+            load_plugins(settings)
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 def _search_engine_of(settings: dict[str, Any]) -> str:

@@ -27,9 +27,12 @@ def plugins_command() -> None:
     enables them."""
     from labvault.loader import installed_plugins
     from labvault.plugin import API_VERSION
-    from labvault.settings import gather_raw_settings
+    from labvault.settings import base_of, gather_raw_settings, inspect_settings
 
-    enabled = gather_raw_settings()[0].get("PLUGINS") or []
+    raw, source = gather_raw_settings()
+    # PLUGINS as the server reads it ({"env": ...} too); an invalid one enables none
+    settings, _ = inspect_settings(raw, dev=True, base=base_of(source))
+    enabled = settings["PLUGINS"] if settings is not None else []
     rows = [
         (
             p.name,

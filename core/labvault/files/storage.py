@@ -40,6 +40,9 @@ from labvault.plugin import StoredContent as PublicStoredContent
 
 CHUNK_SIZE = 1 << 20
 FILE_MODE = 0o444
+#: The store's folders are the server user's alone: content is read through the API,
+#: which checks who may read it.
+FOLDER_MODE = 0o700
 DEFAULT_GRACE_SECONDS = 3600
 TEMP_DIRECTORY = "tmp"
 LOCK_FILE = ".lock"
@@ -48,6 +51,17 @@ _FANOUT_DIRECTORY = re.compile(r"[0-9a-f]{2}")
 
 
 __all__ = ["ContentMissing", "ContentTooLarge", "FileStore", "StoredContent", "TempContent"]
+
+
+def make_private_folder(directory: Path) -> None:
+    """Make ``directory`` and its missing parents, each with FOLDER_MODE (``mkdir -p``
+    would give the parents the umask's mode, usually 0755)."""
+    missing = []
+    while not directory.is_dir() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
 
 
 class ContentMissing(LabvaultError):
@@ -85,7 +99,7 @@ class TempContent:
     """
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_folder(directory)
         self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by close()
             dir=directory, prefix="upload-", suffix=".part", delete=False
         )
@@ -247,7 +261,7 @@ class FileStore(ContentStore):
                 return False
             for directory in (final.parent.parent, final.parent):
                 if not directory.is_dir():
-                    directory.mkdir(exist_ok=True)
+                    directory.mkdir(mode=FOLDER_MODE, exist_ok=True)
                     _fsync_directory(directory.parent)
             self._rename_into_place(temp_path, final)
             return True

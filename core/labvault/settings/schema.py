@@ -1,35 +1,28 @@
-"""Loading and validating the deployer's settings.
+"""The settings' schema: every setting labvault reads, its default and its checks.
 
-Sources, later ones winning: the defaults below, the deployer's ``config.py`` (path from
-``LABVAULT_CONFIG``, else ``./config.py`` when present), then ``LABVAULT_<SETTING>``
-environment variables (a ``.env`` file in the working directory is read into the
-environment first). Values from the environment that parse as JSON are decoded, so lists
-and dicts work there too. Every setting is documented in ``config-template.py``.
+config-template.py documents each one; :mod:`labvault.settings.sources` reads them and
+:mod:`labvault.settings.validation` checks them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import json
-import os
 import re
-import runpy
-import secrets
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from labvault.errors import ConfigError
+from labvault.home import resolve_path, resolve_sqlite_url
 
 ENV_PREFIX = "LABVAULT_"
-CONFIG_ENV_VAR = "LABVAULT_CONFIG"
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 ROLES = ("user", "manager", "admin")
 MIN_SECRET_KEY_LENGTH = 32
+#: The instance folder holds the development key and the SQLite database: the server's
+#: user alone reads it.
+INSTANCE_MODE = 0o700
 
 
 class _Strict(ma.Schema):
@@ -141,7 +134,15 @@ class ForwardedHeader(fields.String):
 
 
 class SettingsSchema(_Strict):
-    """Every setting labvault reads. config-template.py documents each one."""
+    """Every setting labvault reads. config-template.py documents each one.
+
+    ``base``: the folder relative paths are relative to (config.py's; None: the working
+    directory).
+    """
+
+    def __init__(self, base: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base = base
 
     IDENTIFIER_PREFIX = fields.String(
         required=True,
@@ -218,13 +219,17 @@ class SettingsSchema(_Strict):
 
     @ma.post_load
     def _derive(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        instance = Path(data["INSTANCE_PATH"]).expanduser().resolve()
+        base = Path.cwd() if self.base is None else self.base
+        instance = Path(resolve_path(data["INSTANCE_PATH"], base))
         data["INSTANCE_PATH"] = str(instance)
         if data["DATABASE_URL"] is None:
             data["DATABASE_URL"] = f"sqlite:///{instance / 'labvault.db'}"
+        data["DATABASE_URL"] = resolve_sqlite_url(data["DATABASE_URL"], base)
         if data["FILE_DIRECTORY"] is None:
             data["FILE_DIRECTORY"] = str(instance / "files")
-        data["FILE_DIRECTORY"] = str(Path(data["FILE_DIRECTORY"]).expanduser().resolve())
+        for name in PATH_SETTINGS:
+            if data[name] is not None:
+                data[name] = resolve_path(data[name], base)
         if data["DEPLOYMENT_METADATA"] == {}:
             data["DEPLOYMENT_METADATA"] = DeploymentMetadataSchema().load({})
         # None switches every limit off; a kind left out keeps its default
@@ -236,6 +241,9 @@ class SettingsSchema(_Strict):
 
 
 SETTING_NAMES = frozenset(SettingsSchema().fields)
+#: Settings that name a file or folder, made absolute against config.py's folder (as
+#: INSTANCE_PATH and SQLite's DATABASE_URL are).
+PATH_SETTINGS = ("FILE_DIRECTORY", "LOG_FILE", "JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE")
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
@@ -261,154 +269,3 @@ def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
     if text == "Unknown field.":
         text = "unknown setting"
     return [f"{prefix}: {text}" if prefix else text]
-
-
-def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Run the deployer's config.py and return its uppercase names."""
-    if not path.is_file():
-        raise ConfigError([f"{CONFIG_ENV_VAR}: config file {path} does not exist"])
-    try:
-        namespace = runpy.run_path(str(path))
-    except Exception as exc:  # a deployer's typo must not become a traceback
-        raise ConfigError([f"config file {path}: {type(exc).__name__}: {exc}"]) from exc
-    return {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_")}
-
-
-def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Take ``LABVAULT_<SETTING>`` variables; JSON values are decoded except for strings."""
-    schema_fields = SettingsSchema().fields
-    values: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        name = key[len(ENV_PREFIX) :]
-        if name in RETIRED_SETTINGS:
-            values[name] = raw  # to be reported, not dropped in silence
-            continue
-        if name not in schema_fields:
-            continue  # LABVAULT_CONFIG and variables of other tools
-        value: Any = raw
-        if not isinstance(schema_fields[name], fields.String):
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-        values[name] = value
-    return values
-
-
-def gather_raw_settings(
-    environ: Mapping[str, str] | None = None, config_path: str | os.PathLike[str] | None = None
-) -> tuple[dict[str, Any], str | None]:
-    """Collect settings from config.py and the environment. Returns (values, source)."""
-    if environ is None:
-        from dotenv import load_dotenv
-
-        load_dotenv(Path.cwd() / ".env", override=False)
-        environ = os.environ
-    if config_path is None and environ.get(CONFIG_ENV_VAR):
-        config_path = environ[CONFIG_ENV_VAR]
-    if config_path is None and Path("config.py").is_file():
-        config_path = "config.py"
-    raw: dict[str, Any] = {}
-    source = None
-    if config_path is not None:
-        path = Path(config_path).expanduser().resolve()
-        raw.update(read_config_file(path))
-        source = str(path)
-    raw.update(read_environment(environ))
-    return raw, source
-
-
-def validate_settings(raw: Mapping[str, Any], *, dev: bool = False) -> dict[str, Any]:
-    """Validate settings; raise ConfigError listing every problem with its key path."""
-    problems = [
-        f"{name}: {RETIRED_SETTINGS[name]}"
-        if name in RETIRED_SETTINGS
-        else f"{name}: unknown setting{_suggest(name)}"
-        for name in raw
-        if name not in SETTING_NAMES
-    ]
-    known = {k: v for k, v in raw.items() if k in SETTING_NAMES}
-    try:
-        settings: dict[str, Any] = SettingsSchema().load(known)
-    except ma.ValidationError as err:
-        problems += flatten_errors(err.messages)
-        raise ConfigError(sorted(problems)) from None
-    problems += _cross_checks(settings, dev=dev)
-    if problems:
-        raise ConfigError(sorted(problems))
-    if settings["SECRET_KEY"] is None:
-        settings["SECRET_KEY"] = development_secret_key(Path(settings["INSTANCE_PATH"]))
-    return settings
-
-
-def _cross_checks(settings: dict[str, Any], *, dev: bool) -> list[str]:
-    problems = []
-    if settings["PROXY_HEADERS"] != list(DEFAULT_PROXY_HEADERS) and not settings["PROXY_HOPS"]:
-        problems.append(
-            "PROXY_HEADERS: trusts nothing while PROXY_HOPS is 0 (set PROXY_HOPS to the "
-            "number of proxies in front)"
-        )
-    secret = settings["SECRET_KEY"]
-    if secret is None and not dev:
-        problems.append(
-            "SECRET_KEY: required in production (set it in config.py, .env or "
-            "LABVAULT_SECRET_KEY; `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-        )
-    elif secret is not None and len(secret) < MIN_SECRET_KEY_LENGTH:
-        problems.append(f"SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters")
-    if settings["JWT_ALGORITHM"] != "HS256":
-        for key in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
-            path = settings[key]
-            if not path:
-                problems.append(
-                    f"{key}: required when JWT_ALGORITHM is {settings['JWT_ALGORITHM']}"
-                )
-            elif not Path(path).is_file():
-                problems.append(f"{key}: file {path} does not exist")
-    if len(set(settings["PLUGINS"])) != len(settings["PLUGINS"]):
-        problems.append("PLUGINS: a plugin is listed twice")
-    places: dict[str, str] = {}
-    for name, strategy in settings["BACKUP_STRATEGIES"].items():
-        place = json.dumps(strategy["target"], sort_keys=True, default=str)
-        if place in places:
-            problems.append(
-                f"BACKUP_STRATEGIES.{name}.target: the same place as strategy "
-                f"{places[place]}; give each strategy its own (its retention would remove "
-                "the other's files)"
-            )
-        places.setdefault(place, name)
-    return problems
-
-
-def development_secret_key(instance_path: Path) -> str:
-    """The development key: generated once, kept in the instance folder (mode 0600)."""
-    path = instance_path / "secret_key"
-    if path.is_file():
-        return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    os.replace(tmp, path)
-    return key
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    dev: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Settings from config.py + environment (+ explicit overrides), validated."""
-    raw, _ = gather_raw_settings(environ)
-    raw.update(overrides or {})
-    return validate_settings(raw, dev=dev)
