@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -450,3 +451,32 @@ def test_mariadb_tables_are_utf8mb4(request):
         database.drop()
     assert rows and all(collation.startswith("utf8mb4") for _, collation in rows)
     assert name == "Zoë 🧪 Ångström"
+
+
+def installation_ids(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.text("SELECT installation_id FROM installation")
+            return [row[0] for row in connection.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def test_every_database_gets_an_installation_id_that_a_downgrade_removes(empty_database):
+    migrations.upgrade(empty_database, "0013")
+    migrations.upgrade(empty_database)
+    (first,) = installation_ids(empty_database)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", first)
+
+    migrations.upgrade(empty_database, "head")  # nothing to do: the id stays
+    assert installation_ids(empty_database) == [first]
+    migrations.remove_all(empty_database)  # what a restore over a database does
+    engine = create_engine(empty_database)
+    try:
+        assert not {"installation", "backup_states"} & set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    migrations.upgrade(empty_database)
+    (second,) = installation_ids(empty_database)
+    assert second != first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import logging.handlers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,8 @@ def load_plugins(
 
 
 def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
+    """LOG_FILE is opened again by the process that writes next once it was moved or
+    removed (logrotate without copytruncate): each worker process notices on its own."""
     level = getattr(logging, settings["LOG_LEVEL"])
     app.logger.setLevel(level)
     # app.logger is process-wide: replace the file handler of an earlier app, never stack
@@ -121,7 +124,7 @@ def _configure_logging(app: Flask, settings: Mapping[str, Any]) -> None:
         app.logger.removeHandler(old)
         old.close()
     if settings["LOG_FILE"]:
-        handler = logging.FileHandler(settings["LOG_FILE"])
+        handler = logging.handlers.WatchedFileHandler(settings["LOG_FILE"])
         handler.labvault_log_file = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         app.logger.addHandler(handler)

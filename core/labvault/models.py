@@ -10,7 +10,7 @@ from labvault.auth.models import (
     SignInTicket,
     User,
 )
-from labvault.backups.models import BackupState
+from labvault.backups.models import BackupState, Installation
 from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
@@ -32,6 +32,7 @@ __all__ = [
     "Block",
     "Collection",
     "CollectionShare",
+    "Installation",
     "InventoryImport",
     "InventoryLink",
     "Item",

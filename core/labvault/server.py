@@ -9,20 +9,31 @@ one it can read the same way.
 Its access log never shows a secret a URL carries: the values of query parameters such
 as ``code``, ``state`` and ``*token`` (sign-in callbacks, links sent by mail) are
 redacted in the request line, the query string and the referrer.
+
+gunicorn's own ``GUNICORN_CMD_ARGS`` is read as gunicorn's command line reads it
+(:func:`gunicorn_settings`), but gunicorn's ``BaseApplication`` ignores it, so it is
+merged here: `labvault serve`'s defaults, then ``GUNICORN_CMD_ARGS``, then the options
+given to `labvault serve` (as gunicorn's command line beats ``GUNICORN_CMD_ARGS``). The
+settings that keep labvault's protections (:data:`RESERVED`) are refused there.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import WSGIRequestHandler
 
+from labvault.errors import LabvaultError
 from labvault.slow_clients import HEADER_TIMEOUT, IDLE_TIMEOUT, HeaderDeadlines, json_error
 
 #: Query parameters whose values no log line shows.
@@ -56,6 +67,92 @@ class RedactingRequestHandler(WSGIRequestHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         args = tuple(redact_url(arg) if isinstance(arg, str) else arg for arg in args)
         super().log(type, message, *args)
+
+
+_OWN_WORKER = (
+    "labvault serve runs its own worker (labvault.server.Worker), which keeps the limits "
+    "for slow clients: use --threads, --header-timeout and --idle-timeout"
+)
+_FORWARDED = (
+    "labvault decides which forwarded headers to trust (PROXY_HOPS and PROXY_HEADERS in "
+    "config.py); gunicorn trusts none"
+)
+_TOO_LATE = "has no effect under labvault serve, which builds the app before gunicorn starts"
+
+#: gunicorn settings that GUNICORN_CMD_ARGS may not set, and why.
+RESERVED: dict[str, str] = {
+    "worker_class": _OWN_WORKER,
+    "logger_class": "labvault's logger keeps the secrets URLs carry out of the access log",
+    "forwarded_allow_ips": _FORWARDED,
+    "forwarder_headers": _FORWARDED,
+    "config": "labvault serve reads no gunicorn config file: put gunicorn's settings in "
+    "GUNICORN_CMD_ARGS itself",
+    "paste": "labvault serve serves labvault",
+    "raw_paste_global_conf": "labvault serve serves labvault",
+    "raw_env": "set environment variables before labvault serve starts: it reads its "
+    "settings before gunicorn does",
+    "chdir": _TOO_LATE,
+    "pythonpath": _TOO_LATE,
+    "reload": _TOO_LATE + " (a restarted worker runs the same code)",
+    "check_config": _TOO_LATE + " (labvault config check checks labvault's settings)",
+    "print_config": _TOO_LATE,
+}
+
+
+@dataclass
+class GunicornSettings:
+    """gunicorn's settings for `labvault serve`, in the order they are applied."""
+
+    values: dict[str, Any]
+    #: The settings GUNICORN_CMD_ARGS sets (as written there), that an option does not.
+    from_environment: dict[str, Any] = field(default_factory=dict)
+    #: Settings of GUNICORN_CMD_ARGS that an option given to `labvault serve` overrides.
+    overridden: list[str] = field(default_factory=list)
+
+
+def _flag(config: Config, name: str) -> str:
+    """gunicorn's command-line flag of setting ``name`` (its long form)."""
+    return str(config.settings[name].cli[-1])
+
+
+def _refuse(message: str) -> NoReturn:
+    raise LabvaultError(f"GUNICORN_CMD_ARGS: {message}")
+
+
+def _parse_cmd_args(config: Config, text: str) -> dict[str, Any]:
+    """The settings ``text`` (gunicorn's command-line syntax) sets, each checked by gunicorn."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        _refuse(f"cannot be split into arguments: {error}")
+    parser = config.parser()
+    parser.error = _refuse  # argparse would print its usage and exit
+    arguments = vars(parser.parse_args(words))
+    if arguments.pop("args", None):
+        _refuse(f"names an app ({' '.join(words)}): labvault serve serves labvault")
+    found = {name: value for name, value in arguments.items() if value is not None}
+    for name, value in found.items():
+        if name in RESERVED:
+            _refuse(f"{_flag(config, name)} cannot be set here: {RESERVED[name]}")
+        try:
+            config.set(name, value)
+        except (ValueError, TypeError) as error:
+            _refuse(f"{_flag(config, name)} {value}: {error}")
+        if name in ("workers", "threads") and config.settings[name].get() < 1:
+            _refuse(f"{_flag(config, name)} must be at least 1")
+    return found
+
+
+def gunicorn_settings(
+    defaults: Mapping[str, Any], given: Mapping[str, Any], cmd_args: str | None
+) -> GunicornSettings:
+    """`labvault serve`'s ``defaults``, then ``cmd_args`` (GUNICORN_CMD_ARGS), then the
+    options ``given`` on its command line: each later one wins. A LabvaultError names an
+    argument of ``cmd_args`` that gunicorn does not take or that is :data:`RESERVED`."""
+    from_environment = _parse_cmd_args(Config(), cmd_args) if cmd_args else {}
+    overridden = [name for name in from_environment if name in given]
+    taken = {name: value for name, value in from_environment.items() if name not in given}
+    return GunicornSettings({**defaults, **taken, **given}, taken, overridden)
 
 
 class _Gunicorn(BaseApplication):
@@ -126,31 +223,33 @@ def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None
     gunicorn.util.write_nonblock(sock, json_error(status, reason, message))
 
 
+#: What `labvault serve` sets unless GUNICORN_CMD_ARGS or an option says otherwise.
+DEFAULTS: dict[str, Any] = {
+    "accesslog": "-",
+    # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
+    # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
+    "control_socket_disable": True,
+}
+
+
 def run_gunicorn(
     app: Flask,
+    settings: Mapping[str, Any],
     *,
-    bind: str,
-    workers: int,
-    threads: int,
     header_timeout: float,
     idle_timeout: float,
 ) -> None:
-    """Serve ``app``: ``workers`` processes of ``threads`` threads each (:class:`Worker`,
-    with these timeouts for slow clients)."""
+    """Serve ``app`` with gunicorn's ``settings`` (:func:`gunicorn_settings`) and
+    :class:`Worker`, with these timeouts for slow clients."""
     gunicorn.util.write_error = _write_json_error  # gunicorn has no setting for it
     _Gunicorn(
         app,
         {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
+            **DEFAULTS,
+            **settings,
             "worker_class": worker_class(header_timeout=header_timeout, idle_timeout=idle_timeout),
             "post_fork": lambda server, worker: _post_fork(server, worker, app),
-            "accesslog": "-",
             "logger_class": RedactingLogger,
-            # gunicorn >= 25 otherwise opens a control socket at one fixed path per user
-            # ($XDG_RUNTIME_DIR or ~/.gunicorn), so two servers on a host would fight over it
-            "control_socket_disable": True,
             # gunicorn would take X-Forwarded-Proto (and SCRIPT_NAME) from any process on
             # this host; labvault decides which forwarded headers to trust (PROXY_HOPS)
             "forwarded_allow_ips": "",

@@ -23,8 +23,9 @@ from labvault.backups.codec import BackupError
 from labvault.backups.manifest import ForgedSnapshot, content_entry, identifier
 from labvault.db import UTCDateTime
 
-#: Tables a snapshot leaves out: the backups' own state (see BackupState).
-NOT_DUMPED = frozenset({"backup_states"})
+#: Tables a snapshot leaves out: the backups' own state (see BackupState) and the
+#: installation's id (see Installation).
+NOT_DUMPED = frozenset({"backup_states", "installation"})
 READ_BATCH = 2000
 #: Rows per INSERT, and bytes: a batch of large version snapshots stays well under
 #: MariaDB's max_allowed_packet (16 MiB by default).

@@ -1,4 +1,5 @@
-"""Each backup strategy's state: its last run and last success, and who is running it."""
+"""Each backup strategy's state: its last run and last success, and who is running it;
+and the id of this installation, which tells its snapshots from another server's."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ class BackupState(Base):
     lock_token: Mapped[str | None] = mapped_column(sa.String(32))
     lock_holder: Mapped[str | None] = mapped_column(sa.String(200))
     lock_expires_at: Mapped[dt.datetime | None]
+    #: The newest snapshot of another installation in the strategy's repository when
+    #: `labvault backup adopt` took the repository over (:mod:`~labvault.backups.installation`).
+    adopted_snapshot: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Installation(Base):
+    """This installation's id (one row): every server on this database shares it, a
+    snapshot's manifest records it, and a restore never carries it (not dumped, kept
+    across a restore), so a server restored from another's backup keeps its own."""
+
+    __tablename__ = "installation"
+
+    #: Always 1: two processes making the id at once make one row.
+    singleton: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    installation_id: Mapped[str] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime]

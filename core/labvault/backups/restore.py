@@ -9,7 +9,8 @@ A restore goes into an empty database (no tables, or labvault's tables without r
 and an empty file store unless forced. Contents are placed first (the file store keeps
 them by hash, so a failed restore leaves nothing the database points to wrongly), then
 the schema is made at the snapshot's migration revision, every table is loaded in one
-transaction, and the schema is upgraded to this labvault's revision.
+transaction, and the schema is upgraded to this labvault's revision. The database keeps
+its own installation id (:mod:`~labvault.backups.installation`), never the snapshot's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from labvault.backups import codec
 from labvault.backups.archive import MANIFEST_MEMBER, ArchiveReader
 from labvault.backups.codec import BackupError, Digest, chunk_stream, read_chunks
 from labvault.backups.dump import TablePart, contents_list, dumped_tables, lines, load_table
+from labvault.backups.installation import keep_installation_id, known_installation_id
 from labvault.backups.manifest import ForgedSnapshot, table_part
 from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repository
 from labvault.backups.snapshot import Progress, no_progress
@@ -287,6 +289,7 @@ def restore(
         report.bytes += stored.size
 
     read_snapshot(source, folder, place, strict=True, progress=progress)
+    own = known_installation_id(engine)  # the snapshot's installation is another's
     if has_tables and (has_rows or revision != manifest["revision"]):
         migrations.remove_all()
     migrations.upgrade(manifest["revision"])
@@ -304,6 +307,7 @@ def restore(
                 )
             report.tables += 1
     migrations.upgrade("head")
+    keep_installation_id(engine, own)
     if force:
         keep = {sha256 for sha256, _ in _contents_of(folder)}
         for sha256 in list(store.all_digests()):

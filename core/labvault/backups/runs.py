@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 
 from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
+from labvault.backups.installation import adopted_snapshot, check_owner, installation_id
 from labvault.backups.lock import strategy_lock
 from labvault.backups.models import BackupState
 from labvault.backups.reports import strategy_state
 from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
 from labvault.backups.strategies import Backups, Strategy
 from labvault.db import begin_write, first_line, utcnow
+from labvault.errors import Conflict
 
 LOG = logging.getLogger("labvault.backups")
 
@@ -80,6 +82,7 @@ def start_strategy(
     who = _Acting(actor.id, actor.email)
     with ExitStack() as held:
         held.enter_context(strategy_lock(session, name))
+        _refuse_a_foreign_repository(session, strategy)
         begin_write(session)
         record(session, "backup.started", f"backup {name}", actor=actor)
         session.commit()
@@ -102,6 +105,20 @@ def start_strategy(
     return answer
 
 
+def _refuse_a_foreign_repository(session: Session, strategy: Strategy) -> None:
+    """Conflict now (the request's answer, 409) if the repository is another
+    installation's; any other problem is the run's, reported in the strategy's state."""
+    try:
+        own = installation_id(session)
+        check_owner(
+            strategy.name, strategy.repository(), own, adopted_snapshot(session, strategy.name)
+        )
+    except Conflict:
+        raise
+    except Exception:  # a target may fail in its own ways: the run meets them again
+        session.rollback()
+
+
 @dataclass(frozen=True)
 class _Acting:
     """Who started a run in a thread of its own (not a row of the request's session)."""
@@ -121,7 +138,9 @@ def _run_and_record(
     name = strategy.name
     started = time.monotonic()
     try:
-        report = _run(backups, strategy, locked(progress))
+        own = installation_id(session)
+        adopted = adopted_snapshot(session, name)
+        report = _run(backups, strategy, locked(progress), own, adopted)
     except BaseException as error:
         message = getattr(error, "message", None) or str(error) or type(error).__name__
         failed = ("backup.failed", {"error": message[:500]})
@@ -154,11 +173,17 @@ def record_restore(session: Session, snapshot: str, source: str, **counts: int) 
     session.commit()
 
 
-def _run(backups: Backups, strategy: Strategy, progress: Progress) -> dict[str, Any]:
+def _run(
+    backups: Backups, strategy: Strategy, progress: Progress, own: str, adopted: str | None
+) -> dict[str, Any]:
+    """A snapshot by installation ``own``, into a repository whose newest snapshot is its
+    own (or ``adopted``)."""
     repository = strategy.repository()
     repository.open(create=True)
+    check_owner(strategy.name, repository, own, adopted)
     with temporary_folder() as folder:
-        dump = dump_database(backups.engine, backups.public_settings(), Path(folder), progress)
+        settings = backups.public_settings()
+        dump = dump_database(backups.engine, settings, Path(folder), progress, installation=own)
         snapshot = dump.manifest["snapshot"]
         total = dump.contents_bytes
         puts = repository.put_contents(
@@ -201,8 +226,11 @@ def create_archive(
 ) -> dict[str, Any]:
     """Write one self-contained snapshot to ``path`` (a .tar.gz)."""
     started = time.monotonic()
+    with backups.database.sessionmaker() as session:
+        own = installation_id(session)
     with temporary_folder() as folder:
-        dump = dump_database(backups.engine, backups.public_settings(), Path(folder), progress)
+        settings = backups.public_settings()
+        dump = dump_database(backups.engine, settings, Path(folder), progress, installation=own)
         size = write_archive(dump, backups.store.open, path, level, progress)
     return {
         "snapshot": dump.manifest["snapshot"],

@@ -86,9 +86,12 @@ def dump_database(
     config: Mapping[str, Any],
     folder: Path,
     progress: Progress = no_progress,
+    *,
+    installation: str | None = None,
 ) -> Dump:
     """Read every table, the contents they refer to and ``config`` (the settings without
-    their secrets: :func:`public_config`) into ``folder``."""
+    their secrets: :func:`public_config`) into ``folder``; the manifest names the
+    ``installation`` that took it (:mod:`~labvault.backups.installation`)."""
     started = utcnow()
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -96,6 +99,7 @@ def dump_database(
         "snapshot": snapshot_id(dt.datetime.now(dt.UTC)),
         "labvault_version": __version__,
         "database": engine.dialect.name,
+        **({"installation": installation} if installation else {}),
         "started_at": started.isoformat(),
         "tables": [],
         "parts": {},

@@ -203,6 +203,44 @@ def backup_verify(
         raise SystemExit(1)
 
 
+def _newest(repository: Any, strategy: str) -> str:
+    snapshots = repository.snapshots()
+    if not snapshots:
+        raise LabvaultError(f"backup strategy {strategy} has no snapshot to restore")
+    newest: str = max(snapshots)  # ids sort by time
+    return newest
+
+
+@backup.command("adopt")
+@click.argument("strategy")
+@click.pass_context
+def backup_adopt(ctx: click.Context, strategy: str) -> None:
+    """This installation takes over STRATEGY's repository, whose newest snapshot another
+    installation wrote (e.g. the server this one was restored from); its backups then go
+    on, and the other installation's are refused."""
+    from labvault.audit.service import CLI
+    from labvault.backups.installation import adopt, installation_id
+    from labvault.web.session import get_session
+
+    backups = _backups(ctx)
+    with cli_state(ctx).app().app_context():
+        repository = backups.strategy(strategy).repository()
+        session = get_session()
+        taken = adopt(session, strategy, repository, actor=CLI)
+        own = installation_id(session)
+    if taken is None:
+        click.echo(
+            f"{strategy}: nothing to adopt: the newest snapshot in its repository is this "
+            f"installation's ({own}), or there is none"
+        )
+        return
+    click.echo(
+        f"{strategy}: this installation ({own}) takes over the repository of installation "
+        f"{taken.installation} (newest snapshot {taken.snapshot}); its next backup goes on, "
+        "and that installation's backups into it are refused from now on"
+    )
+
+
 class AlembicMigrations:
     """The schema's migrations as a restore needs them (labvault.backups.restore)."""
 
@@ -233,6 +271,7 @@ class AlembicMigrations:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Restore an archive of `backup create --output-path`.",
 )
+@click.option("--latest", is_flag=True, help="The strategy's newest snapshot (no SNAPSHOT).")
 @click.option("--force", is_flag=True, help="Replace a database and file store that are not empty.")
 @click.argument("snapshot", required=False)
 @click.pass_context
@@ -240,27 +279,36 @@ def backup_restore(
     ctx: click.Context,
     strategy: str | None,
     from_archive: Path | None,
+    latest: bool,
     force: bool,
     snapshot: str | None,
 ) -> None:
-    """Restore a snapshot into this server's database and file store."""
+    """Restore a snapshot into this server's database and file store.
+
+    The database keeps its own installation id: if this server is to take over the
+    strategy's repository, run `labvault backup adopt NAME` before its next backup."""
     import time
 
     from labvault.backups import restore, runs
     from labvault.backups.snapshot import temporary_folder
     from labvault.web.session import get_session
 
-    if bool(from_archive) == bool(strategy) or (strategy and not snapshot):
-        raise click.UsageError("give --strategy NAME SNAPSHOT, or --from-archive FILE")
+    if latest and (snapshot or from_archive):
+        raise click.UsageError("--latest takes the newest snapshot: give no SNAPSHOT with it")
+    if bool(from_archive) == bool(strategy) or (strategy and not (snapshot or latest)):
+        raise click.UsageError(
+            "give --strategy NAME SNAPSHOT, or --from-archive FILE (or --strategy NAME --latest)"
+        )
     started = time.monotonic()
     backups = _backups(ctx)
     with cli_state(ctx).app().app_context():
         if from_archive is not None:
             source: Any = restore.ArchiveSource(from_archive)
         else:
-            assert strategy is not None and snapshot is not None
+            assert strategy is not None
             repository = backups.strategy(strategy).repository()
             repository.open(create=False)
+            snapshot = snapshot or _newest(repository, strategy)
             source = restore.RepositorySource(repository, snapshot)
         settings = backups.settings
         bars = Bars()

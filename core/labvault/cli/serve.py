@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from flask import Flask
 
 from labvault.cli.context import cli_state
@@ -13,6 +15,16 @@ from labvault.errors import LabvaultError
 from labvault.slow_clients import HEADER_TIMEOUT, IDLE_TIMEOUT
 
 DEFAULT_BIND = "127.0.0.1:5000"
+#: gunicorn's worker timeout unless --timeout or GUNICORN_CMD_ARGS says otherwise.
+DEFAULT_TIMEOUT = 30
+#: The options of `labvault serve` that are gunicorn's settings, by the setting's name.
+GUNICORN_OPTIONS = {
+    "workers": "workers",
+    "threads": "threads",
+    "bind": "bind",
+    "timeout": "timeout",
+    "pidfile": "pid_file",
+}
 FIRST_ADMIN_EMAIL = "admin@localhost"
 
 
@@ -44,6 +56,51 @@ def _seconds_option(name: str, default: float, help: str) -> Any:
     )
 
 
+def _check_pid_file(path: Path) -> None:
+    """A clear error, before gunicorn starts, for a pid file gunicorn could not write."""
+    from gunicorn.pidfile import Pidfile
+
+    if not path.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {path.parent} does not exist", param_hint="--pid-file"
+        )
+    try:
+        running = Pidfile(str(path)).validate()
+    except (OSError, ValueError):
+        return  # not a pid file gunicorn can read: it replaces it
+    if running:
+        raise LabvaultError(
+            f"--pid-file {path}: process {running} is running already (another labvault "
+            "serve?): stop it, or remove the file if that process is not labvault"
+        )
+
+
+def _gunicorn_settings(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """gunicorn's settings: labvault serve's defaults, then GUNICORN_CMD_ARGS, then the
+    options given; says on standard error what GUNICORN_CMD_ARGS set and what it did not."""
+    from labvault.server import gunicorn_settings
+
+    given: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for setting, option in GUNICORN_OPTIONS.items():
+        if options[option] is None:
+            continue
+        explicit = ctx.get_parameter_source(option) != ParameterSource.DEFAULT
+        (given if explicit else defaults)[setting] = options[option]
+    merged = gunicorn_settings(defaults, given, os.environ.get("GUNICORN_CMD_ARGS"))
+    if merged.from_environment:
+        taken = " ".join(
+            f"{name}={value}" for name, value in sorted(merged.from_environment.items())
+        )
+        click.echo(f"GUNICORN_CMD_ARGS sets {taken}", err=True)
+    if merged.overridden:
+        names = ", ".join(merged.overridden)
+        click.echo(
+            f"GUNICORN_CMD_ARGS: the options given to labvault serve win for {names}", err=True
+        )
+    return merged.values
+
+
 @click.command()
 @click.option("--dev", is_flag=True, help="Flask's reloader, database upgrade, first-run admin.")
 @click.option(
@@ -67,6 +124,19 @@ def _seconds_option(name: str, default: float, help: str) -> Any:
     IDLE_TIMEOUT,
     "Seconds a client may send nothing of its body, or read nothing of the answer.",
 )
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=0),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds a worker process may not answer its master before it is restarted "
+    "(gunicorn's --timeout; 0: never).",
+)
+@click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the server's process id here (gunicorn's --pid), removed when it stops.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -76,11 +146,17 @@ def serve(
     bind: str,
     header_timeout: float,
     idle_timeout: float,
+    timeout: int,
+    pid_file: Path | None,
 ) -> None:
     """Run the server (gunicorn; --dev: Flask's development server).
 
     Behind a reverse proxy, bind to 127.0.0.1 (README, "Deploying"): the proxy reads
     whole requests, so slow clients hold none of these workers.
+
+    gunicorn's GUNICORN_CMD_ARGS is read too: its settings beat this command's defaults,
+    and the options given here beat it. It may not change the worker class, the logger
+    or which forwarded headers are trusted.
     """
     from labvault import migrations
 
@@ -90,6 +166,12 @@ def serve(
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter("must be HOST:PORT, e.g. 127.0.0.1:5000", param_hint="--bind")
+    gunicorn: dict[str, Any] = {}
+    if not state.dev:  # its mistakes are told before anything starts
+        values = {"workers": workers, "threads": threads, "bind": bind, "timeout": timeout}
+        gunicorn = _gunicorn_settings(ctx, {**values, "pid_file": pid_file and str(pid_file)})
+        if gunicorn.get("pidfile"):
+            _check_pid_file(Path(gunicorn["pidfile"]))
     if state.dev:
         migrations.upgrade(settings["DATABASE_URL"])
     elif not migrations.is_up_to_date(settings["DATABASE_URL"]):
@@ -113,11 +195,4 @@ def serve(
         return
     from labvault.server import run_gunicorn
 
-    run_gunicorn(
-        app,
-        bind=bind,
-        workers=workers,
-        threads=threads,
-        header_timeout=header_timeout,
-        idle_timeout=idle_timeout,
-    )
+    run_gunicorn(app, gunicorn, header_timeout=header_timeout, idle_timeout=idle_timeout)

@@ -85,7 +85,8 @@ def labvault_serve(
     tmp_path: Path, labvault_settings: dict[str, Any]
 ) -> Iterator[Callable[..., ServedApp]]:
     """Factory: ``labvault_serve(workers=2, env={...}, serve_options=[...], **settings)``
-    -> a running server.
+    -> a running server (``workers=None``: no ``--workers``, `labvault serve`'s default or
+    ``GUNICORN_CMD_ARGS``'s).
 
     The settings are written to a config.py, its tables are made, and ``labvault serve``
     runs gunicorn on a free loopback port until the test ends; ``env`` adds environment
@@ -100,7 +101,7 @@ def labvault_serve(
     served: list[ServedApp] = []
 
     def serve(
-        workers: int = 2,
+        workers: int | None = 2,
         env: dict[str, str] | None = None,
         serve_options: Sequence[str] = (),
         **overrides: Any,
@@ -127,8 +128,7 @@ def labvault_serve(
                     "serve",
                     "--bind",
                     f"127.0.0.1:{port}",
-                    "--workers",
-                    str(workers),
+                    *(["--workers", str(workers)] if workers is not None else []),
                     *serve_options,
                 ],
                 cwd=folder,

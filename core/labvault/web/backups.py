@@ -40,7 +40,12 @@ def get_strategy(strategy: str) -> dict[str, Any]:
 @blp.route("/<strategy>", methods=["POST"])
 @require_user(Role.ADMIN)
 @blp.response(202, StrategySchema)
-@blp.alt_response(409, response="DEFAULT_ERROR", description="the strategy is running already")
+@blp.alt_response(
+    409,
+    response="DEFAULT_ERROR",
+    description="the strategy is running already, or the newest snapshot in its repository "
+    "is another installation's (`labvault backup adopt`)",
+)
 def run_strategy(strategy: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Start a snapshot with a strategy now, then apply its retention (admins)
 
