@@ -47,23 +47,19 @@ PREFIX = "/labvault"
 ADMIN = "it@lab.example.org"
 #: What a fresh venv gets: the core and one plugin, from their folders of the checkout.
 DISTRIBUTIONS = [REPOSITORY, REPOSITORY / "plugins" / "auth_github"]
-#: Left out of the copies the wheels are built from.
-NOT_SOURCES = shutil.ignore_patterns(
-    ".venv",
-    ".git",
-    "__pycache__",
-    "*.egg-info",
-    "build",
-    "dist",
-    "site",
-    "tests",
-    "plugins",
-    "bench",
-    "docs",
-    "instance",
-    "config.py",
-    ".env",
-)
+#: Left out of the copies the wheels are built from: anywhere, and at their top only.
+GENERATED = shutil.ignore_patterns("__pycache__", "*.egg-info")
+NOT_SOURCES = {".venv", ".git", "build", "dist", "site", "tests", "plugins", "bench", "docs"}
+NOT_SOURCES |= {"deploy", "instance", "config.py", ".env"}
+
+
+def source_files(folder: str, names: list[str]) -> set[str]:
+    """What shutil.copytree leaves out of a distribution's folder."""
+    top = {name for name in names if name in NOT_SOURCES} if folder in TOPS else set()
+    return top | GENERATED(folder, names)
+
+
+TOPS = {str(folder) for folder in DISTRIBUTIONS}
 UPLOAD_BYTES = 50 * 1024 * 1024
 
 
@@ -108,7 +104,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     sources = []
     for folder in DISTRIBUTIONS:
         copy = work / "src" / folder.name
-        shutil.copytree(folder, copy, ignore=NOT_SOURCES)
+        shutil.copytree(folder, copy, ignore=source_files)
         sources.append(copy)
     out = work / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out, *sources)
