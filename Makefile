@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install style types tests docs
+.PHONY: run test lint install style types tests docs test-deploy
 
 # pip byte-compiles one file after another; compileall does it on every core, and for
 # labvault's own (editable) source too, so that every process the tests start (CLI
@@ -50,3 +50,9 @@ docs: $(STAMP)
 # Lint, type-check and run the whole test suite; type checks run beside the tests.
 test: style
 	$(MAKE) --no-print-directory -j 2 types tests
+
+# The deployer's recipe (docs/deploy.md), checked end to end: wheels in a fresh venv behind
+# nginx under a path prefix, and the container image and compose file under podman. Needs
+# root (podman, debootstrap), nginx and MariaDB; CI runs it after the tests.
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest deploy/checks -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
