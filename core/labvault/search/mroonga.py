@@ -39,25 +39,48 @@ HITS_PER_MATCH = 4
 
 def catch_up(session: Session) -> int | None:
     """Copy the texts committed but not copied yet (a writer killed after its commit)
-    before a search; the newest item id of the copy (None: it is empty).
+    before a search; the newest item id of the copy (None: it is empty)."""
+    return _first_look(session, None)[0]
 
-    Asked on the search's own connection, in the same statement as the newest id: a
-    search pays one round trip when nothing is noted (the usual case: writers copy their
-    own notes after their commit), where copying took a connection of its own and five.
-    A note committed after this transaction began is of a change it does not see.
+
+def _first_look(
+    session: Session, reader: User | None
+) -> tuple[int | None, list[str | None] | None]:
+    """:func:`catch_up`, and ``reader``'s reasons to read (None: no reader).
+
+    One statement on the search's own connection when nothing is noted (the usual case:
+    writers copy their own notes after their commit): the newest id of the copy, whether
+    anything is noted and the collections ``reader`` reads. Copying first took a
+    connection of its own and five round trips. A note committed after this transaction
+    began is of a change it does not see.
     """
-    newest, noted = session.execute(_NEWEST_AND_NOTED).one()
-    if noted:
+    ordinary = reader is not None and not access.reads_everything(reader)
+    look = _look(reader if ordinary else None)
+    rows = session.execute(look).all()
+    if any(kind == "noted" and value is not None for kind, value in rows):
         engine = session.get_bind()
         mroonga_copy.index_pending_or_leave(engine, limit=None, when="before a search")  # type: ignore[arg-type]
-        newest = session.execute(_NEWEST_AND_NOTED).one()[0]
-    return newest
+        rows = session.execute(look).all()
+    newest = next(value for kind, value in rows if kind == "newest")
+    if reader is None:
+        return newest, None
+    if not ordinary:
+        return newest, [None]
+    collections = (int(value) for kind, value in rows if kind == "collection")
+    return newest, access.reasons_of(reader, collections)
 
 
-_NEWEST_AND_NOTED = sa.select(
-    sa.select(sa.func.max(COPY.c.item_id)).scalar_subquery(),
-    sa.select(PENDING.c.item_id).limit(1).exists(),
-)
+def _look(reader: User | None) -> sa.CompoundSelect:
+    """Rows of (kind, value): the newest id of the copy ("newest"), a noted item or None
+    ("noted") and, for ``reader``, each collection whose items they read ("collection")."""
+    parts = [
+        sa.select(sa.literal("newest"), sa.select(sa.func.max(COPY.c.item_id)).scalar_subquery()),
+        sa.select(sa.literal("noted"), sa.select(PENDING.c.item_id).limit(1).scalar_subquery()),
+    ]
+    if reader is not None:
+        collections = access.collections_read(reader).subquery()
+        parts.append(sa.select(sa.literal("collection"), collections.c.id))
+    return sa.union_all(*parts)
 
 
 def ranked(
@@ -73,15 +96,14 @@ def ranked(
 
     ``reader``, when ``query`` filters nothing but what that user may read, lets Mroonga
     pick the readable items itself by the user's reasons to read
-    (:func:`labvault.search.access.read_reasons`, :func:`_by_eras`); otherwise Mroonga's
+    (:func:`labvault.search.access.reasons_of`, :func:`_by_eras`); otherwise Mroonga's
     newest hits are checked against ``query`` (:func:`_checked`).
     """
-    newest = catch_up(session)
+    newest, reasons = _first_look(session, reader)
     terms = [fold(term) for term in words(q, WORD)]
     if not terms or newest is None:
         return Ranked([], 0)
-    if reader is not None:
-        reasons = access.read_reasons(session, reader)
+    if reasons is not None:
         found_by_eras = _by_eras(session, terms, reasons, newest, window, best or window)
         if found_by_eras is not None:
             return found_by_eras
