@@ -201,6 +201,16 @@ def search(terms: list[str]) -> tuple[str, str, str, str, dict[str, str]]:
             "items_fts.rowid DESC",
             {"match": match},
         )
+    if engine.dialect.name == "postgresql":  # the GIN-indexed search_vector, ts_rank
+        query = "to_tsquery('simple'::regconfig, :tsquery)"
+        weights = "'{0, 0, 0.1, 1}'::float4[]"  # D C B A: title (A) weighs 10
+        return (
+            "",
+            f"i.search_vector @@ {query}",
+            f"ts_rank({weights}, i.search_vector, {query})",
+            "i.id DESC",
+            {"tsquery": " & ".join(f"{term}:*" for term in terms)},
+        )
     against = " ".join(f"+{term}*" for term in terms)
     if MROONGA:  # labvault's copy of the texts in a Mroonga table (search/mroonga_copy.py)
         both = "MATCH (s.title, s.body, s.access) AGAINST (:against IN BOOLEAN MODE)"

@@ -5,7 +5,7 @@ more items there are. The copy therefore also holds words no query word can star
 item's era (its id's upper bits, ``ERA_BITS``) and, per era, why people read it
 (lab-wide, its creators, its collections), as :func:`labvault.items.access.readable`
 decides it. A search asks for the query's words and the access words of the user's
-reasons (:func:`read_reasons`) in the newest eras, then in as many older ones as the
+reasons (:func:`reasons_of`) in the newest eras, then in as many older ones as the
 window still needs (:mod:`labvault.search.mroonga`), and Groonga reads only those.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from labvault.auth.models import Role, User
 from labvault.collections.models import Collection, CollectionShare
@@ -59,14 +58,20 @@ def access_words(
     return " ".join(access_word(reason, era_of(item_id)) for reason in reasons)
 
 
-def read_reasons(session: Session, user: User) -> list[str | None]:
-    """Why ``user`` reads items, as the access words name them: what
-    :func:`labvault.items.access.readable` says, item by item; ``[None]``: every item."""
-    if user.has_role(Role.MANAGER):
-        return [None]
+def reads_everything(user: User) -> bool:
+    """Whether ``user`` reads every item (a reason of ``None``: the era's every item)."""
+    return user.has_role(Role.MANAGER)
+
+
+def collections_read(user: User) -> sa.CompoundSelect:
+    """Ids of the collections whose items ``user`` reads: theirs and those shared with them."""
     owned = sa.select(Collection.id).where(Collection.created_by_id == user.id)
     shared = sa.select(CollectionShare.collection_id).where(CollectionShare.user_id == user.id)
-    collections = session.scalars(sa.union(owned, shared))
+    return sa.union(owned, shared)
+
+
+def reasons_of(user: User, collections: Iterable[int]) -> list[str | None]:
+    """The reasons of an ordinary ``user`` who reads the items of ``collections``."""
     return [
         LAB_WIDE,
         creator_reason(user.id),

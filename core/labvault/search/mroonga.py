@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.items.models import Item
 from labvault.search import access, mroonga_copy
-from labvault.search.ddl import SEARCH_TABLE
+from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
 from labvault.search.ranking import Ranked, best_first
 from labvault.search.words import TITLE_WEIGHT, WORD, Search, fold, words
 
@@ -25,6 +25,8 @@ COPY = sa.table(
     sa.column("body"),
     sa.column("access"),
 )
+#: The notes of items whose texts are still to be copied (:mod:`labvault.search.mroonga_copy`).
+PENDING = sa.table(PENDING_TABLE, sa.column("item_id"))
 #: The eras a search reads first: the newest (a few ids, just begun) and the one before.
 FIRST_ERAS = 2
 #: How many access words a search may ask for at once; past it, the older eras are read
@@ -35,10 +37,50 @@ MAX_ACCESS_WORDS = 400
 HITS_PER_MATCH = 4
 
 
-def catch_up(engine: sa.Engine) -> None:
+def catch_up(session: Session) -> int | None:
     """Copy the texts committed but not copied yet (a writer killed after its commit)
-    before a search."""
-    mroonga_copy.index_pending_or_leave(engine, limit=None, when="before a search")
+    before a search; the newest item id of the copy (None: it is empty)."""
+    return _first_look(session, None)[0]
+
+
+def _first_look(
+    session: Session, reader: User | None
+) -> tuple[int | None, list[str | None] | None]:
+    """:func:`catch_up`, and ``reader``'s reasons to read (None: no reader).
+
+    One statement on the search's own connection when nothing is noted (the usual case:
+    writers copy their own notes after their commit): the newest id of the copy, whether
+    anything is noted and the collections ``reader`` reads. Copying first took a
+    connection of its own and five round trips. A note committed after this transaction
+    began is of a change it does not see.
+    """
+    ordinary = reader is not None and not access.reads_everything(reader)
+    look = _look(reader if ordinary else None)
+    rows = session.execute(look).all()
+    if any(kind == "noted" and value is not None for kind, value in rows):
+        engine = session.get_bind()
+        mroonga_copy.index_pending_or_leave(engine, limit=None, when="before a search")  # type: ignore[arg-type]
+        rows = session.execute(look).all()
+    newest = next(value for kind, value in rows if kind == "newest")
+    if reader is None:
+        return newest, None
+    if not ordinary:
+        return newest, [None]
+    collections = (int(value) for kind, value in rows if kind == "collection")
+    return newest, access.reasons_of(reader, collections)
+
+
+def _look(reader: User | None) -> sa.CompoundSelect:
+    """Rows of (kind, value): the newest id of the copy ("newest"), a noted item or None
+    ("noted") and, for ``reader``, each collection whose items they read ("collection")."""
+    parts = [
+        sa.select(sa.literal("newest"), sa.select(sa.func.max(COPY.c.item_id)).scalar_subquery()),
+        sa.select(sa.literal("noted"), sa.select(PENDING.c.item_id).limit(1).scalar_subquery()),
+    ]
+    if reader is not None:
+        collections = access.collections_read(reader).subquery()
+        parts.append(sa.select(sa.literal("collection"), collections.c.id))
+    return sa.union_all(*parts)
 
 
 def ranked(
@@ -54,16 +96,15 @@ def ranked(
 
     ``reader``, when ``query`` filters nothing but what that user may read, lets Mroonga
     pick the readable items itself by the user's reasons to read
-    (:func:`labvault.search.access.read_reasons`, :func:`_by_eras`); otherwise Mroonga's
+    (:func:`labvault.search.access.reasons_of`, :func:`_by_eras`); otherwise Mroonga's
     newest hits are checked against ``query`` (:func:`_checked`).
     """
-    catch_up(session.get_bind())  # type: ignore[arg-type]
+    newest, reasons = _first_look(session, reader)
     terms = [fold(term) for term in words(q, WORD)]
-    if not terms:
+    if not terms or newest is None:
         return Ranked([], 0)
-    if reader is not None:
-        reasons = access.read_reasons(session, reader)
-        found_by_eras = _by_eras(session, terms, reasons, window, best or window)
+    if reasons is not None:
+        found_by_eras = _by_eras(session, terms, reasons, newest, window, best or window)
         if found_by_eras is not None:
             return found_by_eras
     found = _checked(session, query, terms, window)
@@ -72,7 +113,12 @@ def ranked(
 
 
 def _by_eras(
-    session: Session, terms: list[str], reasons: Sequence[str | None], window: int, best: int
+    session: Session,
+    terms: list[str],
+    reasons: Sequence[str | None],
+    newest: int,
+    window: int,
+    best: int,
 ) -> Ranked | None:
     """The ``best`` of the ``window`` newest readable matches, era by era, newest first.
 
@@ -83,9 +129,6 @@ def _by_eras(
     the window still needs (all the rest, when none was found). None: too many eras
     and reasons for one query.
     """
-    newest = session.execute(sa.select(sa.func.max(COPY.c.item_id))).scalar()
-    if newest is None:
-        return Ranked([], 0)
     top = access.era_of(newest)
     found: list[tuple[int, float]] = []
     total = 0

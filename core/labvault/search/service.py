@@ -43,7 +43,7 @@ def apply_search(
     bind = session.get_bind()
     search, pattern = SEARCHES[bind.dialect.name]
     if _uses_mroonga(bind):
-        mroonga.catch_up(bind)  # type: ignore[arg-type]
+        mroonga.catch_up(session)
         search, pattern = mroonga.search, WORD
     terms = words(q, pattern)
     if not terms:
