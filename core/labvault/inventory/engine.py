@@ -29,12 +29,13 @@ from labvault.auth.models import User
 from labvault.db import begin_write
 from labvault.errors import Invalid, ProcessingError
 from labvault.inventory.models import InventoryImport, InventoryLink
+from labvault.items import bulk
 from labvault.items import service as items
 from labvault.items.history import changed
 from labvault.items.models import Item, ItemType
 from labvault.items.schemas import STATUSES, TYPE_FIELD_NAMES, validate_item_input
 from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
-from labvault.versions.service import record_noted_changes
+from labvault.versions.service import record_created, record_noted_changes
 
 #: Records handled (and versions written) per batch.
 BATCH = 500
@@ -124,7 +125,7 @@ def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowP
         return None, _problems(record.row, error.messages)
 
 
-def _stored(item: Item, name: str) -> Any:
+def _stored(item: Any, name: str) -> Any:
     if name in COMMON:
         value = getattr(item, name)
         if name != "date":
@@ -133,8 +134,9 @@ def _stored(item: Item, name: str) -> Any:
     return item.fields.get(name)
 
 
-def differences(item: Item, data: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``data`` whose values differ from the item's."""
+def differences(item: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` whose values differ from the item's (an :class:`Item` or a
+    row of its columns)."""
     changes = {}
     for name, value in data.items():
         new = items.jsonable(value)
@@ -218,40 +220,78 @@ class Engine:
         return kept
 
     def _write_batch(self) -> None:
+        """Create, compare and update the batch's items: a few statements for the batch,
+        whatever its size, and an ORM object only for an item that changes."""
         if not self.batch:
             return
         session, counts = self.session, self.report.counts
         records = self._first_of_each()
-        linked = dict(
-            session.execute(
-                sa.select(InventoryLink.external_id, Item)
-                .join(Item, Item.id == InventoryLink.item_id)
-                .where(
-                    InventoryLink.importer == self.importer,
-                    InventoryLink.external_id.in_([eid for eid, _ in records]),
-                )
-            ).all()
-        )
-        new = sum(1 for external_id, _ in records if external_id not in linked)
-        refcodes = iter(items.free_refcodes(session, self.prefix, new) if new else [])
+        stored = self._stored_of([external_id for external_id, _ in records])
+        created: list[tuple[str, dict[str, Any]]] = []
+        changes_of: dict[int, dict[str, Any]] = {}
         for external_id, data in records:
-            item = linked.get(external_id)
-            if item is None:
-                body = {"type": KIND, **data}
-                item = items.add_item(session, self.user, body, self.prefix, refcode=next(refcodes))
-                session.add(
-                    InventoryLink(importer=self.importer, external_id=external_id, item_id=item.id)
-                )
-                counts["created"] += 1
+            row = stored.get(external_id)
+            if row is None:
+                created.append((external_id, data))
                 continue
-            changes = differences(item, data)
-            if not changes:
+            changes = differences(row, data)
+            if changes:
+                changes_of[row.id] = changes
+            else:
                 counts["unchanged"] += 1
-                continue
-            items.apply_changes(session, self.user, item, changes)
-            changed(session, item, "import", self.user.id)
-            counts["updated"] += 1
+        self._update(changes_of)
+        self._create(created)
         self._settle()
+
+    def _stored_of(self, external_ids: list[str]) -> dict[str, Any]:
+        """The items of these records that earlier imports made: the columns
+        :func:`differences` compares, as plain rows, by external id."""
+        if not external_ids:
+            return {}
+        query = (
+            sa.select(
+                InventoryLink.external_id,
+                Item.id,
+                Item.name,
+                Item.description,
+                Item.date,
+                Item.fields,
+            )
+            .join(Item, Item.id == InventoryLink.item_id)
+            .where(
+                InventoryLink.importer == self.importer,
+                InventoryLink.external_id.in_(external_ids),
+            )
+        )
+        return {row.external_id: row for row in self.session.execute(query)}
+
+    def _update(self, changes_of: dict[int, dict[str, Any]]) -> None:
+        """Apply the changes found to their items, each noted for a version ``import``."""
+        if not changes_of:
+            return
+        query = sa.select(Item).where(Item.id.in_(changes_of)).order_by(Item.id)
+        for item in self.session.scalars(query):
+            items.apply_changes(self.session, self.user, item, changes_of[item.id])
+            changed(self.session, item, "import", self.user.id)
+            self.report.counts["updated"] += 1
+
+    def _create(self, created: list[tuple[str, dict[str, Any]]]) -> None:
+        """Add the new records' items, their links and first versions, in bulk."""
+        if not created:
+            return
+        session = self.session
+        refcodes = items.free_refcodes(session, self.prefix, len(created))
+        bodies = [{"type": KIND, **data} for _, data in created]
+        rows = bulk.add_items(session, self.user, bodies, refcodes)
+        session.execute(
+            sa.insert(InventoryLink.__table__),
+            [
+                {"importer": self.importer, "external_id": external_id, "item_id": row["id"]}
+                for (external_id, _), row in zip(created, rows, strict=True)
+            ],
+        )
+        record_created(session, self.user, rows)
+        self.report.counts["created"] += len(rows)
 
     def _settle(self) -> None:
         """Write the batch's versions and let its rows go (the user stays loaded)."""

@@ -219,7 +219,7 @@ def jsonable(value: Any) -> Any:
 # --- writing ---------------------------------------------------------------------------
 
 
-def _generated_item_id(refcode: str) -> str:
+def generated_item_id(refcode: str) -> str:
     return refcode.replace(":", "-")
 
 
@@ -232,7 +232,7 @@ def free_refcodes(session: Session, prefix: str, count: int) -> list[str]:
             f"{prefix}:{''.join(secrets.choice(REFCODE_LETTERS) for _ in range(6))}"
             for _ in range(count - len(found))
         } - set(found)
-        generated = {_generated_item_id(code): code for code in wanted}
+        generated = {generated_item_id(code): code for code in wanted}
         taken = sa.or_(Item.refcode.in_(wanted), Item.item_id.in_(generated))
         for refcode, item_id in session.execute(sa.select(Item.refcode, Item.item_id).where(taken)):
             wanted.discard(refcode)
@@ -307,7 +307,7 @@ def add_item(
     item_type = data["type"]
     item = Item(
         refcode=refcode,
-        item_id=data.get("item_id") or _generated_item_id(refcode),
+        item_id=data.get("item_id") or generated_item_id(refcode),
         type=item_type,
         status=data.get("status") or STATUSES[item_type][0],
         fields={},

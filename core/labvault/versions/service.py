@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -43,6 +44,8 @@ def keep_versions(factory: sessionmaker[Session]) -> None:
 
 def _record_changes(session: Session) -> None:
     changes = take_changes(session)
+    if not changes:
+        return
     if len({id(change.item) for change in changes}) < len(changes):
         for change in changes:  # an item changed twice: each version numbered in turn
             _record(session, change)
@@ -66,6 +69,30 @@ def record_noted_changes(session: Session) -> None:
     rather than at commit: a long operation (an import) then holds no item in memory
     until its end. A rollback still takes them back."""
     _record_changes(session)
+
+
+def record_created(session: Session, user: User, created: list[dict[str, Any]]) -> None:
+    """Write the first versions of items added in bulk by ``user`` (the column values
+    :func:`labvault.items.bulk.add_items` returned), in the current transaction: the
+    versions ``add_item`` would have given them, with one statement for them all."""
+    if not created:
+        return
+    related = links.Related(creators=[user])  # their only link: their creator
+    rows = []
+    for values in created:
+        item = cast(Item, SimpleNamespace(**values))
+        data = items.item_to_dict(session, item, related=related)
+        data.update(creator_ids=[user.id], blocks=[], file_ids=[])
+        rows.append(
+            {
+                "item_id": values["id"],
+                "number": values["version"],
+                "action": "create",
+                "snapshot": items.jsonable(data),
+                "user_id": user.id,
+            }
+        )
+    session.execute(sa.insert(ItemVersion.__table__), rows)
 
 
 def _forget_changes(session: Session, transaction: SessionTransaction) -> None:

@@ -1,0 +1,97 @@
+"""Many new items added at once (an inventory import): a few statements for a batch
+rather than an ORM object, a flush and its statements per item.
+
+The items are what :func:`labvault.items.service.add_item` makes of the same bodies, but
+for bodies that link to nothing: no chosen item_id, creators, collections, relationships
+or constituents. Their only creator is the user who adds them. Their first versions are
+written by :func:`labvault.versions.service.record_created` from the values returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labvault.auth.models import User
+from labvault.db import begin_write, utcnow
+from labvault.errors import Forbidden
+from labvault.items import access
+from labvault.items.models import Item, item_creators
+from labvault.items.schemas import CONSTITUENT_FIELDS, STATUSES, TYPE_FIELD_NAMES
+from labvault.items.service import COMMON_COLUMNS, generated_item_id, jsonable
+from labvault.items.texts import texts_of
+
+#: What a body added in bulk cannot have: each needs checks and rows of its own.
+LINKING = frozenset({"item_id", "creators", "collections", "relationships", *CONSTITUENT_FIELDS})
+
+_items = Item.__table__
+
+
+def item_values(
+    user: User, data: dict[str, Any], refcode: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The column values of the item ``add_item`` would make of the validated body
+    ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``)."""
+    linking = LINKING.intersection(data)
+    if linking:
+        raise ValueError(f"items added in bulk link to nothing: {sorted(linking)}")
+    item_type = data["type"]
+    values: dict[str, Any] = {
+        "refcode": refcode,
+        "item_id": generated_item_id(refcode),
+        "type": item_type,
+        "name": "",
+        "description": "",
+        "date": None,
+        "status": data.get("status") or STATUSES[item_type][0],
+    }
+    for column in COMMON_COLUMNS:  # as apply_changes sets them
+        if column in data:
+            value = data[column]
+            values[column] = value if value is not None or column == "date" else ""
+    fields = {name: jsonable(data[name]) for name in TYPE_FIELD_NAMES[item_type] if name in data}
+    values["search_title"], values["search_body"] = texts_of(
+        values["name"], values["item_id"], refcode, values["description"], fields
+    )
+    values.update(
+        fields=fields,
+        barcode=fields.get("barcode") or None,
+        cas=fields.get("cas") or None,
+        created_by_id=user.id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        deleted_at=None,
+        deleted_by_id=None,
+    )
+    return values
+
+
+def add_items(
+    session: Session, user: User, bodies: list[dict[str, Any]], refcodes: list[str]
+) -> list[dict[str, Any]]:
+    """Add items made from validated bodies (each with its ``type``) to the current write,
+    with ``user`` as their creator: the items' column values, with their ``id``, in the
+    order of ``bodies``. No version is written (see the module's docstring)."""
+    if not access.may_create(user):
+        raise Forbidden("your account is not verified yet: you can only read")
+    if not bodies:
+        return []
+    begin_write(session)
+    now = utcnow()
+    rows = [item_values(user, data, refcode, now) for data, refcode in zip(bodies, refcodes, strict=True)]
+    session.execute(sa.insert(_items), rows)
+    # the ids, by refcode (unique): the one way every database answers for a batch
+    query = sa.select(_items.c.refcode, _items.c.id).where(
+        _items.c.refcode.in_([row["refcode"] for row in rows])
+    )
+    ids = {refcode: item_id for refcode, item_id in session.execute(query)}
+    for row in rows:
+        row["id"] = ids[row["refcode"]]
+    session.execute(
+        sa.insert(item_creators), [{"item_id": row["id"], "user_id": user.id} for row in rows]
+    )
+    return rows
