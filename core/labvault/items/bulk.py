@@ -10,7 +10,7 @@ written by :func:`labvault.versions.service.record_created` from the values retu
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,12 +27,10 @@ from labvault.items.texts import texts_of
 #: What a body added in bulk cannot have: each needs checks and rows of its own.
 LINKING = frozenset({"item_id", "creators", "collections", "relationships", *CONSTITUENT_FIELDS})
 
-_items = Item.__table__
+_items = cast(sa.Table, Item.__table__)
 
 
-def item_values(
-    user: User, data: dict[str, Any], refcode: str, now: dt.datetime
-) -> dict[str, Any]:
+def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime) -> dict[str, Any]:
     """The column values of the item ``add_item`` would make of the validated body
     ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``)."""
     linking = LINKING.intersection(data)
@@ -82,7 +80,10 @@ def add_items(
         return []
     begin_write(session)
     now = utcnow()
-    rows = [item_values(user, data, refcode, now) for data, refcode in zip(bodies, refcodes, strict=True)]
+    rows = [
+        item_values(user, data, refcode, now)
+        for data, refcode in zip(bodies, refcodes, strict=True)
+    ]
     session.execute(sa.insert(_items), rows)
     # the ids, by refcode (unique): the one way every database answers for a batch
     query = sa.select(_items.c.refcode, _items.c.id).where(

@@ -92,7 +92,7 @@ def record_created(session: Session, user: User, created: list[dict[str, Any]]) 
                 "user_id": user.id,
             }
         )
-    session.execute(sa.insert(ItemVersion.__table__), rows)
+    session.execute(sa.insert(cast(sa.Table, ItemVersion.__table__)), rows)
 
 
 def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
