@@ -5,12 +5,17 @@ with the same first version. On SQLite, MariaDB and PostgreSQL, as tests/test_in
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import marshmallow as ma
 import pytest
 import sqlalchemy as sa
+from labvault.items.bulk import validate_input
+from labvault.items.schemas import validate_item_input
 
 from tests.test_inventory import HEADER, SHEET, counts, run
 
@@ -133,3 +138,36 @@ def test_an_import_that_fails_in_its_second_batch_writes_nothing_of_the_first(la
         assert {t: session.scalar(sa.text(f"SELECT COUNT(*) FROM {t}")) for t in tables} == {
             t: 0 for t in tables
         }
+
+
+def test_bodies_validated_in_bulk_load_or_fail_as_one_validated_alone():
+    """labvault.items.bulk.validate_input (fields loaded one by one, texts remembered)
+    answers what the type's schema does, for valid bodies and for each kind of problem."""
+
+    values = {
+        "barcode": ["CH-1", "", None, "x" * 101, 5],
+        "name": ["acetone", "", None, "n" * 501, 3.5],
+        "cas": ["67-64-1", "67-64-2", "not a cas", None],
+        "molar_mass": [58.08, 0.0, -1.0, "12", "abc", None, float("nan"), True, -0.0],
+        "date_acquired": ["2024-03-01", "2024-02-30", None, dt.date(2024, 1, 1), 20240101],
+        "ghs_hazard_codes": [["H225"], ["bad"], "H225", None],
+        "attributes": [{"Owner": "g"}, {"": "x"}, {"k": "v" * 2001}, "text"],
+        "status": ["available", "gone"],
+        "unknown": ["x"],
+    }
+
+    def answer(validate: Any, body: dict[str, Any]) -> str:
+        try:
+            return repr(("loaded", validate("starting_material", dict(body))))
+        except ma.ValidationError as error:
+            return repr(("refused", error.messages))
+
+    draw = random.Random(26)
+    answers = set()
+    for _ in range(3000):
+        names = draw.sample(sorted(values), draw.randint(0, 6))
+        body = {name: draw.choice(values[name]) for name in names}
+        bulk = answer(validate_input, body)
+        assert bulk == answer(validate_item_input, body), body
+        answers.add(bulk.split("'")[1])
+    assert answers == {"loaded", "refused"}

@@ -9,8 +9,9 @@ from typing import Any
 import marshmallow as ma
 
 from labvault.items import service as items
+from labvault.items.bulk import validate_input
 from labvault.items.models import ItemType
-from labvault.items.schemas import TYPE_FIELD_NAMES, validate_item_input
+from labvault.items.schemas import TYPE_FIELD_NAMES
 from labvault.plugin import InventoryRecord, RowProblem
 
 KIND = ItemType.STARTING_MATERIAL
@@ -43,7 +44,7 @@ def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowP
     if record.attributes:
         body["attributes"] = {str(k): str(v) for k, v in record.attributes.items()}
     try:
-        return validate_item_input(KIND, body), []
+        return validate_input(KIND, body), []
     except ma.ValidationError as error:
         return None, _problems(record.row, error.messages)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
+import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,13 @@ from labvault.db import begin_write, utcnow
 from labvault.errors import Forbidden
 from labvault.items import access
 from labvault.items.models import Item, item_creators
-from labvault.items.schemas import CONSTITUENT_FIELDS, STATUSES, TYPE_FIELD_NAMES
+from labvault.items.schemas import (
+    CONSTITUENT_FIELDS,
+    INPUT_VALIDATORS,
+    STATUSES,
+    TYPE_FIELD_NAMES,
+    validate_item_input,
+)
 from labvault.items.service import COMMON_COLUMNS, generated_item_id, jsonable
 from labvault.items.texts import texts_of
 
@@ -28,6 +35,62 @@ from labvault.items.texts import texts_of
 LINKING = frozenset({"item_id", "creators", "collections", "relationships", *CONSTITUENT_FIELDS})
 
 _items = cast(sa.Table, Item.__table__)
+
+
+# --- validating ------------------------------------------------------------------------
+
+
+def _fieldwise(schema: ma.Schema) -> bool:
+    """Whether loading with ``schema`` is loading each given field alone: no hooks or
+    validators that look at several, no defaults, required fields or renamed keys."""
+    return not any(schema._hooks.values()) and all(
+        not field.required and field.load_default is ma.missing and field.data_key is None
+        for field in schema.load_fields.values()
+    )
+
+
+_FIELDWISE = {item_type: _fieldwise(schema) for item_type, schema in INPUT_VALIDATORS.items()}
+#: Texts found valid, as their fields loaded them, by (item type, field, text): the rows
+#: of an import repeat most of theirs (a supplier, a unit, a location, a date).
+_LOADED_TEXTS: dict[tuple[str, str, str], Any] = {}
+#: At most this many are kept (emptied when full: a few MB).
+MOST_LOADED_TEXTS = 20_000
+_ABSENT = object()
+
+
+def validate_input(item_type: str, data: Any) -> dict[str, Any]:
+    """What :func:`~labvault.items.schemas.validate_item_input` answers, for bodies
+    validated by the thousand (an import): where the type's schema loads each field
+    alone, the fields are loaded one by one and a text loaded before is not loaded again.
+    A body with any problem is given to ``validate_item_input``, whose errors it raises."""
+    if not isinstance(data, dict) or not _FIELDWISE[item_type]:
+        return validate_item_input(item_type, data)
+    schema_fields = INPUT_VALIDATORS[item_type].load_fields
+    loaded: dict[str, Any] = {}
+    try:
+        for name, value in data.items():
+            if name == "type":
+                continue
+            field = schema_fields.get(name)
+            if field is None:  # unknown: the schema says so
+                return validate_item_input(item_type, data)
+            if type(value) is not str:
+                loaded[name] = field.deserialize(value, name, data)
+                continue
+            key = (item_type, name, value)
+            found = _LOADED_TEXTS.get(key, _ABSENT)
+            if found is _ABSENT:
+                found = field.deserialize(value, name, data)
+                if len(_LOADED_TEXTS) >= MOST_LOADED_TEXTS:
+                    _LOADED_TEXTS.clear()
+                _LOADED_TEXTS[key] = found
+            loaded[name] = found
+    except ma.ValidationError:
+        return validate_item_input(item_type, data)
+    return {name: loaded[name] for name in schema_fields if name in loaded}
+
+
+# --- writing ---------------------------------------------------------------------------
 
 
 def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime) -> dict[str, Any]:
