@@ -89,6 +89,27 @@ def test_an_edited_reimport_among_unchanged_rows_updates_only_the_edited(lab):
     assert [(v["number"], v["action"]) for v in versions] == [(2, "import"), (1, "create")]
 
 
+def test_rejected_rows_across_batches_are_counted_and_listed_in_row_order(lab):
+    lines = export(1300).decode().splitlines()
+    for n in range(1, 1301, 2):  # every other row: no barcode (the importer's problem)
+        lines[n] = "," + lines[n].split(",", 1)[1]
+    for n in range(2, 1301, 50):  # and some with a CAS number that is none (the core's)
+        lines[n] = lines[n].replace("64-17-5", "64-17-6")
+    response = run(lab, ("\n".join(lines) + "\n").encode())
+    assert counts(response) == {
+        "created": 624,
+        "updated": 0,
+        "unchanged": 0,
+        "missing": 0,
+        "rejected": 676,
+    }
+    listed = response.json["rejected"]
+    assert [problem["row"] for problem in listed] == sorted(
+        [n + 1 for n in range(1, 1301, 2)] + [n + 1 for n in range(2, 1301, 50)]
+    )
+    assert {problem["column"] for problem in listed} == {"Barcode", "cas"}
+
+
 def test_an_imported_item_and_its_first_version_are_those_post_items_makes(lab):
     _, client, manager = lab
     line = "CH-001,acetone,Sigma,67-64-1,cabinet A,2 years"

@@ -114,9 +114,9 @@ class Engine:
             )
         self.session, self.user, self.importer = session, user, importer
         self.report, self.prefix, self.mark_missing = report, prefix, mark_missing
-        #: The entries taken since the last batch, and how many of them are records.
+        #: The entries taken since the last batch (at most BATCH: rows the importer
+        #: rejected count too, so a file of nothing else is held a batch at a time).
         self.entries: list[InventoryRecord | RowProblem] = []
-        self.records = 0
         #: The batch: (external id, row, its fields or None when rejected, the stored
         #: columns of its item if it has one)
         self.batch: list[tuple[str, int, dict[str, Any] | None, Any]] = []
@@ -128,10 +128,8 @@ class Engine:
         if not isinstance(entry, InventoryRecord | RowProblem):
             raise ProcessingError(f"the importer {self.importer} gave {entry!r}, not a record")
         self.entries.append(entry)
-        if isinstance(entry, InventoryRecord):
-            self.records += 1
-            if self.records >= BATCH:
-                self._write_batch()
+        if len(self.entries) >= BATCH:
+            self._write_batch()
 
     def _check_entries(self) -> None:
         """Report the problems of the entries taken, in their order, and batch their
@@ -166,7 +164,7 @@ class Engine:
                     self.report.warn(entry.row, warning)
             # a rejected record is seen all the same: it is in the export, so not missing
             self.batch.append((external_id, entry.row, data, known))
-        self.entries, self.records = [], 0
+        self.entries = []
 
     def _first_of_each(self) -> list[tuple[str, dict[str, Any], Any]]:
         """The batch's records whose id no earlier row had (the others are rejected), noted
