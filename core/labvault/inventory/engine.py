@@ -15,12 +15,10 @@ duplicates and, at the end, what is missing), so memory holds a batch, not the f
 
 from __future__ import annotations
 
-import datetime as dt
 import posixpath
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -29,20 +27,19 @@ from labvault.auth.models import User
 from labvault.db import begin_write
 from labvault.errors import Invalid, ProcessingError
 from labvault.inventory.models import InventoryImport, InventoryLink
+from labvault.inventory.records import KIND, UNCHANGED, differences, stored_already, validated
+from labvault.items import bulk
 from labvault.items import service as items
 from labvault.items.history import changed
-from labvault.items.models import Item, ItemType
-from labvault.items.schemas import STATUSES, TYPE_FIELD_NAMES, validate_item_input
+from labvault.items.models import Item
+from labvault.items.schemas import STATUSES
 from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
-from labvault.versions.service import record_noted_changes
+from labvault.versions.service import record_created, record_noted_changes
 
 #: Records handled (and versions written) per batch.
 BATCH = 500
 #: Rejected rows, warnings and missing items listed in a report (all are counted).
 LISTED = 1000
-KIND = ItemType.STARTING_MATERIAL
-#: What an importer may set: the item's own text and date, and its type's fields.
-COMMON = ("name", "description", "date")
 
 
 #: The external ids of this import, with their rows: a temporary table, private to the
@@ -96,55 +93,6 @@ class Report:
         }
 
 
-def _problems(row: int, messages: Any) -> list[RowProblem]:
-    if not isinstance(messages, dict):
-        return [RowProblem(row, None, str(messages))]
-    found = []
-    for field, text in messages.items():
-        if isinstance(text, dict):  # a list's or dict's items: name the field once
-            text = next(iter(text.values()))
-        reason = "; ".join(map(str, text)) if isinstance(text, list) else str(text)
-        found.append(RowProblem(row, None if field == "_schema" else field, reason))
-    return found
-
-
-def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowProblem]]:
-    """The record's fields as an item takes them, or the problems that keep it out."""
-    allowed = {*COMMON, *TYPE_FIELD_NAMES[KIND]}
-    unknown = sorted(set(record.fields) - allowed)
-    if unknown:
-        reason = f"the importer gave fields a starting material does not have: {unknown}"
-        return None, [RowProblem(record.row, None, reason)]
-    body = dict(record.fields)
-    if record.attributes:
-        body["attributes"] = {str(k): str(v) for k, v in record.attributes.items()}
-    try:
-        return validate_item_input(KIND, body), []
-    except ma.ValidationError as error:
-        return None, _problems(record.row, error.messages)
-
-
-def _stored(item: Item, name: str) -> Any:
-    if name in COMMON:
-        value = getattr(item, name)
-        if name != "date":
-            return value or None  # an empty text is kept as ""
-        return value.isoformat() if isinstance(value, dt.date) else value
-    return item.fields.get(name)
-
-
-def differences(item: Item, data: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``data`` whose values differ from the item's."""
-    changes = {}
-    for name, value in data.items():
-        new = items.jsonable(value)
-        if name in COMMON and name != "date":
-            new = new or None
-        if new != _stored(item, name):
-            changes[name] = value
-    return changes
-
-
 class Engine:
     """One import: feed it records with :meth:`add`, then :meth:`finish` it."""
 
@@ -166,36 +114,62 @@ class Engine:
             )
         self.session, self.user, self.importer = session, user, importer
         self.report, self.prefix, self.mark_missing = report, prefix, mark_missing
-        #: The batch: (external id, row, its fields or None when rejected)
-        self.batch: list[tuple[str, int, dict[str, Any] | None]] = []
+        #: The entries taken since the last batch (at most BATCH: rows the importer
+        #: rejected count too, so a file of nothing else is held a batch at a time).
+        self.entries: list[InventoryRecord | RowProblem] = []
+        #: The batch: (external id, row, its fields or None when rejected, the stored
+        #: columns of its item if it has one)
+        self.batch: list[tuple[str, int, dict[str, Any] | None, Any]] = []
         _drop_seen(session)  # one a failed import on this connection may have left
         SEEN.create(session.connection())
 
     def add(self, entry: InventoryRecord | RowProblem) -> None:
-        if isinstance(entry, RowProblem):
-            self.report.reject(entry)
-            return
-        if not isinstance(entry, InventoryRecord):
+        """Take the importer's next entry; it is checked and written with its batch."""
+        if not isinstance(entry, InventoryRecord | RowProblem):
             raise ProcessingError(f"the importer {self.importer} gave {entry!r}, not a record")
-        external_id = str(entry.external_id).strip()
-        if not external_id or len(external_id) > 200:
-            self.report.reject(RowProblem(entry.row, None, "no usable id (1 to 200 characters)"))
-            return
-        data, problems = validated(entry)
-        for problem in problems:
-            self.report.reject(problem)
-        if data is not None:
-            for warning in entry.warnings:
-                self.report.warn(entry.row, warning)
-        # a rejected record is seen all the same: it is in the export, so not missing
-        self.batch.append((external_id, entry.row, data))
-        if len(self.batch) >= BATCH:
+        self.entries.append(entry)
+        if len(self.entries) >= BATCH:
             self._write_batch()
 
-    def _first_of_each(self) -> list[tuple[str, dict[str, Any]]]:
+    def _check_entries(self) -> None:
+        """Report the problems of the entries taken, in their order, and batch their
+        records: their fields, or None when rejected.
+
+        A record whose fields and attributes are exactly what its item has already is
+        not validated again (it was, when they were stored; an unchanged re-import of
+        100,000 rows would spend most of its time validating): it is batched as
+        ``UNCHANGED``.
+        """
+        ids = [str(e.external_id).strip() for e in self.entries if isinstance(e, InventoryRecord)]
+        stored = self._stored_of([external_id for external_id in ids if external_id])
+        for entry in self.entries:
+            if isinstance(entry, RowProblem):
+                self.report.reject(entry)
+                continue
+            external_id = str(entry.external_id).strip()
+            if not external_id or len(external_id) > 200:
+                problem = RowProblem(entry.row, None, "no usable id (1 to 200 characters)")
+                self.report.reject(problem)
+                continue
+            known = stored.get(external_id)
+            data: dict[str, Any] | None
+            if known is not None and stored_already(known, entry):
+                data = UNCHANGED
+            else:
+                data, problems = validated(entry)
+                for problem in problems:
+                    self.report.reject(problem)
+            if data is not None:
+                for warning in entry.warnings:
+                    self.report.warn(entry.row, warning)
+            # a rejected record is seen all the same: it is in the export, so not missing
+            self.batch.append((external_id, entry.row, data, known))
+        self.entries = []
+
+    def _first_of_each(self) -> list[tuple[str, dict[str, Any], Any]]:
         """The batch's records whose id no earlier row had (the others are rejected), noted
         as seen."""
-        ids = [external_id for external_id, _, _ in self.batch]
+        ids = [external_id for external_id, _, _, _ in self.batch]
         earlier = dict(
             self.session.execute(
                 sa.select(SEEN.c.external_id, SEEN.c.row).where(SEEN.c.external_id.in_(ids))
@@ -203,14 +177,14 @@ class Engine:
         )
         fresh: dict[str, int] = {}
         kept = []
-        for external_id, row, data in self.batch:
+        for external_id, row, data, known in self.batch:
             first = earlier.get(external_id, fresh.get(external_id))
             if first is not None:
                 self.report.reject(RowProblem(row, None, f"{external_id} is on row {first}"))
                 continue
             fresh[external_id] = row
             if data is not None:
-                kept.append((external_id, data))
+                kept.append((external_id, data, known))
         if fresh:
             self.session.execute(
                 sa.insert(SEEN), [{"external_id": e, "row": r} for e, r in fresh.items()]
@@ -218,40 +192,76 @@ class Engine:
         return kept
 
     def _write_batch(self) -> None:
+        """Create, compare and update the batch's items: a few statements for the batch,
+        whatever its size, and an ORM object only for an item that changes."""
+        self._check_entries()
         if not self.batch:
             return
-        session, counts = self.session, self.report.counts
-        records = self._first_of_each()
-        linked = dict(
-            session.execute(
-                sa.select(InventoryLink.external_id, Item)
-                .join(Item, Item.id == InventoryLink.item_id)
-                .where(
-                    InventoryLink.importer == self.importer,
-                    InventoryLink.external_id.in_([eid for eid, _ in records]),
-                )
-            ).all()
-        )
-        new = sum(1 for external_id, _ in records if external_id not in linked)
-        refcodes = iter(items.free_refcodes(session, self.prefix, new) if new else [])
-        for external_id, data in records:
-            item = linked.get(external_id)
-            if item is None:
-                body = {"type": KIND, **data}
-                item = items.add_item(session, self.user, body, self.prefix, refcode=next(refcodes))
-                session.add(
-                    InventoryLink(importer=self.importer, external_id=external_id, item_id=item.id)
-                )
-                counts["created"] += 1
+        counts = self.report.counts
+        created: list[tuple[str, dict[str, Any]]] = []
+        changes_of: dict[int, dict[str, Any]] = {}
+        for external_id, data, known in self._first_of_each():
+            if known is None:
+                created.append((external_id, data))
                 continue
-            changes = differences(item, data)
-            if not changes:
+            changes = {} if data is UNCHANGED else differences(known, data)
+            if changes:
+                changes_of[known.id] = changes
+            else:
                 counts["unchanged"] += 1
-                continue
-            items.apply_changes(session, self.user, item, changes)
-            changed(session, item, "import", self.user.id)
-            counts["updated"] += 1
+        self._update(changes_of)
+        self._create(created)
         self._settle()
+
+    def _stored_of(self, external_ids: list[str]) -> dict[str, Any]:
+        """The items of these records that earlier imports made: the columns
+        :func:`differences` compares, as plain rows, by external id."""
+        if not external_ids:
+            return {}
+        query = (
+            sa.select(
+                InventoryLink.external_id,
+                Item.id,
+                Item.name,
+                Item.description,
+                Item.date,
+                Item.fields,
+            )
+            .join(Item, Item.id == InventoryLink.item_id)
+            .where(
+                InventoryLink.importer == self.importer,
+                InventoryLink.external_id.in_(external_ids),
+            )
+        )
+        return {row.external_id: row for row in self.session.execute(query)}
+
+    def _update(self, changes_of: dict[int, dict[str, Any]]) -> None:
+        """Apply the changes found to their items, each noted for a version ``import``."""
+        if not changes_of:
+            return
+        query = sa.select(Item).where(Item.id.in_(changes_of)).order_by(Item.id)
+        for item in self.session.scalars(query):
+            items.apply_changes(self.session, self.user, item, changes_of[item.id])
+            changed(self.session, item, "import", self.user.id)
+            self.report.counts["updated"] += 1
+
+    def _create(self, created: list[tuple[str, dict[str, Any]]]) -> None:
+        """Add the new records' items, their links and first versions, in bulk."""
+        if not created:
+            return
+        session = self.session
+        refcodes = items.free_refcodes(session, self.prefix, len(created))
+        bodies = [{"type": KIND, **data} for _, data in created]
+        rows = bulk.add_items(session, self.user, bodies, refcodes)
+        session.execute(
+            sa.insert(cast(sa.Table, InventoryLink.__table__)),
+            [
+                {"importer": self.importer, "external_id": external_id, "item_id": row["id"]}
+                for (external_id, _), row in zip(created, rows, strict=True)
+            ],
+        )
+        record_created(session, self.user, rows)
+        self.report.counts["created"] += len(rows)
 
     def _settle(self) -> None:
         """Write the batch's versions and let its rows go (the user stays loaded)."""

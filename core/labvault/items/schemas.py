@@ -196,7 +196,7 @@ def _input_schema(item_type: str) -> type[ma.Schema]:
 INPUT_SCHEMAS = {item_type: _input_schema(item_type) for item_type in TYPE_FIELDS}
 #: One instance of each, made once: a schema is reusable, and making one costs more than
 #: the validation of a body (an import validates thousands).
-_INPUT_VALIDATORS = {item_type: schema() for item_type, schema in INPUT_SCHEMAS.items()}
+INPUT_VALIDATORS = {item_type: schema() for item_type, schema in INPUT_SCHEMAS.items()}
 #: The names of each type's own fields.
 TYPE_FIELD_NAMES: dict[str, frozenset[str]] = {
     item_type: frozenset(schema().fields) for item_type, schema in TYPE_FIELDS.items()
@@ -208,7 +208,7 @@ def validate_item_input(item_type: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
     body = {k: v for k, v in data.items() if k != "type"}
-    loaded: dict[str, Any] = _INPUT_VALIDATORS[item_type].load(body)
+    loaded: dict[str, Any] = INPUT_VALIDATORS[item_type].load(body)
     return loaded
 
 
@@ -293,7 +293,7 @@ class ItemPatchSchema(CommonFields, _AllTypeFields):
 def type_field_problems(item_type: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
     """What of a loaded PATCH body the item's type does not take: fields of other types,
     and a status outside its vocabulary (messages as the type's own schema gives them)."""
-    takes = _INPUT_VALIDATORS[item_type].fields
+    takes = INPUT_VALIDATORS[item_type].fields
     problems = {name: ["Unknown field."] for name in data if name not in takes and name != "type"}
     if "status" in data:
         try:

@@ -5,6 +5,7 @@ item; :mod:`labvault.search` indexes and searches them."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from labvault.items.models import Item
 from labvault.items.schemas import CONSTITUENT_FIELDS, SEARCHED_FIELDS
@@ -27,12 +28,18 @@ def compounds(text: str) -> str:
 def search_texts(item: Item) -> tuple[str, str]:
     """The item's title (name, item_id, refcode) and body (description, type-specific
     text, constituent names), each with its :func:`compounds`."""
-    title = " ".join(filter(None, [item.name, item.item_id, item.refcode]))
+    return texts_of(item.name, item.item_id, item.refcode, item.description, item.fields)
+
+
+def texts_of(
+    name: str, item_id: str, refcode: str, description: str, fields: dict[str, Any]
+) -> tuple[str, str]:
+    """:func:`search_texts` of an item's column values (an item inserted in bulk has no
+    :class:`Item` object)."""
+    title = " ".join(filter(None, [name, item_id, refcode]))
     names = [
-        entry.get("name") or ""
-        for field in CONSTITUENT_FIELDS
-        for entry in item.fields.get(field) or ()
+        entry.get("name") or "" for field in CONSTITUENT_FIELDS for entry in fields.get(field) or ()
     ]
-    parts = [item.description, *(str(item.fields.get(f) or "") for f in SEARCHED_FIELDS), *names]
+    parts = [description, *(str(fields.get(f) or "") for f in SEARCHED_FIELDS), *names]
     body = " ".join(p for p in parts if p)
     return f"{title} {compounds(title)}".strip()[:700], f"{body} {compounds(body)}".strip()

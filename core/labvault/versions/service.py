@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from labvault.auth.models import User
 from labvault.blocks import service as blocks
@@ -43,6 +45,8 @@ def keep_versions(factory: sessionmaker[Session]) -> None:
 
 def _record_changes(session: Session) -> None:
     changes = take_changes(session)
+    if not changes:
+        return
     if len({id(change.item) for change in changes}) < len(changes):
         for change in changes:  # an item changed twice: each version numbered in turn
             _record(session, change)
@@ -51,6 +55,7 @@ def _record_changes(session: Session) -> None:
     for change in changes:
         _count_up(change)
     session.flush()
+    _read_counted_versions(session, [c.item for c in changes if c.action != "create"])
     ids = [change.item.id for change in changes]
     related = links.related_of(session, ids)
     block_rows = blocks.blocks_of_items(session, ids)
@@ -61,11 +66,46 @@ def _record_changes(session: Session) -> None:
         session.add(_version(change, snapshot(session, item, parts)))
 
 
+def _read_counted_versions(session: Session, counted: list[Item]) -> None:
+    """Read the version numbers just counted up (``version + 1`` in the database) of
+    many items in one query, rather than one query an item when its snapshot reads it."""
+    if not counted:
+        return
+    query = sa.select(Item.id, Item.version).where(Item.id.in_([item.id for item in counted]))
+    numbers = {item_id: number for item_id, number in session.execute(query)}
+    for item in counted:
+        set_committed_value(item, "version", numbers[item.id])
+
+
 def record_noted_changes(session: Session) -> None:
     """Keep the versions of the changes noted so far now, in the current transaction,
     rather than at commit: a long operation (an import) then holds no item in memory
     until its end. A rollback still takes them back."""
     _record_changes(session)
+
+
+def record_created(session: Session, user: User, created: list[dict[str, Any]]) -> None:
+    """Write the first versions of items added in bulk by ``user`` (the column values
+    :func:`labvault.items.bulk.add_items` returned), in the current transaction: the
+    versions ``add_item`` would have given them, with one statement for them all."""
+    if not created:
+        return
+    related = links.Related(creators=[user])  # their only link: their creator
+    rows = []
+    for values in created:
+        item = cast(Item, SimpleNamespace(**values))
+        data = items.item_to_dict(session, item, related=related)
+        data.update(creator_ids=[user.id], blocks=[], file_ids=[])
+        rows.append(
+            {
+                "item_id": values["id"],
+                "number": values["version"],
+                "action": "create",
+                "snapshot": items.jsonable(data),
+                "user_id": user.id,
+            }
+        )
+    session.execute(sa.insert(cast(sa.Table, ItemVersion.__table__)), rows)
 
 
 def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
