@@ -85,7 +85,7 @@ class LabvaultApi(Api):
         self._spec_additions: list[Callable[[Any], None]] = []
         super().__init__(app, spec_kwargs=spec_kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def spec(self) -> Any:
         """The APISpec, built (once, by whichever thread asks first) on first use."""
         if not self._spec_ready and self._spec_options is not None:
