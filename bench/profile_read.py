@@ -1,0 +1,90 @@
+"""Where the time of one read goes, in-process: GET /items/<refcode> and a list page.
+
+Seeds items into SQLite (bench/api.py's seeder), builds the app with ``create_app`` and
+sends requests through Flask's test client (no gunicorn, no network), so what is
+measured is labvault's Python share of a request. Prints the SQL statements one request
+runs, requests per second, and with ``--profile`` a pyinstrument summary.
+
+Usage::
+
+    .venv/bin/python bench/profile_read.py [--items 2000] [--requests 2000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from labvault import migrations
+from labvault.app import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api import ISSUER, SECRET_KEY, Seeder, request_paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--kind", default="item", choices=["item", "list"])
+    parser.add_argument("--profile", action="store_true", help="print a pyinstrument summary")
+    options = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lv-profile-") as tmp:
+        url = f"sqlite:///{tmp}/labvault.db"
+        migrations.upgrade(url, "head", "auto")
+        rng = random.Random(1)
+        seeder = Seeder(url, rng)
+        seeder.grow_to(options.items)
+        app = create_app(
+            {
+                "IDENTIFIER_PREFIX": "bench",
+                "SECRET_KEY": SECRET_KEY,
+                "JWT_ISSUER": ISSUER,
+                "INSTANCE_PATH": str(Path(tmp) / "instance"),
+                "DATABASE_URL": url,
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        signer = app.extensions["labvault"].signer
+        token = signer.issue(seeder.seeded.user_id, secrets.token_hex(16), dt.timedelta(hours=1))
+        headers = {"Authorization": f"Bearer {token}"}
+        paths = request_paths(seeder.seeded, rng)[options.kind]
+        client = app.test_client()
+        statements: list[str] = []
+        engine = app.extensions["labvault"].database.engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        for path in paths[:50]:  # warm up
+            assert client.get(path, headers=headers).status_code == 200
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        client.get(paths[0], headers=headers)
+        sa.event.remove(engine, "before_cursor_execute", listener)
+        print(f"{len(statements)} statements for GET {paths[0]}:")
+        for statement in statements:
+            print("   ", " ".join(statement.split())[:150])
+        profiler = None
+        if options.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0002)
+            profiler.start()
+        started = time.perf_counter()
+        for number in range(options.requests):
+            client.get(paths[number % len(paths)], headers=headers)
+        seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False, show_all=False))
+        print(f"{options.requests / seconds:.0f} requests/s in one thread ({options.kind})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
