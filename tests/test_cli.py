@@ -670,4 +670,4 @@ def test_the_cli_role_names_are_the_roles() -> None:
     from labvault.auth.models import Role
     from labvault.cli.users import ROLE_NAMES
 
-    assert ROLE_NAMES == tuple(role.value for role in Role)
+    assert tuple(role.value for role in Role) == ROLE_NAMES
