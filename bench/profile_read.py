@@ -3,7 +3,8 @@
 Seeds items into SQLite (bench/api.py's seeder), builds the app with ``create_app`` and
 sends requests through Flask's test client (no gunicorn, no network), so what is
 measured is labvault's Python share of a request. Prints the SQL statements one request
-runs, requests per second, and with ``--profile`` a pyinstrument summary.
+runs, its CPU time, and with ``--profile`` a cProfile summary (CPU time: on a shared
+machine wall time is mostly waiting for a core).
 
 Usage::
 
@@ -13,7 +14,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import pstats
 import random
 import secrets
 import sys
@@ -35,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--kind", default="item", choices=["item", "list"])
-    parser.add_argument("--profile", action="store_true", help="print a pyinstrument summary")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, ...)")
+    parser.add_argument("--callers", help="also print the callers of functions matching this")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lv-profile-") as tmp:
         url = f"sqlite:///{tmp}/labvault.db"
@@ -69,20 +74,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(statements)} statements for GET {paths[0]}:")
         for statement in statements:
             print("   ", " ".join(statement.split())[:150])
-        profiler = None
-        if options.profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0002)
-            profiler.start()
-        started = time.perf_counter()
+        # CPU time, not wall time: on a shared machine the wall time is mostly waiting
+        profiler = cProfile.Profile(time.process_time) if options.profile else None
+        started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         for number in range(options.requests):
             client.get(paths[number % len(paths)], headers=headers)
-        seconds = time.perf_counter() - started
         if profiler is not None:
-            profiler.stop()
-            print(profiler.output_text(unicode=False, color=False, show_all=False))
-        print(f"{options.requests / seconds:.0f} requests/s in one thread ({options.kind})")
+            profiler.disable()
+        seconds = time.process_time() - started
+        if profiler is not None:
+            stats = pstats.Stats(profiler, stream=sys.stdout)
+            stats.sort_stats(options.sort).print_stats(30)
+            if options.callers:
+                stats.print_callers(options.callers)
+        per_request = seconds / options.requests * 1000
+        print(f"{per_request:.2f} ms of CPU per request ({options.kind}, in-process)")
     return 0
 
 
