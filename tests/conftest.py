@@ -239,8 +239,8 @@ def shared_app(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
     """The core-only app on this test's database, built once per worker and database: a
-    new app costs 40 ms, most of it documenting the API. The database is emptied before
-    each test; the app's files stay in one folder for the session (tests that look at
+    new app costs tens of ms (its API documents are built on first use). The database is
+    emptied before each test; the app's files stay in one folder for the session (tests that look at
     the file store make their own app with ``labvault_make_app``). Named apart from
     ``labvault_app`` of labvault's pytest plugin, a new app for each test, which this
     suite no longer overrides under the same name."""

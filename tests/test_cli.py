@@ -629,3 +629,45 @@ def test_inventory_import_reports_and_a_dry_run_writes_nothing(upgraded_site: Si
     assert not_a_manager == "error: plain@lab.org is not an active manager or admin"
     unknown = site.fail_one_line(*command[:4], "--user", "nobody@lab.org")
     assert unknown == "error: no user with email 'nobody@lab.org'"
+
+
+# --- what a command costs ----------------------------------------------------------------
+
+#: Run ``labvault ARGS`` in-process; then print which of Flask and flask-smorest
+#: (the app and its API documents) the command imported, as JSON on stderr's last line.
+IMPORTS_OF_A_COMMAND = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(
+    sorted(m for m in ("flask", "flask_smorest", "apispec") if m in sys.modules)
+), file=sys.stderr))
+from labvault.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--help"], "Commands:"), (["audit"], "no audit events"), (["users", "--help"], "create")],
+)
+def test_commands_that_need_no_app_import_neither_flask_nor_the_api_docs(
+    upgraded_site: Site, args: list[str], says: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_OF_A_COMMAND, *args],
+        cwd=upgraded_site.root,
+        env=upgraded_site.environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert says in result.stdout
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+
+
+def test_the_cli_role_names_are_the_roles() -> None:
+    from labvault.auth.models import Role
+    from labvault.cli.users import ROLE_NAMES
+
+    assert tuple(role.value for role in Role) == ROLE_NAMES

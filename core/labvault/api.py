@@ -18,7 +18,8 @@ bounds (:mod:`labvault.web.bounds`) before a handler runs, and their bodies the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from flask import (
 )
 from flask_cors import CORS
 from flask_smorest import Api
+from flask_smorest.spec import openapi_cli
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -63,7 +65,95 @@ SECURITY_SCHEME = "bearerAuth"
 class LabvaultApi(Api):
     """flask-smorest's Api with a message in every error, domain errors answered with
     their status, and JSON for crashes; its spec and Swagger UI page name URLs under the
-    request's path prefix."""
+    request's path prefix.
+
+    The spec is built on first use (/openapi.json, /doc, a schema converted to JSON
+    schema), not with the app: documenting every route is most of what creating the app
+    costs, and a worker or a CLI command that is never asked for it need not pay. A
+    blueprint is served at once; its documentation is added when the spec is built.
+    """
+
+    def __init__(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        self._spec_options: dict[str, Any] | None = None
+        self._built_spec: Any = None
+        self._built_ma_plugin: Any = None
+        self._spec_ready = self._spec_building = False
+        self._spec_lock = threading.RLock()  # the building thread reads its own spec
+        #: (blueprint, name, parameters) of every blueprint, documented in the spec
+        self._documented: list[tuple[Any, str, Any]] = []
+        #: what else goes into the spec once it is built (security schemes)
+        self._spec_additions: list[Callable[[Any], None]] = []
+        super().__init__(app, spec_kwargs=spec_kwargs)
+
+    @property
+    def spec(self) -> Any:
+        """The APISpec, built (once, by whichever thread asks first) on first use."""
+        if not self._spec_ready and self._spec_options is not None:
+            with self._spec_lock:
+                if not self._spec_ready and not self._spec_building:
+                    self._spec_building = True
+                    try:
+                        self._build_spec(self._spec_options)
+                    finally:
+                        self._spec_building = False
+                    self._spec_ready = True
+        return self._built_spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._built_spec = value
+
+    @property
+    def ma_plugin(self) -> Any:
+        """apispec's marshmallow plugin (its converter turns schemas into JSON schema)."""
+        self.spec  # noqa: B018 -- built with the spec
+        return self._built_ma_plugin
+
+    @ma_plugin.setter
+    def ma_plugin(self, value: Any) -> None:
+        self._built_ma_plugin = value
+
+    def _init_spec(self, **options: Any) -> None:
+        self._spec_options = options  # built on first use (see spec)
+        self._app.cli.add_command(openapi_cli)  # `flask openapi print`, as flask-smorest has
+
+    def _build_spec(self, options: dict[str, Any]) -> None:
+        super()._init_spec(**options)
+        for blueprint, name, parameters in self._documented:
+            self._document(blueprint, name, parameters)
+        for addition in self._spec_additions:
+            addition(self._built_spec)
+
+    def _document(self, blueprint: Any, name: str, parameters: Any) -> None:
+        blueprint.register_views_in_doc(
+            self, self._app, self._built_spec, name=name, parameters=parameters
+        )
+        self._built_spec.tag({"name": name, "description": blueprint.description})
+
+    def add_to_spec(self, addition: Callable[[Any], None]) -> None:
+        """Have ``addition(spec)`` called when the spec is built (now, if it is)."""
+        self._spec_additions.append(addition)
+        if self._spec_ready:
+            addition(self._built_spec)
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        """Serve ``blp`` now; document it when the spec is built."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._documented.append((blp, name, parameters))
+        if self._spec_ready:
+            self._document(blp, name, parameters)
+
+    def register_converter(self, converter: Any, func: Any) -> None:
+        self._converters.append((converter, func))  # registered when the spec is built
+        if self._spec_ready:
+            self._register_converter(converter, func)
+
+    def register_field(self, field: Any, *args: Any) -> None:
+        self._fields.append((field, *args))  # registered when the spec is built
+        if self._spec_ready:
+            self._register_field(field, *args)
 
     def _openapi_json(self) -> Response:
         """The spec, with this request's root as its one server: Swagger UI's "Try it
@@ -164,8 +254,10 @@ def init_api(app: Flask, settings: Mapping[str, Any]) -> Api:
     app.after_request(_no_content_type_without_content)
     api = LabvaultApi(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
     api.register_converter(BoundedIntegerConverter, bounded_integer_parameter)
-    api.spec.components.security_scheme(
-        SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
+    api.add_to_spec(
+        lambda spec: spec.components.security_scheme(
+            SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
+        )
     )
     for blueprint in web.blueprints():
         api.register_blueprint(blueprint)

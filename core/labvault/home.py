@@ -15,9 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from labvault.errors import ConfigError
 
 CONFIG_ENV_VAR = "LABVAULT_CONFIG"
@@ -71,6 +68,10 @@ def resolve_path(value: str, base: Path) -> str:
 def resolve_sqlite_url(url: str, base: Path) -> str:
     """An SQLite URL whose file is relative made absolute against ``base``; any other
     URL as it is (a malformed one is reported where the database is opened)."""
+    # imported here: where this module is imported (the CLI's), SQLAlchemy may be unneeded
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):

@@ -14,7 +14,6 @@ import sys
 from typing import Any
 
 import click
-import sqlalchemy as sa
 
 from labvault import __version__
 from labvault.cli import (
@@ -34,9 +33,16 @@ from labvault.cli import (
     users,
 )
 from labvault.cli.context import CLIState, cli_state
-from labvault.cli.output import database_hint
-from labvault.db import fault_of
-from labvault.errors import ConfigError, LabvaultError, StorageFull
+from labvault.errors import ConfigError, LabvaultError
+
+
+def _names_plugins() -> bool:
+    """Whether PLUGINS, as written (config.py, the environment), may enable any: read
+    without validating the settings, importing a plugin or building the app."""
+    from labvault.settings import gather_raw_settings
+
+    raw, _ = gather_raw_settings()
+    return bool(raw.get("PLUGINS"))
 
 
 class LabvaultGroup(click.Group):
@@ -46,6 +52,8 @@ class LabvaultGroup(click.Group):
         if "plugin_commands" not in ctx.meta:
             commands: dict[str, click.Command] = {}
             try:
+                if not _names_plugins():  # then no app is needed to know there are none
+                    raise ConfigError([])
                 plugins = cli_state(ctx).app().extensions["labvault"].plugins
                 for _, answer in plugins.call("labvault_cli_commands")[0]:
                     for command in answer or ():
@@ -125,18 +133,29 @@ def main(argv: list[str] | None = None) -> None:
     except LabvaultError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except sa.exc.DBAPIError as exc:
-        fault = fault_of(exc)
-        hint = fault.message if isinstance(fault, StorageFull) else database_hint(exc)
-        click.echo(f"error: {hint}", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        fault = fault_of(exc)
-        if fault is None:
-            raise
-        click.echo(f"error: {fault.message} ({exc.filename or exc.strerror})", err=True)
-        sys.exit(1)
-    except sa.exc.ArgumentError as exc:
-        click.echo(f"error: DATABASE_URL: {exc}", err=True)
+    except Exception as exc:
+        click.echo(f"error: {_fault_message(exc)}", err=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fault_message(exc: Exception) -> str:
+    """The one line of a database or disk fault; any other exception is raised again.
+    (SQLAlchemy is imported here, on the way out: a command that needs no database
+    does without it.)"""
+    import sqlalchemy as sa
+
+    from labvault.cli.output import database_hint
+    from labvault.db import fault_of
+    from labvault.errors import StorageFull
+
+    if isinstance(exc, sa.exc.DBAPIError):
+        fault = fault_of(exc)
+        return fault.message if isinstance(fault, StorageFull) else database_hint(exc)
+    if isinstance(exc, OSError):
+        fault = fault_of(exc)
+        if fault is not None:
+            return f"{fault.message} ({exc.filename or exc.strerror})"
+    if isinstance(exc, sa.exc.ArgumentError):
+        return f"DATABASE_URL: {exc}"
+    raise exc

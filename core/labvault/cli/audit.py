@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from labvault.audit.schemas import EARLIEST, LATEST
 from labvault.cli.context import cli_state
 
 
@@ -19,6 +18,8 @@ class IsoTime(click.ParamType):
     name = "ISO-TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from labvault.audit.schemas import EARLIEST, LATEST
+
         if isinstance(value, dt.datetime):
             return value
         try:
@@ -68,13 +69,12 @@ def audit_command(
     """Show the audit log (role and status changes, purges, restores, API keys,
     backups, imports), one line per event, newest first."""
     from labvault.audit.service import list_events
-    from labvault.web.session import get_session
 
     query = list_events(
         action=action, actor_id=actor_id, target=target, since=since, until=until
     ).limit(limit)
-    with cli_state(ctx).app().app_context():
-        lines = [(_as_json if as_json else _line)(e) for e in get_session().scalars(query)]
+    with cli_state(ctx).session() as session:  # only reads: no app, no plugins
+        lines = [(_as_json if as_json else _line)(e) for e in session.scalars(query)]
     if not lines and not as_json:
         click.echo("no audit events")
     for line in lines:

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import click
-import sqlalchemy as sa
 
 from labvault.cli.context import cli_state
 from labvault.cli.output import database_hint, engine_name
@@ -71,6 +70,8 @@ def _plugin_problems(settings: dict[str, Any], *, dev: bool, settings_valid: boo
 
 
 def _search_engine_of(settings: dict[str, Any]) -> str:
+    import sqlalchemy as sa
+
     from labvault.db import create_engine
     from labvault.search import engine_in_use
 

@@ -6,7 +6,7 @@ import click
 
 from labvault.cli.context import cli_state
 from labvault.errors import LabvaultError
-from labvault.files.storage import DEFAULT_GRACE_SECONDS
+from labvault.files import DEFAULT_GRACE_SECONDS
 
 
 @click.group()

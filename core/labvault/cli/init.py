@@ -18,7 +18,6 @@ from pathlib import Path
 import click
 
 from labvault.home import CONFIG_NAME, DOTENV_NAME, HOME_ENV_VAR
-from labvault.settings import INSTANCE_MODE
 
 #: The template config.py is written from (the repository's config-template.py).
 TEMPLATE = ("templates", "init", "config.py.tmpl")
@@ -27,6 +26,12 @@ TEMPLATE = ("templates", "init", "config.py.tmpl")
 HOME_MODE = 0o750
 DOTENV_MODE = 0o600
 INSTANCE_NAME = "instance"  # INSTANCE_PATH's default, relative to the home
+
+
+def _instance_mode() -> int:
+    from labvault.settings import INSTANCE_MODE  # when used: it imports the settings' schema
+
+    return INSTANCE_MODE
 
 
 def config_template() -> str:
@@ -98,7 +103,7 @@ def _make_deployment(home: Path, config: Path, dotenv: Path, instance: Path) -> 
         written.append(config)
         _write_new(dotenv, _dotenv_text(), DOTENV_MODE)
         written.append(dotenv)
-        instance.mkdir(mode=INSTANCE_MODE, exist_ok=True)
+        instance.mkdir(mode=_instance_mode(), exist_ok=True)
     except BaseException:
         for path in written:  # all or nothing: half a deployment would only mislead
             with contextlib.suppress(OSError):

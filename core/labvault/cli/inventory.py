@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from labvault.auth.models import Role
 from labvault.cli.context import cli_state
 from labvault.errors import LabvaultError
 
@@ -32,6 +31,7 @@ def inventory_import(
     mark_missing: str | None,
 ) -> None:
     """Import an inventory export FILE with the importer INSTANCE."""
+    from labvault.auth.models import Role
     from labvault.inventory.service import Importers, import_file
     from labvault.users.service import find_user
     from labvault.web.session import get_session

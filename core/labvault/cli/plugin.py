@@ -20,8 +20,6 @@ from pathlib import Path
 
 import click
 
-from labvault.plugin import API_VERSION
-
 #: A plugin's name: what ``PLUGINS`` lists, the entry point's name and the type's name.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
 
@@ -64,8 +62,13 @@ class _Template(string.Template):
     delimiter = "@@"
 
 
-def api_range(version: str = API_VERSION) -> str:
-    """The plugin API range a new plugin declares: this minor version up to the next major."""
+def api_range(version: str | None = None) -> str:
+    """The plugin API range a new plugin declares: this minor version (default: this
+    labvault's plugin API) up to the next major."""
+    if version is None:
+        from labvault.plugin import API_VERSION  # when used: it imports the plugin API
+
+        version = API_VERSION
     major, minor = version.split(".")[:2]
     return f">={major}.{minor},<{int(major) + 1}"
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from flask import Flask
 
 from labvault.cli.context import cli_state
 from labvault.errors import LabvaultError
 from labvault.slow_clients import HEADER_TIMEOUT, IDLE_TIMEOUT
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 DEFAULT_BIND = "127.0.0.1:5000"
 #: gunicorn's worker timeout unless --timeout or GUNICORN_CMD_ARGS says otherwise.

@@ -35,6 +35,7 @@ from stat import S_ISREG
 from typing import IO, Any, BinaryIO, TypeGuard
 
 from labvault.errors import ContentTooLarge, LabvaultError
+from labvault.files import DEFAULT_GRACE_SECONDS
 from labvault.plugin import ContentStore
 from labvault.plugin import StoredContent as PublicStoredContent
 
@@ -43,7 +44,6 @@ FILE_MODE = 0o444
 #: The store's folders are the server user's alone: content is read through the API,
 #: which checks who may read it.
 FOLDER_MODE = 0o700
-DEFAULT_GRACE_SECONDS = 3600
 TEMP_DIRECTORY = "tmp"
 LOCK_FILE = ".lock"
 _DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -73,14 +73,117 @@ def _relationships_where(condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
 
 _ONE_ITEM: sa.BindParameter[int] = sa.bindparam("item_id")
 _COLLECTIONS = _collections_where(collection_items.c.item_id == _ONE_ITEM)
-CREATORS = _creators_where(item_creators.c.item_id == _ONE_ITEM)
-RELATIONSHIPS = _relationships_where(_links.c.item_id == _ONE_ITEM)
+
+
+# Reading one item's links for a viewer is one statement: the three kinds of link, each
+# filtered to what the viewer may see, in one UNION ALL (a statement is a round trip to
+# the database, and each costs SQLAlchemy more Python than its rows do). Its columns:
+# the kind of link, then the values of each kind (NULL where a kind has none).
+_RELATIONSHIP, _CREATOR, _COLLECTION = 0, 1, 2
+_items = Item.__table__
+
+
+def _typed_null(type_: Any) -> Any:
+    return sa.cast(sa.null(), type_)
+
+
+def _links_statement(
+    readable_items: sa.ColumnElement[bool] | None,
+    readable_collections: sa.ColumnElement[bool] | None,
+) -> sa.CompoundSelect:
+    """The links of the item ``:item_id``; with conditions, only relationships to items
+    and collections they allow (relationships to trashed items are hidden then too)."""
+    text, number = sa.String(), sa.Integer()
+    # the targets are the items table itself (not an alias), so that the permission
+    # conditions, correlated with "items", apply to the target
+    relationships = (
+        sa.select(
+            sa.literal_column(str(_RELATIONSHIP), number).label("kind"),
+            _links.c.target_id.label("id"),
+            _items.c.refcode.label("name"),
+            _items.c.item_id,
+            _links.c.relation,
+            _links.c.description,
+            _links.c.origin,
+            _links.c.id.label("position"),
+        )
+        .join(_items, _items.c.id == _links.c.target_id)
+        .where(_links.c.item_id == _ONE_ITEM)
+    )
+    if readable_items is not None:
+        relationships = relationships.where(_items.c.deleted_at.is_(None), readable_items)
+    creators = (
+        sa.select(
+            sa.literal_column(str(_CREATOR), number),
+            _users.c.id,
+            _users.c.display_name,
+            *(_typed_null(text) for _ in range(4)),
+            _users.c.id,
+        )
+        .join(item_creators, item_creators.c.user_id == _users.c.id)
+        .where(item_creators.c.item_id == _ONE_ITEM)
+    )
+    in_collections = (
+        sa.select(
+            sa.literal_column(str(_COLLECTION), number),
+            _collections.c.id,
+            _collections.c.collection_id,
+            *(_typed_null(text) for _ in range(4)),
+            sa.literal_column("0", number),
+        )
+        .join(collection_items, collection_items.c.collection_id == _collections.c.id)
+        .where(collection_items.c.item_id == _ONE_ITEM)
+    )
+    if readable_collections is not None:
+        in_collections = in_collections.where(readable_collections)
+    # relationships in the order they were made, creators by id, collections by name
+    return sa.union_all(relationships, creators, in_collections).order_by(
+        sa.literal_column("kind"), sa.literal_column("position"), sa.literal_column("name")
+    )
+
+
+_ALL_LINKS = _links_statement(None, None)
+#: The statement of each viewer (by user id and whether they read everything), built
+#: once per process: building it costs more than running it.
+_VIEWER_LINKS: dict[tuple[int, bool], sa.CompoundSelect] = {}
+_MAX_VIEWERS = 1024
+
+
+def _viewer_links(viewer: User) -> sa.CompoundSelect:
+    key = (viewer.id, viewer.has_role(Role.MANAGER))
+    statement = _VIEWER_LINKS.get(key)
+    if statement is None:
+        if len(_VIEWER_LINKS) >= _MAX_VIEWERS:
+            _VIEWER_LINKS.clear()
+        statement = _VIEWER_LINKS[key] = _links_statement(
+            access.readable(viewer), collections.readable(viewer)
+        )
+    return statement
+
+
+@dataclass(frozen=True)
+class _Relationship:
+    """A relationship as :func:`related_of` reads it (its row), read by :func:`links_of`."""
+
+    target_id: int
+    refcode: str
+    item_id: str | None
+    relation: str
+    description: str | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class _Creator:
+    id: int
+    display_name: str
 
 
 @dataclass(frozen=True)
 class Related:
     """What :func:`labvault.items.service.item_to_dict` reads of an item's links (rows
-    of RELATIONSHIPS and CREATORS, and the ids of its collections), read for many items
+    of :func:`_relationships_where` and :func:`_creators_where`, and the ids of its
+    collections), read for one item by :func:`links_of` or for many items
     at once by :func:`related_of`."""
 
     relationships: list[Any] = field(default_factory=list)
@@ -100,6 +203,25 @@ def related_of(session: Session, item_ids: list[int]) -> dict[int, Related]:
         for row in session.execute(_collections_where(in_collections)):
             found[row.owner_id].collection_ids.append(row.collection_id)
     return found
+
+
+def links_of(session: Session, item: Item, viewer: User | None = None) -> Related:
+    """:class:`Related` of one item, in one statement: with ``viewer``, only the
+    relationships to items and the collections they may read."""
+    statement = _ALL_LINKS if viewer is None else _viewer_links(viewer)
+    related = Related()
+    for row in session.execute(statement, {"item_id": item.id}):
+        if row.kind == _RELATIONSHIP:
+            related.relationships.append(
+                _Relationship(
+                    row.id, row.name, row.item_id, row.relation, row.description, row.origin
+                )
+            )
+        elif row.kind == _CREATOR:
+            related.creators.append(_Creator(row.id, row.name))
+        else:
+            related.collection_ids.append(row.name)
+    return related
 
 
 def invalid(fields: dict[str, Any]) -> Invalid:

@@ -153,24 +153,12 @@ def item_to_dict(
 
     ``related``: its links read already (with :func:`links.related_of`, for many items).
     """
-    if related is None:
-        relationships = session.execute(links.RELATIONSHIPS, {"item_id": item.id}).all()
-        creators = session.execute(links.CREATORS, {"item_id": item.id}).all()
-        collection_ids = links.collections_of(session, item, viewer)
+    if related is None:  # the viewer's links: only items and collections they may read
+        related = links.links_of(session, item, viewer)
     else:
         assert viewer is None, "links read for many items are those any viewer may see"
-        relationships, creators = related.relationships, related.creators
-        collection_ids = related.collection_ids
-    visible = None
-    if viewer is not None and relationships:
-        target_ids = [r.target_id for r in relationships]
-        visible = set(
-            session.scalars(
-                sa.select(Item.id).where(
-                    Item.id.in_(target_ids), Item.deleted_at.is_(None), access.readable(viewer)
-                )
-            )
-        )
+    relationships, creators = related.relationships, related.creators
+    collection_ids = related.collection_ids
     return {
         "refcode": item.refcode,
         "item_id": item.item_id,
@@ -196,7 +184,6 @@ def item_to_dict(
                 "derived": r.origin != "manual",
             }
             for r in relationships
-            if visible is None or r.target_id in visible
         ],
         "created_at": item.created_at,
         "updated_at": item.updated_at,

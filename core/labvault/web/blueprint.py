@@ -62,10 +62,20 @@ def page_parameters(default_size: int, max_size: int) -> type[ma.Schema]:
     return PageParameters
 
 
+#: Dumps the X-Pagination header (made once: a schema instance costs more than a dump).
+_PAGE_METADATA = PageMetadataSchema()
+
+
 class Blueprint(PluginBlueprint):
     """The core's blueprints: the gate's request parser (:mod:`labvault.gate`) as the
     plugins' have, bounded pages and a pagination header that may carry a lower-bound
-    total."""
+    total. Argument schemas given as classes are made instances once, when the route is
+    declared: webargs would make one for every request (copying every field)."""
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(schema, type) and issubclass(schema, ma.Schema):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
 
     def paginate(
         self, *, page_size: int | None = None, max_page_size: int | None = None
@@ -77,10 +87,12 @@ class Blueprint(PluginBlueprint):
             page_size or defaults["page_size"], max_page_size or defaults["max_page_size"]
         )
 
+        parameters = schema()  # one instance for every request
+
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(view)
             def paginated(*args: Any, **kwargs: Any) -> Any:
-                page = self.ARGUMENTS_PARSER.parse(schema, request, location="query")
+                page = self.ARGUMENTS_PARSER.parse(parameters, request, location="query")
                 result, status, headers = unpack_tuple_response(
                     view(*args, pagination_parameters=page, **kwargs)
                 )
@@ -101,7 +113,7 @@ class Blueprint(PluginBlueprint):
         if headers is None:
             headers = {}
         metadata = page_metadata(page_params)
-        headers[self.PAGINATION_HEADER_NAME] = PageMetadataSchema().dumps(metadata)
+        headers[self.PAGINATION_HEADER_NAME] = _PAGE_METADATA.dumps(metadata)
         return result, headers
 
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:

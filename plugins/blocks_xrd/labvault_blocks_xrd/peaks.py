@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks
 
 #: Cu K-alpha1, the most common laboratory source (Å).
 CU_K_ALPHA1 = 1.5406
@@ -54,6 +53,10 @@ def find(
     if span == 0:
         return []
     step = float(np.median(np.diff(two_theta)))
+    # imported here: scipy.signal takes about a second to import, and a server or CLI
+    # command that enables this plugin should not pay it before a pattern is analysed
+    from scipy.signal import find_peaks
+
     found, properties = find_peaks(
         intensity,
         prominence=search.min_prominence * span,
