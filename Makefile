@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install style types tests docs test-deploy
+.PHONY: run test lint install style types tests docs test-deploy bench
 
 # pip byte-compiles one file after another; compileall does it on every core, and for
 # labvault's own (editable) source too, so that every process the tests start (CLI
@@ -56,3 +56,8 @@ test: style
 # root (podman, debootstrap), nginx and MariaDB; CI runs it after the tests.
 test-deploy: $(STAMP)
 	$(BIN)/python -m pytest deploy/checks -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# Every benchmark of bench/ in its short form, and one table of them (bench/all.py); each
+# prints ratios against baselines it measures in the same run. Not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python bench/all.py
