@@ -82,7 +82,9 @@ def _line(value: Any) -> bytes:
 
 
 class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
+    def write_lines(self, lines: list[bytes], keys: list[bytes], /) -> None:
+        """Write ``lines``; each one's key (its row's primary key) places chunk bounds
+        (:mod:`~labvault.backups.chunking`)."""
 
 
 def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> int:
@@ -90,7 +92,7 @@ def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> in
     columns = list(table.columns)
     kinds = [column_kind(c) for c in columns]
     header = [[column.name, kind] for column, kind in zip(columns, kinds, strict=True)]
-    out.write(_line({"table": table.name, "columns": header}))
+    out.write_lines([_line({"table": table.name, "columns": header})], [b""])
     # JSON columns are read as the text stored and written as it is: parsing and
     # serializing them again took most of a dump's time (versions are JSON snapshots)
     selected = [
@@ -100,11 +102,19 @@ def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> in
     raw = {index for index, kind in enumerate(kinds) if kind == "json"}
     query = sa.select(*selected).order_by(*table.primary_key.columns)
     result = connection.execution_options(stream_results=True, yield_per=READ_BATCH).execute(query)
+    keyed = [index for index, column in enumerate(columns) if column.primary_key]
     count = 0
     for partition in result.partitions():
-        out.write(b"".join(_row_line(row, raw) for row in partition))
+        lines = [_row_line(row, raw) for row in partition]
+        keys = [_row_key(row, keyed) for row in partition] if keyed else lines
+        out.write_lines(lines, keys)
         count += len(partition)
     return count
+
+
+def _row_key(row: Any, keyed: list[int]) -> bytes:
+    """What a row's chunk bound depends on: its primary key, not what may be edited."""
+    return "\0".join(str(row[index]) for index in keyed).encode()
 
 
 def _row_line(row: Any, raw: set[int]) -> bytes:

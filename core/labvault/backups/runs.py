@@ -189,7 +189,8 @@ def _run(
         puts = repository.put_contents(
             dump.contents(), backups.store.open, lambda n: progress("copying files", n, total)
         )
-        repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
+        chunks = repository.put_chunks((part.path, part.chunks) for part in dump.parts)
+        dump.list_chunks()
         dump.manifest["encrypted"] = repository.encrypted
         dump.manifest["finished_at"] = utcnow().isoformat()
         repository.commit(snapshot, dump.manifest)
@@ -203,8 +204,12 @@ def _run(
         "files_uploaded": puts.uploaded,
         "files_reused": puts.reused,
         "bytes_uploaded": puts.bytes_stored,
+        "chunks_uploaded": chunks.uploaded,
+        "chunks_reused": chunks.reused,
+        "dump_bytes_uploaded": chunks.bytes_stored,
         "snapshots_removed": collected.snapshots_removed,
         "contents_removed": collected.contents_removed,
+        "chunks_removed": collected.chunks_removed,
     }
 
 

@@ -22,9 +22,10 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 
 from labvault import __version__
+from labvault.backups.chunking import Chunk, Chunker
 from labvault.backups.codec import BackupError, Digest, read_chunks
 from labvault.backups.dump import contents_list, dumped_tables, write_table
-from labvault.backups.manifest import FORMAT, FORMAT_VERSION, table_part
+from labvault.backups.manifest import CHUNKED_VERSION, FORMAT, FORMAT_VERSION, table_part
 from labvault.backups.redaction import public_config
 from labvault.backups.repository import CONTENTS_PART, MANIFEST
 from labvault.db import Base, utcnow
@@ -45,6 +46,8 @@ class Part:
     path: Path
     sha256: str
     size: int
+    #: its chunks, as a repository keeps it (an archive keeps the whole part)
+    chunks: list[Chunk] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +71,14 @@ class Dump:
     def contents(self) -> Iterator[tuple[str, int]]:
         with (self.folder / CONTENTS_PART).open("rb") as stream:
             yield from contents_list(read_chunks(stream))
+
+    def list_chunks(self) -> None:
+        """Make the manifest one of a repository's snapshot: each part a list of chunks
+        (an archive keeps the parts whole, in format 1)."""
+        self.manifest["format_version"] = CHUNKED_VERSION
+        for part in self.parts:
+            chunks = [[chunk.sha256, chunk.size] for chunk in part.chunks]
+            self.manifest["parts"][part.name]["chunks"] = chunks
 
 
 def snapshot_id(now: dt.datetime) -> str:
@@ -131,7 +142,8 @@ def dump_database(
             )
             result = connection.execution_options(stream_results=True, yield_per=5000)
             for sha256, size in result.execute(query):
-                out.write(json.dumps([sha256, size]).encode() + b"\n")
+                line = json.dumps([sha256, size]).encode() + b"\n"
+                out.write_lines([line], [line])
                 count, total = count + 1, total + size
     manifest["contents"] = {"count": count, "bytes": total}
     with _part(dump, CONFIG_PART) as out:
@@ -141,8 +153,8 @@ def dump_database(
 
 
 class _part:
-    """A part being written to the dump's folder, hashed as it is written; listed in the
-    dump when closed."""
+    """A part being written to the dump's folder, hashed and cut into chunks as it is
+    written; listed in the dump when closed."""
 
     def __init__(self, dump: Dump, name: str) -> None:
         self.dump = dump
@@ -150,21 +162,33 @@ class _part:
         self.path = dump.folder / name
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.digest = Digest()
+        self.chunker = Chunker()
 
     def __enter__(self) -> _part:
         self.stream: BinaryIO = self.path.open("wb")
         return self
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> None:
+        """Write bytes that need no chunk bounds inside them (a small part)."""
         self.digest.update(data)
-        return self.stream.write(data)
+        self.chunker.add_block(data)
+        self.stream.write(data)
+
+    def write_lines(self, lines: list[bytes], keys: list[bytes]) -> None:
+        add = self.chunker.add
+        for line, key in zip(lines, keys, strict=True):
+            add(line, key)
+        data = b"".join(lines)
+        self.digest.update(data)
+        self.stream.write(data)
 
     def __exit__(self, *exc_info: object) -> None:
         self.stream.close()
         if exc_info[0] is not None:
             return
         digest = self.digest
-        part = Part(self.name, self.path, digest.hexdigest, digest.size)
+        chunks = self.chunker.close()
+        part = Part(self.name, self.path, digest.hexdigest, digest.size, chunks)
         self.dump.parts.append(part)
         self.dump.manifest["parts"][self.name] = {"sha256": part.sha256, "size": part.size}
 
