@@ -285,7 +285,7 @@ class Repository:
     def put_part(self, snapshot: str, name: str, stream: BinaryIO) -> None:
         self.put(f"{SNAPSHOTS}{snapshot}/{name}", stream)
 
-    def put_chunks(self, parts: Iterable[tuple[Path, list[Chunk]]]) -> PutReport:
+    def put_chunks(self, parts: Iterable[tuple[Path | None, list[Chunk]]]) -> PutReport:
         """Store the chunks of a snapshot's parts (each file and its chunks) that the
         repository lacks, several at once; the others are only counted as reused."""
         report = PutReport()
@@ -297,6 +297,10 @@ class Repository:
                 if key in stored:
                     report.reused += 1
                     continue
+                if path is None:
+                    raise BackupError(
+                        f"{self.name}: chunk {chunk.sha256} went missing during the run"
+                    )
                 stored.add(key)  # a chunk twice in one dump is put once
                 wanted.append((path, chunk))
 

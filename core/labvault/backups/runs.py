@@ -28,7 +28,15 @@ from labvault.backups.installation import adopted_snapshot, check_owner, install
 from labvault.backups.lock import strategy_lock
 from labvault.backups.models import BackupState
 from labvault.backups.reports import strategy_state
-from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
+from labvault.backups.repository import CHUNKS, Repository
+from labvault.backups.snapshot import (
+    Previous,
+    Progress,
+    dump_database,
+    locked,
+    no_progress,
+    temporary_folder,
+)
 from labvault.backups.strategies import Backups, Strategy
 from labvault.db import begin_write, first_line, utcnow
 from labvault.errors import Conflict
@@ -183,7 +191,14 @@ def _run(
     check_owner(strategy.name, repository, own, adopted)
     with temporary_folder() as folder:
         settings = backups.public_settings()
-        dump = dump_database(backups.engine, settings, Path(folder), progress, installation=own)
+        dump = dump_database(
+            backups.engine,
+            settings,
+            Path(folder),
+            progress,
+            installation=own,
+            previous=_previous(repository),
+        )
         snapshot = dump.manifest["snapshot"]
         total = dump.contents_bytes
         puts = repository.put_contents(
@@ -211,6 +226,17 @@ def _run(
         "contents_removed": collected.contents_removed,
         "chunks_removed": collected.chunks_removed,
     }
+
+
+def _previous(repository: Repository) -> Previous | None:
+    """The repository's newest snapshot, whose unchanged tables a dump reuses."""
+    newest = max(repository.snapshots(), default=None)
+    if newest is None:
+        return None
+    stored = set(repository.keys(CHUNKS))
+    return Previous(
+        repository.manifest(newest), lambda sha256: repository.chunk_key(sha256) in stored
+    )
 
 
 def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:
