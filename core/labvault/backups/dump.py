@@ -118,15 +118,12 @@ def table_fingerprint(connection: sa.Connection, table: sa.Table) -> tuple[int, 
     pickler = pickle.Pickler(_Feed(fingerprint), protocol=5)
     pickler.fast = True  # no memo: the bytes depend on the values alone, and come faster
     sql = str(query.compile(dialect=connection.dialect))
-    result = connection.execution_options(stream_results=True).exec_driver_sql(sql)
+    options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
     count = 0
-    try:
-        cursor = result.cursor  # the driver's rows, unconverted: tuples of plain values
-        while rows := cursor.fetchmany(READ_BATCH):
-            pickler.dump(rows)
-            count += len(rows)
-    finally:
-        result.close()
+    # the driver's values as they come (a statement's text: no type of ours converts them)
+    for rows in options.exec_driver_sql(sql).partitions(READ_BATCH):
+        pickler.dump([tuple(row) for row in rows])
+        count += len(rows)
     return count, fingerprint.hexdigest()
 
 
