@@ -211,7 +211,10 @@ def test_verify_reports_a_flipped_byte_in_a_stored_content_and_a_part(site, labv
     data[len(data) // 2] ^= 0x01
     content.chmod(0o644)
     content.write_bytes(bytes(data))
-    part = target_folder(app) / "snapshots" / snapshot / "dump" / "items.jsonl"
+    manifest = repository_of(app).manifest(snapshot)
+    (chunk,) = manifest["parts"]["dump/items.jsonl"]["chunks"]  # a small table: one chunk
+    part = target_folder(app) / "chunks" / chunk[0][:2] / chunk[0]
+    part.chmod(0o644)
     part.write_bytes(part.read_bytes()[:-3])
 
     with app.app_context():

@@ -229,15 +229,22 @@ def test_a_manifest_naming_a_part_outside_is_refused(name, lab_site, empty_site,
         assert sorted(where.temp.iterdir()) == []
 
 
+LISTED = [[f"{UP}etc/passwd", 6]]
+
+
 def test_a_contents_list_naming_a_path_is_refused(lab_site, outside):
     site = lab_site(files=1)
     back_up(site)
     snapshot = only_snapshot(site)
     manifest = stored(snapshot / "manifest.json")
-    data = store(snapshot / "contents.jsonl", [[f"{UP}etc/passwd", 6]], jsonl=True)
+    sha256 = hashlib.sha256(b"".join(json.dumps(line).encode() + b"\n" for line in LISTED))
+    chunk = site.root / "repository" / "chunks" / sha256.hexdigest()[:2] / sha256.hexdigest()
+    chunk.parent.mkdir(parents=True, exist_ok=True)
+    data = store(chunk, LISTED, jsonl=True)
     manifest["parts"]["contents.jsonl"] = {
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256.hexdigest(),
         "size": len(data),
+        "chunks": [[sha256.hexdigest(), len(data)]],
     }
     store(snapshot / "manifest.json", manifest)
 

@@ -47,6 +47,7 @@ def write_archive(
             with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=level) as tar:
                 _add_bytes(tar, MANIFEST_MEMBER, json.dumps(dump.manifest, indent=1).encode())
                 for part in dump.parts:
+                    assert part.path is not None  # an archive's dump reuses nothing
                     tar.add(part.path, arcname=f"{ROOT}/{part.name}", recursive=False)
                 total = dump.contents_bytes
                 for sha256, size in dump.contents():

@@ -13,7 +13,9 @@ the metadata's dependency order, so a row's references are always loaded before 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -27,6 +29,8 @@ from labvault.db import UTCDateTime
 #: installation's id (see Installation).
 NOT_DUMPED = frozenset({"backup_states", "installation"})
 READ_BATCH = 2000
+#: What a table's fingerprint starts with: a new one makes every table's part anew once.
+FINGERPRINT = b"labvault table fingerprint 1\0"
 #: Rows per INSERT, and bytes: a batch of large version snapshots stays well under
 #: MariaDB's max_allowed_packet (16 MiB by default).
 WRITE_BATCH = 1000
@@ -82,15 +86,66 @@ def _line(value: Any) -> bytes:
 
 
 class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
+    def write_lines(self, lines: list[bytes], keys: list[bytes], /) -> None:
+        """Write ``lines``; each one's key (its row's primary key) places chunk bounds
+        (:mod:`~labvault.backups.chunking`)."""
 
 
 def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> int:
     """Write ``table`` as a part to ``out``; returns its row count."""
+    query, header, raw = _query(table)
+    out.write_lines([_line(header)], [b""])
+    keyed = [index for index, column in enumerate(table.columns) if column.primary_key]
+    options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
+    count = 0
+    for partition in options.execute(query).partitions():
+        lines = [_row_line(row, raw) for row in partition]
+        keys = [_row_key(row, keyed) for row in partition] if keyed else lines
+        out.write_lines(lines, keys)
+        count += len(partition)
+    return count
+
+
+def table_fingerprint(connection: sa.Connection, table: sa.Table) -> tuple[int, str]:
+    """The row count of ``table`` and a sha256 of its rows as the database driver gives
+    them (no type of ours converts them), pickled, which loads back as the same values:
+    equal fingerprints are equal rows. With the table's columns and the kind of database.
+    A fraction of writing the part (no JSON): a snapshot compares it with the previous
+    one's, and reuses that part for a table whose rows did not change."""
+    query, header, _ = _query(table)
+    fingerprint = hashlib.sha256(FINGERPRINT)
+    fingerprint.update(_line([connection.dialect.name, header]))
+    pickler = pickle.Pickler(_Feed(fingerprint), protocol=5)
+    pickler.fast = True  # no memo: the bytes depend on the values alone, and come faster
+    sql = str(query.compile(dialect=connection.dialect))
+    options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
+    count = 0
+    # the driver's values as they come (a statement's text: no type of ours converts them)
+    for rows in options.exec_driver_sql(sql).partitions(READ_BATCH):
+        pickler.dump([tuple(row) for row in rows])
+        count += len(rows)
+    return count, fingerprint.hexdigest()
+
+
+class _Feed:
+    """A file that hashes what is written to it."""
+
+    def __init__(self, digest: Any) -> None:
+        self.digest = digest
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return len(data)
+
+
+def _query(table: sa.Table) -> tuple[sa.Select[Any], dict[str, Any], set[int]]:
+    """The query of a table's rows, its part's header, and its columns of JSON text."""
     columns = list(table.columns)
     kinds = [column_kind(c) for c in columns]
-    header = [[column.name, kind] for column, kind in zip(columns, kinds, strict=True)]
-    out.write(_line({"table": table.name, "columns": header}))
+    header = {
+        "table": table.name,
+        "columns": [[column.name, kind] for column, kind in zip(columns, kinds, strict=True)],
+    }
     # JSON columns are read as the text stored and written as it is: parsing and
     # serializing them again took most of a dump's time (versions are JSON snapshots)
     selected = [
@@ -98,13 +153,12 @@ def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> in
         for column, kind in zip(columns, kinds, strict=True)
     ]
     raw = {index for index, kind in enumerate(kinds) if kind == "json"}
-    query = sa.select(*selected).order_by(*table.primary_key.columns)
-    result = connection.execution_options(stream_results=True, yield_per=READ_BATCH).execute(query)
-    count = 0
-    for partition in result.partitions():
-        out.write(b"".join(_row_line(row, raw) for row in partition))
-        count += len(partition)
-    return count
+    return sa.select(*selected).order_by(*table.primary_key.columns), header, raw
+
+
+def _row_key(row: Any, keyed: list[int]) -> bytes:
+    """What a row's chunk bound depends on: its primary key, not what may be edited."""
+    return "\0".join(str(row[index]) for index in keyed).encode()
 
 
 def _row_line(row: Any, raw: set[int]) -> bytes:

@@ -17,7 +17,12 @@ from labvault.backups.codec import BackupError
 from labvault.plugin import check_backup_key
 
 FORMAT = "labvault-backup"
+#: 1: each part a whole object (archives, and repositories' snapshots until 0.x).
 FORMAT_VERSION = 1
+#: 2: a repository's snapshot: each part a list of chunks the repository keeps
+#: (:mod:`~labvault.backups.chunking`); version 1 is still read.
+CHUNKED_VERSION = 2
+READ_VERSIONS = (FORMAT_VERSION, CHUNKED_VERSION)
 #: A table's or column's name in a dump: a plain identifier.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -75,7 +80,7 @@ def checked_manifest(manifest: object, snapshot: str | None = None) -> dict[str,
     """``manifest`` if it is one labvault writes (of snapshot ``snapshot``, when given):
     its format, id, revision, parts, tables and counts; else the reason it is not."""
     if not isinstance(manifest, dict) or (
-        manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION
+        manifest.get("format") != FORMAT or manifest.get("format_version") not in READ_VERSIONS
     ):
         raise BackupError("not a labvault snapshot of a format this version reads")
     found = plain_name(manifest.get("snapshot"), "its manifest's snapshot id")
@@ -94,6 +99,11 @@ def checked_manifest(manifest: object, snapshot: str | None = None) -> dict[str,
             and _count(info.get("size"))
         ):
             raise ForgedSnapshot(f"the manifest's part {name} has no sha256 and size")
+        chunks = info.get("chunks")
+        if (manifest["format_version"] == CHUNKED_VERSION) != (chunks is not None):
+            raise ForgedSnapshot(f"the manifest's part {name} is not of its format's shape")
+        if chunks is not None:
+            _check_chunks(name, chunks, info["size"])
     tables = manifest.get("tables")
     if not isinstance(tables, list):
         raise ForgedSnapshot("its manifest does not list its tables")
@@ -109,6 +119,25 @@ def checked_manifest(manifest: object, snapshot: str | None = None) -> dict[str,
     ):
         raise ForgedSnapshot("its manifest does not count its contents")
     return manifest
+
+
+def _check_chunks(name: str, chunks: object, size: int) -> None:
+    """A part's chunks: a list of [sha256, size] whose sizes add up to the part's."""
+    if not isinstance(chunks, list):
+        raise ForgedSnapshot(f"the manifest's part {name} has no list of chunks")
+    total = 0
+    for chunk in chunks:
+        if not (
+            isinstance(chunk, list)
+            and len(chunk) == 2
+            and isinstance(chunk[0], str)
+            and _SHA256.fullmatch(chunk[0])
+            and _count(chunk[1])
+        ):
+            raise ForgedSnapshot(f"the manifest's part {name} lists the chunk {str(chunk)[:100]!r}")
+        total += chunk[1]
+    if total != size:
+        raise ForgedSnapshot(f"the chunks of the manifest's part {name} do not add up to its size")
 
 
 def table_part(name: str) -> str:

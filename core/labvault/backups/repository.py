@@ -6,11 +6,18 @@ Keys on the target::
                                     salt its keys are derived with and a key check
     contents/ab/<name>              one object per file content (name: its sha256, or
                                     with a key an HMAC of it), shared by every snapshot
-    snapshots/<id>/<part>           a snapshot's dump parts, contents list and config
-    snapshots/<id>/manifest.json    written last: a snapshot exists once this does
+    chunks/ab/<name>                one object per chunk of a dump part (named alike),
+                                    shared by every snapshot whose part holds it
+    snapshots/<id>/manifest.json    written last: a snapshot exists once this does; it
+                                    lists each part's chunks
+    snapshots/<id>/<part>           a part of a snapshot written before chunks (snapshot
+                                    format 1), still read
 
-A run killed before its manifest leaves parts and contents that no snapshot lists; the
-next collection (after the next successful run) removes them. Everything but
+A part (a table's rows, the contents list, the config) is cut into chunks whose bounds
+stay put while their rows do (:mod:`~labvault.backups.chunking`), so a snapshot of an
+unchanged database stores no new chunk, and ten of them take the room of one. A run
+killed before its manifest leaves chunks and contents that no snapshot lists; the next
+collection (after the next successful run) removes them. Everything but
 ``repository.json`` is stored through :mod:`labvault.backups.codec`, an encrypted
 repository's sealed for its place (the strategy's name and the object's key): an object
 copied or renamed by whoever keeps the target does not open.
@@ -30,7 +37,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from labvault.backups import codec
-from labvault.backups.codec import BackupError, Digest, Key, Passphrase
+from labvault.backups.chunking import Chunk
+from labvault.backups.codec import BackupError, DamagedObject, Digest, Key, Passphrase
 from labvault.backups.dump import contents_list
 from labvault.backups.manifest import ForgedSnapshot, checked_manifest, plain_key, plain_name
 from labvault.plugin import BackupTarget, NotFound
@@ -41,6 +49,7 @@ FORMAT_VERSION = 2
 SALT_SIZE = 32
 CONFIG_KEY = "repository.json"
 CONTENTS = "contents/"
+CHUNKS = "chunks/"
 SNAPSHOTS = "snapshots/"
 MANIFEST = "manifest.json"
 _KEY_CHECK = b"labvault backup repository"
@@ -60,6 +69,7 @@ class PutReport:
 class CollectReport:
     snapshots_removed: list[str] = field(default_factory=list)
     contents_removed: int = 0
+    chunks_removed: int = 0
     leftovers_removed: int = 0
 
 
@@ -115,9 +125,15 @@ class Repository:
             raise BackupError(f"{self.name}: {key} is damaged (not JSON)") from None
 
     def content_key(self, sha256: str) -> str:
+        return self._named(CONTENTS, sha256)
+
+    def chunk_key(self, sha256: str) -> str:
+        return self._named(CHUNKS, sha256)
+
+    def _named(self, prefix: str, sha256: str) -> str:
         sealing = self._sealing()
         name = sealing.name_of(sha256) if sealing else sha256
-        return f"{CONTENTS}{name[:2]}/{name}"
+        return f"{prefix}{name[:2]}/{name}"
 
     # --- the repository itself --------------------------------------------------------
 
@@ -269,15 +285,38 @@ class Repository:
     def put_part(self, snapshot: str, name: str, stream: BinaryIO) -> None:
         self.put(f"{SNAPSHOTS}{snapshot}/{name}", stream)
 
-    def put_parts(self, snapshot: str, parts: Iterable[tuple[str, Path]]) -> None:
-        """Store the files of a snapshot's parts, several at once."""
+    def put_chunks(self, parts: Iterable[tuple[Path | None, list[Chunk]]]) -> PutReport:
+        """Store the chunks of a snapshot's parts (each file and its chunks) that the
+        repository lacks, several at once; the others are only counted as reused."""
+        report = PutReport()
+        stored = set(self.keys(CHUNKS))
+        wanted: list[tuple[Path, Chunk]] = []
+        for path, chunks in parts:
+            for chunk in chunks:
+                key = self.chunk_key(chunk.sha256)
+                if key in stored:
+                    report.reused += 1
+                    continue
+                if path is None:
+                    raise BackupError(
+                        f"{self.name}: chunk {chunk.sha256} went missing during the run"
+                    )
+                stored.add(key)  # a chunk twice in one dump is put once
+                wanted.append((path, chunk))
 
-        def put(part: tuple[str, Path]) -> None:
-            with part[1].open("rb") as stream:
-                self.put_part(snapshot, part[0], stream)
+        def put(item: tuple[Path, Chunk]) -> tuple[int, int]:
+            path, chunk = item
+            with path.open("rb") as stream:
+                stream.seek(chunk.offset)
+                piece = codec.chunk_stream(_limited(stream, chunk.size))
+                return chunk.size, self.put(self.chunk_key(chunk.sha256), piece)
 
-        with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-part") as pool:
-            list(pool.map(put, parts))
+        with ThreadPoolExecutor(PARALLEL_PUTS, thread_name_prefix="backup-chunk") as pool:
+            for read, stored_size in pool.map(put, wanted):
+                report.uploaded += 1
+                report.bytes_read += read
+                report.bytes_stored += stored_size
+        return report
 
     def commit(self, snapshot: str, manifest: dict[str, Any]) -> None:
         """Write the manifest: from now on the snapshot exists."""
@@ -301,12 +340,19 @@ class Repository:
         newer id (or damaged) stops the collection, rather than making real ones "old"."""
         report = CollectReport()
         snapshots = self.snapshots()
-        for snapshot in snapshots:
-            self.manifest(snapshot)
+        manifests = {snapshot: self.manifest(snapshot) for snapshot in snapshots}
         removed = snapshots[: max(0, len(snapshots) - retention)]
         kept = snapshots[len(removed) :]
         referenced = {
-            self.content_key(sha256) for snapshot in kept for sha256, _ in self.contents(snapshot)
+            self.content_key(sha256)
+            for snapshot in kept
+            for sha256, _ in self.contents(snapshot, manifests[snapshot])
+        }
+        chunks = {
+            self.chunk_key(sha256)
+            for snapshot in kept
+            for part in manifests[snapshot]["parts"].values()
+            for sha256, _ in part.get("chunks", ())
         }
         for snapshot in removed:
             self.remove_snapshot(snapshot)
@@ -316,6 +362,10 @@ class Repository:
             if key not in referenced:
                 self.target.delete(key)
                 report.contents_removed += 1
+        for key in self.keys(CHUNKS):
+            if key not in chunks:
+                self.target.delete(key)
+                report.chunks_removed += 1
         for key in self.keys(SNAPSHOTS):
             if not key.startswith(kept_prefixes):
                 self.target.delete(key)
@@ -324,9 +374,34 @@ class Repository:
 
     # --- reading ----------------------------------------------------------------------
 
-    def contents(self, snapshot: str) -> Iterator[tuple[str, int]]:
-        """(sha256, size) of every content ``snapshot`` refers to."""
-        return contents_list(self.get(f"{SNAPSHOTS}{snapshot}/{CONTENTS_PART}"))
+    def contents(
+        self, snapshot: str, manifest: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, int]]:
+        """(sha256, size) of every content ``snapshot`` (whose checked manifest is
+        ``manifest``, read if not given) refers to."""
+        manifest = manifest or self.manifest(snapshot)
+        info = manifest["parts"].get(CONTENTS_PART)
+        if info is None:
+            raise ForgedSnapshot(f"snapshot {snapshot} has no contents list")
+        return contents_list(self.part(snapshot, CONTENTS_PART, info))
+
+    def part(self, snapshot: str, name: str, info: dict[str, Any]) -> Iterator[bytes]:
+        """The bytes of part ``name`` of ``snapshot`` (``info``: its manifest's entry):
+        its chunks one after another, each checked; or, in a snapshot of format 1, the
+        snapshot's own object."""
+        if "chunks" not in info:
+            yield from self.get(f"{SNAPSHOTS}{snapshot}/{name}")
+            return
+        for sha256, size in info["chunks"]:
+            digest = Digest()
+            try:
+                yield from digest.feed(self.get(self.chunk_key(sha256)))
+            except NotFound:
+                raise DamagedObject(f"its chunk {sha256} is missing") from None
+            if (digest.hexdigest, digest.size) != (sha256, size):
+                raise DamagedObject(
+                    f"its chunk {sha256} is damaged (its checksum is not the manifest's)"
+                )
 
 
 CONTENTS_PART = "contents.jsonl"
@@ -338,6 +413,16 @@ def _account(done: Iterable[Future[tuple[int, int]]], report: PutReport) -> None
         report.uploaded += 1
         report.bytes_read += read
         report.bytes_stored += stored
+
+
+def _limited(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``stream``, a piece at a time."""
+    while size > 0:
+        piece = stream.read(min(size, codec.CHUNK))
+        if not piece:
+            raise BackupError(f"a dump part ended early ({size} bytes short)")
+        size -= len(piece)
+        yield piece
 
 
 def _reporting(chunks: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:

@@ -15,7 +15,10 @@ its own installation id (:mod:`~labvault.backups.installation`), never the snaps
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,21 +32,26 @@ from labvault.backups.codec import BackupError, Digest, chunk_stream, read_chunk
 from labvault.backups.dump import TablePart, contents_list, dumped_tables, lines, load_table
 from labvault.backups.installation import keep_installation_id, known_installation_id
 from labvault.backups.manifest import ForgedSnapshot, table_part
-from labvault.backups.repository import CONTENTS, CONTENTS_PART, SNAPSHOTS, Repository
-from labvault.backups.snapshot import Progress, no_progress
+from labvault.backups.repository import CONTENTS, CONTENTS_PART, Repository
+from labvault.backups.snapshot import Progress, locked, no_progress
 from labvault.db import WRITE_OPTION, Base
 from labvault.files.storage import FileStore
 
-#: on_content(sha256, chunks): do something with a verified content's bytes.
+#: on_content(sha256, chunks): do something with a verified content's bytes; called
+#: from several threads at once for a source with ``parallel`` > 1.
 OnContent = Callable[[str, Iterator[bytes]], None]
+#: Contents a repository's snapshot is read (and a restore places them) at once.
+PARALLEL_CONTENTS = 4
 
 
 class Source(Protocol):
     """A snapshot being read; its ``manifest`` was checked as it entered
     (:func:`labvault.backups.manifest.checked_manifest`), and so were the names of its
-    parts."""
+    parts. Its contents may be read ``parallel`` at once (an archive: one after another,
+    as its members follow each other)."""
 
     manifest: dict[str, Any]
+    parallel: int
 
     def parts(self) -> Iterator[tuple[str, Iterator[bytes]]]: ...
 
@@ -55,14 +63,18 @@ class Source(Protocol):
 
 
 class RepositorySource:
+    #: contents placed at once: reading, decompressing and writing each file (fsync)
+    #: leave the GIL, so a restore waits on several at a time rather than on each
+    parallel = PARALLEL_CONTENTS
+
     def __init__(self, repository: Repository, snapshot: str) -> None:
         self.repository = repository
         self.snapshot = snapshot
         self.manifest = repository.manifest(snapshot)
 
     def parts(self) -> Iterator[tuple[str, Iterator[bytes]]]:
-        for name in self.manifest["parts"]:
-            yield name, self.repository.get(f"{SNAPSHOTS}{self.snapshot}/{name}")
+        for name, info in self.manifest["parts"].items():
+            yield name, self.repository.part(self.snapshot, name, info)
 
     def contents(self, listed: Iterator[tuple[str, int]]) -> Iterator[tuple[str, Iterator[bytes]]]:
         for sha256, _ in listed:
@@ -73,6 +85,8 @@ class RepositorySource:
 
 
 class ArchiveSource:
+    parallel = 1
+
     def __init__(self, path: Path) -> None:
         self.reader = ArchiveReader(path)
         self.manifest = self.reader.manifest
@@ -176,7 +190,10 @@ def read_snapshot(
         listed = [(sha256, size) for sha256, size in listed if sha256 not in skip]
         skip.update(sha256 for sha256, _ in listed)
     total = sum(size for _, size in listed)
-    for sha256, chunks in source.contents(iter(listed)):
+    progress = locked(progress)
+
+    def read(sha256: str, chunks: Iterator[bytes]) -> Read:
+        """Read one content (in a thread of its own when the source allows)."""
         digest = Digest()
         counted = _counting(digest.feed(chunks), progress, total)
         try:
@@ -185,13 +202,51 @@ def read_snapshot(
             for _ in counted:
                 pass
         except codec.DamagedObject as error:
-            problem(f"content {sha256}: {error}")
-            continue
-        report.contents += 1
-        report.bytes += digest.size
+            return None, f"content {sha256}: {error}"
         if digest.hexdigest != sha256:
-            problem(f"content {sha256} is damaged: its bytes hash to {digest.hexdigest}")
+            return digest, f"content {sha256} is damaged: its bytes hash to {digest.hexdigest}"
+        return digest, None
+
+    with closing(_each(read, source.contents(iter(listed)), source.parallel)) as answers:
+        for found, wrong in answers:
+            if found is not None:
+                report.contents += 1
+                report.bytes += found.size
+            if wrong is not None:
+                problem(wrong)
     return report
+
+
+#: A content read: its digest (None: it did not open) and what is wrong with it.
+Read = tuple[Digest | None, str | None]
+
+
+def _each(
+    read: Callable[[str, Iterator[bytes]], Read],
+    contents: Iterator[tuple[str, Iterator[bytes]]],
+    parallel: int,
+) -> Generator[Read]:
+    """``read`` of each content, ``parallel`` at once, at most twice as many waiting (so
+    memory stays flat); the answers as they come. Contents not yet read when the caller
+    stops (a problem in a strict read) are cancelled."""
+    if parallel <= 1:
+        for sha256, chunks in contents:
+            yield read(sha256, chunks)
+        return
+    pending: set[Future[Read]] = set()
+    with ThreadPoolExecutor(parallel, thread_name_prefix="backup-read") as pool:
+        try:
+            for sha256, chunks in contents:
+                if len(pending) >= parallel * 2:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in done)
+                pending.add(pool.submit(read, sha256, chunks))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _contents_of(folder: Path) -> Iterator[tuple[str, int]]:
@@ -281,12 +336,15 @@ def restore(
             "--force to replace its contents"
         )
 
+    counting = threading.Lock()
+
     def place(sha256: str, chunks: Iterator[bytes]) -> None:
         stored = store.store(chunk_stream(chunks))
         if stored.sha256 != sha256:
             raise BackupError(f"content {sha256} is damaged: its bytes hash to {stored.sha256}")
-        report.files += 1
-        report.bytes += stored.size
+        with counting:
+            report.files += 1
+            report.bytes += stored.size
 
     read_snapshot(source, folder, place, strict=True, progress=progress)
     own = known_installation_id(engine)  # the snapshot's installation is another's

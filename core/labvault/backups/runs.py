@@ -28,7 +28,15 @@ from labvault.backups.installation import adopted_snapshot, check_owner, install
 from labvault.backups.lock import strategy_lock
 from labvault.backups.models import BackupState
 from labvault.backups.reports import strategy_state
-from labvault.backups.snapshot import Progress, dump_database, locked, no_progress, temporary_folder
+from labvault.backups.repository import CHUNKS, Repository
+from labvault.backups.snapshot import (
+    Previous,
+    Progress,
+    dump_database,
+    locked,
+    no_progress,
+    temporary_folder,
+)
 from labvault.backups.strategies import Backups, Strategy
 from labvault.db import begin_write, first_line, utcnow
 from labvault.errors import Conflict
@@ -183,13 +191,21 @@ def _run(
     check_owner(strategy.name, repository, own, adopted)
     with temporary_folder() as folder:
         settings = backups.public_settings()
-        dump = dump_database(backups.engine, settings, Path(folder), progress, installation=own)
+        dump = dump_database(
+            backups.engine,
+            settings,
+            Path(folder),
+            progress,
+            installation=own,
+            previous=_previous(repository),
+        )
         snapshot = dump.manifest["snapshot"]
         total = dump.contents_bytes
         puts = repository.put_contents(
             dump.contents(), backups.store.open, lambda n: progress("copying files", n, total)
         )
-        repository.put_parts(snapshot, [(part.name, part.path) for part in dump.parts])
+        chunks = repository.put_chunks((part.path, part.chunks) for part in dump.parts)
+        dump.list_chunks()
         dump.manifest["encrypted"] = repository.encrypted
         dump.manifest["finished_at"] = utcnow().isoformat()
         repository.commit(snapshot, dump.manifest)
@@ -203,9 +219,24 @@ def _run(
         "files_uploaded": puts.uploaded,
         "files_reused": puts.reused,
         "bytes_uploaded": puts.bytes_stored,
+        "chunks_uploaded": chunks.uploaded,
+        "chunks_reused": chunks.reused,
+        "dump_bytes_uploaded": chunks.bytes_stored,
         "snapshots_removed": collected.snapshots_removed,
         "contents_removed": collected.contents_removed,
+        "chunks_removed": collected.chunks_removed,
     }
+
+
+def _previous(repository: Repository) -> Previous | None:
+    """The repository's newest snapshot, whose unchanged tables a dump reuses."""
+    newest = max(repository.snapshots(), default=None)
+    if newest is None:
+        return None
+    stored = set(repository.keys(CHUNKS))
+    return Previous(
+        repository.manifest(newest), lambda sha256: repository.chunk_key(sha256) in stored
+    )
 
 
 def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:

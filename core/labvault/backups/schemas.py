@@ -27,8 +27,16 @@ class RunReportSchema(ma.Schema):
     files_uploaded = fields.Integer(metadata={"description": "contents the repository lacked"})
     files_reused = fields.Integer(metadata={"description": "contents it had already"})
     bytes_uploaded = fields.Integer(metadata={"description": "bytes stored (compressed)"})
+    chunks_uploaded = fields.Integer(
+        metadata={"description": "chunks of the database dump the repository lacked"}
+    )
+    chunks_reused = fields.Integer(metadata={"description": "chunks of the dump it had already"})
+    dump_bytes_uploaded = fields.Integer(
+        metadata={"description": "bytes of the dump stored (compressed)"}
+    )
     snapshots_removed = fields.List(fields.String(), metadata={"description": "by retention"})
     contents_removed = fields.Integer()
+    chunks_removed = fields.Integer(metadata={"description": "by retention"})
     seconds = fields.Float()
 
 

@@ -23,6 +23,12 @@ def _run_summary(report: dict[str, Any]) -> str:
         line += (
             f", {report['files_uploaded']} files uploaded ({human_size(report['bytes_uploaded'])})"
         )
+        if "chunks_uploaded" in report:
+            chunks = report["chunks_uploaded"] + report["chunks_reused"]
+            line += (
+                f", dump: {report['chunks_uploaded']} of {chunks} chunks new "
+                f"({human_size(report['dump_bytes_uploaded'])})"
+            )
         if report["snapshots_removed"]:
             line += f", {len(report['snapshots_removed'])} old snapshot(s) removed"
     else:
