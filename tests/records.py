@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import sqlalchemy as sa
 
 
 def with_etag(user: Any, etag: str | None) -> dict[str, str]:
@@ -46,3 +50,20 @@ def assert_error(
     if field is not None:
         assert field in body["errors"][location], body
     return body
+
+
+@contextmanager
+def statements(app: Any) -> Iterator[list[str]]:
+    """The SQL statements the app sends to its database inside the block (an executemany
+    counts once: it is one round trip of the driver)."""
+    sent: list[str] = []
+    engine = app.extensions["labvault"].database.engine
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)

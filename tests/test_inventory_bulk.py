@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import marshmallow as ma
@@ -17,6 +15,7 @@ import sqlalchemy as sa
 from labvault.items.bulk import validate_input
 from labvault.items.schemas import validate_item_input
 
+from tests.records import statements
 from tests.test_inventory import HEADER, SHEET, counts, run
 
 #: The most statements an import of 1,000 new rows may send (two batches of 500).
@@ -36,23 +35,6 @@ def export(rows: int, *, moved: frozenset[int] = frozenset()) -> bytes:
         for n in range(rows)
     ]
     return "\n".join([HEADER, *lines]).encode() + b"\n"
-
-
-@contextmanager
-def statements(app: Any) -> Iterator[list[str]]:
-    """The SQL statements the app's database is sent within the block (an executemany
-    counts once: it is one round trip of the driver)."""
-    sent: list[str] = []
-    engine = app.extensions["labvault"].database.engine
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
 
 
 def test_the_statements_of_an_import_grow_with_its_batches_not_its_rows(lab):

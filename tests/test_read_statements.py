@@ -8,29 +8,7 @@ the reader may see) in one. A list page runs three: the user, the page, its tota
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import sqlalchemy as sa
-
-from tests.records import create_item
-
-
-@contextmanager
-def statements(app: Any) -> Iterator[list[str]]:
-    """The SQL statements the app sends to its database inside the block."""
-    sent: list[str] = []
-    engine = app.extensions["labvault"].database.engine
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
+from tests.records import create_item, statements
 
 
 def test_get_item_is_three_statements_whatever_it_links_to(shared_app, labvault_make_user):
