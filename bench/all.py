@@ -33,7 +33,11 @@ QUICK: dict[str, list[str]] = {
     "soak": ["--duration", "20"],
 }
 #: A line that states a target, or whether one was met.
-VERDICT = re.compile(r"^\s*(target|goal)\b|\((target|goal)\b|\bNOT met\b|\bmet\b", re.IGNORECASE)
+VERDICT = re.compile(
+    r"^\s*(target|goal)\b|\((target|goal)\b|\bNOT met\b|\bmet\b"
+    r"|\s(yes|no)(\s+\d+)?\s*$",  # a table's "met" column (bench/backup.py)
+    re.IGNORECASE,
+)
 
 
 def run(name: str, args: list[str], out: Path) -> tuple[float, int, list[str]]:

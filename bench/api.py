@@ -390,7 +390,9 @@ class Seeder:
 
 
 @contextlib.contextmanager
-def bench_database(kind: str, tmp: Path, mariadb_url: str, postgresql_url: str) -> Iterator[str]:
+def bench_database(
+    kind: str, tmp: Path, mariadb_url: str, postgresql_url: str = DEFAULT_POSTGRESQL
+) -> Iterator[str]:
     """A fresh, empty database URL; dropped (or deleted) afterwards."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'labvault.db'}"
