@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from labvault.items.bulk import validate_input
 from labvault.items.schemas import validate_item_input
 
-from tests.records import statements
+from tests.records import create_item, statements
 from tests.test_inventory import HEADER, SHEET, counts, run
 
 #: The most statements an import of 1,000 new rows may send (two batches of 500).
@@ -141,6 +141,54 @@ def test_an_import_that_fails_in_its_second_batch_writes_nothing_of_the_first(la
         assert {t: session.scalar(sa.text(f"SELECT COUNT(*) FROM {t}")) for t in tables} == {
             t: 0 for t in tables
         }
+
+
+def _sqlite_search_index(app: Any) -> dict[str, Any]:
+    """Whether SQLite's per-row FTS5 trigger is there, and whether FTS5's index holds
+    exactly the texts of the items (its integrity check against its content table)."""
+    with app.extensions["labvault"].database.engine.begin() as connection:
+        trigger = "SELECT name FROM sqlite_master WHERE name = 'items_fts_insert'"
+        check = "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)"
+        try:
+            connection.exec_driver_sql(check)
+            intact = True
+        except sa.exc.DatabaseError:
+            intact = False
+        return {"trigger": connection.exec_driver_sql(trigger).scalar(), "intact": intact}
+
+
+def test_new_items_are_indexed_for_search_a_batch_at_a_time(lab):
+    """SQLite: an import indexes its new items with one statement per batch, not FTS5's
+    per-row trigger (a third of the cost), which is back once it is done; other
+    databases index them as any insert. Search finds them either way."""
+    app, client, manager = lab
+    with statements(app) as sent:
+        assert counts(run(lab, export(1200)))["created"] == 1200
+    indexing = [s for s in sent if s.lstrip().startswith("INSERT INTO items_fts")]
+    if app.extensions["labvault"].database.engine.dialect.name == "sqlite":
+        assert len(indexing) == 3, "\n".join(indexing)  # batches of 500, 500, 200
+        assert _sqlite_search_index(app) == {"trigger": "items_fts_insert", "intact": True}
+    else:
+        assert indexing == []
+    found = client.get("/items?q=solvent 1199", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["solvent 1199"]
+    assert len(client.get("/items?q=cabinet&page_size=100", headers=manager.headers).json) == 100
+    # the per-row trigger indexes what is added afterwards
+    create_item(client, manager, type="starting_material", name="isopropanol")
+    found = client.get("/items?q=isopropanol", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["isopropanol"]
+
+
+def test_an_import_that_fails_or_is_dry_leaves_the_search_index_as_it_was(lab):
+    app, client, manager = lab
+    sqlite = app.extensions["labvault"].database.engine.dialect.name == "sqlite"
+    assert run(lab, export(700).replace(b"CH-00650,", b"FAIL,")).status_code == 422
+    assert counts(run(lab, export(600), dry_run="true"))["created"] == 600
+    if sqlite:
+        assert _sqlite_search_index(app) == {"trigger": "items_fts_insert", "intact": True}
+    create_item(client, manager, type="starting_material", name="solvent 9")
+    found = client.get("/items?q=solvent", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["solvent 9"]
 
 
 def test_bodies_validated_in_bulk_load_or_fail_as_one_validated_alone():
