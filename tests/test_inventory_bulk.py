@@ -6,12 +6,14 @@ with the same first version. On SQLite, MariaDB and PostgreSQL, as tests/test_in
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
 from typing import Any
 
 import marshmallow as ma
 import pytest
 import sqlalchemy as sa
+from labvault.inventory.engine import Engine
 from labvault.items.bulk import validate_input
 from labvault.items.schemas import validate_item_input
 
@@ -189,6 +191,32 @@ def test_an_import_that_fails_or_is_dry_leaves_the_search_index_as_it_was(lab):
     create_item(client, manager, type="starting_material", name="solvent 9")
     found = client.get("/items?q=solvent", headers=manager.headers).json
     assert [item["name"] for item in found] == ["solvent 9"]
+
+
+def test_an_import_runs_with_the_objects_older_than_it_frozen(lab, monkeypatch):
+    """Full garbage collections skip the app's objects during an import (gc.freeze), which
+    are unfrozen after it, whether it succeeds or fails; objects frozen by someone else
+    (a server at its start) stay frozen."""
+    frozen_while_adding: list[int] = []
+    add = Engine.add
+
+    def counting_add(self: Engine, entry: Any) -> None:
+        frozen_while_adding.append(gc.get_freeze_count())
+        add(self, entry)
+
+    monkeypatch.setattr(Engine, "add", counting_add)
+    assert gc.get_freeze_count() == 0
+    assert counts(run(lab, export(3)))["created"] == 3
+    assert len(frozen_while_adding) == 3 and min(frozen_while_adding) > 0
+    assert gc.get_freeze_count() == 0
+    assert run(lab, export(700).replace(b"CH-00650,", b"FAIL,")).status_code == 422
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert counts(run(lab, export(3)))["unchanged"] == 3
+        assert gc.get_freeze_count() > 0  # (less the frozen objects freed since)
+    finally:
+        gc.unfreeze()
 
 
 def test_bodies_validated_in_bulk_load_or_fail_as_one_validated_alone():

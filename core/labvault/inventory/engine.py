@@ -15,8 +15,10 @@ duplicates and, at the end, what is missing), so memory holds a batch, not the f
 
 from __future__ import annotations
 
+import gc
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
 import sqlalchemy as sa
@@ -309,6 +311,23 @@ class Engine:
             self._settle()
 
 
+@contextmanager
+def _collections_skip_older_objects() -> Iterator[None]:
+    """Let the garbage collector's full collections skip the objects that exist when an
+    import starts (the app's: modules, schemas, mappers), which every one of them read
+    again: 28 of them took 2.5 s of a 100,000 row import, 0.2 s with the objects frozen.
+    Nothing is kept longer than the import; where something froze objects already (a
+    server, at its start), it is left as it is."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_import(
     session: Session,
     user: User,
@@ -337,7 +356,10 @@ def run_import(
     report = Report(name, filename, dry_run)
     begin_write(session)
     try:
-        with search.indexed_by_batch(session.connection()) as index_items:
+        with (
+            _collections_skip_older_objects(),
+            search.indexed_by_batch(session.connection()) as index_items,
+        ):
             engine = Engine(
                 session,
                 user,
