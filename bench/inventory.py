@@ -11,6 +11,9 @@ own. Beside them, in the same run, the baselines:
   idle      a process that builds the app and imports nothing: the memory every
             import starts from; growth is peak RSS minus this.
 
+"cpu s" is the step's CPU time (process_time), steadier than its seconds on a machine
+others load (the load average is printed beside each size's figures).
+
 "step MB" is each step's own growth (Linux): from its RSS once the app is built to its
 peak, which building the app can otherwise hide; the memory ratio uses it where known.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import resource
 import subprocess
@@ -126,7 +130,7 @@ def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     # the step's own growth: from the RSS when it starts (the app built) to its peak
     before = _reset_peak()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = app.extensions["labvault"]
     with app.app_context():
         from labvault.inventory.service import Importers, import_file
@@ -157,6 +161,7 @@ def child(phase: str, folder: Path, export: Path | None) -> dict[str, Any]:
                 )
             result["counts"] = report["counts"]
     result["seconds"] = time.perf_counter() - started
+    result["cpu_seconds"] = time.process_time() - cpu_started
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak = _rss_mb("VmHWM")
     result["step_growth_mb"] = peak - before if before is not None and peak is not None else None
@@ -218,7 +223,7 @@ def main() -> None:
     growth: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="lv-bench-inventory-") as temp:
         print(
-            f"{'rows':>8} {'step':<10} {'seconds':>8} {'x read':>7} {'peak MB':>8} "
+            f"{'rows':>8} {'step':<10} {'seconds':>8} {'cpu s':>7} {'x read':>7} {'peak MB':>8} "
             f"{'growth MB':>9} {'step MB':>8}"
         )
         for rows in sizes:
@@ -232,14 +237,15 @@ def main() -> None:
                 # can hide an import's), else the peak over the idle process's
                 growth[rows] = max(growth.get(rows, 0.0), grown if own is None else own)
                 print(
-                    f"{rows:>8} {step:<10} {f['seconds']:>8.2f} {f['seconds'] / read_s:>7.1f} "
+                    f"{rows:>8} {step:<10} {f['seconds']:>8.2f} {f['cpu_seconds']:>7.2f} "
+                    f"{f['seconds'] / read_s:>7.1f} "
                     f"{f['peak_rss_mb']:>8.1f} {grown:>9.1f} "
                     f"{'-' if own is None else format(own, '.1f'):>8}"
                 )
             print(
                 f"{rows:>8} first import {figures['first']['seconds']:.1f} s, unchanged "
                 f"re-import {figures['unchanged']['seconds']:.1f} s (targets at 10k: < 10 s, "
-                "< 5 s; at 100k: < 40 s, < 8 s)"
+                f"< 5 s; at 100k: < 40 s, < 8 s); load average {os.getloadavg()[0]:.1f}"
             )
     if len(growth) > 1:
         small, large = min(growth), max(growth)

@@ -6,16 +6,18 @@ with the same first version. On SQLite, MariaDB and PostgreSQL, as tests/test_in
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
 from typing import Any
 
 import marshmallow as ma
 import pytest
 import sqlalchemy as sa
+from labvault.inventory.engine import Engine
 from labvault.items.bulk import validate_input
 from labvault.items.schemas import validate_item_input
 
-from tests.records import statements
+from tests.records import create_item, statements
 from tests.test_inventory import HEADER, SHEET, counts, run
 
 #: The most statements an import of 1,000 new rows may send (two batches of 500).
@@ -141,6 +143,80 @@ def test_an_import_that_fails_in_its_second_batch_writes_nothing_of_the_first(la
         assert {t: session.scalar(sa.text(f"SELECT COUNT(*) FROM {t}")) for t in tables} == {
             t: 0 for t in tables
         }
+
+
+def _sqlite_search_index(app: Any) -> dict[str, Any]:
+    """Whether SQLite's per-row FTS5 trigger is there, and whether FTS5's index holds
+    exactly the texts of the items (its integrity check against its content table)."""
+    with app.extensions["labvault"].database.engine.begin() as connection:
+        trigger = "SELECT name FROM sqlite_master WHERE name = 'items_fts_insert'"
+        check = "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)"
+        try:
+            connection.exec_driver_sql(check)
+            intact = True
+        except sa.exc.DatabaseError:
+            intact = False
+        return {"trigger": connection.exec_driver_sql(trigger).scalar(), "intact": intact}
+
+
+def test_new_items_are_indexed_for_search_a_batch_at_a_time(lab):
+    """SQLite: an import indexes its new items with one statement per batch, not FTS5's
+    per-row trigger (a third of the cost), which is back once it is done; other
+    databases index them as any insert. Search finds them either way."""
+    app, client, manager = lab
+    with statements(app) as sent:
+        assert counts(run(lab, export(1200)))["created"] == 1200
+    indexing = [s for s in sent if s.lstrip().startswith("INSERT INTO items_fts")]
+    if app.extensions["labvault"].database.engine.dialect.name == "sqlite":
+        assert len(indexing) == 3, "\n".join(indexing)  # batches of 500, 500, 200
+        assert _sqlite_search_index(app) == {"trigger": "items_fts_insert", "intact": True}
+    else:
+        assert indexing == []
+    found = client.get("/items?q=solvent 1199", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["solvent 1199"]
+    assert len(client.get("/items?q=cabinet&page_size=100", headers=manager.headers).json) == 100
+    # the per-row trigger indexes what is added afterwards
+    create_item(client, manager, type="starting_material", name="isopropanol")
+    found = client.get("/items?q=isopropanol", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["isopropanol"]
+
+
+def test_an_import_that_fails_or_is_dry_leaves_the_search_index_as_it_was(lab):
+    app, client, manager = lab
+    sqlite = app.extensions["labvault"].database.engine.dialect.name == "sqlite"
+    assert run(lab, export(700).replace(b"CH-00650,", b"FAIL,")).status_code == 422
+    assert counts(run(lab, export(600), dry_run="true"))["created"] == 600
+    if sqlite:
+        assert _sqlite_search_index(app) == {"trigger": "items_fts_insert", "intact": True}
+    create_item(client, manager, type="starting_material", name="solvent 9")
+    found = client.get("/items?q=solvent", headers=manager.headers).json
+    assert [item["name"] for item in found] == ["solvent 9"]
+
+
+def test_an_import_runs_with_the_objects_older_than_it_frozen(lab, monkeypatch):
+    """Full garbage collections skip the app's objects during an import (gc.freeze), which
+    are unfrozen after it, whether it succeeds or fails; objects frozen by someone else
+    (a server at its start) stay frozen."""
+    frozen_while_adding: list[int] = []
+    add = Engine.add
+
+    def counting_add(self: Engine, entry: Any) -> None:
+        frozen_while_adding.append(gc.get_freeze_count())
+        add(self, entry)
+
+    monkeypatch.setattr(Engine, "add", counting_add)
+    assert gc.get_freeze_count() == 0
+    assert counts(run(lab, export(3)))["created"] == 3
+    assert len(frozen_while_adding) == 3 and min(frozen_while_adding) > 0
+    assert gc.get_freeze_count() == 0
+    assert run(lab, export(700).replace(b"CH-00650,", b"FAIL,")).status_code == 422
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert counts(run(lab, export(3)))["unchanged"] == 3
+        assert gc.get_freeze_count() > 0  # (less the frozen objects freed since)
+    finally:
+        gc.unfreeze()
 
 
 def test_bodies_validated_in_bulk_load_or_fail_as_one_validated_alone():

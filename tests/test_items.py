@@ -202,12 +202,24 @@ def test_refcode_and_item_id(shared_app, labvault_make_user, monkeypatch):
     assert stored_item(shared_app, refcode).item_id == "renamed-" + "x" * 32
 
     # a drawn refcode is used only when neither it nor the item_id made from it is taken
-    letters = iter("C" * 6 + "A" * 6 + "C" * 6 + "D" * 6)
-    monkeypatch.setattr(service, "secrets", SimpleNamespace(choice=lambda _: next(letters)))
+    def drawn(letter: str) -> int:  # the random number that gives six of ``letter``
+        return sum((ord(letter) - ord("A")) * 26**place for place in range(6))
+
+    numbers = iter(map(drawn, "CACD"))
+    monkeypatch.setattr(service, "secrets", SimpleNamespace(randbelow=lambda _: next(numbers)))
     chosen = create(client, alice, item_id="test-AAAAAA")
     assert chosen["refcode"] == "test:CCCCCC"
     generated = create(client, alice)
     assert (generated["refcode"], generated["item_id"]) == ("test:DDDDDD", "test-DDDDDD")
+
+
+def test_refcodes_are_drawn_with_every_letter_as_likely_in_every_place():
+    """Six letters from one random number each: every place takes every letter."""
+    codes = [service._random_code() for _ in range(3000)]
+    assert all(re.fullmatch("[A-Z]{6}", code) for code in codes)
+    for place in range(6):
+        assert {code[place] for code in codes} == set(service.REFCODE_LETTERS), place
+    assert len(set(codes)) > 2990  # 308,915,776 codes: repeats are rare
 
 
 def test_etag_changes_and_if_match(shared_app, labvault_make_user, subtests):

@@ -15,13 +15,16 @@ duplicates and, at the end, what is missing), so memory holds a batch, not the f
 
 from __future__ import annotations
 
+import gc
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labvault import search
 from labvault.audit.service import record
 from labvault.auth.models import User
 from labvault.db import begin_write
@@ -105,6 +108,7 @@ class Engine:
         *,
         prefix: str,
         mark_missing: str | None,
+        index_items: Callable[[list[int]], None],
     ) -> None:
         if mark_missing is not None and mark_missing not in STATUSES[KIND]:
             known = ", ".join(STATUSES[KIND])
@@ -114,6 +118,9 @@ class Engine:
             )
         self.session, self.user, self.importer = session, user, importer
         self.report, self.prefix, self.mark_missing = report, prefix, mark_missing
+        #: Adds the items of these ids, just inserted, to the search index
+        #: (:func:`labvault.search.indexed_by_batch`).
+        self.index_items = index_items
         #: The entries taken since the last batch (at most BATCH: rows the importer
         #: rejected count too, so a file of nothing else is held a batch at a time).
         self.entries: list[InventoryRecord | RowProblem] = []
@@ -253,6 +260,7 @@ class Engine:
         refcodes = items.free_refcodes(session, self.prefix, len(created))
         bodies = [{"type": KIND, **data} for _, data in created]
         rows = bulk.add_items(session, self.user, bodies, refcodes)
+        self.index_items([row["id"] for row in rows])
         session.execute(
             sa.insert(cast(sa.Table, InventoryLink.__table__)),
             [
@@ -303,6 +311,23 @@ class Engine:
             self._settle()
 
 
+@contextmanager
+def _collections_skip_older_objects() -> Iterator[None]:
+    """Let the garbage collector's full collections skip the objects that exist when an
+    import starts (the app's: modules, schemas, mappers), which every one of them read
+    again: 28 of them took 2.5 s of a 100,000 row import, 0.2 s with the objects frozen.
+    Nothing is kept longer than the import; where something froze objects already (a
+    server, at its start), it is left as it is."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_import(
     session: Session,
     user: User,
@@ -331,19 +356,31 @@ def run_import(
     report = Report(name, filename, dry_run)
     begin_write(session)
     try:
-        engine = Engine(session, user, name, report, prefix=prefix, mark_missing=mark_missing)
-        for count, entry in enumerate(importer.read(stream, filename), start=1):
-            if count > max_rows:
-                raise Invalid(
-                    f"{filename} has more than {max_rows} rows, the most one import takes "
-                    "(INVENTORY_MAX_ROWS); nothing was imported",
-                    {"file": [f"more than {max_rows} rows"]},
-                    location="files",
-                )
-            engine.add(entry)
-            if progress is not None and count % 100 == 0:
-                progress(count)
-        engine.finish()
+        with (
+            _collections_skip_older_objects(),
+            search.indexed_by_batch(session.connection()) as index_items,
+        ):
+            engine = Engine(
+                session,
+                user,
+                name,
+                report,
+                prefix=prefix,
+                mark_missing=mark_missing,
+                index_items=index_items,
+            )
+            for count, entry in enumerate(importer.read(stream, filename), start=1):
+                if count > max_rows:
+                    raise Invalid(
+                        f"{filename} has more than {max_rows} rows, the most one import "
+                        "takes (INVENTORY_MAX_ROWS); nothing was imported",
+                        {"file": [f"more than {max_rows} rows"]},
+                        location="files",
+                    )
+                engine.add(entry)
+                if progress is not None and count % 100 == 0:
+                    progress(count)
+            engine.finish()
         if dry_run:
             session.rollback()
         else:

@@ -30,6 +30,8 @@ from labvault.items.schemas import DATE_FIELDS, STATUSES, TYPE_FIELD_NAMES, type
 from labvault.items.texts import search_texts
 
 REFCODE_LETTERS = string.ascii_uppercase
+REFCODE_LENGTH = 6
+_CODES = len(REFCODE_LETTERS) ** REFCODE_LENGTH
 COMMON_COLUMNS = ("name", "description", "date", "status")
 #: Items named at most in an answer about an item_id that several items share.
 MAX_NAMED = 10
@@ -217,15 +219,23 @@ def generated_item_id(refcode: str) -> str:
     return refcode.replace(":", "-")
 
 
+def _random_code() -> str:
+    """Six letters of REFCODE_LETTERS, each as likely as any: one random number for the
+    six, not one each (an import draws them by the hundred thousand)."""
+    number = secrets.randbelow(_CODES)
+    letters = []
+    for _ in range(REFCODE_LENGTH):
+        number, letter = divmod(number, len(REFCODE_LETTERS))
+        letters.append(REFCODE_LETTERS[letter])
+    return "".join(letters)
+
+
 def free_refcodes(session: Session, prefix: str, count: int) -> list[str]:
     """``count`` free refcodes whose generated item_ids are free too (a client may have
     chosen one), found with one query per round."""
     found: list[str] = []
     while len(found) < count:
-        wanted = {
-            f"{prefix}:{''.join(secrets.choice(REFCODE_LETTERS) for _ in range(6))}"
-            for _ in range(count - len(found))
-        } - set(found)
+        wanted = {f"{prefix}:{_random_code()}" for _ in range(count - len(found))} - set(found)
         generated = {generated_item_id(code): code for code in wanted}
         taken = sa.or_(Item.refcode.in_(wanted), Item.item_id.in_(generated))
         for refcode, item_id in session.execute(sa.select(Item.refcode, Item.item_id).where(taken)):

@@ -28,7 +28,7 @@ from labvault.search.engines import (
 from labvault.search.mariadb import drop_mroonga, ensure
 from labvault.search.mroonga_copy import index_pending, keep_search_fresh, reindex
 from labvault.search.service import search_page
-from labvault.search.sqlite import indexed_at_the_end
+from labvault.search.sqlite import indexed_at_the_end, indexed_by_batch
 
 __all__ = [
     "ENGINE_NAMES",
@@ -38,6 +38,7 @@ __all__ = [
     "ensure",
     "index_pending",
     "indexed_at_the_end",
+    "indexed_by_batch",
     "is_search_object",
     "keep_search_fresh",
     "mroonga_available",

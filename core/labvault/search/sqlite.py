@@ -3,7 +3,8 @@ bm25."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,16 +33,56 @@ def search(query: sa.Select[Any], terms: list[str], _identifier_prefix: str) -> 
     return query, RELEVANCE
 
 
+def _drop_insert_trigger(connection: sa.Connection) -> bool:
+    """Drop FTS5's per-row insert trigger, in the caller's transaction; whether there was
+    one (no other database has it, nor a snapshot older than the search)."""
+    trigger = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'items_fts_insert'"
+    if connection.dialect.name != "sqlite" or not connection.exec_driver_sql(trigger).first():
+        return False
+    connection.exec_driver_sql("DROP TRIGGER items_fts_insert")
+    return True
+
+
 @contextmanager
 def indexed_at_the_end(connection: sa.Connection) -> Iterator[None]:
     """Index the items inserted within the block once, at its end, rather than row by
     row (a restore: SQLite's FTS5 trigger made loading 100,000 items 7x slower). In the
     caller's transaction, so a failure takes the change of triggers back too."""
-    trigger = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'items_fts_insert'"
-    if connection.dialect.name != "sqlite" or not connection.exec_driver_sql(trigger).first():
-        yield  # no per-row index to suspend (or a snapshot older than the search)
+    if not _drop_insert_trigger(connection):
+        yield
         return
-    connection.exec_driver_sql("DROP TRIGGER items_fts_insert")
     yield
     connection.exec_driver_sql("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    connection.exec_driver_sql(SQLITE_INSERT_TRIGGER)
+
+
+def _index_items(connection: sa.Connection, item_ids: Sequence[int]) -> None:
+    """Add the texts of these items, inserted since the trigger was dropped, to FTS5."""
+    if item_ids:
+        connection.execute(_INDEX_ITEMS, {"ids": list(item_ids)})
+
+
+_INDEX_ITEMS = sa.text(
+    "INSERT INTO items_fts (rowid, search_title, search_body) "
+    "SELECT id, search_title, search_body FROM items WHERE id IN :ids ORDER BY id"
+).bindparams(sa.bindparam("ids", expanding=True))
+
+
+def _nothing_to_index(_item_ids: Sequence[int]) -> None:
+    """Where the database indexes inserted items itself."""
+
+
+@contextmanager
+def indexed_by_batch(connection: sa.Connection) -> Iterator[Callable[[Sequence[int]], None]]:
+    """Index the items inserted within the block a batch at a time, rather than row by
+    row: the block calls the function it is given with the ids of each batch it inserted
+    (an import). One INSERT ... SELECT of a batch costs FTS5 less than half of what its
+    per-row trigger does (100,000 items in batches of 500: 2.0 s against 5.1 s of CPU),
+    and unlike :func:`indexed_at_the_end` it costs nothing for the items already there.
+    In the caller's transaction, so a failure takes the change of triggers back too; the
+    items the block does not name are not indexed."""
+    if not _drop_insert_trigger(connection):
+        yield _nothing_to_index
+        return
+    yield functools.partial(_index_items, connection)
     connection.exec_driver_sql(SQLITE_INSERT_TRIGGER)

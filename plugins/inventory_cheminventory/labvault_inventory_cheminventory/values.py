@@ -9,6 +9,7 @@ with what is wrong; the importer then keeps the cell as an attribute and warns.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from typing import Any
@@ -43,6 +44,11 @@ _GHS_SEPARATORS = re.compile(r"[,;+\s]+")
 _GHS_CODE = re.compile(r"(EU)?H(\d{3})([A-Za-z]{0,2})", re.IGNORECASE)
 
 
+#: Values read, remembered by cell value (and type): an export repeats its sizes, dates,
+#: CAS numbers and weights row after row. A value that cannot be read is not remembered.
+remembered = functools.lru_cache(maxsize=4096, typed=True)
+
+
 class Unreadable(ValueError):
     """A cell's value cannot become its field; the message says why (after the row)."""
 
@@ -64,6 +70,7 @@ def text(value: Any) -> str | None:
     return str(value).strip() or None
 
 
+@remembered
 def number_and_rest(value: Any, header: str) -> tuple[float, str]:
     """The leading number of a cell (``"500 mL"``, ``"99.5 %"``, ``"1,5"``) and the text
     after it (``"mL"``)."""
@@ -97,6 +104,7 @@ def excel_serial_date(serial: float, header: str, *, epoch_1904: bool = False) -
     raise Unreadable(f"{header} {serial:g} is not a date")
 
 
+@remembered
 def iso_date(value: Any, header: str, *, epoch_1904: bool = False) -> str:
     """The date of a cell as ``YYYY-MM-DD``: a datetime or date (a date-formatted Excel
     cell), an Excel serial (a plain number cell, or digits in a CSV), or text:
@@ -122,6 +130,7 @@ def iso_date(value: Any, header: str, *, epoch_1904: bool = False) -> str:
     raise Unreadable(f"{header} {shown!r} is not a date")
 
 
+@remembered
 def cas_number(value: Any) -> str:
     """A CAS registry number with a valid check digit, like ``64-17-5`` (spaces removed;
     digits alone, like ``64175``, get their hyphens)."""

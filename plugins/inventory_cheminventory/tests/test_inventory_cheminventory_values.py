@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 from inventory_cheminventory_files import one, records, write_csv, write_xlsx
-from labvault_inventory_cheminventory.values import Unreadable, excel_serial_date
+from labvault_inventory_cheminventory.values import (
+    Unreadable,
+    cas_number,
+    excel_serial_date,
+    iso_date,
+    number_and_rest,
+)
 
 
 @pytest.mark.parametrize(
@@ -258,3 +264,21 @@ def test_excel_cells_of_every_type_become_attribute_text(tmp_path: Path) -> None
         "Inspected": "2024-03-01T09:30:00",
         "Time": "2024-03-01",
     }
+
+
+def test_values_read_are_remembered_by_value_and_type() -> None:
+    """An export repeats its values: each is read once; but True is not 1, and a value
+    that cannot be read is refused every time."""
+    before = cas_number.cache_info()
+    assert [cas_number("7732-18-5") for _ in range(3)] == ["7732-18-5"] * 3
+    after = cas_number.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+    assert iso_date(1, "Date") == "1900-01-01"  # an Excel serial
+    with pytest.raises(Unreadable, match="TRUE"):
+        iso_date(True, "Date")
+    for _ in range(2):
+        with pytest.raises(Unreadable, match="check digit"):
+            cas_number("7732-18-6")
+    assert number_and_rest(1, "Size") == (1.0, "")
+    with pytest.raises(Unreadable, match="TRUE"):
+        number_and_rest(True, "Size")
