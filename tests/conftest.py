@@ -18,6 +18,8 @@ import pytest
 import sqlalchemy as sa
 from labvault.app import create_app
 from labvault.errors import ConfigError
+from labvault.migrations import create_schema
+from labvault.testing import TEST_SECRET_KEY
 
 from tests import route_coverage
 from tests.backup_lab import Site, populate
@@ -221,6 +223,28 @@ def make_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
     yield make
     for database in made:
         database.drop()
+
+
+def server_settings(folder: Path, url: str) -> dict[str, Any]:
+    """The least settings of an app on the database at ``url``, its instance in ``folder``."""
+    return {
+        "IDENTIFIER_PREFIX": "test",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "INSTANCE_PATH": str(folder),
+        "DATABASE_URL": url,
+    }
+
+
+@pytest.fixture
+def mroonga_app(tmp_path: Path, make_database: Callable[[str], str]) -> Iterator[Any]:
+    """An app on a new MariaDB database searched with Mroonga, its schema created."""
+    url = make_database("mariadb")
+    check_mroonga(url)
+    app = create_app(server_settings(tmp_path / "site", url))
+    app.config["TESTING"] = True
+    create_schema(app.extensions["labvault"].database.engine)
+    yield app
+    app.extensions["labvault"].database.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -18,37 +18,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.app import create_app
 from labvault.db import begin_write
 from labvault.items.models import Item
-from labvault.migrations import create_schema
 from labvault.search import access, mroonga, mroonga_copy
 from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
-from labvault.testing import TEST_SECRET_KEY
 from labvault.web.session import get_session
 
-from tests.conftest import check_mroonga
+from tests.conftest import server_settings
 from tests.records import create_item
-
-
-def settings(folder: Path, url: str) -> dict[str, Any]:
-    return {
-        "IDENTIFIER_PREFIX": "test",
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "INSTANCE_PATH": str(folder),
-        "DATABASE_URL": url,
-    }
-
-
-@pytest.fixture
-def mroonga_app(tmp_path, make_database):
-    url = make_database("mariadb")
-    check_mroonga(url)
-    app = create_app(settings(tmp_path / "site", url))
-    app.config["TESTING"] = True
-    create_schema(app.extensions["labvault"].database.engine)
-    yield app
-    app.extensions["labvault"].database.dispose()
 
 
 def found(app: Any, user: Any, q: str) -> list[str]:
@@ -134,9 +111,8 @@ def test_a_writer_killed_between_its_commit_and_the_copy_is_still_found(
         session.commit()
     state = mroonga_app.extensions["labvault"].settings
     script = tmp_path / "writer.py"
-    script.write_text(
-        textwrap.dedent(WRITER).format(settings=settings(tmp_path / "w", state["DATABASE_URL"]))
-    )
+    writer_settings = server_settings(tmp_path / "w", state["DATABASE_URL"])
+    script.write_text(textwrap.dedent(WRITER).format(settings=writer_settings))
 
     writer = subprocess.run(
         [sys.executable, str(script), user.token], capture_output=True, text=True, timeout=60
@@ -170,7 +146,7 @@ def test_reindex_rebuilds_the_copy(mroonga_app, labvault_make_user, tmp_path):
     config.write_text(
         "".join(
             f"{k} = {v!r}\n"
-            for k, v in settings(
+            for k, v in server_settings(
                 tmp_path / "c", str(engine.url.render_as_string(hide_password=False))
             ).items()
         )

@@ -7,14 +7,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.app import create_app
 from labvault.db import create_engine
-from labvault.migrations import create_schema
 from labvault.search.ddl import PENDING_TABLE
 
-from tests.conftest import check_mroonga
 from tests.records import create_item
-from tests.test_search_mroonga import count, found, settings
+from tests.test_search_mroonga import count, found
 
 
 @pytest.mark.parametrize("timeout", [None, 2.0])
@@ -29,17 +26,6 @@ def test_postgresql_connections_compile_no_plans(make_database, timeout):
         engine.dispose()
     assert jit == "off"
     assert statement_timeout == ("0" if timeout is None else "2s")
-
-
-@pytest.fixture
-def mroonga_app(tmp_path, make_database):
-    url = make_database("mariadb")
-    check_mroonga(url)
-    app = create_app(settings(tmp_path / "site", url))
-    app.config["TESTING"] = True
-    create_schema(app.extensions["labvault"].database.engine)
-    yield app
-    app.extensions["labvault"].database.dispose()
 
 
 def statements_of(app: Any, user: Any, q: str) -> tuple[list[str], set[int]]:
