@@ -110,3 +110,43 @@ def test_links_in_the_folder_are_never_followed(tmp_path: Path) -> None:
         "secret",
     ]
     assert (outside / "1" / "manifest.json").read_bytes() == b"not the target's"
+
+
+def test_a_listing_walks_only_the_folders_its_prefix_can_lead_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing the snapshots opens no folder of the contents or chunks (thousands of
+    them in a repository), and lists the same keys as the whole tree filtered."""
+    import io
+    import os
+
+    root = tmp_path / "backups"
+    target = local_target(root)
+    keys = [
+        "chunks/ab/ab12",
+        "config",
+        "contents/ab/abc",
+        "contents/cd/cde",
+        "snapshots/2026a/manifest.json",
+        "snapshots/2026b/manifest.json",
+        "snapshots/2026b/parts/items",
+        "snapshotsX/other",
+    ]
+    for key in keys:
+        target.put(key, io.BytesIO(b"x"))
+    walked: list[str] = []
+    walk = os.fwalk
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        for entry in walk(*args, **kwargs):
+            walked.append(Path(entry[0]).relative_to(root).as_posix())
+            yield entry
+
+    monkeypatch.setattr(os, "fwalk", recording)
+
+    assert list(target.list("snapshots/")) == keys[4:7]
+    assert sorted(walked) == [".", "snapshots", "snapshots/2026a", "snapshots/2026b",
+                              "snapshots/2026b/parts"]  # fmt: skip
+    for prefix in ("", "c", "contents/", "contents/c", "snapshots", "snapshots/2026b/",
+                   "snapshots/2026b/p", "config", "none/"):  # fmt: skip
+        assert list(target.list(prefix)) == [k for k in keys if k.startswith(prefix)], prefix

@@ -174,16 +174,31 @@ def _row_line(row: Any, raw: set[int]) -> bytes:
     return ("[" + ",".join(parts) + "]\n").encode()
 
 
-def _decoder(kind: str) -> Callable[[Any], Any]:
+def _decoder(kind: str) -> Callable[[Any], Any] | None:
     if kind == "datetime":
         return lambda value: None if value is None else dt.datetime.fromisoformat(value)
     if kind == "date":
         return lambda value: None if value is None else dt.date.fromisoformat(value)
-    return lambda value: value
+    return None
+
+
+def _converter(kind: str, column: sa.Column[Any], dialect: sa.Dialect) -> Converter | None:
+    """What turns a column's value in a part into the driver's: the part's kind decoded,
+    then the very conversion SQLAlchemy's insert of that column would apply (None: the
+    value passes as it is)."""
+    decode = _decoder(kind)
+    bind = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if decode is None or bind is None:
+        return decode or bind
+    return lambda value: bind(decode(value))
+
+
+#: One column's value, from the part's to the driver's.
+Converter = Callable[[Any], Any]
 
 
 class TablePart:
-    """One table's part, being read: its header, then its rows as dicts."""
+    """One table's part, being read: its header, then its rows in batches."""
 
     def __init__(self, lines: Iterator[bytes]) -> None:
         self._lines = lines
@@ -208,38 +223,69 @@ class TablePart:
             *(sa.Column(name, _KIND_TYPES[kind]()) for name, kind in self.columns),
         )
 
-    def batches(self) -> Iterator[list[dict[str, Any]]]:
-        names = [name for name, _ in self.columns]
-        decoders = [_decoder(kind) for _, kind in self.columns]
-        batch: list[dict[str, Any]] = []
+    def batches(self) -> Iterator[list[list[Any]]]:
+        """The rows as the part holds them (a list of values each, in the columns' order),
+        a batch at a time: each batch parsed as one JSON array, not a line at a time."""
+        batch: list[bytes] = []
         size = 0
         for line in self._lines:
-            values = json.loads(line)
-            if len(values) != len(names):
-                raise BackupError(f"table part {self.name}: a row has the wrong column count")
-            batch.append({n: d(v) for n, d, v in zip(names, decoders, values, strict=True)})
+            batch.append(line)
             size += len(line)
             if len(batch) >= WRITE_BATCH or size >= WRITE_BATCH_BYTES:
-                yield batch
+                yield self._rows(batch)
                 batch, size = [], 0
         if batch:
-            yield batch
+            yield self._rows(batch)
+
+    def _rows(self, batch: list[bytes]) -> list[list[Any]]:
+        rows = json.loads(b"[" + b",".join(batch) + b"]")
+        width = len(self.columns)
+        # one line, one row: a line such as '1],[2' must not pass as two rows
+        if len(rows) != len(batch) or not all(
+            type(row) is list and len(row) == width for row in rows
+        ):
+            raise BackupError(f"table part {self.name}: a row has the wrong column count")
+        return rows
 
 
 def load_table(
     connection: sa.Connection, part: TablePart, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Insert every row of ``part``; returns the count."""
+    """Insert every row of ``part``; returns the count. One INSERT per batch, through the
+    driver's executemany with the rows as tuples: SQLAlchemy's insert of a list of dicts
+    spent most of a restore building and processing a dict per row."""
     table = part.table()
+    dialect = connection.dialect
+    converters = [
+        (index, converter)
+        for index, ((_, kind), column) in enumerate(zip(part.columns, table.columns, strict=True))
+        if (converter := _converter(kind, column, dialect)) is not None
+    ]
+    statement = _insert_statement(dialect, table)
     count = 0
-    for batch in part.batches():
-        connection.execute(sa.insert(table), batch)
-        count += len(batch)
+    for rows in part.batches():
+        columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
+        for index, convert in converters:
+            columns[index] = map(convert, columns[index])
+        connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+        count += len(rows)
         if progress:
-            progress(len(batch))
-    if connection.dialect.name == "postgresql":
+            progress(len(rows))
+    if dialect.name == "postgresql":
         _advance_sequences(connection, part)
     return count
+
+
+def _insert_statement(dialect: sa.Dialect, table: sa.Table) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` in the driver's own parameter style,
+    for rows given as tuples."""
+    quote = dialect.identifier_preparer.quote
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if marker is None:
+        raise BackupError(f"a restore cannot use the {dialect.paramstyle} parameter style")
+    names = ", ".join(quote(column.name) for column in table.columns)
+    markers = ", ".join(marker for _ in table.columns)
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({markers})"
 
 
 def _advance_sequences(connection: sa.Connection, part: TablePart) -> None:

@@ -175,11 +175,17 @@ class LocalFolder(BackupTarget):
         keys = []
         # fwalk does not descend into a link to a folder; links to files are left out here
         for folder, folders, files, descriptor in os.fwalk(self.root, follow_symlinks=False):
-            if folder == str(self.root):
-                folders[:] = [name for name in folders if name != INCOMING]
             relative = os.path.relpath(folder, self.root)
+            base = "" if relative == "." else f"{relative}/"
+            # only the folders a key under the prefix can be in: listing the snapshots
+            # does not walk every content and chunk of the repository
+            folders[:] = [
+                name
+                for name in folders
+                if (base or name != INCOMING) and _may_hold(f"{base}{name}/", prefix)
+            ]
             for name in files:
-                key = name if relative == "." else f"{relative}/{name}"
+                key = f"{base}{name}"
                 if key.startswith(prefix) and _is_file(name, descriptor):
                     keys.append(key)
         return iter(sorted(keys))
@@ -199,6 +205,11 @@ class LocalFolder(BackupTarget):
             return
         except OSError as error:
             raise self._failure(f"delete {key}", error) from None
+
+
+def _may_hold(folder: str, prefix: str) -> bool:
+    """Whether keys in ``folder`` (ending in "/") or below it can start with ``prefix``."""
+    return folder.startswith(prefix) or prefix.startswith(folder)
 
 
 def _is_file(name: str, folder: int) -> bool:
