@@ -69,7 +69,9 @@ def count_rows(
     counted = _counted(query, limit)
     if counted_first is not None and limit is not None:
         first = _counted(counted_first, limit).scalar_subquery()
-        counted = sa.select(sa.case((first == limit, limit), else_=counted.scalar_subquery()))
+        # a BIGINT, as LIMIT is: a page far out makes a limit past INTEGER's range
+        reached = sa.literal(limit, sa.BigInteger)
+        counted = sa.select(sa.case((first == reached, reached), else_=counted.scalar_subquery()))
     return int(session.scalar(counted) or 0)
 
 
