@@ -30,9 +30,13 @@ flight per worker (``wrk -t1 -c2``), so their p50/p99 are the time of one reques
 busy server, not time spent in a queue. Before measuring, the answers of both servers are
 compared (same items, same totals): a difference is reported and makes the exit status 1.
 
-Targets: GET item at >= 0.7x the minimal app's throughput; list and search p50 under
-20 ms at 100k items; 100k items costing no more than 1.5x 10k (requests/s for GET item,
-p50 for the pages). Needs wrk (``apt-get install -y wrk``).
+Targets (issue 26), at 100k items: GET item at >= 0.85x the minimal app's throughput;
+the lists (the user's and the manager's) p50 under 10 ms; search p50 under 20 ms and p99
+under 60 ms. Each page figure is printed with its p99, and each database gets a line
+saying whether it met every target. With a larger size too (``--sizes 100000,1000000``)
+the same table is printed for it, and the growth of each figure from the smallest size to
+the largest is stated (time per request: 1/throughput for GET item, p50 for pages).
+Needs wrk (``apt-get install -y wrk``).
 
 Usage::
 
@@ -99,9 +103,15 @@ LABELS = {
     "list_manager": "the list as a manager",
 }
 SEARCHES = ("anneal", "cathode powder", "zirconia")
-TARGET_ITEM_RATIO = 0.7
-TARGET_PAGE_P50_MS = 20.0
-TARGET_GROWTH = 1.5
+TARGET_ITEM_RATIO = 0.85
+#: The size the targets are for (the largest measured when it is not among the sizes).
+TARGET_SIZE = 100_000
+#: Each page's targets in ms: p50 under the first, p99 under the second (None: no target).
+PAGE_TARGETS: dict[str, tuple[float, float | None]] = {
+    "list": (10.0, None),
+    "list_manager": (10.0, None),
+    "search": (20.0, 60.0),
+}
 
 # wrk runs this in each of its threads: cycle through the paths of a file, then report
 WRK_SCRIPT = """
@@ -669,6 +679,17 @@ def cost(kind: str, m: Measurement) -> float:
     return 1 / m.rate if kind == "item" else m.p50_ms
 
 
+def page_verdict(database: str, size: int, kind: str, m: Measurement) -> tuple[bool, str]:
+    """Whether a page met its targets, and the line that says so (with p50 and p99)."""
+    p50_target, p99_target = PAGE_TARGETS[kind]
+    met = m.p50_ms < p50_target and (p99_target is None or m.p99_ms < p99_target)
+    stated = f"p50 < {p50_target:.0f} ms" + (f", p99 < {p99_target:.0f} ms" if p99_target else "")
+    return met, (
+        f"{database} {size:,}: {LABELS[kind]} p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms "
+        f"(target {stated})"
+    )
+
+
 def report(
     results: dict[tuple[str, int], dict[str, dict[str, Measurement]]],
     lookups: dict[tuple[str, int], float],
@@ -676,39 +697,43 @@ def report(
 ) -> list[tuple[bool, str]]:
     verdicts: list[tuple[bool, str]] = []
     largest, smallest = max(sizes), min(sizes)
+    judged = TARGET_SIZE if TARGET_SIZE in sizes else largest
     for (database, size), by_kind in results.items():
         print(
             f"\n{f'{database}, {size:,} items':<34}{'labvault':<28}{'minimal':<28}labvault/minimal"
         )
+        per_database: dict[str, tuple[bool, str]] = {}
         for kind, measured in by_kind.items():
             lab, mini = measured["labvault"], measured["minimal"]
             if kind == "item":
                 ratio = lab.rate / mini.rate
-                verdicts.append(
-                    (
-                        ratio >= TARGET_ITEM_RATIO,
-                        f"{database} {size:,}: GET item at {ratio:.2f}x the minimal app's "
-                        f"requests/s (target >= {TARGET_ITEM_RATIO}x)",
-                    )
+                per_database[kind] = (
+                    ratio >= TARGET_ITEM_RATIO,
+                    f"{database} {size:,}: GET item at {ratio:.2f}x the minimal app's "
+                    f"requests/s (target >= {TARGET_ITEM_RATIO}x)",
                 )
                 compared = f"{ratio:.2f}x requests/s"
             else:
                 compared = f"{lab.p50_ms / mini.p50_ms:.2f}x p50"
-                if size == largest:
-                    verdicts.append(
-                        (
-                            lab.p50_ms < TARGET_PAGE_P50_MS,
-                            f"{database} {size:,}: {LABELS[kind]} p50 {lab.p50_ms:.1f} ms "
-                            f"(target < {TARGET_PAGE_P50_MS:.0f} ms)",
-                        )
-                    )
+                per_database[kind] = page_verdict(database, size, kind, lab)
             print(
                 f"  {LABELS[kind]:<32}{describe(kind, lab):<28}{describe(kind, mini):<28}{compared}"
             )
             if kind == "search" and (database, size) in lookups:
                 print(f"    the index lookup alone: p50 {lookups[(database, size)]:.1f} ms")
+        if size == judged:
+            missed = [LABELS[kind] for kind, (met, _) in per_database.items() if not met]
+            verdicts += per_database.values()
+            verdicts.append(
+                (
+                    not missed,
+                    f"{database} {size:,}: every target met"
+                    if not missed
+                    else f"{database} {size:,}: NOT met: {'; '.join(missed)}",
+                )
+            )
     if largest != smallest:
-        print(f"\ncost of {largest:,} items against {smallest:,} (time per request; p50 of pages)")
+        print(f"\ngrowth from {smallest:,} to {largest:,} items (time per request; p50 of pages)")
         for database in dict.fromkeys(db for db, _ in results):
             big, small = results[(database, largest)], results[(database, smallest)]
             for kind in big:
@@ -716,19 +741,17 @@ def report(
                     name: cost(kind, big[kind][name]) / cost(kind, small[kind][name])
                     for name in ("labvault", "minimal")
                 }
+                p99 = (
+                    f"   p99 {big[kind]['labvault'].p99_ms / small[kind]['labvault'].p99_ms:5.2f}x"
+                    if kind != "item"
+                    else ""
+                )
                 print(
                     f"  {database:<8} {LABELS[kind]:<32} labvault {growth['labvault']:5.2f}x"
-                    f"   minimal {growth['minimal']:5.2f}x"
+                    f"   minimal {growth['minimal']:5.2f}x{p99}"
                 )
-                verdicts.append(
-                    (
-                        growth["labvault"] <= TARGET_GROWTH,
-                        f"{database}: {LABELS[kind]} at {largest:,} items costs "
-                        f"{growth['labvault']:.2f}x {smallest:,} (target <= {TARGET_GROWTH}x)",
-                    )
-                )
-    if largest != 100_000:
-        print(f"\n(page latency targets are for 100,000 items; judged here at {largest:,})")
+    if judged != TARGET_SIZE:
+        print(f"\n(the targets are for {TARGET_SIZE:,} items; judged here at {judged:,})")
     return verdicts
 
 

@@ -1,4 +1,4 @@
-"""Where the time of one read goes, in-process: GET /items/<refcode> and a list page.
+"""Where the time of one read goes, in-process: GET /items/<refcode>, a list page, a search.
 
 Seeds items into SQLite (bench/api.py's seeder), builds the app with ``create_app`` and
 sends requests through Flask's test client (no gunicorn, no network), so what is
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--url", help="a database bench/api.py's seeder filled (not seeded)")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--kind", default="item", choices=["item", "list"])
+    parser.add_argument("--kind", default="item", choices=["item", "list", "search"])
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, ...)")
     parser.add_argument("--callers", help="also print the callers of functions matching this")

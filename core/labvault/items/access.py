@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,9 +27,21 @@ from labvault.collections import service as collections
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
 
-# The per-item conditions are EXISTS subqueries correlated with the item's row, not
+# The per-item conditions are scalar subqueries correlated with the item's row, probed
+# per row through the primary keys ("(SELECT ... LIMIT 1) IS NOT NULL"). Not
 # "items.id IN (SELECT ...)": SQLite builds such a list in full (every item the user ever
-# created) each time a statement needs it, even to check one item or fill one page.
+# created) each time a statement needs it, even to check one item or fill one page. Nor
+# EXISTS: PostgreSQL turns a correlated EXISTS under OR into a hashed subplan, the set of
+# every item the user created (25,000 rows at 100,000 items, 11 ms) built before the
+# first row of a page, and MariaDB plans it as a dependent "unique_subquery" that costs
+# ~0.1 ms a row; a scalar subquery is probed per row on all three, so a list stops after
+# its page (page 1 at 100,000 items, the SQL alone: PostgreSQL 17 -> 0.7 ms, MariaDB
+# 14 -> 0.8 ms; SQLite unchanged at 0.1 ms).
+
+
+def _any_row(query: sa.Select[Any]) -> sa.ColumnElement[bool]:
+    """Whether ``query`` (correlated with the item's row) finds a row."""
+    return query.limit(1).scalar_subquery().is_not(None)
 
 
 def _via_collections(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
@@ -36,12 +49,14 @@ def _via_collections(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
     if write:
         shares = shares.where(CollectionShare.permission == "write")
     owned = sa.select(Collection.id).where(Collection.created_by_id == user_id)
-    return sa.exists().where(
-        collection_items.c.item_id == Item.id,
-        sa.or_(
-            collection_items.c.collection_id.in_(owned),
-            collection_items.c.collection_id.in_(shares),
-        ),
+    return _any_row(
+        sa.select(collection_items.c.item_id).where(
+            collection_items.c.item_id == Item.id,
+            sa.or_(
+                collection_items.c.collection_id.in_(owned),
+                collection_items.c.collection_id.in_(shares),
+            ),
+        )
     )
 
 
@@ -49,14 +64,21 @@ def _via_collections(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
 # the user's id; SQL expressions are immutable, so each process builds it once per user.
 @functools.lru_cache(maxsize=1024)
 def _own_or_shared(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
-    created = sa.exists().where(
-        item_creators.c.item_id == Item.id, item_creators.c.user_id == user_id
+    created = _any_row(
+        sa.select(item_creators.c.item_id).where(
+            item_creators.c.item_id == Item.id, item_creators.c.user_id == user_id
+        )
     )
     return sa.or_(
-        Item.type.in_([t.value for t in LAB_WIDE_TYPES]),
+        lab_wide(),
         created,
         _via_collections(user_id, write=write),
     )
+
+
+def lab_wide() -> sa.ColumnElement[bool]:
+    """Items every user reads (and writes), whatever :func:`readable` says of the rest."""
+    return Item.type.in_([t.value for t in LAB_WIDE_TYPES])
 
 
 def readable(user: User) -> sa.ColumnElement[bool]:

@@ -44,6 +44,10 @@ item_creators = sa.Table(
 
 class Item(Base):
     __tablename__ = "items"
+    #: Counts the lab-wide items not in the trash from the index alone: a list counts its
+    #: total from them first (labvault.items.lists). Type first: with deleted_at first,
+    #: SQLite reads a page of the list by that index and sorts it, not by updated_at.
+    __table_args__ = (sa.Index(None, "type", "deleted_at"), MYSQL_TABLE_OPTIONS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Immutable ``PREFIX:XXXXXX``.

@@ -16,7 +16,7 @@ from labvault.items.models import Item
 from labvault.paging import PageRequest, page_of, page_rows
 from labvault.search import innodb, mroonga, postgresql, ranking, sqlite
 from labvault.search.engines import engine_in_use, is_mysql
-from labvault.search.ranking import Ranked, newest_ranked, order_by_relevance
+from labvault.search.ranking import Ranked, order_by_relevance, window_ranked
 from labvault.search.words import WORD, Search, words
 
 SEARCHES: dict[str, tuple[Callable[[sa.Select[Any], list[str], str], Search], re.Pattern[str]]] = {
@@ -63,7 +63,7 @@ def ranked_window(
 ) -> Ranked:
     """The ``best`` (None: all) of the ``window`` newest items of ``query`` that match
     ``q``, best first (:func:`apply_search`, then
-    :func:`~labvault.search.ranking.newest_ranked`; with Mroonga,
+    :func:`~labvault.search.ranking.window_ranked`; with Mroonga,
     :func:`labvault.search.mroonga.ranked`).
 
     ``reader``: the user whose readable items ``query`` lists, when it filters nothing
@@ -72,8 +72,7 @@ def ranked_window(
     if _uses_mroonga(session.get_bind()):
         return mroonga.ranked(session, query, q, window=window, best=best, reader=reader)
     searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
-    ids = newest_ranked(session, searched, relevance, window)
-    return Ranked(ids[:best], len(ids))
+    return window_ranked(session, searched, relevance, window, best)
 
 
 def search_page(
