@@ -112,11 +112,11 @@ def backup_create(
 @click.pass_context
 def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
-    from labvault.backups import runs
+    from labvault.backups.strategies import due_strategies
 
     backups = _backups(ctx)
     with cli_state(ctx).runtime_session() as session:
-        names = runs.due_strategies(session, backups)
+        names = due_strategies(session, backups)
         if not names:
             click.echo("no backup is due")
             return
