@@ -112,11 +112,11 @@ def _log_to_stderr(logger: logging.Logger) -> None:
     logger.addHandler(handler)
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is when a record comes (Flask's handler does too:
     a test's CliRunner swaps it for each command)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
