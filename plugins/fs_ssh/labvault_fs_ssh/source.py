@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _lost() -> tuple[type[BaseException], ...]:
+_Errors = tuple[type[BaseException], ...]
+
+
+def _lost() -> _Errors:
     """What paramiko raises when the connection under a request is gone: worth one more
     try on a fresh connection. A timeout is not among them: the peer may be frozen, and a
     second wait would double what the caller waits."""
@@ -100,6 +103,7 @@ class SshSource(FileSource):
         with self._lock:
             for attempt in (1, 2):
                 connection = self._connected()
+                lost_or_failed: _Errors = (*_lost(), OSError)  # paramiko is imported by now
                 try:
                     if self._root is None:
                         self._root = connection.sftp.normalize(self.options["root"])
@@ -107,7 +111,7 @@ class SshSource(FileSource):
                 except _TIMEOUT:
                     self._drop(connection)  # a late answer would confuse the next request
                     raise self._timed_out() from None
-                except (*_lost(), OSError) as error:
+                except lost_or_failed as error:
                     # paramiko says "Socket is closed" or "Server connection dropped"
                     # without an errno; an SFTP status comes with the connection alive
                     lost = isinstance(error, _lost()) or not connection.is_active()
@@ -275,12 +279,13 @@ class _RemoteFile(io.RawIOBase):
         return size
 
     def _guarded(self, read: Callable[[], T]) -> T:
+        lost_or_failed: _Errors = (*_lost(), OSError)  # paramiko is imported by now
         try:
             return read()
         except _TIMEOUT:
             self._break()
             raise self._source._timed_out() from None
-        except (*_lost(), OSError) as error:
+        except lost_or_failed as error:
             self._break()
             raise self._source._lost(error) from None
 
