@@ -41,7 +41,7 @@ T = TypeVar("T")
 _Errors = tuple[type[BaseException], ...]
 
 
-def _lost() -> _Errors:
+def _lost_connection() -> _Errors:
     """What paramiko raises when the connection under a request is gone: worth one more
     try on a fresh connection. A timeout is not among them: the peer may be frozen, and a
     second wait would double what the caller waits."""
@@ -103,7 +103,7 @@ class SshSource(FileSource):
         with self._lock:
             for attempt in (1, 2):
                 connection = self._connected()
-                lost_or_failed: _Errors = (*_lost(), OSError)  # paramiko is imported by now
+                lost_or_failed: _Errors = (*_lost_connection(), OSError)  # paramiko is in by now
                 try:
                     if self._root is None:
                         self._root = connection.sftp.normalize(self.options["root"])
@@ -114,7 +114,7 @@ class SshSource(FileSource):
                 except lost_or_failed as error:
                     # paramiko says "Socket is closed" or "Server connection dropped"
                     # without an errno; an SFTP status comes with the connection alive
-                    lost = isinstance(error, _lost()) or not connection.is_active()
+                    lost = isinstance(error, _lost_connection()) or not connection.is_active()
                     if isinstance(error, OSError) and not lost:
                         raise self._failure(path, error) from None
                     self._drop(connection)
@@ -279,7 +279,7 @@ class _RemoteFile(io.RawIOBase):
         return size
 
     def _guarded(self, read: Callable[[], T]) -> T:
-        lost_or_failed: _Errors = (*_lost(), OSError)  # paramiko is imported by now
+        lost_or_failed: _Errors = (*_lost_connection(), OSError)  # paramiko is in by now
         try:
             return read()
         except _TIMEOUT:
