@@ -352,12 +352,12 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
 def test_a_strategy_is_due_once_its_last_success_is_older_than_its_frequency(site):
     app = site()
     with app.app_context():
-        assert runs.due_strategies(get_session(), backups_of(app)) == ["nightly"]
+        assert strategies.due_strategies(get_session(), backups_of(app)) == ["nightly"]
     run(app)
     with app.app_context():
-        assert runs.due_strategies(get_session(), backups_of(app)) == []
+        assert strategies.due_strategies(get_session(), backups_of(app)) == []
         later = utcnow() + strategies.interval("1d")
-        assert runs.due_strategies(get_session(), backups_of(app), later) == ["nightly"]
+        assert strategies.due_strategies(get_session(), backups_of(app), later) == ["nightly"]
 
 
 def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):

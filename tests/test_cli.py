@@ -633,37 +633,99 @@ def test_inventory_import_reports_and_a_dry_run_writes_nothing(upgraded_site: Si
 
 # --- what a command costs ----------------------------------------------------------------
 
-#: Run ``labvault ARGS`` in-process; then print which of Flask and flask-smorest
-#: (the app and its API documents) the command imported, as JSON on stderr's last line.
+#: What a command that serves no HTTP does without: Flask, flask-smorest and apispec (the
+#: app and its API documents), the app factory, and the heavy libraries of plugins.
+NOT_NEEDED = (
+    "flask",
+    "flask_smorest",
+    "apispec",
+    "labvault.app",
+    "labvault.backups.runs",
+    "requests",
+    "authlib",
+    "openpyxl",
+    "numpy",
+)
+
+#: Run ``labvault ARGS`` in-process; then print which of NOT_NEEDED the command imported,
+#: as JSON on stderr's last line.
 IMPORTS_OF_A_COMMAND = """
 import atexit, json, sys
 atexit.register(lambda: print(json.dumps(
-    sorted(m for m in ("flask", "flask_smorest", "apispec") if m in sys.modules)
+    sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)
 ), file=sys.stderr))
 from labvault.cli import main
-main(sys.argv[1:])
+main(sys.argv[2:])
 """
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [(["--help"], "Commands:"), (["audit"], "no audit events"), (["users", "--help"], "create")],
-)
-def test_commands_that_need_no_app_import_neither_flask_nor_the_api_docs(
-    upgraded_site: Site, args: list[str], says: str
-) -> None:
+def imports_of(
+    site: Site, *args: str, modules: tuple[str, ...] = NOT_NEEDED
+) -> tuple[str, list[str]]:
+    """The output of ``labvault ARGS`` and which of ``modules`` it imported."""
     result = subprocess.run(
-        [sys.executable, "-c", IMPORTS_OF_A_COMMAND, *args],
-        cwd=upgraded_site.root,
-        env=upgraded_site.environ(),
+        [sys.executable, "-c", IMPORTS_OF_A_COMMAND, json.dumps(modules), *args],
+        cwd=site.root,
+        env=site.environ(),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert says in result.stdout
-    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
+    imported: list[str] = json.loads(result.stderr.strip().splitlines()[-1])
+    return result.stdout, imported
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--help"], "Commands:"),
+        (["audit"], "no audit events"),
+        (["users", "--help"], "create"),
+        (["users", "list"], "no users"),
+        (["backup", "due"], "no backup is due"),
+    ],
+)
+def test_commands_that_need_no_app_import_neither_flask_nor_the_api_docs(
+    upgraded_site: Site, args: list[str], says: str
+) -> None:
+    output, imported = imports_of(upgraded_site, *args)
+    assert says in output
+    assert imported == []
+
+
+def test_a_command_on_the_runtime_imports_no_heavy_library_of_an_enabled_plugin(
+    upgraded_site: Site,
+) -> None:
+    site = upgraded_site
+    site.settings.update(
+        PLUGINS=["auth_github", "inventory_cheminventory"],
+        PUBLIC_URL="https://lab.example.org",
+        AUTH_PROVIDERS={
+            "github": {"type": "github", "client_id": "lab-app", "client_secret": "s" * 40}
+        },
+        INVENTORY_IMPORTERS={"stores": {"type": "cheminventory"}},
+        BACKUP_STRATEGIES={
+            "nightly": {
+                "frequency": "1d",
+                "retention": 2,
+                "target": {"type": "local", "path": str(site.root / "backups")},
+            }
+        },
+    )
+    site.write_config()
+    site.ok("users", "create", "keeper@lab.org", "--role", "manager")
+    assert "(strategy nightly): 1 rows" in site.ok("backup", "create", "--strategy", "nightly")
+
+    # the plugins are enabled (imported, their types registered), their libraries are not
+    plugins = ("labvault_auth_github.provider", "labvault_inventory_cheminventory.sheets")
+    output, imported = imports_of(site, "backup", "due", modules=NOT_NEEDED + plugins)
+    assert output == "no backup is due\n"
+    assert imported == sorted(plugins)
+    output, imported = imports_of(site, "users", "list", modules=NOT_NEEDED + plugins)
+    assert "keeper@lab.org" in output
+    assert imported == sorted(plugins)
 
 
 def test_the_cli_role_names_are_the_roles() -> None:

@@ -22,7 +22,6 @@ from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin import service as signin
 from labvault.signin.urls import check_next_url, external_url
 from labvault.versions import service as versions
-from labvault.web.delivery import deliver
 
 
 class Core(Protocol):
@@ -114,6 +113,9 @@ class CoreHost(Host):
     def sign_in_response(
         self, identity: Identity, *, next_url: str | None = None, link_user_id: int | None = None
     ) -> Any:
+        # the web layer (Flask) only where a response is made: the CLI runs without it
+        from labvault.web.delivery import deliver
+
         next_url = self.check_next_url(next_url)
         return deliver(self.sign_in(identity, link_user_id=link_user_id), next_url)
 

@@ -10,7 +10,6 @@ of the server (:func:`start_strategy`).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -237,19 +236,6 @@ def _previous(repository: Repository) -> Previous | None:
     return Previous(
         repository.manifest(newest), lambda sha256: repository.chunk_key(sha256) in stored
     )
-
-
-def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:
-    """Strategies whose last success is older than their frequency (or that never ran)."""
-    now = now or utcnow()
-    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
-    due = []
-    for name, strategy in backups.strategies().items():
-        state = states.get(name)
-        last = state.last_success_at if state else None
-        if last is None or now - last >= strategy.frequency:
-            due.append(name)
-    return due
 
 
 def create_archive(

@@ -14,19 +14,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from labvault.backups.codec import Passphrase
+from labvault.backups.models import BackupState
 from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
-from labvault.db import Database
+from labvault.db import Database, utcnow
 from labvault.errors import NotFound
 from labvault.files.storage import FileStore
 from labvault.plugin import BackupTarget
 from labvault.registry import BACKUP_TARGETS, Registry
 from labvault.settings import INTERVAL_PATTERN
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -106,3 +110,17 @@ class Backups:
         """The settings as a snapshot keeps them: without the secrets the schemas of this
         server's plugins and types declare, URL passwords, or secret-named values."""
         return public_config(self.settings, self.registry.settings_schemas(self.settings))
+
+
+def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:
+    """Strategies whose last success is older than their frequency (or that never ran).
+    (Here, not with the runs: ``labvault backup due`` with nothing due imports no more.)"""
+    now = now or utcnow()
+    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    due = []
+    for name, strategy in backups.strategies().items():
+        state = states.get(name)
+        last = state.last_success_at if state else None
+        if last is None or now - last >= strategy.frequency:
+            due.append(name)
+    return due

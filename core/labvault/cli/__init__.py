@@ -54,7 +54,7 @@ class LabvaultGroup(click.Group):
             try:
                 if not _names_plugins():  # then no app is needed to know there are none
                     raise ConfigError([])
-                plugins = cli_state(ctx).app().extensions["labvault"].plugins
+                plugins = cli_state(ctx).runtime().plugins
                 for _, answer in plugins.call("labvault_cli_commands")[0]:
                     for command in answer or ():
                         commands[command.name or ""] = command

@@ -45,20 +45,19 @@ def _backups(ctx: click.Context) -> Any:
     """The app's :class:`~labvault.backups.strategies.Backups`."""
     from labvault.backups.strategies import Backups
 
-    state = cli_state(ctx).app().extensions["labvault"]
+    state = cli_state(ctx).runtime()
     return Backups.configured(state.settings, state.registry, state.database)
 
 
-def _run_strategies(backups: Any, names: list[str]) -> None:
+def _run_strategies(session: Any, backups: Any, names: list[str]) -> None:
     from labvault.audit.service import CLI
     from labvault.backups import runs
-    from labvault.web.session import get_session
 
     failed = 0
     for name in names:
         bars = Bars()
         try:
-            report = runs.run_strategy(get_session(), backups, name, bars, actor=CLI)
+            report = runs.run_strategy(session, backups, name, bars, actor=CLI)
         except LabvaultError as exc:
             bars.close()
             failed += 1
@@ -94,7 +93,7 @@ def backup_create(
     if strategy and output_path:
         raise click.UsageError("give --strategy or --output-path, not both")
     backups = _backups(ctx)
-    with cli_state(ctx).app().app_context():
+    with cli_state(ctx).runtime_session() as session:
         if output_path is not None:
             bars = Bars()
             report = runs.create_archive(backups, output_path, compression_level, bars)
@@ -106,23 +105,22 @@ def backup_create(
             raise LabvaultError("no backup strategies are configured (BACKUP_STRATEGIES)")
         if strategy:
             backups.strategy(strategy)
-        _run_strategies(backups, names)
+        _run_strategies(session, backups, names)
 
 
 @backup.command("due")
 @click.pass_context
 def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
-    from labvault.backups import runs
-    from labvault.web.session import get_session
+    from labvault.backups.strategies import due_strategies
 
     backups = _backups(ctx)
-    with cli_state(ctx).app().app_context():
-        names = runs.due_strategies(get_session(), backups)
+    with cli_state(ctx).runtime_session() as session:
+        names = due_strategies(session, backups)
         if not names:
             click.echo("no backup is due")
             return
-        _run_strategies(backups, names)
+        _run_strategies(session, backups, names)
 
 
 @backup.command("list")
@@ -226,12 +224,10 @@ def backup_adopt(ctx: click.Context, strategy: str) -> None:
     on, and the other installation's are refused."""
     from labvault.audit.service import CLI
     from labvault.backups.installation import adopt, installation_id
-    from labvault.web.session import get_session
 
     backups = _backups(ctx)
-    with cli_state(ctx).app().app_context():
+    with cli_state(ctx).runtime_session() as session:
         repository = backups.strategy(strategy).repository()
-        session = get_session()
         taken = adopt(session, strategy, repository, actor=CLI)
         own = installation_id(session)
     if taken is None:
@@ -297,7 +293,6 @@ def backup_restore(
 
     from labvault.backups import restore, runs
     from labvault.backups.snapshot import temporary_folder
-    from labvault.web.session import get_session
 
     if latest and (snapshot or from_archive):
         raise click.UsageError("--latest takes the newest snapshot: give no SNAPSHOT with it")
@@ -307,7 +302,7 @@ def backup_restore(
         )
     started = time.monotonic()
     backups = _backups(ctx)
-    with cli_state(ctx).app().app_context():
+    with cli_state(ctx).runtime_session() as session:
         if from_archive is not None:
             source: Any = restore.ArchiveSource(from_archive)
         else:
@@ -334,7 +329,7 @@ def backup_restore(
             source.close()
         origin = f"archive {from_archive.name}" if from_archive else f"strategy {strategy}"
         runs.record_restore(
-            get_session(),
+            session,
             report.snapshot,
             origin,
             rows=report.rows,

@@ -1,13 +1,18 @@
-"""What every command shares: the CLI's state (the settings, and the app made once, on
-first use), reached from a command's click context with :func:`cli_state`.
+"""What every command shares: the CLI's state (the settings; the runtime and the app,
+each made once, on first use), reached from a command's click context with
+:func:`cli_state`.
 
-A command imports what it needs when it runs, and builds the app only when it needs one
-(its plugins, an app context): a command's module is imported for ``labvault --help``
-too, and the app and its imports are most of what a command costs.
+A command imports what it needs when it runs. One that serves no HTTP runs on the
+runtime (:mod:`labvault.runtime`: the plugins, the database, the token signer); only one
+that needs the app (URLs, an app context for a plugin's command) builds it: a command's
+module is imported for ``labvault --help`` too, and the app and its imports (Flask,
+flask-smorest, every route) were most of what a command cost.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,26 +23,44 @@ if TYPE_CHECKING:
     from flask import Flask
     from sqlalchemy.orm import Session
 
+    from labvault.runtime import LabvaultState
+
+#: Flask's own format for the app's logger, which a command without the app keeps.
+LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"
+
 
 class CLIState:
     def __init__(self, dev: bool) -> None:
         self.dev = dev
         self._app: Flask | None = None
+        self._runtime: LabvaultState | None = None
         self._settings: dict[str, Any] | None = None
 
-    def app(self) -> Flask:
-        if self._app is None:
-            from labvault.app import create_app
+    def runtime(self) -> LabvaultState:
+        """The enabled plugins, the database and the token signer, without the app (the
+        app's, once it is built)."""
+        if self._runtime is None:
+            from labvault.runtime import configure_logging, load_plugins, start_runtime
 
+            settings = self.settings()
+            plugins = load_plugins(settings)
             # migrations, backups and imports may take longer than a request
-            self._app = create_app(dev=self.dev, bounded=False)
+            self._runtime = start_runtime(settings, plugins, bounded=False)
+            logger = logging.getLogger("labvault")
+            _log_to_stderr(logger)  # first, as Flask does when the app's logger is made
+            configure_logging(logger, settings)
+        return self._runtime
+
+    def app(self) -> Flask:
+        """The app, on the runtime (the same plugins and database)."""
+        if self._app is None:
+            from labvault.app import build_app
+
+            self._app = build_app(self.runtime())
         return self._app
 
     def settings(self) -> dict[str, Any]:
         """The settings (config.py and the environment), read once."""
-        if self._app is not None:
-            settings: dict[str, Any] = self._app.extensions["labvault"].settings
-            return settings
         if self._settings is None:
             from labvault.settings import load_settings
 
@@ -47,12 +70,10 @@ class CLIState:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A database session of its own, for a command that only reads rows: no app and
-        no plugins (the app's session, in its app context, when the app is built)."""
-        if self._app is not None:
-            from labvault.web.session import get_session
-
-            with self._app.app_context():
-                yield get_session()
+        no plugins (the runtime's database, when it is built)."""
+        if self._runtime is not None:
+            with self.runtime_session() as session:
+                yield session
             return
         from labvault.db import Database
 
@@ -62,6 +83,46 @@ class CLIState:
                 yield session
         finally:
             database.dispose()
+
+    @contextmanager
+    def runtime_session(self) -> Iterator[Session]:
+        """A session of the runtime's database, as an app context's is (its audit events
+        name no client), closed at the end."""
+        from labvault.audit.service import CLIENT
+
+        session = self.runtime().database.sessionmaker(info={CLIENT: None})
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def _log_to_stderr(logger: logging.Logger) -> None:
+    """What Flask adds to the app's logger when nothing handles its level: a handler
+    writing to stderr in Flask's format (so a command's log lines read as they did when
+    every command built the app)."""
+    level = logger.getEffectiveLevel()
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(handler.level <= level for handler in current.handlers):
+            return
+        current = current.parent if current.propagate else None
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes (Flask's handler does too:
+    a test's CliRunner swaps it for each command)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # StreamHandler's constructor sets it
 
 
 def cli_state(ctx: click.Context) -> CLIState:

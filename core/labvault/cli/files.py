@@ -28,14 +28,13 @@ def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
     """Remove files no item, block or version refers to, and their content."""
     from labvault.audit.service import CLI
     from labvault.files_gc import collect_garbage
-    from labvault.web.session import get_session
 
-    app = cli_state(ctx).app()
-    with app.app_context():
+    state = cli_state(ctx)
+    with state.runtime_session() as session:
         try:
             report = collect_garbage(
-                get_session(),
-                app.extensions["labvault"].file_store,
+                session,
+                state.runtime().file_store,
                 grace_seconds=grace_seconds,
                 dry_run=dry_run,
                 actor=CLI,

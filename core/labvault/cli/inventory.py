@@ -34,15 +34,12 @@ def inventory_import(
     from labvault.auth.models import Role
     from labvault.inventory.service import Importers, import_file
     from labvault.users.service import find_user
-    from labvault.web.session import get_session
 
     def progress(rows: int) -> None:
         click.echo(f"\r{rows} rows read", nl=False, err=True)
 
-    app = cli_state(ctx).app()
-    state = app.extensions["labvault"]
-    with app.app_context():
-        session = get_session()
+    state = cli_state(ctx).runtime()
+    with cli_state(ctx).runtime_session() as session:
         user = find_user(session, who)
         if not user.is_active or not user.has_role(Role.MANAGER):
             raise LabvaultError(f"{who} is not an active manager or admin")

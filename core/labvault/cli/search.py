@@ -23,7 +23,7 @@ def search_reindex(ctx: click.Context) -> None:
     from labvault.search import engine_in_use, reindex
 
     started = time.monotonic()
-    engine = cli_state(ctx).app().extensions["labvault"].database.engine
+    engine = cli_state(ctx).runtime().database.engine
     used = engine_in_use(engine)
     if used != "mroonga":
         click.echo(f"search: {engine_name(used)}, kept in step by the database: nothing to do")

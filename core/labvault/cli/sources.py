@@ -19,12 +19,10 @@ def sources() -> None:
 def sources_list(ctx: click.Context) -> None:
     """Show every file source and the state of its listing."""
     from labvault.sources.service import FileSources, source_infos
-    from labvault.web.session import get_session
 
-    app = cli_state(ctx).app()
-    state = app.extensions["labvault"]
-    with app.app_context():
-        infos = source_infos(get_session(), FileSources.configured(state.settings, state.registry))
+    state = cli_state(ctx).runtime()
+    with cli_state(ctx).runtime_session() as session:
+        infos = source_infos(session, FileSources.configured(state.settings, state.registry))
     if not infos:
         click.echo("no file sources (FILE_SOURCES is empty)")
         return
@@ -50,12 +48,10 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
 
     from labvault.sources import listing
     from labvault.sources.service import FileSources
-    from labvault.web.session import get_session
 
-    app = cli_state(ctx).app()
-    state = app.extensions["labvault"]
-    sources = FileSources.configured(state.settings, state.registry)
-    with app.app_context():
+    runtime = cli_state(ctx).runtime()
+    sources = FileSources.configured(runtime.settings, runtime.registry)
+    with cli_state(ctx).runtime_session() as session:
         names = [name] if name else list(sources.instances)
         synced = failed = entries = 0
         for each in names:
@@ -66,7 +62,7 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
                 click.echo(f"\r{label}: {count} entries", nl=False, err=True)
 
             try:
-                done = listing.rebuild(get_session(), each, source, progress)
+                done = listing.rebuild(session, each, source, progress)
             except LabvaultError as exc:
                 failed += 1
                 click.echo(f"\n{each}: failed: {exc}", err=True)
@@ -77,7 +73,7 @@ def sources_sync(ctx: click.Context, name: str | None) -> None:
             if not done:
                 click.echo(f"{each}: skipped, another process is rebuilding it")
                 continue
-            state = listing.state_of(get_session(), each)
+            state = listing.state_of(session, each)
             count = state.entry_count if state is not None else 0
             synced, entries = synced + 1, entries + count
             click.echo(f"{each}: {count} entries in {time.monotonic() - started:.1f} s")

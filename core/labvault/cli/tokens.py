@@ -30,18 +30,15 @@ def tokens_issue(ctx: click.Context, email: str, minutes: int | None) -> None:
     """
     import datetime as dt
 
-    from flask import current_app
-
     from labvault.auth.service import start_session
     from labvault.users.service import find_user
-    from labvault.web.session import get_session
 
-    with cli_state(ctx).app().app_context():
-        session = get_session()
+    state = cli_state(ctx)
+    with state.runtime_session() as session:
         user = find_user(session, email)
         if not user.is_active:
             raise LabvaultError(f"{user.email or f'user {user.id}'} is deactivated")
-        signer = current_app.extensions["labvault"].signer
+        signer = state.runtime().signer
         lifetime = dt.timedelta(minutes=minutes) if minutes else signer.lifetime
         # the refresh token is not shown: the session ends with this token
         tokens = start_session(session, signer, user, lifetime, access_lifetime=lifetime)

@@ -29,10 +29,9 @@ def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
     """Create an active user."""
     from labvault.auth.models import Role
     from labvault.users.service import create_user
-    from labvault.web.session import get_session
 
-    with cli_state(ctx).app().app_context():
-        user = create_user(get_session(), email, display_name=name, role=Role(role))
+    with cli_state(ctx).runtime_session() as session:
+        user = create_user(session, email, display_name=name, role=Role(role))
         click.echo(f"created user {user.id} {user.email} ({user.role.value})")
 
 
@@ -41,10 +40,8 @@ def users_create(ctx: click.Context, email: str, role: str, name: str) -> None:
 def users_list(ctx: click.Context) -> None:
     """List users."""
     from labvault.users.service import list_users
-    from labvault.web.session import get_session
 
-    with cli_state(ctx).app().app_context():
-        session = get_session()
+    with cli_state(ctx).runtime_session() as session:
         rows = [
             (u.id, u.email or "-", u.display_name, u.role.value, u.status.value)
             for u in session.scalars(list_users())
@@ -82,19 +79,16 @@ def users_deactivate(ctx: click.Context, who: str) -> None:
 
 def _change_user(ctx: click.Context, who: str, **changes: str) -> None:
     """Apply ``changes`` (a role or status, by its value) to a user and say so."""
-    from flask import current_app
-
     from labvault.audit.service import CLI
     from labvault.auth.models import Role, Status
     from labvault.users.service import find_user, update_user
-    from labvault.web.session import get_session
 
     kinds: dict[str, Any] = {"role": Role, "status": Status}
     values = {name: kinds[name](value) for name, value in changes.items()}
 
-    with cli_state(ctx).app().app_context():
-        session = get_session()
-        signer = current_app.extensions["labvault"].signer
+    state = cli_state(ctx)
+    with state.runtime_session() as session:
+        signer = state.runtime().signer
         user = find_user(session, who, for_update=True)
         user = update_user(session, signer, user, actor=CLI, **values)
         name = user.email or f"user {user.id}"

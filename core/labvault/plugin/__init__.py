@@ -42,6 +42,8 @@ Example plugin module::
         host.logger.info("XRD patterns at %s Å", host.options["wavelength"])
 """
 
+from typing import TYPE_CHECKING, Any
+
 from labvault.archives import DEFAULT_MAX_COMPRESSION_RATIO, check_zip_archive
 from labvault.emails import InvalidEmail, normalize_email, normalize_email_domain
 from labvault.errors import (
@@ -68,7 +70,6 @@ from labvault.plugin._auth_providers import (
 )
 from labvault.plugin._backup_targets import BACKUP_KEY_PATTERN, BackupTarget, check_backup_key
 from labvault.plugin._block_types import BlockFile, BlockType
-from labvault.plugin._blueprint import Blueprint
 from labvault.plugin._fields import Secret, SecretValue
 from labvault.plugin._file_sources import (
     FileSource,
@@ -83,10 +84,26 @@ from labvault.plugin._inventory_importers import InventoryImporter, InventoryRec
 from labvault.plugin._markers import hookimpl
 from labvault.plugin._types import PluginType
 
+if TYPE_CHECKING:
+    from labvault.plugin._blueprint import Blueprint
+
 API_VERSION = "2.0"
 """Version of this plugin API (major.minor). A new minor version only adds; a new major
 version may change what exists. Plugins declare the range they need as
 ``LABVAULT_PLUGIN_API``; see plugins/README.md and CHANGELOG.md."""
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`Blueprint` is imported on first use: flask-smorest (and Flask, webargs,
+    apispec) cost more than the rest of this API, and a plugin that serves no routes, or
+    a CLI command that serves none, does without them."""
+    if name == "Blueprint":
+        from labvault.plugin._blueprint import Blueprint
+
+        globals()["Blueprint"] = Blueprint
+        return Blueprint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "API_VERSION",

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # a plugin that never opens a session need not import SQLAlchemy's ORM
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
 from labvault.plugin import Unauthenticated, Unavailable
+
+# requests and Authlib (with cryptography) are imported by a sign-in, not when the
+# plugin is enabled: a CLI command or a server worker that signs nobody in does without
+if TYPE_CHECKING:
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session
 
 #: read:user for the account, user:email for private addresses, read:org for
 #: memberships that are not public.
@@ -76,6 +79,8 @@ class GitHubClient:
         self.logger = logger
 
     def _oauth(self, redirect_uri: str) -> OAuth2Session:
+        from authlib.integrations.requests_client import OAuth2Session
+
         return OAuth2Session(
             self.client_id,
             self.client_secret,
@@ -103,6 +108,9 @@ class GitHubClient:
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> str:
         """The access token GitHub gives for the sign-in's code."""
+        import requests
+        from authlib.integrations.base_client import OAuthError
+
         url = f"{self.web_url}/login/oauth/access_token"
         with self._oauth(redirect_uri) as oauth:
             try:
@@ -139,6 +147,8 @@ class GitHubClient:
 
     def account(self, access_token: str) -> GitHubAccount:
         """Who the access token belongs to: account, verified primary email, organisations."""
+        import requests
+
         with requests.Session() as session:
             session.headers.update({**API_HEADERS, "Authorization": f"Bearer {access_token}"})
             user, _ = self._get_json(session, f"{self.api_url}/user")
@@ -173,6 +183,8 @@ class GitHubClient:
 
     def _get_json(self, session: requests.Session, url: str) -> tuple[Any, str | None]:
         """The JSON body of a GET of the API, and the URL of its next page (Link header)."""
+        import requests
+
         failed = f"GET {urlsplit(url).path} failed"
         try:
             response = session.get(url, timeout=self.timeout)

@@ -11,14 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import requests
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from labvault.plugin import Unavailable
 
 from labvault_auth_oidc.options import usable_url
+
+if TYPE_CHECKING:  # requests and joserfc are imported by the first fetch
+    from joserfc.jwk import KeySet
 
 #: How long a fetched discovery document or key set is used before it is fetched again.
 CACHE_LIFETIME = 3600.0
@@ -76,6 +76,8 @@ class Cached(Generic[T]):
 
 def fetch_json(url: str, issuer: str, what: str, timeout: float) -> dict[str, Any]:
     """GET a JSON object, or Unavailable naming the issuer (never the answer's content)."""
+    import requests
+
     try:
         answer = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
     except requests.RequestException as error:
@@ -140,6 +142,9 @@ def discover(issuer: str, timeout: float) -> ProviderMetadata:
 
 def fetch_key_set(jwks_uri: str, issuer: str, timeout: float) -> KeySet:
     """The provider's public keys (its JWK set)."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     document = fetch_json(jwks_uri, issuer, "key set", timeout)
     try:
         return KeySet.import_key_set(document)  # type: ignore[arg-type]

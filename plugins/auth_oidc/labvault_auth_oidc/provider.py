@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import marshmallow as ma
-import requests
-from authlib.integrations.requests_client import OAuth2Session, OAuthError
-from joserfc.jwk import KeySet
 from labvault.plugin import (
     AuthorizationCallback,
     AuthorizationRequest,
@@ -25,8 +22,13 @@ from labvault_auth_oidc.discovery import (
     discover,
     fetch_key_set,
 )
-from labvault_auth_oidc.id_token import Expected, verified_claims
 from labvault_auth_oidc.options import OpenIDOptions, admitted
+
+# requests, Authlib and joserfc (with cryptography) are imported by a sign-in, not when
+# the plugin is enabled: a CLI command or a worker that signs nobody in does without
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
+    from joserfc.jwk import KeySet
 
 
 class OpenIDProvider(AuthProvider):
@@ -61,6 +63,8 @@ class OpenIDProvider(AuthProvider):
         return float(self.options["timeout"])
 
     def _client(self, redirect_uri: str, metadata: ProviderMetadata) -> OAuth2Session:
+        from authlib.integrations.requests_client import OAuth2Session
+
         secret = self.options.get("client_secret")
         return OAuth2Session(
             self.options["client_id"],
@@ -83,6 +87,8 @@ class OpenIDProvider(AuthProvider):
         return str(url)
 
     def identity_from_callback(self, callback: AuthorizationCallback) -> Identity:
+        from labvault_auth_oidc.id_token import Expected, verified_claims
+
         code = callback.params.get("code")
         if not code:
             raise Unauthenticated(f"{self.label} sent no sign-in code back; start again")
@@ -111,6 +117,9 @@ class OpenIDProvider(AuthProvider):
         self, code: str, callback: AuthorizationCallback, metadata: ProviderMetadata
     ) -> Mapping[str, Any]:
         """The token endpoint's answer for ``code`` (with the PKCE verifier)."""
+        import requests
+        from authlib.integrations.requests_client import OAuthError
+
         try:
             with self._client(callback.redirect_uri, metadata) as client:
                 tokens: Mapping[str, Any] = client.fetch_token(

@@ -14,9 +14,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
+# boto3, s3transfer and botocore's configuration (~170 ms) are imported by the target's
+# first request, not when the plugin is enabled; botocore's exceptions alone cost little
 from botocore.exceptions import BotoCoreError, ClientError
 from labvault.plugin import (
     BACKUP_KEY_PATTERN,
@@ -121,14 +120,7 @@ class S3Bucket(BackupTarget):
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._bucket_seen = False
-        self._transfer = TransferConfig(
-            multipart_threshold=options["multipart_threshold"],
-            multipart_chunksize=options["multipart_chunksize"],
-            max_concurrency=4,
-            preferred_transfer_client="classic",  # the CRT client would ignore these settings
-        )
-        # parts read ahead of the uploads: memory stays near 5 x multipart_chunksize
-        self._transfer.max_in_memory_upload_chunks = 4
+        self._transfer: Any = None
         extra = {
             "StorageClass": options["storage_class"],
             "ServerSideEncryption": options["server_side_encryption"],
@@ -151,7 +143,27 @@ class S3Bucket(BackupTarget):
                 client = self._client
         return client
 
+    def _transfer_config(self) -> Any:
+        """boto3's managed transfer settings for this target's uploads (made once)."""
+        if self._transfer is None:
+            from boto3.s3.transfer import TransferConfig
+
+            options = self.options
+            transfer = TransferConfig(
+                multipart_threshold=options["multipart_threshold"],
+                multipart_chunksize=options["multipart_chunksize"],
+                max_concurrency=4,
+                preferred_transfer_client="classic",  # the CRT client would ignore these
+            )
+            # parts read ahead of the uploads: memory stays near 5 x multipart_chunksize
+            transfer.max_in_memory_upload_chunks = 4
+            self._transfer = transfer
+        return self._transfer
+
     def _new_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
         options = self.options
         session = boto3.session.Session(
             aws_access_key_id=options["access_key_id"],
@@ -194,7 +206,7 @@ class S3Bucket(BackupTarget):
                 self.bucket,
                 self._key(key),
                 ExtraArgs=self._extra_args,
-                Config=self._transfer,
+                Config=self._transfer_config(),
             )
         except BaseException as error:
             # the stream's own failure passes as it is, even one of botocore's

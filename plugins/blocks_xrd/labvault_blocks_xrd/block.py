@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import marshmallow as ma
-import numpy as np
 from labvault.plugin import BlockFile, BlockType, ProcessingError
 
 from labvault_blocks_xrd.peaks import CU_K_ALPHA1, PeakSearch, find
-from labvault_blocks_xrd.reading import read_pattern
+
+# NumPy (and the readers built on it) are imported by the first pattern analysed, not
+# when the plugin is enabled: a server or command that analyses none does without
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The specification follows Vega-Lite 5 (its "$schema" address is left out, as the
 #: core's tabular block type does: it is optional, and no outside host is named).
@@ -86,6 +89,8 @@ class XRD(BlockType):
     def compute(self, data: Mapping[str, Any], files: list[BlockFile]) -> dict[str, Any]:
         if not files:  # the client attaches the file later
             return {"file": None, "peaks": [], "wavelength": None, "plot": None}
+        from labvault_blocks_xrd.reading import read_pattern
+
         file = files[0]
         with self.host.files.open(file.sha256) as stream:
             raw = stream.read()
@@ -136,6 +141,8 @@ class XRD(BlockType):
 def decimate(two_theta: np.ndarray, intensity: np.ndarray, limit: int) -> np.ndarray:
     """Indices of at most ``limit`` points, in order: the first, the last and the lowest
     and highest point of equal runs in between, so that peaks survive."""
+    import numpy as np
+
     count = len(two_theta)
     if count <= limit:
         return np.arange(count)

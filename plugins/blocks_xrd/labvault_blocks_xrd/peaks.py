@@ -12,9 +12,11 @@ points, and its FWHM is the width at half its prominence (as ``find_peaks`` meas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+# NumPy is imported by the first pattern analysed, not when the plugin is enabled
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Cu K-alpha1, the most common laboratory source (Å).
 CU_K_ALPHA1 = 1.5406
@@ -22,11 +24,15 @@ CU_K_ALPHA1 = 1.5406
 
 def d_spacing(two_theta: np.ndarray | float, wavelength: float) -> np.ndarray | float:
     """d (Å) = λ / (2 sin θ), for 2θ in degrees."""
+    import numpy as np
+
     return wavelength / (2 * np.sin(np.radians(two_theta) / 2))
 
 
 def scattering_vector(two_theta: np.ndarray | float, wavelength: float) -> np.ndarray | float:
     """Q (1/Å) = 4π sin θ / λ, for 2θ in degrees."""
+    import numpy as np
+
     return 4 * np.pi * np.sin(np.radians(two_theta) / 2) / wavelength
 
 
@@ -49,6 +55,8 @@ def find(
 ) -> list[dict[str, Any]]:
     """The peaks of a pattern (2θ increasing), by position: 2θ, d, Q, height, FWHM and
     prominence; heights are intensities at the refined position, FWHM in degrees 2θ."""
+    import numpy as np
+
     span = float(np.ptp(intensity))
     if span == 0:
         return []
@@ -90,6 +98,8 @@ def _refine(
 ) -> tuple[float, float]:
     """The vertex of a parabola through the peak's top points, or the highest point if the
     fit does not open downwards or its vertex leaves those points."""
+    import numpy as np
+
     top = intensity[peak] - prominence / 4
     start, end = peak, peak
     while start > 0 and intensity[start - 1] >= top:

@@ -10,9 +10,8 @@ import socket
 import stat as stat_module
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import paramiko
 from labvault.plugin import (
     Conflict,
     FileSource,
@@ -27,16 +26,30 @@ from labvault.plugin import (
     relative_to_root,
 )
 
-from labvault_fs_ssh.connection import Connection, Connector
 from labvault_fs_ssh.options import SshOptions
-from labvault_fs_ssh.reading import ReadAhead
+
+# paramiko (with cryptography and PyNaCl, ~200 ms) is imported by the first connection,
+# not when the plugin is enabled: a command or a worker that reads no SSH source does without
+if TYPE_CHECKING:
+    import paramiko
+
+    from labvault_fs_ssh.connection import Connection, Connector
 
 T = TypeVar("T")
 
-#: What paramiko raises when the connection under a request is gone: worth one more try
-#: on a fresh connection. A timeout is not among them: the peer may be frozen, and a
-#: second wait would double what the caller waits.
-_LOST = (EOFError, ConnectionError, paramiko.SSHException)
+
+_Errors = tuple[type[BaseException], ...]
+
+
+def _lost_connection() -> _Errors:
+    """What paramiko raises when the connection under a request is gone: worth one more
+    try on a fresh connection. A timeout is not among them: the peer may be frozen, and a
+    second wait would double what the caller waits."""
+    import paramiko
+
+    return (EOFError, ConnectionError, paramiko.SSHException)
+
+
 _TIMEOUT = (TimeoutError, socket.timeout)
 
 
@@ -51,7 +64,7 @@ class SshSource(FileSource):
 
     def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
         super().__init__(instance_name, options, host)
-        self._connector = Connector(options)
+        self._connector: Connector | None = None  # made with the first connection
         # one connection per source and process, shared by threads (the CLI, tests)
         self._lock = threading.RLock()
         self._connection: Connection | None = None
@@ -69,6 +82,10 @@ class SshSource(FileSource):
         if self._connection is not None and not self._connection.is_active():
             self._drop(self._connection)
         if self._connection is None:
+            if self._connector is None:
+                from labvault_fs_ssh.connection import Connector
+
+                self._connector = Connector(self.options)
             self._connection = self._connector.connect()
         return self._connection
 
@@ -86,6 +103,7 @@ class SshSource(FileSource):
         with self._lock:
             for attempt in (1, 2):
                 connection = self._connected()
+                lost_or_failed: _Errors = (*_lost_connection(), OSError)  # paramiko is in by now
                 try:
                     if self._root is None:
                         self._root = connection.sftp.normalize(self.options["root"])
@@ -93,10 +111,10 @@ class SshSource(FileSource):
                 except _TIMEOUT:
                     self._drop(connection)  # a late answer would confuse the next request
                     raise self._timed_out() from None
-                except (*_LOST, OSError) as error:
+                except lost_or_failed as error:
                     # paramiko says "Socket is closed" or "Server connection dropped"
                     # without an errno; an SFTP status comes with the connection alive
-                    lost = isinstance(error, _LOST) or not connection.is_active()
+                    lost = isinstance(error, _lost_connection()) or not connection.is_active()
                     if isinstance(error, OSError) and not lost:
                         raise self._failure(path, error) from None
                     self._drop(connection)
@@ -239,6 +257,8 @@ class _RemoteFile(io.RawIOBase):
         self._source = source
         self._connection = connection
         self._remote = remote
+        from labvault_fs_ssh.reading import ReadAhead  # paramiko is imported by now
+
         self._blocks = ReadAhead(connection.sftp, remote.handle)
         self._left = b""
         self._broken = False
@@ -259,12 +279,13 @@ class _RemoteFile(io.RawIOBase):
         return size
 
     def _guarded(self, read: Callable[[], T]) -> T:
+        lost_or_failed: _Errors = (*_lost_connection(), OSError)  # paramiko is in by now
         try:
             return read()
         except _TIMEOUT:
             self._break()
             raise self._source._timed_out() from None
-        except (*_LOST, OSError) as error:
+        except lost_or_failed as error:
             self._break()
             raise self._source._lost(error) from None
 

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-import openpyxl
 from labvault.plugin import Invalid, check_zip_archive
 
 Row = Sequence[Any]
@@ -50,6 +49,10 @@ class XlsxSheet:
         self.epoch_1904 = False
 
     def rows(self) -> Iterator[Row]:
+        # openpyxl (and the NumPy and Pillow it imports) when a sheet is read, not when
+        # the plugin is enabled: a server or CLI command that imports nothing pays nothing
+        import openpyxl
+
         with _seekable(self.stream) as stream:
             self._check_archive(stream)
             try:

@@ -1,0 +1,153 @@
+"""What the server and the CLI share, without the web: the settings, the enabled plugins
+and their registry, the database and the token signer (:class:`LabvaultState`).
+
+:func:`labvault.app.create_app` wraps one in a Flask app (its routes, API and
+blueprints); a CLI command that serves no HTTP (``backup due``, ``users``, ``tokens``)
+uses one alone, and so does without Flask, flask-smorest and the API's documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import marshmallow as ma
+import pluggy
+
+from labvault.auth.tokens import TokenSigner
+from labvault.db import Database
+from labvault.errors import ConfigError
+from labvault.files.storage import FileStore
+from labvault.host import CoreHost
+from labvault.loader import build_plugin_manager, call_each
+from labvault.registry import (
+    AUTH_PROVIDERS,
+    KINDS,
+    Kind,
+    Registry,
+    build_registry,
+    plugin_options,
+)
+from labvault.search import keep_search_fresh
+from labvault.settings import load_settings, validate_settings
+from labvault.signin.urls import public_url_problems
+from labvault.versions.service import keep_versions
+
+if TYPE_CHECKING:
+    import flask_smorest
+
+
+@dataclass
+class EnabledPlugins:
+    """The enabled plugins: their plugin manager, hosts and the registry they filled."""
+
+    plugin_manager: pluggy.PluginManager
+    hosts: dict[str, CoreHost]
+    registry: Registry
+
+    def call(self, hook_name: str, **kwargs: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+        """Ask every plugin for its answer to a hook that takes ``host``."""
+        return call_each(self.plugin_manager, hook_name, hosts=self.hosts, **kwargs)
+
+
+@dataclass
+class LabvaultState:
+    """What the app knows beyond Flask's config: ``app.extensions["labvault"]``, or what
+    a CLI command runs on without an app."""
+
+    settings: dict[str, Any]
+    plugins: EnabledPlugins
+    database: Database
+    signer: TokenSigner
+    #: The flask-smorest Api (its spec converts schemas to JSON schema); None without an app.
+    api: flask_smorest.Api | None = None
+
+    @property
+    def registry(self) -> Registry:
+        return self.plugins.registry
+
+    @property
+    def file_store(self) -> FileStore:
+        return FileStore(Path(self.settings["FILE_DIRECTORY"]))
+
+
+def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
+    """Explicit settings are validated as they are; None reads config.py and the environment."""
+    if config is None:
+        return load_settings(dev=dev)
+    return validate_settings(config, dev=dev)
+
+
+def load_plugins(
+    settings: Mapping[str, Any], modules: Mapping[str, ModuleType] | None = None
+) -> EnabledPlugins:
+    """Enable the configured plugins, give each its host and build the registry; every
+    problem in one ConfigError. ``modules``: plugins given as modules (tests), by name."""
+    enabled = settings.get("PLUGINS", [])
+    pm, problems = build_plugin_manager(enabled, modules)
+    schemas, schema_problems = call_each(pm, "labvault_options_schema")
+    loaded = [name for name in enabled if pm.has_plugin(name)]
+    options, option_problems = plugin_options(settings, schemas, loaded)
+    problems += schema_problems + option_problems
+    hosts = {
+        name: CoreHost(name, settings, options.get(name, {})) for name, _ in pm.list_name_plugin()
+    }
+    answers: dict[Kind[Any], list[tuple[str, Any]]] = {}
+    for kind in KINDS:
+        answers[kind], hook_problems = call_each(pm, kind.hook)
+        problems += hook_problems
+    registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
+    registry.option_schemas = {
+        name: schema
+        for name, schema in schemas
+        if isinstance(schema, type) and issubclass(schema, ma.Schema)
+    }
+    problems += registry_problems
+    providers = registry.instances_of(AUTH_PROVIDERS)
+    problems += public_url_problems(settings.get("PUBLIC_URL"), providers)
+    if problems:
+        raise ConfigError(problems)
+    return EnabledPlugins(pm, hosts, registry)
+
+
+def start_runtime(
+    settings: dict[str, Any], plugins: EnabledPlugins, *, bounded: bool = True
+) -> LabvaultState:
+    """The database (its versions and search index kept by listeners) and the token
+    signer for validated settings and loaded plugins; each plugin's host attached to them.
+    ``bounded``: the database's waits are bounded by DATABASE_TIMEOUT."""
+    state = LabvaultState(
+        settings=settings,
+        plugins=plugins,
+        database=Database(
+            settings["DATABASE_URL"], settings["DATABASE_TIMEOUT"] if bounded else None
+        ),
+        signer=TokenSigner.from_settings(settings),
+    )
+    keep_versions(state.database.sessionmaker)
+    keep_search_fresh(state.database.sessionmaker)
+    for host in plugins.hosts.values():
+        host.attach(state)
+    return state
+
+
+def configure_logging(logger: logging.Logger, settings: Mapping[str, Any]) -> None:
+    """LOG_LEVEL, and LOG_FILE opened again by the process that writes next once it was
+    moved or removed (logrotate without copytruncate): each worker process notices on
+    its own."""
+    level = getattr(logging, settings["LOG_LEVEL"])
+    logger.setLevel(level)
+    # the logger is process-wide: replace the file handler of an earlier app, never stack
+    for old in [h for h in logger.handlers if getattr(h, "labvault_log_file", False)]:
+        logger.removeHandler(old)
+        old.close()
+    if settings["LOG_FILE"]:
+        handler = logging.handlers.WatchedFileHandler(settings["LOG_FILE"])
+        handler.labvault_log_file = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
