@@ -210,7 +210,7 @@ def links_of(session: Session, item_id: int, viewer: User | None = None) -> Rela
     ``viewer``, only the relationships to items and the collections they may read."""
     statement = _ALL_LINKS if viewer is None else _viewer_links(viewer)
     related = Related()
-    for row in session.execute(statement, {"item_id": item_id}):
+    for row in session.connection().execute(statement, {"item_id": item_id}):
         if row.kind == _RELATIONSHIP:
             related.relationships.append(
                 _Relationship(
