@@ -38,6 +38,7 @@ from labvault.signin.urls import public_url_problems
 from labvault.versions.service import keep_versions
 from labvault.web.bounds import body_limits
 from labvault.web.browser import guard_signin_routes
+from labvault.web.cookies import CookieSessions
 from labvault.web.session import close_session
 from labvault.web.uploads import UploadRequest
 
@@ -181,6 +182,7 @@ def create_app(
 
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
+    app.session_interface = CookieSessions()  # its serializer made once, not per request
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         DEBUG=settings["DEBUG"],
