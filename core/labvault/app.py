@@ -24,6 +24,7 @@ from labvault.runtime import (
 )
 from labvault.web.bounds import body_limits
 from labvault.web.browser import guard_signin_routes
+from labvault.web.cookies import CookieSessions
 from labvault.web.rules import LazyBuilderRule
 from labvault.web.session import close_session
 from labvault.web.uploads import UploadRequest
@@ -90,6 +91,7 @@ def build_app(state: LabvaultState) -> Flask:
     app = Flask("labvault", instance_path=settings["INSTANCE_PATH"])
     app.request_class = UploadRequest  # uploads stream into the file store, hashed on arrival
     app.url_rule_class = LazyBuilderRule  # URL builders compiled by the first url_for
+    app.session_interface = CookieSessions()  # its serializer made once, not per request
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         DEBUG=settings["DEBUG"],

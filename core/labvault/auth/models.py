@@ -26,7 +26,11 @@ class Role(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Role).index(self)
+        return _ROLE_RANKS[self]
+
+
+#: Each role's rank, counted once: every request checks one or two.
+_ROLE_RANKS = {role: rank for rank, role in enumerate(Role)}
 
 
 class Status(enum.StrEnum):

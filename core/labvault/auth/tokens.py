@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +26,10 @@ AUDIENCE = "labvault-api"
 REQUIRED_CLAIMS = ("sub", "sid", "iat", "nbf", "exp", "jti", "iss", "aud")
 #: Tolerated clock difference between servers behind one load balancer.
 LEEWAY = dt.timedelta(seconds=5)
+_LEEWAY_SECONDS = LEEWAY.total_seconds()
+#: Verified tokens a signer remembers (per process): a client sends its token with every
+#: request, and checking the signature and claims again costs more than reading the row.
+VERIFIED_TOKENS = 4096
 #: The ``sub`` the server issues: a user id in canonical ASCII decimal. ``str.isdigit``
 #: would let "²" or "0001" through, and an id beyond the 32-bit ``users.id`` column makes
 #: the lookup fail with a database error (a 500) instead of a 401.
@@ -78,6 +84,9 @@ class TokenSigner:
         self.lifetime = lifetime
         #: How long a sign-in (its refresh-token family) lasts, however often rotated.
         self.session_lifetime = session_lifetime
+        #: token -> (claims, nbf/iat, exp) of tokens verified already; see :meth:`verify`.
+        self._verified: dict[str, tuple[dict[str, Any], int, int]] = {}
+        self._verified_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TokenSigner:
@@ -112,7 +121,37 @@ class TokenSigner:
         return jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims, or :class:`InvalidToken` saying what is wrong."""
+        """The token's claims, or :class:`InvalidToken` saying what is wrong.
+
+        A token verified before is not verified again while the clock says its claims
+        still hold, as PyJWT would judge them (``nbf``/``iat`` reached and ``exp`` not
+        passed, with :data:`LEEWAY`); once they do not, it is verified in full again, so
+        the answer and its reason are the same as without the memory. Only the token is
+        remembered: whether its session was revoked and its user is still active is read
+        on every request (labvault.auth.service).
+        """
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, not_before, expires = remembered
+            now = time.time()
+            if not_before <= now + _LEEWAY_SECONDS and expires > now - _LEEWAY_SECONDS:
+                return dict(claims)
+            with self._verified_lock:  # expired (or the clock went back): verify in full
+                self._verified.pop(token, None)
+        claims = self._verify(token)
+        self._remember(token, claims)
+        return dict(claims)
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        """Keep a verified token, forgetting the oldest beyond :data:`VERIFIED_TOKENS`."""
+        # verified claims are integers (PyJWT checks them the same way)
+        not_before, expires = max(int(claims["nbf"]), int(claims["iat"])), int(claims["exp"])
+        with self._verified_lock:
+            while len(self._verified) >= VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (claims, not_before, expires)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

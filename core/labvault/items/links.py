@@ -205,12 +205,12 @@ def related_of(session: Session, item_ids: list[int]) -> dict[int, Related]:
     return found
 
 
-def links_of(session: Session, item: Item, viewer: User | None = None) -> Related:
-    """:class:`Related` of one item, in one statement: with ``viewer``, only the
-    relationships to items and the collections they may read."""
+def links_of(session: Session, item_id: int, viewer: User | None = None) -> Related:
+    """:class:`Related` of one item (by its id, ``items.id``), in one statement: with
+    ``viewer``, only the relationships to items and the collections they may read."""
     statement = _ALL_LINKS if viewer is None else _viewer_links(viewer)
     related = Related()
-    for row in session.execute(statement, {"item_id": item.id}):
+    for row in session.connection().execute(statement, {"item_id": item_id}):
         if row.kind == _RELATIONSHIP:
             related.relationships.append(
                 _Relationship(

@@ -22,6 +22,8 @@ from labvault.web.state import signer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: ``g.current_user`` before this request's credentials were read (None: no credentials).
+_UNKNOWN = object()
 #: The message of every refused bearer token.
 INVALID_TOKEN_MESSAGE = "invalid or expired token"
 
@@ -43,8 +45,9 @@ def refuse_token(kind: str, reason: AuthError) -> NoReturn:
 
 def current_user() -> User | None:
     """The signed-in user of this request; None without credentials; 401 for bad ones."""
-    if "current_user" in g:
-        return cast(User | None, g.current_user)
+    known = g.get("current_user", _UNKNOWN)  # one look-up through Flask's proxy
+    if known is not _UNKNOWN:
+        return cast(User | None, known)
     header = request.headers.get("Authorization", "")
     user, api_key = None, False
     if header:

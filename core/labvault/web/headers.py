@@ -52,18 +52,26 @@ def doc_page_policy(html: bytes) -> str:
     )
 
 
+#: The headers every answer gets unless it has them, with their names in lower case
+#: (HTTP header names are case-insensitive): built once, looked up in one pass.
+_COMMON = [(name.lower(), name, value) for name, value in COMMON_HEADERS.items()]
+_CSP = "Content-Security-Policy"
+
+
 def init_security_headers(app: Flask, doc_endpoint: str) -> None:
     """Add the headers to every response of ``app``; ``doc_endpoint`` serves Swagger UI."""
 
     def add_security_headers(response: Response) -> Response:
-        for name, value in COMMON_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if "Content-Security-Policy" not in response.headers:
+        headers = response.headers
+        present = {name.lower() for name, _ in headers}  # (name, value) pairs
+        for lower, name, value in _COMMON:
+            if lower not in present:
+                headers.add(name, value)
+        if _CSP.lower() not in present:
             is_doc_page = request.endpoint == doc_endpoint and response.mimetype == "text/html"
-            policy = doc_page_policy(response.get_data()) if is_doc_page else API_POLICY
-            response.headers["Content-Security-Policy"] = policy
+            headers[_CSP] = doc_page_policy(response.get_data()) if is_doc_page else API_POLICY
         if request.is_secure:
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
+            headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     app.after_request(add_security_headers)

@@ -30,7 +30,7 @@ from labvault.web.state import settings
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
 
 
-def item_response(item: Item, status: int = 200) -> Any:
+def item_response(item: Item | service.ItemRow, status: int = 200) -> Any:
     """The item as the signed-in user sees it, with its ETag."""
     session = get_session()
     return (
@@ -85,7 +85,7 @@ class OneItem(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, refcode: str) -> Any:
         """One item, with its ETag"""
-        return item_response(service.get_item(get_session(), signed_in_user(), refcode))
+        return item_response(service.read_item(get_session(), signed_in_user(), refcode))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])

@@ -20,11 +20,11 @@ if TYPE_CHECKING:  # the web layer runs no SQL; it hands the session to services
 
 def get_session() -> Session:
     """The session of the current request (or app context), created on first use."""
-    if "db_session" not in g:
+    session: Session | None = g.get("db_session")  # one look-up through Flask's proxy
+    if session is None:
         client = request.remote_addr if has_request_context() else None
         factory = current_app.extensions["labvault"].database.sessionmaker
-        g.db_session = factory(info={CLIENT: client})
-    session: Session = g.db_session
+        session = g.db_session = factory(info={CLIENT: client})
     return session
 
 
