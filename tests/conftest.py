@@ -236,15 +236,29 @@ def server_settings(folder: Path, url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def mroonga_app(tmp_path: Path, make_database: Callable[[str], str]) -> Iterator[Any]:
+def make_server_app(tmp_path: Path) -> Iterator[Callable[[str], Any]]:
+    """Factory: ``make_server_app(url)`` -> an app on the database at ``url`` (from
+    ``make_database``), its schema created; disposed after the test."""
+    apps: list[Any] = []
+
+    def make(url: str) -> Any:
+        app = create_app(server_settings(tmp_path / f"site-{len(apps)}", url))
+        app.config["TESTING"] = True
+        apps.append(app)
+        create_schema(app.extensions["labvault"].database.engine)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["labvault"].database.dispose()
+
+
+@pytest.fixture
+def mroonga_app(make_database: Callable[[str], str], make_server_app: Callable[[str], Any]) -> Any:
     """An app on a new MariaDB database searched with Mroonga, its schema created."""
     url = make_database("mariadb")
     check_mroonga(url)
-    app = create_app(server_settings(tmp_path / "site", url))
-    app.config["TESTING"] = True
-    create_schema(app.extensions["labvault"].database.engine)
-    yield app
-    app.extensions["labvault"].database.dispose()
+    return make_server_app(url)
 
 
 @pytest.fixture(scope="session")

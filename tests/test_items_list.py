@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from labvault import paging
 from labvault.auth.models import User
@@ -72,17 +71,18 @@ def test_totals_count_lab_wide_items_first_and_the_rest_when_they_fall_short(
     assert len(sent) == 3, sent
 
 
-def test_who_reads_an_item_is_checked_per_row_on_postgresql(shared_app, labvault_make_user):
+def test_who_reads_an_item_is_checked_per_row_on_postgresql(
+    make_database, make_server_app, labvault_make_user
+):
     """PostgreSQL hashes a correlated EXISTS under OR: the set of every item the user
     created, built before the first row of a page. The check must stay per row."""
-    engine = shared_app.extensions["labvault"].database.engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("a plan of PostgreSQL's")
-    client = shared_app.test_client()
-    alice = labvault_make_user(shared_app)
+    app = make_server_app(make_database("postgresql"))
+    engine = app.extensions["labvault"].database.engine
+    client = app.test_client()
+    alice = labvault_make_user(app)
     for n in range(30):
         create(client, alice, name=f"sample {n}")
-    with shared_app.app_context():
+    with app.app_context():
         session = get_session()
         user = session.get(User, alice.id)
         query = lists.sorted_query(lists.filtered_query(user, {}), "-updated_at").limit(20)
