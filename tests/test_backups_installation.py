@@ -12,9 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 from labvault import migrations
 from labvault.backups import restore, runs
+from labvault.backups.dump import dumped_tables
 from labvault.backups.installation import MANIFEST_KEY
 from labvault.cli.backups import AlembicMigrations
 from labvault.db import create_engine
+from labvault.models import metadata
 from labvault.web.session import get_session
 
 from tests.backup_lab import Site, backups_of, make_app, populate, restore_into
@@ -46,6 +48,20 @@ def manifest(app: Any, snapshot: str) -> dict[str, Any]:
     repository = backups_of(app).strategy("nightly").repository()
     repository.open(create=False)
     return repository.manifest(snapshot)
+
+
+def test_a_backup_by_the_command_holds_every_table(lab_site):
+    """`labvault backup create` in a process of its own, as cron runs it, snapshots every
+    table, not only those of the models its command happened to import."""
+    site = lab_site()
+    snapshot = created(site)
+    app = site.app()
+    try:
+        dumped = {table["name"] for table in manifest(app, snapshot)["tables"]}
+    finally:
+        app.extensions["labvault"].database.dispose()
+    assert dumped == {table.name for table in dumped_tables(metadata)}
+    assert {"inventory_imports", "inventory_links", "source_entries", "source_states"} <= dumped
 
 
 def refusal(strategy: str, snapshot: str, theirs: str, own: str) -> str:

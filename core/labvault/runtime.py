@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 import pluggy
 
+# every table in the metadata, whatever a command imports after: a snapshot dumps, and a
+# restore loads, the tables the metadata knows (a `backup create` from cron left out the
+# inventory's and the sources' when the runtime had not imported their models)
+import labvault.models  # noqa: F401
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database
 from labvault.errors import ConfigError
