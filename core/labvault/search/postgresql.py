@@ -60,6 +60,7 @@ def search_newest(session: Session, query: sa.Select[Any], terms: list[str], win
     EXPLAIN, ~0.2 ms) and walks when the rows to walk for the window, at ``READ_SHARE``
     of them readable, cost less than the matches through the index; the condition is
     then written so that the index cannot serve it (``IS true``, the same rows).
+    ``query`` filters nothing but what the user reads: the estimate is of the words alone.
     """
     tsquery = _tsquery(terms)
     match = _match(tsquery)

@@ -44,7 +44,8 @@ def apply_search(
     Returns the query and a relevance expression to order by (higher is better).
     ``identifier_prefix`` (IDENTIFIER_PREFIX) starts the refcode of about every item; it
     helps the databases that are slow to look up a word that common. ``window``: only
-    that many newest matches are wanted (PostgreSQL then finds them the cheaper way,
+    that many newest matches are wanted, of a query that filters nothing but what its
+    user reads (PostgreSQL then finds them the cheaper way,
     :func:`labvault.search.postgresql.search_newest`).
     """
     bind = session.get_bind()
@@ -76,12 +77,17 @@ def ranked_window(
     :func:`labvault.search.mroonga.ranked`).
 
     ``reader``: the user whose readable items ``query`` lists, when it filters nothing
-    else (Mroonga then picks the readable items itself).
+    else (Mroonga then picks the readable items itself; PostgreSQL may walk the newest
+    items, judging by how many match the words alone).
     """
     if _uses_mroonga(session.get_bind()):
         return mroonga.ranked(session, query, q, window=window, best=best, reader=reader)
     searched, relevance = apply_search(
-        session, query, q, identifier_prefix=identifier_prefix, window=window
+        session,
+        query,
+        q,
+        identifier_prefix=identifier_prefix,
+        window=None if reader is None else window,
     )
     return window_ranked(session, searched, relevance, window, best)
 
