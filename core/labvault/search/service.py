@@ -32,13 +32,21 @@ def _uses_mroonga(bind: sa.Engine | sa.Connection) -> bool:
 
 
 def apply_search(
-    session: Session, query: sa.Select[Any], q: str, *, identifier_prefix: str = ""
+    session: Session,
+    query: sa.Select[Any],
+    q: str,
+    *,
+    identifier_prefix: str = "",
+    window: int | None = None,
 ) -> Search:
     """Restrict ``query`` to items matching every word of ``q`` (as prefixes).
 
     Returns the query and a relevance expression to order by (higher is better).
     ``identifier_prefix`` (IDENTIFIER_PREFIX) starts the refcode of about every item; it
-    helps the databases that are slow to look up a word that common.
+    helps the databases that are slow to look up a word that common. ``window``: only
+    that many newest matches are wanted, of a query that filters nothing but what its
+    user reads (PostgreSQL then finds them the cheaper way,
+    :func:`labvault.search.postgresql.search_newest`).
     """
     bind = session.get_bind()
     search, pattern = SEARCHES[bind.dialect.name]
@@ -48,6 +56,8 @@ def apply_search(
     terms = words(q, pattern)
     if not terms:
         return query.where(sa.false()), sa.cast(sa.null(), sa.Float)  # no constant: PostgreSQL
+    if window is not None and bind.dialect.name == "postgresql":
+        return postgresql.search_newest(session, query, terms, window)
     return search(query, terms, identifier_prefix.lower())
 
 
@@ -67,11 +77,18 @@ def ranked_window(
     :func:`labvault.search.mroonga.ranked`).
 
     ``reader``: the user whose readable items ``query`` lists, when it filters nothing
-    else (Mroonga then picks the readable items itself).
+    else (Mroonga then picks the readable items itself; PostgreSQL may walk the newest
+    items, judging by how many match the words alone).
     """
     if _uses_mroonga(session.get_bind()):
         return mroonga.ranked(session, query, q, window=window, best=best, reader=reader)
-    searched, relevance = apply_search(session, query, q, identifier_prefix=identifier_prefix)
+    searched, relevance = apply_search(
+        session,
+        query,
+        q,
+        identifier_prefix=identifier_prefix,
+        window=None if reader is None else window,
+    )
     return window_ranked(session, searched, relevance, window, best)
 
 
