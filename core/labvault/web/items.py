@@ -51,7 +51,7 @@ class Items(MethodView):
     @blp.arguments(ItemListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ItemSummarySchema(many=True))
     @blp.paginate()
-    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Item]:
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Any]:
         """Items you may read: filter, search (q), sort and page through them
 
         A search ranks the newest 1,000 items it matches (all of them with exact=true).
