@@ -83,8 +83,8 @@ def test_every_item_type_is_answered_as_marshmallow_dumps_it(
             with shared_app.test_request_context():
                 session = get_session()
                 reader = session.get(User, alice.id)
-                row = service.read_item(session, reader, created["refcode"])
-                item = service.item_to_dict(session, row, reader)
+                row, related = service.read_item(session, reader, created["refcode"])
+                item = service.item_to_dict(session, row, reader, related)
                 expected = marshmallow_answer(shared_app, schema, item)
             assert response.get_data() == expected
 
