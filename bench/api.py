@@ -19,6 +19,11 @@ servers in turns (labvault, minimal, minimal, labvault):
   list_manager  the list again as a manager, who reads every item: the same pages
                 without the permission filter.
 
+Each figure comes with the servers' CPU time per request (gunicorn's processes, read
+from /proc on Linux), which a busy machine changes far less than requests/s or latency:
+the minimal app's CPU per request over labvault's is the requests/s ratio where CPU is
+what limits both, the one to compare before and after a change on a shared machine.
+
 Beside search it prints the index lookup alone: the database's full-text index asked for
 the newest 1,000 matches of each search, with no permissions and no app (the median of
 the three), which is what any app using that index pays at least.
@@ -455,6 +460,22 @@ class Server:
         tail = self.log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"{self.name} did not start answering {path}:\n{tail}")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user and system) the server's processes have used so far: gunicorn's
+        master and its workers, its process group (Linux's /proc; None elsewhere)."""
+        if not Path("/proc/self/stat").exists():
+            return None
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # after the command's name (in parentheses): state, ppid, pgrp, ...
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:  # the process has just ended
+                continue
+            if int(fields[2]) == self.process.pid:
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
@@ -521,21 +542,36 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     failures: int
+    #: The server's CPU time over the run (None where it cannot be read).
+    cpu_seconds: float | None = None
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def cpu_ms(self) -> float | None:
+        """The server's CPU time per request, which other work on the machine hardly
+        changes (the requests/s do: the server waits for a core)."""
+        if self.cpu_seconds is None or not self.requests:
+            return None
+        return self.cpu_seconds / self.requests * 1000
+
 
 def run_wrk(
-    base: str, paths: Path, script: Path, token: str, *, connections: int, seconds: float
+    server: Server, paths: Path, script: Path, token: str, *, connections: int, seconds: float
 ) -> Measurement:
     threads = 2 if connections > 2 else 1
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
     argv += ["--timeout", "10s", "-s", str(script), "-H", f"Authorization: Bearer {token}"]
+    cpu_before = server.cpu_seconds()
     result = subprocess.run(
-        [*argv, base, "--", str(paths)], capture_output=True, text=True, timeout=seconds + 60
+        [*argv, server.base, "--", str(paths)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     )
+    cpu_after = server.cpu_seconds()
     lines = [line for line in result.stdout.splitlines() if line.startswith('{"requests"')]
     if result.returncode != 0 or not lines:
         raise SystemExit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -546,6 +582,7 @@ def run_wrk(
         data["p50_ms"],
         data["p99_ms"],
         data["errors"] + data["bad_status"],
+        None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
     )
 
 
@@ -556,6 +593,7 @@ def combine(runs: list[Measurement]) -> Measurement:
         statistics.median(r.p50_ms for r in runs),
         statistics.median(r.p99_ms for r in runs),
         sum(r.failures for r in runs),
+        None if any(r.cpu_seconds is None for r in runs) else sum(r.cpu_seconds or 0 for r in runs),
     )
 
 
@@ -609,12 +647,12 @@ def measure(
         connections, token = (16 if kind == "item" else 2), tokens[kind]
         runs: dict[str, list[Measurement]] = {name: [] for name in servers}
         for name in servers:  # warm up: connection pools, statement caches, page cache
-            run_wrk(servers[name].base, path_file, script, token, connections=2, seconds=1)
+            run_wrk(servers[name], path_file, script, token, connections=2, seconds=1)
         for order in (("labvault", "minimal"), ("minimal", "labvault")):
             for name in order:
                 runs[name].append(
                     run_wrk(
-                        servers[name].base,
+                        servers[name],
                         path_file,
                         script,
                         token,
@@ -719,6 +757,12 @@ def report(
             print(
                 f"  {LABELS[kind]:<32}{describe(kind, lab):<28}{describe(kind, mini):<28}{compared}"
             )
+            if lab.cpu_ms is not None and mini.cpu_ms is not None:
+                print(
+                    f"    server CPU per request: labvault {lab.cpu_ms:.2f} ms, minimal "
+                    f"{mini.cpu_ms:.2f} ms ({mini.cpu_ms / lab.cpu_ms:.2f}x: the requests/s "
+                    "ratio where CPU limits both)"
+                )
             if kind == "search" and (database, size) in lookups:
                 print(f"    the index lookup alone: p50 {lookups[(database, size)]:.1f} ms")
         if size == judged:

@@ -75,88 +75,130 @@ _ONE_ITEM: sa.BindParameter[int] = sa.bindparam("item_id")
 _COLLECTIONS = _collections_where(collection_items.c.item_id == _ONE_ITEM)
 
 
-# Reading one item's links for a viewer is one statement: the three kinds of link, each
-# filtered to what the viewer may see, in one UNION ALL (a statement is a round trip to
-# the database, and each costs SQLAlchemy more Python than its rows do). Its columns:
-# the kind of link, then the values of each kind (NULL where a kind has none).
-_RELATIONSHIP, _CREATOR, _COLLECTION = 0, 1, 2
+# Reading an item for a viewer is one statement: the item's row (found by its refcode,
+# when the viewer may read it) and its three kinds of link, each filtered to what the
+# viewer may see, in one UNION ALL (a statement is a round trip to the database, and each
+# costs SQLAlchemy more Python than its rows do); reading the links of an item known by
+# its id is the same statement without the item's row. Its columns: the kind of row, the
+# item's columns, then the links' own (NULL where a kind has none). A link puts its
+# values in the item's columns where they fit: a relationship's target in id, refcode and
+# item_id, and its description in description; a creator's id and display_name, and a
+# collection's id and collection_id, in id and name.
+_ITEM, _RELATIONSHIP, _CREATOR, _COLLECTION = -1, 0, 1, 2
 _items = Item.__table__
+#: The columns of an item that its answer shows (``item_to_dict``).
+ITEM_COLUMNS = (
+    *("id", "refcode", "item_id", "type", "name", "description", "date", "status"),
+    *("fields", "created_at", "updated_at", "version", "deleted_at"),
+)
+_COLUMNS = (*ITEM_COLUMNS, "relation", "origin", "position")
+#: Columns whose NULLs are typed (as text or a number): PostgreSQL types a column of
+#: NULLs in every branch but one as text, which must match the other branch.
+_TEXT = frozenset({"refcode", "item_id", "type", "name", "description", "status"})
+_NUMBERS = frozenset({"id", "version", "position"})
+_REFCODE: sa.BindParameter[str] = sa.bindparam("refcode", type_=sa.String())
+#: The id of the item named by ``:refcode``, whoever reads it: the links of an item the
+#: viewer may not read (or of one in the trash) are read with it and left unused
+_owner = _items.alias("owner")
+_BY_REFCODE = sa.select(_owner.c.id).where(_owner.c.refcode == _REFCODE).scalar_subquery()
 
 
-def _typed_null(type_: Any) -> Any:
-    return sa.cast(sa.null(), type_)
+def _row(kind: int, **values: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """The columns of one branch: ``values`` by name, NULL in the others."""
+    columns: list[sa.ColumnElement[Any]] = [
+        sa.literal_column(str(kind), sa.Integer()).label("kind")
+    ]
+    for name in _COLUMNS:
+        if name in values:
+            columns.append(values[name].label(name))
+        elif name in _TEXT:
+            columns.append(sa.cast(sa.null(), sa.String()).label(name))
+        elif name in _NUMBERS:
+            columns.append(sa.cast(sa.null(), sa.Integer()).label(name))
+        else:
+            columns.append(sa.null().label(name))
+    return columns
 
 
 def _links_statement(
     readable_items: sa.ColumnElement[bool] | None,
     readable_collections: sa.ColumnElement[bool] | None,
+    *,
+    by_refcode: bool = False,
 ) -> sa.CompoundSelect:
-    """The links of the item ``:item_id``; with conditions, only relationships to items
-    and collections they allow (relationships to trashed items are hidden then too)."""
-    text, number = sa.String(), sa.Integer()
+    """The links of the item ``:item_id``, or the item ``:refcode`` and its links; with
+    conditions, only an item, relationships to items and collections they allow
+    (relationships to trashed items are hidden then too)."""
+    owner = _BY_REFCODE if by_refcode else _ONE_ITEM
+    branches = []
+    if by_refcode:  # first: its columns give the union's their types
+        item = sa.select(*_row(_ITEM, **{name: _items.c[name] for name in ITEM_COLUMNS})).where(
+            _items.c.refcode == _REFCODE, _items.c.deleted_at.is_(None)
+        )
+        if readable_items is not None:
+            item = item.where(readable_items)
+        branches.append(item)
     # the targets are the items table itself (not an alias), so that the permission
     # conditions, correlated with "items", apply to the target
     relationships = (
         sa.select(
-            sa.literal_column(str(_RELATIONSHIP), number).label("kind"),
-            _links.c.target_id.label("id"),
-            _items.c.refcode.label("name"),
-            _items.c.item_id,
-            _links.c.relation,
-            _links.c.description,
-            _links.c.origin,
-            _links.c.id.label("position"),
+            *_row(
+                _RELATIONSHIP,
+                id=_links.c.target_id,
+                refcode=_items.c.refcode,
+                item_id=_items.c.item_id,
+                description=_links.c.description,
+                relation=_links.c.relation,
+                origin=_links.c.origin,
+                position=_links.c.id,
+            )
         )
         .join(_items, _items.c.id == _links.c.target_id)
-        .where(_links.c.item_id == _ONE_ITEM)
+        .where(_links.c.item_id == owner)
     )
     if readable_items is not None:
         relationships = relationships.where(_items.c.deleted_at.is_(None), readable_items)
     creators = (
-        sa.select(
-            sa.literal_column(str(_CREATOR), number),
-            _users.c.id,
-            _users.c.display_name,
-            *(_typed_null(text) for _ in range(4)),
-            _users.c.id,
-        )
+        sa.select(*_row(_CREATOR, id=_users.c.id, name=_users.c.display_name, position=_users.c.id))
         .join(item_creators, item_creators.c.user_id == _users.c.id)
-        .where(item_creators.c.item_id == _ONE_ITEM)
+        .where(item_creators.c.item_id == owner)
     )
     in_collections = (
         sa.select(
-            sa.literal_column(str(_COLLECTION), number),
-            _collections.c.id,
-            _collections.c.collection_id,
-            *(_typed_null(text) for _ in range(4)),
-            sa.literal_column("0", number),
+            *_row(
+                _COLLECTION,
+                id=_collections.c.id,
+                name=_collections.c.collection_id,
+                position=sa.literal_column("0", sa.Integer()),
+            )
         )
         .join(collection_items, collection_items.c.collection_id == _collections.c.id)
-        .where(collection_items.c.item_id == _ONE_ITEM)
+        .where(collection_items.c.item_id == owner)
     )
     if readable_collections is not None:
         in_collections = in_collections.where(readable_collections)
-    # relationships in the order they were made, creators by id, collections by name
-    return sa.union_all(relationships, creators, in_collections).order_by(
+    # the item first, relationships in the order they were made, creators by id,
+    # collections by name
+    return sa.union_all(*branches, relationships, creators, in_collections).order_by(
         sa.literal_column("kind"), sa.literal_column("position"), sa.literal_column("name")
     )
 
 
 _ALL_LINKS = _links_statement(None, None)
-#: The statement of each viewer (by user id and whether they read everything), built
-#: once per process: building it costs more than running it.
-_VIEWER_LINKS: dict[tuple[int, bool], sa.CompoundSelect] = {}
+#: The statements of each viewer (by user id, whether they read everything, and whether
+#: the item is read too), built once per process: building one costs more than running it.
+_VIEWER_LINKS: dict[tuple[int, bool, bool], sa.CompoundSelect] = {}
 _MAX_VIEWERS = 1024
 
 
-def _viewer_links(viewer: User) -> sa.CompoundSelect:
-    key = (viewer.id, viewer.has_role(Role.MANAGER))
+def _viewer_links(viewer: User, *, by_refcode: bool = False) -> sa.CompoundSelect:
+    key = (viewer.id, viewer.has_role(Role.MANAGER), by_refcode)
     statement = _VIEWER_LINKS.get(key)
     if statement is None:
         if len(_VIEWER_LINKS) >= _MAX_VIEWERS:
             _VIEWER_LINKS.clear()
         statement = _VIEWER_LINKS[key] = _links_statement(
-            access.readable(viewer), collections.readable(viewer)
+            access.readable(viewer), collections.readable(viewer), by_refcode=by_refcode
         )
     return statement
 
@@ -205,23 +247,44 @@ def related_of(session: Session, item_ids: list[int]) -> dict[int, Related]:
     return found
 
 
-def links_of(session: Session, item_id: int, viewer: User | None = None) -> Related:
-    """:class:`Related` of one item (by its id, ``items.id``), in one statement: with
-    ``viewer``, only the relationships to items and the collections they may read."""
-    statement = _ALL_LINKS if viewer is None else _viewer_links(viewer)
-    related = Related()
-    for row in session.connection().execute(statement, {"item_id": item_id}):
-        if row.kind == _RELATIONSHIP:
+def _read(rows: Iterable[sa.Row[Any]]) -> tuple[sa.Row[Any] | None, Related]:
+    """The item's row (if read) and its links, from the rows of :func:`_links_statement`."""
+    item, related = None, Related()
+    for row in rows:
+        if row.kind == _ITEM:
+            item = row
+        elif row.kind == _RELATIONSHIP:
             related.relationships.append(
                 _Relationship(
-                    row.id, row.name, row.item_id, row.relation, row.description, row.origin
+                    row.id, row.refcode, row.item_id, row.relation, row.description, row.origin
                 )
             )
         elif row.kind == _CREATOR:
             related.creators.append(_Creator(row.id, row.name))
         else:
             related.collection_ids.append(row.name)
-    return related
+    return item, related
+
+
+def links_of(session: Session, item_id: int, viewer: User | None = None) -> Related:
+    """:class:`Related` of one item (by its id, ``items.id``), in one statement: with
+    ``viewer``, only the relationships to items and the collections they may read."""
+    statement = _ALL_LINKS if viewer is None else _viewer_links(viewer)
+    return _read(session.connection().execute(statement, {"item_id": item_id}))[1]
+
+
+def item_and_links(
+    session: Session, viewer: User, refcode: str
+) -> tuple[sa.Row[Any], Related] | None:
+    """The item ``refcode`` (its :data:`ITEM_COLUMNS`, as a plain row) if ``viewer`` may
+    read it and it is not in the trash, with its :class:`Related` as :func:`links_of`
+    reads them for the viewer: one statement, on the session's connection (a plain
+    SELECT needs none of Session.execute's events)."""
+    rows = session.connection().execute(
+        _viewer_links(viewer, by_refcode=True), {"refcode": refcode}
+    )
+    item, related = _read(rows)
+    return None if item is None else (item, related)
 
 
 def invalid(fields: dict[str, Any]) -> Invalid:

@@ -3,20 +3,22 @@ an item's graph."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
-from labvault.auth.models import User
+from labvault.auth.models import Role, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
 from labvault.items import access
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
-from labvault.paging import PageRequest, page_rows
+from labvault.paging import PageRequest, PageStatements, page_rows
 
+_items = Item.__table__
 #: A page of the list shows ItemSummarySchema: load those columns, not the relationships,
 #: creators, fields and texts of every item on it.
 SUMMARY_ONLY = (
@@ -38,45 +40,96 @@ SUMMARY_ONLY = (
 
 #: Arguments of a list that filter nothing.
 UNFILTERED = frozenset({"q", "sort", "exact"})
+#: Arguments of a list that filter it.
+FILTERS = ("type", "status", "barcode", "cas", "creator", "collection")
+
+
+def _conditions(user: User, values: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
+    """What an item must meet to be listed: readable by ``user``, not in the trash, and
+    the filters ``values`` holds (values, or bind parameters given when the list runs)."""
+    conditions = [Item.deleted_at.is_(None), access.readable(user)]
+    if "type" in values:
+        conditions.append(Item.type == values["type"])
+    if "status" in values:
+        conditions.append(Item.status == values["status"])
+    if "barcode" in values:
+        conditions.append(Item.barcode == values["barcode"])
+    if "cas" in values:
+        conditions.append(Item.cas == values["cas"])
+    if "creator" in values:
+        conditions.append(
+            Item.id.in_(
+                sa.select(item_creators.c.item_id).where(
+                    item_creators.c.user_id == values["creator"]
+                )
+            )
+        )
+    if "collection" in values:  # one the user may not see lists nothing, as one that is not
+        conditions.append(
+            Item.id.in_(
+                sa.select(collection_items.c.item_id)
+                .join(Collection, Collection.id == collection_items.c.collection_id)
+                .where(Collection.collection_id == values["collection"], collections.readable(user))
+            )
+        )
+    return conditions
 
 
 def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
     """Items the user may read, filtered as asked (without the full-text part)."""
-    query = sa.select(Item).where(Item.deleted_at.is_(None), access.readable(user))
-    if "type" in args:
-        query = query.where(Item.type == args["type"])
-    if "status" in args:
-        query = query.where(Item.status == args["status"])
-    if "barcode" in args:
-        query = query.where(Item.barcode == args["barcode"])
-    if "cas" in args:
-        query = query.where(Item.cas == args["cas"])
-    if "creator" in args:
-        query = query.where(
-            Item.id.in_(
-                sa.select(item_creators.c.item_id).where(item_creators.c.user_id == args["creator"])
-            )
-        )
-    if "collection" in args:  # one the user may not see lists nothing, as one that is not
-        query = query.where(
-            Item.id.in_(
-                sa.select(collection_items.c.item_id)
-                .join(Collection, Collection.id == collection_items.c.collection_id)
-                .where(Collection.collection_id == args["collection"], collections.readable(user))
-            )
-        )
-    return query
+    return sa.select(Item).where(*_conditions(user, args))
+
+
+def _order(sort: str) -> list[sa.UnaryExpression[Any]]:
+    descending = sort.startswith("-")
+    column = _items.c[sort.lstrip("-")]
+    return [column.desc() if descending else column.asc(), _items.c.id.desc()]
 
 
 def sorted_query(query: sa.Select[Any], sort: str) -> sa.Select[Any]:
-    descending = sort.startswith("-")
-    column = getattr(Item, sort.lstrip("-"))
-    return query.order_by(column.desc() if descending else column.asc(), Item.id.desc())
+    return query.order_by(*_order(sort))
 
 
-def list_page(session: Session, user: User, args: dict[str, Any], page: PageRequest) -> list[Item]:
+#: What a page of the list shows (ItemSummarySchema), read as plain rows: an ORM entity
+#: per item would cost more than its row.
+_SUMMARY_COLUMNS = [
+    _items.c[name]
+    for name in (
+        *("id", "refcode", "item_id", "type", "name", "date", "status", "created_at"),
+        *("updated_at", "version"),
+    )
+]
+#: The statements of each kind of list (who lists, which filters, which order), built
+#: once per process: building them costs more than running them for a page.
+_LISTS: dict[tuple[int, bool, frozenset[str], str], PageStatements] = {}
+_MAX_LISTS = 1024
+
+
+def _list_statements(user: User, filters: frozenset[str], sort: str) -> PageStatements:
+    key = (user.id, user.has_role(Role.MANAGER), filters, sort)
+    statements = _LISTS.get(key)
+    if statements is None:
+        # the filters' values are bound when a page runs
+        conditions = _conditions(user, {name: sa.bindparam(name) for name in filters})
+        query = sa.select(*_SUMMARY_COLUMNS).where(*conditions).order_by(*_order(sort))
+        # a list that filters nothing counts the lab-wide items first (see list_page)
+        lab_wide = (
+            None
+            if filters
+            else sa.select(_items.c.id).where(_items.c.deleted_at.is_(None), access.lab_wide())
+        )
+        if len(_LISTS) >= _MAX_LISTS:
+            _LISTS.clear()
+        statements = _LISTS[key] = PageStatements(query, counted_first=lab_wide)
+    return statements
+
+
+def list_page(
+    session: Session, user: User, args: dict[str, Any], page: PageRequest
+) -> list[sa.RowMapping]:
     """A page of the items ``user`` may read, filtered and sorted (newest change first
-    unless asked); a search (``q``) is :func:`labvault.search.service.search_page`.
+    unless asked), as rows of the columns ItemSummarySchema shows; a search (``q``) is
+    :func:`labvault.search.service.search_page`.
 
     Totals are counted as :func:`labvault.paging.page_rows` says; a list that filters
     nothing counts the lab-wide items first, from an index (``ix_items_type_deleted_at``):
@@ -85,21 +138,12 @@ def list_page(session: Session, user: User, args: dict[str, Any], page: PageRequ
     instead of 13).
     """
     sort = args.get("sort")
-    query = sorted_query(
-        filtered_query(user, args), "-updated_at" if sort in (None, "relevance") else sort
+    filters = {name: args[name] for name in FILTERS if name in args}
+    statements = _list_statements(
+        user, frozenset(filters), "-updated_at" if sort in (None, "relevance") else sort
     )
-    lab_wide = (
-        None
-        if set(args) - UNFILTERED
-        else sa.select(Item.id).where(Item.deleted_at.is_(None), access.lab_wide())
-    )
-    return page_rows(
-        session,
-        query.options(*SUMMARY_ONLY),
-        page,
-        exact=args["exact"],
-        counted_first=lab_wide,
-    )
+    # on the session's connection: plain SELECTs need none of Session.execute's events
+    return statements.page(session.connection(), page, filters, exact=args["exact"])
 
 
 def trash_page(session: Session, user: User, page: PageRequest) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from labvault.dumping import PlannedDump
 from labvault.items.models import ItemType, Relation
 from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, Id, UserRefSchema
 from labvault.schemas import Strict as _Strict
@@ -311,7 +312,10 @@ class RelationshipSchema(ma.Schema):
     derived = fields.Boolean(metadata={"description": "derived from constituents/components"})
 
 
-class ItemSummarySchema(ma.Schema):
+class ItemSummarySchema(PlannedDump):
+    """An item in a list. Its answers are dumped through a plan (:mod:`labvault.dumping`):
+    a page of them is dumped many times a second."""
+
     refcode = fields.String()
     item_id = fields.String()
     type = fields.String()

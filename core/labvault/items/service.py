@@ -33,7 +33,8 @@ REFCODE_LETTERS = string.ascii_uppercase
 REFCODE_LENGTH = 6
 _CODES = len(REFCODE_LETTERS) ** REFCODE_LENGTH
 COMMON_COLUMNS = ("name", "description", "date", "status")
-#: An item read as a plain row (:func:`read_item`): its columns as attributes.
+#: An item read as a plain row (:func:`read_item`): its columns as attributes
+#: (:data:`links.ITEM_COLUMNS`).
 ItemRow = sa.Row[Any]
 #: Items named at most in an answer about an item_id that several items share.
 MAX_NAMED = 10
@@ -67,16 +68,15 @@ def get_item(
     return item
 
 
-def read_item(session: Session, user: User, refcode: str) -> ItemRow:
-    """The item ``user`` reads (GET): its row as :func:`item_to_dict` and :func:`etag`
-    read it, or NotFound as :func:`get_item` answers. A plain row: the ORM's entity,
-    identity map and loaders cost more than the row when nothing is changed."""
-    # on the session's connection: a plain SELECT needs none of Session.execute's events
-    statement = _item_row_by_refcode(access.readable(user))
-    item = session.connection().execute(statement, {"refcode": refcode}).first()
-    if item is None:
+def read_item(session: Session, user: User, refcode: str) -> tuple[ItemRow, links.Related]:
+    """The item ``user`` reads (GET) with its links as the user may see them, as
+    :func:`item_to_dict` and :func:`etag` read them, or NotFound as :func:`get_item`
+    answers. One statement and plain rows: the ORM's entity, identity map and loaders
+    cost more than the rows when nothing is changed."""
+    found = links.item_and_links(session, user, refcode)
+    if found is None:
         raise NotFound(f"no item {refcode}")
-    return item
+    return found
 
 
 def lock_for_change(session: Session, user: User, item: Item) -> None:
@@ -99,7 +99,9 @@ def lock_for_change(session: Session, user: User, item: Item) -> None:
     raise Forbidden(f"you may read {item.refcode} but not change it")
 
 
-def get_item_by_item_id(session: Session, user: User, item_id: str) -> ItemRow:
+def get_item_by_item_id(
+    session: Session, user: User, item_id: str
+) -> tuple[ItemRow, links.Related]:
     """The item with this item_id, among those ``user`` may read (NotFound otherwise: the
     answer must not name another item's refcode).
 
@@ -151,25 +153,6 @@ def _item_by_refcode(
     return query
 
 
-#: The columns of an item that its answer shows (:func:`item_to_dict`).
-_SHOWN = [
-    getattr(Item.__table__.c, name)
-    for name in (
-        *("id", "refcode", "item_id", "type", "name", "description", "date", "status"),
-        *("fields", "created_at", "updated_at", "version", "deleted_at"),
-    )
-]
-
-
-@functools.lru_cache(maxsize=1024)
-def _item_row_by_refcode(readable: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """read_item's statement for one reader (``readable`` is cached per user by access)."""
-    items = Item.__table__
-    return sa.select(*_SHOWN).where(
-        items.c.refcode == sa.bindparam("refcode"), readable, items.c.deleted_at.is_(None)
-    )
-
-
 def etag(item: Item | ItemRow) -> str:
     return f'"{item.refcode}@{item.version}"'
 
@@ -186,12 +169,11 @@ def item_to_dict(
 ) -> dict[str, Any]:
     """The item as the API shows it (relationships to items the viewer cannot read hidden).
 
-    ``related``: its links read already (with :func:`links.related_of`, for many items).
+    ``related``: its links read already, as the viewer may see them (:func:`read_item`),
+    or all of them without a viewer (:func:`links.related_of`, for many items).
     """
     if related is None:  # the viewer's links: only items and collections they may read
         related = links.links_of(session, item.id, viewer)
-    else:
-        assert viewer is None, "links read for many items are those any viewer may see"
     relationships, creators = related.relationships, related.creators
     collection_ids = related.collection_ids
     return {

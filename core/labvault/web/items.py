@@ -30,11 +30,12 @@ from labvault.web.state import settings
 blp = Blueprint("items", __name__, url_prefix="/items", description="Lab records")
 
 
-def item_response(item: Item | service.ItemRow, status: int = 200) -> Any:
-    """The item as the signed-in user sees it, with its ETag."""
+def item_response(item: Item | service.ItemRow, related: Any = None, *, status: int = 200) -> Any:
+    """The item as the signed-in user sees it, with its ETag; ``related``: its links, read
+    for the user already (:func:`labvault.items.service.read_item`)."""
     session = get_session()
     return (
-        service.item_to_dict(session, item, signed_in_user()),
+        service.item_to_dict(session, item, signed_in_user(), related),
         status,
         {"ETag": service.etag(item)},
     )
@@ -51,7 +52,7 @@ class Items(MethodView):
     @blp.arguments(ItemListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, ItemSummarySchema(many=True))
     @blp.paginate()
-    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Item]:
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> list[Any]:
         """Items you may read: filter, search (q), sort and page through them
 
         A search ranks the newest 1,000 items it matches (all of them with exact=true).
@@ -75,7 +76,7 @@ class Items(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Create an item: send its type and fields; the answer carries its ETag"""
         item = service.create_item(get_session(), signed_in_user(), data, _identifier_prefix())
-        body, status, headers = item_response(item, 201)
+        body, status, headers = item_response(item, status=201)
         return body, status, {**headers, "Location": url_for("items.OneItem", refcode=item.refcode)}
 
 
@@ -85,7 +86,7 @@ class OneItem(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, refcode: str) -> Any:
         """One item, with its ETag"""
-        return item_response(service.read_item(get_session(), signed_in_user(), refcode))
+        return item_response(*service.read_item(get_session(), signed_in_user(), refcode))
 
     @require_user()
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -120,7 +121,7 @@ def by_item_id(item_id: str) -> Any:
     who reads more (a manager, a new share) may read two with one item_id: 409, naming
     their refcodes.
     """
-    return item_response(service.get_item_by_item_id(get_session(), signed_in_user(), item_id))
+    return item_response(*service.get_item_by_item_id(get_session(), signed_in_user(), item_id))
 
 
 @blp.route("/<string:refcode>/graph")
