@@ -6,11 +6,14 @@ its contents in the order of its contents list (each checked against its own sha
 Verification reads everything and reports each problem; a restore stops at the first.
 
 A restore goes into an empty database (no tables, or labvault's tables without rows)
-and an empty file store unless forced. Contents are placed first (the file store keeps
-them by hash, so a failed restore leaves nothing the database points to wrongly), then
-the schema is made at the snapshot's migration revision, every table is loaded in one
-transaction, and the schema is upgraded to this labvault's revision. The database keeps
-its own installation id (:mod:`~labvault.backups.installation`), never the snapshot's.
+and an empty file store unless forced. The parts are read first; then the contents are
+placed (several at once, in threads) while the schema is made at the snapshot's
+migration revision and every table is loaded in one transaction, which commits only once
+every content is in place and checked: the file store keeps contents by hash, so a
+failed restore leaves nothing the database points to wrongly. Over a database with rows
+(forced), the contents are all placed before the database is touched. Then the schema is
+upgraded to this labvault's revision. The database keeps its own installation id
+(:mod:`~labvault.backups.installation`), never the snapshot's.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,9 +40,10 @@ from labvault.backups.snapshot import Progress, locked, no_progress
 from labvault.db import WRITE_OPTION, Base
 from labvault.files.storage import FileStore
 
-#: on_content(sha256, chunks): do something with a verified content's bytes; called
-#: from several threads at once for a source with ``parallel`` > 1.
-OnContent = Callable[[str, Iterator[bytes]], None]
+#: on_content(sha256, chunks): do something with the bytes of the content listed as
+#: ``sha256`` (every chunk), and return the sha256 and size of what they were; called from
+#: several threads at once for a source with ``parallel`` > 1.
+OnContent = Callable[[str, Iterator[bytes]], tuple[str, int]]
 #: Contents a repository's snapshot is read (and a restore places them) at once.
 PARALLEL_CONTENTS = 4
 
@@ -151,18 +155,28 @@ def read_snapshot(
     checking each. ``strict`` raises at the first problem; otherwise each is reported.
     Contents in ``skip`` are not read again (they were checked already: a repository's
     snapshots share them); each content read is added to it."""
-    manifest = source.manifest
-    report = ReadReport(manifest)
+    report = ReadReport(source.manifest)
+    listed = _read_parts(source, folder, report, strict)
+    if listed is not None:
+        _read_contents(source, listed, on_content, report, strict, progress, skip)
+    return report
 
-    def problem(text: str) -> None:
-        if strict:
-            raise BackupError(text)
-        report.problems.append(text)
 
-    expected: dict[str, Any] = dict(manifest["parts"])
+def _problem(report: ReadReport, strict: bool, text: str) -> None:
+    if strict:
+        raise BackupError(text)
+    report.problems.append(text)
+
+
+def _read_parts(
+    source: Source, folder: Path, report: ReadReport, strict: bool
+) -> list[tuple[str, int]] | None:
+    """Read and check every part into ``folder``; the contents list (None: it cannot be
+    read)."""
+    expected: dict[str, Any] = dict(source.manifest["parts"])
     for name, chunks in source.parts():
         if name not in expected:
-            problem(f"part {name} is not in the manifest")
+            _problem(report, strict, f"part {name} is not in the manifest")
             continue
         info = expected.pop(name)
         digest = Digest()
@@ -173,19 +187,33 @@ def read_snapshot(
                 for chunk in digest.feed(chunks):
                     out.write(chunk)
         except codec.DamagedObject as error:
-            problem(f"part {name}: {error}")
+            _problem(report, strict, f"part {name}: {error}")
             continue
         report.parts += 1
         report.bytes += digest.size
         if (digest.hexdigest, digest.size) != (info["sha256"], info["size"]):
-            problem(f"part {name} is damaged: its checksum is not the manifest's")
+            _problem(report, strict, f"part {name} is damaged: its checksum is not the manifest's")
             path.unlink()
     for name in expected:
-        problem(f"part {name} is missing")
+        _problem(report, strict, f"part {name} is missing")
     if not (folder / CONTENTS_PART).is_file():
-        problem("the snapshot's contents list cannot be read")
-        return report
-    listed = list(_contents_of(folder))
+        _problem(report, strict, "the snapshot's contents list cannot be read")
+        return None
+    return list(_contents_of(folder))
+
+
+def _read_contents(
+    source: Source,
+    listed: list[tuple[str, int]],
+    on_content: OnContent | None,
+    report: ReadReport,
+    strict: bool,
+    progress: Progress,
+    skip: set[str] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Read and check each ``listed`` content (see :func:`read_snapshot`); none is
+    begun once ``stop`` is set."""
     if skip is not None:
         listed = [(sha256, size) for sha256, size in listed if sha256 not in skip]
         skip.update(sha256 for sha256, _ in listed)
@@ -194,31 +222,41 @@ def read_snapshot(
 
     def read(sha256: str, chunks: Iterator[bytes]) -> Read:
         """Read one content (in a thread of its own when the source allows)."""
-        digest = Digest()
-        counted = _counting(digest.feed(chunks), progress, total)
+        counted = _counting(chunks, progress, total)
         try:
-            if on_content is not None:
-                on_content(sha256, counted)
-            for _ in counted:
-                pass
+            found = _digest_of(counted) if on_content is None else on_content(sha256, counted)
         except codec.DamagedObject as error:
             return None, f"content {sha256}: {error}"
-        if digest.hexdigest != sha256:
-            return digest, f"content {sha256} is damaged: its bytes hash to {digest.hexdigest}"
-        return digest, None
+        if found[0] != sha256:
+            return found, f"content {sha256} is damaged: its bytes hash to {found[0]}"
+        return found, None
 
-    with closing(_each(read, source.contents(iter(listed)), source.parallel)) as answers:
+    wanted = _until(stop, listed) if stop is not None else iter(listed)
+    with closing(_each(read, source.contents(wanted), source.parallel)) as answers:
         for found, wrong in answers:
             if found is not None:
                 report.contents += 1
-                report.bytes += found.size
+                report.bytes += found[1]
             if wrong is not None:
-                problem(wrong)
-    return report
+                _problem(report, strict, wrong)
 
 
-#: A content read: its digest (None: it did not open) and what is wrong with it.
-Read = tuple[Digest | None, str | None]
+def _digest_of(chunks: Iterator[bytes]) -> tuple[str, int]:
+    digest = Digest()
+    for _ in digest.feed(chunks):
+        pass
+    return digest.hexdigest, digest.size
+
+
+def _until(stop: threading.Event, listed: list[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    for entry in listed:
+        if stop.is_set():
+            return
+        yield entry
+
+
+#: A content read: its sha256 and size (None: it did not open) and what is wrong with it.
+Read = tuple[tuple[str, int] | None, str | None]
 
 
 def _each(
@@ -287,6 +325,61 @@ class RestoreReport:
     contents_removed: int = 0
 
 
+#: The stage of the progress of loading the rows.
+LOADING = "loading the database"
+
+
+def _load_part(connection: sa.Connection, folder: Path, name: str, progress: Progress) -> int:
+    """Load the part of table ``name``; its row count."""
+    with (folder / table_part(name)).open("rb") as stream:
+        part = TablePart(lines(read_chunks(stream)))
+        if part.name != name:
+            raise ForgedSnapshot(f"the part of table {name} is {part.name}'s")
+        return load_table(connection, part, lambda rows: progress(LOADING, rows, 0))
+
+
+@contextmanager
+def _in_the_background(work: Callable[[threading.Event], None]) -> Iterator[Future[None]]:
+    """``work(stop)`` in a thread of its own; leaving the block waits for it and raises
+    what it raised. Leaving with an error sets ``stop`` first, and what the work raised
+    then is dropped (the error that left the block is the one to tell)."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="backup-restore") as pool:
+        future = pool.submit(work, stop)
+        try:
+            yield future
+        except BaseException:
+            stop.set()
+            raise
+        future.result()
+
+
+def _together(progress: Progress, totals: dict[str, int]) -> Progress:
+    """One progress of stages that run at once (each of ``totals``: its stage's total):
+    reported as the stage "restoring", in thousandths of the whole, each stage weighing
+    the same."""
+    done = dict.fromkeys(totals, 0)
+    reported = 0
+    lock = threading.Lock()
+
+    def report(stage: str, amount: int, _total: int) -> None:
+        nonlocal reported
+        with lock:
+            done[stage] += amount
+            now = sum(
+                PERMILLE * min(done[name], total) // max(total, 1) // len(totals)
+                for name, total in totals.items()
+            )
+            step, reported = now - reported, now
+            if step > 0:
+                progress("restoring", step, PERMILLE)
+
+    return report
+
+
+PERMILLE = 1000
+
+
 def database_state(engine: sa.Engine) -> tuple[bool, bool, str | None]:
     """(has tables, has rows, revision) of the database."""
     names = set(sa.inspect(engine).get_table_names())
@@ -336,38 +429,47 @@ def restore(
             "--force to replace its contents"
         )
 
-    counting = threading.Lock()
+    def place(_sha256: str, chunks: Iterator[bytes]) -> tuple[str, int]:
+        stored = store.store(chunk_stream(chunks))  # hashes what it stores
+        return stored.sha256, stored.size
 
-    def place(sha256: str, chunks: Iterator[bytes]) -> None:
-        stored = store.store(chunk_stream(chunks))
-        if stored.sha256 != sha256:
-            raise BackupError(f"content {sha256} is damaged: its bytes hash to {stored.sha256}")
-        with counting:
-            report.files += 1
-            report.bytes += stored.size
-
-    read_snapshot(source, folder, place, strict=True, progress=progress)
-    own = known_installation_id(engine)  # the snapshot's installation is another's
-    if has_tables and (has_rows or revision != manifest["revision"]):
-        migrations.remove_all()
-    migrations.upgrade(manifest["revision"])
+    read = ReadReport(manifest)
+    listed = _read_parts(source, folder, read, strict=True)
+    assert listed is not None  # strict: raised otherwise
+    parts_bytes = read.bytes
     tables = manifest["tables"]
     total_rows = sum(table["rows"] for table in tables)
-    writer = engine.connect().execution_options(**{WRITE_OPTION: True})
-    with writer as connection, connection.begin(), search.indexed_at_the_end(connection):
-        for table in tables:
-            with (folder / table_part(table["name"])).open("rb") as stream:
-                part = TablePart(lines(read_chunks(stream)))
-                if part.name != table["name"]:
-                    raise ForgedSnapshot(f"the part of table {table['name']} is {part.name}'s")
-                report.rows += load_table(
-                    connection, part, lambda n: progress("loading the database", n, total_rows)
-                )
-            report.tables += 1
+    progress = _together(
+        progress, {"reading files": sum(size for _, size in listed), LOADING: total_rows}
+    )
+
+    def place_all(stop: threading.Event) -> None:
+        _read_contents(source, listed, place, read, True, progress, stop=stop)
+
+    # The contents are placed while the database loads; its rows are committed only
+    # once every content is in place, so a failure leaves no row pointing to a missing
+    # file. Over a database with rows (forced) nothing is changed before that.
+    with _in_the_background(place_all) as placed:
+        if has_rows:
+            placed.result()
+        own = known_installation_id(engine)  # the snapshot's installation is another's
+        if has_tables and (has_rows or revision != manifest["revision"]):
+            migrations.remove_all()
+        migrations.upgrade(manifest["revision"])
+        writer = engine.connect().execution_options(**{WRITE_OPTION: True})
+        with writer as connection, connection.begin():
+            with search.indexed_at_the_end(connection):
+                for table in tables:
+                    report.rows += _load_part(connection, folder, table["name"], progress)
+                    report.tables += 1
+                    if placed.done():
+                        placed.result()  # a damaged content stops the load at once
+            placed.result()
+    report.files, report.bytes = read.contents, read.bytes - parts_bytes
     migrations.upgrade("head")
     keep_installation_id(engine, own)
     if force:
-        keep = {sha256 for sha256, _ in _contents_of(folder)}
+        keep = {sha256 for sha256, _ in listed}
         for sha256 in list(store.all_digests()):
             if sha256 not in keep and store.remove(sha256):
                 report.contents_removed += 1
