@@ -331,3 +331,27 @@ def test_files_are_placed_while_the_database_loads_and_its_rows_wait_for_them(
         restore_into(other, restore.RepositorySource(repository_of(app), taken), tmp_path / "w")
     restored = database_state(other.extensions["labvault"].database.engine)
     assert restored and not any(restored.values())  # the tables, none of the rows
+
+
+def written_bytes() -> int:
+    """Bytes this process has passed to write calls so far."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_a_restore_into_sqlite_writes_the_rows_once(tmp_path, make_database):
+    app = make_app(tmp_path / "site", make_database("sqlite"))
+    add_audit_rows(app, 20_000)  # about 8 MB
+    taken = run(app)["snapshot"]
+    url = make_database("sqlite")
+    other = make_app(tmp_path / "restored", url, tables=False)
+    before = written_bytes()
+
+    restore_into(other, restore.RepositorySource(repository_of(app), taken), tmp_path / "w")
+
+    written = written_bytes() - before
+    parts = sum(path.stat().st_size for path in (tmp_path / "w").rglob("*") if path.is_file())
+    database = Path(sa.make_url(url).database or "").stat().st_size
+    assert written < parts + 1.5 * database
