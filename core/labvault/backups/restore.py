@@ -47,6 +47,8 @@ from labvault.files.storage import FileStore
 OnContent = Callable[[str, Iterator[bytes]], tuple[str, int]]
 #: Contents a repository's snapshot is read (and a restore places them) at once.
 PARALLEL_CONTENTS = 4
+#: The stage of the progress of reading the contents.
+READING = "reading files"
 
 
 class Source(Protocol):
@@ -295,7 +297,7 @@ def _contents_of(folder: Path) -> Iterator[tuple[str, int]]:
 
 def _counting(chunks: Iterator[bytes], progress: Progress, total: int) -> Iterator[bytes]:
     for chunk in chunks:
-        progress("reading files", len(chunk), total)
+        progress(READING, len(chunk), total)
         yield chunk
 
 
@@ -483,7 +485,7 @@ def restore(
     tables = manifest["tables"]
     total_rows = sum(table["rows"] for table in tables)
     progress = _together(
-        progress, {"reading files": sum(size for _, size in listed), LOADING: total_rows}
+        progress, {READING: sum(size for _, size in listed), LOADING: total_rows}
     )
 
     def place_all(stop: threading.Event) -> None:
