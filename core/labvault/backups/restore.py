@@ -484,9 +484,7 @@ def restore(
     parts_bytes = read.bytes
     tables = manifest["tables"]
     total_rows = sum(table["rows"] for table in tables)
-    progress = _together(
-        progress, {READING: sum(size for _, size in listed), LOADING: total_rows}
-    )
+    progress = _together(progress, {READING: sum(size for _, size in listed), LOADING: total_rows})
 
     def place_all(stop: threading.Event) -> None:
         _read_contents(source, listed, place, read, True, progress, stop=stop)
