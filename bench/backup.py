@@ -963,8 +963,10 @@ def measure(args: argparse.Namespace, root: Path) -> None:
             level,
         )
         restores.write_config()
+        # the first snapshot is gone by now (retention keeps the newest ten): the newest
+        # holds the same rows and files
         restored_profile, _ = run_child(
-            "profile-restore", restores, root, top=25, snapshot=first_snapshot
+            "profile-restore", restores, root, top=25, snapshot=snapshot_ids(source.repository)[-1]
         )
         profile.update(restored_profile)
         shutil.rmtree(restores.folder)

@@ -4,7 +4,8 @@ Each table's part is cut into chunks at rows whose primary key says so (their bo
 stay put while the rows do), stored once by their hash; a table whose rows did not
 change since the newest snapshot keeps that snapshot's part without being written
 again. Snapshots written before chunks (format 1: whole parts under the snapshot) still
-verify, restore and are collected. A restore places files several at once.
+verify, restore and are collected. A restore places files several at once, while the
+database loads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.backups import chunking, dump, reports, restore, runs, snapshot
+from labvault.backups.codec import BackupError
 from labvault.backups.manifest import FORMAT_VERSION
 from labvault.backups.repository import MANIFEST
 from labvault.files.storage import FileStore
@@ -297,3 +299,59 @@ def test_a_restore_places_every_file_several_at_once(
     assert report.files == len(files) >= 12
     assert store_state(other.extensions["labvault"].settings["FILE_DIRECTORY"]) == files
     assert len(threads) > 1, threads
+
+
+def test_files_are_placed_while_the_database_loads_and_its_rows_wait_for_them(
+    tmp_path, make_database, labvault_make_user, monkeypatch
+):
+    app = make_app(tmp_path / "site", make_database("sqlite"))
+    populate(app, labvault_make_user, files=3)
+    taken = run(app)["snapshot"]
+    damaged = sorted((tmp_path / "repository" / "contents").rglob("*"))[-1]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    damaged.chmod(0o644)
+    damaged.write_bytes(bytes(data))
+    loading = threading.Event()
+    load_table, store = restore.load_table, FileStore.store
+
+    def loading_rows(*arguments: Any) -> int:
+        loading.set()
+        return load_table(*arguments)
+
+    def placing_while_loading(self: FileStore, stream: Any, **options: Any) -> Any:
+        assert loading.wait(10), "a file was placed before the database began to load"
+        return store(self, stream, **options)
+
+    monkeypatch.setattr(restore, "load_table", loading_rows)
+    monkeypatch.setattr(FileStore, "store", placing_while_loading)
+    other = make_app(tmp_path / "restored", make_database("sqlite"), tables=False)
+
+    with pytest.raises(BackupError, match=f"content {damaged.name}"):
+        restore_into(other, restore.RepositorySource(repository_of(app), taken), tmp_path / "w")
+    restored = database_state(other.extensions["labvault"].database.engine)
+    assert restored and not any(restored.values())  # the tables, none of the rows
+
+
+def written_bytes() -> int:
+    """Bytes this process has passed to write calls so far."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_a_restore_into_sqlite_writes_the_rows_once(tmp_path, make_database):
+    app = make_app(tmp_path / "site", make_database("sqlite"))
+    add_audit_rows(app, 20_000)  # about 8 MB
+    taken = run(app)["snapshot"]
+    url = make_database("sqlite")
+    other = make_app(tmp_path / "restored", url, tables=False)
+    before = written_bytes()
+
+    restore_into(other, restore.RepositorySource(repository_of(app), taken), tmp_path / "w")
+
+    written = written_bytes() - before
+    parts = sum(path.stat().st_size for path in (tmp_path / "w").rglob("*") if path.is_file())
+    database = Path(sa.make_url(url).database or "").stat().st_size
+    assert written < parts + 1.5 * database

@@ -19,7 +19,8 @@ COLUMNS = [
     ["weight", "float"],
     ["made", "datetime"],
     ["day", "date"],
-    ["data", "json"],
+    ["data", "json"],  # as older snapshots hold a JSON column: the document itself
+    ["document", "json_text"],  # as snapshots hold it now: the text the database stores
 ]
 
 
@@ -33,7 +34,17 @@ def row(n: int) -> list[Any]:
     # migrations' tables keep microseconds: see test_backups_round_trips.py)
     made = dt.datetime(2026, 12, 7, 13, n % 60, n % 59, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     data = None if n % 3 == 0 else {"n": n, "tags": ["ä", "b"], "nested": {"x": [1.5, None]}}
-    return [n, f"sample {n} ü'\"%s", n % 2 == 0, n / 7, made.isoformat(), "2026-02-28", data]
+    document = None if n % 5 == 0 else f'{{"n":{n},"text":"ü\\"%s"}}'
+    return [
+        n,
+        f"sample {n} ü'\"%s",
+        n % 2 == 0,
+        n / 7,
+        made.isoformat(),
+        "2026-02-28",
+        data,
+        document,
+    ]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "mariadb", "postgresql"])
@@ -60,17 +71,22 @@ def test_a_part_loads_exactly_with_one_insert_per_batch(kind, make_database):
 
     assert [len(parameters) for _, parameters in inserts] == [WRITE_BATCH, WRITE_BATCH, 500]
     assert len(loaded) == len(rows)
-    for got, (n, name, done, weight, made, day, data) in zip(loaded, rows, strict=True):
+    for got, (n, name, done, weight, made, day, data, document) in zip(loaded, rows, strict=True):
         assert got.id == n and got.name == name and got.done is done
         assert got.weight == pytest.approx(weight, rel=1e-12)
         assert got.made == dt.datetime.fromisoformat(made) and got.made.tzinfo == dt.UTC
         assert got.day == dt.date.fromisoformat(day)
         assert got.data == data
+        assert got.document == document
 
 
 @pytest.mark.parametrize(
     "line",
-    [b'[1,"a",true,1.0,null,null,null],[2,"b",true,1.0,null,null,null]', b'[1,"a"]', b"1"],
+    [
+        b'[1,"a",true,1.0,null,null,null,null],[2,"b",true,1.0,null,null,null,null]',
+        b'[1,"a"]',
+        b"1",
+    ],
     ids=["two rows on one line", "too few columns", "not a list"],
 )
 def test_a_line_that_is_not_one_row_of_the_columns_is_refused(line):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from labvault.backups import restore, runs
+from labvault.models import metadata
 from labvault.web.session import get_session
 
 from tests.backup_lab import (
@@ -89,3 +90,38 @@ def test_an_archive_restores_onto_another_database(
     assert database_state(other.extensions["labvault"].database.engine) == rows
     assert store_state(tmp_path / "destination" / "files") == files
     assert_restored_server_works(other, labvault_make_user)
+
+
+#: A document's text as another writer may have stored it (no spaces, characters as they
+#: are): SQLAlchemy's serializer would write '{"shelf": "B2", "note": "\u00e4 \u2713"}'.
+STORED_TEXT = '{"shelf":"B2","note":"ä ✓","n":[1.50,null]}'
+
+
+@pytest.mark.parametrize(
+    ("origin", "destination"),
+    [("sqlite", "mariadb"), ("mariadb", "postgresql"), ("postgresql", "sqlite")],
+)
+def test_a_json_document_restores_as_the_text_it_was_stored_as(
+    origin, destination, make_database, labvault_make_user, tmp_path
+):
+    app = make_app(tmp_path / "origin", make_database(origin))
+    item = create_item(app.test_client(), labvault_make_user(app), name="odd text")
+    items = metadata.tables["items"]
+    engine = app.extensions["labvault"].database.engine
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE items SET fields = :text WHERE refcode = :refcode"),
+            {"text": STORED_TEXT, "refcode": item["refcode"]},
+        )
+    with app.app_context():
+        runs.create_archive(backups_of(app), tmp_path / "lab.tar.gz")
+
+    other = make_app(tmp_path / "destination", make_database(destination), tables=False)
+    restore_into(other, restore.ArchiveSource(tmp_path / "lab.tar.gz"), tmp_path / "w")
+
+    text = sa.select(sa.cast(items.c.fields, sa.Text)).where(items.c.refcode == item["refcode"])
+    texts = []
+    for database in (engine, other.extensions["labvault"].database.engine):
+        with database.connect() as connection:
+            texts.append(connection.execute(text).scalar())
+    assert texts == [STORED_TEXT, STORED_TEXT]

@@ -1,10 +1,14 @@
 """The database as a snapshot keeps it: one JSON-lines part per table, any database.
 
 A part's first line names the table and its columns with a portable kind each
-(``integer``, ``text``, ``boolean``, ``float``, ``datetime``, ``date``, ``json``); every
-further line is one row, a JSON array in the columns' order, rows in primary key order.
-Datetimes are ISO 8601 in UTC. So a part written from SQLite loads into MariaDB or
-PostgreSQL and back: nothing in it belongs to one database.
+(``integer``, ``text``, ``boolean``, ``float``, ``datetime``, ``date``, ``json_text``);
+every further line is one row, a JSON array in the columns' order, rows in primary key
+order. Datetimes are ISO 8601 in UTC. A ``json_text`` value is the JSON document's text as
+the database stores it, as a string: a restore hands that text to the database as it is
+(byte for byte, neither parsed nor serialized again). Parts of older snapshots have
+``json`` columns instead, whose values are the documents themselves. So a part written
+from SQLite loads into MariaDB or PostgreSQL and back: nothing in it belongs to one
+database.
 
 Tables are read and written a batch at a time (memory does not grow with the rows) in
 the metadata's dependency order, so a row's references are always loaded before it.
@@ -43,6 +47,9 @@ _KIND_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "float": sa.Double,
     "datetime": UTCDateTime,
     "date": sa.Date,
+    # a document's text goes to the database as it is (the column's own type would
+    # serialize it again); ``json`` (older snapshots) holds documents to serialize
+    "json_text": sa.Text,
     "json": sa.JSON,
 }
 
@@ -57,7 +64,7 @@ def column_kind(column: sa.Column[Any]) -> str:
     if isinstance(column_type, sa.TypeDecorator) and not isinstance(column_type, UTCDateTime):
         column_type = column_type.impl_instance  # e.g. ExactString: its values are text
     if isinstance(column_type, sa.JSON):
-        return "json"
+        return "json_text"
     if isinstance(column_type, (UTCDateTime, sa.DateTime)):
         return "datetime"
     if isinstance(column_type, sa.Date):
@@ -93,13 +100,13 @@ class Writable(Protocol):
 
 def write_table(connection: sa.Connection, table: sa.Table, out: Writable) -> int:
     """Write ``table`` as a part to ``out``; returns its row count."""
-    query, header, raw = _query(table)
+    query, header = _query(table)
     out.write_lines([_line(header)], [b""])
     keyed = [index for index, column in enumerate(table.columns) if column.primary_key]
     options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
     count = 0
     for partition in options.execute(query).partitions():
-        lines = [_row_line(row, raw) for row in partition]
+        lines = [_line([_portable(value) for value in row]) for row in partition]
         keys = [_row_key(row, keyed) for row in partition] if keyed else lines
         out.write_lines(lines, keys)
         count += len(partition)
@@ -112,7 +119,7 @@ def table_fingerprint(connection: sa.Connection, table: sa.Table) -> tuple[int, 
     equal fingerprints are equal rows. With the table's columns and the kind of database.
     A fraction of writing the part (no JSON): a snapshot compares it with the previous
     one's, and reuses that part for a table whose rows did not change."""
-    query, header, _ = _query(table)
+    query, header = _query(table)
     fingerprint = hashlib.sha256(FINGERPRINT)
     fingerprint.update(_line([connection.dialect.name, header]))
     pickler = pickle.Pickler(_Feed(fingerprint), protocol=5)
@@ -138,40 +145,27 @@ class _Feed:
         return len(data)
 
 
-def _query(table: sa.Table) -> tuple[sa.Select[Any], dict[str, Any], set[int]]:
-    """The query of a table's rows, its part's header, and its columns of JSON text."""
+def _query(table: sa.Table) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """The query of a table's rows and its part's header."""
     columns = list(table.columns)
     kinds = [column_kind(c) for c in columns]
     header = {
         "table": table.name,
         "columns": [[column.name, kind] for column, kind in zip(columns, kinds, strict=True)],
     }
-    # JSON columns are read as the text stored and written as it is: parsing and
-    # serializing them again took most of a dump's time (versions are JSON snapshots)
+    # JSON columns are read as the text stored and kept as that text: parsing and
+    # serializing them again took most of a dump's time, and of a restore's (versions
+    # are JSON snapshots)
     selected = [
-        sa.cast(column, sa.Text) if kind == "json" else column
+        sa.cast(column, sa.Text) if kind == "json_text" else column
         for column, kind in zip(columns, kinds, strict=True)
     ]
-    raw = {index for index, kind in enumerate(kinds) if kind == "json"}
-    return sa.select(*selected).order_by(*table.primary_key.columns), header, raw
+    return sa.select(*selected).order_by(*table.primary_key.columns), header
 
 
 def _row_key(row: Any, keyed: list[int]) -> bytes:
     """What a row's chunk bound depends on: its primary key, not what may be edited."""
     return "\0".join(str(row[index]) for index in keyed).encode()
-
-
-def _row_line(row: Any, raw: set[int]) -> bytes:
-    """A row as a JSON array; the values at ``raw`` are JSON text already."""
-    if not raw:
-        return _line([_portable(value) for value in row])
-    parts = [
-        ("null" if value is None else value)
-        if index in raw
-        else json.dumps(_portable(value), ensure_ascii=False, separators=(",", ":"))
-        for index, value in enumerate(row)
-    ]
-    return ("[" + ",".join(parts) + "]\n").encode()
 
 
 def _decoder(kind: str) -> Callable[[Any], Any] | None:

@@ -14,7 +14,7 @@ from labvault.backups.codec import BackupError
 from labvault.backups.lock import lock_is_held
 from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
-from labvault.backups.restore import ArchiveSource, ReadReport, RepositorySource, read_snapshot
+from labvault.backups.reading import ArchiveSource, ReadReport, RepositorySource, read_snapshot
 from labvault.backups.snapshot import Progress, no_progress, temporary_folder
 from labvault.backups.strategies import Backups, Strategy
 from labvault.db import utcnow
