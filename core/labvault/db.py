@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import sqlalchemy.dialects.mysql
-import sqlalchemy.dialects.postgresql
-import sqlalchemy.dialects.sqlite
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
@@ -67,11 +64,11 @@ class ExactString(sa.TypeDecorator[str]):
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
             # MySQL's binary collations pad; its NO PAD one is named differently
             collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
-            return dialect.type_descriptor(
-                sa.dialects.mysql.VARCHAR(self.length, collation=collation)
-            )
+            return dialect.type_descriptor(mysql.VARCHAR(self.length, collation=collation))
         return dialect.type_descriptor(sa.String(self.length))
 
 
@@ -347,15 +344,23 @@ def insert_missing(session: Session, model: type[Base], values: dict[str, Any]) 
     which two transactions then both try to upgrade to lock the row for update, and one
     of them is chosen as a deadlock victim.
     """
+    # each database's dialect module is imported by its engine (none is imported for
+    # another's: PostgreSQL's alone takes a tenth of a CLI command's start)
     dialect = session.get_bind().dialect.name
     if dialect in ("mysql", "mariadb"):
-        mysql_insert = sa.dialects.mysql.insert(model).values(values)
+        from sqlalchemy.dialects import mysql
+
+        mysql_insert = mysql.insert(model).values(values)
         key = sa.inspect(model).primary_key[0].name
         statement: Any = mysql_insert.on_duplicate_key_update({key: mysql_insert.inserted[key]})
     elif dialect == "postgresql":
-        statement = sa.dialects.postgresql.insert(model).values(values).on_conflict_do_nothing()
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(model).values(values).on_conflict_do_nothing()
     else:
-        statement = sa.dialects.sqlite.insert(model).values(values).on_conflict_do_nothing()
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(model).values(values).on_conflict_do_nothing()
     session.execute(statement)
 
 

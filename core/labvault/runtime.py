@@ -4,6 +4,10 @@ and their registry, the database and the token signer (:class:`LabvaultState`).
 :func:`labvault.app.create_app` wraps one in a Flask app (its routes, API and
 blueprints); a CLI command that serves no HTTP (``backup due``, ``users``, ``tokens``)
 uses one alone, and so does without Flask, flask-smorest and the API's documents.
+
+A runtime imports only the models its process uses: what enumerates the tables (a
+snapshot, a restore, the migrations) is handed ``labvault.models.metadata`` by its
+caller, which imports every model.
 """
 
 from __future__ import annotations
@@ -19,10 +23,6 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 import pluggy
 
-# every table in the metadata, whatever a command imports after: a snapshot dumps, and a
-# restore loads, the tables the metadata knows (a `backup create` from cron left out the
-# inventory's and the sources' when the runtime had not imported their models)
-import labvault.models  # noqa: F401
 from labvault.auth.tokens import TokenSigner
 from labvault.db import Database
 from labvault.errors import ConfigError
@@ -37,10 +37,10 @@ from labvault.registry import (
     build_registry,
     plugin_options,
 )
-from labvault.search import keep_search_fresh
+from labvault.search.freshness import keep_search_fresh
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.urls import public_url_problems
-from labvault.versions.service import keep_versions
+from labvault.versions.recording import keep_versions
 
 if TYPE_CHECKING:
     import flask_smorest

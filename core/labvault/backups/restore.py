@@ -34,7 +34,7 @@ from labvault.backups.installation import keep_installation_id, known_installati
 from labvault.backups.manifest import ForgedSnapshot, table_part
 from labvault.backups.repository import CONTENTS, CONTENTS_PART, Repository
 from labvault.backups.snapshot import Progress, locked, no_progress
-from labvault.db import WRITE_OPTION, Base
+from labvault.db import WRITE_OPTION
 from labvault.files.storage import FileStore
 
 #: on_content(sha256, chunks): do something with a verified content's bytes; called
@@ -276,6 +276,11 @@ class Migrations(Protocol):
         """Whether ``revision`` is one of this labvault's migrations."""
         ...
 
+    @property
+    def metadata(self) -> sa.MetaData:
+        """Every table of the schema they make (all the models')."""
+        ...
+
 
 @dataclass
 class RestoreReport:
@@ -287,8 +292,8 @@ class RestoreReport:
     contents_removed: int = 0
 
 
-def database_state(engine: sa.Engine) -> tuple[bool, bool, str | None]:
-    """(has tables, has rows, revision) of the database."""
+def database_state(engine: sa.Engine, metadata: sa.MetaData) -> tuple[bool, bool, str | None]:
+    """(has tables, has rows in ``metadata``'s tables, revision) of the database."""
     names = set(sa.inspect(engine).get_table_names())
     if not names:
         return False, False, None
@@ -300,7 +305,7 @@ def database_state(engine: sa.Engine) -> tuple[bool, bool, str | None]:
             ).scalar()
         rows = any(
             connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
-            for table in dumped_tables(Base.metadata)
+            for table in dumped_tables(metadata)
             if table.name in names
         )
     return True, rows, revision
@@ -324,7 +329,7 @@ def restore(
             f"whose database schema (revision {manifest['revision']}) this version does not "
             "know: restore it with that version or a later one"
         )
-    has_tables, has_rows, revision = database_state(engine)
+    has_tables, has_rows, revision = database_state(engine, migrations.metadata)
     if has_rows and not force:
         raise BackupError(
             "the database is not empty: restore into a new database, or pass --force to "
