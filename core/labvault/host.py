@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from labvault.db import Database, begin_write
+from labvault.database import Database, begin_write
 from labvault.files.storage import FileStore
 from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
 from labvault.registry import AUTH_PROVIDERS, Registry

@@ -24,7 +24,7 @@ import marshmallow as ma
 import pluggy
 
 from labvault.auth.tokens import TokenSigner
-from labvault.db import Database
+from labvault.database import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
 from labvault.host import CoreHost
@@ -129,12 +129,12 @@ def start_runtime(
         settings=settings,
         plugins=plugins,
         database=Database(
-            settings["DATABASE_URL"], settings["DATABASE_TIMEOUT"] if bounded else None
+            settings["DATABASE_URL"],
+            settings["DATABASE_TIMEOUT"] if bounded else None,
+            sessions=(keep_versions, keep_search_fresh),
         ),
         signer=TokenSigner.from_settings(settings),
     )
-    keep_versions(state.database.sessionmaker)
-    keep_search_fresh(state.database.sessionmaker)
     for host in plugins.hosts.values():
         host.attach(state)
     return state

@@ -119,12 +119,15 @@ def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
     from labvault.backups.due import due_strategies
 
-    state = cli_state(ctx).runtime()
+    # the settings and one table, read with Core: the plugins, the ORM and the models
+    # are loaded for a run alone (its config problems, if any, are reported then)
+    state = cli_state(ctx)
+    with state.connection() as connection:
+        names = due_strategies(connection, state.settings()["BACKUP_STRATEGIES"])
+    if not names:
+        click.echo("no backup is due")
+        return
     with cli_state(ctx).runtime_session() as session:
-        names = due_strategies(session, state.settings["BACKUP_STRATEGIES"])
-        if not names:
-            click.echo("no backup is due")
-            return
         _run_strategies(session, _backups(ctx), names)
 
 
