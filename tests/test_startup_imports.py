@@ -123,4 +123,3 @@ def test_a_command_that_reads_a_row_imports_no_orm_plugin_or_model(lab_site, tmp
     output, modules = imported_by(site, tmp_path / "modules.json", *args)
     assert "backup.succeeded" in output if args[0] == "audit" else output == "no backup is due\n"
     assert sorted(m for m in NOT_FOR_A_READ if m in modules) == []
-
