@@ -123,3 +123,11 @@ def test_a_command_that_reads_a_row_imports_no_orm_plugin_or_model(lab_site, tmp
     output, modules = imported_by(site, tmp_path / "modules.json", *args)
     assert "backup.succeeded" in output if args[0] == "audit" else output == "no backup is due\n"
     assert sorted(m for m in NOT_FOR_A_READ if m in modules) == []
+
+
+def test_help_imports_no_schema_or_database_library(lab_site, tmp_path):
+    """`labvault --help` only looks at what PLUGINS says: no settings schema
+    (marshmallow), no database library."""
+    output, modules = imported_by(lab_site(files=0), tmp_path / "modules.json", "--help")
+    assert "backup" in output
+    assert sorted(m for m in ("marshmallow", "sqlalchemy", "pluggy", "jwt") if m in modules) == []

@@ -20,8 +20,9 @@ the rest of labvault uses.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labvault.lazy import lazy_names
 
 if TYPE_CHECKING:
     from labvault.search.ddl import add_to_metadata, is_search_object
@@ -41,31 +42,24 @@ if TYPE_CHECKING:
 #: process registers the listeners of ``freshness``, and one that never searches (a CLI
 #: command) does without the engines, the service and the models they read.
 _MODULES = {
-    "ENGINE_NAMES": "engines",
-    "add_to_metadata": "ddl",
-    "drop_mroonga": "mariadb",
-    "engine_in_use": "engines",
-    "ensure": "mariadb",
-    "index_pending": "mroonga_copy",
-    "indexed_at_the_end": "sqlite",
-    "indexed_by_batch": "sqlite",
-    "is_search_object": "ddl",
-    "keep_search_fresh": "freshness",
-    "mroonga_available": "engines",
-    "reindex": "mroonga_copy",
-    "search_engine_name": "engines",
-    "search_page": "service",
+    "ENGINE_NAMES": "labvault.search.engines",
+    "add_to_metadata": "labvault.search.ddl",
+    "drop_mroonga": "labvault.search.mariadb",
+    "engine_in_use": "labvault.search.engines",
+    "ensure": "labvault.search.mariadb",
+    "index_pending": "labvault.search.mroonga_copy",
+    "indexed_at_the_end": "labvault.search.sqlite",
+    "indexed_by_batch": "labvault.search.sqlite",
+    "is_search_object": "labvault.search.ddl",
+    "keep_search_fresh": "labvault.search.freshness",
+    "mroonga_available": "labvault.search.engines",
+    "reindex": "labvault.search.mroonga_copy",
+    "search_engine_name": "labvault.search.engines",
+    "search_page": "labvault.search.service",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(__name__, _MODULES)
 
 __all__ = [
     "ENGINE_NAMES",
