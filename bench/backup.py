@@ -619,11 +619,12 @@ def profile_backup(top: int) -> dict[str, Any]:
     from labvault.app import create_app
     from labvault.backups.runs import run_strategy
     from labvault.backups.strategies import Backups
+    from labvault.models import metadata
     from labvault.web.session import get_session
 
     app = create_app()
     state = app.extensions["labvault"]
-    backups = Backups.configured(state.settings, state.registry, state.database)
+    backups = Backups.configured(state.settings, state.registry, state.database, metadata)
     answer: dict[str, Any] = {}
     with app.app_context():
         for label in ("full", "unchanged"):
@@ -640,10 +641,11 @@ def profile_restore(top: int, snapshot: str) -> dict[str, Any]:
     from labvault.backups.snapshot import temporary_folder
     from labvault.backups.strategies import Backups
     from labvault.cli.backups import AlembicMigrations
+    from labvault.models import metadata
 
     app = create_app()
     state = app.extensions["labvault"]
-    backups = Backups.configured(state.settings, state.registry, state.database)
+    backups = Backups.configured(state.settings, state.registry, state.database, metadata)
     repository = backups.strategy(STRATEGY).repository()
     repository.open(create=False)
     source = restore.RepositorySource(repository, snapshot)

@@ -165,7 +165,7 @@ def wipe_rows(engine: sa.Engine) -> None:
 def backups_of(app: Any) -> Backups:
     """What backing up ``app`` takes (its strategies, database and file store)."""
     state = app.extensions["labvault"]
-    return Backups.configured(state.settings, state.registry, state.database)
+    return Backups.configured(state.settings, state.registry, state.database, metadata)
 
 
 def restore_into(app: Any, source: Any, folder: Path) -> restore.RestoreReport:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from labvault.backups import dump, lock, reports, restore, runs, strategies
+from labvault.backups import due, dump, lock, reports, restore, runs
 from labvault.backups.codec import BackupError
 from labvault.db import utcnow
 from labvault.errors import Conflict
@@ -115,11 +115,11 @@ def test_strategies_are_checked_at_startup_with_their_key_paths(startup_problems
 
 
 def test_intervals_are_minutes_hours_days_or_weeks():
-    assert strategies.interval("30m").total_seconds() == 1800
-    assert strategies.interval("12h").total_seconds() == 12 * 3600
-    assert strategies.interval("7d") == strategies.interval("1w")
+    assert due.interval("30m").total_seconds() == 1800
+    assert due.interval("12h").total_seconds() == 12 * 3600
+    assert due.interval("7d") == due.interval("1w")
     with pytest.raises(ValueError, match="not an interval"):
-        strategies.interval("1y")
+        due.interval("1y")
 
 
 # --- deduplication and retention ------------------------------------------------------
@@ -351,13 +351,14 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(site):
 
 def test_a_strategy_is_due_once_its_last_success_is_older_than_its_frequency(site):
     app = site()
+    configured = app.extensions["labvault"].settings["BACKUP_STRATEGIES"]
     with app.app_context():
-        assert strategies.due_strategies(get_session(), backups_of(app)) == ["nightly"]
+        assert due.due_strategies(get_session(), configured) == ["nightly"]
     run(app)
     with app.app_context():
-        assert strategies.due_strategies(get_session(), backups_of(app)) == []
-        later = utcnow() + strategies.interval("1d")
-        assert strategies.due_strategies(get_session(), backups_of(app), later) == ["nightly"]
+        assert due.due_strategies(get_session(), configured) == []
+        later = utcnow() + due.interval("1d")
+        assert due.due_strategies(get_session(), configured, later) == ["nightly"]
 
 
 def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):

@@ -198,7 +198,9 @@ def write_format_1(app: Any) -> str:
         repository = backups.strategy("nightly").repository()
         repository.open(create=True)
         with snapshot.temporary_folder() as folder:
-            taken = snapshot.dump_database(backups.engine, {}, Path(folder))
+            taken = snapshot.dump_database(
+                backups.engine, {}, Path(folder), metadata=backups.metadata
+            )
             repository.put_contents(taken.contents(), backups.store.open, lambda _: None)
             for part in taken.parts:
                 assert part.path is not None

@@ -82,10 +82,10 @@ import os, signal, sys
 from labvault.search import mroonga_copy
 
 def killed_after_commit(session):
-    if session.info.get(mroonga_copy._DIRTY):
+    if session.info.get(mroonga_copy.DIRTY):
         os.kill(os.getpid(), signal.SIGKILL)  # committed; the copy is never written
 
-mroonga_copy._index_after_commit = killed_after_commit  # before the app registers it
+mroonga_copy.index_after_commit = killed_after_commit  # what the listener calls
 
 from labvault.app import create_app
 from labvault.testing import TEST_SECRET_KEY

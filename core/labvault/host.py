@@ -9,19 +9,22 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.orm import Session
-
-from labvault.auth import limits, tickets
-from labvault.auth.tokens import TokenSigner
-from labvault.db import Database, begin_write
+from labvault.database import Database, begin_write
 from labvault.files.storage import FileStore
 from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
 from labvault.registry import AUTH_PROVIDERS, Registry
-from labvault.signin import service as signin
 from labvault.signin.urls import check_next_url, external_url
-from labvault.versions import service as versions
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from labvault.auth.tokens import TokenSigner
+
+# The services behind the host's methods (sign-in, tickets, rate limits, versions) are
+# imported by their first call: every process gives each plugin a host, and most of
+# them (a CLI command) call none of these.
 
 
 class Core(Protocol):
@@ -101,9 +104,13 @@ class CoreHost(Host):
             session.close()
 
     def _provider(self, identity: Identity) -> AuthProvider:
+        from labvault.signin import service as signin
+
         return signin.provider_for(self._app_state.registry.instances_of(AUTH_PROVIDERS), identity)
 
     def sign_in(self, identity: Identity, *, link_user_id: int | None = None) -> SessionTokens:
+        from labvault.signin import service as signin
+
         provider = self._provider(identity)
         with self.session() as session:
             return signin.sign_in(
@@ -120,6 +127,8 @@ class CoreHost(Host):
         return deliver(self.sign_in(identity, link_user_id=link_user_id), next_url)
 
     def may_sign_in(self, identity: Identity) -> bool:
+        from labvault.signin import service as signin
+
         provider = self._provider(identity)
         with self.session() as session:
             return signin.may_sign_in(session, provider, identity)
@@ -134,20 +143,28 @@ class CoreHost(Host):
         return f"{self._plugin_name}:{name}"
 
     def issue_ticket(self, purpose: str, data: Mapping[str, Any], lifetime: timedelta) -> str:
+        from labvault.auth import tickets
+
         with self.session() as session:
             return tickets.issue_ticket(session, self._scoped(purpose), data, lifetime)
 
     def read_ticket(self, purpose: str, secret: str, *, spend: bool) -> dict[str, Any] | None:
+        from labvault.auth import tickets
+
         with self.session() as session:
             if spend:
                 return tickets.spend_ticket(session, self._scoped(purpose), secret)
             return tickets.read_ticket(session, self._scoped(purpose), secret)
 
     def rate_limit(self, key: str, limit: int, period: timedelta) -> float:
+        from labvault.auth import limits
+
         with self.session() as session:
             return limits.take(session, self._scoped(key), limit, period)
 
     def record_version(
         self, session: Session, refcode: str, action: str, *, user_id: int | None = None
     ) -> None:
+        from labvault.versions import service as versions
+
         versions.record_version(session, refcode, action, user_id=user_id)

@@ -23,16 +23,20 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import importlib_metadata
 import pluggy
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from labvault import hookspecs
 from labvault.errors import ConfigError
 from labvault.plugin import API_VERSION
 from labvault.plugin._markers import PROJECT_NAME
+
+if TYPE_CHECKING:
+    import importlib_metadata
+
+# The entry points (importlib_metadata) are read, and plugin API ranges parsed
+# (packaging), only where a plugin is enabled or listed: the built-ins need neither.
 
 ENTRY_POINT_GROUP = "labvault.plugins"
 #: The module attribute holding the plugin API range a plugin needs (a PEP 440 specifier set).
@@ -73,6 +77,8 @@ def installed_plugins() -> dict[str, list[InstalledPlugin]]:
     """Installed plugins by entry-point name (a name two distributions claim has two)."""
     key = tuple(sys.path)
     if key not in _installed_cache:
+        import importlib_metadata
+
         found: dict[str, list[InstalledPlugin]] = {}
         for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist
@@ -152,6 +158,8 @@ def read_declared_plugin_api(plugin: InstalledPlugin) -> str | None:
 def plugin_api_problem(name: str, module: Any) -> str | None:
     """One line if plugin ``name`` (its module) does not declare a plugin API range that
     admits this labvault's :data:`~labvault.plugin.API_VERSION`, else None."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     declared = declared_plugin_api(module)
     provides = f"this labvault provides {API_VERSION}"
     major = int(API_VERSION.split(".")[0])

@@ -4,6 +4,10 @@ and their registry, the database and the token signer (:class:`LabvaultState`).
 :func:`labvault.app.create_app` wraps one in a Flask app (its routes, API and
 blueprints); a CLI command that serves no HTTP (``backup due``, ``users``, ``tokens``)
 uses one alone, and so does without Flask, flask-smorest and the API's documents.
+
+A runtime imports only the models its process uses: what enumerates the tables (a
+snapshot, a restore, the migrations) is handed ``labvault.models.metadata`` by its
+caller, which imports every model.
 """
 
 from __future__ import annotations
@@ -19,12 +23,8 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 import pluggy
 
-# every table in the metadata, whatever a command imports after: a snapshot dumps, and a
-# restore loads, the tables the metadata knows (a `backup create` from cron left out the
-# inventory's and the sources' when the runtime had not imported their models)
-import labvault.models  # noqa: F401
 from labvault.auth.tokens import TokenSigner
-from labvault.db import Database
+from labvault.database import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
 from labvault.host import CoreHost
@@ -37,10 +37,10 @@ from labvault.registry import (
     build_registry,
     plugin_options,
 )
-from labvault.search import keep_search_fresh
+from labvault.search.freshness import keep_search_fresh
 from labvault.settings import load_settings, validate_settings
 from labvault.signin.urls import public_url_problems
-from labvault.versions.service import keep_versions
+from labvault.versions.recording import keep_versions
 
 if TYPE_CHECKING:
     import flask_smorest
@@ -129,12 +129,12 @@ def start_runtime(
         settings=settings,
         plugins=plugins,
         database=Database(
-            settings["DATABASE_URL"], settings["DATABASE_TIMEOUT"] if bounded else None
+            settings["DATABASE_URL"],
+            settings["DATABASE_TIMEOUT"] if bounded else None,
+            sessions=(keep_versions, keep_search_fresh),
         ),
         signer=TokenSigner.from_settings(settings),
     )
-    keep_versions(state.database.sessionmaker)
-    keep_search_fresh(state.database.sessionmaker)
     for host in plugins.hosts.values():
         host.attach(state)
     return state

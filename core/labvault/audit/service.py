@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.audit.models import AuditEvent
+from labvault.audit.tables import matching
 from labvault.db import in_write_transaction, utcnow
 from labvault.errors import WriteOutsideTransaction
 
@@ -108,18 +109,8 @@ def list_events(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> sa.Select[Any]:
-    """The events matching every filter given, newest first (for
-    :func:`labvault.paging.page_rows`). ``target`` matches a part of the target, in any
-    case; ``since`` is inclusive, ``until`` exclusive."""
-    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc())
-    if action is not None:
-        query = query.where(AuditEvent.action == action)
-    if actor_id is not None:
-        query = query.where(AuditEvent.actor_id == actor_id)
-    if target:
-        query = query.where(AuditEvent.target.icontains(target, autoescape=True))
-    if since is not None:
-        query = query.where(AuditEvent.at >= since)
-    if until is not None:
-        query = query.where(AuditEvent.at < until)
-    return query
+    """The events matching every filter given (see
+    :func:`~labvault.audit.tables.matching`), newest first (for
+    :func:`labvault.paging.page_rows`)."""
+    conditions = matching(action=action, actor_id=actor_id, target=target, since=since, until=until)
+    return sa.select(AuditEvent).where(*conditions).order_by(AuditEvent.id.desc())

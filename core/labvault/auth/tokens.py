@@ -14,11 +14,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from labvault.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jwt
+
+# PyJWT (and the cryptography it imports) is imported by the first token signed or
+# verified, or by an RS256/ES256 key pair read: a CLI command that handles no token
+# does without it.
 
 AUDIENCE = "labvault-api"
 #: ``sid`` is the session the token belongs to (its refresh-token family): a token of a
@@ -43,22 +48,24 @@ class InvalidToken(Exception):
     """The bearer token cannot be accepted; the message says why, for the 401 body."""
 
 
-_MESSAGES: list[tuple[type[Exception], str]] = [
-    (jwt.ExpiredSignatureError, "token has expired"),
-    (jwt.ImmatureSignatureError, "token is not valid yet"),
-    (jwt.InvalidAudienceError, "token was not issued for this API"),
-    (jwt.InvalidIssuerError, "token was not issued by this server"),
-    (jwt.InvalidAlgorithmError, "token algorithm is not allowed"),
-    (jwt.InvalidSignatureError, "token signature is invalid"),
-    (jwt.DecodeError, "token is malformed"),
+_MESSAGES = [
+    ("ExpiredSignatureError", "token has expired"),
+    ("ImmatureSignatureError", "token is not valid yet"),
+    ("InvalidAudienceError", "token was not issued for this API"),
+    ("InvalidIssuerError", "token was not issued by this server"),
+    ("InvalidAlgorithmError", "token algorithm is not allowed"),
+    ("InvalidSignatureError", "token signature is invalid"),
+    ("DecodeError", "token is malformed"),
 ]
 
 
 def _explain(exc: jwt.InvalidTokenError) -> str:
+    import jwt
+
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return f"token lacks the {exc.claim!r} claim"
     for exc_type, message in _MESSAGES:
-        if isinstance(exc, exc_type):
+        if isinstance(exc, getattr(jwt, exc_type)):
             return message
     return f"token is invalid: {exc}"
 
@@ -118,6 +125,8 @@ class TokenSigner:
             "iss": self.issuer,
             "aud": AUDIENCE,
         }
+        import jwt
+
         return jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -152,6 +161,8 @@ class TokenSigner:
             self._verified[token] = (claims, not_before, expires)
 
     def _verify(self, token: str) -> dict[str, Any]:
+        import jwt
+
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -196,6 +207,8 @@ def _load_key_pair(algorithm: str, settings: Mapping[str, Any]) -> tuple[Any, An
     Parsed once here: handing PEM bytes to PyJWT would parse (and, for RSA, check) the
     private key again for every token, tens of milliseconds each time.
     """
+    import jwt
+
     impl = jwt.get_algorithm_by_name(algorithm)
     keys = []
     for setting in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):

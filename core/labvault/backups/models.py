@@ -9,30 +9,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from labvault.backups.due import backup_states
 from labvault.db import Base
 
 
 class BackupState(Base):
-    """One row per strategy that has run. Not part of snapshots: a restored server keeps
-    its own backup history (a snapshot taken while a backup runs would hold its lock)."""
+    """One row per strategy that has run (:data:`~labvault.backups.due.backup_states`,
+    whose columns say what each holds)."""
 
-    __tablename__ = "backup_states"
+    __table__ = backup_states
 
-    strategy: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    strategy: Mapped[str]
     last_run_at: Mapped[dt.datetime | None]
     last_success_at: Mapped[dt.datetime | None]
-    last_snapshot: Mapped[str | None] = mapped_column(sa.String(64))
-    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
-    #: The report of the last successful run (``last_report`` in ``GET /backups``).
-    last_report: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    #: The run in progress: its token, where it runs (host and process, so a run killed
-    #: on this host is noticed at once), and when the lock lapses unless renewed.
-    lock_token: Mapped[str | None] = mapped_column(sa.String(32))
-    lock_holder: Mapped[str | None] = mapped_column(sa.String(200))
+    last_snapshot: Mapped[str | None]
+    last_error: Mapped[str | None]
+    last_report: Mapped[dict[str, Any] | None]
+    lock_token: Mapped[str | None]
+    lock_holder: Mapped[str | None]
     lock_expires_at: Mapped[dt.datetime | None]
-    #: The newest snapshot of another installation in the strategy's repository when
-    #: `labvault backup adopt` took the repository over (:mod:`~labvault.backups.installation`).
-    adopted_snapshot: Mapped[str | None] = mapped_column(sa.String(64))
+    adopted_snapshot: Mapped[str | None]
 
 
 class Installation(Base):

@@ -41,7 +41,7 @@ from labvault.backups.reading import (
     read_snapshot,
 )
 from labvault.backups.snapshot import Progress, no_progress
-from labvault.db import WRITE_OPTION, Base
+from labvault.db import WRITE_OPTION
 from labvault.files.storage import FileStore
 
 
@@ -56,6 +56,11 @@ class Migrations(Protocol):
 
     def knows(self, revision: str) -> bool:
         """Whether ``revision`` is one of this labvault's migrations."""
+        ...
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """Every table of the schema they make (all the models')."""
         ...
 
 
@@ -166,8 +171,8 @@ def _together(progress: Progress, totals: dict[str, int]) -> Progress:
 PERMILLE = 1000
 
 
-def database_state(engine: sa.Engine) -> tuple[bool, bool, str | None]:
-    """(has tables, has rows, revision) of the database."""
+def database_state(engine: sa.Engine, metadata: sa.MetaData) -> tuple[bool, bool, str | None]:
+    """(has tables, has rows in ``metadata``'s tables, revision) of the database."""
     names = set(sa.inspect(engine).get_table_names())
     if not names:
         return False, False, None
@@ -179,7 +184,7 @@ def database_state(engine: sa.Engine) -> tuple[bool, bool, str | None]:
             ).scalar()
         rows = any(
             connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
-            for table in dumped_tables(Base.metadata)
+            for table in dumped_tables(metadata)
             if table.name in names
         )
     return True, rows, revision
@@ -203,7 +208,7 @@ def restore(
             f"whose database schema (revision {manifest['revision']}) this version does not "
             "know: restore it with that version or a later one"
         )
-    has_tables, has_rows, revision = database_state(engine)
+    has_tables, has_rows, revision = database_state(engine, migrations.metadata)
     if has_rows and not force:
         raise BackupError(
             "the database is not empty: restore into a new database, or pass --force to "

@@ -195,6 +195,7 @@ def _run(
             settings,
             Path(folder),
             progress,
+            metadata=backups.metadata,
             installation=own,
             previous=_previous(repository),
         )
@@ -247,7 +248,14 @@ def create_archive(
         own = installation_id(session)
     with temporary_folder() as folder:
         settings = backups.public_settings()
-        dump = dump_database(backups.engine, settings, Path(folder), progress, installation=own)
+        dump = dump_database(
+            backups.engine,
+            settings,
+            Path(folder),
+            progress,
+            metadata=backups.metadata,
+            installation=own,
+        )
         size = write_archive(dump, backups.store.open, path, level, progress)
     return {
         "snapshot": dump.manifest["snapshot"],

@@ -29,7 +29,7 @@ from labvault.backups.dump import contents_list, dumped_tables, table_fingerprin
 from labvault.backups.manifest import CHUNKED_VERSION, FORMAT, FORMAT_VERSION, table_part
 from labvault.backups.redaction import public_config
 from labvault.backups.repository import CONTENTS_PART, MANIFEST
-from labvault.db import Base, utcnow
+from labvault.db import utcnow
 
 CONFIG_PART = "config.json"
 
@@ -127,11 +127,13 @@ def dump_database(
     folder: Path,
     progress: Progress = no_progress,
     *,
+    metadata: sa.MetaData,
     installation: str | None = None,
     previous: Previous | None = None,
 ) -> Dump:
-    """Read every table, the contents they refer to and ``config`` (the settings without
-    their secrets: :func:`public_config`) into ``folder``; the manifest names the
+    """Read every table of ``metadata`` (every model's, as ``Backups.metadata``), the
+    contents they refer to and ``config`` (the settings without their secrets:
+    :func:`public_config`) into ``folder``; the manifest names the
     ``installation`` that took it (:mod:`~labvault.backups.installation`). A table
     unchanged since the ``previous`` snapshot keeps its part there."""
     started = utcnow()
@@ -147,7 +149,7 @@ def dump_database(
         "parts": {},
     }
     dump = Dump(folder, manifest)
-    tables = dumped_tables(Base.metadata)
+    tables = dumped_tables(metadata)
     with _read_transaction(engine.connect()) as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -166,7 +168,7 @@ def dump_database(
             progress("reading the database", 1, len(tables))
         count = total = 0
         with _part(dump, CONTENTS_PART) as out:
-            files = Base.metadata.tables["files"]
+            files = metadata.tables["files"]
             query = (
                 sa.select(files.c.sha256, sa.func.max(files.c.size))
                 .group_by(files.c.sha256)

@@ -1,8 +1,8 @@
 """What backing up a server takes: its strategies (``BACKUP_STRATEGIES``) with their
 targets, the config a snapshot keeps of it, its database and its file store.
 
-:class:`Backups` is built once from the settings, the registry and the database (by the
-web layer, the CLI, a test), and handed to :mod:`~labvault.backups.runs` and
+:class:`Backups` is built once from the settings, the registry, the database and every
+model's tables (by the web layer, the CLI, a test), and handed to :mod:`~labvault.backups.runs` and
 :mod:`~labvault.backups.reports`, which read nothing else of the app; a backup run in a
 thread of the server takes its own database session from it.
 """
@@ -10,36 +10,22 @@ thread of the server takes its own database session from it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from labvault.backups.codec import Passphrase
-from labvault.backups.models import BackupState
+from labvault.backups.due import interval
 from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
-from labvault.db import Database, utcnow
+from labvault.db import Database
 from labvault.errors import NotFound
 from labvault.files.storage import FileStore
 from labvault.plugin import BackupTarget
 from labvault.registry import BACKUP_TARGETS, Registry
-from labvault.settings import INTERVAL_PATTERN
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def interval(text: str) -> dt.timedelta:
-    match = re.match(INTERVAL_PATTERN, text)
-    if match is None:
-        raise ValueError(f"not an interval: {text!r}")
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 @dataclass(frozen=True)
@@ -70,12 +56,21 @@ class Backups:
     registry: Registry
     database: Database
     store: FileStore
+    #: The tables a snapshot holds and a restore loads: every model's
+    #: (``labvault.models.metadata``, which the caller imports: a process imports only
+    #: the models it uses, and a snapshot of those alone would miss tables).
+    metadata: sa.MetaData
 
     @classmethod
     def configured(
-        cls, settings: Mapping[str, Any], registry: Registry, database: Database
+        cls,
+        settings: Mapping[str, Any],
+        registry: Registry,
+        database: Database,
+        metadata: sa.MetaData,
     ) -> Backups:
-        return cls(settings, registry, database, FileStore(Path(settings["FILE_DIRECTORY"])))
+        store = FileStore(Path(settings["FILE_DIRECTORY"]))
+        return cls(settings, registry, database, store, metadata)
 
     @property
     def engine(self) -> sa.Engine:
@@ -110,17 +105,3 @@ class Backups:
         """The settings as a snapshot keeps them: without the secrets the schemas of this
         server's plugins and types declare, URL passwords, or secret-named values."""
         return public_config(self.settings, self.registry.settings_schemas(self.settings))
-
-
-def due_strategies(session: Session, backups: Backups, now: dt.datetime | None = None) -> list[str]:
-    """Strategies whose last success is older than their frequency (or that never ran).
-    (Here, not with the runs: ``labvault backup due`` with nothing due imports no more.)"""
-    now = now or utcnow()
-    states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
-    due = []
-    for name, strategy in backups.strategies().items():
-        state = states.get(name)
-        last = state.last_success_at if state else None
-        if last is None or now - last >= strategy.frequency:
-            due.append(name)
-    return due

@@ -38,11 +38,11 @@ from labvault.errors import ConfigError, LabvaultError
 
 def _names_plugins() -> bool:
     """Whether PLUGINS, as written (config.py, the environment), may enable any: read
-    without validating the settings, importing a plugin or building the app."""
-    from labvault.settings import gather_raw_settings
+    without validating the settings (or importing their schema), importing a plugin or
+    building the app."""
+    from labvault.settings.sources import written_setting
 
-    raw, _ = gather_raw_settings()
-    return bool(raw.get("PLUGINS"))
+    return bool(written_setting("PLUGINS"))
 
 
 class LabvaultGroup(click.Group):

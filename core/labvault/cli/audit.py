@@ -68,13 +68,16 @@ def audit_command(
 ) -> None:
     """Show the audit log (role and status changes, purges, restores, API keys,
     backups, imports), one line per event, newest first."""
-    from labvault.audit.service import list_events
+    import sqlalchemy as sa
 
-    query = list_events(
-        action=action, actor_id=actor_id, target=target, since=since, until=until
-    ).limit(limit)
-    with cli_state(ctx).session() as session:  # only reads: no app, no plugins
-        lines = [(_as_json if as_json else _line)(e) for e in session.scalars(query)]
+    from labvault.audit.tables import audit_events, matching
+
+    conditions = matching(action=action, actor_id=actor_id, target=target, since=since, until=until)
+    newest = audit_events.c.id.desc()
+    query = sa.select(audit_events).where(*conditions).order_by(newest).limit(limit)
+    # only reads: no app, no plugins, no ORM (the rows' columns are the events' fields)
+    with cli_state(ctx).connection() as connection:
+        lines = [(_as_json if as_json else _line)(e) for e in connection.execute(query)]
     if not lines and not as_json:
         click.echo("no audit events")
     for line in lines:

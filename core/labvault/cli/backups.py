@@ -4,13 +4,16 @@ restore (see :mod:`labvault.backups`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from labvault.cli.context import cli_state
 from labvault.cli.output import Bars, human_size, print_table
 from labvault.errors import LabvaultError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def _run_summary(report: dict[str, Any]) -> str:
@@ -42,11 +45,13 @@ def backup() -> None:
 
 
 def _backups(ctx: click.Context) -> Any:
-    """The app's :class:`~labvault.backups.strategies.Backups`."""
+    """The app's :class:`~labvault.backups.strategies.Backups`, which back up the tables
+    of every model (imported here: the runtime imports only the models it uses)."""
     from labvault.backups.strategies import Backups
+    from labvault.models import metadata
 
     state = cli_state(ctx).runtime()
-    return Backups.configured(state.settings, state.registry, state.database)
+    return Backups.configured(state.settings, state.registry, state.database, metadata)
 
 
 def _run_strategies(session: Any, backups: Any, names: list[str]) -> None:
@@ -112,15 +117,18 @@ def backup_create(
 @click.pass_context
 def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
-    from labvault.backups.strategies import due_strategies
+    from labvault.backups.due import due_strategies
 
-    backups = _backups(ctx)
+    # the settings and one table, read with Core: the plugins, the ORM and the models
+    # are loaded for a run alone (its config problems, if any, are reported then)
+    state = cli_state(ctx)
+    with state.connection() as connection:
+        names = due_strategies(connection, state.settings()["BACKUP_STRATEGIES"])
+    if not names:
+        click.echo("no backup is due")
+        return
     with cli_state(ctx).runtime_session() as session:
-        names = due_strategies(session, backups)
-        if not names:
-            click.echo("no backup is due")
-            return
-        _run_strategies(session, backups, names)
+        _run_strategies(session, _backups(ctx), names)
 
 
 @backup.command("list")
@@ -264,6 +272,12 @@ class AlembicMigrations:
         from labvault import migrations
 
         return revision in migrations.revisions()
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        from labvault.models import metadata
+
+        return metadata
 
 
 @backup.command("restore")

@@ -21,6 +21,7 @@ import click
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from labvault.runtime import LabvaultState
@@ -68,21 +69,22 @@ class CLIState:
         return self._settings
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A database session of its own, for a command that only reads rows: no app and
-        no plugins (the runtime's database, when it is built)."""
+    def connection(self) -> Iterator[Connection]:
+        """A database connection of its own, for a command that only reads rows with
+        SQLAlchemy Core: no app, no plugins, no ORM (the runtime's engine, when it is
+        built)."""
         if self._runtime is not None:
-            with self.runtime_session() as session:
-                yield session
+            with self._runtime.database.engine.connect() as connection:
+                yield connection
             return
-        from labvault.db import Database
+        from labvault.database import create_engine
 
-        database = Database(self.settings()["DATABASE_URL"], None)
+        engine = create_engine(self.settings()["DATABASE_URL"])
         try:
-            with database.sessionmaker() as session:
-                yield session
+            with engine.connect() as connection:
+                yield connection
         finally:
-            database.dispose()
+            engine.dispose()
 
     @contextmanager
     def runtime_session(self) -> Iterator[Session]:

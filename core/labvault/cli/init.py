@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from importlib import resources
 from pathlib import Path
 
 import click
@@ -36,6 +35,8 @@ def _instance_mode() -> int:
 
 def config_template() -> str:
     """The documented template of config.py, as shipped in the package."""
+    from importlib import resources
+
     return resources.files("labvault.cli").joinpath(*TEMPLATE).read_text(encoding="utf-8")
 
 

@@ -14,11 +14,13 @@ import keyword
 import re
 import string
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # the templates are read by `plugin new` alone
+    from importlib.resources.abc import Traversable
 
 #: A plugin's name: what ``PLUGINS`` lists, the entry point's name and the type's name.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
@@ -101,6 +103,8 @@ def render(kind: str, name: str, author: str) -> dict[str, str]:
         "api_range": api_range(),
         "dependencies": "".join(f"\n    {line}" for line in info.dependencies),
     }
+    from importlib import resources
+
     templates = resources.files("labvault.cli") / "templates"
     kind_folder = templates / kind
     words["config_example"] = _fill(kind_folder / "config_example.tmpl", words).rstrip("\n")

@@ -2,7 +2,7 @@
 
 Every operation that changes an item (its fields, relationships, blocks or files) calls
 :func:`changed` in its transaction. When the transaction commits, the recorder of
-:mod:`labvault.versions.service` bumps the item's version and stores a snapshot of the
+:mod:`labvault.versions.recording` bumps the item's version and stores a snapshot of the
 item with its blocks and files. The packages that change items (items, files, blocks)
 only note the change; the recorder, which reads all of them, sits above them.
 """
@@ -10,10 +10,12 @@ only note the change; the recorder, which reads all of them, sits above them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # every process's recorder reads this module; few change items
+    from sqlalchemy.orm import Session
 
-from labvault.items.models import Item
+    from labvault.items.models import Item
 
 #: ``session.info`` keys: the changes noted in the current transaction, and whether the
 #: session's factory has a recorder (without one, a noted change would be lost).
@@ -37,11 +39,16 @@ def changed(session: Session, item: Item, action: str, user_id: int | None) -> N
     if not session.info.get(RECORDED):
         raise RuntimeError(
             "this session keeps no versions: create it from a sessionmaker given to "
-            "labvault.versions.service.keep_versions"
+            "labvault.versions.recording.keep_versions"
         )
     if not 0 < len(action) <= MAX_ACTION_LENGTH:
         raise ValueError(f"a version's action is 1 to {MAX_ACTION_LENGTH} characters: {action!r}")
     session.info.setdefault(CHANGES, []).append(Change(item, action, user_id))
+
+
+def has_changes(session: Session) -> bool:
+    """Whether changes were noted since the last :func:`take_changes`."""
+    return bool(session.info.get(CHANGES))
 
 
 def take_changes(session: Session) -> list[Change]:

@@ -28,15 +28,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from labvault.collections.models import Collection
 from labvault.db import first_line
-from labvault.items.models import LAB_WIDE_TYPES, Item
+from labvault.items.models import LAB_WIDE_TYPES
 from labvault.search import access
-from labvault.search.ddl import ACCESS_TABLES, PENDING_TABLE, SEARCH_TABLE
+from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
 from labvault.search.engines import engine_in_use, is_mysql, mroonga_table
+from labvault.search.freshness import DIRTY
 from labvault.search.words import words_of
 
 #: How many noted items one pass of index_pending copies.
@@ -194,44 +193,13 @@ def reindex(engine: sa.Engine, progress: Callable[[int, int], None] | None = Non
 
 # --- after a commit -----------------------------------------------------------------------
 
-_DIRTY = "labvault_items_search_dirty"
 LOG = logging.getLogger("labvault.search")
 
 
-def keep_search_fresh(factory: sessionmaker[Session]) -> None:
-    """Copy the search texts a session's transaction changed once it commits (on MariaDB
-    with Mroonga; a no-op elsewhere, where the index is transactional)."""
-    event.listen(factory, "after_flush", _note_flush)
-    event.listen(factory, "do_orm_execute", _note_statement)
-    event.listen(factory, "after_commit", _index_after_commit)
-    event.listen(factory, "after_rollback", _forget)
-
-
-#: The tables whose changes the triggers note (an item, its creators, its collections).
-_NOTED_TABLES = frozenset({"items", *ACCESS_TABLES})
-
-
-def _note_flush(session: Session, _context: Any) -> None:
-    # an item written (its creators and collections are its relationships), or a
-    # collection's items changed from the collection's side
-    changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(o, Item | Collection) for o in changed):
-        session.info[_DIRTY] = True
-
-
-def _note_statement(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) in _NOTED_TABLES:
-            state.session.info[_DIRTY] = True
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_DIRTY, None)
-
-
-def _index_after_commit(session: Session) -> None:
-    if not session.info.pop(_DIRTY, False):
+def index_after_commit(session: Session) -> None:
+    """Copy what the transaction ``session`` committed noted (see
+    :mod:`~labvault.search.freshness`, which calls this)."""
+    if not session.info.pop(DIRTY, False):
         return
     engine = session.get_bind()
     if not isinstance(engine, sa.Engine) or engine_in_use(engine) != "mroonga":

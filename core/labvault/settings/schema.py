@@ -16,7 +16,6 @@ from marshmallow import fields, validate
 
 from labvault.home import resolve_path, resolve_sqlite_url
 
-ENV_PREFIX = "LABVAULT_"
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 ROLES = ("user", "manager", "admin")
 MIN_SECRET_KEY_LENGTH = 32

@@ -15,13 +15,16 @@ import os
 import runpy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from marshmallow import fields
+from typing import TYPE_CHECKING, Any
 
 from labvault.errors import ConfigError
 from labvault.home import CONFIG_ENV_VAR, Location, locate
-from labvault.settings.schema import ENV_PREFIX, RETIRED_SETTINGS, SettingsSchema
+
+if TYPE_CHECKING:
+    from marshmallow import fields
+
+#: The environment variables of settings: ``LABVAULT_<SETTING>``.
+ENV_PREFIX = "LABVAULT_"
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -38,6 +41,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def decode_environment_value(field: fields.Field, text: str) -> Any:
     """A setting's value from the text of an environment variable: ``null`` is None for
     a setting that may be None, JSON is decoded except for text settings."""
+    from marshmallow import fields
+
     if text == "null" and field.allow_none:
         return None
     if isinstance(field, fields.String):
@@ -50,6 +55,8 @@ def decode_environment_value(field: fields.Field, text: str) -> Any:
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Take ``LABVAULT_<SETTING>`` variables, decoded (:func:`decode_environment_value`)."""
+    from labvault.settings.schema import RETIRED_SETTINGS, SettingsSchema
+
     schema_fields = SettingsSchema().fields
     values: dict[str, Any] = {}
     for key, raw in environ.items():
@@ -91,6 +98,20 @@ def gather_raw_settings(
         raw.update(read_config_file(config))
     raw.update(read_environment(environ))
     return raw, None if config is None else str(config)
+
+
+def written_setting(name: str) -> Any:
+    """Setting ``name`` as the environment (``LABVAULT_<NAME>``, JSON decoded) or
+    config.py writes it, unchecked: a first look that needs no schema (``labvault
+    --help`` asks whether PLUGINS may name a plugin)."""
+    location = locate_and_read_dotenv()
+    text = os.environ.get(ENV_PREFIX + name)
+    if text is not None:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return read_config_file(location.config).get(name) if location.config else None
 
 
 def base_of(source: str | None) -> Path | None:

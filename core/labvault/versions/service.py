@@ -1,9 +1,10 @@
 """Versions: every change to an item keeps a snapshot of it, with its blocks and files.
 
 Operations note their changes (:func:`labvault.items.history.changed`); the recorder
-that :func:`keep_versions` attaches to a session factory turns each into a version when
-its transaction commits: the item's version number goes up and the snapshot is stored,
-in that same transaction. Any version can be shown as it was, or restored.
+that :func:`labvault.versions.recording.keep_versions` attaches to a session factory
+turns each into a version here when its transaction commits: the item's version number
+goes up and the snapshot is stored, in that same transaction. Any version can be shown
+as it was, or restored.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from labvault.auth.models import User
@@ -28,19 +28,12 @@ from labvault.files import service as files
 from labvault.files.models import item_files
 from labvault.items import access, links
 from labvault.items import service as items
-from labvault.items.history import RECORDED, Change, changed, take_changes
+from labvault.items.history import Change, changed, take_changes
 from labvault.items.models import Item, ItemVersion
 from labvault.items.schemas import TYPE_FIELD_NAMES
 from labvault.paging import PageRequest, page_rows
 
 # --- recording -------------------------------------------------------------------------
-
-
-def keep_versions(factory: sessionmaker[Session]) -> None:
-    """Record the changes noted in the sessions ``factory`` makes when they commit."""
-    factory.configure(info={RECORDED: True})
-    event.listen(factory, "before_commit", _record_changes)
-    event.listen(factory, "after_transaction_end", _forget_changes)
 
 
 def _record_changes(session: Session) -> None:
@@ -106,11 +99,6 @@ def record_created(session: Session, user: User, created: list[dict[str, Any]]) 
             }
         )
     session.execute(sa.insert(cast(sa.Table, ItemVersion.__table__)), rows)
-
-
-def _forget_changes(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # a rollback: what was noted did not happen
-        take_changes(session)
 
 
 def _count_up(change: Change) -> None:

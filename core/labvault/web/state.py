@@ -18,6 +18,7 @@ from labvault.blocks.service import BlockTypes
 from labvault.db import Database
 from labvault.files.storage import FileStore
 from labvault.inventory.service import Importers
+from labvault.models import metadata
 from labvault.registry import BLOCK_TYPES, Registry
 from labvault.sources.service import FileSources
 
@@ -71,4 +72,4 @@ def importers() -> Importers:
 
 
 def backups() -> Backups:
-    return Backups(settings(), registry(), state().database, file_store())
+    return Backups(settings(), registry(), state().database, file_store(), metadata)
