@@ -14,7 +14,7 @@ from labvault.auth.models import User
 from labvault.blocks.models import Block
 from labvault.db import create_engine
 from labvault.errors import LabvaultError
-from labvault.items.models import Item
+from labvault.items.models import Item, ItemFieldValue
 from labvault.models import metadata
 from labvault.search import is_search_object
 from labvault.search.service import apply_search
@@ -174,7 +174,9 @@ def test_upgrade_indexes_the_items_there_are(empty_database):
         engine.dispose()
 
 
-def test_upgrade_copies_barcode_and_cas_of_the_starting_materials_there_are(empty_database):
+def test_upgrade_keeps_barcode_and_cas_of_the_starting_materials_there_are(empty_database):
+    """0007 copied them into columns of items; 0016 moves them into item_field_values, the
+    starting material's filterable fields, and drops the columns."""
     migrations.upgrade(empty_database, "0006")
     engine = create_engine(empty_database)
     insert = sa.text(
@@ -200,15 +202,18 @@ def test_upgrade_copies_barcode_and_cas_of_the_starting_materials_there_are(empt
     try:
         with Session(engine) as session:
             found = session.execute(
-                sa.select(Item.refcode, Item.barcode, Item.cas).order_by(Item.refcode)
+                sa.select(Item.refcode, ItemFieldValue.name, ItemFieldValue.text_value)
+                .join(ItemFieldValue, ItemFieldValue.item_id == Item.id)
+                .order_by(Item.refcode, ItemFieldValue.name)
             ).all()
+            columns = {c["name"] for c in sa.inspect(session.connection()).get_columns("items")}
     finally:
         engine.dispose()
     assert [tuple(row) for row in found] == [
-        ("lab:AAAAAA", "CH-1", "64-17-5"),
-        ("lab:BBBBBB", None, None),
-        ("lab:CCCCCC", None, None),
+        ("lab:AAAAAA", "barcode", "CH-1"),
+        ("lab:AAAAAA", "cas", "64-17-5"),
     ]
+    assert not {"barcode", "cas"} & columns
 
 
 def test_upgrade_lets_item_ids_repeat_and_keeps_every_row(empty_database):

@@ -13,6 +13,7 @@ from flask import Flask
 from labvault import __version__
 from labvault.api import init_api
 from labvault.errors import ConfigError
+from labvault.items import types as item_types
 from labvault.registry import AUTH_PROVIDERS
 from labvault.runtime import (
     EnabledPlugins,
@@ -25,6 +26,7 @@ from labvault.runtime import (
 from labvault.web.bounds import body_limits
 from labvault.web.browser import guard_signin_routes
 from labvault.web.cookies import CookieSessions
+from labvault.web.items import document_item_types
 from labvault.web.rules import LazyBuilderRule
 from labvault.web.session import close_session
 from labvault.web.uploads import UploadRequest
@@ -103,6 +105,10 @@ def build_app(state: LabvaultState) -> Flask:
     app.teardown_appcontext(close_session)
 
     api = state.api = init_api(app, settings)
+    catalogue = state.plugins.item_types
+    # the process's item types are those of the app serving (tests hold several apps)
+    app.before_request(functools.partial(item_types.keep_current, catalogue))
+    api.add_to_spec(functools.partial(document_item_types, catalogue))
     problems = _register_extra_blueprints(app, api, state)
     problems += state.plugins.call("labvault_startup", app=app)[1]
     if problems:

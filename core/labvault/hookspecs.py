@@ -14,8 +14,8 @@ its settings and options, a database session, the file store, ``sign_in``, a way
 record a version of an item, and a logger named after the plugin. The instances of its
 types hold the same host as ``self.host``.
 
-A plugin provides *types* of five *kinds* (auth providers, block types, file sources,
-inventory importers, backup targets), one registration hook per kind, each named after
+A plugin provides *types* of six *kinds* (auth providers, block types, item types,
+file sources, inventory importers, backup targets), one registration hook per kind, each named after
 the types it returns (``labvault_auth_provider_types``, ``labvault_block_types``, ...).
 The deployer configures named *instances* of a type, each with its *options* (validated
 with the type's ``OptionsSchema``). Every enabled plugin's answers are collected, and
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         FileSource,
         Host,
         InventoryImporter,
+        ItemType,
     )
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
@@ -126,6 +127,41 @@ def labvault_block_types() -> list[type[BlockType]]:  # type: ignore[empty-body]
         @hookimpl
         def labvault_block_types():
             return [XRDPattern]
+    """
+
+
+@hookspec
+def labvault_item_types(host: Host) -> list[type[ItemType]]:  # type: ignore[empty-body]
+    """Return the item types this plugin provides: the kinds of record a lab keeps.
+
+    Called once at startup, with the plugin's host; every enabled plugin is asked and
+    all answers are collected. Each type needs a unique ``name`` (it is the item's
+    ``type`` in the API and in the database, so never rename one that has items); a
+    clash stops startup, and so does a type whose declarations do not fit its fields
+    (a ``filterable`` field it does not have, a field named like one every item has).
+    The core's four types (sample, starting_material, cell, equipment) come through
+    this hook too (``labvault/builtins/item_*.py``). Items of a type whose plugin is
+    disabled stay readable, read-only, with their stored fields; ``labvault config
+    check`` names such types.
+
+    Example::
+
+        from labvault.plugin import Choice, ItemReference, ItemType, Quantity, hookimpl
+
+        class CyclingFields(ma.Schema):
+            cell = ItemReference(required=True)
+            c_rate = Quantity("C", minimum=0)
+
+        class CyclingRun(ItemType):
+            name = "cycling_run"
+            FieldsSchema = CyclingFields
+            statuses = ("queued", "running", "finished", "failed")
+            filterable = ("c_rate",)
+            derived_links = {"cell": "cycling"}
+
+        @hookimpl
+        def labvault_item_types(host):
+            return [CyclingRun]
     """
 
 

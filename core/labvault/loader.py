@@ -51,6 +51,10 @@ BUILTIN_MODULES = (
     "labvault.builtins.block_comment",
     "labvault.builtins.block_media",
     "labvault.builtins.block_tabular",
+    "labvault.builtins.item_sample",
+    "labvault.builtins.item_starting_material",
+    "labvault.builtins.item_cell",
+    "labvault.builtins.item_equipment",
     "labvault.builtins.source_local",
     "labvault.builtins.target_local",
 )

@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of five kinds, and the instances the
+"""The registry: the types plugins provide, of six kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -22,6 +22,7 @@ from labvault.plugin import (
     FileSource,
     Host,
     InventoryImporter,
+    ItemType,
     PluginType,
 )
 from labvault.settings import flatten_errors
@@ -45,6 +46,8 @@ class Kind(Generic[T]):
     #: The key within each entry of ``setting`` that holds ``{"type": ..., **options}``,
     #: when an entry configures more than its instance (a backup strategy's ``target``).
     within: str | None = None
+    #: Whether the registration hook is given each plugin's ``host``.
+    takes_host: bool = False
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
@@ -60,6 +63,10 @@ BLOCK_TYPES: Kind[BlockType] = Kind(
     BlockType,
     None,
     options_setting="BLOCK_TYPES",
+)
+#: Every registered item type is enabled; they take no options.
+ITEM_TYPES: Kind[ItemType] = Kind(
+    "item type", "labvault_item_types", ItemType, None, takes_host=True
 )
 FILE_SOURCES: Kind[FileSource] = Kind(
     "file source type", "labvault_file_source_types", FileSource, "FILE_SOURCES"
@@ -81,6 +88,7 @@ BACKUP_TARGETS: Kind[BackupTarget] = Kind(
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
     BLOCK_TYPES,
+    ITEM_TYPES,
     FILE_SOURCES,
     INVENTORY_IMPORTERS,
     BACKUP_TARGETS,

@@ -28,9 +28,11 @@ from labvault.database import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
 from labvault.host import CoreHost
+from labvault.items import types as item_types
 from labvault.loader import build_plugin_manager, call_each
 from labvault.registry import (
     AUTH_PROVIDERS,
+    ITEM_TYPES,
     KINDS,
     Kind,
     Registry,
@@ -53,6 +55,8 @@ class EnabledPlugins:
     plugin_manager: pluggy.PluginManager
     hosts: dict[str, CoreHost]
     registry: Registry
+    #: The enabled item types (made the process's by :func:`start_runtime`).
+    item_types: item_types.ItemTypes
 
     def call(self, hook_name: str, **kwargs: Any) -> tuple[list[tuple[str, Any]], list[str]]:
         """Ask every plugin for its answer to a hook that takes ``host``."""
@@ -103,7 +107,9 @@ def load_plugins(
     }
     answers: dict[Kind[Any], list[tuple[str, Any]]] = {}
     for kind in KINDS:
-        answers[kind], hook_problems = call_each(pm, kind.hook)
+        answers[kind], hook_problems = call_each(
+            pm, kind.hook, hosts=hosts if kind.takes_host else None
+        )
         problems += hook_problems
     registry, registry_problems = build_registry(settings, answers, hosts.__getitem__)
     registry.option_schemas = {
@@ -112,11 +118,13 @@ def load_plugins(
         if isinstance(schema, type) and issubclass(schema, ma.Schema)
     }
     problems += registry_problems
+    enabled_types = registry.types_of(ITEM_TYPES)
+    problems += item_types.problems_of(enabled_types.values(), registry.owners)
     providers = registry.instances_of(AUTH_PROVIDERS)
     problems += public_url_problems(settings.get("PUBLIC_URL"), providers)
     if problems:
         raise ConfigError(problems)
-    return EnabledPlugins(pm, hosts, registry)
+    return EnabledPlugins(pm, hosts, registry, item_types.ItemTypes(enabled_types))
 
 
 def start_runtime(
@@ -137,6 +145,7 @@ def start_runtime(
     )
     for host in plugins.hosts.values():
         host.attach(state)
+    item_types.use(plugins.item_types)
     return state
 
 

@@ -31,11 +31,10 @@ from labvault.db import begin_write
 from labvault.errors import Invalid, ProcessingError
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.inventory.records import KIND, UNCHANGED, differences, stored_already, validated
-from labvault.items import bulk
+from labvault.items import bulk, types
 from labvault.items import service as items
 from labvault.items.history import changed
 from labvault.items.models import Item
-from labvault.items.schemas import STATUSES
 from labvault.plugin import InventoryImporter, InventoryRecord, RowProblem
 from labvault.versions.service import record_created, record_noted_changes
 
@@ -110,8 +109,9 @@ class Engine:
         mark_missing: str | None,
         index_items: Callable[[list[int]], None],
     ) -> None:
-        if mark_missing is not None and mark_missing not in STATUSES[KIND]:
-            known = ", ".join(STATUSES[KIND])
+        statuses = types.current().writable_info(KIND).type.statuses
+        if mark_missing is not None and mark_missing not in statuses:
+            known = ", ".join(statuses)
             raise Invalid(
                 f"--mark-missing {mark_missing!r} is no status of starting materials ({known})",
                 {"mark_missing": [f"one of {known}"]},

@@ -9,15 +9,21 @@ from typing import Any
 import marshmallow as ma
 
 from labvault.items import service as items
+from labvault.items import types
 from labvault.items.bulk import validate_input
-from labvault.items.models import ItemType
-from labvault.items.schemas import TYPE_FIELD_NAMES
 from labvault.plugin import InventoryRecord, RowProblem
 
-KIND = ItemType.STARTING_MATERIAL
+#: The type of the items an inventory import makes.
+KIND = "starting_material"
 #: What an importer may set: the item's own text and date, and its type's fields.
 COMMON = ("name", "description", "date")
-ALLOWED = frozenset({*COMMON, *TYPE_FIELD_NAMES[KIND]})
+
+
+def allowed() -> frozenset[str]:
+    """The fields an importer may set."""
+    return frozenset({*COMMON, *types.current().writable_info(KIND).field_names})
+
+
 #: The fields of a record found :func:`stored_already` (compared by identity).
 UNCHANGED: dict[str, Any] = {}
 
@@ -36,7 +42,7 @@ def _problems(row: int, messages: Any) -> list[RowProblem]:
 
 def validated(record: InventoryRecord) -> tuple[dict[str, Any] | None, list[RowProblem]]:
     """The record's fields as an item takes them, or the problems that keep it out."""
-    unknown = sorted(set(record.fields) - ALLOWED)
+    unknown = sorted(set(record.fields) - allowed())
     if unknown:
         reason = f"the importer gave fields a starting material does not have: {unknown}"
         return None, [RowProblem(record.row, None, reason)]
@@ -88,7 +94,7 @@ def stored_already(item: Any, record: InventoryRecord) -> bool:
     the columns :func:`differences` reads) has: values that passed validation when they
     were stored, which validation would leave as they are, and no difference to write.
     Anything else (a value to convert, a text to trim) is validated and compared."""
-    if not ALLOWED.issuperset(record.fields):
+    if not allowed().issuperset(record.fields):
         return False
     if not all(_same(value, _stored(item, name)) for name, value in record.fields.items()):
         return False

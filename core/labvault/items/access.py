@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import Role, Status, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, CollectionShare, collection_items
-from labvault.items.models import LAB_WIDE_TYPES, Item, item_creators
+from labvault.items import types
+from labvault.items.models import Item, item_creators
 
 # The per-item conditions are scalar subqueries correlated with the item's row, probed
 # per row through the primary keys ("(SELECT ... LIMIT 1) IS NOT NULL"). Not
@@ -62,26 +63,40 @@ def _via_collections(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
 
 # Building the condition costs more than running it for one item, and it depends only on
 # the user's id; SQL expressions are immutable, so each process builds it once per user.
-@functools.lru_cache(maxsize=1024)
 def _own_or_shared(user_id: int, *, write: bool) -> sa.ColumnElement[bool]:
+    return _own_or_shared_with(user_id, types.current().lab_wide, write=write)
+
+
+@functools.lru_cache(maxsize=1024)
+def _own_or_shared_with(
+    user_id: int, lab_wide_types: tuple[str, ...], *, write: bool
+) -> sa.ColumnElement[bool]:
     created = _any_row(
         sa.select(item_creators.c.item_id).where(
             item_creators.c.item_id == Item.id, item_creators.c.user_id == user_id
         )
     )
     return sa.or_(
-        lab_wide(),
+        _lab_wide(lab_wide_types),
         created,
         _via_collections(user_id, write=write),
     )
 
 
 def lab_wide() -> sa.ColumnElement[bool]:
-    """Items every user reads (and writes), whatever :func:`readable` says of the rest."""
+    """Items every user reads (and writes), whatever :func:`readable` says of the rest:
+    those of the enabled types that are ``lab_wide``."""
+    return _lab_wide(types.current().lab_wide)
+
+
+@functools.lru_cache(maxsize=16)
+def _lab_wide(names: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    if not names:
+        return sa.false()
     # one bind parameter per type, not an "expanding" one for the list: SQLAlchemy would
     # rewrite the statement's SQL on every run to fit a list of any length (a tenth of the
     # Python of GET item); the database receives the same "type IN (?, ?)"
-    return Item.type.in_([sa.literal(t.value, Item.type.type) for t in LAB_WIDE_TYPES])
+    return Item.type.in_([sa.literal(name, Item.type.type) for name in names])
 
 
 def readable(user: User) -> sa.ColumnElement[bool]:

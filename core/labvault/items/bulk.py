@@ -19,20 +19,15 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
 from labvault.errors import Forbidden
-from labvault.items import access
+from labvault.items import access, field_values, types
 from labvault.items.models import Item, item_creators
-from labvault.items.schemas import (
-    CONSTITUENT_FIELDS,
-    INPUT_VALIDATORS,
-    STATUSES,
-    TYPE_FIELD_NAMES,
-    validate_item_input,
-)
+from labvault.items.schemas import validate_item_input
 from labvault.items.service import COMMON_COLUMNS, generated_item_id, jsonable
 from labvault.items.texts import texts_of
 
-#: What a body added in bulk cannot have: each needs checks and rows of its own.
-LINKING = frozenset({"item_id", "creators", "collections", "relationships", *CONSTITUENT_FIELDS})
+#: What a body added in bulk cannot have: each needs checks and rows of its own (and
+#: the fields its type derives links from).
+LINKING = frozenset({"item_id", "creators", "collections", "relationships"})
 
 _items = cast(sa.Table, Item.__table__)
 
@@ -49,7 +44,9 @@ def _fieldwise(schema: ma.Schema) -> bool:
     )
 
 
-_FIELDWISE = {item_type: _fieldwise(schema) for item_type, schema in INPUT_VALIDATORS.items()}
+#: Whether each type's input schema loads field by field, by its schema (made once per
+#: catalogue of types).
+_FIELDWISE: dict[ma.Schema, bool] = {}
 #: Texts found valid, as their fields loaded them, by (item type, field, text): the rows
 #: of an import repeat most of theirs (a supplier, a unit, a location, a date).
 _LOADED_TEXTS: dict[tuple[str, str, str], Any] = {}
@@ -63,9 +60,13 @@ def validate_input(item_type: str, data: Any) -> dict[str, Any]:
     validated by the thousand (an import): where the type's schema loads each field
     alone, the fields are loaded one by one and a text loaded before is not loaded again.
     A body with any problem is given to ``validate_item_input``, whose errors it raises."""
-    if not isinstance(data, dict) or not _FIELDWISE[item_type]:
+    schema = types.current().writable_info(item_type).input
+    fieldwise = _FIELDWISE.get(schema)
+    if fieldwise is None:
+        fieldwise = _FIELDWISE[schema] = _fieldwise(schema)
+    if not isinstance(data, dict) or not fieldwise:
         return validate_item_input(item_type, data)
-    schema_fields = INPUT_VALIDATORS[item_type].load_fields
+    schema_fields = schema.load_fields
     loaded: dict[str, Any] = {}
     try:
         for name, value in data.items():
@@ -96,10 +97,11 @@ def validate_input(item_type: str, data: Any) -> dict[str, Any]:
 def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime) -> dict[str, Any]:
     """The column values of the item ``add_item`` would make of the validated body
     ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``)."""
-    linking = LINKING.intersection(data)
+    item_type = data["type"]
+    info = types.current().writable_info(item_type)
+    linking = LINKING.union(info.derived_links).intersection(data)
     if linking:
         raise ValueError(f"items added in bulk link to nothing: {sorted(linking)}")
-    item_type = data["type"]
     values: dict[str, Any] = {
         "refcode": refcode,
         "item_id": generated_item_id(refcode),
@@ -107,20 +109,18 @@ def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime
         "name": "",
         "description": "",
         "date": None,
-        "status": data.get("status") or STATUSES[item_type][0],
+        "status": data.get("status") or info.initial_status(),
     }
     for column in COMMON_COLUMNS:  # as apply_changes sets them
         if column in data:
             value = data[column]
             values[column] = value if value is not None or column == "date" else ""
-    fields = {name: jsonable(data[name]) for name in TYPE_FIELD_NAMES[item_type] if name in data}
+    fields = {name: jsonable(data[name]) for name in info.field_names if name in data}
     values["search_title"], values["search_body"] = texts_of(
-        values["name"], values["item_id"], refcode, values["description"], fields
+        item_type, values["name"], values["item_id"], refcode, values["description"], fields
     )
     values.update(
         fields=fields,
-        barcode=fields.get("barcode") or None,
-        cas=fields.get("cas") or None,
         created_by_id=user.id,
         created_at=now,
         updated_at=now,
@@ -157,5 +157,14 @@ def add_items(
         row["id"] = ids[row["refcode"]]
     session.execute(
         sa.insert(item_creators), [{"item_id": row["id"], "user_id": user.id} for row in rows]
+    )
+    catalogue = types.current()
+    field_values.store_many(
+        session,
+        (
+            value
+            for row in rows
+            for value in field_values.rows_of(catalogue.info(row["type"]), row["id"], row["fields"])
+        ),
     )
     return rows

@@ -18,9 +18,8 @@ from labvault.auth.models import Role, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
 from labvault.errors import Invalid, NotFound
-from labvault.items import access
+from labvault.items import access, types
 from labvault.items.models import Item, ItemRelationship, item_creators
-from labvault.items.schemas import CONSTITUENT_FIELDS
 
 #: The message of every 422 about an item's fields.
 INVALID_FIELDS = "the item has invalid fields"
@@ -187,12 +186,12 @@ def _links_statement(
 _ALL_LINKS = _links_statement(None, None)
 #: The statements of each viewer (by user id, whether they read everything, and whether
 #: the item is read too), built once per process: building one costs more than running it.
-_VIEWER_LINKS: dict[tuple[int, bool, bool], sa.CompoundSelect] = {}
+_VIEWER_LINKS: dict[tuple[int, bool, bool, tuple[str, ...]], sa.CompoundSelect] = {}
 _MAX_VIEWERS = 1024
 
 
 def _viewer_links(viewer: User, *, by_refcode: bool = False) -> sa.CompoundSelect:
-    key = (viewer.id, viewer.has_role(Role.MANAGER), by_refcode)
+    key = (viewer.id, viewer.has_role(Role.MANAGER), by_refcode, types.current().lab_wide)
     statement = _VIEWER_LINKS.get(key)
     if statement is None:
         if len(_VIEWER_LINKS) >= _MAX_VIEWERS:
@@ -321,14 +320,21 @@ def readable_items(session: Session, user: User, refcodes: Iterable[str]) -> dic
     }
 
 
-def constituent_items(fields: dict[str, Any]) -> list[tuple[str, str]]:
-    """(refcode, relationship origin) of every constituent that names an item."""
-    return [
-        (entry["item"], origin)
-        for field, origin in CONSTITUENT_FIELDS.items()
-        for entry in fields.get(field) or ()
-        if entry.get("item")
-    ]
+def constituent_items(item_type: str, fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(refcode, relationship origin) of every item the fields of an item of ``item_type``
+    name in its type's ``derived_links``: a refcode, a list of them, or constituents
+    (objects whose ``item`` is one)."""
+    catalogue = types.current()
+    if item_type not in catalogue:
+        return []
+    found = []
+    for name, origin in catalogue.info(item_type).derived_links.items():
+        value = fields.get(name)
+        for entry in value if isinstance(value, list) else [value]:
+            code = entry.get("item") if isinstance(entry, dict) else entry
+            if isinstance(code, str) and code:
+                found.append((code, origin))
+    return found
 
 
 def set_relationships(
@@ -344,7 +350,7 @@ def set_relationships(
     has, and constituents it already named, stay valid when their item is in the trash,
     purged or not readable by this editor, so they never block an unrelated change.
     """
-    derived = constituent_items(item.fields)
+    derived = constituent_items(item.type, item.fields)
     wanted = [r["refcode"] for r in manual or ()] + [code for code, _ in derived]
     linked = {r.target.refcode: r.target for r in item.relationships}
     targets = {**linked, **readable_items(session, user, set(wanted) - set(linked))}

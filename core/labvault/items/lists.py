@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import Role, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
-from labvault.items import access
+from labvault.items import access, field_values, types
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
 from labvault.paging import PageRequest, PageStatements, page_rows
@@ -40,22 +40,28 @@ SUMMARY_ONLY = (
 
 #: Arguments of a list that filter nothing.
 UNFILTERED = frozenset({"q", "sort", "exact"})
-#: Arguments of a list that filter it.
-FILTERS = ("type", "status", "barcode", "cas", "creator", "collection")
+#: Arguments of a list that filter it (and ``field_filters``, a type's fields).
+FILTERS = ("type", "status", "creator", "collection")
+#: A filter on a type's field: (field, operator, value); its value is bound as ``field_N``.
+FieldFilter = tuple[str, str, Any]
 
 
-def _conditions(user: User, values: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
+def _conditions(
+    user: User, values: Mapping[str, Any], field_filters: tuple[FieldFilter, ...] = ()
+) -> list[sa.ColumnElement[bool]]:
     """What an item must meet to be listed: readable by ``user``, not in the trash, and
-    the filters ``values`` holds (values, or bind parameters given when the list runs)."""
+    the filters ``values`` holds (values, or bind parameters given when the list runs)
+    and ``field_filters`` (their values as they are, when ``values`` are)."""
     conditions = [Item.deleted_at.is_(None), access.readable(user)]
     if "type" in values:
         conditions.append(Item.type == values["type"])
+    if field_filters:
+        info = types.current().info(values["item_type"])
+        for number, (name, operator, value) in enumerate(field_filters):
+            bound = values.get(f"field_{number}", value)
+            conditions.append(field_values.matching(name, info.filterable[name], operator, bound))
     if "status" in values:
         conditions.append(Item.status == values["status"])
-    if "barcode" in values:
-        conditions.append(Item.barcode == values["barcode"])
-    if "cas" in values:
-        conditions.append(Item.cas == values["cas"])
     if "creator" in values:
         conditions.append(
             Item.id.in_(
@@ -77,7 +83,8 @@ def _conditions(user: User, values: Mapping[str, Any]) -> list[sa.ColumnElement[
 
 def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
     """Items the user may read, filtered as asked (without the full-text part)."""
-    return sa.select(Item).where(*_conditions(user, args))
+    values = {**args, "item_type": args.get("type")}
+    return sa.select(Item).where(*_conditions(user, values, args.get("field_filters", ())))
 
 
 def _order(sort: str) -> list[sa.UnaryExpression[Any]]:
@@ -88,6 +95,14 @@ def _order(sort: str) -> list[sa.UnaryExpression[Any]]:
 
 def sorted_query(query: sa.Select[Any], sort: str) -> sa.Select[Any]:
     return query.order_by(*_order(sort))
+
+
+def sorted_by_field(
+    query: sa.Select[Any], item_type: str, field: str, descending: bool
+) -> sa.Select[Any]:
+    """``query`` sorted by a filterable field of ``item_type``."""
+    filterable = types.current().info(item_type).filterable[field]
+    return field_values.sorted_by(query, filterable, descending=descending)
 
 
 #: What a page of the list shows (ItemSummarySchema), read as plain rows: an ORM entity
@@ -101,21 +116,48 @@ _SUMMARY_COLUMNS = [
 ]
 #: The statements of each kind of list (who lists, which filters, which order), built
 #: once per process: building them costs more than running them for a page.
-_LISTS: dict[tuple[int, bool, frozenset[str], str], PageStatements] = {}
+_LISTS: dict[tuple[Any, ...], PageStatements] = {}
 _MAX_LISTS = 1024
 
 
-def _list_statements(user: User, filters: frozenset[str], sort: str) -> PageStatements:
-    key = (user.id, user.has_role(Role.MANAGER), filters, sort)
+def _list_statements(
+    user: User,
+    filters: frozenset[str],
+    sort: str | tuple[str, bool],
+    item_type: str | None,
+    field_filters: tuple[tuple[str, str], ...],
+) -> PageStatements:
+    """The statements of a kind of list; ``sort`` is a column's (``-updated_at``) or a
+    type's field's (field, descending); ``field_filters`` (field, operator) of
+    ``item_type``."""
+    catalogue = types.current()
+    key = (
+        user.id,
+        user.has_role(Role.MANAGER),
+        filters,
+        sort,
+        item_type if field_filters or isinstance(sort, tuple) else None,
+        field_filters,
+        catalogue.lab_wide,
+    )
     statements = _LISTS.get(key)
     if statements is None:
         # the filters' values are bound when a page runs
-        conditions = _conditions(user, {name: sa.bindparam(name) for name in filters})
-        query = sa.select(*_SUMMARY_COLUMNS).where(*conditions).order_by(*_order(sort))
+        values: dict[str, Any] = {name: sa.bindparam(name) for name in filters}
+        values["item_type"] = item_type
+        for number in range(len(field_filters)):
+            values[f"field_{number}"] = sa.bindparam(f"field_{number}")
+        filtered = tuple((name, operator, None) for name, operator in field_filters)
+        conditions = _conditions(user, values, filtered)
+        query = sa.select(*_SUMMARY_COLUMNS).where(*conditions)
+        if isinstance(sort, tuple):
+            query = sorted_by_field(query, item_type or "", *sort)
+        else:
+            query = query.order_by(*_order(sort))
         # a list that filters nothing counts the lab-wide items first (see list_page)
         lab_wide = (
             None
-            if filters
+            if filters or field_filters or isinstance(sort, tuple)
             else sa.select(_items.c.id).where(_items.c.deleted_at.is_(None), access.lab_wide())
         )
         if len(_LISTS) >= _MAX_LISTS:
@@ -139,11 +181,17 @@ def list_page(
     """
     sort = args.get("sort")
     filters = {name: args[name] for name in FILTERS if name in args}
+    field_filters = args.get("field_filters", ())
     statements = _list_statements(
-        user, frozenset(filters), "-updated_at" if sort in (None, "relevance") else sort
+        user,
+        frozenset(filters),
+        args.get("field_sort") or ("-updated_at" if sort in (None, "relevance") else sort),
+        args.get("type"),
+        tuple((name, operator) for name, operator, _ in field_filters),
     )
+    values = {**filters, **{f"field_{n}": f[2] for n, f in enumerate(field_filters)}}
     # on the session's connection: plain SELECTs need none of Session.execute's events
-    return statements.page(session.connection(), page, filters, exact=args["exact"])
+    return statements.page(session.connection(), page, values, exact=args["exact"])
 
 
 def trash_page(session: Session, user: User, page: PageRequest) -> list[dict[str, Any]]:

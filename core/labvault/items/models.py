@@ -13,17 +13,6 @@ from labvault.auth.models import User
 from labvault.db import MYSQL_TABLE_OPTIONS, Base, utcnow
 
 
-class ItemType(enum.StrEnum):
-    SAMPLE = "sample"
-    STARTING_MATERIAL = "starting_material"
-    CELL = "cell"
-    EQUIPMENT = "equipment"
-
-
-#: Items every active user may read and write: shared lab resources.
-LAB_WIDE_TYPES = (ItemType.STARTING_MATERIAL, ItemType.EQUIPMENT)
-
-
 class Relation(enum.StrEnum):
     PARENT = "parent"
     CHILD = "child"
@@ -63,10 +52,6 @@ class Item(Base):
     status: Mapped[str] = mapped_column(sa.String(40), index=True)
     #: The fields of the item's type (validated by its schema).
     fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    #: Copies of two starting-material fields, indexed: looking an item up by its
-    #: container's barcode or its CAS number is an index lookup on every database.
-    barcode: Mapped[str | None] = mapped_column(sa.String(100), index=True)
-    cas: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     #: What full-text search looks at (labvault.items.texts), kept in step with the item by
     #: the service; each database indexes them as labvault.search.ddl says.
     search_title: Mapped[str] = mapped_column(sa.String(700), default="")
@@ -115,6 +100,28 @@ class ItemRelationship(Base):
     origin: Mapped[str] = mapped_column(sa.String(20), default="manual")
 
     target: Mapped[Item] = relationship(foreign_keys=[target_id], lazy="joined")
+
+
+class ItemFieldValue(Base):
+    """One value of a field an item's type declares ``filterable``: kept in the item's
+    write (:mod:`labvault.items.field_values`), so a list filtered or sorted by such a
+    field reads an index, whatever the type. A list field has a row per element; an
+    absent or null value has none. Text is kept to its first 255 characters."""
+
+    __tablename__ = "item_field_values"
+    __table_args__ = (
+        sa.Index(None, "name", "text_value", "item_id"),
+        sa.Index(None, "name", "number_value", "item_id"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(40))
+    #: Strings and dates (as ISO text).
+    text_value: Mapped[str | None] = mapped_column(sa.String(255))
+    #: Numbers and booleans (0 or 1).
+    number_value: Mapped[float | None] = mapped_column(sa.Double())
 
 
 class ItemVersion(Base):

@@ -1,8 +1,8 @@
-"""Item schemas: the common fields, each type's own fields and status vocabulary.
+"""Item schemas: the fields every item has, and the schemas that hand the rest to the
+item's type (:mod:`labvault.items.types` derives each type's own from its plugin).
 
 Requests are validated with the schema of the item's ``type``. POST /items is documented
-as one body per type (a oneOf told apart by ``type``); PATCH bodies and answers list every
-field of every type, since the item's ``type`` says which apply.
+as one body per enabled type (a oneOf told apart by ``type``), and so is an item's answer.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from labvault.dumping import PlannedDump
-from labvault.items.models import ItemType, Relation
+from labvault.items.models import Relation
 from labvault.schemas import IDENTIFIER_ERROR, IDENTIFIER_PATTERN, Id, UserRefSchema
 from labvault.schemas import Strict as _Strict
 
-STATUSES: dict[str, tuple[str, ...]] = {
-    ItemType.SAMPLE: ("planned", "synthesized", "characterized", "consumed", "discarded"),
-    ItemType.STARTING_MATERIAL: ("available", "low", "empty", "ordered", "disposed"),
-    ItemType.CELL: ("planned", "assembled", "cycling", "completed", "failed", "disassembled"),
-    ItemType.EQUIPMENT: ("operational", "maintenance", "broken", "retired"),
-}
-CELL_FORMATS = ("coin", "pouch", "swagelok", "cylindrical", "in_situ", "other")
 SORT_KEYS = ("updated_at", "created_at", "name", "item_id", "refcode", "date")
+#: ``sort=field.F``: a type's filterable field F (``-field.F`` descending).
+FIELD_SORT = re.compile(r"^-?field\.([A-Za-z0-9_]{1,40})$")
+#: ``field.F=v`` and ``field.F.gte=v`` (``gt``, ``lte``, ``lt``) query arguments.
+FIELD_FILTER = re.compile(r"^field\.([A-Za-z0-9_]{1,40})(?:\.(gte|gt|lte|lt))?$")
 
 _text = validate.Length(max=500)
 _long_text = validate.Length(max=200_000)
@@ -36,32 +33,6 @@ def _short(**kwargs: Any) -> fields.String:
     return fields.String(validate=_text, **kwargs)
 
 
-def _valid_cas(value: str) -> None:
-    """CAS registry numbers: digits-digits-check digit, with a valid check digit."""
-    match = re.fullmatch(r"(\d{2,7})-(\d{2})-(\d)", value)
-    if match is None:
-        raise ma.ValidationError("not a CAS number (like 7732-18-5)")
-    digits = (match.group(1) + match.group(2))[::-1]
-    if sum(i * int(d) for i, d in enumerate(digits, 1)) % 10 != int(match.group(3)):
-        raise ma.ValidationError("CAS number check digit is wrong")
-
-
-class ConstituentSchema(_Strict):
-    """An ingredient or component: another item (by refcode) or an inline substance name."""
-
-    item = fields.String(
-        allow_none=True, load_default=None, metadata={"description": "refcode of an item"}
-    )
-    name = fields.String(allow_none=True, load_default=None, validate=_text)
-    quantity = fields.Float(allow_none=True, load_default=None, validate=validate.Range(min=0))
-    unit = fields.String(load_default="", validate=validate.Length(max=20))
-
-    @ma.validates_schema
-    def _one_of_item_or_name(self, data: Mapping[str, Any], **_: Any) -> None:
-        if bool(data.get("item")) == bool(data.get("name")):
-            raise ma.ValidationError("give either item (a refcode) or name", "_schema")
-
-
 class RelationshipInputSchema(_Strict):
     refcode = fields.String(required=True, validate=validate.Length(max=17))
     relation = fields.String(required=True, validate=validate.OneOf([r.value for r in Relation]))
@@ -69,6 +40,9 @@ class RelationshipInputSchema(_Strict):
 
 
 class CommonFields(_Strict):
+    """The fields every item has, whatever its type (:mod:`labvault.items.types` adds the
+    type's own)."""
+
     item_id = fields.String(
         allow_none=True,
         validate=validate.Regexp(IDENTIFIER_PATTERN, error=IDENTIFIER_ERROR),
@@ -96,187 +70,49 @@ class CommonFields(_Strict):
     relationships = fields.List(fields.Nested(RelationshipInputSchema))
 
 
-class SampleFields(ma.Schema):
-    chemical_formula = _short(allow_none=True)
-    synthesis_description = fields.String(allow_none=True, validate=_long_text)
-    synthesis_constituents = fields.List(fields.Nested(ConstituentSchema))
-
-
-class StartingMaterialFields(ma.Schema):
-    barcode = fields.String(allow_none=True, validate=validate.Length(max=100))
-    cas = fields.String(allow_none=True, validate=_valid_cas)
-    chemical_formula = _short(allow_none=True)
-    smiles = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    molar_mass = fields.Float(
-        allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False),
-        # apispec documents the bound but not that it is exclusive
-        metadata={"description": "g/mol", "exclusiveMinimum": True},
-    )
-    supplier = _short(allow_none=True)
-    location = _short(allow_none=True)
-    container_size = fields.Float(allow_none=True, validate=validate.Range(min=0))
-    container_unit = fields.String(allow_none=True, validate=validate.Length(max=20))
-    chemical_purity = fields.String(allow_none=True, validate=validate.Length(max=100))
-    full_percent = fields.Float(allow_none=True, validate=validate.Range(min=0, max=100))
-    ghs_hazard_codes = fields.List(
-        fields.String(validate=validate.Regexp(r"^(EU)?H\d{3}[A-Za-z]{0,2}$")),
-        metadata={"description": "e.g. H225, H319, EUH066"},
-    )
-    date_acquired = fields.Date(allow_none=True)
-    date_opened = fields.Date(allow_none=True)
-    attributes = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=200)),
-        values=fields.String(validate=validate.Length(max=2000)),
-        allow_none=True,
-        metadata={"description": "other properties, e.g. columns of an inventory export"},
-    )
-
-
-class CellFields(ma.Schema):
-    cell_format = fields.String(allow_none=True, validate=validate.OneOf(CELL_FORMATS))
-    positive_electrode = fields.List(fields.Nested(ConstituentSchema))
-    negative_electrode = fields.List(fields.Nested(ConstituentSchema))
-    electrolyte = fields.List(fields.Nested(ConstituentSchema))
-    characteristic_mass = fields.Float(
-        allow_none=True, validate=validate.Range(min=0), metadata={"description": "mg"}
-    )
-
-
-class EquipmentFields(ma.Schema):
-    manufacturer = _short(allow_none=True)
-    model = _short(allow_none=True)
-    serial_numbers = _short(allow_none=True)
-    location = _short(allow_none=True)
-    contact = _short(allow_none=True)
-
-
-TYPE_FIELDS: dict[str, type[ma.Schema]] = {
-    ItemType.SAMPLE: SampleFields,
-    ItemType.STARTING_MATERIAL: StartingMaterialFields,
-    ItemType.CELL: CellFields,
-    ItemType.EQUIPMENT: EquipmentFields,
-}
-#: Fields whose values are lists of constituents, and the relationship origin they give.
-CONSTITUENT_FIELDS = {
-    "synthesis_constituents": "synthesis",
-    "positive_electrode": "cell",
-    "negative_electrode": "cell",
-    "electrolyte": "cell",
-}
-#: Type fields holding dates, which the JSON column keeps as ISO text.
-DATE_FIELDS = frozenset(
-    name
-    for schema in TYPE_FIELDS.values()
-    for name, field in schema().fields.items()
-    if isinstance(field, fields.Date)
-)
-#: Type-specific text that full-text search looks at.
-SEARCHED_FIELDS = (
-    "cas",
-    "barcode",
-    "chemical_formula",
-    "supplier",
-    "location",
-    "manufacturer",
-    "model",
-    "serial_numbers",
-    "smiles",
-    "synthesis_description",
-)
-
-
-def _input_schema(item_type: str) -> type[ma.Schema]:
-    return type(
-        f"{item_type.title().replace('_', '')}Input",
-        (CommonFields, TYPE_FIELDS[item_type]),
-        {"status": fields.String(validate=validate.OneOf(STATUSES[item_type]))},
-    )
-
-
-INPUT_SCHEMAS = {item_type: _input_schema(item_type) for item_type in TYPE_FIELDS}
-#: One instance of each, made once: a schema is reusable, and making one costs more than
-#: the validation of a body (an import validates thousands).
-INPUT_VALIDATORS = {item_type: schema() for item_type, schema in INPUT_SCHEMAS.items()}
-#: The names of each type's own fields.
-TYPE_FIELD_NAMES: dict[str, frozenset[str]] = {
-    item_type: frozenset(schema().fields) for item_type, schema in TYPE_FIELDS.items()
-}
-
-
 def validate_item_input(item_type: str, data: Any) -> dict[str, Any]:
     """Validate a request body with the schema of ``item_type`` (422 errors as a dict)."""
+    from labvault.items import types
+
     if not isinstance(data, dict):
         raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
     body = {k: v for k, v in data.items() if k != "type"}
-    loaded: dict[str, Any] = INPUT_VALIDATORS[item_type].load(body)
+    loaded: dict[str, Any] = types.current().writable_info(item_type).input.load(body)
     return loaded
-
-
-class _AllTypeFields(SampleFields, StartingMaterialFields, CellFields, EquipmentFields):
-    """Every type-specific field, for the documentation of requests and responses."""
-
-
-def _create_schema(item_type: str) -> type[ma.Schema]:
-    return type(
-        f"{item_type.title().replace('_', '')}CreateSchema",
-        (INPUT_SCHEMAS[item_type],),
-        {
-            "type": fields.String(required=True, validate=validate.OneOf([item_type])),
-            "__doc__": f"POST /items for a {item_type.replace('_', ' ')}",
-        },
-    )
-
-
-#: POST /items: one schema per type, ``type`` telling which.
-CREATE_SCHEMAS = {item_type: _create_schema(item_type) for item_type in TYPE_FIELDS}
 
 
 class ItemCreateSchema(ma.Schema):
     """POST /items: ``type`` plus the common fields and those of that type.
 
-    Loaded with the schema of the type the body names; documented as their union
-    (:data:`ITEM_CREATE_BODY`), so a client sees which fields each type takes.
+    Loaded with the schema of the type the body names; documented as their union, one
+    schema per enabled type told apart by ``type`` (``labvault.web.items``).
     """
 
     def load(self, data: Any, **kwargs: Any) -> Any:
+        from labvault.items import types
+
         if not isinstance(data, dict):
             raise ma.ValidationError({"_schema": ["the body must be a JSON object"]})
         item_type = data.get("type")
+        catalogue = types.current()
         # a list or object is unhashable: look it up only once it is known to be text
-        if not isinstance(item_type, str) or item_type not in CREATE_SCHEMAS:
-            raise ma.ValidationError({"type": [f"must be one of {', '.join(CREATE_SCHEMAS)}"]})
-        loaded: dict[str, Any] = CREATE_SCHEMAS[item_type]().load(data)
+        if not isinstance(item_type, str) or item_type not in catalogue:
+            raise ma.ValidationError({"type": [f"must be one of {', '.join(catalogue)}"]})
+        loaded: dict[str, Any] = catalogue.info(item_type).create_schema().load(data)
         return loaded
 
 
-#: The documented body of POST /items: one schema per type, told apart by ``type``.
-ITEM_CREATE_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": list(CREATE_SCHEMAS.values()),
-                "discriminator": {
-                    "propertyName": "type",
-                    "mapping": {
-                        item_type: f"#/components/schemas/{schema.__name__.removesuffix('Schema')}"
-                        for item_type, schema in CREATE_SCHEMAS.items()
-                    },
-                },
-            }
-        }
-    },
-}
-
-
-class ItemPatchSchema(CommonFields, _AllTypeFields):
+class ItemPatchSchema(CommonFields):
     """PATCH /items/<refcode>: any fields of the item's type; ``type`` cannot change.
 
-    Every field is validated here, as the documentation shows it. Which fields and
-    statuses the item's own type takes is known once the item is loaded:
-    :func:`type_field_problems`. ``type`` may be sent; it must be the item's type.
+    The common fields are validated here; the type's own fields are passed on as sent
+    and validated with the item's type once the item is loaded
+    (:func:`labvault.items.service.update_item`). ``type`` may be sent; it must be the
+    item's type.
     """
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     @ma.pre_load
     def _without_type(self, data: Any, **_: Any) -> Any:
@@ -289,19 +125,6 @@ class ItemPatchSchema(CommonFields, _AllTypeFields):
         if "type" in original:
             data["type"] = original["type"]
         return data
-
-
-def type_field_problems(item_type: str, data: Mapping[str, Any]) -> dict[str, list[str]]:
-    """What of a loaded PATCH body the item's type does not take: fields of other types,
-    and a status outside its vocabulary (messages as the type's own schema gives them)."""
-    takes = INPUT_VALIDATORS[item_type].fields
-    problems = {name: ["Unknown field."] for name in data if name not in takes and name != "type"}
-    if "status" in data:
-        try:
-            takes["status"].deserialize(data["status"])
-        except ma.ValidationError as exc:
-            problems["status"] = list(exc.messages)
-    return problems
 
 
 class RelationshipSchema(ma.Schema):
@@ -327,12 +150,32 @@ class ItemSummarySchema(PlannedDump):
     version = fields.Integer()
 
 
-class ItemSchema(ItemSummarySchema, _AllTypeFields):
+class ItemSchema(ItemSummarySchema):
+    """An item: the fields every item has and those of its type, dumped with the answer
+    schema of its type (:mod:`labvault.items.types`). An item of a type no enabled
+    plugin provides is shown with its stored fields as they are."""
+
     description = fields.String()
     creators = fields.List(fields.Nested(UserRefSchema))
     collections = fields.List(fields.String())
     relationships = fields.List(fields.Nested(RelationshipSchema))
     deleted_at = fields.DateTime(allow_none=True)
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        if type(self) is not ItemSchema:  # a type's own answer schema
+            return super().dump(obj, many=many)
+        if self.many if many is None else many:
+            return [self._dump_one(each) for each in obj]
+        return self._dump_one(obj)
+
+    def _dump_one(self, item: Mapping[str, Any]) -> Any:
+        from labvault.items import types
+
+        catalogue = types.current()
+        if item["type"] in catalogue:
+            return catalogue.info(item["type"]).answer.dump(item)
+        shown = super().dump(item, many=False)
+        return {**{k: v for k, v in item.items() if k not in self.fields}, **shown}
 
 
 class _QueryArgs(_Strict):
@@ -347,7 +190,15 @@ class _QueryArgs(_Strict):
 
 
 class ItemListArgsSchema(_QueryArgs):
-    type = fields.String(validate=validate.OneOf([t.value for t in ItemType]))
+    """A list's arguments. A type's filterable fields are filtered as ``field.F=v`` (and
+    ``field.F.gte=v``, ``.gt``, ``.lte``, ``.lt``) and sorted as ``sort=field.F`` with
+    ``type`` given; a type's ``list_arguments`` (``barcode``, ``cas``) as ``F=v``. They
+    are read here with the field of that type (``field_filters``: (field, operator,
+    value), ``field_sort``: (field, descending))."""
+
+    type = fields.String(
+        validate=validate.Length(min=1, max=20), metadata={"description": "an item type"}
+    )
     collection = fields.String(
         metadata={
             "description": "collection_id; a collection you may not see lists nothing, "
@@ -356,23 +207,17 @@ class ItemListArgsSchema(_QueryArgs):
     )
     creator = Id(strict=False, metadata={"description": "user id"})
     status = fields.String()
-    barcode = fields.String(
-        validate=validate.Length(min=1, max=100),
-        metadata={"description": "starting materials with this container barcode"},
-    )
-    cas = fields.String(
-        validate=validate.Length(min=1, max=20),
-        metadata={"description": "starting materials with this CAS number"},
-    )
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "full-text search (words; prefixes match)"},
     )
     sort = fields.String(
-        validate=validate.OneOf([*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance"]),
+        validate=validate.Length(max=60),
         metadata={
-            "description": "field, '-' for descending; default: relevance with q (the "
-            "newest first without it)"
+            "description": "field, '-' for descending: "
+            + ", ".join(SORT_KEYS)
+            + ", relevance, or field.F (a filterable field of the type given); default: "
+            "relevance with q (the newest first without it)"
         },
     )
     exact = fields.Boolean(
@@ -382,6 +227,86 @@ class ItemListArgsSchema(_QueryArgs):
             "match, not the newest 1,000 (slower on large databases)"
         },
     )
+
+    def load(self, data: Any, **kwargs: Any) -> Any:
+        from labvault.items import types
+
+        arguments = types.current().list_arguments
+        if not isinstance(data, Mapping):
+            return super().load(data, **kwargs)
+        moved = {name: data[name] for name in data if FIELD_FILTER.match(name) or name in arguments}
+        rest = {name: data[name] for name in data if name not in moved}
+        loaded: dict[str, Any] = super().load(rest, **kwargs)
+        return self._read_field_arguments(loaded, moved)
+
+    def _read_field_arguments(self, data: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+        from labvault.items import types
+
+        catalogue = types.current()
+        problems: dict[str, list[str]] = {}
+        item_type = data.get("type")
+        if item_type is not None and item_type not in catalogue:
+            raise ma.ValidationError({"type": [f"must be one of {', '.join(catalogue)}"]})
+        filters: list[tuple[str, str, Any]] = []
+        for argument, value in raw.items():
+            if isinstance(value, list):  # ?a=1&a=2
+                value = value[-1]
+            match = FIELD_FILTER.match(argument)
+            if match is None:  # a type's list argument: that type
+                owner, name = catalogue.list_arguments[argument]
+                operator = "eq"
+                if item_type not in (None, owner):
+                    problems[argument] = [f"filters items of type {owner}"]
+                    continue
+                data["type"] = item_type = owner
+            else:
+                name, operator = match.group(1), match.group(2) or "eq"
+            if item_type is None:
+                problems[argument] = ["give type: fields are filtered within one type"]
+                continue
+            filterable = catalogue.info(item_type).filterable.get(name)
+            if filterable is None:
+                problems[argument] = [_not_filterable(catalogue.info(item_type), name)]
+                continue
+            if operator != "eq" and filterable.kind != "number" and filterable.many:
+                problems[argument] = ["ranges are for fields of one value"]
+                continue
+            if not isinstance(value, str) or not value or len(value) > 255:
+                problems[argument] = ["give a value of 1 to 255 characters"]
+                continue
+            try:
+                filters.append((name, operator, filterable.argument(value)))
+            except ma.ValidationError as exc:
+                problems[argument] = list(exc.messages)
+        sort = data.get("sort")
+        if sort is not None and sort not in _SORTS:
+            match = FIELD_SORT.match(sort)
+            if match is None:
+                problems["sort"] = [f"Must be one of: {', '.join(_SORTS)}, or field.F."]
+            elif item_type is None:
+                problems["sort"] = ["give type: fields are sorted within one type"]
+            else:
+                info = catalogue.info(item_type)
+                filterable = info.filterable.get(match.group(1))
+                if filterable is None:
+                    problems["sort"] = [_not_filterable(info, match.group(1))]
+                elif filterable.many:
+                    problems["sort"] = ["a field holding a list cannot sort a list"]
+                else:
+                    data["field_sort"] = (match.group(1), sort.startswith("-"))
+        if problems:
+            raise ma.ValidationError(problems)
+        if filters:
+            data["field_filters"] = tuple(filters)
+        return data
+
+
+_SORTS = (*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance")
+
+
+def _not_filterable(info: Any, name: str) -> str:
+    names = ", ".join(info.filterable) or "none"
+    return f"type {info.name} filters and sorts on: {names}"
 
 
 class GraphArgsSchema(_QueryArgs):

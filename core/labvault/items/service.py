@@ -15,6 +15,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Session
@@ -23,10 +24,9 @@ from labvault.audit.service import record
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
 from labvault.errors import Conflict, Forbidden, NotFound
-from labvault.items import access, links
+from labvault.items import access, field_values, links, types
 from labvault.items.history import changed
 from labvault.items.models import Item
-from labvault.items.schemas import DATE_FIELDS, STATUSES, TYPE_FIELD_NAMES, type_field_problems
 from labvault.items.texts import search_texts
 
 REFCODE_LETTERS = string.ascii_uppercase
@@ -176,6 +176,8 @@ def item_to_dict(
         related = links.links_of(session, item.id, viewer)
     relationships, creators = related.relationships, related.creators
     collection_ids = related.collection_ids
+    catalogue = types.current()
+    dates = catalogue.info(item.type).date_fields if item.type in catalogue else ()
     return {
         "refcode": item.refcode,
         "item_id": item.item_id,
@@ -187,7 +189,7 @@ def item_to_dict(
         **item.fields,
         **{
             name: dt.date.fromisoformat(item.fields[name])
-            for name in DATE_FIELDS
+            for name in dates
             if isinstance(item.fields.get(name), str)
         },
         "creators": [{"id": u.id, "display_name": u.display_name} for u in creators],
@@ -287,9 +289,10 @@ def apply_changes(
             setattr(
                 item, column, data[column] if data[column] is not None or column == "date" else ""
             )
-    earlier_constituents = {code for code, _ in links.constituent_items(item.fields)}
+    info = types.current().writable_info(item.type)
+    earlier_constituents = {code for code, _ in links.constituent_items(item.type, item.fields)}
     type_fields = dict(item.fields)
-    for name in TYPE_FIELD_NAMES[item.type]:
+    for name in info.field_names:
         if name in data:
             type_fields[name] = jsonable(data[name])
     item.fields = type_fields
@@ -298,11 +301,12 @@ def apply_changes(
         item.item_id = data["item_id"]
     # before the links: their queries flush a new item, which these would then UPDATE
     item.search_title, item.search_body = search_texts(item)
-    item.barcode = item.fields.get("barcode") or None
-    item.cas = item.fields.get("cas") or None
     links.set_relationships(session, user, item, data.get("relationships"), earlier_constituents)
     if "creators" in data:
         links.set_creators(session, user, item, data["creators"], disclosed_users)
+    if info.filterable:
+        session.flush()  # a new item's id
+        field_values.store(session, info, item)
 
 
 def create_item(session: Session, user: User, data: dict[str, Any], prefix: str) -> Item:
@@ -324,11 +328,12 @@ def add_item(
     begin_write(session)
     refcode = refcode or free_refcodes(session, prefix, 1)[0]
     item_type = data["type"]
+    info = types.current().writable_info(item_type)
     item = Item(
         refcode=refcode,
         item_id=data.get("item_id") or generated_item_id(refcode),
         type=item_type,
-        status=data.get("status") or STATUSES[item_type][0],
+        status=data.get("status") or info.initial_status(),
         fields={},
         created_by_id=user.id,
     )
@@ -353,9 +358,7 @@ def update_item(session: Session, user: User, item: Item, data: dict[str, Any]) 
     ``write=True``: only fields of the item's own type, and never its type."""
     if "type" in data and data["type"] != item.type:
         raise links.invalid({"type": ["the type of an item cannot change"]})
-    problems = type_field_problems(item.type, data)
-    if problems:
-        raise links.invalid(problems)
+    data = {**data, **type_fields_of(item.type, data)}
     if "item_id" in data and data["item_id"] is None:
         raise links.invalid({"item_id": ["cannot be removed"]})
     changes_creators = "creators" in data and links.changes_creators(item, data["creators"])
@@ -367,6 +370,34 @@ def update_item(session: Session, user: User, item: Item, data: dict[str, Any]) 
     changed(session, item, "update", user.id)
     session.commit()
     return item
+
+
+def type_fields_of(item_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a PATCH body (``ItemPatchSchema``) that are not common to every item,
+    loaded with the fields of ``item_type``, and its status and item_id checked as the
+    type takes them: Invalid (422) naming each field it does not take."""
+    info = types.current().writable_info(item_type)
+    common = info.input.fields.keys() - info.field_names
+    own = {name: value for name, value in data.items() if name not in common and name != "type"}
+    problems: dict[str, list[str]] = {}
+    try:
+        # partial for its own fields only, not those of nested schemas (a constituent)
+        loaded: dict[str, Any] = info.fields_only.load(own, partial=tuple(info.field_names))
+    except ma.ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        problems.update(
+            {name: list(m) if isinstance(m, list) else [m] for name, m in messages.items()}
+        )
+        loaded = {}
+    for name in ("status", "item_id"):  # as the type takes them
+        if data.get(name) is not None:
+            try:
+                info.input.fields[name].deserialize(data[name])
+            except ma.ValidationError as exc:
+                problems[name] = list(exc.messages)
+    if problems:
+        raise links.invalid(problems)
+    return loaded
 
 
 def trash_item(session: Session, user: User, item: Item) -> None:

@@ -6,8 +6,8 @@ loader refuses it on a labvault outside that range (plugins/README.md, "Plugin A
 versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
-A plugin provides *types* of five *kinds* (subclasses of :class:`AuthProvider`,
-:class:`BlockType`, :class:`FileSource`, :class:`InventoryImporter` and
+A plugin provides *types* of six *kinds* (subclasses of :class:`AuthProvider`,
+:class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter` and
 :class:`BackupTarget`, which share :class:`PluginType`); the deployer configures named
 *instances* of a type, each with its *options* (the type's ``OptionsSchema``).
 
@@ -81,6 +81,14 @@ from labvault.plugin._file_sources import (
 )
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._inventory_importers import InventoryImporter, InventoryRecord, RowProblem
+from labvault.plugin._item_types import (
+    Choice,
+    ItemReference,
+    ItemType,
+    Quantity,
+    SearchWeight,
+    Text,
+)
 from labvault.plugin._markers import hookimpl
 from labvault.plugin._types import PluginType
 
@@ -117,6 +125,7 @@ __all__ = [
     "BlockFile",
     "BlockType",
     "Blueprint",
+    "Choice",
     "ConfigError",
     "Conflict",
     "ContentStore",
@@ -131,6 +140,8 @@ __all__ = [
     "InvalidEmail",
     "InventoryImporter",
     "InventoryRecord",
+    "ItemReference",
+    "ItemType",
     "LabvaultError",
     "LeadsOutside",
     "NotAFile",
@@ -138,12 +149,15 @@ __all__ = [
     "OpenedFile",
     "PluginType",
     "ProcessingError",
+    "Quantity",
     "RemoteEntry",
     "RowProblem",
+    "SearchWeight",
     "Secret",
     "SecretValue",
     "SessionTokens",
     "StoredContent",
+    "Text",
     "TooManyRequests",
     "Unauthenticated",
     "Unavailable",

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.db import first_line
-from labvault.items.models import LAB_WIDE_TYPES
+from labvault.items import types
 from labvault.search import access
 from labvault.search.ddl import PENDING_TABLE, SEARCH_TABLE
 from labvault.search.engines import engine_in_use, is_mysql, mroonga_table
@@ -127,7 +127,7 @@ def _copy(connection: sa.Connection, ids: Sequence[int]) -> None:
         "SELECT item_id, collection_id FROM collection_items WHERE item_id IN :ids",
         live,
     )
-    lab_wide = {str(item_type) for item_type in LAB_WIDE_TYPES}
+    lab_wide = set(types.current().lab_wide)
     connection.execute(
         sa.text(
             f"REPLACE INTO {SEARCH_TABLE} (item_id, title, body, access) "

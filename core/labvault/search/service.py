@@ -108,7 +108,7 @@ def search_page(
     """
     query = lists.filtered_query(user, args)
     sort, exact = args.get("sort"), args["exact"]
-    if sort in (None, "relevance") and not exact:
+    if sort in (None, "relevance") and not exact and not args.get("field_sort"):
         window = ranking.SEARCH_WINDOW
         only_readable = not set(args) - lists.UNFILTERED
         ranked = ranked_window(
@@ -126,7 +126,9 @@ def search_page(
         rows = query.where(Item.id.in_(ids)).options(*lists.SUMMARY_ONLY)
         return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
     query, relevance = apply_search(session, query, args["q"], identifier_prefix=identifier_prefix)
-    if sort in (None, "relevance"):
+    if args.get("field_sort"):
+        query = lists.sorted_by_field(query, args["type"], *args["field_sort"])
+    elif sort in (None, "relevance"):
         query = order_by_relevance(query, relevance)
     else:
         query = lists.sorted_query(query, sort)

@@ -28,9 +28,9 @@ from labvault.files import service as files
 from labvault.files.models import item_files
 from labvault.items import access, links
 from labvault.items import service as items
+from labvault.items import types as items_types
 from labvault.items.history import Change, changed, take_changes
 from labvault.items.models import Item, ItemVersion
-from labvault.items.schemas import TYPE_FIELD_NAMES
 from labvault.paging import PageRequest, page_rows
 
 # --- recording -------------------------------------------------------------------------
@@ -250,7 +250,8 @@ def restore_version(session: Session, user: User, item: Item, number: int) -> It
     old = get_version(session, item, number).snapshot
     data: dict[str, Any] = {k: old.get(k) for k in items.COMMON_COLUMNS}
     data["date"] = dt.date.fromisoformat(old["date"]) if old.get("date") else None
-    item.fields = {k: old[k] for k in TYPE_FIELD_NAMES[item.type] if k in old}
+    field_names = items_types.current().writable_info(item.type).field_names
+    item.fields = {k: old[k] for k in field_names if k in old}
     data["item_id"] = old["item_id"]
     manual = [r for r in old.get("relationships", []) if not r.get("derived")]
     present = links.readable_items(session, user, [r["refcode"] for r in manual])

@@ -12,7 +12,6 @@ from labvault import search
 from labvault.items import lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
-    ITEM_CREATE_BODY,
     GraphArgsSchema,
     GraphSchema,
     ItemCreateSchema,
@@ -21,6 +20,7 @@ from labvault.items.schemas import (
     ItemSchema,
     ItemSummarySchema,
 )
+from labvault.items.types import ItemTypes
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
@@ -39,6 +39,43 @@ def item_response(item: Item | service.ItemRow, related: Any = None, *, status: 
         status,
         {"ETag": service.etag(item)},
     )
+
+
+def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
+    """Document the bodies of POST /items and the answers about one item as the server's
+    enabled item types make them: one schema per type, told apart by ``type``."""
+    creates, answers = {}, {}
+    for name in catalogue:
+        info = catalogue.info(name)
+        for found, schema in ((creates, info.create_schema), (answers, info.answer_schema)):
+            component = schema.__name__
+            if component not in spec.components.schemas:
+                spec.components.schema(component, schema=schema)
+            found[name] = f"#/components/schemas/{component}"
+
+    def union(refs: dict[str, str]) -> dict[str, Any]:
+        return {
+            "oneOf": [{"$ref": ref} for ref in refs.values()],
+            "discriminator": {"propertyName": "type", "mapping": refs},
+        }
+
+    # apispec keeps the operations it documented by path; the item types are the
+    # server's, not the blueprint's, so their union is set here
+    paths = spec._paths
+    create = paths["/items"]["post"]
+    create["requestBody"]["content"]["application/json"]["schema"] = union(creates)
+    for _path, methods in paths.items():
+        for _method, operation in methods.items():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = (
+                    response.get("content", {}).get("application/json", {})
+                    if isinstance(response, dict)
+                    else {}
+                )
+                if content.get("schema") == {"$ref": "#/components/schemas/Item"}:
+                    content["schema"] = union(answers)
 
 
 def _identifier_prefix() -> str:
@@ -71,7 +108,6 @@ class Items(MethodView):
 
     @require_user()
     @blp.arguments(ItemCreateSchema)
-    @blp.doc(requestBody=ITEM_CREATE_BODY)
     @blp.response(201, ItemSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Create an item: send its type and fields; the answer carries its ETag"""
