@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.auth.models import User
 from labvault.dumping import DumpPlan, PlannedDump
-from labvault.items import service
+from labvault.items import service, types
 from labvault.items.lists import SUMMARY_ONLY
 from labvault.items.models import Item
 from labvault.items.schemas import ItemSchema, ItemSummarySchema
@@ -74,10 +74,12 @@ def test_every_item_type_is_answered_as_marshmallow_dumps_it(
 ):
     client = shared_app.test_client()
     alice, bob = labvault_make_user(shared_app), labvault_make_user(shared_app)
-    schema = ItemSchema()
-    assert DumpPlan.of(schema) is not None  # answered through the plan, not marshmallow
     for created in every_type(client, alice, bob):
         with subtests.test(type=created["type"]):
+            # each item is dumped with its type's answer schema, through its plan
+            schema = types.current().info(created["type"]).answer
+            assert isinstance(schema, ItemSchema)
+            assert DumpPlan.of(schema) is not None  # through the plan, not marshmallow
             response = client.get(f"/items/{created['refcode']}", headers=alice.headers)
             assert response.status_code == 200
             with shared_app.test_request_context():

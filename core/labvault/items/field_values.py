@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from labvault.items.models import Item, ItemFieldValue
 from labvault.items.types import Filterable, TypeInfo
 
+__all__ = ["Filterable", "matching", "rows_of", "sorted_by", "store", "store_many"]
+
 _values = ItemFieldValue.__table__
 
 #: SQL of each range operator.

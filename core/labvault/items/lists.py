@@ -55,11 +55,10 @@ def _conditions(
     conditions = [Item.deleted_at.is_(None), access.readable(user)]
     if "type" in values:
         conditions.append(Item.type == values["type"])
-    if field_filters:
-        info = types.current().info(values["item_type"])
-        for number, (name, operator, value) in enumerate(field_filters):
-            bound = values.get(f"field_{number}", value)
-            conditions.append(field_values.matching(name, info.filterable[name], operator, bound))
+    for number, (name, operator, value) in enumerate(field_filters):
+        filterable = _filterable(name)
+        bound = values.get(f"field_{number}", value)
+        conditions.append(field_values.matching(name, filterable, operator, bound))
     if "status" in values:
         conditions.append(Item.status == values["status"])
     if "creator" in values:
@@ -83,8 +82,7 @@ def _conditions(
 
 def filtered_query(user: User, args: dict[str, Any]) -> sa.Select[Any]:
     """Items the user may read, filtered as asked (without the full-text part)."""
-    values = {**args, "item_type": args.get("type")}
-    return sa.select(Item).where(*_conditions(user, values, args.get("field_filters", ())))
+    return sa.select(Item).where(*_conditions(user, args, args.get("field_filters", ())))
 
 
 def _order(sort: str) -> list[sa.UnaryExpression[Any]]:
@@ -97,12 +95,14 @@ def sorted_query(query: sa.Select[Any], sort: str) -> sa.Select[Any]:
     return query.order_by(*_order(sort))
 
 
-def sorted_by_field(
-    query: sa.Select[Any], item_type: str, field: str, descending: bool
-) -> sa.Select[Any]:
-    """``query`` sorted by a filterable field of ``item_type``."""
-    filterable = types.current().info(item_type).filterable[field]
-    return field_values.sorted_by(query, filterable, descending=descending)
+def _filterable(field: str) -> field_values.Filterable:
+    """The filterable field ``field`` (of one item type or several: one kind in all)."""
+    return types.current().filterable[field]
+
+
+def sorted_by_field(query: sa.Select[Any], field: str, descending: bool) -> sa.Select[Any]:
+    """``query`` sorted by a filterable field of the item types."""
+    return field_values.sorted_by(query, _filterable(field), descending=descending)
 
 
 #: What a page of the list shows (ItemSummarySchema), read as plain rows: an ORM entity
@@ -124,19 +124,16 @@ def _list_statements(
     user: User,
     filters: frozenset[str],
     sort: str | tuple[str, bool],
-    item_type: str | None,
     field_filters: tuple[tuple[str, str], ...],
 ) -> PageStatements:
     """The statements of a kind of list; ``sort`` is a column's (``-updated_at``) or a
-    type's field's (field, descending); ``field_filters`` (field, operator) of
-    ``item_type``."""
+    type's field's (field, descending); ``field_filters`` (field, operator)."""
     catalogue = types.current()
     key = (
         user.id,
         user.has_role(Role.MANAGER),
         filters,
         sort,
-        item_type if field_filters or isinstance(sort, tuple) else None,
         field_filters,
         catalogue.lab_wide,
     )
@@ -144,14 +141,13 @@ def _list_statements(
     if statements is None:
         # the filters' values are bound when a page runs
         values: dict[str, Any] = {name: sa.bindparam(name) for name in filters}
-        values["item_type"] = item_type
         for number in range(len(field_filters)):
             values[f"field_{number}"] = sa.bindparam(f"field_{number}")
         filtered = tuple((name, operator, None) for name, operator in field_filters)
         conditions = _conditions(user, values, filtered)
         query = sa.select(*_SUMMARY_COLUMNS).where(*conditions)
         if isinstance(sort, tuple):
-            query = sorted_by_field(query, item_type or "", *sort)
+            query = sorted_by_field(query, *sort)
         else:
             query = query.order_by(*_order(sort))
         # a list that filters nothing counts the lab-wide items first (see list_page)
@@ -186,7 +182,6 @@ def list_page(
         user,
         frozenset(filters),
         args.get("field_sort") or ("-updated_at" if sort in (None, "relevance") else sort),
-        args.get("type"),
         tuple((name, operator) for name, operator, _ in field_filters),
     )
     values = {**filters, **{f"field_{n}": f[2] for n, f in enumerate(field_filters)}}

@@ -190,11 +190,13 @@ class _QueryArgs(_Strict):
 
 
 class ItemListArgsSchema(_QueryArgs):
-    """A list's arguments. A type's filterable fields are filtered as ``field.F=v`` (and
-    ``field.F.gte=v``, ``.gt``, ``.lte``, ``.lt``) and sorted as ``sort=field.F`` with
-    ``type`` given; a type's ``list_arguments`` (``barcode``, ``cas``) as ``F=v``. They
-    are read here with the field of that type (``field_filters``: (field, operator,
-    value), ``field_sort``: (field, descending))."""
+    """A list's arguments. The filterable fields of item types are filtered as
+    ``field.F=v`` (and ``field.F.gte=v``, ``.gt``, ``.lte``, ``.lt``) and sorted as
+    ``sort=field.F``; a type's ``list_arguments`` (``barcode``, ``cas``) as ``F=v``, of
+    that type unless ``type`` says another. They are read here as the field's kind reads
+    them (``field_filters``: (field, operator, value); ``field_sort``: (field,
+    descending)). The server's API document lists each
+    (:func:`labvault.web.items.document_item_types`)."""
 
     type = fields.String(
         validate=validate.Length(min=1, max=20), metadata={"description": "an item type"}
@@ -252,23 +254,18 @@ class ItemListArgsSchema(_QueryArgs):
             if isinstance(value, list):  # ?a=1&a=2
                 value = value[-1]
             match = FIELD_FILTER.match(argument)
-            if match is None:  # a type's list argument: that type
+            if match is None:  # a type's list argument: that type, unless one is given
                 owner, name = catalogue.list_arguments[argument]
                 operator = "eq"
-                if item_type not in (None, owner):
-                    problems[argument] = [f"filters items of type {owner}"]
-                    continue
-                data["type"] = item_type = owner
+                if item_type is None:
+                    data["type"] = item_type = owner
             else:
                 name, operator = match.group(1), match.group(2) or "eq"
-            if item_type is None:
-                problems[argument] = ["give type: fields are filtered within one type"]
-                continue
-            filterable = catalogue.info(item_type).filterable.get(name)
+            filterable, problem = _filterable_in(catalogue, name)
             if filterable is None:
-                problems[argument] = [_not_filterable(catalogue.info(item_type), name)]
+                problems[argument] = [problem]
                 continue
-            if operator != "eq" and filterable.kind != "number" and filterable.many:
+            if operator != "eq" and filterable.many:
                 problems[argument] = ["ranges are for fields of one value"]
                 continue
             if not isinstance(value, str) or not value or len(value) > 255:
@@ -279,21 +276,19 @@ class ItemListArgsSchema(_QueryArgs):
             except ma.ValidationError as exc:
                 problems[argument] = list(exc.messages)
         sort = data.get("sort")
-        if sort is not None and sort not in _SORTS:
+        if sort is not None and sort not in SORTS:
             match = FIELD_SORT.match(sort)
-            if match is None:
-                problems["sort"] = [f"Must be one of: {', '.join(_SORTS)}, or field.F."]
-            elif item_type is None:
-                problems["sort"] = ["give type: fields are sorted within one type"]
+            filterable, problem = (
+                _filterable_in(catalogue, match.group(1))
+                if match
+                else (None, f"Must be one of: {', '.join(SORTS)}, or field.F.")
+            )
+            if match is None or filterable is None:
+                problems["sort"] = [problem]
+            elif filterable.many:
+                problems["sort"] = ["a field holding a list cannot sort a list"]
             else:
-                info = catalogue.info(item_type)
-                filterable = info.filterable.get(match.group(1))
-                if filterable is None:
-                    problems["sort"] = [_not_filterable(info, match.group(1))]
-                elif filterable.many:
-                    problems["sort"] = ["a field holding a list cannot sort a list"]
-                else:
-                    data["field_sort"] = (match.group(1), sort.startswith("-"))
+                data["field_sort"] = (match.group(1), sort.startswith("-"))
         if problems:
             raise ma.ValidationError(problems)
         if filters:
@@ -301,12 +296,18 @@ class ItemListArgsSchema(_QueryArgs):
         return data
 
 
-_SORTS = (*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance")
+#: The sorts by a column.
+SORTS = (*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS), "relevance")
+#: The range operators of a filter on a field, in words.
+RANGES = {"gte": "at least", "gt": "more than", "lte": "at most", "lt": "less than"}
 
 
-def _not_filterable(info: Any, name: str) -> str:
-    names = ", ".join(info.filterable) or "none"
-    return f"type {info.name} filters and sorts on: {names}"
+def _filterable_in(catalogue: Any, name: str) -> tuple[Any, str]:
+    """The filterable field ``name`` of the item types, or None and why not. A field is
+    filtered in every type that has it: with ``type`` another, the list is empty."""
+    found = catalogue.filterable.get(name)
+    names = ", ".join(sorted(catalogue.filterable)) or "none"
+    return found, f"no item type filters and sorts on {name!r} (they do on: {names})"
 
 
 class GraphArgsSchema(_QueryArgs):

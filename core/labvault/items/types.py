@@ -27,10 +27,6 @@ from labvault.plugin import ItemType, SearchWeight
 
 #: An item type's name: what ``items.type`` holds.
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
-#: Number kinds of field, kept in ``number_value``; booleans as 0 and 1.
-_NUMBERS = (fields.Number, fields.Boolean)
-#: Text kinds of field, kept in ``text_value`` (dates as ISO text, which sorts as dates).
-_TEXTS = (fields.String, fields.Date, fields.DateTime)
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,8 @@ class Filterable:
     argument is read."""
 
     name: str
-    #: "number" or "text"
+    #: "number" (numbers; booleans as 0 and 1) or "text" (strings; dates as ISO text,
+    #: which sorts as dates)
     kind: str
     #: Whether the field holds a list (a row per element; not sortable).
     many: bool
@@ -68,15 +65,34 @@ class Filterable:
 def _filterable(name: str, field: ma.fields.Field) -> Filterable | None:
     many = isinstance(field, fields.List)
     one = field.inner if isinstance(field, fields.List) else field
-    if isinstance(one, _NUMBERS):
-        kind = "number"
-    elif isinstance(one, _TEXTS):
-        kind = "text"
+    # a query argument is read by the kind of the field, not its checks: a value the
+    # field would refuse matches nothing
+    reader: ma.fields.Field
+    if isinstance(one, fields.Boolean):
+        kind, reader = "number", fields.Boolean()
+    elif isinstance(one, fields.Number):
+        kind, reader = "number", fields.Float(allow_nan=False)
+    elif isinstance(one, fields.DateTime):
+        kind, reader = "text", fields.DateTime()
+    elif isinstance(one, fields.Date):
+        kind, reader = "text", fields.Date()
+    elif isinstance(one, fields.String):
+        kind, reader = "text", fields.String()
     else:
         return None
-    if isinstance(one, fields.Boolean):  # a query argument "true" reads as 1
-        one = fields.Boolean()
-    return Filterable(name, kind, many, one)
+    return Filterable(name, kind, many, reader)
+
+
+def argument_schema(filterable: Filterable) -> dict[str, Any]:
+    """The JSON Schema of a query argument filtering on ``filterable``."""
+    if isinstance(filterable.field, fields.Boolean):
+        return {"type": "boolean"}
+    if filterable.kind == "number":
+        return {"type": "number"}
+    if isinstance(filterable.field, fields.Date | fields.DateTime):
+        date_format = "date" if type(filterable.field) is fields.Date else "date-time"
+        return {"type": "string", "format": date_format}
+    return {"type": "string", "minLength": 1, "maxLength": 255}
 
 
 class TypeInfo:
@@ -138,7 +154,11 @@ class TypeInfo:
         self.answer_schema: type[ma.Schema] = type(
             f"{title}Item",
             (ItemSchema, item_type.FieldsSchema),
-            {"__doc__": f"A {item_type.shown_name().lower()}"},
+            {
+                # documented as this type alone: each answer matches one schema of a oneOf
+                "type": fields.String(validate=validate.OneOf([self.name])),
+                "__doc__": f"A {item_type.shown_name().lower()}",
+            },
         )
         self.answer = self.answer_schema()
 
@@ -154,6 +174,12 @@ class ItemTypes:
         self._infos: dict[str, TypeInfo] = {}
         #: Names of the lab-wide types, sorted (the SQL that names them is cached by it).
         self.lab_wide = tuple(sorted(n for n, t in self.types.items() if t.lab_wide))
+        #: Every type's filterable fields, by name (one name is one kind in every type).
+        self.filterable: dict[str, Filterable] = {
+            name: filterable
+            for type_name in sorted(self.types)
+            for name, filterable in self.info(type_name).filterable.items()
+        }
         #: ``GET /items?F=v`` arguments: F -> (type name, field).
         self.list_arguments = {
             argument: (name, argument)
@@ -193,6 +219,7 @@ def problems_of(item_types: Iterable[type[ItemType]], owners: Mapping[Any, str])
     common = set(CommonFields().fields) | {"type"}
     problems: list[str] = []
     arguments: dict[str, str] = {}
+    kinds: dict[str, tuple[str, str, str, bool]] = {}
     for typ in item_types:
         where = f"plugin {owners.get(typ, '?')}: item type {typ.name!r}"
         found: list[str] = []
@@ -218,10 +245,20 @@ def problems_of(item_types: Iterable[type[ItemType]], owners: Mapping[Any, str])
             if missing:
                 found.append(f"{what} names fields it does not have: {', '.join(missing)}")
         for name in typ.filterable:
-            if name in own and _filterable(name, own[name]) is None:
+            filterable = _filterable(name, own[name]) if name in own else None
+            if name in own and filterable is None:
                 found.append(
                     f"filterable field {name!r} is not a string, number, date, boolean "
                     "or a list of them"
+                )
+            if filterable is None:
+                continue
+            shape = (filterable.kind, type(filterable.field).__name__, filterable.many)
+            other = kinds.setdefault(name, (typ.name, *shape))
+            if other[1:] != shape:
+                found.append(
+                    f"filterable field {name!r} is not of the kind type {other[0]} "
+                    "filters it as (a filter or sort by a field reads it in every type)"
                 )
         for argument in typ.list_arguments:
             if argument not in typ.filterable:

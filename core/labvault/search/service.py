@@ -127,7 +127,7 @@ def search_page(
         return sorted(session.scalars(rows), key=lambda item: ids.index(item.id))
     query, relevance = apply_search(session, query, args["q"], identifier_prefix=identifier_prefix)
     if args.get("field_sort"):
-        query = lists.sorted_by_field(query, args["type"], *args["field_sort"])
+        query = lists.sorted_by_field(query, *args["field_sort"])
     elif sort in (None, "relevance"):
         query = order_by_relevance(query, relevance)
     else:

@@ -12,6 +12,8 @@ from labvault import search
 from labvault.items import lists, service
 from labvault.items.models import Item
 from labvault.items.schemas import (
+    RANGES,
+    SORTS,
     GraphArgsSchema,
     GraphSchema,
     ItemCreateSchema,
@@ -20,7 +22,7 @@ from labvault.items.schemas import (
     ItemSchema,
     ItemSummarySchema,
 )
-from labvault.items.types import ItemTypes
+from labvault.items.types import ItemTypes, argument_schema
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.conditional import IF_MATCH_PARAMETER, check_if_match
@@ -60,22 +62,60 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
         }
 
     # apispec keeps the operations it documented by path; the item types are the
-    # server's, not the blueprint's, so their union is set here
+    # server's, not the blueprint's, so what they make of the operations is set here
     paths = spec._paths
     create = paths["/items"]["post"]
     create["requestBody"]["content"]["application/json"]["schema"] = union(creates)
-    for _path, methods in paths.items():
-        for _method, operation in methods.items():
-            if not isinstance(operation, dict):
-                continue
-            for response in operation.get("responses", {}).values():
-                content = (
-                    response.get("content", {}).get("application/json", {})
-                    if isinstance(response, dict)
-                    else {}
+    for methods in paths.values():
+        for operation in methods.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            for response in responses.values():
+                content = response.get("content", {}) if isinstance(response, dict) else {}
+                answer = content.get("application/json", {})
+                if answer.get("schema") == {"$ref": "#/components/schemas/Item"}:
+                    answer["schema"] = union(answers)
+    paths["/items"]["get"]["parameters"] = [
+        *_with_field_sorts(paths["/items"]["get"]["parameters"], catalogue),
+        *_field_parameters(catalogue),
+    ]
+
+
+def _with_field_sorts(parameters: list[Any], catalogue: ItemTypes) -> list[Any]:
+    """The list's parameters, ``sort`` naming the columns and the fields it sorts by,
+    ``type`` the enabled types."""
+    sorts = [*SORTS]
+    for name, filterable in catalogue.filterable.items():
+        if not filterable.many:
+            sorts += [f"field.{name}", f"-field.{name}"]
+    named = {"sort": sorts, "type": list(catalogue)}
+    return [
+        {**p, "schema": {"type": "string", "enum": named[p["name"]]}}
+        if p.get("name") in named
+        else p
+        for p in parameters
+    ]
+
+
+def _field_parameters(catalogue: ItemTypes) -> list[dict[str, Any]]:
+    """A query parameter for each filter on a field of an item type, and for each type's
+    list arguments (``barcode``)."""
+    found = []
+    for name, filterable in catalogue.filterable.items():
+        schema = argument_schema(filterable)
+        owners = ", ".join(t for t in catalogue if name in catalogue.info(t).filterable)
+        found.append((f"field.{name}", schema, f"items whose {name} is this ({owners})"))
+        if not filterable.many:
+            for operator, words in RANGES.items():
+                found.append(
+                    (f"field.{name}.{operator}", schema, f"items whose {name} is {words} this")
                 )
-                if content.get("schema") == {"$ref": "#/components/schemas/Item"}:
-                    content["schema"] = union(answers)
+    for argument, (owner, name) in catalogue.list_arguments.items():
+        schema = argument_schema(catalogue.info(owner).filterable[name])
+        found.append((argument, schema, f"items of type {owner} whose {name} is this"))
+    return [
+        {"in": "query", "name": name, "required": False, "schema": schema, "description": text}
+        for name, schema, text in found
+    ]
 
 
 def _identifier_prefix() -> str:
