@@ -685,6 +685,7 @@ def imports_of(
         (["users", "--help"], "create"),
         (["users", "list"], "no users"),
         (["backup", "due"], "no backup is due"),
+        (["items", "check-type", "sample"], "all 0 items of type sample validate"),
     ],
 )
 def test_commands_that_need_no_app_import_neither_flask_nor_the_api_docs(

@@ -24,6 +24,7 @@ from labvault.cli import (
     files,
     init,
     inventory,
+    items,
     plugin,
     plugins,
     search,
@@ -108,6 +109,7 @@ cli.add_command(db.db)
 cli.add_command(files.files)
 cli.add_command(init.init_command)
 cli.add_command(inventory.inventory)
+cli.add_command(items.items)
 cli.add_command(plugin.plugin_command)
 cli.add_command(plugins.plugins_command)
 cli.add_command(search.search)

@@ -28,14 +28,18 @@ _OPERATORS = {
 
 
 def rows_of(info: TypeInfo, item_id: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The side table's rows of an item of type ``info`` with these stored ``fields``."""
+    """The side table's rows of an item of type ``info`` with these stored ``fields``; a
+    value the field no longer reads as its kind (a text in a now numeric field) has none."""
     rows = []
     for name, filterable in info.filterable.items():
         value = fields.get(name)
         for each in value if filterable.many and isinstance(value, list) else [value]:
             if each is None or each == "" or isinstance(each, dict | list):
                 continue
-            rows.append(_row(filterable, item_id, each))
+            try:
+                rows.append(_row(filterable, item_id, each))
+            except (TypeError, ValueError):  # stored before the field became a number
+                continue
     return rows
 
 

@@ -7,6 +7,7 @@ as one body per enabled type (a oneOf told apart by ``type``), and so is an item
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -152,8 +153,10 @@ class ItemSummarySchema(PlannedDump):
 
 class ItemSchema(ItemSummarySchema):
     """An item: the fields every item has and those of its type, dumped with the answer
-    schema of its type (:mod:`labvault.items.types`). An item of a type no enabled
-    plugin provides is shown with its stored fields as they are."""
+    schema of its type (:mod:`labvault.items.types`), with the stored fields the type no
+    longer declares as they are. An item of a type no enabled plugin provides, or one
+    holding a value its type's answer cannot show (stored before the field was made
+    stricter), is shown with its stored fields as they are."""
 
     description = fields.String()
     creators = fields.List(fields.Nested(UserRefSchema))
@@ -172,10 +175,33 @@ class ItemSchema(ItemSummarySchema):
         from labvault.items import types
 
         catalogue = types.current()
-        if item["type"] in catalogue:
-            return catalogue.info(item["type"]).answer.dump(item)
+        if item["type"] not in catalogue:
+            return self._as_stored(item)
+        answer = catalogue.info(item["type"]).answer
+        try:
+            shown: dict[str, Any] = answer.dump(item)
+        except _UNDUMPABLE:  # a value stored before its field was made stricter
+            return self._as_stored(item)
+        undeclared = item.keys() - answer.fields.keys()
+        if undeclared:  # stored fields the type no longer declares: shown as they are
+            shown.update((k, item[k]) for k in undeclared)
+        return shown
+
+    def _as_stored(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields every item has, and the others as they are stored: an item of a type
+        no enabled plugin provides, or one its type's answer cannot show."""
         shown = super().dump(item, many=False)
-        return {**{k: v for k, v in item.items() if k not in self.fields}, **shown}
+        stored = {
+            k: v.isoformat() if isinstance(v, dt.date) else v
+            for k, v in item.items()
+            if k not in self.fields
+        }
+        return {**stored, **shown}
+
+
+#: What dumping a stored value that its field no longer takes raises (a text in a Float
+#: field, a text that is no date in a Date field, a number in a List field).
+_UNDUMPABLE = (AttributeError, TypeError, ValueError, ma.ValidationError)
 
 
 class _QueryArgs(_Strict):

@@ -188,7 +188,7 @@ def item_to_dict(
         "status": item.status,
         **item.fields,
         **{
-            name: dt.date.fromisoformat(item.fields[name])
+            name: _date_or_text(item.fields[name])
             for name in dates
             if isinstance(item.fields.get(name), str)
         },
@@ -209,6 +209,15 @@ def item_to_dict(
         "version": item.version,
         "deleted_at": item.deleted_at,
     }
+
+
+def _date_or_text(text: str) -> dt.date | str:
+    """A date field's stored ISO text as a date; text that is no date (stored before the
+    field became a date) as it is: the answer then shows the stored fields as they are."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return text
 
 
 #: Values :func:`jsonable` returns as they are, told by their exact type: most are, and
