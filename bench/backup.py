@@ -337,9 +337,10 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.files.service import new_file_row
     from labvault.files.storage import FileStore
     from labvault.items import service as items_service
+    from labvault.items import types as item_types
     from labvault.items.history import changed
     from labvault.items.models import Item, ItemVersion
-    from labvault.items.schemas import STATUSES, validate_item_input
+    from labvault.items.schemas import validate_item_input
     from labvault.migrations import create_schema
     from labvault.registry import BLOCK_TYPES
     from labvault.users.service import create_user
@@ -388,7 +389,9 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
                 roll = rng.random()
                 if roll < 0.30:  # edited once since: a second version
                     data = {
-                        "status": rng.choice(STATUSES[item.type][1:]),
+                        "status": rng.choice(
+                            item_types.current().info(item.type).type.statuses[1:]
+                        ),
                         "description": item.description + "\n\n" + text(rng, 1, 2),
                     }
                     items_service.apply_changes(session, user, item, data)
@@ -496,8 +499,9 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
 def clone_items(engine: Any, prefix: str, items: int, rng: random.Random) -> None:
     """Make the items up to ``items`` as copies of those the services made (the
     templates), with the rows that go with them: versions, relationships, creators and
-    blocks. A copy has its own id, refcode, item_id and barcode, in its rows and in its
-    versions' snapshots; it is written in bulk, a thousand items a transaction."""
+    blocks, and filterable field values. A copy has its own id, refcode, item_id and
+    barcode, in its rows and in its versions' snapshots; it is written in bulk, a thousand
+    items a transaction."""
     import sqlalchemy as sa
     from labvault.db import WRITE_OPTION
     from labvault.items.service import REFCODE_LETTERS
@@ -509,7 +513,13 @@ def clone_items(engine: Any, prefix: str, items: int, rng: random.Random) -> Non
         templates = [dict(r._mapping) for r in connection.execute(
             sa.select(item_table).order_by(item_table.c.id))]  # fmt: skip
         owned: dict[str, dict[int, list[dict[str, Any]]]] = {}
-        for name in ("item_versions", "item_relationships", "item_creators", "blocks"):
+        for name in (
+            "item_versions",
+            "item_relationships",
+            "item_creators",
+            "blocks",
+            "item_field_values",
+        ):
             table = tables[name]
             owned[name] = {}
             for row in connection.execute(sa.select(table).order_by(*table.primary_key)):
@@ -533,8 +543,9 @@ def clone_items(engine: Any, prefix: str, items: int, rng: random.Random) -> Non
                 item_id = re.sub(r"\d+$", f"{n:06d}", old_id)
             swaps = [(template["refcode"], refcode), (old_id, item_id)]
             swaps.append((old_id.replace("-", "_"), item_id.replace("-", "_")))
-            if template["barcode"]:
-                swaps.append((template["barcode"], f"CH-{n:07d}"))
+            barcode = (template["fields"] or {}).get("barcode")
+            if barcode:
+                swaps.append((barcode, f"CH-{n:07d}"))
 
             def swap(text: str, swaps: list[tuple[str, str]] = swaps) -> str:
                 for before, after in swaps:
@@ -543,15 +554,16 @@ def clone_items(engine: Any, prefix: str, items: int, rng: random.Random) -> Non
 
             item = dict(template, id=next_id, refcode=refcode, item_id=item_id)
             item["search_title"] = swap(template["search_title"])
-            if template["barcode"]:
-                item["barcode"] = f"CH-{n:07d}"
-                item["fields"] = dict(template["fields"], barcode=item["barcode"])
+            if barcode:
+                item["fields"] = dict(template["fields"], barcode=f"CH-{n:07d}")
             rows["items"].append(item)
             for name, by_item in owned.items():
                 for values in by_item.get(template["id"], ()):
                     copy = dict(values, item_id=next_id)
                     if name == "item_versions":
                         copy["snapshot"] = json.loads(swap(json.dumps(values["snapshot"])))
+                    elif name == "item_field_values" and copy["text_value"]:
+                        copy["text_value"] = swap(copy["text_value"])
                     rows[name].append(copy)
             next_id += 1
         writer = engine.connect().execution_options(**{WRITE_OPTION: True})
