@@ -121,7 +121,8 @@ class TypeInfo:
             found = _filterable(name, own.fields[name]) if name in own.fields else None
             if found is not None:
                 self.filterable[name] = found
-        title = item_type.__name__
+        # named after the type (unique), not its class: the API document's components
+        title = "".join(part.title() for part in self.name.split("_"))
         item_id: dict[str, Any] = {}
         if item_type.identifier_pattern:
             item_id["item_id"] = fields.String(
@@ -174,17 +175,20 @@ class ItemTypes:
         self._infos: dict[str, TypeInfo] = {}
         #: Names of the lab-wide types, sorted (the SQL that names them is cached by it).
         self.lab_wide = tuple(sorted(n for n, t in self.types.items() if t.lab_wide))
-        #: Every type's filterable fields, by name (one name is one kind in every type).
-        self.filterable: dict[str, Filterable] = {
-            name: filterable
-            for type_name in sorted(self.types)
-            for name, filterable in self.info(type_name).filterable.items()
-        }
         #: ``GET /items?F=v`` arguments: F -> (type name, field).
         self.list_arguments = {
             argument: (name, argument)
             for name, typ in self.types.items()
             for argument in typ.list_arguments
+        }
+
+    @functools.cached_property
+    def filterable(self) -> dict[str, Filterable]:
+        """Every type's filterable fields, by name (one name is one kind in every type)."""
+        return {
+            name: filterable
+            for type_name in sorted(self.types)
+            for name, filterable in self.info(type_name).filterable.items()
         }
 
     def __contains__(self, name: object) -> bool:
