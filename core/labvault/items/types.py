@@ -145,6 +145,28 @@ class TypeInfo:
     def initial_status(self) -> str:
         return self.type.initial_status()
 
+    def described(self) -> dict[str, Any]:
+        """What a client learns of the type (``GET /item-types``), its schema aside."""
+        typ = self.type
+        return {
+            "name": self.name,
+            "display_name": typ.shown_name(),
+            "description": typ.description,
+            "lab_wide": typ.lab_wide,
+            "statuses": list(typ.statuses),
+            "default_status": typ.initial_status(),
+            "identifier_pattern": typ.identifier_pattern,
+            "filterable": [
+                {"name": f.name, "kind": f.kind, "many": f.many, "sortable": not f.many}
+                for f in self.filterable.values()
+            ],
+            "list_arguments": list(typ.list_arguments),
+            "searched": [
+                {"name": name, "weight": str(weight)} for name, weight in typ.searched.items()
+            ],
+            "derived_links": dict(self.derived_links),
+        }
+
 
 class ItemTypes:
     """The enabled item types, by name."""
