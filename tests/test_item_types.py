@@ -12,6 +12,7 @@ import marshmallow as ma
 import pytest
 from labvault.plugin import Choice, ItemReference, ItemType, Quantity, SearchWeight, hookimpl
 from marshmallow import fields
+from openapi_spec_validator import validate as validate_openapi
 
 from tests.records import create_item
 
@@ -137,3 +138,26 @@ def test_a_plugins_type_is_listed_with_its_fields_and_takes_items(
     assert found.status_code == 200, found.json
     assert [item["name"] for item in found.json] == ["run at 2.0C"]
 
+
+def test_a_plugins_type_is_documented_in_the_api_and_the_document_stays_valid(
+    labvault_make_app,
+):
+    app = labvault_make_app(plugins={"cycling": sys.modules[__name__]})
+
+    spec = app.test_client().get("/openapi.json").json
+    validate_openapi(spec)
+    create = spec["paths"]["/items"]["post"]["requestBody"]["content"]["application/json"]
+    mapping = create["schema"]["discriminator"]["mapping"]
+    assert mapping["cycling_run"] == "#/components/schemas/CyclingRunCreate"
+    assert {"$ref": mapping["cycling_run"]} in create["schema"]["oneOf"]
+    body = spec["components"]["schemas"]["CyclingRunCreate"]
+    assert body["properties"]["c_rate"]["x-unit"] == "C"
+    answer = spec["paths"]["/items/{refcode}"]["get"]["responses"]["200"]["content"]
+    answers = answer["application/json"]["schema"]["discriminator"]["mapping"]
+    assert answers["cycling_run"] == "#/components/schemas/CyclingRunItem"
+    listing = spec["paths"]["/items"]["get"]
+    assert "- cycling_run: c_rate, cycles, protocol, tags" in listing["description"]
+    assert (
+        "cycling_run"
+        in next(p for p in listing["parameters"] if p["name"] == "type")["schema"]["enum"]
+    )

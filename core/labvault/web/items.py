@@ -42,9 +42,11 @@ def item_response(item: Item | service.ItemRow, related: Any = None, *, status: 
 
 
 def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
-    """Document the bodies of POST /items and the answers about one item as the server's
-    enabled item types make them: one schema per type, told apart by ``type``."""
-    creates, answers = {}, {}
+    """Document what the server's enabled item types make of /items: the bodies of POST
+    /items and the answers about one item, one schema per type told apart by ``type``,
+    and the list's ``type``, its types' list arguments and their filterable fields."""
+    creates: dict[str, str] = {}
+    answers: dict[str, str] = {}
     for name in catalogue:
         info = catalogue.info(name)
         for found, schema in ((creates, info.create_schema), (answers, info.answer_schema)):
@@ -76,6 +78,48 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
                 )
                 if content.get("schema") == {"$ref": "#/components/schemas/Item"}:
                     content["schema"] = union(answers)
+    _document_list_arguments(catalogue, spec, paths["/items"]["get"])
+
+
+def _document_list_arguments(catalogue: ItemTypes, spec: Any, listing: dict[str, Any]) -> None:
+    """GET /items: ``type`` names an enabled type, each type's list arguments are query
+    parameters, and the description says which fields ``field.F`` filters and sorts."""
+    (plugin,) = [p for p in spec.plugins if hasattr(p, "converter")]  # marshmallow's
+    parameters = listing.setdefault("parameters", [])
+    for parameter in parameters:
+        if isinstance(parameter, dict) and parameter.get("name") == "type":
+            parameter["schema"] = {**parameter.get("schema", {}), "enum": list(catalogue)}
+    named = {p.get("name") for p in parameters if isinstance(p, dict)}
+    for argument, (type_name, field) in catalogue.list_arguments.items():
+        if argument in named:
+            continue
+        filterable = catalogue.info(type_name).filterable[field]
+        schema = plugin.converter.field2property(filterable.field)
+        schema.pop("nullable", None)  # a query argument is text, never null
+        parameters.append(
+            {
+                "in": "query",
+                "name": argument,
+                "required": False,
+                "schema": schema,
+                "description": f"items of type {type_name} whose {field} is this "
+                f"(type={type_name}&field.{field}=v)",
+            }
+        )
+    lines = [
+        f"- {name}: {', '.join(catalogue.info(name).filterable)}"
+        for name in catalogue
+        if catalogue.info(name).filterable
+    ]
+    if lines:
+        listing["description"] = (
+            listing.get("description", "").rstrip()
+            + "\n\nWith type=T, field.F=v filters on a filterable field F of T "
+            "(field.F.gte=, .gt=, .lte=, .lt= for ranges; a field holding a list matches "
+            "by any element), and sort=field.F or -field.F sorts by one (items without a "
+            "value are left out). GET /item-types describes each; the filterable fields:\n\n"
+            + "\n".join(lines)
+        )
 
 
 def _identifier_prefix() -> str:
