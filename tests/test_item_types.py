@@ -37,7 +37,7 @@ class CyclingRun(ItemType):
     searched = {"notes": SearchWeight.BODY, "protocol": SearchWeight.TITLE}
     filterable = ("c_rate", "cycles", "protocol", "tags")
     derived_links = {"cell": "cycling"}
-    identifier_pattern = r"^run-\d+$"
+    identifier_pattern = r"^run-\d{1,6}$"
 
 
 @hookimpl
@@ -113,7 +113,7 @@ def test_a_plugins_type_is_listed_with_its_fields_and_takes_items(
     assert run["display_name"] == "Cycling run"
     assert run["statuses"] == ["queued", "running", "finished", "failed"]
     assert run["default_status"] == "queued"
-    assert run["identifier_pattern"] == r"^run-\d+$"
+    assert run["identifier_pattern"] == r"^run-\d{1,6}$"
     assert run["derived_links"] == {"cell": "cycling"}
     assert run["filterable"] == [
         {"name": "c_rate", "kind": "number", "many": False, "sortable": True},
@@ -127,7 +127,7 @@ def test_a_plugins_type_is_listed_with_its_fields_and_takes_items(
     assert properties["c_rate"]["minimum"] == 0
     assert properties["protocol"]["enum"] == ["cccv", "gitt"]
     assert properties["cell"]["x-item-reference"] is True
-    assert properties["item_id"]["pattern"] == r"^run-\d+$"
+    assert properties["item_id"]["pattern"] == r"^run-\d{1,6}$"
 
     # what the listing says is what the server takes
     for c_rate in (0.5, 2.0):
@@ -137,6 +137,14 @@ def test_a_plugins_type_is_listed_with_its_fields_and_takes_items(
     )
     assert found.status_code == 200, found.json
     assert [item["name"] for item in found.json] == ["run at 2.0C"]
+    # a pattern with braces is named as it is in the refusal
+    refused = client.post(
+        "/items", json={"type": "cycling_run", "item_id": "run-1234567"}, headers=user.headers
+    )
+    assert refused.status_code == 422
+    assert refused.json["errors"]["json"]["item_id"] == [
+        r"an item_id of a cycling_run must match ^run-\d{1,6}$"
+    ]
 
 
 def test_a_plugins_type_is_documented_in_the_api_and_the_document_stays_valid(

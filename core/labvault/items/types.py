@@ -112,7 +112,9 @@ class TypeInfo:
                 allow_none=True,
                 validate=validate.Regexp(
                     item_type.identifier_pattern,
-                    error=f"an item_id of a {self.name} must match {item_type.identifier_pattern}",
+                    # marshmallow formats the message: the pattern goes in as {regex}, so
+                    # that one with braces ("[0-9]{3,}") is not read as a placeholder
+                    error=f"an item_id of a {self.name} must match {{regex}}",
                 ),
                 metadata={"pattern": item_type.identifier_pattern},
             )
