@@ -6,7 +6,10 @@ it holds an item type, its hookimpl and ``LABVAULT_PLUGIN_API``, as a plugin's m
 
 from __future__ import annotations
 
+import re
 import sys
+import types
+from pathlib import Path
 
 import marshmallow as ma
 import pytest
@@ -17,6 +20,7 @@ from openapi_spec_validator import validate as validate_openapi
 from tests.records import create_item
 
 LABVAULT_PLUGIN_API = ">=2.0,<3"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
 class CyclingFields(ma.Schema):
@@ -169,3 +173,61 @@ def test_a_plugins_type_is_documented_in_the_api_and_the_document_stays_valid(
         "cycling_run"
         in next(p for p in listing["parameters"] if p["name"] == "type")["schema"]["enum"]
     )
+
+
+def guide_example() -> types.ModuleType:
+    """The item type module of the plugin author guide, as the page writes it."""
+    (source,) = re.findall(
+        r"<!-- file: labvault_cycling/__init__.py -->\n```python\n(.*?)\n```",
+        GUIDE.read_text(encoding="utf-8"),
+        re.DOTALL,
+    )
+    module = types.ModuleType("labvault_cycling")
+    exec(compile(source, str(GUIDE), "exec"), module.__dict__)
+    return module
+
+
+def test_the_guides_item_type_works_as_the_guide_says(labvault_make_app, labvault_make_user):
+    app = labvault_make_app(plugins={"cycling": guide_example()})
+    client, user = app.test_client(), labvault_make_user(app)
+
+    cell = client.post("/items", json={"type": "cell", "name": "coin"}, headers=user.headers).json
+    body = {"type": "cycling_run", "cell": cell["refcode"], "c_rate": 0.5, "started": "2026-03-02"}
+    run = client.post("/items", json=body, headers=user.headers)
+    assert run.status_code == 201, run.json
+    assert (run.json["status"], run.json["protocol"]) == ("queued", "cccv")
+    (parent,) = run.json["relationships"]
+    assert (parent["refcode"], parent["relation"], parent["derived"]) == (
+        cell["refcode"],
+        "parent",
+        True,
+    )
+    graph = client.get(f"/items/{cell['refcode']}/graph", headers=user.headers).json
+    assert {"relation": "parent", "source": run.json["refcode"], "target": cell["refcode"]} in (
+        graph["edges"]
+    )
+    fast = client.post(
+        "/items",
+        json={**body, "c_rate": 2, "tags": ["calendar-ageing"], "item_id": "run-001"},
+        headers=user.headers,
+    )
+    assert fast.status_code == 201, fast.json
+    bad_id = client.post("/items", json={**body, "item_id": "r1"}, headers=user.headers)
+    assert bad_id.status_code == 422
+    assert "must match ^run-[0-9]{3,}$" in str(bad_id.json)
+
+    def listed(query):
+        answer = client.get(f"/items?{query}", headers=user.headers)
+        assert answer.status_code == 200, answer.json
+        return [item["refcode"] for item in answer.json]
+
+    runs = [run.json["refcode"], fast.json["refcode"]]
+    assert listed("type=cycling_run&field.c_rate.gte=0.5&field.c_rate.lt=2") == runs[:1]
+    assert listed("type=cycling_run&field.tags=calendar-ageing") == runs[1:]
+    assert listed("type=cycling_run&field.started.gte=2026-01-01&sort=-field.c_rate") == [
+        runs[1],
+        runs[0],
+    ]
+    assert listed("type=cycling_run&sort=field.cycles") == []  # no run has a value
+    refused = client.get("/items?type=cycling_run&field.c_rate=fast", headers=user.headers)
+    assert refused.status_code == 422 and "field.c_rate" in str(refused.json)
