@@ -407,6 +407,8 @@ def test_answers_of_one_item_are_documented_per_type(spec, path, method, status)
     material = resolve(spec, {"$ref": mapping["starting_material"]})
     assert {"refcode", "type", "barcode", "cas", "creators"} <= set(material["properties"])
     assert "synthesis_constituents" not in material["properties"]
+    for item_type, ref in mapping.items():  # an answer matches exactly one of them
+        assert resolve(spec, {"$ref": ref})["properties"]["type"]["enum"] == [item_type]
 
 
 def test_no_answer_is_left_documented_as_an_item_of_no_type(spec):

@@ -53,6 +53,10 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
             component = schema.__name__
             if component not in spec.components.schemas:
                 spec.components.schema(component, schema=schema)
+                # the type's one value, so that an answer (whose other fields may all be
+                # absent) matches exactly one schema of the union
+                described = spec.components.schemas[component]["properties"]["type"]
+                described["enum"] = [name]
             found[name] = f"#/components/schemas/{component}"
 
     def union(refs: dict[str, str]) -> dict[str, Any]:
