@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from labvault.app import create_app
 from labvault.gate import MAX_JSON_DEPTH
-from labvault.items.schemas import INPUT_SCHEMAS
+from labvault.items.types import builtin_types
 from labvault.schemas import MAX_INT
 from labvault.web.bounds import IF_MATCH_SCHEMA
+from openapi_spec_validator import validate as validate_openapi
 
 from tests.plugin_dists import app_settings
 from tests.records import assert_error, create_item, with_etag
@@ -368,11 +369,12 @@ def test_if_match_operations_are_the_ones_that_answer_428_without_it(shared_app,
 
 
 def test_item_bodies_are_documented_per_type_as_the_server_takes_them(spec, subtests):
+    catalogue = builtin_types()  # the types of the document's app: the core's
     body = spec["paths"]["/items"]["post"]["requestBody"]["content"]["application/json"]
     union = body["schema"]
     mapping = union["discriminator"]["mapping"]
     assert union["discriminator"]["propertyName"] == "type"
-    assert sorted(mapping) == sorted(INPUT_SCHEMAS)
+    assert sorted(mapping) == sorted(catalogue)
     assert sorted(ref["$ref"] for ref in union["oneOf"]) == sorted(mapping.values())
     for item_type, ref in mapping.items():
         with subtests.test(item_type=item_type):
@@ -380,8 +382,62 @@ def test_item_bodies_are_documented_per_type_as_the_server_takes_them(spec, subt
             assert schema["properties"]["type"]["enum"] == [item_type]
             assert schema["required"] == ["type"]
             assert schema["additionalProperties"] is False
-            takes = set(INPUT_SCHEMAS[item_type]().fields) | {"type"}
+            takes = set(catalogue.info(item_type).input_schema().fields) | {"type"}
             assert set(schema["properties"]) == takes
+
+
+ONE_ITEM_ANSWERS = [
+    ("/items", "post", "201"),
+    ("/items/{refcode}", "get", "200"),
+    ("/items/{refcode}", "patch", "200"),
+    ("/items/by-item-id/{item_id}", "get", "200"),
+    ("/items/{refcode}/versions/{number}/restore", "post", "200"),
+    ("/trash/{refcode}/restore", "post", "200"),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "status"), ONE_ITEM_ANSWERS)
+def test_answers_of_one_item_are_documented_per_type(spec, path, method, status):
+    answer = spec["paths"][path][method]["responses"][status]["content"]["application/json"]
+    union = answer["schema"]
+
+    assert union["discriminator"]["propertyName"] == "type"
+    mapping = union["discriminator"]["mapping"]
+    assert sorted(mapping) == sorted(builtin_types())
+    material = resolve(spec, {"$ref": mapping["starting_material"]})
+    assert {"refcode", "type", "barcode", "cas", "creators"} <= set(material["properties"])
+    assert "synthesis_constituents" not in material["properties"]
+    for item_type, ref in mapping.items():  # an answer matches exactly one of them
+        assert resolve(spec, {"$ref": ref})["properties"]["type"]["enum"] == [item_type]
+
+
+def test_no_answer_is_left_documented_as_an_item_of_no_type(spec):
+    generic = {"$ref": "#/components/schemas/Item"}
+    left = [
+        f"{method} {path} {status}"
+        for path, method, operation in operations(spec)
+        for status, response in operation["responses"].items()
+        for content in resolve(spec, response).get("content", {}).values()
+        if content.get("schema") == generic
+    ]
+    assert left == []
+
+
+def test_the_document_is_valid_openapi(spec):
+    validate_openapi(spec)  # raises, naming the place, if not
+
+
+def test_the_list_documents_its_types_list_arguments_and_filterable_fields(spec):
+    listing = spec["paths"]["/items"]["get"]
+    parameters = {p["name"]: p for p in parameters_of(spec, "/items", listing)}
+
+    assert parameters["type"]["schema"]["enum"] == list(builtin_types())
+    # the starting material's list arguments, read with its fields
+    assert parameters["barcode"]["schema"] == {"type": "string", "maxLength": 100}
+    assert "starting_material" in parameters["barcode"]["description"]
+    assert parameters["cas"]["schema"]["type"] == "string"
+    assert "field.F.gte" in listing["description"]
+    assert "- starting_material: barcode, cas" in listing["description"]
 
 
 def test_a_field_of_another_type_is_refused_as_the_document_says(shared_app, owner):

@@ -284,6 +284,61 @@ def test_the_builtin_comment_block_type_needs_no_plugin(make_app, startup_proble
     ]
 
 
+CYCLING_TYPE = """
+    import marshmallow as ma
+    from labvault.plugin import ItemReference, ItemType, Quantity, hookimpl
+
+    class CyclingFields(ma.Schema):
+        cell = ItemReference(allow_none=True)
+        c_rate = Quantity("C", minimum=0)
+
+    class CyclingRun(ItemType):
+        name = "cycling_run"
+        FieldsSchema = CyclingFields
+        statuses = ("queued", "running", "finished")
+        filterable = ("c_rate",)
+        derived_links = {"cell": "cycling"}
+
+    @hookimpl
+    def labvault_item_types(host):
+        host.logger.info("cycling runs for %s", host.plugin_name)
+        return [CyclingRun]
+"""
+
+
+def test_labvault_item_types(dists, labvault_make_app, labvault_make_user, startup_problems):
+    dists.add("cycling", CYCLING_TYPE)
+
+    app = labvault_make_app(PLUGINS=["cycling"])
+
+    client, user = app.test_client(), labvault_make_user(app)
+    cell = client.post("/items", json={"type": "cell", "name": "coin cell"}, headers=user.headers)
+    run = client.post(
+        "/items",
+        json={"type": "cycling_run", "cell": cell.json["refcode"], "c_rate": 0.5},
+        headers=user.headers,
+    )
+    assert run.status_code == 201, run.json
+    assert (run.json["status"], run.json["c_rate"]) == ("queued", 0.5)
+    listed = client.get("/items?type=cycling_run&field.c_rate.lt=1", headers=user.headers)
+    assert [item["refcode"] for item in listed.json] == [run.json["refcode"]]
+    # a name taken twice, or a declaration its fields do not back, stops startup
+    dists.add("cycling_copy", CYCLING_TYPE)
+    assert startup_problems(PLUGINS=["cycling", "cycling_copy"]) == [
+        "item type name 'cycling_run' is registered twice: by plugin cycling (CyclingRun) "
+        "and by plugin cycling_copy (CyclingRun)"
+    ]
+    dists.add("sloppy", CYCLING_TYPE.replace('("c_rate",)', '("c_rate", "voltage")'))
+    assert startup_problems(PLUGINS=["sloppy"]) == [
+        "plugin sloppy: item type 'cycling_run': filterable names fields it does not have: voltage"
+    ]
+    dists.add("clash", CYCLING_TYPE.replace('name = "cycling_run"', 'name = "sample"'))
+    assert startup_problems(PLUGINS=["clash"]) == [
+        "item type name 'sample' is registered twice: by plugin labvault.builtins.item_sample "
+        "(Sample) and by plugin clash (CyclingRun)"
+    ]
+
+
 def test_labvault_file_source_types(dists, make_app, startup_problems):
     dists.add(
         "sftp",

@@ -38,6 +38,7 @@ ENABLED: dict[str, tuple[str, str]] = {
         "/auth/providers",
     ),
     "block": ('BLOCK_TYPES = {{"{name}": {{"max_rows": 10}}}}\n', "/block-types"),
+    "item-type": ("", "/item-types"),  # every item type is on
     "file-source": (
         'FILE_SOURCES = {{"instruments": {{"type": "{name}", "path": "{tmp}"}}}}\n',
         "/file-sources",
@@ -90,7 +91,9 @@ def test_each_kind_is_a_complete_distribution(kind: str, tmp_path: Path) -> None
     assert "Ada L" in (folder / "LICENSE").read_text()
     assert "graft tests" in (folder / "MANIFEST.in").read_text()
     readme = (folder / "README.md").read_text()
-    assert 'PLUGINS = ["lab_thing"]' in readme and "| option |" in readme
+    assert 'PLUGINS = ["lab_thing"]' in readme
+    # what a deployer sets, or what an item type (which takes no options) holds
+    assert ("| field |" if kind == "item-type" else "| option |") in readme
     workflow = (folder / ".github/workflows/publish.yml").read_text()
     assert "id-token: write" in workflow and "pypa/gh-action-pypi-publish" in workflow
 
@@ -115,6 +118,15 @@ def test_a_name_that_cannot_name_a_plugin_is_refused(name: str, tmp_path: Path) 
     assert "is no plugin name: use 1 to 40 lowercase letters" in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_item_types_name_is_at_most_what_an_item_type_may_be_named(tmp_path: Path) -> None:
+    result = new("a" * 21, "--kind", "item-type", "--directory", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "too long for --kind item-type" in result.output and "at most 20" in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert new("a" * 20, "--kind", "item-type", "--directory", str(tmp_path)).exit_code == 0
 
 
 def test_an_unknown_kind_is_refused(tmp_path: Path) -> None:
@@ -241,6 +253,6 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=30) as answer:
         info = json.load(answer)
     assert name in json.dumps(info["plugins"])
-    listed = {"auth": "campus", "block": name, "file-source": "instruments"}
+    listed = {"auth": "campus", "block": name, "item-type": name, "file-source": "instruments"}
     listed |= {"inventory": "stock", "backup": "nightly"}
     assert f'"{listed[kind]}"' in json.dumps(body), body  # the instance the config names

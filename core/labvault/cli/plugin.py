@@ -33,6 +33,8 @@ class Kind:
     words: str  # "block type", for the README
     description: str
     dependencies: tuple[str, ...] = ()
+    #: The longest name the kind's type may have (an item type's name is its items' type).
+    max_name: int = 40
 
 
 KINDS = {
@@ -44,6 +46,11 @@ KINDS = {
         "block type",
         "Line and column statistics of CSV files, as a labvault block type.",
         ('"pillow>=10.3",  # plot.png',),
+    ),
+    "item-type": Kind(
+        "item type",
+        "A measurement made on an instrument, as a labvault item type.",
+        max_name=20,
     ),
     "file-source": Kind(
         "file source",
@@ -162,6 +169,12 @@ def new_command(name: str, kind: str, directory: Path, author: str) -> None:
     publishes to PyPI with trusted publishing.
     """
     check_name(name)
+    if len(name) > KINDS[kind].max_name:
+        raise click.BadParameter(
+            f"{name!r} is too long for --kind {kind}: the type is named after the plugin, "
+            f"and its name has at most {KINDS[kind].max_name} characters",
+            param_hint="NAME",
+        )
     target = directory / f"labvault-{name.replace('_', '-')}"
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise click.ClickException(

@@ -5,7 +5,7 @@ order a list reads them by."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from labvault.items.types import Filterable, TypeInfo
 
 __all__ = ["Filterable", "matching", "rows_of", "sorted_by", "store", "store_many"]
 
-_values = ItemFieldValue.__table__
+_values = cast(sa.Table, ItemFieldValue.__table__)
 
 #: SQL of each range operator.
 _OPERATORS = {

@@ -359,3 +359,49 @@ class VersionDetailSchema(VersionSchema):
 class TrashEntrySchema(ItemSummarySchema):
     deleted_at = fields.DateTime()
     deleted_by = fields.Nested(UserRefSchema, allow_none=True)
+
+
+class FilterableFieldSchema(ma.Schema):
+    name = fields.String()
+    kind = fields.String(
+        metadata={"description": "number or text: how its values compare (dates as text)"}
+    )
+    many = fields.Boolean(
+        metadata={"description": "it holds a list: a filter matches an item by any element"}
+    )
+    sortable = fields.Boolean(metadata={"description": "sort=field.F takes it (one value)"})
+
+
+class SearchedFieldSchema(ma.Schema):
+    name = fields.String()
+    weight = fields.String(
+        metadata={"description": "title (ranks with the name) or body (with the description)"}
+    )
+
+
+class ItemTypeSchema(ma.Schema):
+    name = fields.String(metadata={"description": "an item's type"})
+    display_name = fields.String()
+    description = fields.String()
+    lab_wide = fields.Boolean(
+        metadata={"description": "every active user reads and changes its items"}
+    )
+    statuses = fields.List(fields.String())
+    default_status = fields.String(metadata={"description": "of an item created without one"})
+    identifier_pattern = fields.String(
+        allow_none=True, metadata={"description": "a regular expression each item_id matches"}
+    )
+    filterable = fields.List(
+        fields.Nested(FilterableFieldSchema),
+        metadata={"description": "GET /items?type=NAME&field.F=v (.gte, .gt, .lte, .lt)"},
+    )
+    list_arguments = fields.List(
+        fields.String(), metadata={"description": "filterable fields also taken as ?F=v"}
+    )
+    searched = fields.List(fields.Nested(SearchedFieldSchema))
+    derived_links = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "field naming other items -> origin of the links made of it"},
+    )
+    schema = fields.Dict(metadata={"description": "JSON schema of POST /items for this type"})

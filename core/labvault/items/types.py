@@ -129,7 +129,9 @@ class TypeInfo:
                 allow_none=True,
                 validate=validate.Regexp(
                     item_type.identifier_pattern,
-                    error=f"an item_id of a {self.name} must match {item_type.identifier_pattern}",
+                    # marshmallow formats the message: the pattern goes in as {regex}, so
+                    # that one with braces ("[0-9]{3,}") is not read as a placeholder
+                    error=f"an item_id of a {self.name} must match {{regex}}",
                 ),
                 metadata={"pattern": item_type.identifier_pattern},
             )
@@ -165,6 +167,28 @@ class TypeInfo:
 
     def initial_status(self) -> str:
         return self.type.initial_status()
+
+    def described(self) -> dict[str, Any]:
+        """What a client learns of the type (``GET /item-types``), its schema aside."""
+        typ = self.type
+        return {
+            "name": self.name,
+            "display_name": typ.shown_name(),
+            "description": typ.description,
+            "lab_wide": typ.lab_wide,
+            "statuses": list(typ.statuses),
+            "default_status": typ.initial_status(),
+            "identifier_pattern": typ.identifier_pattern,
+            "filterable": [
+                {"name": f.name, "kind": f.kind, "many": f.many, "sortable": not f.many}
+                for f in self.filterable.values()
+            ],
+            "list_arguments": list(typ.list_arguments),
+            "searched": [
+                {"name": name, "weight": str(weight)} for name, weight in typ.searched.items()
+            ],
+            "derived_links": dict(self.derived_links),
+        }
 
 
 class ItemTypes:

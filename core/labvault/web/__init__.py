@@ -12,6 +12,7 @@ module; its blueprint's name is its tag in /openapi.json:
     /users                              users        (web.users)
     /items                              items        (web.items)
     /items/<refcode>/versions           items        (web.versions, nested in items)
+    /item-types                         item_types   (web.item_types)
     /trash                              trash        (web.trash)
     /collections                        collections  (web.collections)
     /items/<refcode>/blocks             blocks       (web.blocks)
@@ -36,6 +37,7 @@ from labvault.web import (
     collections,
     files,
     inventory,
+    item_types,
     items,
     meta,
     signin,
@@ -61,6 +63,7 @@ def blueprints() -> list[Blueprint]:
         auth.keys_blp,
         signin.identities_blp,
         items.blp,
+        item_types.blp,
         trash.blp,
         collections.blp,
         blocks.blp,

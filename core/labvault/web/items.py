@@ -44,15 +44,21 @@ def item_response(item: Item | service.ItemRow, related: Any = None, *, status: 
 
 
 def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
-    """Document the bodies of POST /items and the answers about one item as the server's
-    enabled item types make them: one schema per type, told apart by ``type``."""
-    creates, answers = {}, {}
+    """Document what the server's enabled item types make of /items: the bodies of POST
+    /items and the answers about one item, one schema per type told apart by ``type``,
+    and the list's ``type``, its types' list arguments and their filterable fields."""
+    creates: dict[str, str] = {}
+    answers: dict[str, str] = {}
     for name in catalogue:
         info = catalogue.info(name)
         for found, schema in ((creates, info.create_schema), (answers, info.answer_schema)):
             component = schema.__name__
             if component not in spec.components.schemas:
                 spec.components.schema(component, schema=schema)
+                # the type's one value, so that an answer (whose other fields may all be
+                # absent) matches exactly one schema of the union
+                described = spec.components.schemas[component]["properties"]["type"]
+                described["enum"] = [name]
             found[name] = f"#/components/schemas/{component}"
 
     def union(refs: dict[str, str]) -> dict[str, Any]:
@@ -74,10 +80,25 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
                 answer = content.get("application/json", {})
                 if answer.get("schema") == {"$ref": "#/components/schemas/Item"}:
                     answer["schema"] = union(answers)
-    paths["/items"]["get"]["parameters"] = [
-        *_with_field_sorts(paths["/items"]["get"]["parameters"], catalogue),
+    listing = paths["/items"]["get"]
+    listing["parameters"] = [
+        *_with_field_sorts(listing.get("parameters", []), catalogue),
         *_field_parameters(catalogue),
     ]
+    lines = [
+        f"- {name}: {', '.join(catalogue.info(name).filterable)}"
+        for name in catalogue
+        if catalogue.info(name).filterable
+    ]
+    if lines:
+        listing["description"] = (
+            listing.get("description", "").rstrip()
+            + "\n\nfield.F=v filters on a filterable field F, in every type that has it "
+            "(field.F.gte=, .gt=, .lte=, .lt= for ranges; a field holding a list matches "
+            "by any element), and sort=field.F or -field.F sorts by one (items without a "
+            "value are left out). GET /item-types describes each; the filterable fields:\n\n"
+            + "\n".join(lines)
+        )
 
 
 def _with_field_sorts(parameters: list[Any], catalogue: ItemTypes) -> list[Any]:
