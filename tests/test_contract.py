@@ -432,10 +432,15 @@ def test_the_list_documents_its_types_list_arguments_and_filterable_fields(spec)
     parameters = {p["name"]: p for p in parameters_of(spec, "/items", listing)}
 
     assert parameters["type"]["schema"]["enum"] == list(builtin_types())
-    # the starting material's list arguments, read with its fields
-    assert parameters["barcode"]["schema"] == {"type": "string", "maxLength": 100}
+    # the starting material's list arguments and field filters, read as text
+    text = {"type": "string", "minLength": 1, "maxLength": 255}
+    assert parameters["barcode"]["schema"] == text
     assert "starting_material" in parameters["barcode"]["description"]
-    assert parameters["cas"]["schema"]["type"] == "string"
+    assert parameters["cas"]["schema"] == text
+    assert parameters["field.cas"]["schema"] == text
+    assert parameters["field.cas.gte"]["schema"] == text
+    sorts = parameters["sort"]["schema"]["enum"]
+    assert {"-updated_at", "relevance", "field.barcode", "-field.cas"} <= set(sorts)
     assert "field.F.gte" in listing["description"]
     assert "- starting_material: barcode, cas" in listing["description"]
 
