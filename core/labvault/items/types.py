@@ -12,6 +12,7 @@ runtime has started, the current catalogue is the core's own types.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
@@ -76,6 +77,10 @@ def _filterable(name: str, field: ma.fields.Field) -> Filterable | None:
         return None
     if isinstance(one, fields.Boolean):  # a query argument "true" reads as 1
         one = fields.Boolean()
+    elif isinstance(one, fields.Integer) and one.strict:
+        # a query argument is text: a strict Integer (no 2.5 for 2 in a body) reads none
+        one = copy.copy(one)
+        one.strict = False
     return Filterable(name, kind, many, one)
 
 
