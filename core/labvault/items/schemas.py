@@ -245,8 +245,13 @@ class ItemListArgsSchema(_QueryArgs):
         catalogue = types.current()
         problems: dict[str, list[str]] = {}
         item_type = data.get("type")
-        if item_type is not None and item_type not in catalogue:
-            raise ma.ValidationError({"type": [f"must be one of {', '.join(catalogue)}"]})
+        # items of a type no enabled plugin provides stay readable, so they are listed by
+        # their type too (a name no item has lists nothing); their fields are not read
+        if item_type is not None and not types.TYPE_NAME.match(item_type):
+            enabled = ", ".join(catalogue)
+            raise ma.ValidationError({"type": [f"not a type's name (those enabled: {enabled})"]})
+        provided = item_type is None or item_type in catalogue
+        unprovided = [f"no enabled plugin provides type {item_type}: its fields are not read"]
         filters: list[tuple[str, str, Any]] = []
         for argument, value in raw.items():
             if isinstance(value, list):  # ?a=1&a=2
@@ -263,6 +268,9 @@ class ItemListArgsSchema(_QueryArgs):
                 name, operator = match.group(1), match.group(2) or "eq"
             if item_type is None:
                 problems[argument] = ["give type: fields are filtered within one type"]
+                continue
+            if not provided:
+                problems[argument] = unprovided
                 continue
             filterable = catalogue.info(item_type).filterable.get(name)
             if filterable is None:
@@ -285,6 +293,8 @@ class ItemListArgsSchema(_QueryArgs):
                 problems["sort"] = [f"Must be one of: {', '.join(_SORTS)}, or field.F."]
             elif item_type is None:
                 problems["sort"] = ["give type: fields are sorted within one type"]
+            elif not provided:
+                problems["sort"] = unprovided
             else:
                 info = catalogue.info(item_type)
                 filterable = info.filterable.get(match.group(1))
