@@ -246,10 +246,9 @@ class ItemListArgsSchema(_QueryArgs):
         problems: dict[str, list[str]] = {}
         item_type = data.get("type")
         # items of a type no enabled plugin provides stay readable, so they are listed by
-        # their type too (a name no item has lists nothing); their fields are not read
+        # their type too (lists.check_type: if there are any); their fields are not read
         if item_type is not None and not types.TYPE_NAME.match(item_type):
-            enabled = ", ".join(catalogue)
-            raise ma.ValidationError({"type": [f"not a type's name (those enabled: {enabled})"]})
+            raise ma.ValidationError({"type": [f"must be one of {', '.join(catalogue)}"]})
         provided = item_type is None or item_type in catalogue
         unprovided = [f"no enabled plugin provides type {item_type}: its fields are not read"]
         filters: list[tuple[str, str, Any]] = []
