@@ -90,3 +90,27 @@ def test_runs_are_searched_by_their_protocol(client, alice, runs):
     assert listed(client, alice, q="protocol") == [name for name in RUNS][::-1]
     assert listed(client, alice, q="cold", type="cycling_run") == ["slow cold"]
     assert listed(client, alice, q="hot", type="cycling_run") == ["half hot"]
+
+
+def test_runs_are_filtered_and_sorted_by_their_start_date(client, alice):
+    cell = new_cell(client, alice)
+    for name, started in (
+        ("march", "2026-03-01"),
+        ("january", "2026-01-15"),
+        ("may", "2026-05-30"),
+    ):
+        new_run(client, alice, cell, name=name, started=started)
+    new_run(client, alice, cell, name="not started")
+
+    spring = {"field.started.gte": "2026-03-01", "field.started.lt": "2026-06-01"}
+    assert listed(client, alice, type="cycling_run", sort="field.started", **spring) == [
+        "march",
+        "may",
+    ]
+    assert listed(client, alice, type="cycling_run", sort="-field.started") == [
+        "may",
+        "march",
+        "january",
+    ]
+    wrong = client.get("/items?type=cycling_run&field.started=March", headers=alice.headers)
+    assert wrong.status_code == 422 and "field.started" in wrong.json["errors"]["query"]
