@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from labvault.plugin import ItemReference, ItemType, Quantity, SearchWeight, Text
+from labvault.plugin import Choice, ItemReference, ItemType, Quantity, SearchWeight, Text
 from marshmallow import fields, validate
+
+#: What a run is for, as a lab names its test procedures.
+PROCEDURES = (
+    "formation",
+    "cycle_life",
+    "rate_capability",
+    "gitt",
+    "impedance",
+    "calendar_ageing",
+    "other",
+)
 
 
 class CyclingRunFields(ma.Schema):
     cell = ItemReference(required=True, metadata={"description": "refcode of the cell cycled"})
+    procedure = Choice(PROCEDURES, allow_none=True)
     protocol = Text(
         allow_none=True,
         max_length=2000,
@@ -47,5 +59,5 @@ class CyclingRun(ItemType):
         "cycler": SearchWeight.BODY,
         "channel": SearchWeight.BODY,
     }
-    filterable = ("c_rate", "temperature", "cycles", "started")
+    filterable = ("c_rate", "temperature", "cycles", "started", "procedure")
     derived_links = {"cell": "cycling"}

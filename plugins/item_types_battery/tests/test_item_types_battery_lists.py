@@ -92,6 +92,25 @@ def test_runs_are_searched_by_their_protocol(client, alice, runs):
     assert listed(client, alice, q="hot", type="cycling_run") == ["half hot"]
 
 
+def test_runs_are_filtered_by_their_procedure_through_its_index(app, client, alice):
+    cell = new_cell(client, alice)
+    for name, procedure in (("formation 1", "formation"), ("rates", "rate_capability")):
+        new_run(client, alice, cell, name=name, procedure=procedure, c_rate=0.1)
+    new_run(client, alice, cell, name="formation 2", procedure="formation", c_rate=0.05)
+
+    query = {"type": "cycling_run", "field.procedure": "formation"}
+    assert listed(client, alice, sort="field.c_rate", **query) == ["formation 2", "formation 1"]
+    assert "ix_item_field_values_name_text_value_item_id" in list_plan(app, alice, query)
+    unknown = client.get("/items?type=cycling_run&field.procedure=gcpl", headers=alice.headers)
+    assert unknown.status_code == 422 and "field.procedure" in unknown.json["errors"]["query"]
+    refused = client.post(
+        "/items",
+        json={"type": "cycling_run", "cell": cell, "procedure": "gcpl"},
+        headers=alice.headers,
+    )
+    assert refused.status_code == 422 and "procedure" in refused.json["errors"]["json"]
+
+
 def test_runs_are_filtered_and_sorted_by_their_start_date(client, alice):
     cell = new_cell(client, alice)
     for name, started in (
