@@ -5,7 +5,7 @@ order a list reads them by."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from labvault.items.models import Item, ItemFieldValue
 from labvault.items.types import Filterable, TypeInfo
 
-_values = ItemFieldValue.__table__
+_values = cast(sa.Table, ItemFieldValue.__table__)
 
 #: SQL of each range operator.
 _OPERATORS = {

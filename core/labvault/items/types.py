@@ -79,8 +79,9 @@ def _filterable(name: str, field: ma.fields.Field) -> Filterable | None:
         one = fields.Boolean()
     elif isinstance(one, fields.Integer) and one.strict:
         # a query argument is text: a strict Integer (no 2.5 for 2 in a body) reads none
-        one = copy.copy(one)
-        one.strict = False
+        lenient = copy.copy(one)
+        lenient.strict = False
+        one = lenient
     return Filterable(name, kind, many, one)
 
 

@@ -44,7 +44,8 @@ def item_response(item: Item | service.ItemRow, related: Any = None, *, status: 
 def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
     """Document the bodies of POST /items and the answers about one item as the server's
     enabled item types make them: one schema per type, told apart by ``type``."""
-    creates, answers = {}, {}
+    creates: dict[str, str] = {}
+    answers: dict[str, str] = {}
     for name in catalogue:
         info = catalogue.info(name)
         for found, schema in ((creates, info.create_schema), (answers, info.answer_schema)):
