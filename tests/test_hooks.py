@@ -284,6 +284,72 @@ def test_the_builtin_comment_block_type_needs_no_plugin(make_app, startup_proble
     ]
 
 
+def test_labvault_item_types(dists, labvault_make_app, labvault_make_user, startup_problems):
+    rig = dists.add(
+        "rig",
+        """
+        import marshmallow as ma
+        from labvault.plugin import ItemReference, ItemType, Quantity, hookimpl
+
+        class RunFields(ma.Schema):
+            rig = ItemReference(required=True)
+            load = Quantity("kN", minimum=0)
+
+        class RigRun(ItemType):
+            name = "rig_run"
+            FieldsSchema = RunFields
+            statuses = ("planned", "done")
+            filterable = ("load",)
+            derived_links = {"rig": "testing"}
+
+        hosts = []
+
+        @hookimpl
+        def labvault_item_types(host):
+            hosts.append(host.plugin_name)
+            return [RigRun]
+        """,
+    )
+
+    app = labvault_make_app(PLUGINS=["rig"])
+    user = labvault_make_user(app)
+    client = app.test_client()
+    assert sys.modules[rig].hosts == ["rig"]  # asked once, with the plugin's host
+    bench = client.post("/items", json={"type": "equipment"}, headers=user.headers).json
+    body = {"type": "rig_run", "rig": bench["refcode"], "load": 12.5}
+    run = client.post("/items", json=body, headers=user.headers)
+    assert run.status_code == 201, run.json
+    assert (run.json["status"], run.json["load"]) == ("planned", 12.5)
+    assert run.json["relationships"][0]["refcode"] == bench["refcode"]
+    listed = client.get("/items?type=rig_run&field.load.gte=10", headers=user.headers).json
+    assert [item["refcode"] for item in listed] == [run.json["refcode"]]
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+    assert schemas["RigRunCreate"]["properties"]["load"]["x-unit"] == "kN"
+
+    dists.add(
+        "samples",
+        """
+        from labvault.plugin import ItemType, hookimpl
+
+        class Sample(ItemType):
+            name = "sample"
+
+        class Broken(ItemType):
+            name = "broken"
+            filterable = ("nothing",)
+
+        @hookimpl
+        def labvault_item_types():
+            return [Sample, Broken]
+        """,
+    )
+    assert startup_problems(PLUGINS=["samples"]) == [
+        "item type name 'sample' is registered twice: by plugin labvault.builtins.item_sample "
+        "(Sample) and by plugin samples (Sample)",
+        "plugin samples: item type 'broken': filterable names fields it does not have: nothing",
+    ]
+
+
 def test_labvault_file_source_types(dists, make_app, startup_problems):
     dists.add(
         "sftp",
