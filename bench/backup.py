@@ -339,7 +339,8 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.items import service as items_service
     from labvault.items.history import changed
     from labvault.items.models import Item, ItemVersion
-    from labvault.items.schemas import STATUSES, validate_item_input
+    from labvault.items.schemas import validate_item_input
+    from labvault.items.types import builtin_types
     from labvault.migrations import create_schema
     from labvault.registry import BLOCK_TYPES
     from labvault.users.service import create_user
@@ -388,7 +389,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
                 roll = rng.random()
                 if roll < 0.30:  # edited once since: a second version
                     data = {
-                        "status": rng.choice(STATUSES[item.type][1:]),
+                        "status": rng.choice(builtin_types().types[item.type].statuses[1:]),
                         "description": item.description + "\n\n" + text(rng, 1, 2),
                     }
                     items_service.apply_changes(session, user, item, data)

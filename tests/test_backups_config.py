@@ -115,6 +115,8 @@ def settings_with_every_type(app: Any, markers: Markers) -> dict[str, Any]:
         },
     }
     for kind in KINDS:
+        if kind.setting is None and kind.options_setting is None:
+            continue  # item types: no setting configures them
         for type_name, typ in registry.types_of(kind).items():
             options = markers.options(typ.OptionsSchema())
             if kind.setting is None:
