@@ -214,10 +214,11 @@ class ItemListArgsSchema(_QueryArgs):
     sort = fields.String(
         validate=validate.Length(max=60),
         metadata={
+            "pattern": rf"^(-?({'|'.join(SORT_KEYS)})|relevance|-?field\.[A-Za-z0-9_]{{1,40}})$",
             "description": "field, '-' for descending: "
             + ", ".join(SORT_KEYS)
             + ", relevance, or field.F (a filterable field of the type given); default: "
-            "relevance with q (the newest first without it)"
+            "relevance with q (the newest first without it)",
         },
     )
     exact = fields.Boolean(

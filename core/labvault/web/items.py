@@ -42,8 +42,9 @@ def item_response(item: Item | service.ItemRow, related: Any = None, *, status: 
 
 
 def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
-    """Document the bodies of POST /items and the answers about one item as the server's
-    enabled item types make them: one schema per type, told apart by ``type``."""
+    """Document the bodies of POST /items, the answers about one item and the types a list
+    takes as the server's enabled item types make them: one schema per type, told apart by
+    ``type``."""
     creates: dict[str, str] = {}
     answers: dict[str, str] = {}
     for name in catalogue:
@@ -65,6 +66,11 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
     paths = spec._paths
     create = paths["/items"]["post"]
     create["requestBody"]["content"]["application/json"]["schema"] = union(creates)
+    # a list by type takes the enabled types (and those of items whose plugin is disabled
+    # since, which the server knows and the document cannot)
+    for parameter in paths["/items"]["get"].get("parameters", []):
+        if isinstance(parameter, dict) and parameter.get("name") == "type":
+            parameter["schema"] = {"type": "string", "enum": list(catalogue)}
     for _path, methods in paths.items():
         for _method, operation in methods.items():
             if not isinstance(operation, dict):
