@@ -10,7 +10,10 @@ layers (flask-smorest, marshmallow, the ORM, its auth and permission code) cost:
 - ``GET /items?page=&page_size=``: items the user may read, newest first, with the
   total in ``X-Pagination`` (counted up to 1,000 from the page on, as labvault counts);
 - ``GET /items?q=`` the same with labvault's full-text search: the newest 1,000
-  matches, best first.
+  matches, best first;
+- ``GET /items?type=T&field.F.gte=v`` (``gt``, ``lte``, ``lt``, or ``field.F=v``): the
+  list of items of type T whose number field F meets the condition, read from labvault's
+  side table of filterable fields (``item_field_values``).
 
 The SQL is labvault's (items/access.py, search/, paging.py), written out by
 hand. Configured by
@@ -37,6 +40,9 @@ SUMMARY_COLUMNS = "i.refcode, i.item_id, i.type, i.name, i.status, i.date, i.cre
     "i.updated_at, i.version"
 )
 WORD = re.compile(r"\w+")
+#: ``field.F`` and ``field.F.gte`` (gt, lte, lt) arguments: a number field's condition
+FIELD_FILTER = re.compile(r"^field\.(\w{1,40})(?:\.(gte|gt|lte|lt))?$")
+OPERATORS = {None: "=", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
 
 app = Flask(__name__)
 engine = sa.create_engine(os.environ["BENCH_DATABASE_URL"])
@@ -232,6 +238,18 @@ def item_list() -> Any:
         user = signed_in_user(connection)
         where = f"i.deleted_at IS NULL AND {readable(user)}"
         params: dict[str, Any] = {"uid": user.id}
+        if "type" in request.args:
+            where += " AND i.type = :type"
+            params["type"] = request.args["type"]
+        for number, (argument, value) in enumerate(request.args.items()):
+            found = FIELD_FILTER.match(argument)
+            if found is not None:
+                operator = OPERATORS[found.group(2)]
+                where += (
+                    " AND i.id IN (SELECT item_id FROM item_field_values"
+                    f" WHERE name = :name{number} AND number_value {operator} :value{number})"
+                )
+                params.update({f"name{number}": found.group(1), f"value{number}": float(value)})
         if "q" in request.args:
             terms = list(dict.fromkeys(WORD.findall(request.args["q"].lower())))
             join, matched, relevance, newest, search_params = search(terms)

@@ -52,34 +52,6 @@ def assert_error(
     return body
 
 
-def list_plan(app: Any, user: Any, query_string: dict[str, Any]) -> str:
-    """The database's plan of the statement that reads the page of ``GET /items`` with
-    ``query_string``, as one text (PostgreSQL told not to prefer scanning a small table)."""
-    sent: list[tuple[str, Any]] = []
-    engine = app.extensions["labvault"].database.engine
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        response = app.test_client().get("/items", query_string=query_string, headers=user.headers)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    statement, parameters = next((s, p) for s, p in sent if "FROM items" in s and "LIMIT" in s)
-    with engine.connect() as connection:
-        dialect = engine.dialect.name
-        if dialect == "sqlite":
-            explain = f"EXPLAIN QUERY PLAN {statement}"
-        else:
-            if dialect == "postgresql":
-                connection.exec_driver_sql("SET enable_seqscan = off")
-            explain = f"EXPLAIN {statement}"
-        rows = connection.exec_driver_sql(explain, parameters).all()
-    return "\n".join(" ".join(str(value) for value in row) for row in rows)
-
-
 @contextmanager
 def statements(app: Any) -> Iterator[list[str]]:
     """The SQL statements the app sends to its database inside the block (an executemany

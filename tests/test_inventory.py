@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemVersion
+from labvault.testing import list_plan
 from labvault.web.session import get_session
 
-from tests.records import assert_error, list_plan
+from tests.records import assert_error
 
 SHEET = """
     import csv

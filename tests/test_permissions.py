@@ -8,7 +8,10 @@ says which status each caller must get. The scenarios are
   collection of *owner*, shared for reading with *reader* and for writing with *writer*,
   *unverified* and *deactivated*;
 - ``labwide``: a starting material of *owner* in such a collection; starting materials and
-  equipment are lab-wide, so every active user reads and writes them.
+  equipment are lab-wide, so every active user reads and writes them;
+- ``plugin``: the ``private`` table for a type of a plugin, a cycling run
+  (``item_types_battery``), on a cell every member may read: a plugin's type that is not
+  lab-wide follows creators and collections as the core's own do.
 
 *other* is an active user without a share, *manager* and *admin* have those roles, and
 *anonymous* sends no token. An *unverified* account (registered by a sign-in, waiting
@@ -91,7 +94,7 @@ class Call:
 
 
 def _new_item(lab: Lab, fixture: Fixture) -> dict[str, Any]:
-    return {"type": fixture["type"], "name": "made in the matrix"}
+    return {"type": fixture["type"], "name": "made in the matrix", **lab.required(fixture["type"])}
 
 
 def _new_item_in_collection(lab: Lab, fixture: Fixture) -> dict[str, Any]:
@@ -296,7 +299,13 @@ LABWIDE: dict[str, tuple[int, ...]] = {
     "detach file":               (204, 204, 204, 204, 204, 204, 403, 401, 401),
 }
 # fmt: on
-SCENARIOS = {"private": ("sample", PRIVATE), "labwide": ("starting_material", LABWIDE)}
+SCENARIOS = {
+    "private": ("sample", PRIVATE),
+    "labwide": ("starting_material", LABWIDE),
+    "plugin": ("cycling_run", PRIVATE),
+}
+#: The plugins the lab enables, for the types of the scenarios.
+PLUGINS = ["item_types_battery"]
 
 
 # --- the lab: one user per role, and fixtures made through the API --------------------------
@@ -325,6 +334,7 @@ class Lab:
             "deactivated": make_user(app, status="deactivated"),
         }
         self.etags: dict[str, str] = {}
+        self._cell: str | None = None
 
     def call(self, role: str, method: str, url: str, **kwargs: Any) -> Any:
         auth = self.users[role].headers if role in self.users else {}
@@ -361,8 +371,26 @@ class Lab:
         self.ok("owner", "POST", "/collections", json=body)
         return collection_id
 
+    def required(self, item_type: str) -> dict[str, Any]:
+        """The fields an item of the type cannot be made without: a cycling run's cell,
+        one that every member may read (so whoever may create an item may create a run)."""
+        if item_type != "cycling_run":
+            return {}
+        if self._cell is None:
+            collection_id = f"cells-{next(_serial)}"
+            shares = [
+                {"user_id": self.users[role].id, "permission": "read"}
+                for role in ("other", "reader", "writer", "unverified", "deactivated")
+            ]
+            body = {"collection_id": collection_id, "shares": shares}
+            self.ok("owner", "POST", "/collections", json=body)
+            cell = {"type": "cell", "name": "the cell", "collections": [collection_id]}
+            self._cell = self.ok("owner", "POST", "/items", json=cell).json["refcode"]
+        return {"cell": self._cell}
+
     def new_item(self, item_type: str, collection_id: str) -> dict[str, Any]:
         body = {
+            **self.required(item_type),
             "type": item_type,
             "name": f"{item_type} {next(_serial)}",
             "collections": [collection_id],
@@ -415,7 +443,7 @@ def lab(
     (tmp_path / "lab-data").mkdir()
     (tmp_path / "lab-data" / "x.csv").write_text("x,y\n1,2\n")
     source = {"type": "local", "path": str(tmp_path / "lab-data")}
-    return Lab(labvault_make_app(FILE_SOURCES={"lab": source}), labvault_make_user)
+    return Lab(labvault_make_app(FILE_SOURCES={"lab": source}, PLUGINS=PLUGINS), labvault_make_user)
 
 
 # --- the matrix ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ HEAVY = {
     "blocks_xrd": ("numpy", "scipy"),
     "fs_ssh": ("paramiko", "nacl"),
     "inventory_cheminventory": ("openpyxl", "numpy", "PIL"),
+    "item_types_battery": (),  # marshmallow alone, which the core imports anyway
 }
 
 CREATE_APP = """

@@ -48,6 +48,7 @@ def test_everything_public_is_exported_documented_and_from_a_private_module():
         "_backups",
         "_browser",
         "_clock",
+        "_databases",
         "_file_sources",
         "_serving",
         "_waiting",

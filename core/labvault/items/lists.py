@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import Role, User
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
+from labvault.errors import Invalid
 from labvault.items import access, field_values, types
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
@@ -160,6 +161,18 @@ def _list_statements(
             _LISTS.clear()
         statements = _LISTS[key] = PageStatements(query, counted_first=lab_wide)
     return statements
+
+
+def check_type(session: Session, args: Mapping[str, Any]) -> None:
+    """Invalid unless the list's ``type``, if given, is enabled or that of stored items
+    (of a plugin disabled since: they stay readable, so they are listed by type too)."""
+    item_type = args.get("type")
+    catalogue = types.current()
+    if item_type is None or item_type in catalogue:
+        return
+    if session.scalar(sa.select(Item.id).where(Item.type == item_type).limit(1)) is None:
+        enabled = ", ".join(catalogue)
+        raise Invalid(fields={"type": [f"must be one of {enabled}"]}, location="query")
 
 
 def list_page(

@@ -242,10 +242,11 @@ class ItemListArgsSchema(_QueryArgs):
     sort = fields.String(
         validate=validate.Length(max=60),
         metadata={
+            "pattern": rf"^(-?({'|'.join(SORT_KEYS)})|relevance|-?field\.[A-Za-z0-9_]{{1,40}})$",
             "description": "field, '-' for descending: "
             + ", ".join(SORT_KEYS)
             + ", relevance, or field.F (a filterable field of the type given); default: "
-            "relevance with q (the newest first without it)"
+            "relevance with q (the newest first without it)",
         },
     )
     exact = fields.Boolean(
@@ -273,7 +274,9 @@ class ItemListArgsSchema(_QueryArgs):
         catalogue = types.current()
         problems: dict[str, list[str]] = {}
         item_type = data.get("type")
-        if item_type is not None and item_type not in catalogue:
+        # items of a type no enabled plugin provides stay readable, so they are listed by
+        # their type too (lists.check_type: if there are any); their fields are not read
+        if item_type is not None and not types.TYPE_NAME.match(item_type):
             raise ma.ValidationError({"type": [f"must be one of {', '.join(catalogue)}"]})
         filters: list[tuple[str, str, Any]] = []
         for argument, value in raw.items():

@@ -153,7 +153,8 @@ class TypeInfo:
                 "__doc__": f"POST /items for a {item_type.shown_name().lower()}",
             },
         )
-        #: The answer of an item of this type.
+        #: The answer of an item of this type (its ``type`` documented as its name alone, so
+        #: that an answer is valid under one of the types' schemas, as ``oneOf`` says).
         self.answer_schema: type[ma.Schema] = type(
             f"{title}Item",
             (ItemSchema, item_type.FieldsSchema),

@@ -14,7 +14,10 @@ A plugin's tests can build an app with the plugin enabled and the settings it ne
         response = app.test_client().get("/info", headers=alice.headers)
 
 Apps use a fresh SQLite database in ``tmp_path`` unless ``labvault_database_url`` is
-overridden (the core's own suite also runs on MariaDB and PostgreSQL that way). Their
+overridden (the core's own suite also runs on MariaDB and PostgreSQL that way);
+``labvault_make_database(kind)`` makes a new database on the test machine's MariaDB or
+PostgreSQL server for that, and :func:`list_plan` shows the database's plan of a list
+(``GET /items``), to check that it reads an index. Their
 ``PUBLIC_URL`` is ``http://localhost``, where the test client sends its requests; a
 server of :func:`labvault_serve` is at its own address. A sign-in belongs to the browser
 that started it (a cookie): one test client, or one ``requests.Session``, is one browser.
@@ -40,6 +43,7 @@ import pytest
 pytest.register_assert_rewrite(
     "labvault.testing._backups",
     "labvault.testing._browser",
+    "labvault.testing._databases",
     "labvault.testing._file_sources",
     "labvault.testing._serving",
     "labvault.testing._waiting",
@@ -64,6 +68,7 @@ from labvault.testing._backups import (  # noqa: E402
 )
 from labvault.testing._browser import CHROMIUM, labvault_chromium, page_form  # noqa: E402
 from labvault.testing._clock import Clock, labvault_clock  # noqa: E402
+from labvault.testing._databases import labvault_make_database, list_plan  # noqa: E402
 from labvault.testing._file_sources import (  # noqa: E402
     FileSourceContract,
     flipping_link,
@@ -102,9 +107,11 @@ __all__ = [
     "labvault_clock",
     "labvault_database_url",
     "labvault_make_app",
+    "labvault_make_database",
     "labvault_make_user",
     "labvault_serve",
     "labvault_settings",
+    "list_plan",
     "make_source_tree",
     "page_form",
     "port_is_open",

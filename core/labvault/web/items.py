@@ -157,6 +157,7 @@ class Items(MethodView):
         X-Pagination's total is exact while fewer than 1,000 items follow the start of the
         page; beyond, it is a lower bound and total_exact is false (exact=true counts all).
         """
+        lists.check_type(get_session(), args)
         if "q" in args:
             return search.search_page(
                 get_session(),
