@@ -46,9 +46,11 @@ class ItemType(PluginType):
     each with its :class:`SearchWeight`. ``filterable`` names fields a list may filter on
     (``GET /items?type=NAME&field.F=v``, ranges with ``field.F.gte=`` / ``.lte``, ``.gt``,
     ``.lt``) and sort by (``sort=field.F``, ``-field.F``): strings, numbers, dates,
-    booleans and lists of them. Their values are kept in an indexed table in the item's
-    write, so such a list is an index lookup on every database. ``list_arguments`` names
-    filterable fields also taken as ``?F=v`` without ``type``, unique among the types.
+    booleans and lists of them; a field name is one kind in every type that filters on
+    it, and a filter without ``type`` reads it in all of them. Their values are kept in
+    an indexed table in the item's write, so such a list is an index lookup on every
+    database. ``list_arguments`` names filterable fields also taken as ``?F=v`` (of this
+    type unless ``type`` says another), unique among the types.
 
     **Links.** ``derived_links`` maps fields naming other items to the origin of the
     relationships derived from them (``{"cell": "cycling"}``): an :class:`ItemReference`,
