@@ -71,15 +71,13 @@ def store_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
         session.execute(sa.insert(_values), rows)
 
 
-def matching(
-    name: str, filterable: Filterable, operator: str, value: Any
-) -> sa.ColumnElement[bool]:
-    """Items with a value of field ``name`` that meets ``operator`` ``value`` (a bind
+def matching(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElement[bool]:
+    """Items with a value of ``filterable`` that meets ``operator`` ``value`` (a bind
     parameter or a value), as a condition on the item's row: one index range."""
     column = _values.c[filterable.column]
     return Item.id.in_(
         sa.select(_values.c.item_id).where(
-            _values.c.name == name, _OPERATORS[operator](column, value)
+            _values.c.name == filterable.name, _OPERATORS[operator](column, value)
         )
     )
 

@@ -57,9 +57,8 @@ def _conditions(
     if "type" in values:
         conditions.append(Item.type == values["type"])
     for number, (name, operator, value) in enumerate(field_filters):
-        filterable = _filterable(name)
         bound = values.get(f"field_{number}", value)
-        conditions.append(field_values.matching(name, filterable, operator, bound))
+        conditions.append(field_values.matching(_filterable(name), operator, bound))
     if "status" in values:
         conditions.append(Item.status == values["status"])
     if "creator" in values:

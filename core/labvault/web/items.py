@@ -54,11 +54,9 @@ def document_item_types(catalogue: ItemTypes, spec: Any) -> None:
         for found, schema in ((creates, info.create_schema), (answers, info.answer_schema)):
             component = schema.__name__
             if component not in spec.components.schemas:
+                # each schema's ``type`` takes its one value (a OneOf, an enum here), so an
+                # answer whose other fields are all absent matches one schema of the union
                 spec.components.schema(component, schema=schema)
-                # the type's one value, so that an answer (whose other fields may all be
-                # absent) matches exactly one schema of the union
-                described = spec.components.schemas[component]["properties"]["type"]
-                described["enum"] = [name]
             found[name] = f"#/components/schemas/{component}"
 
     def union(refs: dict[str, str]) -> dict[str, Any]:
