@@ -180,8 +180,8 @@ def _hits(
 @functools.lru_cache(maxsize=256)
 def _hits_statement(terms: int, reasons: int) -> sa.Select[Any]:
     """:func:`_hits`'s statement for so many terms and reasons, built once per process
-    (building it cost 1.5 to 2 ms of Python a search, more than Mroonga took for a rare
-    word); the words, the limit and ``best`` are bound when it runs.
+    (building it cost 1.5 to 2 ms of Python each time, and a search runs it once or
+    twice); the words, the limit and ``best`` are bound when it runs.
 
     Groonga's score counts the access words too, and it does not weigh prefixes by
     column: the score is corrected in the query, from the row's own words (an item's
