@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,8 @@ COPY = sa.table(
     sa.column("body"),
     sa.column("access"),
 )
+#: The columns Mroonga's index covers.
+_COLUMNS = (COPY.c.title, COPY.c.body, COPY.c.access)
 #: The notes of items whose texts are still to be copied (:mod:`labvault.search.mroonga_copy`).
 PENDING = sa.table(PENDING_TABLE, sa.column("item_id"))
 #: The eras a search reads first: the newest (a few ids, just begun) and the one before.
@@ -161,28 +164,46 @@ def _hits(
     """How many of the newest ``limit`` items hold every term and one of ``group``'s
     access words, and the ``best`` of them with their relevance (title matches weigh
     TITLE_WEIGHT more, as elsewhere); ranked by the database, so that only those rows
-    come back.
+    come back (:func:`_hits_statement`, its words bound here).
+    """
+    words = {
+        "against": _against(terms, group),
+        "limit": limit,
+        "best": best,
+        **{f"term_{n}": f" {term}" for n, term in enumerate(terms)},
+        **{f"reason_{n}": f" {access.access_prefix(r)}" for n, r in enumerate(reasons)},
+    }
+    rows = session.execute(_hits_statement(len(terms), len(reasons)), words).all()
+    return (rows[0][2] if rows else 0), [(row[0], float(row[1] or 0.0)) for row in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _hits_statement(terms: int, reasons: int) -> sa.Select[Any]:
+    """:func:`_hits`'s statement for so many terms and reasons, built once per process
+    (building it cost 1.5 to 2 ms of Python each time, and a search runs it once or
+    twice); the words, the limit and ``best`` are bound when it runs.
 
     Groonga's score counts the access words too, and it does not weigh prefixes by
     column: the score is corrected in the query, from the row's own words (an item's
     access words all end in its era, so one check per reason finds those counted).
     """
-    match = _match(terms, access=group)
+    match = _boolean_match(_COLUMNS, sa.bindparam("against", type_=sa.String))
     words_read = sa.func.concat(" ", COPY.c.access)
     counted = [
-        sa.func.sign(sa.func.instr(words_read, f" {access.access_prefix(r)}")) for r in reasons
+        sa.func.sign(sa.func.instr(words_read, sa.bindparam(f"reason_{n}", type_=sa.String)))
+        for n in range(reasons)
     ]
-    score = match + title_score(COPY.c.title, terms) * TITLE_WEIGHT - sum(counted)
-    hits = _newest_hits(match, score, limit)
-    rows = session.execute(
+    needles = [sa.bindparam(f"term_{n}", type_=sa.String) for n in range(terms)]
+    score = match + title_score(COPY.c.title, needles) * TITLE_WEIGHT - sum(counted)
+    hits = _newest_hits(match, score, sa.bindparam("limit", type_=sa.Integer))
+    return (
         sa.select(hits.c.item_id, hits.c.score, sa.func.count().over())
         .order_by(hits.c.score.desc(), hits.c.item_id.desc())
-        .limit(best)
-    ).all()
-    return (rows[0][2] if rows else 0), [(row[0], float(row[1] or 0.0)) for row in rows]
+        .limit(sa.bindparam("best", type_=sa.Integer))
+    )
 
 
-def _newest_hits(match: Any, score: Any, limit: int) -> Any:
+def _newest_hits(match: Any, score: Any, limit: int | sa.BindParameter[int]) -> Any:
     """The ``limit`` newest items of the copy ``match`` finds, with ``score``: a derived
     table Mroonga fills in index order, stopping at the limit (a join to the items would
     make MariaDB read every match first)."""
@@ -195,14 +216,14 @@ def _newest_hits(match: Any, score: Any, limit: int) -> Any:
     )
 
 
-def title_score(title: Any, terms: list[str]) -> Any:
+def title_score(title: Any, needles: Sequence[Any]) -> Any:
     """Mroonga's score of the title alone, in SQL: how many of its words start with a
-    term, if every term starts one."""
+    term, if every term starts one (``needles``: each term after a space)."""
     text = sa.func.concat(" ", title)
     counts = [
-        (sa.func.char_length(text) - sa.func.char_length(sa.func.replace(text, f" {term}", "")))
-        / len(f" {term}")
-        for term in terms
+        (sa.func.char_length(text) - sa.func.char_length(sa.func.replace(text, needle, "")))
+        / sa.func.char_length(needle)
+        for needle in needles
     ]
     return sa.case((sa.and_(*(count > 0 for count in counts)), sum(counts)), else_=0)
 
@@ -241,15 +262,23 @@ def _more_hits_than(session: Session, both: Any, count: int) -> bool:
 def _match(terms: list[str], *, title_only: bool = False, access: Sequence[str] = ()) -> Any:
     """MATCH of the copy's columns (of the title alone) in boolean mode: every term as a
     prefix and, if given, one of the ``access`` words."""
-    # imported here: the dialect package imports every MySQL driver
-    from sqlalchemy.dialects import mysql
+    return _boolean_match((COPY.c.title,) if title_only else _COLUMNS, _against(terms, access))
 
+
+def _against(terms: list[str], access: Sequence[str] = ()) -> str:
+    """A boolean-mode query of every term as a prefix and, if given, one of ``access``."""
     # '+' requires a word, '*' makes it a prefix; the words have no other operators.
     # The access words first: Groonga then reads only the terms' hits among their items.
     against = " ".join(f"+{term}*" for term in terms)
     if access:
         against = f"+({' '.join(access)}) {against}"
-    columns = (COPY.c.title,) if title_only else (COPY.c.title, COPY.c.body, COPY.c.access)
+    return against
+
+
+def _boolean_match(columns: Sequence[Any], against: Any) -> Any:
+    # imported here: the dialect package imports every MySQL driver
+    from sqlalchemy.dialects import mysql
+
     return mysql.match(*columns, against=against).in_boolean_mode()
 
 

@@ -61,6 +61,10 @@ def search_newest(session: Session, query: sa.Select[Any], terms: list[str], win
     of them readable, cost less than the matches through the index; the condition is
     then written so that the index cannot serve it (``IS true``, the same rows).
     ``query`` filters nothing but what the user reads: the estimate is of the words alone.
+    Reading the matches' ids through the index first (a MATERIALIZED CTE) and checking
+    them newest first costs more than either (100,000 items, "cathode powder", backend
+    CPU a search: 69 ms, the index as the planner uses it 49 ms, walking 20 ms): the
+    index's bitmap of the two prefixes alone takes 16 ms, before any row is read.
     """
     tsquery = _tsquery(terms)
     match = _match(tsquery)
