@@ -53,6 +53,7 @@ class Handed(InterchangeFormat):
                         "files": [[f.name, f.size, f.sha256, f.media_type] for f in item.files],
                         "blocks": [[b.block_type, b.plot is not None] for b in item.blocks],
                         "document": item.document,
+                        "versions": [[v.number, v.action] for v in item.versions],
                     }
                     for item in export.items
                 ],
@@ -77,8 +78,13 @@ def create(client: Any, user: Any, **body: Any) -> str:
     return refcode
 
 
-def handed(client: Any, user: Any, refcode: str, depth: int = 0) -> dict[str, Any]:
-    response = client.get(f"/items/{refcode}/export.handed?depth={depth}", headers=user.headers)
+def handed(
+    client: Any, user: Any, refcode: str, depth: int = 0, versions: bool = False
+) -> dict[str, Any]:
+    query = {"depth": depth, "versions": str(versions).lower()}
+    response = client.get(
+        f"/items/{refcode}/export.handed", query_string=query, headers=user.headers
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Content-Disposition"] == (
         f"attachment; filename={refcode.replace(':', '_')}.json"
@@ -138,6 +144,9 @@ def test_an_export_holds_what_the_user_may_read_and_links_only_to_that(app, labv
     ]
     assert by_refcode[film]["blocks"] == [["tabular", True]]
     assert by_refcode[film]["document"] == client.get(f"/items/{film}", headers=alice.headers).json
+    assert by_refcode[film]["versions"] == []  # unless asked
+    asked = handed(client, alice, film, versions=True)["items"][0]["versions"]
+    assert asked == [[1, "create"], [2, "file_add"], [3, "block_create"]]
     assert sorted(shown["people"]) == sorted([f"user-{alice.id}", f"user-{carol.id}"])
     assert [identifiers for _, identifiers in shown["people"].values()] == [[], []]
 

@@ -25,6 +25,7 @@ from labvault.errors import LabvaultError
 )
 @click.option("--collection", metavar="ID", help="Export the items of this collection.")
 @click.option("--all", "everything", is_flag=True, help="Export every item the user may read.")
+@click.option("--versions", is_flag=True, help="Also export every version of each item.")
 @click.option("--format", "format_name", default="eln", show_default=True, help="Format name.")
 @click.option(
     "--output",
@@ -40,6 +41,7 @@ def export_command(
     depth: int,
     collection: str | None,
     everything: bool,
+    versions: bool,
     format_name: str,
     output: Path | None,
 ) -> None:
@@ -79,7 +81,7 @@ def export_command(
             chosen = exports.choose_collection(session, user, collection)
         else:
             chosen = exports.choose_all(session, user)
-        export = exporter.export(session, user, chosen)
+        export = exporter.export(session, user, chosen, versions=versions)
     path = (output or Path(f"{export.name}{written.file_extension}")).absolute()
     partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
     try:

@@ -42,8 +42,10 @@ from labvault.plugin import (
     ExportedItem,
     ExportedLink,
     ExportedPerson,
+    ExportedVersion,
     ExportSoftware,
 )
+from labvault.versions.service import versions_of
 
 #: Items read (with their links, files and blocks) per round of queries.
 BATCH = 200
@@ -164,9 +166,11 @@ class Exporter:
     providers: Mapping[str, AuthProvider]
     public_url: str | None
 
-    def export(self, session: Session, user: User, chosen: Chosen) -> Export:
+    def export(
+        self, session: Session, user: User, chosen: Chosen, *, versions: bool = False
+    ) -> Export:
         """The export of ``chosen``: refcodes and people read now, in ``session``; the
-        items as the format reads them."""
+        items as the format reads them (``versions``: with every version of each)."""
         refcodes: dict[int, str] = {}
         for start in range(0, len(chosen.item_ids), BATCH):
             batch = chosen.item_ids[start : start + BATCH]
@@ -182,20 +186,21 @@ class Exporter:
             publisher_url=self.public_url,
             refcodes=tuple(refcodes[i] for i in chosen.item_ids),
             people=_people(session, chosen.item_ids, self.providers),
-            items=self._items(user.id, chosen.item_ids),
+            items=self._items(user.id, chosen.item_ids, versions),
         )
 
-    def _items(self, user_id: int, item_ids: list[int]) -> Iterator[ExportedItem]:
+    def _items(self, user_id: int, item_ids: list[int], versions: bool) -> Iterator[ExportedItem]:
         exported = set(item_ids)
         for start in range(0, len(item_ids), BATCH):
             with self.sessions() as session:
                 user = session.get(User, user_id)
                 if user is None or not user.is_active:
                     raise NotFound("the exporting user is gone")
-                yield from self._batch(session, user, item_ids[start : start + BATCH], exported)
+                batch = item_ids[start : start + BATCH]
+                yield from self._batch(session, user, batch, exported, versions)
 
     def _batch(
-        self, session: Session, user: User, ids: list[int], exported: set[int]
+        self, session: Session, user: User, ids: list[int], exported: set[int], versions: bool
     ) -> list[ExportedItem]:
         found = {
             item.id: item
@@ -265,6 +270,7 @@ class Exporter:
                     ),
                     document=document,
                     units=_units(item.type),
+                    versions=_versions(session, user, item) if versions else (),
                     url=f"{self.public_url.rstrip('/')}/items/{item.refcode}"
                     if self.public_url
                     else None,
@@ -284,6 +290,13 @@ class Exporter:
             file_sha256s=tuple(files[i].sha256 for i in block.file_ids if i in files),
             plot=blocks.plot_content(session, self.block_types, item, block),
         )
+
+
+def _versions(session: Session, user: User, item: Item) -> tuple[ExportedVersion, ...]:
+    return tuple(
+        ExportedVersion(v["number"], v["action"], v["created_at"], jsonable(v))
+        for v in versions_of(session, user, item)
+    )
 
 
 def _units(type_name: str) -> dict[str, str]:

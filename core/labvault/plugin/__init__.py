@@ -88,6 +88,7 @@ from labvault.plugin._interchange import (
     ExportedItem,
     ExportedLink,
     ExportedPerson,
+    ExportedVersion,
     ExportSoftware,
     InterchangeFormat,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "ExportedItem",
     "ExportedLink",
     "ExportedPerson",
+    "ExportedVersion",
     "FileSource",
     "FileSourceOptions",
     "Forbidden",

@@ -68,6 +68,18 @@ class ExportedLink:
 
 
 @dataclass(frozen=True)
+class ExportedVersion:
+    """A version of an exported item, as ``GET /items/<refcode>/versions/<number>``
+    shows it to the exporting user (``document``: its number, action, user, time and
+    snapshot, JSON values)."""
+
+    number: int
+    action: str
+    created_at: dt.datetime
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class ExportedItem:
     """One exported item. ``document`` is the item as ``GET /items/<refcode>`` shows it
     to the exporting user (JSON values: dates as ISO text), the whole record a format may
@@ -75,7 +87,8 @@ class ExportedItem:
     map them onto their own vocabulary. ``type_name`` is the item type's display name;
     ``fields`` the type's own fields, ``units`` the unit of each that is a quantity;
     ``creators`` keys of :attr:`Export.people`; ``url`` its page under ``PUBLIC_URL``
-    (None without one)."""
+    (None without one); ``versions`` every version, oldest first, when the export was
+    asked for them (``versions=true``), else none."""
 
     refcode: str
     item_id: str
@@ -95,6 +108,7 @@ class ExportedItem:
     document: Mapping[str, Any]
     units: Mapping[str, str] = field(default_factory=dict)
     url: str | None = None
+    versions: tuple[ExportedVersion, ...] = ()
 
 
 @dataclass(frozen=True)

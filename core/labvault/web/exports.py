@@ -34,6 +34,10 @@ class ExportArgsSchema(ma.Schema):
         validate=ma.validate.Range(min=0, max=exports.MAX_DEPTH),
         metadata={"description": "also export the items related to it, up to this many steps"},
     )
+    versions = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "also export every version of each item"},
+    )
 
 
 def interchange_format(name: str) -> InterchangeFormat:
@@ -83,4 +87,5 @@ def export_item(args: dict[str, Any], refcode: str, format_name: str) -> Respons
     written = interchange_format(format_name)
     session, user = get_session(), signed_in_user()
     chosen = exports.choose_item(session, user, refcode, args["depth"])
-    return streamed(written, exporter().export(session, user, chosen))
+    export = exporter().export(session, user, chosen, versions=args["versions"])
+    return streamed(written, export)

@@ -2,7 +2,8 @@
 ``ro-crate-metadata.json`` (RO-Crate 1.1) and a folder per item, written as a stream.
 
 Each item is a ``Dataset`` (``./<refcode>/``) with its files, its blocks (their data as
-JSON, and their plot as PNG where the block type draws one) and ``labvault-item.json``,
+JSON, and their plot as PNG where the block type draws one), its versions when asked
+(``versions/<number>.json``) and ``labvault-item.json``,
 the item as labvault's API shows it (what labvault reads back on import). The files'
 bytes are written as they are read from the file store; the metadata, which names every
 file with its size and sha256, is written last.
@@ -200,7 +201,7 @@ class _Crate:
         content under one name)."""
         folder = self.folders.get(item.refcode) or safe_name(item.refcode, "item")
         entries: list[Entry] = []
-        names: list[str] = [ITEM_DOCUMENT, "blocks"]
+        names: list[str] = [ITEM_DOCUMENT, "blocks", "versions"]
         for stored in item.files:
             name = _unique(safe_name(stored.name, stored.sha256[:12]), names)
             names.append(name)
@@ -235,6 +236,17 @@ class _Crate:
                         description=f"the plot of a {block.block_type} block of {item.refcode}",
                     )
                 )
+        for version in item.versions:
+            entries.append(
+                self._file(
+                    f"{folder}/versions/{version.number}.json",
+                    f"version {version.number} ({version.action})",
+                    "application/json",
+                    _json(version.document),
+                    dateCreated=iso(version.created_at),
+                    description=f"{item.refcode} after change {version.number}: {version.action}",
+                )
+            )
         entries.append(
             self._file(
                 f"{folder}/{ITEM_DOCUMENT}",

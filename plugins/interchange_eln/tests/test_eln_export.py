@@ -336,3 +336,34 @@ def test_an_unknown_option_stops_startup_naming_it(labvault_make_app):
     assert failure.value.problems == [
         "INTERCHANGE_FORMATS.eln.licence: unknown option (interchange format 'eln' takes: license)"
     ]
+
+
+def test_versions_are_exported_when_asked(app, client, labvault_make_user):
+    alice = labvault_make_user(app)
+    refcode = create(client, alice, type="sample", name="first name")
+    etag = client.get(f"/items/{refcode}", headers=alice.headers).headers["ETag"]
+    renamed = client.patch(
+        f"/items/{refcode}",
+        json={"name": "second name"},
+        headers={**alice.headers, "If-Match": etag},
+    )
+    assert renamed.status_code == 200
+    folder = refcode.replace(":", "_")
+
+    without = exported(client, alice, refcode)
+    assert not [name for name in without.namelist() if "/versions/" in name]
+
+    archive = exported(client, alice, refcode, versions="true")
+    root, entities = crate(archive)
+    versions = [e for e in entities.values() if e["@id"].startswith(f"./{folder}/versions/")]
+    assert sorted((e["@id"], e["name"]) for e in versions) == [
+        (f"./{folder}/versions/1.json", "version 1 (create)"),
+        (f"./{folder}/versions/2.json", "version 2 (update)"),
+    ]
+    for number in (1, 2):
+        document = json.loads(archive.read(f"{root}/{folder}/versions/{number}.json"))
+        shown = client.get(f"/items/{refcode}/versions/{number}", headers=alice.headers).json
+        assert document == shown
+    assert {v["@id"] for v in versions} <= {
+        part["@id"] for part in entities[f"./{folder}/"]["hasPart"]
+    }
