@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -190,14 +191,25 @@ class Exporter:
         )
 
     def _items(self, user_id: int, item_ids: list[int], versions: bool) -> Iterator[ExportedItem]:
+        """The items, a batch at a time; the next batch is read in a thread while the
+        format writes this one (compressing releases the GIL, so the two overlap)."""
         exported = set(item_ids)
-        for start in range(0, len(item_ids), BATCH):
+        batches = [item_ids[start : start + BATCH] for start in range(0, len(item_ids), BATCH)]
+
+        def read(batch: list[int]) -> list[ExportedItem]:
             with self.sessions() as session:
                 user = session.get(User, user_id)
                 if user is None or not user.is_active:
                     raise NotFound("the exporting user is gone")
-                batch = item_ids[start : start + BATCH]
-                yield from self._batch(session, user, batch, exported, versions)
+                return self._batch(session, user, batch, exported, versions)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="labvault-export") as reader:
+            ahead = reader.submit(read, batches[0]) if batches else None
+            for following in [*batches[1:], None]:
+                assert ahead is not None
+                current = ahead
+                ahead = None if following is None else reader.submit(read, following)
+                yield from current.result()
 
     def _batch(
         self, session: Session, user: User, ids: list[int], exported: set[int], versions: bool
