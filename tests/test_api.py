@@ -42,6 +42,7 @@ def test_info_describes_the_server(labvault_make_app):
     }
     assert body["plugins"] == []
     assert body["login_providers"] == []
+    assert body["export_formats"] == []  # the core has none of its own
     engine = app.extensions["labvault"].database.engine
     mariadb = "mariadb-mroonga" if engine_in_use(engine) == "mroonga" else "mariadb-innodb-fulltext"
     assert (

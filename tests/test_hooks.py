@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -543,6 +544,108 @@ def test_labvault_blueprints(dists, make_app):
     assert operation["summary"] == "List the lab's instruments"
     assert operation["tags"] == ["instruments"]
     assert "Instrument" in spec["components"]["schemas"]
+
+
+def test_labvault_interchange_formats(
+    dists, labvault_make_app, labvault_make_user, startup_problems, tmp_path
+):
+    dists.add(
+        "lines",
+        """
+        import json
+
+        import marshmallow as ma
+        from labvault.plugin import InterchangeFormat, Invalid, hookimpl
+
+        class LinesOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            max_items = ma.fields.Integer(load_default=100)
+
+        class JSONLines(InterchangeFormat):
+            name = "jsonl"
+            display_name = "JSON Lines"
+            description = "One item a line, as the API shows it"
+            file_extension = ".jsonl"
+            media_type = "application/jsonl"
+            OptionsSchema = LinesOptions
+
+            def write(self, export):
+                if len(export.refcodes) > self.options["max_items"]:
+                    raise Invalid(f"at most {self.options['max_items']} items a file")
+                header = {"title": export.title, "people": sorted(export.people)}
+                yield json.dumps(header).encode() + b"\\n"
+                for item in export.items:
+                    line = {"document": item.document, "links": [l.refcode for l in item.links]}
+                    yield json.dumps(line).encode() + b"\\n"
+
+        @hookimpl
+        def labvault_interchange_formats():
+            return [JSONLines]
+        """,
+    )
+
+    settings = {"PLUGINS": ["lines"], "INTERCHANGE_FORMATS": {"jsonl": {"max_items": 2}}}
+    app = labvault_make_app(**settings)
+    client = app.test_client()
+    alice = labvault_make_user(app)
+    made = [
+        client.post(
+            "/items", json={"type": "sample", "name": f"film {n}"}, headers=alice.headers
+        ).json
+        for n in range(2)
+    ]
+    parents = [{"refcode": each["refcode"], "relation": "parent"} for each in made]
+    child = client.post(
+        "/items",
+        json={"type": "sample", "name": "child", "relationships": parents},
+        headers=alice.headers,
+    ).json
+
+    assert {
+        "name": "jsonl",
+        "display_name": "JSON Lines",
+        "description": "One item a line, as the API shows it",
+        "file_extension": ".jsonl",
+        "media_type": "application/jsonl",
+    } in client.get("/info").json["export_formats"]
+    first = made[0]["refcode"]
+    response = client.get(f"/items/{first}/export.jsonl?depth=1", headers=alice.headers)
+    assert response.status_code == 200
+    assert response.mimetype == "application/jsonl"
+    header, *lines = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    assert header == {"title": "film 0", "people": [f"user-{alice.id}"]}
+    shown = {
+        r: client.get(f"/items/{r}", headers=alice.headers).json for r in (first, child["refcode"])
+    }
+    assert lines == [
+        {"document": shown[first], "links": []},
+        {"document": shown[child["refcode"]], "links": [each["refcode"] for each in made]},
+    ]
+    # a format's refusal before its first byte is an error answer, not a broken download
+    refused = client.get(f"/items/{child['refcode']}/export.jsonl?depth=1", headers=alice.headers)
+    assert (refused.status_code, refused.json["message"]) == (422, "at most 2 items a file")
+
+    database = app.extensions["labvault"].settings["DATABASE_URL"]
+    config = write_config(tmp_path, DATABASE_URL=database, **settings)
+    runner = CliRunner(env={"LABVAULT_CONFIG": str(config)})
+    output = tmp_path / "all.jsonl"
+    command = ["export", "--user", alice.email, "--format", "jsonl", "-o", str(output)]
+    # (main() prints a LabvaultError as "error: <message>" and exits 1)
+    unknown = runner.invoke(cli, [*command, "--collection", "none-such"])
+    assert str(unknown.exception) == "no collection 'none-such'"
+    refused = runner.invoke(cli, [*command, "--all"])
+    assert str(refused.exception) == "at most 2 items a file"
+    assert not (tmp_path / "all.jsonl").exists() and not list(tmp_path.glob(".all.jsonl.*"))
+
+    assert startup_problems(
+        PLUGINS=["lines"], INTERCHANGE_FORMATS={"jsonl": {"max_items": "x"}}
+    ) == ["INTERCHANGE_FORMATS.jsonl.max_items: Not a valid integer."]
+    assert startup_problems(INTERCHANGE_FORMATS={"jsonl": {}}) == [
+        "INTERCHANGE_FORMATS.jsonl: unknown interchange format 'jsonl'; "
+        "available types: none (enable the plugin that provides one)"
+    ]
 
 
 def test_labvault_cli_commands(dists, tmp_path, monkeypatch):

@@ -14,8 +14,9 @@ its settings and options, a database session, the file store, ``sign_in``, a way
 record a version of an item, and a logger named after the plugin. The instances of its
 types hold the same host as ``self.host``.
 
-A plugin provides *types* of six *kinds* (auth providers, block types, item types,
-file sources, inventory importers, backup targets), one registration hook per kind, each named after
+A plugin provides *types* of seven *kinds* (auth providers, block types, item types,
+file sources, inventory importers, backup targets, interchange formats), one registration
+hook per kind, each named after
 the types it returns (``labvault_auth_provider_types``, ``labvault_block_types``, ...).
 The deployer configures named *instances* of a type, each with its *options* (validated
 with the type's ``OptionsSchema``). Every enabled plugin's answers are collected, and
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         BlockType,
         FileSource,
         Host,
+        InterchangeFormat,
         InventoryImporter,
         ItemType,
     )
@@ -256,6 +258,35 @@ def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[
         @hookimpl
         def labvault_backup_target_types():
             return [TapeLibrary]
+    """
+
+
+@hookspec
+def labvault_interchange_formats() -> list[type[InterchangeFormat]]:  # type: ignore[empty-body]
+    """Return the interchange format types this plugin provides: file formats items
+    are exported to, for other lab systems to read.
+
+    Called once at startup. Every format is on, with one instance named after it (its
+    options, if it takes any, in ``INTERCHANGE_FORMATS``). The core chooses what is
+    exported (one item with its related items, a collection, or all a user may read),
+    checks who may read it, and hands the format an :class:`~labvault.plugin.Export`;
+    ``write(export)`` yields the archive's bytes, which are streamed to the client
+    (``GET /items/<refcode>/export.<name>``) or to a file (``labvault export``).
+
+    Example::
+
+        class JSONLines(InterchangeFormat):
+            name = "jsonl"
+            file_extension = ".jsonl"
+            media_type = "application/jsonl"
+
+            def write(self, export):
+                for item in export.items:
+                    yield json.dumps(item.document).encode() + b"\\n"
+
+        @hookimpl
+        def labvault_interchange_formats():
+            return [JSONLines]
     """
 
 

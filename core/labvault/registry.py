@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of six kinds, and the instances the
+"""The registry: the types plugins provide, of seven kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -21,6 +21,7 @@ from labvault.plugin import (
     BlockType,
     FileSource,
     Host,
+    InterchangeFormat,
     InventoryImporter,
     ItemType,
     PluginType,
@@ -85,6 +86,14 @@ BACKUP_TARGETS: Kind[BackupTarget] = Kind(
     "BACKUP_STRATEGIES",
     within="target",
 )
+#: One instance per format, named after it.
+INTERCHANGE_FORMATS: Kind[InterchangeFormat] = Kind(
+    "interchange format",
+    "labvault_interchange_formats",
+    InterchangeFormat,
+    None,
+    options_setting="INTERCHANGE_FORMATS",
+)
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
     BLOCK_TYPES,
@@ -92,6 +101,7 @@ KINDS: tuple[Kind[Any], ...] = (
     FILE_SOURCES,
     INVENTORY_IMPORTERS,
     BACKUP_TARGETS,
+    INTERCHANGE_FORMATS,
 )
 
 

@@ -370,6 +370,20 @@ def plot_png(session: Session, types: BlockTypes, item: Item, block: Block) -> t
     return png, key
 
 
+def plot_content(
+    session: Session, types: BlockTypes, item: Item, block: Block
+) -> tuple[str, int] | None:
+    """The block's current plot in the file store (rendered now if it is not yet) as
+    its sha256 and size, or None when the block has none (its type draws none, or it
+    failed)."""
+    try:
+        png, _ = plot_png(session, types, item, block)
+    except (Conflict, NotFound):
+        return None
+    cached = session.get(BlockPlot, block.id)
+    return None if cached is None or cached.png_sha256 is None else (cached.png_sha256, len(png))
+
+
 def detach_file(session: Session, user: User, item: Item, file_id: int) -> None:
     """Detach a file from an item loaded with ``write=True``; NotFound if not attached.
 

@@ -21,6 +21,7 @@ from labvault.cli import (
     backups,
     config,
     db,
+    exports,
     files,
     init,
     inventory,
@@ -106,6 +107,7 @@ cli.add_command(audit.audit_command)
 cli.add_command(backups.backup)
 cli.add_command(config.config)
 cli.add_command(db.db)
+cli.add_command(exports.export_command)
 cli.add_command(files.files)
 cli.add_command(init.init_command)
 cli.add_command(inventory.inventory)

@@ -6,10 +6,11 @@ loader refuses it on a labvault outside that range (plugins/README.md, "Plugin A
 versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
-A plugin provides *types* of six *kinds* (subclasses of :class:`AuthProvider`,
-:class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter` and
-:class:`BackupTarget`, which share :class:`PluginType`); the deployer configures named
-*instances* of a type, each with its *options* (the type's ``OptionsSchema``).
+A plugin provides *types* of seven *kinds* (subclasses of :class:`AuthProvider`,
+:class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter`,
+:class:`BackupTarget` and :class:`InterchangeFormat`, which share :class:`PluginType`); the
+deployer configures named *instances* of a type, each with its *options* (the type's
+``OptionsSchema``).
 
 Example plugin module::
 
@@ -80,6 +81,17 @@ from labvault.plugin._file_sources import (
     relative_to_root,
 )
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
+from labvault.plugin._interchange import (
+    Export,
+    ExportedBlock,
+    ExportedFile,
+    ExportedItem,
+    ExportedLink,
+    ExportedPerson,
+    ExportedVersion,
+    ExportSoftware,
+    InterchangeFormat,
+)
 from labvault.plugin._inventory_importers import InventoryImporter, InventoryRecord, RowProblem
 from labvault.plugin._item_types import (
     Choice,
@@ -131,11 +143,20 @@ __all__ = [
     "ContentStore",
     "ContentTooLarge",
     "DomainError",
+    "Export",
+    "ExportSoftware",
+    "ExportedBlock",
+    "ExportedFile",
+    "ExportedItem",
+    "ExportedLink",
+    "ExportedPerson",
+    "ExportedVersion",
     "FileSource",
     "FileSourceOptions",
     "Forbidden",
     "Host",
     "Identity",
+    "InterchangeFormat",
     "Invalid",
     "InvalidEmail",
     "InventoryImporter",

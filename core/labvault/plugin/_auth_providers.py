@@ -126,6 +126,12 @@ class AuthProvider(PluginType):
         :func:`~labvault.plugin.normalize_email_domain`."""
         return identity.subject in (self.allow_list() or ())
 
+    def person_identifier(self, subject: str) -> str | None:
+        """A persistent identifier, as a URI, of the person this provider knows as
+        ``subject`` (an ORCID provider: ``https://orcid.org/<iD>``), or None (by
+        default): what exports name the people who created items by."""
+        return None
+
     def login_url(self) -> str | None:
         """Where sign-in with a provider that does not redirect starts (a path of its
         own routes, from the server's root: ``/auth/<instance>/request``), shown in

@@ -215,6 +215,7 @@ class SettingsSchema(_Strict):
     )
     DATABASE_TIMEOUT = fields.Float(load_default=6.0, validate=validate.Range(min=0.5, max=300))
     BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
+    INTERCHANGE_FORMATS = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
 
     @ma.post_load
     def _derive(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -210,6 +210,16 @@ def version_detail(session: Session, user: User, item: Item, number: int) -> dic
     return {**version_summary(version), "snapshot": _as_seen_by(session, user, version.snapshot)}
 
 
+def versions_of(session: Session, user: User, item: Item) -> list[dict[str, Any]]:
+    """Every version of the item, oldest first, each as :func:`version_detail` shows it."""
+    found = session.scalars(
+        sa.select(ItemVersion).where(ItemVersion.item_id == item.id).order_by(ItemVersion.number)
+    )
+    return [
+        {**version_summary(v), "snapshot": _as_seen_by(session, user, v.snapshot)} for v in found
+    ]
+
+
 def _as_seen_by(session: Session, user: User, snapshot: dict[str, Any]) -> dict[str, Any]:
     """The snapshot with links and collections only ``user`` may read now, as items show them."""
     visible = set(

@@ -18,6 +18,7 @@ module; its blueprint's name is its tag in /openapi.json:
     /items/<refcode>/blocks             blocks       (web.blocks)
     /block-types                        block_types  (web.blocks)
     /items/<refcode>/files, /files      files        (web.files)
+    /items/<refcode>/export.<format>    exports      (web.exports)
     /file-sources                       sources      (web.sources)
     /inventory                          inventory    (web.inventory)
     /backups                            backups      (web.backups)
@@ -35,6 +36,7 @@ from labvault.web import (
     backups,
     blocks,
     collections,
+    exports,
     files,
     inventory,
     item_types,
@@ -69,6 +71,7 @@ def blueprints() -> list[Blueprint]:
         blocks.blp,
         blocks.types_blp,
         files.blp,
+        exports.blp,
         sources.blp,
         inventory.blp,
         backups.blp,

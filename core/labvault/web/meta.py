@@ -13,7 +13,7 @@ from labvault.db import database_problem
 from labvault.errors import DatabaseUnavailable
 from labvault.loader import enabled_plugin_info
 from labvault.plugin import API_VERSION as PLUGIN_API_VERSION
-from labvault.registry import BLOCK_TYPES
+from labvault.registry import BLOCK_TYPES, INTERCHANGE_FORMATS
 from labvault.search import search_engine_name
 from labvault.signin.schemas import ProviderSchema
 from labvault.web.blueprint import Blueprint
@@ -32,6 +32,14 @@ class BlockTypeInfoSchema(ma.Schema):
     name = fields.String()
     description = fields.String()
     version = fields.String()
+
+
+class ExportFormatSchema(ma.Schema):
+    name = fields.String(metadata={"description": "as GET /items/<refcode>/export.<name> names it"})
+    display_name = fields.String()
+    description = fields.String()
+    file_extension = fields.String(metadata={"example": ".eln"})
+    media_type = fields.String(metadata={"example": "application/vnd.eln+zip"})
 
 
 class DeploymentSchema(ma.Schema):
@@ -55,6 +63,10 @@ class InfoSchema(ma.Schema):
     plugins = fields.List(fields.Nested(PluginInfoSchema))
     login_providers = fields.List(fields.Nested(ProviderSchema))
     block_types = fields.List(fields.Nested(BlockTypeInfoSchema))
+    export_formats = fields.List(
+        fields.Nested(ExportFormatSchema),
+        metadata={"description": "the formats items are exported to (plugins provide them)"},
+    )
     max_upload_size = fields.Integer(
         metadata={"description": "bytes a file upload (multipart/form-data) may have"}
     )
@@ -91,6 +103,7 @@ def info() -> dict[str, Any]:
         "plugins": enabled_plugin_info(settings["PLUGINS"]),
         "login_providers": provider_info(),
         "block_types": list(state.registry.instances_of(BLOCK_TYPES).values()),
+        "export_formats": list(state.registry.instances_of(INTERCHANGE_FORMATS).values()),
         "max_upload_size": settings["MAX_CONTENT_LENGTH"],
         "max_json_size": settings["MAX_JSON_LENGTH"],
         "search_engine": search_engine_name(state.database.engine),

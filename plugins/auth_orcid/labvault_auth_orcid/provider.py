@@ -82,3 +82,8 @@ class OrcidProvider(OpenIDProvider):
     display_name = "ORCID"
     description = "Sign in with ORCID (OpenID Connect); the subject is the ORCID iD"
     OptionsSchema = OrcidOptions
+
+    def person_identifier(self, subject: str) -> str | None:
+        """The ORCID iD as its URI under the issuer (``https://orcid.org/<iD>``, or the
+        sandbox's)."""
+        return f"{str(self.options['issuer']).rstrip('/')}/{subject}"

@@ -56,3 +56,21 @@ def test_bad_options_are_reported_by_key_path(labvault_make_app):
     assert "AUTH_PROVIDERS.orcid.sandbox" in report
     assert "AUTH_PROVIDERS.orcid.scopes" in report
     assert "0000-0002-1825-0097'" not in report  # the valid entry is not reported
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "uri"),
+    [
+        (False, "https://orcid.org/0000-0002-1825-0097"),
+        (True, "https://sandbox.orcid.org/0000-0002-1825-0097"),
+    ],
+)
+def test_a_person_is_identified_by_the_uri_of_their_orcid_id(labvault_make_app, sandbox, uri):
+    from labvault.plugin import AuthProvider
+    from labvault.testing import instances_of
+
+    options = {"type": "orcid", "client_id": "APP-1", "client_secret": "s", "sandbox": sandbox}
+    app = labvault_make_app(PLUGINS=["auth_oidc", "auth_orcid"], AUTH_PROVIDERS={"orcid": options})
+    provider = instances_of(app, AuthProvider)["orcid"]
+    # what exports name the people who created items by (as an .eln's Person @id)
+    assert provider.person_identifier("0000-0002-1825-0097") == uri

@@ -1,0 +1,167 @@
+"""Interchange formats: the base class and what an export hands a format to write.
+
+The core chooses what is exported (only what the exporting user may read), reads it in
+batches and hands it to a format as :class:`Export`: plain, read-only records that
+name no table or model. The format turns them into a stream of bytes; it reads the files'
+content from ``self.host.files`` by their sha256, a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from labvault.plugin._types import PluginType
+
+
+@dataclass(frozen=True)
+class ExportedPerson:
+    """Someone who created an exported item. ``key`` is unique within one export (a
+    format may use it to name the person where there is no identifier);
+    ``identifiers`` are persistent ids as URIs, e.g. ``https://orcid.org/0000-...``, from
+    the sign-in providers that know one (:meth:`AuthProvider.person_identifier`)."""
+
+    key: str
+    name: str
+    identifiers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """A file attached to an exported item; its content is ``host.files.open(sha256)``."""
+
+    sha256: str
+    name: str
+    size: int
+    media_type: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ExportedBlock:
+    """An analysis block of an exported item: its data as the API shows it
+    (``block_type``, ``title``, ``data``, ``computed``, ``error``, ``position``), the
+    sha256 of the item's files it reads, and its rendered plot (a PNG in the file store,
+    as its sha256 and size) when its type draws one."""
+
+    block_id: int
+    block_type: str
+    title: str
+    data: Mapping[str, Any]
+    file_sha256s: tuple[str, ...] = ()
+    plot: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ExportedLink:
+    """A relationship of an exported item to another item: ``relation`` as the API names
+    it (``parent``, ``child``, ...), seen from the exported item. ``exported`` says
+    whether the other item is in the same export."""
+
+    refcode: str
+    item_id: str
+    relation: str
+    description: str
+    exported: bool
+
+
+@dataclass(frozen=True)
+class ExportedVersion:
+    """A version of an exported item, as ``GET /items/<refcode>/versions/<number>``
+    shows it to the exporting user (``document``: its number, action, user, time and
+    snapshot, JSON values)."""
+
+    number: int
+    action: str
+    created_at: dt.datetime
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportedItem:
+    """One exported item. ``document`` is the item as ``GET /items/<refcode>`` shows it
+    to the exporting user (JSON values: dates as ISO text), the whole record a format may
+    keep for labvault to read back; the other attributes are its parts, for formats that
+    map them onto their own vocabulary. ``type_name`` is the item type's display name;
+    ``fields`` the type's own fields, ``units`` the unit of each that is a quantity;
+    ``creators`` keys of :attr:`Export.people`; ``url`` its page under ``PUBLIC_URL``
+    (None without one); ``versions`` every version, oldest first, when the export was
+    asked for them (``versions=true``), else none."""
+
+    refcode: str
+    item_id: str
+    type: str
+    type_name: str
+    name: str
+    description: str
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    fields: Mapping[str, Any]
+    creators: tuple[str, ...]
+    collections: tuple[str, ...]
+    links: tuple[ExportedLink, ...]
+    files: tuple[ExportedFile, ...]
+    blocks: tuple[ExportedBlock, ...]
+    document: Mapping[str, Any]
+    units: Mapping[str, str] = field(default_factory=dict)
+    url: str | None = None
+    versions: tuple[ExportedVersion, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportSoftware:
+    """The software that wrote the export (labvault, its version and home page)."""
+
+    name: str
+    version: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Export:
+    """What is exported: ``items`` is read lazily, in batches, as the format asks for
+    them (it may be thousands); ``people`` (every creator of an exported item, by key)
+    and ``refcodes`` (every exported item's, in order) are known before the first item.
+
+    ``name`` names the export (the archive's root folder, without the extension);
+    ``title`` and ``description`` say what it holds; ``publisher`` and
+    ``publisher_url`` are the server's (``PUBLIC_URL``, or None)."""
+
+    name: str
+    title: str
+    description: str
+    created_at: dt.datetime
+    software: ExportSoftware
+    publisher: str
+    publisher_url: str | None
+    refcodes: tuple[str, ...]
+    people: Mapping[str, ExportedPerson]
+    items: Iterator[ExportedItem] = field(repr=False)
+
+
+class InterchangeFormat(PluginType):
+    """A file format items are exported to (and, later, imported from), e.g. the ELN
+    Consortium's ``.eln``. One instance per type, named after it (options:
+    ``INTERCHANGE_FORMATS``); ``GET /items/<refcode>/export.<name>`` and
+    ``labvault export --format <name>`` use it."""
+
+    #: What the format is called for people, e.g. ``"ELN archive (RO-Crate)"``.
+    display_name: ClassVar[str] = ""
+    #: The file name extension of an export, lowercase with the dot, e.g. ``".eln"``.
+    file_extension: ClassVar[str] = ""
+    #: The media type of an export, e.g. ``"application/vnd.eln+zip"``.
+    media_type: ClassVar[str] = "application/octet-stream"
+
+    def write(self, export: Export) -> Iterator[bytes]:
+        """Yield the bytes of ``export`` written in this format, in chunks, with memory
+        that does not grow with the files' sizes (they are sent to the client as they
+        come): read each file from ``self.host.files`` a chunk at a time.
+
+        Items come from ``export.items`` as they are read; a file or plot named twice
+        (the same sha256) may be written once. Raise
+        :class:`~labvault.plugin.Invalid` for an export the format cannot write (before
+        the first chunk: after it the client has a broken download)."""
+        raise NotImplementedError

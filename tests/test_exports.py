@@ -1,0 +1,209 @@
+"""Exports (``GET /items/<refcode>/export.<format>``, ``labvault export``) on every
+database: what the core hands a format is what the exporting user may read, no more.
+
+The format here is this module's own (registered as a plugin): it writes what it is
+handed as one JSON document, so a test reads exactly what a format gets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from labvault.auth.models import User
+from labvault.cli import cli
+from labvault.errors import NotFound
+from labvault.interchange import exports
+from labvault.plugin import Export, InterchangeFormat, hookimpl
+
+from tests.plugin_dists import write_config
+
+LABVAULT_PLUGIN_API = ">=2.0,<3"
+
+
+class Handed(InterchangeFormat):
+    """Writes what the core hands it, as JSON."""
+
+    name = "handed"
+    file_extension = ".json"
+    media_type = "application/json"
+
+    def write(self, export: Export) -> Any:
+        yield json.dumps(
+            {
+                "name": export.name,
+                "title": export.title,
+                "refcodes": list(export.refcodes),
+                "people": {k: [p.name, list(p.identifiers)] for k, p in export.people.items()},
+                "items": [
+                    {
+                        "refcode": item.refcode,
+                        "type_name": item.type_name,
+                        "fields": dict(item.fields),
+                        "creators": list(item.creators),
+                        "collections": list(item.collections),
+                        "links": [
+                            [link.refcode, link.relation, link.exported] for link in item.links
+                        ],
+                        "files": [[f.name, f.size, f.sha256, f.media_type] for f in item.files],
+                        "blocks": [[b.block_type, b.plot is not None] for b in item.blocks],
+                        "document": item.document,
+                        "versions": [[v.number, v.action] for v in item.versions],
+                    }
+                    for item in export.items
+                ],
+            }
+        ).encode()
+
+
+@hookimpl
+def labvault_interchange_formats() -> list[type[InterchangeFormat]]:
+    return [Handed]
+
+
+@pytest.fixture
+def app(labvault_make_app: Any) -> Any:
+    return labvault_make_app(plugins={"handed": sys.modules[__name__]})
+
+
+def create(client: Any, user: Any, **body: Any) -> str:
+    response = client.post("/items", json=body, headers=user.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    refcode: str = response.json["refcode"]
+    return refcode
+
+
+def handed(
+    client: Any, user: Any, refcode: str, depth: int = 0, versions: bool = False
+) -> dict[str, Any]:
+    query = {"depth": depth, "versions": str(versions).lower()}
+    response = client.get(
+        f"/items/{refcode}/export.handed", query_string=query, headers=user.headers
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename={refcode.replace(':', '_')}.json"
+    )
+    document: dict[str, Any] = json.loads(response.data)
+    return document
+
+
+def test_an_export_holds_what_the_user_may_read_and_links_only_to_that(app, labvault_make_user):
+    client = app.test_client()
+    alice, carol = labvault_make_user(app), labvault_make_user(app)
+    shared = {"collection_id": "shared", "shares": [{"user_id": alice.id, "permission": "read"}]}
+    assert client.post("/collections", json=shared, headers=carol.headers).status_code == 201
+    carols = create(client, carol, type="sample", name="carol's", collections=["shared"])
+    film = create(
+        client,
+        alice,
+        type="sample",
+        name="film",
+        chemical_formula="NaCoO2",
+        relationships=[{"refcode": carols, "relation": "parent"}],
+    )
+    upload = client.post(
+        f"/items/{film}/files",
+        data={"file": (io.BytesIO(b"x,y\n1,2\n"), "xy.csv")},
+        headers=alice.headers,
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 201
+    block = {"block_type": "tabular", "file_ids": [upload.json["id"]]}
+    assert (
+        client.post(f"/items/{film}/blocks", json=block, headers=alice.headers).status_code == 201
+    )
+    cell = create(
+        client,
+        alice,
+        type="cell",
+        name="cell",
+        relationships=[{"refcode": film, "relation": "parent"}],
+    )
+
+    shown = handed(client, alice, film, depth=2)
+    assert shown["refcodes"][0] == film  # the item, then those related to it
+    assert sorted(shown["refcodes"]) == sorted([film, carols, cell])
+    by_refcode = {item["refcode"]: item for item in shown["items"]}
+    assert set(by_refcode) == {film, carols, cell}
+    assert by_refcode[film]["links"] == [[carols, "parent", True]]
+    assert by_refcode[film]["fields"]["chemical_formula"] == "NaCoO2"
+    assert by_refcode[film]["type_name"] == "Sample"
+    assert by_refcode[film]["files"] == [
+        [
+            "xy.csv",
+            8,
+            hashlib.sha256(b"x,y\n1,2\n").hexdigest(),
+            "text/csv",
+        ]
+    ]
+    assert by_refcode[film]["blocks"] == [["tabular", True]]
+    assert by_refcode[film]["document"] == client.get(f"/items/{film}", headers=alice.headers).json
+    assert by_refcode[film]["versions"] == []  # unless asked
+    asked = handed(client, alice, film, versions=True)["items"][0]["versions"]
+    assert asked == [[1, "create"], [2, "file_add"], [3, "block_create"]]
+    assert sorted(shown["people"]) == sorted([f"user-{alice.id}", f"user-{carol.id}"])
+    assert [identifiers for _, identifiers in shown["people"].values()] == [[], []]
+
+    # once carol's sample is no longer shared, alice's export neither holds it nor links to it
+    out = client.delete(f"/collections/shared/items/{carols}", headers=carol.headers)
+    assert out.status_code == 204
+    shown = handed(client, alice, film, depth=2)
+    assert sorted(item["refcode"] for item in shown["items"]) == sorted([film, cell])
+    film_now = next(item for item in shown["items"] if item["refcode"] == film)
+    assert film_now["links"] == []
+    assert film_now["document"]["relationships"] == []
+    assert list(shown["people"]) == [f"user-{alice.id}"]
+    assert client.get(f"/items/{carols}/export.handed", headers=alice.headers).status_code == 404
+
+
+def test_the_command_exports_a_collection_or_all_the_user_may_read(
+    app, labvault_make_user, labvault_settings, tmp_path
+):
+    client = app.test_client()
+    alice, bob = labvault_make_user(app), labvault_make_user(app)
+    assert (
+        client.post("/collections", json={"collection_id": "c1"}, headers=alice.headers).status_code
+        == 201
+    )
+    members = [
+        create(client, alice, type="sample", name=f"in {n}", collections=["c1"]) for n in range(3)
+    ]
+    outside = create(client, alice, type="equipment", name="balance")
+    bobs = create(client, bob, type="sample", name="bob's")
+    trashed = create(client, alice, type="sample", name="trashed", collections=["c1"])
+    etag = client.get(f"/items/{trashed}", headers=alice.headers).headers["ETag"]
+    deleted = client.delete(f"/items/{trashed}", headers={**alice.headers, "If-Match": etag})
+    assert deleted.status_code == 204
+
+    # the choice the command makes (this module's format is no installed plugin, which
+    # the command's own process would need)
+    state = app.extensions["labvault"]
+    exporter = exports.Exporter(state.database.sessionmaker, {}, {}, None)
+    with state.database.sessionmaker() as session:
+        user = session.get(User, alice.id)
+        collection = exporter.export(session, user, exports.choose_collection(session, user, "c1"))
+        everything = exporter.export(session, user, exports.choose_all(session, user))
+        with pytest.raises(NotFound, match="no collection 'c2'"):
+            exports.choose_collection(session, user, "c2")
+    assert (collection.name, collection.title) == ("c1", "c1")
+    assert sorted(collection.refcodes) == sorted(members)
+    assert sorted(item.refcode for item in collection.items) == sorted(members)
+    assert sorted(everything.refcodes) == sorted([*members, outside])
+    assert bobs not in everything.refcodes and trashed not in everything.refcodes
+
+    config = write_config(tmp_path, **{**labvault_settings, "PLUGINS": []})
+    runner = CliRunner(env={"LABVAULT_CONFIG": str(config)})
+    # the command itself: its refusals, in one line each
+    usage = runner.invoke(cli, ["export", "--user", alice.email, "--all", "--item", members[0]])
+    assert usage.exit_code == 2 and "give one of --item, --collection and --all" in usage.output
+    depth = runner.invoke(cli, ["export", "--user", alice.email, "--all", "--depth", "1"])
+    assert depth.exit_code == 2 and "--depth goes with --item" in depth.output
+    no_format = runner.invoke(cli, ["export", "--user", alice.email, "--all"])
+    assert no_format.exit_code == 2
+    assert "no format 'eln' (enabled: none: enable a plugin that provides one)" in no_format.output
