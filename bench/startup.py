@@ -15,7 +15,9 @@ median of ``--repeat`` runs is reported:
 
 A fifth case only imports labvault's dependencies, to tell labvault's own cost from
 theirs. The 0.5 s target is for b and c; their CPU time is also held to 2x a bare Flask
-app's.
+app's, which cannot be met while importing the dependencies alone takes more (the
+benchmark says so, and prints labvault's own share and the factory alone, its imports
+done, against bare Flask's factory).
 
 Then the CLI: ``labvault --help``, ``labvault backup due`` (with nothing due) and
 ``labvault audit``, each a whole process (``python -m labvault``, interpreter start-up
@@ -358,10 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(enabled['block_types'])} block types, "
             f"{len(enabled['backup_target_types'])} backup target types"
         )
-        own = wall["core"] - wall["dependencies"]
+        own, own_cpu = wall["core"] - wall["dependencies"], cpu["core"] - cpu["dependencies"]
         print(
             f"  labvault's own share of core app creation: {own * 1000:.0f} ms "
-            f"({own / wall['core']:.0%}); the rest is importing its dependencies"
+            f"({own / wall['core']:.0%}), {own_cpu * 1000:.0f} ms of CPU "
+            f"({own_cpu / cpu['core']:.0%}, {own_cpu / cpu['bare']:.1f}x a bare Flask app's); "
+            "the rest is importing its dependencies"
         )
         factory = {
             key: median([r["factory"] for r in runs])
@@ -396,6 +400,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{TARGET_FACTORY_RATIO:g}x a bare Flask app's: {ratio:.1f}x, "
                 f"{'met' if ratio <= TARGET_FACTORY_RATIO else 'NOT met'}"
             )
+        floor = cpu["dependencies"] / cpu["bare"]
+        print(
+            f"  importing labvault's dependencies alone takes {floor:.1f}x a bare Flask app's "
+            f"CPU time: the {TARGET_FACTORY_RATIO:g}x target including imports is "
+            + ("out of reach with them" if floor > TARGET_FACTORY_RATIO else "within reach")
+            + "; the factory alone is compared with bare Flask's above"
+        )
         cli_met = measure_cli(root, json.loads(settings), options.repeat)
         print(
             f"target: each CLI command's CPU time within {TARGET_CLI_SECONDS} s: "

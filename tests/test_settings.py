@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import stat
@@ -16,6 +17,7 @@ from labvault.settings import (
     load_settings,
     validate_settings,
 )
+from labvault.settings.reading import reading_settings
 from labvault.testing import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +175,59 @@ def test_broken_or_missing_config_file_is_one_clear_problem(tmp_path):
     with pytest.raises(ConfigError) as caught:
         gather_raw_settings({"LABVAULT_CONFIG": str(tmp_path / "absent.py")})
     assert "does not exist" in caught.value.problems[0]
+
+
+NIGHTLY = {"target": {"type": "local", "path": "/srv/backups"}, "frequency": "1d", "retention": 3}
+
+
+@pytest.mark.parametrize(
+    ("written", "environ"),
+    [
+        ({}, {}),  # the default: the instance folder beside config.py
+        ({"INSTANCE_PATH": "var/lab", "BACKUP_STRATEGIES": {"nightly": NIGHTLY}}, {}),
+        ({"DATABASE_URL": "sqlite:///data/lab.db"}, {}),  # relative to config.py's folder
+        ({"DATABASE_URL": "sqlite:///data/lab.db"}, {"LABVAULT_DATABASE_URL": "sqlite://"}),
+        (
+            {"DATABASE_URL": {"env": "LAB_DB"}},
+            {"LAB_DB": "mysql+pymysql://lab:secret@db.lab.org/lab?charset=utf8mb4"},
+        ),
+        ({}, {"LABVAULT_BACKUP_STRATEGIES": json.dumps({"nightly": NIGHTLY})}),
+        ({"BACKUP_STRATEGIES": {"env": "STRATEGIES"}}, {"STRATEGIES": json.dumps({"n": NIGHTLY})}),
+    ],
+)
+def test_a_reading_command_reads_its_settings_as_the_schema_does(tmp_path, written, environ):
+    """``labvault audit`` and ``backup due`` read DATABASE_URL and BACKUP_STRATEGIES
+    without the schema: what they read is what the validated settings say."""
+    config = tmp_path / "site" / "config.py"
+    config.parent.mkdir()
+    raw = {"IDENTIFIER_PREFIX": "lab", "SECRET_KEY": TEST_SECRET_KEY, **written}
+    config.write_text("".join(f"{k} = {v!r}\n" for k, v in raw.items()))
+    environ = {"LABVAULT_CONFIG": str(config), **environ}
+    read = reading_settings(environ)
+    settings = load_settings(environ=environ)
+    assert read is not None
+    assert read.database_url == settings["DATABASE_URL"]
+    assert {name: s["frequency"] for name, s in read.backup_strategies.items()} == {
+        name: s["frequency"] for name, s in settings["BACKUP_STRATEGIES"].items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("written", "environ"),
+    [
+        ({"DATABASE_URL": 5}, {}),
+        ({"INSTANCE_PATH": None}, {}),
+        ({}, {"LABVAULT_DATABASE_URL": "null"}),
+        ({"DATABASE_URL": {"env": "LAB_DB"}}, {}),  # a variable that is not set
+        ({"BACKUP_STRATEGIES": {"nightly": {**NIGHTLY, "frequency": "daily"}}}, {}),
+        ({"BACKUP_STRATEGIES": {"nightly": "1d"}}, {}),
+        ({}, {"LABVAULT_BACKUP_STRATEGIES": "nightly"}),
+    ],
+)
+def test_a_reading_command_leaves_what_is_not_plain_to_the_schema(tmp_path, written, environ):
+    config = tmp_path / "config.py"
+    config.write_text("".join(f"{k} = {v!r}\n" for k, v in written.items()))
+    assert reading_settings({"LABVAULT_CONFIG": str(config), **environ}) is None
 
 
 def test_create_app_refuses_invalid_settings(tmp_path):

@@ -80,9 +80,10 @@ from labvault.cli import main
 main()
 """
 
-#: What a command that reads a row or two does without: the ORM and the models, the
-#: plugins and the runtime, tokens, the web, the search, PostgreSQL's dialect (MySQL's
-#: is imported by any table's MySQL options, which SQLAlchemy checks against it).
+#: What a command that reads a row or two does without: the settings' schema
+#: (marshmallow), the ORM and the models, the plugins and the runtime, tokens, the web,
+#: the search, PostgreSQL's dialect (MySQL's is imported by any table's MySQL options,
+#: which SQLAlchemy checks against it).
 NOT_FOR_A_READ = (
     "cryptography",
     "flask",
@@ -92,6 +93,8 @@ NOT_FOR_A_READ = (
     "labvault.items.models",
     "labvault.runtime",
     "labvault.search.service",
+    "labvault.settings.schema",
+    "marshmallow",
     "pluggy",
     "sqlalchemy.dialects.postgresql",
     "sqlalchemy.orm",
@@ -124,6 +127,18 @@ def test_a_command_that_reads_a_row_imports_no_orm_plugin_or_model(lab_site, tmp
     output, modules = imported_by(site, tmp_path / "modules.json", *args)
     assert "backup.succeeded" in output if args[0] == "audit" else output == "no backup is due\n"
     assert sorted(m for m in NOT_FOR_A_READ if m in modules) == []
+
+
+@pytest.mark.parametrize("args", [("backup", "due"), ("audit",)])
+def test_a_command_that_reads_a_row_still_reports_a_setting_it_cannot_use(lab_site, args):
+    """Read without the schema where they are plainly usable, the settings such a
+    command reads are checked by it where they are not."""
+    site = lab_site(files=0)
+    config = site.root / "config.py"
+    config.write_text(config.read_text() + "DATABASE_URL = 5\n")
+    done = site.run(*args)
+    assert done.returncode == 1
+    assert "DATABASE_URL: Not a valid string." in done.stderr
 
 
 def test_help_imports_no_schema_or_database_library(lab_site, tmp_path):

@@ -21,6 +21,8 @@ CONFIG_ENV_VAR = "LABVAULT_CONFIG"
 HOME_ENV_VAR = "LABVAULT_HOME"
 CONFIG_NAME = "config.py"
 DOTENV_NAME = ".env"
+#: INSTANCE_PATH when it is not set (relative to the home, as every path setting is).
+DEFAULT_INSTANCE_PATH = "instance"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,14 @@ def locate(environ: Mapping[str, str], cwd: Path | None = None) -> Location:
 def resolve_path(value: str, base: Path) -> str:
     """``value`` (``~`` expanded) as an absolute path, relative to ``base``."""
     return str((base / Path(value).expanduser()).resolve())
+
+
+def database_url(url: str | None, instance: Path, base: Path) -> str:
+    """DATABASE_URL as the server opens it: unset, an SQLite file in the ``instance``
+    folder; an SQLite file's relative path made absolute against ``base``."""
+    if url is None:
+        url = f"sqlite:///{instance / 'labvault.db'}"
+    return resolve_sqlite_url(url, base)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from labvault.audit.tables import EARLIEST, LATEST
 from labvault.schemas import Id, Strict
 
 
@@ -29,11 +30,6 @@ class AuditEventSchema(ma.Schema):
     client = fields.String(
         allow_none=True, metadata={"description": "the client's address, for HTTP requests"}
     )
-
-
-#: The times a filter may name: what every database stores, once converted to UTC.
-EARLIEST = dt.datetime(1000, 1, 2, tzinfo=dt.UTC)
-LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
 
 
 class _Moment(fields.AwareDateTime):

@@ -31,6 +31,10 @@ audit_events = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+#: The times a filter may name: what every database stores, once converted to UTC.
+EARLIEST = dt.datetime(1000, 1, 2, tzinfo=dt.UTC)
+LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
 
 def matching(
     *,

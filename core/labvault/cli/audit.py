@@ -18,7 +18,7 @@ class IsoTime(click.ParamType):
     name = "ISO-TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from labvault.audit.schemas import EARLIEST, LATEST
+        from labvault.audit.tables import EARLIEST, LATEST
 
         if isinstance(value, dt.datetime):
             return value

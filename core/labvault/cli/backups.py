@@ -119,11 +119,11 @@ def backup_due(ctx: click.Context) -> None:
     """Run every strategy whose last success is older than its frequency (for cron)."""
     from labvault.backups.due import due_strategies
 
-    # the settings and one table, read with Core: the plugins, the ORM and the models
-    # are loaded for a run alone (its config problems, if any, are reported then)
+    # two settings and one table, read with Core: the settings' schema, the plugins, the
+    # ORM and the models are loaded for a run alone (its config problems are reported then)
     state = cli_state(ctx)
     with state.connection() as connection:
-        names = due_strategies(connection, state.settings()["BACKUP_STRATEGIES"])
+        names = due_strategies(connection, state.reading().backup_strategies)
     if not names:
         click.echo("no backup is due")
         return

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from labvault.runtime import LabvaultState
+    from labvault.settings.reading import ReadingSettings
 
 #: Flask's own format for the app's logger, which a command without the app keeps.
 LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"
@@ -36,6 +37,7 @@ class CLIState:
         self._app: Flask | None = None
         self._runtime: LabvaultState | None = None
         self._settings: dict[str, Any] | None = None
+        self._reading: ReadingSettings | None = None
 
     def runtime(self) -> LabvaultState:
         """The enabled plugins, the database and the token signer, without the app (the
@@ -68,18 +70,33 @@ class CLIState:
             self._settings = load_settings(dev=self.dev)
         return self._settings
 
+    def reading(self) -> ReadingSettings:
+        """The settings of a command that reads a row or two, read once: as written where
+        they are plainly usable so (no schema), else from :meth:`settings`."""
+        if self._reading is None:
+            from labvault.settings.reading import ReadingSettings, reading_settings
+
+            if self._settings is None:
+                self._reading = reading_settings()
+            if self._reading is None:
+                settings = self.settings()
+                self._reading = ReadingSettings(
+                    settings["DATABASE_URL"], settings["BACKUP_STRATEGIES"]
+                )
+        return self._reading
+
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A database connection of its own, for a command that only reads rows with
-        SQLAlchemy Core: no app, no plugins, no ORM (the runtime's engine, when it is
-        built)."""
+        SQLAlchemy Core: no app, no plugins, no ORM, no settings' schema (the runtime's
+        engine, when it is built)."""
         if self._runtime is not None:
             with self._runtime.database.engine.connect() as connection:
                 yield connection
             return
         from labvault.database import create_engine
 
-        engine = create_engine(self.settings()["DATABASE_URL"])
+        engine = create_engine(self.reading().database_url)
         try:
             with engine.connect() as connection:
                 yield connection

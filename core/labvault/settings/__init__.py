@@ -20,13 +20,13 @@ from labvault.lazy import lazy_names
 
 if TYPE_CHECKING:
     from labvault.home import CONFIG_ENV_VAR, Location
+    from labvault.settings.reading import INTERVAL_PATTERN
     from labvault.settings.schema import (
         DEFAULT_PROXY_HEADERS,
         DEFAULT_RATE_LIMITS,
         ENV_NAME_PATTERN,
         FORWARDED_HEADERS,
         INSTANCE_MODE,
-        INTERVAL_PATTERN,
         JWT_ALGORITHMS,
         MIN_SECRET_KEY_LENGTH,
         PATH_SETTINGS,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         base_of,
         decode_environment_value,
         gather_raw_settings,
+        is_environment_reference,
         locate_and_read_dotenv,
         read_config_file,
         read_environment,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from labvault.settings.validation import (
         development_secret_key,
         inspect_settings,
-        is_environment_reference,
         load_settings,
         validate_settings,
     )
@@ -70,7 +70,7 @@ _MODULES = {
     "ENV_PREFIX": "labvault.settings.sources",
     "FORWARDED_HEADERS": "labvault.settings.schema",
     "INSTANCE_MODE": "labvault.settings.schema",
-    "INTERVAL_PATTERN": "labvault.settings.schema",
+    "INTERVAL_PATTERN": "labvault.settings.reading",
     "JWT_ALGORITHMS": "labvault.settings.schema",
     "Location": "labvault.home",
     "MIN_SECRET_KEY_LENGTH": "labvault.settings.schema",
@@ -86,7 +86,7 @@ _MODULES = {
     "flatten_errors": "labvault.settings.schema",
     "gather_raw_settings": "labvault.settings.sources",
     "inspect_settings": "labvault.settings.validation",
-    "is_environment_reference": "labvault.settings.validation",
+    "is_environment_reference": "labvault.settings.sources",
     "load_settings": "labvault.settings.validation",
     "locate_and_read_dotenv": "labvault.settings.sources",
     "parse_rate_limit": "labvault.settings.schema",

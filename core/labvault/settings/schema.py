@@ -14,7 +14,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from labvault.home import resolve_path, resolve_sqlite_url
+from labvault.home import DEFAULT_INSTANCE_PATH, database_url, resolve_path
+from labvault.settings.reading import INTERVAL_PATTERN
 
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 ROLES = ("user", "manager", "admin")
@@ -44,8 +45,6 @@ _instances = fields.Dict(
 )
 
 
-#: A backup interval: a number and a unit (m minutes, h hours, d days, w weeks), "12h".
-INTERVAL_PATTERN = r"^([1-9][0-9]{0,5})([mhdw])$"
 #: The kinds of routes RATE_LIMITS limits, with their defaults: "signin" starts and
 #: finishes a sign-in (two attempts per sign-in), "token" refreshes, signs out and
 #: creates API keys.
@@ -148,7 +147,7 @@ class SettingsSchema(_Strict):
         validate=validate.Regexp(r"^[a-z]{1,10}$", error="must be 1 to 10 lowercase ASCII letters"),
     )
     SECRET_KEY = fields.String(load_default=None, allow_none=True)
-    INSTANCE_PATH = fields.String(load_default="instance")
+    INSTANCE_PATH = fields.String(load_default=DEFAULT_INSTANCE_PATH)
     DATABASE_URL = fields.String(load_default=None, allow_none=True)
     FILE_DIRECTORY = fields.String(load_default=None, allow_none=True)
     PLUGINS = fields.List(fields.String(), load_default=list)
@@ -222,9 +221,7 @@ class SettingsSchema(_Strict):
         base = Path.cwd() if self.base is None else self.base
         instance = Path(resolve_path(data["INSTANCE_PATH"], base))
         data["INSTANCE_PATH"] = str(instance)
-        if data["DATABASE_URL"] is None:
-            data["DATABASE_URL"] = f"sqlite:///{instance / 'labvault.db'}"
-        data["DATABASE_URL"] = resolve_sqlite_url(data["DATABASE_URL"], base)
+        data["DATABASE_URL"] = database_url(data["DATABASE_URL"], instance, base)
         if data["FILE_DIRECTORY"] is None:
             data["FILE_DIRECTORY"] = str(instance / "files")
         for name in PATH_SETTINGS:

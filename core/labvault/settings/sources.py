@@ -114,6 +114,11 @@ def written_setting(name: str) -> Any:
     return read_config_file(location.config).get(name) if location.config else None
 
 
+def is_environment_reference(value: Any) -> bool:
+    """Whether ``value`` is ``{"env": "NAME"}``: read the value from variable NAME."""
+    return isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str)
+
+
 def base_of(source: str | None) -> Path | None:
     """The folder relative paths are relative to: the config file's (None: the working
     directory)."""

@@ -29,7 +29,12 @@ from labvault.settings.schema import (
     SettingsSchema,
     flatten_errors,
 )
-from labvault.settings.sources import base_of, decode_environment_value, gather_raw_settings
+from labvault.settings.sources import (
+    base_of,
+    decode_environment_value,
+    gather_raw_settings,
+    is_environment_reference,
+)
 
 #: Stands in for an invalid or missing IDENTIFIER_PREFIX while the rest is checked.
 _STAND_IN_PREFIX = "lab"
@@ -38,11 +43,6 @@ _STAND_IN_PREFIX = "lab"
 def _suggest(name: str) -> str:
     close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-def is_environment_reference(value: Any) -> bool:
-    """Whether ``value`` is ``{"env": "NAME"}``: read the value from variable NAME."""
-    return isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str)
 
 
 def _read_references(
