@@ -220,14 +220,14 @@ def list_page(
 
     Totals are counted as :func:`labvault.paging.page_rows` says; a list that filters
     nothing counts the lab-wide items first, from an index
-    (``ix_items_type_deleted_at_updated_at_id``): every user reads them, and there are
+    (``ix_items_type_updated_at_id_deleted_at``): every user reads them, and there are
     usually more than the count needs, so who reads each other item is not checked (at
     100,000 items, the count on MariaDB takes 0.2 ms instead of 13).
 
     A list filtered by fields reads its page one of two ways, chosen by how many values
     each filter matches, counted from its index up to ``WALK_FROM``: if every filter
     matches that many, the items are read in the list's order (a type's newest first from
-    ``ix_items_type_deleted_at_updated_at_id``) and each one's fields checked, up to the
+    ``ix_items_type_updated_at_id_deleted_at``) and each one's fields checked, up to the
     page; else the matches of the filters are read and sorted, a few, where a walk would
     pass many items to find each one. The total is counted from the matches either way.
     """

@@ -33,14 +33,15 @@ item_creators = sa.Table(
 
 class Item(Base):
     __tablename__ = "items"
-    #: A list of one type reads its items not in the trash newest first from it, and
-    #: counts the lab-wide items from it alone: a list counts its total from them first
-    #: (labvault.items.lists). Type first: with deleted_at first, SQLite reads a page of
-    #: the unfiltered list by that index and sorts it, not by updated_at. It serves where
-    #: an index of type alone would: with one, MariaDB intersects the rows of a type with
+    #: A list of one type reads its items newest first from it, and counts the lab-wide
+    #: items not in the trash from it alone: a list counts its total from them first
+    #: (labvault.items.lists). deleted_at last: PostgreSQL reads no order past an
+    #: ``IS NULL``; type first: with deleted_at first, SQLite reads a page of the
+    #: unfiltered list by that index and sorts it, not by updated_at. It serves where an
+    #: index of type alone would: with one, MariaDB intersects the rows of a type with
     #: those not in the trash (every item) instead of reading this one (migration 0017).
     __table_args__ = (
-        sa.Index(None, "type", "deleted_at", "updated_at", "id"),
+        sa.Index(None, "type", "updated_at", "id", "deleted_at"),
         MYSQL_TABLE_OPTIONS,
     )
 

@@ -1,7 +1,7 @@
 """items and item_field_values: indexes a list filtered by a field walks, newest first
 
 A list of one type filtered by a field (``GET /items?type=cycling_run&field.c_rate.gte=0.5``)
-reads the type's items newest first from ``items (type, deleted_at, updated_at, id)`` and
+reads the type's items newest first from ``items (type, updated_at, id, deleted_at)`` and
 looks up each item's value in ``item_field_values (name, item_id, number_value)``,
 stopping after its page (labvault.items.lists). The items index takes the place of
 ``(type, deleted_at)``, whose counts it serves too, and of ``(type)``: with that one,
@@ -23,9 +23,9 @@ depends_on = None
 # not in batch mode: on SQLite that copies the table, and its full-text triggers with it
 def upgrade() -> None:
     op.create_index(
-        op.f("ix_items_type_deleted_at_updated_at_id"),
+        op.f("ix_items_type_updated_at_id_deleted_at"),
         "items",
-        ["type", "deleted_at", "updated_at", "id"],
+        ["type", "updated_at", "id", "deleted_at"],
         unique=False,
     )
     op.drop_index(op.f("ix_items_type_deleted_at"), table_name="items")
@@ -44,4 +44,4 @@ def downgrade() -> None:
     )
     op.create_index(op.f("ix_items_type"), "items", ["type"], unique=False)
     op.create_index(op.f("ix_items_type_deleted_at"), "items", ["type", "deleted_at"], unique=False)
-    op.drop_index(op.f("ix_items_type_deleted_at_updated_at_id"), table_name="items")
+    op.drop_index(op.f("ix_items_type_updated_at_id_deleted_at"), table_name="items")
