@@ -229,7 +229,10 @@ def list_page(
     matches that many, the items are read in the list's order (a type's newest first from
     ``ix_items_type_updated_at_id_deleted_at``) and each one's fields checked, up to the
     page; else the matches of the filters are read and sorted, a few, where a walk would
-    pass many items to find each one. The total is counted from the matches either way.
+    pass many items to find each one. At 100,000 items, a page of an ordinary user's
+    cycling runs at 0.5 C and up (5,800 matches) takes SQLite 1.2 ms of SQL instead of 34
+    (load 10) and MariaDB 689 handler reads instead of 22,271. The total is counted with
+    the set of matches either way.
     """
     sort = args.get("sort")
     filters = {name: args[name] for name in FILTERS if name in args}
