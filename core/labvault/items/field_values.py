@@ -97,7 +97,7 @@ def matching(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElem
 
 def met_by_item(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElement[bool]:
     """:func:`matching` checked item by item: the item's own values of ``filterable``,
-    looked up in the index that starts with (item_id, name), so a list that reads items
+    looked up in the index of (name, item_id, number_value), so a list that reads items
     in another index's order stops after its page instead of reading every match first.
     A scalar subquery, as the permission conditions are (labvault.items.access says why)."""
     found = _meeting(filterable, operator, value).where(_values.c.item_id == Item.id)
