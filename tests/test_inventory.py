@@ -307,6 +307,10 @@ def test_importers_and_imports_are_for_managers_with_who_ran_them(lab, labvault_
 def test_barcode_and_cas_lookups_use_an_index(shared_app, labvault_make_user, column):
     """The plan of the page GET /items?barcode= and ?cas= read reads the index of the
     starting material's filterable fields (PostgreSQL is told not to prefer a scan of a
-    table this small)."""
+    table this small). With so few values, PostgreSQL may instead look up each starting
+    material's value in the index a list walking items reads (name, item_id): it costs
+    the same to it."""
     plan = list_plan(shared_app, labvault_make_user(shared_app), {column: "64-17-5"})
-    assert "ix_item_field_values_name_text_value_item_id" in plan, plan
+    assert "ix_item_field_values_name_text_value_item_id" in plan or (
+        "ix_item_field_values_name_item_id_number_value" in plan and "Index Scan" in plan
+    ), plan

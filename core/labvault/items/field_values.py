@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 from labvault.items.models import Item, ItemFieldValue
 from labvault.items.types import Filterable, TypeInfo
 
-__all__ = ["Filterable", "matching", "rows_of", "sorted_by", "store", "store_many"]
+__all__ = [
+    "Filterable",
+    "has_values",
+    "matching",
+    "met_by_item",
+    "rows_of",
+    "sorted_by",
+    "store",
+    "store_many",
+]
 
 _values = cast(sa.Table, ItemFieldValue.__table__)
 
@@ -71,15 +80,37 @@ def store_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
         session.execute(sa.insert(_values), rows)
 
 
-def matching(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElement[bool]:
-    """Items with a value of ``filterable`` that meets ``operator`` ``value`` (a bind
-    parameter or a value), as a condition on the item's row: one index range."""
+def _meeting(filterable: Filterable, operator: str, value: Any) -> sa.Select[Any]:
+    """The side table's rows of values of ``filterable`` that meet ``operator`` ``value``
+    (a bind parameter or a value)."""
     column = _values.c[filterable.column]
-    return Item.id.in_(
-        sa.select(_values.c.item_id).where(
-            _values.c.name == filterable.name, _OPERATORS[operator](column, value)
-        )
+    return sa.select(_values.c.item_id).where(
+        _values.c.name == filterable.name, _OPERATORS[operator](column, value)
     )
+
+
+def matching(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElement[bool]:
+    """Items with a value of ``filterable`` that meets ``operator`` ``value``, as a
+    condition on the item's row: the set of them, read from one index range."""
+    return Item.id.in_(_meeting(filterable, operator, value))
+
+
+def met_by_item(filterable: Filterable, operator: str, value: Any) -> sa.ColumnElement[bool]:
+    """:func:`matching` checked item by item: the item's own values of ``filterable``,
+    looked up in the index of (name, item_id, number_value), so a list that reads items
+    in another index's order stops after its page instead of reading every match first.
+    A scalar subquery, as the permission conditions are (labvault.items.access says why)."""
+    found = _meeting(filterable, operator, value).where(_values.c.item_id == Item.id)
+    return found.limit(1).scalar_subquery().is_not(None)
+
+
+def has_values(
+    filterable: Filterable, operator: str, value: Any, count: int
+) -> sa.ColumnElement[bool]:
+    """Whether at least ``count`` values of ``filterable`` meet ``operator`` ``value``:
+    read from the index of (name, value) no further than that."""
+    counted = _meeting(filterable, operator, value).limit(1).offset(count - 1)
+    return counted.scalar_subquery().is_not(None)
 
 
 def sorted_by(query: sa.Select[Any], filterable: Filterable, *, descending: bool) -> sa.Select[Any]:

@@ -3,6 +3,7 @@ an item's graph."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from labvault.errors import Invalid
 from labvault.items import access, field_values, types
 from labvault.items.models import Item, ItemRelationship, item_creators
 from labvault.items.service import item_to_dict, user_ref
-from labvault.paging import PageRequest, PageStatements, page_rows
+from labvault.paging import COUNT_LIMIT, PageRequest, PageStatements, page_rows
 
 _items = Item.__table__
 #: A page of the list shows ItemSummarySchema: load those columns, not the relationships,
@@ -45,20 +46,30 @@ UNFILTERED = frozenset({"q", "sort", "exact"})
 FILTERS = ("type", "status", "creator", "collection")
 #: A filter on a type's field: (field, operator, value); its value is bound as ``field_N``.
 FieldFilter = tuple[str, str, Any]
+#: A list filtered by fields whose every filter matches at least this many values reads
+#: its items in order and checks each one's fields, stopping after its page; one with a
+#: filter matching fewer reads that filter's matches and sorts them (see list_page).
+WALK_FROM = COUNT_LIMIT
 
 
 def _conditions(
-    user: User, values: Mapping[str, Any], field_filters: tuple[FieldFilter, ...] = ()
+    user: User,
+    values: Mapping[str, Any],
+    field_filters: tuple[FieldFilter, ...] = (),
+    *,
+    item_by_item: bool = False,
 ) -> list[sa.ColumnElement[bool]]:
     """What an item must meet to be listed: readable by ``user``, not in the trash, and
     the filters ``values`` holds (values, or bind parameters given when the list runs)
-    and ``field_filters`` (their values as they are, when ``values`` are)."""
+    and ``field_filters`` (their values as they are, when ``values`` are); those checked
+    ``item_by_item`` (:func:`labvault.items.field_values.met_by_item`) or not."""
     conditions = [Item.deleted_at.is_(None), access.readable(user)]
     if "type" in values:
         conditions.append(Item.type == values["type"])
+    condition = field_values.met_by_item if item_by_item else field_values.matching
     for number, (name, operator, value) in enumerate(field_filters):
         bound = values.get(f"field_{number}", value)
-        conditions.append(field_values.matching(_filterable(name), operator, bound))
+        conditions.append(condition(_filterable(name), operator, bound))
     if "status" in values:
         conditions.append(Item.status == values["status"])
     if "creator" in values:
@@ -125,9 +136,11 @@ def _list_statements(
     filters: frozenset[str],
     sort: str | tuple[str, bool],
     field_filters: tuple[tuple[str, str], ...],
+    walked: bool,
 ) -> PageStatements:
     """The statements of a kind of list; ``sort`` is a column's (``-updated_at``) or a
-    type's field's (field, descending); ``field_filters`` (field, operator)."""
+    type's field's (field, descending); ``field_filters`` (field, operator), checked item
+    by item in the page if ``walked``."""
     catalogue = types.current()
     key = (
         user.id,
@@ -135,6 +148,7 @@ def _list_statements(
         filters,
         sort,
         field_filters,
+        walked,
         catalogue.lab_wide,
     )
     statements = _LISTS.get(key)
@@ -144,12 +158,19 @@ def _list_statements(
         for number in range(len(field_filters)):
             values[f"field_{number}"] = sa.bindparam(f"field_{number}")
         filtered = tuple((name, operator, None) for name, operator in field_filters)
-        conditions = _conditions(user, values, filtered)
-        query = sa.select(*_SUMMARY_COLUMNS).where(*conditions)
-        if isinstance(sort, tuple):
-            query = sorted_by_field(query, *sort)
-        else:
-            query = query.order_by(*_order(sort))
+
+        def ordered(item_by_item: bool) -> sa.Select[Any]:
+            conditions = _conditions(user, values, filtered, item_by_item=item_by_item)
+            query = sa.select(*_SUMMARY_COLUMNS).where(*conditions)
+            if isinstance(sort, tuple):
+                return sorted_by_field(query, *sort)
+            return query.order_by(*_order(sort))
+
+        query = ordered(walked)
+        # counted with the set of matches even when walked: with no page to stop after,
+        # a count checks most of the walk's items, which SQLite does faster against that
+        # set than by looking up each one's values (at 100,000 items, 12 ms instead of 24)
+        counted = ordered(False) if walked else None
         # a list that filters nothing counts the lab-wide items first (see list_page)
         lab_wide = (
             None
@@ -158,8 +179,24 @@ def _list_statements(
         )
         if len(_LISTS) >= _MAX_LISTS:
             _LISTS.clear()
-        statements = _LISTS[key] = PageStatements(query, counted_first=lab_wide)
+        statements = _LISTS[key] = PageStatements(query, counted=counted, counted_first=lab_wide)
     return statements
+
+
+@functools.lru_cache(maxsize=256)
+def _walk_check(
+    filterables: tuple[tuple[field_values.Filterable, str], ...], many: int
+) -> sa.Select[Any]:
+    """Whether each of these (filterable, operator) matches at least ``many`` values (its
+    value bound as ``field_N``)."""
+    return sa.select(
+        sa.and_(
+            *(
+                field_values.has_values(filterable, operator, sa.bindparam(f"field_{n}"), many)
+                for n, (filterable, operator) in enumerate(filterables)
+            )
+        )
+    )
 
 
 def check_type(session: Session, args: Mapping[str, Any]) -> None:
@@ -182,23 +219,41 @@ def list_page(
     :func:`labvault.search.service.search_page`.
 
     Totals are counted as :func:`labvault.paging.page_rows` says; a list that filters
-    nothing counts the lab-wide items first, from an index (``ix_items_type_deleted_at``):
-    every user reads them, and there are usually more than the count needs, so who reads
-    each other item is not checked (at 100,000 items, the count on MariaDB takes 0.2 ms
-    instead of 13).
+    nothing counts the lab-wide items first, from an index
+    (``ix_items_type_updated_at_id_deleted_at``): every user reads them, and there are
+    usually more than the count needs, so who reads each other item is not checked (at
+    100,000 items, the count on MariaDB takes 0.2 ms instead of 13).
+
+    A list filtered by fields reads its page one of two ways, chosen by how many values
+    each filter matches, counted from its index up to ``WALK_FROM``: if every filter
+    matches that many, the items are read in the list's order (a type's newest first from
+    ``ix_items_type_updated_at_id_deleted_at``) and each one's fields checked, up to the
+    page; else the matches of the filters are read and sorted, a few, where a walk would
+    pass many items to find each one. At 100,000 items, a page of an ordinary user's
+    cycling runs at 0.5 C and up (5,800 matches) takes SQLite 1.2 ms of SQL instead of 34
+    (load 10) and MariaDB 689 handler reads instead of 22,271. The total is counted with
+    the set of matches either way.
     """
     sort = args.get("sort")
     filters = {name: args[name] for name in FILTERS if name in args}
     field_filters = args.get("field_filters", ())
+    values = {**filters, **{f"field_{n}": f[2] for n, f in enumerate(field_filters)}}
+    # on the session's connection: plain SELECTs need none of Session.execute's events
+    connection = session.connection()
+    walked = bool(field_filters) and bool(
+        connection.scalar(
+            _walk_check(tuple((_filterable(name), op) for name, op, _ in field_filters), WALK_FROM),
+            values,
+        )
+    )
     statements = _list_statements(
         user,
         frozenset(filters),
         args.get("field_sort") or ("-updated_at" if sort in (None, "relevance") else sort),
         tuple((name, operator) for name, operator, _ in field_filters),
+        walked,
     )
-    values = {**filters, **{f"field_{n}": f[2] for n, f in enumerate(field_filters)}}
-    # on the session's connection: plain SELECTs need none of Session.execute's events
-    return statements.page(session.connection(), page, values, exact=args["exact"])
+    return statements.page(connection, page, values, exact=args["exact"])
 
 
 def trash_page(session: Session, user: User, page: PageRequest) -> list[dict[str, Any]]:

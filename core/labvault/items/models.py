@@ -33,10 +33,17 @@ item_creators = sa.Table(
 
 class Item(Base):
     __tablename__ = "items"
-    #: Counts the lab-wide items not in the trash from the index alone: a list counts its
-    #: total from them first (labvault.items.lists). Type first: with deleted_at first,
-    #: SQLite reads a page of the list by that index and sorts it, not by updated_at.
-    __table_args__ = (sa.Index(None, "type", "deleted_at"), MYSQL_TABLE_OPTIONS)
+    #: A list of one type reads its items newest first from it, and counts the lab-wide
+    #: items not in the trash from it alone: a list counts its total from them first
+    #: (labvault.items.lists). deleted_at last: PostgreSQL reads no order past an
+    #: ``IS NULL``; type first: with deleted_at first, SQLite reads a page of the
+    #: unfiltered list by that index and sorts it, not by updated_at. It serves where an
+    #: index of type alone would: with one, MariaDB intersects the rows of a type with
+    #: those not in the trash (every item) instead of reading this one (migration 0017).
+    __table_args__ = (
+        sa.Index(None, "type", "updated_at", "id", "deleted_at"),
+        MYSQL_TABLE_OPTIONS,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Immutable ``PREFIX:XXXXXX``.
@@ -45,7 +52,7 @@ class Item(Base):
     #: set (``items.service``), not in the whole database: that would tell who chose one
     #: that another's hidden item has.
     item_id: Mapped[str] = mapped_column(sa.String(40), index=True)
-    type: Mapped[str] = mapped_column(sa.String(20), index=True)
+    type: Mapped[str] = mapped_column(sa.String(20))
     name: Mapped[str] = mapped_column(sa.String(500), default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     date: Mapped[dt.date | None]
@@ -112,6 +119,11 @@ class ItemFieldValue(Base):
     __table_args__ = (
         sa.Index(None, "name", "text_value", "item_id"),
         sa.Index(None, "name", "number_value", "item_id"),
+        #: Whether one item has a value that meets a condition (from the index alone for
+        #: a number): a list that walks items checks each one by it. Name first: MariaDB
+        #: reads a list's matches by it in the order of item_id too (a "LooseScan"),
+        #: which with item_id first it would read through every value of every field.
+        sa.Index(None, "name", "item_id", "number_value"),
         MYSQL_TABLE_OPTIONS,
     )
 
