@@ -22,7 +22,7 @@ import hashlib
 import json
 import pickle
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -127,13 +127,31 @@ def table_fingerprint(connection: sa.Connection, table: sa.Table) -> tuple[int, 
     pickler = pickle.Pickler(_Feed(fingerprint), protocol=5)
     pickler.fast = True  # no memo: the bytes depend on the values alone, and come faster
     sql = str(query.compile(dialect=connection.dialect))
-    options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
     count = 0
-    # the driver's values as they come (a statement's text: no type of ours converts them)
-    for rows in options.exec_driver_sql(sql).partitions(READ_BATCH):
+    for rows in _driver_rows(connection, sql):
         pickler.dump([tuple(row) for row in rows])
         count += len(rows)
     return count, fingerprint.hexdigest()
+
+
+def _driver_rows(connection: sa.Connection, sql: str) -> Iterator[Sequence[Any]]:
+    """The rows of the statement ``sql`` as the driver gives them (no type of ours
+    converts them), a batch at a time, each read as it comes. On SQLite from the
+    driver's own cursor, which steps through the rows as they are fetched: SQLAlchemy's
+    rows took a fifth to a third of the fingerprints' time. Elsewhere through
+    SQLAlchemy's streaming, whose server-side cursors keep memory flat (PyMySQL's own
+    cursor would hold every row)."""
+    if connection.dialect.name != "sqlite":
+        options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
+        yield from options.exec_driver_sql(sql).partitions(READ_BATCH)
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(READ_BATCH):
+            yield rows
+    finally:
+        cursor.close()
 
 
 class _Feed:
