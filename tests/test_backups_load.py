@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.backups.codec import BackupError
 from labvault.backups.dump import WRITE_BATCH, TablePart, load_table
-from labvault.db import create_engine
+from labvault.db import UTCDateTime, create_engine
 
 COLUMNS = [
     ["id", "integer"],
@@ -94,3 +94,44 @@ def test_a_line_that_is_not_one_row_of_the_columns_is_refused(line):
     part = TablePart(iter([*lines, line]))
     with pytest.raises(BackupError, match="wrong column count"):
         list(part.batches())
+
+
+def test_datetimes_load_into_sqlite_as_the_text_sqlalchemy_writes(tmp_path):
+    """SQLite keeps datetimes as text: a part's UTC ones go in as the text made from
+    theirs, which must be what SQLAlchemy itself writes for the same datetime."""
+    made = [
+        dt.datetime(2026, 12, 7, 13, 5, 9, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 7, 13, 5, 9, 70809, tzinfo=dt.UTC),
+        dt.datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        None,
+    ]
+    rows = [
+        [n, *[None] * 3, None if at is None else at.isoformat(), *[None] * 3]
+        for n, at in enumerate(made)
+    ]
+    part = TablePart(iter(part_lines(rows)))
+    table = part.table()
+    written = sa.Table(
+        "written", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("made", UTCDateTime())
+    )
+    engine = create_engine(f"sqlite:///{tmp_path / 'load.db'}")
+    try:
+        with engine.begin() as connection:
+            table.create(connection)
+            written.create(connection)
+            load_table(connection, part)
+            connection.execute(
+                written.insert(), [{"id": n, "made": at} for n, at in enumerate(made)]
+            )
+            as_text = "SELECT made FROM {} ORDER BY id"
+            loaded = connection.exec_driver_sql(as_text.format("samples")).scalars().all()
+            expected = connection.exec_driver_sql(as_text.format("written")).scalars().all()
+            impossible = TablePart(
+                iter(part_lines([[9, *[None] * 3, "2026-02-30T00:00:00+00:00", *[None] * 3]]))
+            )
+            with pytest.raises(ValueError, match="day is out of range"):
+                load_table(connection, impossible)
+    finally:
+        engine.dispose()
+    assert loaded == expected and loaded[0] == "2026-12-07 13:05:09.000000"

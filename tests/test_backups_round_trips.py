@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from labvault.backups import restore, runs
 from labvault.models import metadata
+from labvault.search.sqlite import FTS5_AUTOMERGE
 from labvault.web.session import get_session
 
 from tests.backup_lab import (
@@ -55,6 +56,7 @@ def test_a_strategy_snapshot_restores_every_row_and_byte(
     engine = app.extensions["labvault"].database.engine
     rows, files = database_state(engine), store_state(tmp_path / "site" / "files")
     assert report["files"] == len(files) == 4 and sum(len(r) for r in rows.values()) > 30
+    schema = sqlite_schema(engine) if kind == "sqlite" else None
 
     wipe_rows(engine)
     shutil.rmtree(tmp_path / "site" / "files")
@@ -66,7 +68,25 @@ def test_a_strategy_snapshot_restores_every_row_and_byte(
     assert restored.rows == sum(len(r) for r in rows.values()) and restored.files == 4
     assert database_state(engine) == rows
     assert store_state(tmp_path / "site" / "files") == files
+    if schema is not None:
+        assert_sqlite_rebuilt_whole(engine, schema)
     assert_restored_server_works(app, labvault_make_user)
+
+
+def sqlite_schema(engine: sa.Engine) -> set[tuple[str, str, str]]:
+    with engine.connect() as connection:
+        return set(connection.exec_driver_sql("SELECT type, name, sql FROM sqlite_master"))
+
+
+def assert_sqlite_rebuilt_whole(engine: sa.Engine, schema: set[tuple[str, str, str]]) -> None:
+    """A restore into SQLite drops the indexes and FTS5's insert trigger while it loads
+    and makes them again; FTS5 rebuilds without automatic merges, which it then has again."""
+    assert sqlite_schema(engine) == schema
+    with engine.begin() as connection:
+        # raises if the index is not exactly what the items' texts make
+        connection.exec_driver_sql("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
+        automerge = "SELECT v FROM items_fts_config WHERE k = 'automerge'"
+        assert connection.exec_driver_sql(automerge).scalar() == FTS5_AUTOMERGE
 
 
 @pytest.mark.parametrize(

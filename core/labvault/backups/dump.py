@@ -17,10 +17,12 @@ the metadata's dependency order, so a row's references are always loaded before 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -125,13 +127,31 @@ def table_fingerprint(connection: sa.Connection, table: sa.Table) -> tuple[int, 
     pickler = pickle.Pickler(_Feed(fingerprint), protocol=5)
     pickler.fast = True  # no memo: the bytes depend on the values alone, and come faster
     sql = str(query.compile(dialect=connection.dialect))
-    options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
     count = 0
-    # the driver's values as they come (a statement's text: no type of ours converts them)
-    for rows in options.exec_driver_sql(sql).partitions(READ_BATCH):
+    for rows in _driver_rows(connection, sql):
         pickler.dump([tuple(row) for row in rows])
         count += len(rows)
     return count, fingerprint.hexdigest()
+
+
+def _driver_rows(connection: sa.Connection, sql: str) -> Iterator[Sequence[Any]]:
+    """The rows of the statement ``sql`` as the driver gives them (no type of ours
+    converts them), a batch at a time, each read as it comes. On SQLite from the
+    driver's own cursor, which steps through the rows as they are fetched: SQLAlchemy's
+    rows took a fifth to a third of the fingerprints' time. Elsewhere through
+    SQLAlchemy's streaming, whose server-side cursors keep memory flat (PyMySQL's own
+    cursor would hold every row)."""
+    if connection.dialect.name != "sqlite":
+        options = connection.execution_options(stream_results=True, yield_per=READ_BATCH)
+        yield from options.exec_driver_sql(sql).partitions(READ_BATCH)
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(READ_BATCH):
+            yield rows
+    finally:
+        cursor.close()
 
 
 class _Feed:
@@ -184,7 +204,42 @@ def _converter(kind: str, column: sa.Column[Any], dialect: sa.Dialect) -> Conver
     bind = column.type.dialect_impl(dialect).bind_processor(dialect)
     if decode is None or bind is None:
         return decode or bind
-    return lambda value: bind(decode(value))
+
+    def exact(value: Any) -> Any:
+        return bind(decode(value))
+
+    if kind == "datetime" and all(exact(probe) == _as_text(probe) for probe in _PROBES):
+        return functools.partial(_text_datetime, exact)
+    return exact
+
+
+#: A datetime of a part in UTC (as dumps write them): its date, its time, its fraction.
+_UTC_ISO = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d{6})?\+00:00")
+_PROBES = ("2001-02-03T04:05:06+00:00", "1999-12-31T23:59:59.000001+00:00")
+
+
+def _as_text(value: str) -> str | None:
+    """A part's UTC datetime as SQLite keeps it (SQLAlchemy's text form; None: not in
+    UTC as dumps write them). Checked by the caller against the exact conversion."""
+    found = _UTC_ISO.fullmatch(value)
+    if found is None:
+        return None
+    date, time, fraction = found.groups()
+    return f"{date} {time}{fraction or '.000000'}"
+
+
+def _text_datetime(exact: Converter, value: Any) -> Any:
+    """The driver's value of a datetime where the database keeps them as text (SQLite):
+    the text made from the part's own, which is what decoding it and the column's
+    conversion give (see :func:`_converter`) in a fifth of the time; anything else the
+    exact way."""
+    if value is None:
+        return None
+    text = _as_text(value)
+    if text is None:
+        return exact(value)
+    dt.datetime.fromisoformat(value)  # a date that does not exist is refused all the same
+    return text
 
 
 #: One column's value, from the part's to the driver's.
