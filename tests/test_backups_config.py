@@ -106,6 +106,7 @@ def settings_with_every_type(app: Any, markers: Markers) -> dict[str, Any]:
         "SECRET_KEY": markers(),
         "DATABASE_URL": f"postgresql://lab:{markers()}@db/lab?sslpassword={markers()}&x=1",
         "BLOCK_TYPES": {},
+        "INTERCHANGE_FORMATS": {},
         "AUTH_PROVIDERS": {},
         "FILE_SOURCES": {},
         "INVENTORY_IMPORTERS": {},

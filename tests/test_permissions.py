@@ -151,6 +151,7 @@ ROUTES: dict[str, Call] = {
     "trash item": Call("DELETE", ITEM, if_match=ITEM, fresh=_fresh_item),
     "get item by item_id": Call("GET", "/items/by-item-id/{item_id}"),
     "graph": Call("GET", ITEM + "/graph"),
+    "export item": Call("GET", ITEM + "/export.{format_name}", query="depth=1"),
     "list versions": Call("GET", ITEM + "/versions"),
     "get version": Call("GET", ITEM + "/versions/{number}"),
     "restore version": Call(
@@ -227,6 +228,7 @@ PRIVATE: dict[str, tuple[int, ...]] = {
     "trash item":                (204, 404, 403, 204, 403, 204, 403, 401, 401),
     "get item by item_id":       (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "graph":                     (200, 404, 200, 200, 200, 200, 403, 401, 401),
+    "export item":               (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "list versions":             (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "get version":               (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "restore version":           (200, 404, 403, 200, 403, 200, 403, 401, 401),
@@ -267,6 +269,7 @@ LABWIDE: dict[str, tuple[int, ...]] = {
     "trash item":                (204, 204, 204, 204, 204, 204, 403, 401, 401),
     "get item by item_id":       (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "graph":                     (200, 200, 200, 200, 200, 200, 403, 401, 401),
+    "export item":               (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "list versions":             (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "get version":               (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "restore version":           (200, 200, 200, 200, 200, 200, 403, 401, 401),
@@ -304,8 +307,8 @@ SCENARIOS = {
     "labwide": ("starting_material", LABWIDE),
     "plugin": ("cycling_run", PRIVATE),
 }
-#: The plugins the lab enables, for the types of the scenarios.
-PLUGINS = ["item_types_battery"]
+#: The plugins the lab enables: for the types of the scenarios, and a format to export to.
+PLUGINS = ["item_types_battery", "interchange_eln"]
 
 
 # --- the lab: one user per role, and fixtures made through the API --------------------------
@@ -431,6 +434,7 @@ class Lab:
             "file_id": self.new_file(item["refcode"]),
             "trashed": trashed,
             "trashed_file_id": trashed_file_id,
+            "format_name": "eln",
         }
 
 

@@ -52,7 +52,8 @@ from labvault.versions.service import versions_of
 BATCH = 200
 #: Related items are followed this many steps at most (``depth``).
 MAX_DEPTH = 5
-SOFTWARE = ExportSoftware("labvault", __version__, "https://github.com/labvault/labvault")
+#: What wrote an export: named by its package index page, a stable URL of the software.
+SOFTWARE = ExportSoftware("labvault", __version__, "https://pypi.org/project/labvault/")
 _ITEM_SCHEMA = ItemSchema()
 
 
@@ -125,7 +126,7 @@ def _who(user: User) -> str:
 def _people(
     session: Session, item_ids: Sequence[int], providers: Mapping[str, AuthProvider]
 ) -> dict[str, ExportedPerson]:
-    """The creators of the items, each with the persistent identifiers (ORCID) the
+    """The creators of the items, each with the persistent identifiers (researcher ids) the
     sign-in providers of their linked identities know them by."""
     people: dict[int, tuple[str, list[str]]] = {}
     for start in range(0, len(item_ids), BATCH):

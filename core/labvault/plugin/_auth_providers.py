@@ -128,7 +128,7 @@ class AuthProvider(PluginType):
 
     def person_identifier(self, subject: str) -> str | None:
         """A persistent identifier, as a URI, of the person this provider knows as
-        ``subject`` (an ORCID provider: ``https://orcid.org/<iD>``), or None (by
+        ``subject`` (a provider of researcher ids: the id's URI), or None (by
         default): what exports name the people who created items by."""
         return None
 

@@ -20,7 +20,7 @@ from labvault.plugin._types import PluginType
 class ExportedPerson:
     """Someone who created an exported item. ``key`` is unique within one export (a
     format may use it to name the person where there is no identifier);
-    ``identifiers`` are persistent ids as URIs, e.g. ``https://orcid.org/0000-...``, from
+    ``identifiers`` are persistent ids as URIs (a researcher id's), from
     the sign-in providers that know one (:meth:`AuthProvider.person_identifier`)."""
 
     key: str

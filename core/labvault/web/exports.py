@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, stream_with_context
+from flask import Response
 
 from labvault.errors import NotFound
 from labvault.interchange import exports
@@ -63,9 +63,10 @@ def streamed(written: InterchangeFormat, export: Export) -> Response:
     written before answering, so a format's refusal is an error answer."""
     chunks: Iterator[bytes] = written.write(export)
     first = next(chunks, b"")
-    response = Response(
-        stream_with_context(itertools.chain([first], chunks)), mimetype=written.media_type
-    )
+    # not in the request's context: the rest is written from sessions of the export's
+    # own, and a context held open by the stream would outlive the request (a test
+    # client's next request would share its app context, and its signed-in user)
+    response = Response(itertools.chain([first], chunks), mimetype=written.media_type)
     names = content_disposition_names(f"{export.name}{written.file_extension}")
     response.headers.set("Content-Disposition", "attachment", **names)
     response.headers["Cache-Control"] = "private, no-store"

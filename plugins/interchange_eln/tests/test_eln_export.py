@@ -16,8 +16,7 @@ from urllib.parse import unquote
 
 import pytest
 from eln_checks import run_consortium_checks
-
-from conftest import link_orcid
+from eln_people import link_orcid
 
 CSV = b"time,voltage\n0,3.1\n1,3.4\n2,3.9\n"
 
@@ -154,7 +153,7 @@ def test_an_item_export_names_every_file_with_its_size_and_checksum(
     document = json.loads(archive.read(member(root, files["labvault-item.json"]["@id"])))
     assert document == client.get(f"/items/{film}", headers=alice.headers).json
 
-    software = entities["https://github.com/labvault/labvault"]
+    software = entities["https://pypi.org/project/labvault/"]
     assert software["@type"] == "SoftwareApplication" and software["name"] == "labvault"
     assert entities["#export"]["instrument"] == {"@id": software["@id"]}
     assert entities["ro-crate-metadata.json"]["sdPublisher"] == {"@id": "http://localhost"}
