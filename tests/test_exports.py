@@ -183,12 +183,16 @@ def test_the_command_exports_a_collection_or_all_the_user_may_read(
 
     # the choice the command makes (this module's format is no installed plugin, which
     # the command's own process would need)
+    empty = client.post("/collections", json={"collection_id": "empty"}, headers=alice.headers)
+    assert empty.status_code == 201
     state = app.extensions["labvault"]
     exporter = exports.Exporter(state.database.sessionmaker, {}, {}, None)
     with state.database.sessionmaker() as session:
         user = session.get(User, alice.id)
         collection = exporter.export(session, user, exports.choose_collection(session, user, "c1"))
         everything = exporter.export(session, user, exports.choose_all(session, user))
+        nothing = exporter.export(session, user, exports.choose_collection(session, user, "empty"))
+        assert (nothing.refcodes, list(nothing.items)) == ((), [])
         with pytest.raises(NotFound, match="no collection 'c2'"):
             exports.choose_collection(session, user, "c2")
     assert (collection.name, collection.title) == ("c1", "c1")

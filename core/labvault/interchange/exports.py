@@ -204,12 +204,14 @@ class Exporter:
                     raise NotFound("the exporting user is gone")
                 return self._batch(session, user, batch, exported, versions)
 
+        if not batches:  # nothing the user may read
+            return
         with ThreadPoolExecutor(1, thread_name_prefix="labvault-export") as reader:
-            ahead = reader.submit(read, batches[0]) if batches else None
+            ahead = reader.submit(read, batches[0])
             for following in [*batches[1:], None]:
-                assert ahead is not None
                 current = ahead
-                ahead = None if following is None else reader.submit(read, following)
+                if following is not None:
+                    ahead = reader.submit(read, following)
                 yield from current.result()
 
     def _batch(
