@@ -186,7 +186,7 @@ def test_the_command_exports_a_collection_or_all_the_user_may_read(
     empty = client.post("/collections", json={"collection_id": "empty"}, headers=alice.headers)
     assert empty.status_code == 201
     state = app.extensions["labvault"]
-    exporter = exports.Exporter(state.database.sessionmaker, {}, {}, None)
+    exporter = exports.Exporter.of(state)
     with state.database.sessionmaker() as session:
         user = session.get(User, alice.id)
         collection = exporter.export(session, user, exports.choose_collection(session, user, "c1"))

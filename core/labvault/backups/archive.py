@@ -8,12 +8,9 @@ a file at that name is always a whole archive.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
-import os
-import secrets
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -23,6 +20,7 @@ from typing import Any, BinaryIO
 from labvault.backups.codec import BackupError, Digest, read_chunks
 from labvault.backups.manifest import ForgedSnapshot, checked_manifest, plain_key
 from labvault.backups.snapshot import Dump, Progress
+from labvault.files.storage import written_whole
 
 #: What reading a damaged archive raises: gzip's OSError (a bad header, a wrong
 #: checksum) and EOFError (cut short), zlib's error (a damaged deflate stream) and tar's.
@@ -41,25 +39,18 @@ def write_archive(
 ) -> int:
     """Write ``dump`` and its contents to ``path``; returns the archive's size."""
     path = path.absolute()
-    partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
-    try:
-        with partial.open("wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=level) as tar:
-                _add_bytes(tar, MANIFEST_MEMBER, json.dumps(dump.manifest, indent=1).encode())
-                for part in dump.parts:
-                    assert part.path is not None  # an archive's dump reuses nothing
-                    tar.add(part.path, arcname=f"{ROOT}/{part.name}", recursive=False)
-                total = dump.contents_bytes
-                for sha256, size in dump.contents():
-                    _add_content(tar, sha256, size, open_content)
-                    progress("copying files", size, total)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
+    with (
+        written_whole(path) as raw,
+        tarfile.open(fileobj=raw, mode="w:gz", compresslevel=level) as tar,
+    ):
+        _add_bytes(tar, MANIFEST_MEMBER, json.dumps(dump.manifest, indent=1).encode())
+        for part in dump.parts:
+            assert part.path is not None  # an archive's dump reuses nothing
+            tar.add(part.path, arcname=f"{ROOT}/{part.name}", recursive=False)
+        total = dump.contents_bytes
+        for sha256, size in dump.contents():
+            _add_content(tar, sha256, size, open_content)
+            progress("copying files", size, total)
     return path.stat().st_size
 
 

@@ -158,7 +158,7 @@ def compute(session: Session, types: BlockTypes, item: Item, block: Block) -> No
     block.type_version = instance.version
 
 
-def _current(session: Session, types: BlockTypes, item: Item, block: Block) -> Block:
+def current(session: Session, types: BlockTypes, item: Item, block: Block) -> Block:
     """The block, computed again first if another version of its type computed it.
 
     Blocks are brought up to date one at a time as they are read, never all at once. The
@@ -188,12 +188,12 @@ def _current(session: Session, types: BlockTypes, item: Item, block: Block) -> B
 
 def current_block(session: Session, types: BlockTypes, item: Item, block_id: int) -> Block:
     """One block for reading: computed again if an older version of its type computed it."""
-    return _current(session, types, item, get_block(session, item, block_id))
+    return current(session, types, item, get_block(session, item, block_id))
 
 
 def current_blocks(session: Session, types: BlockTypes, item: Item) -> list[Block]:
     """The item's blocks for reading, in order, each brought up to date as one is."""
-    return [_current(session, types, item, b) for b in blocks_of(session, item)]
+    return [current(session, types, item, b) for b in blocks_of(session, item)]
 
 
 def create_block(
@@ -350,7 +350,7 @@ def plot_png(session: Session, types: BlockTypes, item: Item, block: Block) -> t
     Conflict for a block whose results or plot failed, NotFound for a block type that
     draws none of it.
     """
-    block = _current(session, types, item, block)
+    block = current(session, types, item, block)
     if block.error:
         raise Conflict(f"the block has no plot: {block.error}")
     instance = block_type(types, block.block_type)

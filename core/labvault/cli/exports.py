@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from pathlib import Path
 
 import click
@@ -49,8 +46,9 @@ def export_command(
     plugin is enabled): one item (--item, with --depth its related items), a collection
     (--collection) or everything (--all), as the user (--user) may read them. The file
     is written whole or not at all."""
+    from labvault.files.storage import written_whole
     from labvault.interchange import exports
-    from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES, INTERCHANGE_FORMATS
+    from labvault.registry import INTERCHANGE_FORMATS
     from labvault.users.service import find_user
 
     if sum((refcode is not None, collection is not None, everything)) != 1:
@@ -65,12 +63,7 @@ def export_command(
             f"no format {format_name!r} (enabled: {enabled})", param_hint="--format"
         )
     written = formats[format_name]
-    exporter = exports.Exporter(
-        sessions=state.database.sessionmaker,
-        block_types=state.registry.instances_of(BLOCK_TYPES),
-        providers=state.registry.instances_of(AUTH_PROVIDERS),
-        public_url=state.settings.get("PUBLIC_URL"),
-    )
+    exporter = exports.Exporter.of(state)
     with cli_state(ctx).runtime_session() as session:
         user = find_user(session, who)
         if not user.is_active:
@@ -83,16 +76,7 @@ def export_command(
             chosen = exports.choose_all(session, user)
         export = exporter.export(session, user, chosen, versions=versions)
     path = (output or Path(f"{export.name}{written.file_extension}")).absolute()
-    partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
-    try:
-        with partial.open("xb") as stream:
-            for chunk in written.write(export):
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
+    with written_whole(path) as stream:
+        for chunk in written.write(export):
+            stream.write(chunk)
     click.echo(f"{len(chosen.item_ids)} items exported to {path} ({path.stat().st_size} bytes)")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 from labvault import __version__
 from labvault.auth.models import LinkedIdentity, User
 from labvault.blocks import service as blocks
+from labvault.blocks.models import Block
 from labvault.blocks.service import BlockTypes
 from labvault.collections import service as collections
 from labvault.collections.models import collection_items
+from labvault.database import Database
 from labvault.errors import Invalid, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.items import access, links, lists, types
@@ -46,6 +48,7 @@ from labvault.plugin import (
     ExportedVersion,
     ExportSoftware,
 )
+from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES, Registry
 from labvault.versions.service import versions_of
 
 #: Items read (with their links, files and blocks) per round of queries.
@@ -157,6 +160,18 @@ def _person_key(user_id: int) -> str:
     return f"user-{user_id}"
 
 
+class Configured(Protocol):
+    """What an exporter is made from: the app's or a command's state
+    (``labvault.runtime.LabvaultState``)."""
+
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def database(self) -> Database: ...
+
+
 @dataclass
 class Exporter:
     """Builds the :class:`Export` of chosen items for ``user``: ``sessions`` opens a
@@ -167,6 +182,17 @@ class Exporter:
     block_types: BlockTypes
     providers: Mapping[str, AuthProvider]
     public_url: str | None
+
+    @classmethod
+    def of(cls, state: Configured) -> Exporter:
+        """The exporter of a server's (or a command's) configuration."""
+        registry = state.registry
+        return cls(
+            sessions=state.database.sessionmaker,
+            block_types=registry.instances_of(BLOCK_TYPES),
+            providers=registry.instances_of(AUTH_PROVIDERS),
+            public_url=state.settings.get("PUBLIC_URL"),
+        )
 
     def export(
         self, session: Session, user: User, chosen: Chosen, *, versions: bool = False
@@ -294,9 +320,9 @@ class Exporter:
         return result
 
     def _block(
-        self, session: Session, item: Item, block: Any, files: Mapping[int, StoredFile]
+        self, session: Session, item: Item, block: Block, files: Mapping[int, StoredFile]
     ) -> ExportedBlock:
-        block = blocks.current_block(session, self.block_types, item, block.id)
+        block = blocks.current(session, self.block_types, item, block)
         return ExportedBlock(
             block_id=block.id,
             block_type=block.block_type,

@@ -13,12 +13,12 @@ from flask import Response
 from labvault.errors import NotFound
 from labvault.interchange import exports
 from labvault.plugin import Export, InterchangeFormat
-from labvault.registry import AUTH_PROVIDERS, INTERCHANGE_FORMATS
+from labvault.registry import INTERCHANGE_FORMATS
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.download import content_disposition_names
 from labvault.web.session import get_session
-from labvault.web.state import block_types, registry, settings, state
+from labvault.web.state import registry, state
 
 blp = Blueprint(
     "exports",
@@ -47,15 +47,6 @@ def interchange_format(name: str) -> InterchangeFormat:
         enabled = ", ".join(sorted(formats)) or "none"
         raise NotFound(f"no export format {name!r} (enabled: {enabled})")
     return formats[name]
-
-
-def exporter() -> exports.Exporter:
-    return exports.Exporter(
-        sessions=state().database.sessionmaker,
-        block_types=block_types(),
-        providers=registry().instances_of(AUTH_PROVIDERS),
-        public_url=settings().get("PUBLIC_URL"),
-    )
 
 
 def streamed(written: InterchangeFormat, export: Export) -> Response:
@@ -88,5 +79,5 @@ def export_item(args: dict[str, Any], refcode: str, format_name: str) -> Respons
     written = interchange_format(format_name)
     session, user = get_session(), signed_in_user()
     chosen = exports.choose_item(session, user, refcode, args["depth"])
-    export = exporter().export(session, user, chosen, versions=args["versions"])
+    export = exports.Exporter.of(state()).export(session, user, chosen, versions=args["versions"])
     return streamed(written, export)
