@@ -199,6 +199,15 @@ def current_blocks(session: Session, types: BlockTypes, item: Item) -> list[Bloc
 def create_block(
     session: Session, types: BlockTypes, user: User, item: Item, body: dict[str, Any]
 ) -> Block:
+    block = add_block(session, types, user, item, body)
+    session.commit()
+    return block
+
+
+def add_block(
+    session: Session, types: BlockTypes, user: User, item: Item, body: dict[str, Any]
+) -> Block:
+    """Add a block made from a validated body to the item, in the current write."""
     instance = block_type(types, body["block_type"])
     file_ids = body.get("file_ids", [])
     position = session.scalar(
@@ -217,7 +226,6 @@ def create_block(
     compute(session, types, item, block)
     session.add(block)
     changed(session, item, "block_create", user.id)
-    session.commit()
     return block
 
 
