@@ -205,9 +205,17 @@ def create_block(
 
 
 def add_block(
-    session: Session, types: BlockTypes, user: User, item: Item, body: dict[str, Any]
+    session: Session,
+    types: BlockTypes,
+    user: User,
+    item: Item,
+    body: dict[str, Any],
+    *,
+    noted: bool = True,
 ) -> Block:
-    """Add a block made from a validated body to the item, in the current write."""
+    """Add a block made from a validated body to the item, in the current write; noted
+    as a change of the item (a version), unless made with the item (``noted=False``: an
+    import, whose item is one version with its blocks)."""
     instance = block_type(types, body["block_type"])
     file_ids = body.get("file_ids", [])
     position = session.scalar(
@@ -225,7 +233,8 @@ def add_block(
     )
     compute(session, types, item, block)
     session.add(block)
-    changed(session, item, "block_create", user.id)
+    if noted:
+        changed(session, item, "block_create", user.id)
     return block
 
 

@@ -39,7 +39,7 @@ def import_command(
     from labvault.users.service import find_user
 
     state = cli_state(ctx).runtime()
-    importer = Importer.of(state, state.file_store())
+    importer = Importer.of(state, state.file_store)
     with cli_state(ctx).runtime_session() as session:
         user = find_user(session, who)
         if not user.is_active:

@@ -1,5 +1,7 @@
-"""An archive being imported (a zip: ``.eln`` and the like), checked once before any
-format reads it: its sizes and compression ratios from the central directory
+"""An archive being imported, checked once before any format reads it. A file that is
+not a zip is an archive of one part, the file itself (a format of JSON documents, say,
+reads it so: :class:`OneFile`). A zip (``.eln`` and the like) is checked for its sizes
+and compression ratios from the central directory
 (:func:`labvault.plugin.check_zip_archive`), and every part's name and kind. A part
 named by an absolute path or with ``..``, a link, an encrypted part or two parts of one
 name make the whole archive refused: such an archive is hostile or broken, and nothing
@@ -37,6 +39,70 @@ def _safe_path(name: str) -> str | None:
 
 def _is_link(part: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(part.external_attr >> 16)
+
+
+#: How a zip archive starts (its first local header); a file that starts so and is not
+#: one is a damaged zip archive, not a file of another format.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def open_archive(stream: IO[bytes], name: str, *, max_unpacked_size: int) -> ZipArchive | OneFile:
+    """The archive in ``stream`` (seekable): a zip archive, or the file as its one part."""
+    stream.seek(0)
+    magic = stream.read(len(_ZIP_MAGIC))
+    stream.seek(0)
+    if magic == _ZIP_MAGIC or zipfile.is_zipfile(stream):
+        return ZipArchive(stream, name, max_unpacked_size=max_unpacked_size)
+    stream.seek(0)
+    return OneFile(stream, name)
+
+
+class OneFile:
+    """A file that is no zip archive, as an archive whose one part is the file (named by
+    its file name)."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self.name = name
+        self._stream = stream
+        self._path = _safe_path(name.rsplit("/", 1)[-1]) or "file"
+        self._size = stream.seek(0, 2)
+        stream.seek(0)
+
+    def close(self) -> None:
+        pass
+
+    def names(self) -> list[str]:
+        return [self._path]
+
+    def size(self, path: str) -> int:
+        return self._size
+
+    def read(self, path: str, *, max_size: int) -> bytes:
+        if path != self._path:
+            raise Invalid(f"{self.name} has no part {path!r}: it is one file")
+        if self._size > max_size:
+            raise Invalid(
+                f"{self.name}: {self._size} bytes, more than the {max_size} its format reads"
+            )
+        self._stream.seek(0)
+        return self._stream.read(max_size + 1)
+
+    def open(self, path: str) -> _Unclosed:
+        self._stream.seek(0)
+        return _Unclosed(self._stream)
+
+
+class _Unclosed:
+    """The one file's stream, read by the core as a part is (and closed by its owner)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.read = stream.read
+
+    def __enter__(self) -> _Unclosed:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
 
 class ZipArchive:
@@ -95,3 +161,7 @@ class ZipArchive:
         stops at the declared size, and a wrong CRC raises ``zipfile.BadZipFile`` at
         its end."""
         return self._zip.open(self._parts[path])
+
+
+#: An archive to import, as the core hands it to a format.
+Archive = ZipArchive | OneFile

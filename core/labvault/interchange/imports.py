@@ -3,7 +3,7 @@
 An interchange format reads the archive (:meth:`labvault.plugin.InterchangeFormat.read`)
 into records; the core does the rest, the same for every format:
 
-1. The archive is checked before the format sees it (:class:`ZipArchive`).
+1. The archive is checked before the format sees it (:mod:`labvault.interchange.archive`).
 2. Each record is planned: the item made from it before, if the archive (the format,
    the exporter and the record's key) was imported already; else its item type (the
    format's, or :data:`DEFAULT_TYPE` where it could not tell or the type is not
@@ -48,7 +48,7 @@ from labvault.errors import Forbidden, Invalid, LabvaultError, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.files.names import guess_media_type, safe_filename
 from labvault.files.storage import FileStore, TempContent
-from labvault.interchange.archive import ZipArchive
+from labvault.interchange.archive import Archive, open_archive
 from labvault.interchange.models import ImportedRecord as RememberedRecord
 from labvault.items import access, links, types
 from labvault.items.models import Item
@@ -177,7 +177,7 @@ class Importer:
         if not access.may_create(user):
             raise Forbidden("your account is not verified yet: you can only read")
         reader = self.format_for(format_name, filename)
-        archive = ZipArchive(stream, filename, max_unpacked_size=self.max_unpacked_size)
+        archive = open_archive(stream, filename, max_unpacked_size=self.max_unpacked_size)
         try:
             imported = _read(reader, archive)
             plans, notes, people = self._plan(session, user, reader.name, imported, archive)
@@ -199,7 +199,7 @@ class Importer:
         user: User,
         format_name: str,
         imported: Imported,
-        archive: ZipArchive,
+        archive: Archive,
     ) -> tuple[list[_Plan], list[str], list[dict[str, Any]]]:
         notes = list(imported.notes)
         keys = [r.key for r in imported.records]
@@ -233,7 +233,7 @@ class Importer:
                     {"files": [f"missing: {path}" for path in missing]},
                     location="files",
                 )
-            item_type = each.type if each.type in catalogue else DEFAULT_TYPE
+            item_type = each.type if each.type and each.type in catalogue else DEFAULT_TYPE
             if each.type is not None and each.type != item_type:
                 notes.append(f"{each.key}: type {each.type!r} is not enabled; made a {item_type}")
             data, metadata = _validated(item_type, each)
@@ -277,9 +277,9 @@ class Importer:
                 .order_by(LinkedIdentity.id)
             ):
                 instance = self.providers.get(provider)
-                identifier = instance.person_identifier(subject) if instance else None
-                if identifier in by_identifier:
-                    found.setdefault(by_identifier[identifier], user_id)
+                known_as = instance.person_identifier(subject) if instance else None
+                if known_as is not None and known_as in by_identifier:
+                    found.setdefault(by_identifier[known_as], user_id)
         by_email = {
             email.strip().lower(): key
             for key, person in people.items()
@@ -290,15 +290,14 @@ class Importer:
             for user_id, email in session.execute(
                 sa.select(User.id, User.email).where(User.email.in_(sorted(by_email)[:1000]))
             ):
-                found.setdefault(by_email[email], user_id)
+                if email is not None:
+                    found.setdefault(by_email[email], user_id)
         seen = access.seen_users(session, user, set(found.values()))
         return {key: user_id for key, user_id in found.items() if user_id in seen}
 
     # --- files --------------------------------------------------------------------------
 
-    def _stage(
-        self, archive: ZipArchive, plans: list[_Plan], *, dry_run: bool
-    ) -> dict[str, _Staged]:
+    def _stage(self, archive: Archive, plans: list[_Plan], *, dry_run: bool) -> dict[str, _Staged]:
         """Every file of the records to make, by its path: checked, and (unless a dry
         run) in the store's temp folder. Invalid with every problem found."""
         staged: dict[str, _Staged] = {}
@@ -337,7 +336,7 @@ class Importer:
         return staged
 
     def _stage_one(
-        self, archive: ZipArchive, wanted: ImportedFile, dry_run: bool, problems: list[str]
+        self, archive: Archive, wanted: ImportedFile, dry_run: bool, problems: list[str]
     ) -> _Staged | None:
         if archive.size(wanted.path) > self.max_file_size:
             problems.append(
@@ -403,8 +402,8 @@ class Importer:
                 links.set_creators(session, user, item, plan.creators, disclosed=plan.creators)
         by_key = {p.record.key: p.item or p.existing for p in plans}
         for plan in new:
+            assert plan.item is not None
             item = plan.item
-            assert item is not None
             by_sha: dict[str, int] = {}
             for wanted in plan.record.files:
                 checked = staged[wanted.path]
@@ -549,7 +548,7 @@ class Importer:
             "file_ids": file_ids,
         }
         try:
-            blocks.add_block(session, self.block_types, user, item, body)
+            blocks.add_block(session, self.block_types, user, item, body, noted=False)
         except (Invalid, NotFound) as error:
             notes.append(
                 f"{plan.record.key}: block {wished.title or wished.block_type!r} kept "
@@ -564,7 +563,7 @@ def _discard(staged: Mapping[str, _Staged]) -> None:
             each.temp.discard()
 
 
-def _read(reader: InterchangeFormat, archive: ZipArchive) -> Imported:
+def _read(reader: InterchangeFormat, archive: Archive) -> Imported:
     """The format's reading of the archive; what a format trips over in a hostile or
     broken archive is a 422 naming the archive, not a server error."""
     try:

@@ -152,7 +152,9 @@ class ImportArchive(Protocol):
     :meth:`InterchangeFormat.read`: checked already (its size, its parts' sizes and
     compression ratios, the number of its parts), its parts named by safe relative paths
     (no absolute paths, no ``..``, no links; parts that are none of these are refused
-    before the format sees the archive)."""
+    before the format sees the archive). A file that is no zip archive is an archive of
+    one part: the file, named by its file name (a format of single JSON documents reads
+    it so)."""
 
     #: What the archive is called (its file name), for messages.
     name: str
@@ -170,7 +172,7 @@ class ImportArchive(Protocol):
 @dataclass(frozen=True)
 class ImportedPerson:
     """Someone an archive names as an author. ``key`` is what the records name them by;
-    ``identifiers`` persistent ids as URIs (an ORCID iD's URL), ``emails`` addresses:
+    ``identifiers`` persistent ids as URIs (a researcher id's URL), ``emails`` addresses:
     the core matches them to accounts (by a linked identity's researcher id, or a
     verified email address)."""
 

@@ -65,7 +65,8 @@ class ImportedPersonSchema(Strict):
     key = fields.String()
     name = fields.String()
     user_id = fields.Integer(
-        allow_none=True, metadata={"description": "the account matched (ORCID iD or email)"}
+        allow_none=True,
+        metadata={"description": "the account matched (by a researcher id or email)"},
     )
 
 
@@ -92,7 +93,7 @@ def post_import(body: dict[str, Any]) -> Any:
     """Import an archive as items of the signed-in user (multipart/form-data)
 
     Each record (an .eln Dataset) becomes an item of the closest type, with its files
-    (checksums verified), links between records, authors matched to accounts by ORCID
+    (checksums verified), links between records, authors matched to accounts by researcher
     iD or email, and what could not be mapped kept as the item's metadata. All or
     nothing; an archive imported before makes no second item of a record.
     """

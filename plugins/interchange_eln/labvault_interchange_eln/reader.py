@@ -382,7 +382,7 @@ class Reader:
             name = _text(entity.get("propertyID") or entity.get("name"))
             if name:
                 properties[name] = entity.get("value")
-        record = {
+        record: dict[str, Any] = {
             "key": dataset_id,
             "name": _text(dataset.get("name")) or posixpath.basename(dataset_id.rstrip("/")),
             "description": self._description(dataset),
@@ -508,7 +508,7 @@ class Reader:
         return ImportedBlock(
             block_type=data["block_type"],
             title=_text(data.get("title")),
-            data=data.get("data") if isinstance(data.get("data"), dict) else {},
+            data=payload if isinstance(payload := data.get("data"), dict) else {},
             file_sha256s=tuple(s for s in _list(data.get("files")) if isinstance(s, str)),
         )
 
@@ -535,7 +535,7 @@ class Reader:
         for key, value in document.items():
             if key in DATALAB_INTERNAL or _empty(value):
                 continue
-            name = DATALAB_FIELDS.get(key, key)
+            name = DATALAB_FIELDS.get(str(key), str(key))
             if (name == "date" or name.startswith("date_")) and isinstance(value, str):
                 value = value[:10]  # datalab keeps dates as times
             fields[name] = value

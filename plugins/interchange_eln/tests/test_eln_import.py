@@ -11,7 +11,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import eln_people
 import pytest
+from eln_people import link_orcid
 
 EXAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "eln" / "examples"
 
@@ -151,7 +153,8 @@ EXPECTED: dict[str, dict[str, tuple[str, list[str]]]] = {
         "Testing relationship between acceleration and gravity": ("sample", []),
         "Effect of temperature on enzyme activity": ("sample", []),
         "フルーツフライの食性に関する研究": ("sample", []),
-        "Synthesis and Characterization of a Novel Organic Compound with Antimicrobial Properties": (
+        "Synthesis and Characterization of a Novel Organic Compound "
+        "with Antimicrobial Properties": (
             "sample",
             [],
         ),
@@ -341,7 +344,7 @@ DATA = b"voltage,current\n3.1,0.2\n"
         ("absolute", "outside the archive"),
         ("link", "is a link"),
         ("bomb", "zip bomb"),
-        ("no zip", "not a zip archive"),
+        ("no zip", "is no .eln archive"),
         ("no metadata", "is no .eln archive"),
         ("metadata not json", "is not JSON"),
         ("huge metadata", "more than the"),
@@ -435,3 +438,115 @@ def test_an_import_needs_a_verified_account_and_a_format_that_reads(
     assert response.status_code == 422 and "no format reads a.zip" in response.json["message"]
     response = post_import(client, alice, data, "a.zip", format="eln")
     assert response.status_code == 201
+
+
+# --- labvault -> .eln -> a fresh labvault -> .eln ---------------------------------------
+
+#: What differs between two exports of the same items: when each was made.
+EXPORT_DATES = {
+    "ro-crate-metadata.json": ("dateCreated",),
+    "./": ("datePublished",),
+    "#export": ("endTime",),
+}
+
+
+def without_export_dates(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    parts = members(data)
+    (path,) = [p for p in parts if p.endswith("/ro-crate-metadata.json")]
+    metadata = json.loads(parts.pop(path))
+    for entity in metadata["@graph"]:
+        for key in EXPORT_DATES.get(entity["@id"], ()):
+            entity.pop(key)
+    return metadata, parts
+
+
+def test_labvault_to_eln_to_a_fresh_labvault_to_eln_gives_the_same_archive(
+    labvault_make_app, labvault_make_user, tmp_path
+):
+    from test_eln_export import a_film_with_its_data
+
+    # authors are named by ORCID iD, and matched by it on import
+    orcid = {
+        "plugins": {"orcid_like": eln_people},
+        "AUTH_PROVIDERS": {"orcid": {"type": "orcid_like"}},
+    }
+    first_app = labvault_make_app(PLUGINS=["interchange_eln"], **orcid)
+    first = first_app.test_client()
+    alice = labvault_make_user(first_app, email="alice@example.org")
+    link_orcid(first_app, alice, "0000-0002-1825-0097")
+    film, precursor, cell = a_film_with_its_data(first, alice)
+    response = first.post(
+        "/collections",
+        json={"collection_id": "cathodes", "title": "cathodes"},
+        headers=alice.headers,
+    )
+    assert response.status_code == 201
+    response = first.patch(
+        f"/items/{cell}",
+        json={"collections": ["cathodes"], "status": "cycling"},
+        headers={
+            **alice.headers,
+            "If-Match": first.get(f"/items/{cell}", headers=alice.headers).headers["ETag"],
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    exported = first.get(f"/items/{film}/export.eln?depth=2", headers=alice.headers)
+    assert exported.status_code == 200
+
+    fresh = tmp_path / "fresh"
+    second_app = labvault_make_app(
+        PLUGINS=["interchange_eln"],
+        INSTANCE_PATH=str(fresh / "instance"),
+        DATABASE_URL=f"sqlite:///{fresh / 'labvault.db'}",
+        **orcid,
+    )
+    second = second_app.test_client()
+    again = labvault_make_user(second_app, email="alice@example.org")
+    link_orcid(second_app, again, "0000-0002-1825-0097")
+    assert again.id == alice.id  # the items' documents name creators by their account's id
+    report = imported(second, again, exported.data, f"{film}.eln")
+    assert report["created"] == 3
+    assert {i["refcode"] for i in report["items"]} == {film, precursor, cell}
+    assert [i["unmapped"] for i in report["items"]] == [[], [], []], report["items"]
+    exported_again = second.get(f"/items/{film}/export.eln?depth=2", headers=again.headers)
+    assert exported_again.status_code == 200
+
+    metadata, files = without_export_dates(exported.data)
+    metadata_again, files_again = without_export_dates(exported_again.data)
+    assert sorted(files_again) == sorted(files)
+    for path, data in files.items():
+        if path.endswith(".json"):
+            assert json.loads(files_again[path]) == json.loads(data), path
+        assert files_again[path] == data, path
+    assert metadata_again == metadata
+
+
+def test_the_command_imports_an_archive_with_a_dry_run_first(
+    labvault_make_app, labvault_make_user, labvault_settings, tmp_path
+):
+    from test_eln_export import labvault
+
+    settings = {**labvault_settings, "PLUGINS": ["interchange_eln"]}
+    app = labvault_make_app(**settings)
+    alice = labvault_make_user(app)
+    config = tmp_path / "config.py"
+    config.write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
+    archive = EXAMPLES / "kadi4mat" / "records-example.eln"
+
+    dry = labvault(config, "import", str(archive), "--user", alice.email, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "1 items would be created, 0 imported before (eln, from https://kadi" in dry.stdout
+    assert app.test_client().get("/items", headers=alice.headers).json == []
+
+    done = labvault(config, "import", str(archive), "--user", alice.email, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["created"] == 1
+    refcode = report["items"][0]["refcode"]
+    files = files_of(app.test_client(), alice, refcode)
+    assert {"example.csv", "example.txt"} <= set(files)
+
+    broken = tmp_path / "broken.eln"
+    broken.write_bytes(b"no zip")
+    refused = labvault(config, "import", str(broken), "--user", alice.email)
+    assert refused.returncode != 0 and "broken.eln is no .eln archive" in refused.stderr

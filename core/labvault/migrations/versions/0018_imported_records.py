@@ -45,5 +45,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_imported_records_item_id"), table_name="imported_records")
-    op.drop_table("imported_records")
+    op.drop_table("imported_records")  # with its index (MariaDB's foreign key needs it)
