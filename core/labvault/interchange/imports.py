@@ -401,6 +401,7 @@ class Importer:
             if plan.creators != [user.id]:
                 links.set_creators(session, user, item, plan.creators, disclosed=plan.creators)
         by_key = {p.record.key: p.item or p.existing for p in plans}
+        metadata_files: dict[str, _Staged] = {}
         for plan in new:
             assert plan.item is not None
             item = plan.item
@@ -411,9 +412,11 @@ class Importer:
                 by_sha.setdefault(checked.sha256, stored.id)
             if plan.metadata:
                 content = json.dumps(plan.metadata, ensure_ascii=False, indent=1).encode()
-                stored_content = self.store.store(io.BytesIO(content))
-                unmapped = _Staged(None, stored_content.sha256, stored_content.size, "")
-                self._attach(session, user, item, UNMAPPED_FILE, unmapped, None)
+                sha256 = hashlib.sha256(content).hexdigest()
+                if sha256 not in metadata_files:  # many records keep the same (an author)
+                    stored_content = self.store.store(io.BytesIO(content))
+                    metadata_files[sha256] = _Staged(None, sha256, stored_content.size, "")
+                self._attach(session, user, item, UNMAPPED_FILE, metadata_files[sha256], None)
             for wished_block in plan.record.blocks:
                 self._add_block(session, user, item, wished_block, by_sha, notes, plan)
             relationships = [

@@ -25,6 +25,7 @@ item type and fields).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import posixpath
 import re
@@ -474,11 +475,7 @@ class Reader:
         fields = {k: v for k, v in document.items() if k not in common}
         if document.get("date") is not None:
             fields["date"] = document["date"]
-        by_refcode = {
-            _text(e.get("identifier")): e["@id"]
-            for e in self.crate.entities.values()
-            if _is(e, "Dataset") and e.get("identifier")
-        }
+        by_refcode = self._datasets_by_identifier
         links = tuple(
             ImportedLink(by_refcode[r["refcode"]], r["relation"], _text(r.get("description")))
             for r in _list(document.get("relationships"))
@@ -500,6 +497,15 @@ class Reader:
             collections=tuple(_text(c) for c in _list(document.get("collections"))),
             blocks=tuple(blocks),
         )
+
+    @functools.cached_property
+    def _datasets_by_identifier(self) -> dict[str, str]:
+        """The ``@id`` of each Dataset by its ``identifier`` (a labvault item's refcode)."""
+        return {
+            _text(e.get("identifier")): e["@id"]
+            for e in self.crate.entities.values()
+            if _is(e, "Dataset") and e.get("identifier")
+        }
 
     def _block(self, wanted: ImportedFile) -> ImportedBlock:
         data = self._json(wanted)
