@@ -277,11 +277,11 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
         {"run/a.csv": b"t,v\n0,3.1\n"},
     )
 
-    def post(dry_run: bool) -> Any:
+    def post(dry_run: bool, who: Any = alice) -> Any:
         return client.post(
             "/imports",
             data={"file": (io.BytesIO(data), "x.json"), "dry_run": str(dry_run).lower()},
-            headers=alice.headers,
+            headers=who.headers,
             content_type="multipart/form-data",
         )
 
@@ -311,6 +311,15 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
     again = post(False)
     assert again.status_code == 201 and again.json["existing"] == 2
     assert len(client.get("/items", headers=alice.headers).json) == 2
+    # someone else importing it is told it was imported before, and nothing of the items
+    # they may not read (the film is alice's; the starting material is lab-wide)
+    bob = labvault_make_user(app)
+    bobs = post(False, bob)
+    assert bobs.status_code == 201 and bobs.json["existing"] == 2
+    assert [(i["refcode"], i["name"]) for i in bobs.json["items"]] == [
+        (report["items"][0]["refcode"], "Na2CO3"),
+        (None, ""),
+    ]
     with app.extensions["labvault"].database.sessionmaker() as session:
         remembered = session.query(Remembered).order_by(Remembered.id).all()
         assert [(r.format, r.exporter, r.key) for r in remembered] == [

@@ -30,7 +30,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -41,7 +41,7 @@ from labvault.auth.models import LinkedIdentity, User
 from labvault.blocks import service as blocks
 from labvault.blocks.service import BlockTypes
 from labvault.collections import service as collections
-from labvault.collections.models import Collection
+from labvault.collections.models import Collection, collection_items
 from labvault.database import Database
 from labvault.db import begin_write, utcnow
 from labvault.errors import Forbidden, Invalid, LabvaultError, NotFound
@@ -50,13 +50,14 @@ from labvault.files.names import guess_media_type, safe_filename
 from labvault.files.storage import FileStore, TempContent
 from labvault.interchange.archive import Archive, open_archive
 from labvault.interchange.models import ImportedRecord as RememberedRecord
-from labvault.items import access, links, types
-from labvault.items.models import Item
+from labvault.items import access, bulk, links, types
+from labvault.items.models import Item, ItemRelationship, Relation, item_creators
 from labvault.items.schemas import validate_item_input
 from labvault.items.service import add_item, free_refcodes
 from labvault.plugin import (
     AuthProvider,
     Imported,
+    ImportedBlock,
     ImportedFile,
     ImportedPerson,
     ImportedRecord,
@@ -65,6 +66,7 @@ from labvault.plugin import (
 from labvault.plugin._item_types import REFCODE_PATTERN
 from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES, INTERCHANGE_FORMATS, Registry
 from labvault.schemas import IDENTIFIER_PATTERN
+from labvault.versions import service as versions
 
 #: The item type of a record whose format could not tell one, or named one that is not
 #: enabled (a type every labvault has: its fields are few and free).
@@ -72,6 +74,9 @@ DEFAULT_TYPE = "sample"
 #: The file the metadata of a record that could not be mapped is attached as.
 UNMAPPED_FILE = "imported-metadata.json"
 _REFCODE = re.compile(REFCODE_PATTERN)
+_RELATIONS = frozenset(relation.value for relation in Relation)
+_RELATIONSHIPS = cast(sa.Table, ItemRelationship.__table__)
+_REMEMBERED = cast(sa.Table, RememberedRecord.__table__)
 _COLLECTION_ID = re.compile(IDENTIFIER_PATTERN)
 _HEAD_BYTES = 512
 _CHUNK = 1 << 20
@@ -108,9 +113,17 @@ class _Plan:
     metadata: dict[str, Any]
     creators: list[int]
     existing: Item | None = None
+    #: The existing item is not the importing user's to read.
+    hidden: bool = False
     refcode: str | None = None
+    #: Made by add_item (a type that derives links), or in bulk (its column values).
     item: Item | None = None
+    row: dict[str, Any] | None = None
+    item_db_id: int = 0
+    collections: list[str] = field(default_factory=list)
+    #: The files checked (for the report), and the ids of those attached, by sha256.
     files: list[dict[str, Any]] = field(default_factory=list)
+    file_ids: dict[str, int] = field(default_factory=dict)
 
 
 def origin_of(format_name: str, exporter: str, key: str) -> str:
@@ -216,6 +229,15 @@ class Importer:
                 .where(RememberedRecord.origin.in_(batch))
             ):
                 existing[origins[origin]] = item
+        # an item made by an earlier import that this user may not read is neither named
+        # nor linked to (the report says only that the record was imported before)
+        readable: set[int] = set()
+        found_ids = [item.id for item in existing.values()]
+        for start in range(0, len(found_ids), 500):
+            query = sa.select(Item.id).where(
+                Item.id.in_(found_ids[start : start + 500]), access.readable(user)
+            )
+            readable.update(session.scalars(query))
         matched = self._match_people(session, user, imported.people)
         people = [
             {"key": key, "name": person.name, "user_id": matched.get(key)}
@@ -255,6 +277,7 @@ class Importer:
                     metadata,
                     list(dict.fromkeys(creators)),
                     existing=existing.get(each.key),
+                    hidden=each.key in existing and existing[each.key].id not in readable,
                 )
             )
         return plans, notes, people
@@ -390,58 +413,50 @@ class Importer:
         begin_write(session)
         new = [plan for plan in plans if plan.existing is None]
         wished = self._refcodes(session, new)
-        now = utcnow()
-        made_collections: set[str] = set()
+        item_ids = self._item_ids(session, new, notes)
+        made: set[str] = set()
         for plan in new:
-            collection_ids = self._collections(session, user, plan, made_collections, notes)
-            body = {"type": plan.type, **plan.data, "collections": collection_ids}
+            plan.collections = self._collections(session, user, plan, made, notes)
+        # items in bulk (a few statements for them all), but those whose type derives
+        # links from their fields: add_item checks and makes those
+        catalogue = types.current()
+        in_bulk = [p for p in new if not set(catalogue.info(p.type).derived_links) & set(p.data)]
+        rows = bulk.add_items(
+            session,
+            user,
+            [{"type": p.type, **p.data} for p in in_bulk],
+            [wished[p.record.key] for p in in_bulk],
+            columns=[
+                {
+                    "item_id": item_ids.get(p.record.key),
+                    "created_at": p.record.created_at,
+                    "updated_at": p.record.updated_at or p.record.created_at,
+                }
+                for p in in_bulk
+            ],
+        )
+        for plan, row in zip(in_bulk, rows, strict=True):
+            plan.row = row
+            plan.refcode, plan.item_db_id = row["refcode"], row["id"]
+        now = utcnow()
+        for plan in new:
+            if plan.row is not None:
+                continue
+            body = {"type": plan.type, **plan.data}
+            if item_ids.get(plan.record.key):
+                body["item_id"] = item_ids[plan.record.key]
             item = add_item(session, user, body, self.prefix, refcode=wished[plan.record.key])
-            plan.item = item
-            plan.refcode = item.refcode
             if plan.creators != [user.id]:
                 links.set_creators(session, user, item, plan.creators, disclosed=plan.creators)
-        by_key = {p.record.key: p.item or p.existing for p in plans}
-        metadata_files: dict[str, _Staged] = {}
-        for plan in new:
-            assert plan.item is not None
-            item = plan.item
-            by_sha: dict[str, int] = {}
-            for wanted in plan.record.files:
-                checked = staged[wanted.path]
-                stored = self._attach(session, user, item, wanted.name, checked, wanted.created_at)
-                by_sha.setdefault(checked.sha256, stored.id)
-            if plan.metadata:
-                content = json.dumps(plan.metadata, ensure_ascii=False, indent=1).encode()
-                sha256 = hashlib.sha256(content).hexdigest()
-                if sha256 not in metadata_files:  # many records keep the same (an author)
-                    stored_content = self.store.store(io.BytesIO(content))
-                    metadata_files[sha256] = _Staged(None, sha256, stored_content.size, "")
-                self._attach(session, user, item, UNMAPPED_FILE, metadata_files[sha256], None)
-            for wished_block in plan.record.blocks:
-                self._add_block(session, user, item, wished_block, by_sha, notes, plan)
-            relationships = [
-                {
-                    "refcode": target.refcode,
-                    "relation": link.relation,
-                    "description": link.description,
-                }
-                for link in plan.record.links
-                if (target := by_key.get(link.key)) is not None and target is not item
-            ]
-            if relationships:
-                links.set_relationships(session, user, item, relationships, set())
             item.created_at = plan.record.created_at or now
             item.updated_at = plan.record.updated_at or item.created_at
-            session.add(
-                RememberedRecord(
-                    origin=origin_of(format_name, imported.exporter[:500], plan.record.key),
-                    format=format_name,
-                    exporter=imported.exporter[:500],
-                    key=plan.record.key,
-                    item_id=item.id,
-                )
-            )
+            plan.item, plan.refcode = item, item.refcode
         session.flush()
+        for plan in new:
+            if plan.item is not None:
+                plan.item_db_id = plan.item.id
+        self._link(session, user, format_name, imported, plans, staged, notes)
+        versions.record_created(session, user, [p.row for p in in_bulk if p.row], linked=True)
         record(
             session,
             "items.imported",
@@ -450,6 +465,129 @@ class Importer:
             details={"format": format_name, "exporter": imported.exporter[:500]},
         )
         session.commit()
+
+    def _link(
+        self,
+        session: Session,
+        user: User,
+        format_name: str,
+        imported: Imported,
+        plans: list[_Plan],
+        staged: dict[str, _Staged],
+        notes: list[str],
+    ) -> None:
+        """The new items' creators (those made in bulk), collections, files, links and
+        blocks, and the records remembered: a few statements for them all."""
+        new = [plan for plan in plans if plan.existing is None]
+        ids = {p.record.key: p.item_db_id for p in new}
+        ids.update(
+            {p.record.key: p.existing.id for p in plans if p.existing is not None and not p.hidden}
+        )
+        creators = [
+            {"item_id": p.item_db_id, "user_id": user_id}
+            for p in new
+            if p.row is not None
+            for user_id in p.creators
+            if user_id != user.id
+        ]
+        memberships = [
+            {"collection_id": collection_id, "item_id": p.item_db_id}
+            for p in new
+            for collection_id in self._collection_ids(session, p.collections)
+        ]
+        relationships = []
+        for plan in new:
+            for link in plan.record.links:
+                target = ids.get(link.key)
+                if target is None or target == plan.item_db_id:
+                    continue
+                relation = link.relation
+                if relation not in _RELATIONS:
+                    notes.append(f"{plan.record.key}: relation {relation!r} made 'other'")
+                    relation = Relation.OTHER.value
+                relationships.append(
+                    {
+                        "item_id": plan.item_db_id,
+                        "target_id": target,
+                        "relation": relation,
+                        "description": link.description[:500],
+                        "origin": "manual",
+                    }
+                )
+        for table, values in (
+            (item_creators, creators),
+            (collection_items, memberships),
+            (_RELATIONSHIPS, relationships),
+        ):
+            if values:
+                session.execute(sa.insert(table), values)
+        self._attach(session, user, new, staged)
+        for plan in new:
+            if plan.record.blocks:
+                item = plan.item or session.get(Item, plan.item_db_id)
+                assert item is not None
+                for wished_block in plan.record.blocks:
+                    self._add_block(session, user, item, wished_block, plan, notes)
+        self._attach_metadata(session, user, new)
+        exporter = imported.exporter[:500]
+        if new:
+            now = utcnow()
+            session.execute(
+                sa.insert(_REMEMBERED),
+                [
+                    {
+                        "origin": origin_of(format_name, exporter, p.record.key),
+                        "format": format_name,
+                        "exporter": exporter,
+                        "key": p.record.key,
+                        "item_id": p.item_db_id,
+                        "created_at": now,
+                    }
+                    for p in new
+                ],
+            )
+        session.flush()
+
+    def _attach(
+        self, session: Session, user: User, new: list[_Plan], staged: dict[str, _Staged]
+    ) -> None:
+        """The records' files, attached to their items."""
+        self._attach_rows(
+            session,
+            [
+                (plan, self._file_row(user, f.name, staged[f.path], f.created_at))
+                for plan in new
+                for f in plan.record.files
+            ],
+        )
+
+    def _attach_metadata(self, session: Session, user: User, new: list[_Plan]) -> None:
+        """What of each record could not be mapped, attached as a JSON file."""
+        metadata_files: dict[str, _Staged] = {}
+        attached: list[tuple[_Plan, StoredFile]] = []
+        for plan in new:
+            if not plan.metadata:
+                continue
+            content = json.dumps(plan.metadata, ensure_ascii=False, indent=1).encode()
+            sha256 = hashlib.sha256(content).hexdigest()
+            if sha256 not in metadata_files:  # many records keep the same (an author)
+                stored_content = self.store.store(io.BytesIO(content))
+                metadata_files[sha256] = _Staged(None, sha256, stored_content.size, "")
+            attached.append(
+                (plan, self._file_row(user, UNMAPPED_FILE, metadata_files[sha256], None))
+            )
+        self._attach_rows(session, attached)
+
+    def _attach_rows(self, session: Session, attached: list[tuple[_Plan, StoredFile]]) -> None:
+        session.add_all([stored for _, stored in attached])
+        session.flush()
+        if attached:
+            session.execute(
+                sa.insert(item_files),
+                [{"item_id": p.item_db_id, "file_id": stored.id} for p, stored in attached],
+            )
+        for plan, stored in attached:
+            plan.file_ids.setdefault(stored.sha256, stored.id)
 
     def _refcodes(self, session: Session, plans: list[_Plan]) -> dict[str, str]:
         """A refcode for each new record: the one it wishes for where well-formed and
@@ -467,6 +605,25 @@ class Importer:
         found = {key: code for code, key in wishes.items() if code not in taken}
         fresh = iter(free_refcodes(session, self.prefix, len(plans) - len(found)))
         return {p.record.key: found.get(p.record.key) or next(fresh) for p in plans}
+
+    def _item_ids(self, session: Session, plans: list[_Plan], notes: list[str]) -> dict[str, str]:
+        """The item_id each new record wishes for (taken out of its data), where no item
+        has it yet and no record before it in the archive wishes for it too; the others
+        get one made of their refcode, and a note."""
+        wishes = {p.record.key: str(p.data.pop("item_id")) for p in plans if p.data.get("item_id")}
+        taken: set[str] = set()
+        values = list(set(wishes.values()))
+        for start in range(0, len(values), 500):
+            query = sa.select(Item.item_id).where(Item.item_id.in_(values[start : start + 500]))
+            taken.update(session.scalars(query))
+        chosen: dict[str, str] = {}
+        for key, item_id in wishes.items():
+            if item_id in taken:
+                notes.append(f"{key}: item_id {item_id!r} is taken; it was given another")
+                continue
+            taken.add(item_id)
+            chosen[key] = item_id
+        return chosen
 
     def _collections(
         self,
@@ -510,16 +667,10 @@ class Importer:
                 plan.metadata.setdefault("collections", []).append(collection_id)
         return chosen
 
-    def _attach(
-        self,
-        session: Session,
-        user: User,
-        item: Item,
-        name: str,
-        checked: _Staged,
-        created_at: dt.datetime | None,
+    def _file_row(
+        self, user: User, name: str, checked: _Staged, created_at: dt.datetime | None
     ) -> StoredFile:
-        stored = StoredFile(
+        return StoredFile(
             sha256=checked.sha256,
             size=checked.size,
             name=safe_filename(name),
@@ -528,22 +679,26 @@ class Importer:
             created_by_id=user.id,
             **({"created_at": created_at} if created_at else {}),
         )
-        session.add(stored)
-        session.flush()
-        session.execute(sa.insert(item_files).values(item_id=item.id, file_id=stored.id))
-        return stored
+
+    def _collection_ids(self, session: Session, collection_ids: list[str]) -> list[int]:
+        if not collection_ids:
+            return []
+        return list(
+            session.scalars(
+                sa.select(Collection.id).where(Collection.collection_id.in_(collection_ids))
+            )
+        )
 
     def _add_block(
         self,
         session: Session,
         user: User,
         item: Item,
-        wished: Any,
-        by_sha: Mapping[str, int],
-        notes: list[str],
+        wished: ImportedBlock,
         plan: _Plan,
+        notes: list[str],
     ) -> None:
-        file_ids = [by_sha[sha] for sha in wished.file_sha256s if sha in by_sha]
+        file_ids = [plan.file_ids[sha] for sha in wished.file_sha256s if sha in plan.file_ids]
         body = {
             "block_type": wished.block_type,
             "title": wished.title,
@@ -579,6 +734,18 @@ def _read(reader: InterchangeFormat, archive: Archive) -> Imported:
             f"{type(error).__name__}: {error}"
         ) from None
 
+
+#: What the report says of a record imported before into an item the user may not read.
+_HIDDEN: dict[str, Any] = {
+    "state": "existing",
+    "refcode": None,
+    "type": "",
+    "name": "",
+    "files": [],
+    "blocks": 0,
+    "links": 0,
+    "unmapped": [],
+}
 
 #: The common fields a record gives (the rest are the type's own).
 _COMMON = ("name", "description", "status", "item_id")
@@ -630,6 +797,9 @@ def _report(
     for plan in plans:
         each = plan.record
         existing = plan.existing
+        if plan.hidden:
+            items.append({**_HIDDEN, "key": each.key})
+            continue
         items.append(
             {
                 "key": each.key,
