@@ -266,6 +266,12 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
         [
             {"key": "#precursor", "name": "Na2CO3", "type": "starting_material"},
             {
+                "key": "#made-elsewhere",
+                "name": "from a precursor this server has not",
+                "type": "sample",
+                "fields": {"synthesis_constituents": [{"item": "other:QQQQQQ", "quantity": 2}]},
+            },
+            {
                 "key": "#film",
                 "name": "film",
                 "type": "no_such_type",
@@ -293,10 +299,15 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
     report = done.json
     assert [(i["type"], i["unmapped"]) for i in report["items"]] == [
         ("starting_material", []),
+        ("sample", ["synthesis_constituents"]),
         ("sample", ["colour"]),
     ]
+    assert (
+        "#made-elsewhere: names items that are not here or not yours to read (other:QQQQQQ): "
+        "kept as metadata"
+    ) in report["notes"]
     assert "#film: type 'no_such_type' is not enabled; made a sample" in report["notes"]
-    film = client.get(f"/items/{report['items'][1]['refcode']}", headers=alice.headers).json
+    film = client.get(f"/items/{report['items'][2]['refcode']}", headers=alice.headers).json
     assert film["chemical_formula"] == "NaCoO2"
     assert [(r["refcode"], r["relation"]) for r in film["relationships"]] == [
         (report["items"][0]["refcode"], "parent")
@@ -309,20 +320,22 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
     )
     assert json.loads(kept.data) == {"colour": "black"}
     again = post(False)
-    assert again.status_code == 201 and again.json["existing"] == 2
-    assert len(client.get("/items", headers=alice.headers).json) == 2
+    assert again.status_code == 201 and again.json["existing"] == 3
+    assert len(client.get("/items", headers=alice.headers).json) == 3
     # someone else importing it is told it was imported before, and nothing of the items
     # they may not read (the film is alice's; the starting material is lab-wide)
     bob = labvault_make_user(app)
     bobs = post(False, bob)
-    assert bobs.status_code == 201 and bobs.json["existing"] == 2
+    assert bobs.status_code == 201 and bobs.json["existing"] == 3
     assert [(i["refcode"], i["name"]) for i in bobs.json["items"]] == [
         (report["items"][0]["refcode"], "Na2CO3"),
+        (None, ""),
         (None, ""),
     ]
     with app.extensions["labvault"].database.sessionmaker() as session:
         remembered = session.query(Remembered).order_by(Remembered.id).all()
         assert [(r.format, r.exporter, r.key) for r in remembered] == [
             ("handed", "handed-test", "#precursor"),
+            ("handed", "handed-test", "#made-elsewhere"),
             ("handed", "handed-test", "#film"),
         ]

@@ -53,7 +53,7 @@ from labvault.interchange.models import ImportedRecord as RememberedRecord
 from labvault.items import access, bulk, links, types
 from labvault.items.models import Item, ItemRelationship, Relation, item_creators
 from labvault.items.schemas import validate_item_input
-from labvault.items.service import add_item, free_refcodes
+from labvault.items.service import add_item, free_refcodes, jsonable
 from labvault.plugin import (
     AuthProvider,
     Imported,
@@ -417,10 +417,9 @@ class Importer:
         made: set[str] = set()
         for plan in new:
             plan.collections = self._collections(session, user, plan, made, notes)
-        # items in bulk (a few statements for them all), but those whose type derives
-        # links from their fields: add_item checks and makes those
-        catalogue = types.current()
-        in_bulk = [p for p in new if not set(catalogue.info(p.type).derived_links) & set(p.data)]
+        # items in bulk (a few statements for them all), but those whose fields name other
+        # items their type derives links from: add_item checks and makes those
+        in_bulk = [p for p in new if not links.constituent_items(p.type, p.data)]
         rows = bulk.add_items(
             session,
             user,
@@ -442,6 +441,7 @@ class Importer:
         for plan in new:
             if plan.row is not None:
                 continue
+            self._keep_unknown_constituents(session, user, plan, notes)
             body = {"type": plan.type, **plan.data}
             if item_ids.get(plan.record.key):
                 body["item_id"] = item_ids[plan.record.key]
@@ -605,6 +605,24 @@ class Importer:
         found = {key: code for code, key in wishes.items() if code not in taken}
         fresh = iter(free_refcodes(session, self.prefix, len(plans) - len(found)))
         return {p.record.key: found.get(p.record.key) or next(fresh) for p in plans}
+
+    def _keep_unknown_constituents(
+        self, session: Session, user: User, plan: _Plan, notes: list[str]
+    ) -> None:
+        """A field naming items (its type derives links from it) that name one the user
+        may not read, or that does not exist here, is kept as metadata, not refused."""
+        named = {code for code, _ in links.constituent_items(plan.type, plan.data)}
+        unknown = named - set(links.readable_items(session, user, named))
+        if not unknown:
+            return
+        for name in types.current().info(plan.type).derived_links:
+            if name in plan.data:
+                plan.metadata[name] = jsonable(plan.data.pop(name))
+        missing = ", ".join(sorted(unknown))
+        notes.append(
+            f"{plan.record.key}: names items that are not here or not yours to read "
+            f"({missing}): kept as metadata"
+        )
 
     def _item_ids(self, session: Session, plans: list[_Plan], notes: list[str]) -> dict[str, str]:
         """The item_id each new record wishes for (taken out of its data), where no item

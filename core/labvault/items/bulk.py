@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
 from labvault.errors import Forbidden
-from labvault.items import access, field_values, types
+from labvault.items import access, field_values, links, types
 from labvault.items.models import Item, item_creators
 from labvault.items.schemas import validate_item_input
 from labvault.items.service import COMMON_COLUMNS, generated_item_id, jsonable
 from labvault.items.texts import texts_of
 
-#: What a body added in bulk cannot have: each needs checks and rows of its own (and
-#: the fields its type derives links from).
+#: What a body added in bulk cannot have: each needs checks and rows of its own (as do
+#: items its fields name where its type derives links from them).
 LINKING = frozenset({"item_id", "creators", "collections", "relationships"})
 
 _items = cast(sa.Table, Item.__table__)
@@ -106,9 +106,11 @@ def item_values(
     ``item_id`` (one the caller found free) or a generated one."""
     item_type = data["type"]
     info = types.current().writable_info(item_type)
-    linking = LINKING.union(info.derived_links).intersection(data)
-    if linking:
-        raise ValueError(f"items added in bulk link to nothing: {sorted(linking)}")
+    linking = LINKING.intersection(data)
+    derived = links.constituent_items(item_type, data)
+    if linking or derived:
+        named = sorted(linking) + [code for code, _ in derived]
+        raise ValueError(f"items added in bulk link to nothing: {named}")
     values: dict[str, Any] = {
         "refcode": refcode,
         "item_id": item_id or generated_item_id(refcode),
