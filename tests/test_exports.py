@@ -86,6 +86,7 @@ class Handed(InterchangeFormat):
                         ImportedFile(path, path.rsplit("/", 1)[-1]) for path in r.get("files", [])
                     ),
                     links=tuple(ImportedLink(key, "parent") for key in r.get("parents", [])),
+                    refcode=r.get("refcode"),
                 )
                 for r in records
             ),
@@ -264,7 +265,12 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
     alice = labvault_make_user(app)
     data = records_zip(
         [
-            {"key": "#precursor", "name": "Na2CO3", "type": "starting_material"},
+            {
+                "key": "#precursor",
+                "name": "Na2CO3",
+                "type": "starting_material",
+                "refcode": "test:PRECUR",
+            },
             {
                 "key": "#made-elsewhere",
                 "name": "from a precursor this server has not",
@@ -275,7 +281,11 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
                 "key": "#film",
                 "name": "film",
                 "type": "no_such_type",
-                "fields": {"chemical_formula": "NaCoO2", "colour": "black"},
+                "fields": {
+                    "chemical_formula": "NaCoO2",
+                    "colour": "black",
+                    "synthesis_constituents": [{"item": "test:PRECUR", "quantity": 2.5}],
+                },
                 "files": ["run/a.csv"],
                 "parents": ["#precursor"],
             },
@@ -309,8 +319,11 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
     assert "#film: type 'no_such_type' is not enabled; made a sample" in report["notes"]
     film = client.get(f"/items/{report['items'][2]['refcode']}", headers=alice.headers).json
     assert film["chemical_formula"] == "NaCoO2"
-    assert [(r["refcode"], r["relation"]) for r in film["relationships"]] == [
-        (report["items"][0]["refcode"], "parent")
+    # the link the record names, and the one its constituent (made by this import) gives
+    assert report["items"][0]["refcode"] == "test:PRECUR"
+    assert sorted((r["refcode"], r["relation"], r["derived"]) for r in film["relationships"]) == [
+        ("test:PRECUR", "parent", False),
+        ("test:PRECUR", "parent", True),
     ]
     files = client.get(f"/items/{film['refcode']}/files", headers=alice.headers).json
     by_name = {f["name"]: f for f in files}

@@ -53,7 +53,7 @@ from labvault.interchange.models import ImportedRecord as RememberedRecord
 from labvault.items import access, bulk, links, types
 from labvault.items.models import Item, ItemRelationship, Relation, item_creators
 from labvault.items.schemas import validate_item_input
-from labvault.items.service import add_item, free_refcodes, jsonable
+from labvault.items.service import free_refcodes, jsonable
 from labvault.plugin import (
     AuthProvider,
     Imported,
@@ -116,8 +116,7 @@ class _Plan:
     #: The existing item is not the importing user's to read.
     hidden: bool = False
     refcode: str | None = None
-    #: Made by add_item (a type that derives links), or in bulk (its column values).
-    item: Item | None = None
+    #: The new item's column values (made in bulk) and id.
     row: dict[str, Any] | None = None
     item_db_id: int = 0
     collections: list[str] = field(default_factory=list)
@@ -417,46 +416,31 @@ class Importer:
         made: set[str] = set()
         for plan in new:
             plan.collections = self._collections(session, user, plan, made, notes)
-        # items in bulk (a few statements for them all), but those whose fields name other
-        # items their type derives links from: add_item checks and makes those
-        in_bulk = [p for p in new if not links.constituent_items(p.type, p.data)]
-        rows = bulk.add_items(
+        # the items their fields name (their types derive links from those): here and
+        # readable, or made by this import; else such a field is kept as metadata
+        named = self._named_items(session, user, new, set(wished.values()), notes)
+        rows = bulk.add_items(  # a few statements for them all
             session,
             user,
-            [{"type": p.type, **p.data} for p in in_bulk],
-            [wished[p.record.key] for p in in_bulk],
+            [{"type": p.type, **p.data} for p in new],
+            [wished[p.record.key] for p in new],
             columns=[
                 {
                     "item_id": item_ids.get(p.record.key),
                     "created_at": p.record.created_at,
                     "updated_at": p.record.updated_at or p.record.created_at,
                 }
-                for p in in_bulk
+                for p in new
             ],
+            named_checked=True,
         )
-        for plan, row in zip(in_bulk, rows, strict=True):
+        for plan, row in zip(new, rows, strict=True):
             plan.row = row
             plan.refcode, plan.item_db_id = row["refcode"], row["id"]
-        now = utcnow()
-        for plan in new:
-            if plan.row is not None:
-                continue
-            self._keep_unknown_constituents(session, user, plan, notes)
-            body = {"type": plan.type, **plan.data}
-            if item_ids.get(plan.record.key):
-                body["item_id"] = item_ids[plan.record.key]
-            item = add_item(session, user, body, self.prefix, refcode=wished[plan.record.key])
-            if plan.creators != [user.id]:
-                links.set_creators(session, user, item, plan.creators, disclosed=plan.creators)
-            item.created_at = plan.record.created_at or now
-            item.updated_at = plan.record.updated_at or item.created_at
-            plan.item, plan.refcode = item, item.refcode
-        session.flush()
-        for plan in new:
-            if plan.item is not None:
-                plan.item_db_id = plan.item.id
+            named[row["refcode"]] = row["id"]
+        self._derived_links(session, new, named)
         self._link(session, user, format_name, imported, plans, staged, notes)
-        versions.record_created(session, user, [p.row for p in in_bulk if p.row], linked=True)
+        versions.record_created(session, user, [p.row for p in new if p.row], linked=True)
         record(
             session,
             "items.imported",
@@ -486,7 +470,6 @@ class Importer:
         creators = [
             {"item_id": p.item_db_id, "user_id": user_id}
             for p in new
-            if p.row is not None
             for user_id in p.creators
             if user_id != user.id
         ]
@@ -524,7 +507,7 @@ class Importer:
         self._attach(session, user, new, staged)
         for plan in new:
             if plan.record.blocks:
-                item = plan.item or session.get(Item, plan.item_db_id)
+                item = session.get(Item, plan.item_db_id)
                 assert item is not None
                 for wished_block in plan.record.blocks:
                     self._add_block(session, user, item, wished_block, plan, notes)
@@ -606,23 +589,58 @@ class Importer:
         fresh = iter(free_refcodes(session, self.prefix, len(plans) - len(found)))
         return {p.record.key: found.get(p.record.key) or next(fresh) for p in plans}
 
-    def _keep_unknown_constituents(
-        self, session: Session, user: User, plan: _Plan, notes: list[str]
-    ) -> None:
-        """A field naming items (its type derives links from it) that name one the user
-        may not read, or that does not exist here, is kept as metadata, not refused."""
-        named = {code for code, _ in links.constituent_items(plan.type, plan.data)}
-        unknown = named - set(links.readable_items(session, user, named))
-        if not unknown:
-            return
-        for name in types.current().info(plan.type).derived_links:
-            if name in plan.data:
-                plan.metadata[name] = jsonable(plan.data.pop(name))
-        missing = ", ".join(sorted(unknown))
-        notes.append(
-            f"{plan.record.key}: names items that are not here or not yours to read "
-            f"({missing}): kept as metadata"
+    def _named_items(
+        self, session: Session, user: User, new: list[_Plan], made: set[str], notes: list[str]
+    ) -> dict[str, int]:
+        """The ids of the items the records' fields name (where their types derive links)
+        that the user may read, by refcode. A field naming one that is not here, or not
+        the user's to read, and that this import does not make, is kept as the record's
+        metadata, with a note, rather than refusing the import."""
+        wanted = sorted(
+            {code for p in new for code, _ in links.constituent_items(p.type, p.data)} - made
         )
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            query = sa.select(Item.refcode, Item.id).where(
+                Item.refcode.in_(wanted[start : start + 500]),
+                Item.deleted_at.is_(None),
+                access.readable(user),
+            )
+            found.update((refcode, item_id) for refcode, item_id in session.execute(query))
+        for plan in new:
+            named = {code for code, _ in links.constituent_items(plan.type, plan.data)}
+            unknown = named - made - set(found)
+            if not unknown:
+                continue
+            for name in types.current().info(plan.type).derived_links:
+                if name in plan.data:
+                    plan.metadata[name] = jsonable(plan.data.pop(name))
+            missing = ", ".join(sorted(unknown))
+            notes.append(
+                f"{plan.record.key}: names items that are not here or not yours to read "
+                f"({missing}): kept as metadata"
+            )
+        return found
+
+    def _derived_links(self, session: Session, new: list[_Plan], named: dict[str, int]) -> None:
+        """The links the new items' types derive from their fields, as add_item makes
+        them (to the item named, as its parent)."""
+        rows: dict[tuple[int, int, str], dict[str, Any]] = {}
+        for plan in new:
+            for code, origin in links.constituent_items(plan.type, plan.data):
+                key = (plan.item_db_id, named[code], origin)
+                rows.setdefault(
+                    key,
+                    {
+                        "item_id": plan.item_db_id,
+                        "target_id": named[code],
+                        "relation": Relation.PARENT.value,
+                        "description": "",
+                        "origin": origin,
+                    },
+                )
+        if rows:
+            session.execute(sa.insert(_RELATIONSHIPS), list(rows.values()))
 
     def _item_ids(self, session: Session, plans: list[_Plan], notes: list[str]) -> dict[str, str]:
         """The item_id each new record wishes for (taken out of its data), where no item

@@ -100,14 +100,17 @@ def item_values(
     refcode: str,
     now: dt.datetime,
     item_id: str | None = None,
+    *,
+    named_checked: bool = False,
 ) -> dict[str, Any]:
     """The column values of the item ``add_item`` would make of the validated body
     ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``), and
-    ``item_id`` (one the caller found free) or a generated one."""
+    ``item_id`` (one the caller found free) or a generated one. ``named_checked``: the
+    caller found the items its fields name readable, and links them itself."""
     item_type = data["type"]
     info = types.current().writable_info(item_type)
     linking = LINKING.intersection(data)
-    derived = links.constituent_items(item_type, data)
+    derived = [] if named_checked else links.constituent_items(item_type, data)
     if linking or derived:
         named = sorted(linking) + [code for code, _ in derived]
         raise ValueError(f"items added in bulk link to nothing: {named}")
@@ -147,13 +150,15 @@ def add_items(
     refcodes: list[str],
     *,
     columns: list[dict[str, Any]] | None = None,
+    named_checked: bool = False,
 ) -> list[dict[str, Any]]:
     """Add items made from validated bodies (each with its ``type``) to the current write,
     with ``user`` as their creator: the items' column values, with their ``id``, in the
     order of ``bodies``. No version is written (see the module's docstring).
 
     ``columns``: for each body, values the caller vouches for: ``item_id`` (free),
-    ``created_at`` and ``updated_at`` (an imported item's)."""
+    ``created_at`` and ``updated_at`` (an imported item's); ``named_checked``: see
+    :func:`item_values`."""
     if not access.may_create(user):
         raise Forbidden("your account is not verified yet: you can only read")
     if not bodies:
@@ -163,7 +168,9 @@ def add_items(
     chosen = columns or [{} for _ in bodies]
     rows = []
     for data, refcode, given in zip(bodies, refcodes, chosen, strict=True):
-        row = item_values(user, data, refcode, now, given.get("item_id"))
+        row = item_values(
+            user, data, refcode, now, given.get("item_id"), named_checked=named_checked
+        )
         row.update((k, v) for k, v in given.items() if k in ("created_at", "updated_at") and v)
         rows.append(row)
     session.execute(sa.insert(_items), rows)
