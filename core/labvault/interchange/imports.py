@@ -22,6 +22,7 @@ into records; the core does the rest, the same for every format:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -44,6 +45,7 @@ from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
 from labvault.database import Database
 from labvault.db import begin_write, utcnow
+from labvault.emails import InvalidEmail, normalize_email
 from labvault.errors import Forbidden, Invalid, LabvaultError, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.files.names import guess_media_type, safe_filename
@@ -285,35 +287,36 @@ class Importer:
         self, session: Session, user: User, people: Mapping[str, ImportedPerson]
     ) -> dict[str, int]:
         """The account of each person that has one the user may see: by a researcher id
-        a linked identity gives (the provider says which), else by email address."""
+        a linked identity gives (its provider's ``person_identifier``; the identities
+        looked at are those whose subject is the id's last segment, as a researcher id's
+        URL ends with it), else by email address (an account's is always verified)."""
         found: dict[str, int] = {}
         by_identifier: dict[str, str] = {}
         for key, person in people.items():
             for identifier in person.identifiers:
                 by_identifier.setdefault(identifier.strip(), key)
         subjects = {identifier.rstrip("/").rsplit("/", 1)[-1] for identifier in by_identifier}
-        if subjects and self.providers:
+        for batch in _batches(sorted(subjects) if self.providers else []):
             for user_id, provider, subject in session.execute(
                 sa.select(LinkedIdentity.user_id, LinkedIdentity.provider, LinkedIdentity.subject)
-                .where(LinkedIdentity.subject.in_(sorted(subjects)[:1000]))
+                .where(LinkedIdentity.subject.in_(batch))
                 .order_by(LinkedIdentity.id)
             ):
                 instance = self.providers.get(provider)
                 known_as = instance.person_identifier(subject) if instance else None
                 if known_as is not None and known_as in by_identifier:
                     found.setdefault(by_identifier[known_as], user_id)
-        by_email = {
-            email.strip().lower(): key
-            for key, person in people.items()
-            if key not in found
-            for email in person.emails
-        }
-        if by_email:
-            for user_id, email in session.execute(
-                sa.select(User.id, User.email).where(User.email.in_(sorted(by_email)[:1000]))
+        by_email: dict[str, str] = {}
+        for key, person in people.items():
+            for written in person.emails if key not in found else ():
+                with contextlib.suppress(InvalidEmail):
+                    by_email.setdefault(normalize_email(written), key)
+        for batch in _batches(sorted(by_email)):
+            for user_id, address in session.execute(
+                sa.select(User.id, User.email).where(User.email.in_(batch))
             ):
-                if email is not None:
-                    found.setdefault(by_email[email], user_id)
+                if address is not None:
+                    found.setdefault(by_email[address], user_id)
         seen = access.seen_users(session, user, set(found.values()))
         return {key: user_id for key, user_id in found.items() if user_id in seen}
 
@@ -749,6 +752,11 @@ class Importer:
                 f"as metadata ({error})"
             )
             plan.metadata.setdefault("blocks", []).append(body)
+
+
+def _batches(values: list[Any], size: int = 500) -> list[list[Any]]:
+    """``values`` in lists of ``size`` (an IN list every database takes)."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _discard(staged: Mapping[str, _Staged]) -> None:

@@ -186,11 +186,12 @@ class ImportedPerson:
 class ImportedFile:
     """A file of a record: ``path`` its part of the archive, ``name`` what to call it;
     ``sha256`` and ``size`` what the archive says of it (checked against the content
-    when given); ``created_at`` when it was made, where the archive says."""
+    when given); ``created_at`` when it was made, where the archive says. Its media type
+    is found from its name and content, as an upload's is (not taken from the archive:
+    a file served as HTML because an archive said so would run in a reader's browser)."""
 
     path: str
     name: str
-    media_type: str = "application/octet-stream"
     sha256: str | None = None
     size: int | None = None
     created_at: dt.datetime | None = None

@@ -313,7 +313,6 @@ class Reader:
                 ImportedFile(
                     path=path,
                     name=_text(entity.get("name")) or posixpath.basename(path),
-                    media_type=_text(entity.get("encodingFormat")) or "application/octet-stream",
                     sha256=sha256.lower() if isinstance(sha256, str) and sha256 else None,
                     size=declared,
                     created_at=_time(entity.get("dateCreated")),
