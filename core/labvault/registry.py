@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of seven kinds, and the instances the
+"""The registry: the types plugins provide, of eight kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -20,6 +20,7 @@ from labvault.plugin import (
     BackupTarget,
     BlockType,
     FileSource,
+    FileStore,
     Host,
     InterchangeFormat,
     InventoryImporter,
@@ -49,6 +50,13 @@ class Kind(Generic[T]):
     within: str | None = None
     #: Whether the registration hook is given each plugin's ``host``.
     takes_host: bool = False
+    #: Whether ``setting`` holds one instance's ``{"type": ..., **options}`` (named
+    #: :data:`THE_INSTANCE`) rather than instances by name.
+    single: bool = False
+
+
+#: The name of the one instance of a kind whose setting configures one (``single``).
+THE_INSTANCE = "default"
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
@@ -94,6 +102,14 @@ INTERCHANGE_FORMATS: Kind[InterchangeFormat] = Kind(
     None,
     options_setting="INTERCHANGE_FORMATS",
 )
+#: The server's one file store, from ``FILE_STORE``.
+FILE_STORES: Kind[FileStore] = Kind(
+    "file store type",
+    "labvault_file_store_types",
+    FileStore,  # type: ignore[type-abstract]  # the base of the types, never made itself
+    "FILE_STORE",
+    single=True,
+)
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
     BLOCK_TYPES,
@@ -102,6 +118,7 @@ KINDS: tuple[Kind[Any], ...] = (
     INVENTORY_IMPORTERS,
     BACKUP_TARGETS,
     INTERCHANGE_FORMATS,
+    FILE_STORES,
 )
 
 
@@ -119,6 +136,10 @@ class Registry:
     def instances_of(self, kind: Kind[T]) -> dict[str, T]:
         """The configured instances of ``kind``, by instance name."""
         return self.instances.get(kind, {})  # type: ignore[return-value]
+
+    def file_store(self) -> FileStore:
+        """The server's file store (``FILE_STORE``)."""
+        return self.instances_of(FILE_STORES)[THE_INSTANCE]
 
     def types_of(self, kind: Kind[T]) -> dict[str, type[T]]:
         """The types of ``kind`` enabled plugins provide, by type name."""
@@ -200,6 +221,10 @@ def _configured(
         options = settings.get(setting, {})
         for name in [*types, *(n for n in options if n not in types)]:
             yield name, name, dict(options.get(name, {})), (setting, name)
+        return
+    if kind.single:
+        spec = dict(settings.get(kind.setting) or {})
+        yield THE_INSTANCE, spec.pop("type", None), spec, (kind.setting,)
         return
     for instance_name, entry in settings.get(kind.setting, {}).items():
         path: tuple[str, ...] = (kind.setting, instance_name)
