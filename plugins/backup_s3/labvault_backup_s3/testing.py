@@ -1,14 +1,12 @@
-"""Test support for plugins that talk to S3 (this one, and those that depend on it):
-moto's S3 server on 127.0.0.1 (real HTTP, real SigV4 signing), a plain client to look at
-a bucket with, and an environment in which boto3 finds test keys and nothing of the
-developer's own AWS setup. moto (``moto[server]``) is a test dependency."""
+"""Test support for plugins that talk to S3 (this one, and those that depend on it),
+beside moto's S3 server their tests start on 127.0.0.1 (real HTTP, real SigV4 signing;
+``ThreadedMotoServer(ip_address="127.0.0.1", port=0)``): :func:`reset` it, a plain
+client to look at a bucket with, and an environment in which boto3 finds test keys and
+nothing of the developer's own AWS setup."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +33,6 @@ AWS_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
-
-
-@contextlib.contextmanager
-def moto_s3_server() -> Iterator[str]:
-    """The URL of a moto S3 server started in this process on 127.0.0.1 (never every
-    interface; port 0, as a busy fixed port makes ``start()`` hang), stopped at the end."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        reset(endpoint)
-        yield endpoint
-    finally:
-        server.stop()
 
 
 def reset(endpoint: str) -> None:
