@@ -145,6 +145,37 @@ class Registry:
         """The types of ``kind`` enabled plugins provide, by type name."""
         return self.types.get(kind, {})  # type: ignore[return-value]
 
+    def make_instance(
+        self,
+        kind: Kind[T],
+        instance_name: str,
+        type_name: str | None,
+        options: Mapping[str, Any],
+        key_path: tuple[str, ...],
+        host_of: Callable[[str], Host],
+    ) -> tuple[T | None, list[str]]:
+        """An instance of the registered type ``type_name`` with ``options`` (found at
+        ``key_path`` of the settings, or of a command's argument), or the problems."""
+        types = self.types_of(kind)
+        path = ".".join(key_path)
+        typ = types.get(type_name or "")
+        if typ is None:
+            where = f"{path}.type" if kind.setting else path
+            known = ", ".join(sorted(types)) or "none (enable the plugin that provides one)"
+            what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
+            return None, [f"{where}: {what}; available types: {known}"]
+        owner = f"{kind.label} {typ.name!r}"
+        loaded, problems = load_options(typ.OptionsSchema(), options, path, owner)
+        if problems:
+            return None, problems
+        try:
+            return typ(instance_name, loaded, host_of(self.owners[typ])), []
+        except Exception as exc:  # a plugin's broken __init__ is a startup problem
+            return None, [
+                f"{path}: {owner} of plugin {self.owners[typ]} could not create "
+                f"this instance: {type(exc).__name__}: {exc}"
+            ]
+
     def settings_schemas(
         self, settings: Mapping[str, Any]
     ) -> Iterator[tuple[tuple[str, ...], ma.Schema]]:
@@ -253,26 +284,12 @@ def build_registry(
         registry.types[kind] = types
         instances: dict[str, PluginType] = {}
         for instance_name, type_name, options, key_path in _configured(kind, types, settings):
-            path = ".".join(key_path)
-            typ = types.get(type_name or "")
-            if typ is None:
-                where = f"{path}.type" if kind.setting else path
-                known = ", ".join(sorted(types)) or "none (enable the plugin that provides one)"
-                what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
-                problems.append(f"{where}: {what}; available types: {known}")
-                continue
-            owner = f"{kind.label} {typ.name!r}"
-            loaded, option_problems = load_options(typ.OptionsSchema(), options, path, owner)
-            problems += option_problems
-            if option_problems:
-                continue
-            try:
-                instances[instance_name] = typ(instance_name, loaded, host_of(registry.owners[typ]))
-            except Exception as exc:  # a plugin's broken __init__ is a startup problem
-                problems.append(
-                    f"{path}: {owner} of plugin {registry.owners[typ]} could not create "
-                    f"this instance: {type(exc).__name__}: {exc}"
-                )
+            instance, instance_problems = registry.make_instance(
+                kind, instance_name, type_name, options, key_path, host_of
+            )
+            problems += instance_problems
+            if instance is not None:
+                instances[instance_name] = instance
         registry.instances[kind] = instances
     return registry, problems
 
