@@ -1,12 +1,15 @@
 """Test support for plugins that talk to S3 (this one, and those that depend on it),
-beside moto's S3 server their tests start on 127.0.0.1 (real HTTP, real SigV4 signing;
-``ThreadedMotoServer(ip_address="127.0.0.1", port=0)``): :func:`reset` it, a plain
-client to look at a bucket with, and an environment in which boto3 finds test keys and
-nothing of the developer's own AWS setup."""
+with moto's S3 server on 127.0.0.1 (real HTTP, real SigV4 signing): :func:`s3_server`
+starts it, :func:`reset` empties it, a plain client looks at a bucket, and in the
+environment :func:`isolate_aws_environment` boto3 finds test keys and nothing of
+the developer's own AWS setup."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,23 @@ AWS_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
+
+
+@contextlib.contextmanager
+def s3_server(server_class: Any) -> Iterator[str]:
+    """The URL of moto's S3 server (``server_class``: ``moto.server.ThreadedMotoServer``,
+    which the tests' conftest imports: moto is a test dependency) started in this
+    process on 127.0.0.1, never every interface, on port 0 (a busy fixed port makes
+    ``start()`` hang); stopped at the end."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = server_class(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        reset(f"http://{host}:{port}")
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 def reset(endpoint: str) -> None:

@@ -3,8 +3,6 @@ signing), an empty bucket for each test, and S3 targets writing to it."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,30 +19,16 @@ from labvault_backup_s3.testing import (
     isolate_aws_environment,
     reset,
     s3_client,
+    s3_server,
 )
-
-
-@contextlib.contextmanager
-def moto_s3_server() -> Iterator[str]:
-    """The URL of a moto S3 server started in this process on 127.0.0.1 (never every
-    interface; port 0, as a busy fixed port makes ``start()`` hang), stopped at the end."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        reset(f"http://{host}:{port}")
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The URL of moto's S3 server, started for this test process."""
-    with moto_s3_server() as endpoint:
+    from moto.server import ThreadedMotoServer
+
+    with s3_server(ThreadedMotoServer) as endpoint:
         yield endpoint
 
 
