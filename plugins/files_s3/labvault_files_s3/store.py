@@ -291,11 +291,12 @@ class S3FileStore(BucketAccess, FileStore):
 
     # --- listing and removing --------------------------------------------------------
 
-    def _objects(self, prefix: str, doing: str) -> Iterator[dict[str, Any]]:
+    def _listed(
+        self, operation: str, prefix: str, doing: str, field: str = "Contents"
+    ) -> Iterator[dict[str, Any]]:
+        """Every entry (``field`` of each page) of a listing under ``prefix``."""
         pages = iter(
-            self.client()
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=self.bucket, Prefix=prefix)
+            self.client().get_paginator(operation).paginate(Bucket=self.bucket, Prefix=prefix)
         )
         while True:
             try:
@@ -304,11 +305,11 @@ class S3FileStore(BucketAccess, FileStore):
                 return
             except STORE_ERRORS as error:
                 raise self._failure(doing, error) from None
-            yield from page.get("Contents", ())
+            yield from page.get(field, ())
 
     def list(self) -> Iterator[ContentInfo]:
         cut = len(self.prefix)
-        for item in self._objects(self.prefix, "list the contents"):
+        for item in self._listed("list_objects_v2", self.prefix, "list the contents"):
             matched = _CONTENT_KEY.fullmatch(item["Key"][cut:])
             if matched:
                 yield ContentInfo(
@@ -330,8 +331,8 @@ class S3FileStore(BucketAccess, FileStore):
         """Abort uploads and remove incoming objects a killed server left."""
         incoming = f"{self.prefix}{INCOMING}"
         count = size = 0
-        uploads = self.call("list uploads", "list_multipart_uploads", Prefix=incoming)
-        for upload in uploads.get("Uploads", ()):
+        uploads = self._listed("list_multipart_uploads", incoming, "list uploads", "Uploads")
+        for upload in list(uploads):
             if upload["Initiated"].timestamp() < older_than:
                 if not dry_run:
                     self.call(
@@ -341,7 +342,7 @@ class S3FileStore(BucketAccess, FileStore):
                         UploadId=upload["UploadId"],
                     )
                 count += 1
-        for item in self._objects(incoming, "list incoming uploads"):
+        for item in list(self._listed("list_objects_v2", incoming, "list incoming uploads")):
             if item["LastModified"].timestamp() < older_than:
                 if not dry_run:
                     self.call("remove an upload", "delete_object", Key=item["Key"])

@@ -134,3 +134,44 @@ def test_a_backup_of_a_site_on_its_folder_restores_onto_a_bucket(
         body = s3.get_object(Bucket=BUCKET, Key=content_key("restored/", file["sha256"]))["Body"]
         assert hashlib.sha256(body.read()).hexdigest() == hashlib.sha256(data).hexdigest()
     assert not (tmp_path / "restored" / "files").exists()
+
+
+def test_a_backup_of_a_site_on_a_bucket_restores_onto_a_folder(
+    s3_endpoint, s3, labvault_make_app, labvault_make_user, labvault_settings, tmp_path
+):
+    strategies = {
+        "nightly": {
+            "target": {"type": "local", "path": str(tmp_path / "backups")},
+            "frequency": "1d",
+            "retention": 2,
+        }
+    }
+    bucket = {"type": "s3", **store_options(s3_endpoint, prefix="live")}
+    site = {
+        **labvault_settings,
+        "PLUGINS": ["files_s3"],
+        "FILE_STORE": bucket,
+        "BACKUP_STRATEGIES": strategies,
+    }
+    app = labvault_make_app(**site)
+    admin = labvault_make_user(app, role="admin")
+    contents = [b"a spectrum", os.urandom(PART + 3)]
+    stored = upload_all(app, admin, contents)
+    snapshot = run_backup(app.test_client(), admin.headers, "nightly")["last_report"]["snapshot"]
+    restored_site = {
+        "IDENTIFIER_PREFIX": "test",
+        "SECRET_KEY": labvault_settings["SECRET_KEY"],
+        "INSTANCE_PATH": str(tmp_path / "restored"),
+        "FILE_DIRECTORY": str(tmp_path / "restored-files"),
+        "BACKUP_STRATEGIES": strategies,
+    }
+
+    restored = labvault(
+        restored_site, tmp_path / "restored", "backup", "restore", "--strategy", "nightly", snapshot
+    )
+
+    assert restored.returncode == 0, restored.stderr
+    for file, data in zip(stored, contents, strict=True):
+        sha256 = file["sha256"]
+        path = tmp_path / "restored-files" / sha256[:2] / sha256[2:4] / sha256
+        assert path.read_bytes() == data
