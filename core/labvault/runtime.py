@@ -16,7 +16,6 @@ import logging
 import logging.handlers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +25,10 @@ import pluggy
 from labvault.auth.tokens import TokenSigner
 from labvault.database import Database
 from labvault.errors import ConfigError
-from labvault.files.storage import FileStore
 from labvault.host import CoreHost
 from labvault.items import types as item_types
 from labvault.loader import build_plugin_manager, call_each
+from labvault.plugin import FileStore
 from labvault.registry import (
     AUTH_PROVIDERS,
     ITEM_TYPES,
@@ -81,7 +80,7 @@ class LabvaultState:
 
     @property
     def file_store(self) -> FileStore:
-        return FileStore(Path(self.settings["FILE_DIRECTORY"]))
+        return self.registry.file_store()
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:

@@ -6,9 +6,10 @@ loader refuses it on a labvault outside that range (plugins/README.md, "Plugin A
 versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
-A plugin provides *types* of seven *kinds* (subclasses of :class:`AuthProvider`,
+A plugin provides *types* of eight *kinds* (subclasses of :class:`AuthProvider`,
 :class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter`,
-:class:`BackupTarget` and :class:`InterchangeFormat`, which share :class:`PluginType`); the
+:class:`BackupTarget`, :class:`InterchangeFormat` and :class:`FileStore`, which share
+:class:`PluginType`); the
 deployer configures named *instances* of a type, each with its *options* (the type's
 ``OptionsSchema``).
 
@@ -80,6 +81,14 @@ from labvault.plugin._file_sources import (
     RemoteEntry,
     relative_to_root,
 )
+from labvault.plugin._file_stores import (
+    ContentInfo,
+    ContentMissing,
+    ContentWriter,
+    FileStore,
+    SeekableRange,
+    check_sha256,
+)
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._interchange import (
     Export,
@@ -147,8 +156,11 @@ __all__ = [
     "Choice",
     "ConfigError",
     "Conflict",
+    "ContentInfo",
+    "ContentMissing",
     "ContentStore",
     "ContentTooLarge",
+    "ContentWriter",
     "DomainError",
     "Export",
     "ExportSoftware",
@@ -160,6 +172,7 @@ __all__ = [
     "ExportedVersion",
     "FileSource",
     "FileSourceOptions",
+    "FileStore",
     "Forbidden",
     "Host",
     "Identity",
@@ -190,6 +203,7 @@ __all__ = [
     "SearchWeight",
     "Secret",
     "SecretValue",
+    "SeekableRange",
     "SessionTokens",
     "StoredContent",
     "Text",
@@ -198,6 +212,7 @@ __all__ = [
     "Unavailable",
     "WriteOutsideTransaction",
     "check_backup_key",
+    "check_sha256",
     "check_zip_archive",
     "hookimpl",
     "normalize_email",
