@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from labvault.database import Database, begin_write
 from labvault.files.storage import FileStore
-from labvault.plugin import AuthProvider, Host, Identity, SessionTokens
+from labvault.plugin import AuthProvider, Host, Identity, JobQueue, SessionTokens
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin.urls import check_next_url, external_url
 
@@ -33,6 +33,9 @@ class Core(Protocol):
     settings: dict[str, Any]
     database: Database
     signer: TokenSigner
+
+    @property
+    def jobs(self) -> JobQueue: ...
 
     @property
     def registry(self) -> Registry: ...
@@ -88,6 +91,10 @@ class CoreHost(Host):
     @property
     def files(self) -> FileStore:
         return FileStore(Path(self._app_state.settings["FILE_DIRECTORY"]))
+
+    @property
+    def jobs(self) -> JobQueue:
+        return self._app_state.jobs
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:

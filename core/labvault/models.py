@@ -17,6 +17,7 @@ from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
+from labvault.jobs.models import JobRecord
 from labvault.search import add_to_metadata
 from labvault.sources.models import SourceEntry, SourceState
 
@@ -38,6 +39,7 @@ __all__ = [
     "Item",
     "ItemRelationship",
     "ItemVersion",
+    "JobRecord",
     "LinkedIdentity",
     "RateLimit",
     "RefreshToken",

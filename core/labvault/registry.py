@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of seven kinds, and the instances the
+"""The registry: the types plugins provide, of nine kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -24,11 +24,15 @@ from labvault.plugin import (
     InterchangeFormat,
     InventoryImporter,
     ItemType,
+    JobRunner,
+    JobType,
     PluginType,
 )
 from labvault.settings import flatten_errors
 
 T = TypeVar("T", bound=PluginType)
+#: The name of the instance of a kind that has one (``JOBS``).
+SINGLE_INSTANCE = "default"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Kind(Generic[T]):
     within: str | None = None
     #: Whether the registration hook is given each plugin's ``host``.
     takes_host: bool = False
+    #: ``setting`` holds one instance's ``{"type": ..., **options}``, named ``default``.
+    single: bool = False
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
@@ -94,6 +100,12 @@ INTERCHANGE_FORMATS: Kind[InterchangeFormat] = Kind(
     None,
     options_setting="INTERCHANGE_FORMATS",
 )
+#: Every registered job type is enabled, one instance each; they take no options.
+JOB_TYPES: Kind[JobType] = Kind("job type", "labvault_job_types", JobType, None, takes_host=True)
+#: The one runner of every job, ``JOBS``.
+JOB_RUNNERS: Kind[JobRunner] = Kind(
+    "job runner type", "labvault_job_runner_types", JobRunner, "JOBS", single=True
+)
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
     BLOCK_TYPES,
@@ -102,6 +114,8 @@ KINDS: tuple[Kind[Any], ...] = (
     INVENTORY_IMPORTERS,
     BACKUP_TARGETS,
     INTERCHANGE_FORMATS,
+    JOB_TYPES,
+    JOB_RUNNERS,
 )
 
 
@@ -200,6 +214,10 @@ def _configured(
         options = settings.get(setting, {})
         for name in [*types, *(n for n in options if n not in types)]:
             yield name, name, dict(options.get(name, {})), (setting, name)
+        return
+    if kind.single:
+        spec = dict(settings.get(kind.setting, {}))
+        yield SINGLE_INSTANCE, spec.pop("type", None), spec, (kind.setting,)
         return
     for instance_name, entry in settings.get(kind.setting, {}).items():
         path: tuple[str, ...] = (kind.setting, instance_name)

@@ -22,6 +22,7 @@ module; its blueprint's name is its tag in /openapi.json:
     /file-sources                       sources      (web.sources)
     /inventory                          inventory    (web.inventory)
     /backups                            backups      (web.backups)
+    /jobs                               jobs         (web.jobs)
     /audit                              audit        (web.audit)
 
 :func:`blueprints` lists them for :func:`labvault.api.init_api`, the one place they are
@@ -41,6 +42,7 @@ from labvault.web import (
     inventory,
     item_types,
     items,
+    jobs,
     meta,
     signin,
     sources,
@@ -75,5 +77,6 @@ def blueprints() -> list[Blueprint]:
         sources.blp,
         inventory.blp,
         backups.blp,
+        jobs.blp,
         audit.blp,
     ]
