@@ -404,6 +404,9 @@ def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
     assert record["type"] == "backup" and record["payload"] == {"strategy": "nightly"}
     assert (record["state"], record["attempts"], record["user_id"]) == ("succeeded", 1, admin.id)
     assert record["result"] == first["last_report"]
+    # a server restored from the snapshot takes up none of this one's jobs
+    manifest = repository_of(app).manifest(record["result"]["snapshot"])
+    assert "jobs" not in {table["name"] for table in manifest["tables"]}
     assert [s["snapshot"] for s in first["snapshots"]] == [first["last_report"]["snapshot"]]
     done = run_backup(client, admin.headers, "nightly")  # the same, then waits for it
     report = done["last_report"]
