@@ -29,6 +29,7 @@ QUICK: dict[str, list[str]] = {
     "api": ["--quick"],
     "inventory": ["--quick"],
     "backup": ["--quick"],
+    "interchange": ["--quick"],
     "file_sources": ["--runs", "3", "--folders", "10"],  # the page needs its 100 files
     "soak": ["--duration", "20"],
 }

@@ -1,5 +1,5 @@
-"""Exports to .eln of a lab's items and files: throughput against ``zip`` of the same
-files, and peak memory.
+"""Exports to .eln of a lab's items and files, and imports of that export into a fresh
+lab: throughput against ``zip`` and ``unzip`` of the same files, and peak memory.
 
 Builds a lab as bench/backup.py does (``--items`` items made through the core's services
 and copied in bulk, ``--files`` files of 4 KB to 8 MB, ``--store-mb`` in all, attached to
@@ -11,9 +11,14 @@ run, each command a process of its own:
            default level, as the export writes its entries), run before and after the
            export (the faster run counts);
   export   ``labvault export --user <a manager> --all --format eln`` as a deployer runs it
-           (startup included): every item with its files, blocks and metadata.
+           (startup included): every item with its files, blocks and metadata;
+  unzip    ``unzip -q`` of that archive into an empty folder: the import's baseline;
+  import   ``labvault import <archive> --user <a manager>`` into a fresh lab (its schema
+           and the manager made first, not timed): every item made again, with its
+           files (each checked against its sha256), blocks and links.
 
-Throughput is the file store's bytes over the seconds; the goal is at least 0.8x zip's.
+Throughput is the file store's bytes over the seconds; the goal is at least 0.8x zip's
+(the export) and unzip's (the import).
 Peak memory (max RSS) of the export is printed beside the store's size; with
 ``--rss-store-mb M`` a second lab with M MB of files (and the same items) is exported too,
 to show memory does not grow with the files.
@@ -76,6 +81,26 @@ def exported(lab: lab_bench.Lab, root: Path) -> tuple[lab_bench.Run, Path]:
     return lab_bench.labvault(lab, root, *arguments), out
 
 
+def unzipped(archive: Path, root: Path) -> lab_bench.Run:
+    out = root / "unzipped"
+    out.mkdir()
+    run = lab_bench.measured(["unzip", "-q", str(archive), "-d", str(out)], None, root, "unzip")
+    shutil.rmtree(out)
+    return run
+
+
+def imported(archive: Path, root: Path) -> lab_bench.Run:
+    """The archive imported into a fresh lab by its manager (made first, not timed)."""
+    fresh = new_lab(root, "fresh")
+    for arguments in (("db", "upgrade"), ("users", "create", MANAGER, "--role", "manager")):
+        made = lab_bench.labvault(fresh, root, *arguments)
+        assert "Traceback" not in made.stderr, made.stderr
+    run = lab_bench.labvault(fresh, root, "import", str(archive), "--user", MANAGER)
+    if "items created" not in run.stdout:
+        raise SystemExit(f"the import failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    return run
+
+
 def described(archive: Path) -> str:
     with zipfile.ZipFile(archive) as opened:
         names = opened.namelist()
@@ -108,7 +133,19 @@ def main() -> None:
         print(f"zip     {baseline.seconds:7.1f} s  {store_bytes / MB / baseline.seconds:6.1f} MB/s")
         print(
             f"export  {export.seconds:7.1f} s  {store_bytes / MB / export.seconds:6.1f} MB/s  "
-            f"{ratio:.2f}x zip (goal >= {TARGET_RATIO}x)  peak {export.peak_mb:.0f} MB"
+            f"{ratio:.2f}x zip (goal >= {TARGET_RATIO}x)  peak {export.peak_mb:.0f} MB",
+            flush=True,
+        )
+        unpacked = min((unzipped(archive, root) for _ in range(2)), key=lambda run: run.seconds)
+        imported_run = imported(archive, root)
+        import_ratio = unpacked.seconds / imported_run.seconds
+        print(f"unzip   {unpacked.seconds:7.1f} s  {store_bytes / MB / unpacked.seconds:6.1f} MB/s")
+        print(
+            f"import  {imported_run.seconds:7.1f} s  "
+            f"{store_bytes / MB / imported_run.seconds:6.1f} MB/s  {import_ratio:.2f}x unzip, "
+            f"{baseline.seconds / imported_run.seconds:.2f}x zip (goal >= {TARGET_RATIO}x)  "
+            f"peak {imported_run.peak_mb:.0f} MB",
+            flush=True,
         )
         if args.rss_store_mb:
             other = new_lab(root, "second")
@@ -119,7 +156,8 @@ def main() -> None:
                 f"{other_bytes / MB:.0f} MB -> peak {second.peak_mb:.0f} MB"
             )
         print(f"load average {os.getloadavg()[0]:.1f}")
-        print("MET" if ratio >= TARGET_RATIO else "NOT MET")
+        print("export: " + ("MET" if ratio >= TARGET_RATIO else "NOT MET"))
+        print("import: " + ("MET" if import_ratio >= TARGET_RATIO else "NOT MET"))
     finally:
         if args.keep:
             print(f"kept {root}")

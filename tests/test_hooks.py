@@ -674,7 +674,7 @@ def test_labvault_interchange_formats(
         import json
 
         import marshmallow as ma
-        from labvault.plugin import InterchangeFormat, Invalid, hookimpl
+        from labvault.plugin import Imported, ImportedRecord, InterchangeFormat, Invalid, hookimpl
 
         class LinesOptions(ma.Schema):
             class Meta:
@@ -698,6 +698,21 @@ def test_labvault_interchange_formats(
                 for item in export.items:
                     line = {"document": item.document, "links": [l.refcode for l in item.links]}
                     yield json.dumps(line).encode() + b"\\n"
+
+            def read(self, archive):
+                (name,) = archive.names()
+                header, *lines = archive.read(name, max_size=1 << 20).splitlines()
+                return Imported(
+                    exporter="lines",
+                    records=tuple(
+                        ImportedRecord(
+                            key=line["document"]["refcode"],
+                            name=line["document"]["name"] + " (imported)",
+                            type=line["document"]["type"],
+                        )
+                        for line in map(json.loads, lines)
+                    ),
+                )
 
         @hookimpl
         def labvault_interchange_formats():
@@ -738,9 +753,22 @@ def test_labvault_interchange_formats(
     shown = {
         r: client.get(f"/items/{r}", headers=alice.headers).json for r in (first, child["refcode"])
     }
+    without_version = {r: {k: v for k, v in d.items() if k != "version"} for r, d in shown.items()}
     assert lines == [
-        {"document": shown[first], "links": []},
-        {"document": shown[child["refcode"]], "links": [each["refcode"] for each in made]},
+        {"document": without_version[first], "links": []},
+        {"document": without_version[child["refcode"]], "links": [e["refcode"] for e in made]},
+    ]
+    # and read back (a file that is no zip archive is one of one part): two new items
+    imported = client.post(
+        "/imports",
+        data={"file": (io.BytesIO(response.data), "two.jsonl")},
+        headers=alice.headers,
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+    assert [(i["name"], i["state"]) for i in imported.json["items"]] == [
+        ("film 0 (imported)", "created"),
+        ("child (imported)", "created"),
     ]
     # a format's refusal before its first byte is an error answer, not a broken download
     refused = client.get(f"/items/{child['refcode']}/export.jsonl?depth=1", headers=alice.headers)

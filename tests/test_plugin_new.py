@@ -52,6 +52,8 @@ ENABLED: dict[str, tuple[str, str]] = {
         ' "path": "{tmp}/backups"}}, "frequency": "1d", "retention": 2}}}}\n',
         "/backups",
     ),
+    # every format is on; /info lists it to anyone
+    "interchange": ('INTERCHANGE_FORMATS = {{"{name}": {{"max_items": 10}}}}\n', "/info"),
 }
 
 
@@ -254,5 +256,7 @@ def test_a_new_plugin_builds_installs_passes_its_tests_and_is_served(
         info = json.load(answer)
     assert name in json.dumps(info["plugins"])
     listed = {"auth": "campus", "block": name, "item-type": name, "file-source": "instruments"}
-    listed |= {"inventory": "stock", "backup": "nightly"}
+    listed |= {"inventory": "stock", "backup": "nightly", "interchange": name}
     assert f'"{listed[kind]}"' in json.dumps(body), body  # the instance the config names
+    if kind == "interchange":  # /info names every plugin: the format must be among its formats
+        assert name in [entry["name"] for entry in body["export_formats"]], body

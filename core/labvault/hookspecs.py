@@ -267,7 +267,7 @@ def labvault_backup_target_types() -> list[type[BackupTarget]]:  # type: ignore[
 @hookspec
 def labvault_interchange_formats() -> list[type[InterchangeFormat]]:  # type: ignore[empty-body]
     """Return the interchange format types this plugin provides: file formats items
-    are exported to, for other lab systems to read.
+    are exported to, for other lab systems to read, and imported from.
 
     Called once at startup. Every format is on, with one instance named after it (its
     options, if it takes any, in ``INTERCHANGE_FORMATS``). The core chooses what is
@@ -275,6 +275,14 @@ def labvault_interchange_formats() -> list[type[InterchangeFormat]]:  # type: ig
     checks who may read it, and hands the format an :class:`~labvault.plugin.Export`;
     ``write(export)`` yields the archive's bytes, which are streamed to the client
     (``GET /items/<refcode>/export.<name>``) or to a file (``labvault export``).
+
+    A format that also reads (``POST /imports``, ``labvault import``) overrides
+    ``read(archive)``: the core hands it the archive checked (a zip's sizes, ratios and
+    names; a file that is no zip as one part) and it returns the records it finds
+    (:class:`~labvault.plugin.Imported`); the core does the rest, for every format
+    alike: types and fields validated, files streamed and checked, authors matched, all
+    in one transaction, and each record remembered so an archive imported again makes
+    no second item.
 
     Example::
 
@@ -286,6 +294,18 @@ def labvault_interchange_formats() -> list[type[InterchangeFormat]]:  # type: ig
             def write(self, export):
                 for item in export.items:
                     yield json.dumps(item.document).encode() + b"\\n"
+
+            def read(self, archive):
+                (name,) = archive.names()
+                lines = archive.read(name, max_size=1 << 24).splitlines()
+                records = [json.loads(line) for line in lines]
+                return Imported(
+                    exporter="jsonl",
+                    records=tuple(
+                        ImportedRecord(key=r["refcode"], name=r["name"], type=r["type"])
+                        for r in records
+                    ),
+                )
 
         @hookimpl
         def labvault_interchange_formats():

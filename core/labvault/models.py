@@ -15,6 +15,7 @@ from labvault.blocks.models import Block
 from labvault.collections.models import Collection, CollectionShare, collection_items
 from labvault.db import Base
 from labvault.files.models import StoredFile, item_files
+from labvault.interchange.models import ImportedRecord
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
 from labvault.jobs.models import JobRecord
@@ -33,6 +34,7 @@ __all__ = [
     "Block",
     "Collection",
     "CollectionShare",
+    "ImportedRecord",
     "Installation",
     "InventoryImport",
     "InventoryLink",

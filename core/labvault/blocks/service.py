@@ -199,6 +199,23 @@ def current_blocks(session: Session, types: BlockTypes, item: Item) -> list[Bloc
 def create_block(
     session: Session, types: BlockTypes, user: User, item: Item, body: dict[str, Any]
 ) -> Block:
+    block = add_block(session, types, user, item, body)
+    session.commit()
+    return block
+
+
+def add_block(
+    session: Session,
+    types: BlockTypes,
+    user: User,
+    item: Item,
+    body: dict[str, Any],
+    *,
+    noted: bool = True,
+) -> Block:
+    """Add a block made from a validated body to the item, in the current write; noted
+    as a change of the item (a version), unless made with the item (``noted=False``: an
+    import, whose item is one version with its blocks)."""
     instance = block_type(types, body["block_type"])
     file_ids = body.get("file_ids", [])
     position = session.scalar(
@@ -216,8 +233,8 @@ def create_block(
     )
     compute(session, types, item, block)
     session.add(block)
-    changed(session, item, "block_create", user.id)
-    session.commit()
+    if noted:
+        changed(session, item, "block_create", user.id)
     return block
 
 

@@ -23,6 +23,7 @@ from labvault.cli import (
     db,
     exports,
     files,
+    imports,
     init,
     inventory,
     items,
@@ -108,6 +109,7 @@ cli.add_command(backups.backup)
 cli.add_command(config.config)
 cli.add_command(db.db)
 cli.add_command(exports.export_command)
+cli.add_command(imports.import_command)
 cli.add_command(files.files)
 cli.add_command(init.init_command)
 cli.add_command(inventory.inventory)

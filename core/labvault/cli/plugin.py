@@ -64,6 +64,10 @@ KINDS = {
         "backup target",
         "Keep labvault's backups in a folder.",
     ),
+    "interchange": Kind(
+        "interchange format",
+        "Export labvault items as JSON Lines, one item a line, and import such files.",
+    ),
 }
 
 

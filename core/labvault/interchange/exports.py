@@ -58,6 +58,9 @@ MAX_DEPTH = 5
 #: What wrote an export: named by its package index page, a stable URL of the software.
 SOFTWARE = ExportSoftware("labvault", __version__, "https://pypi.org/project/labvault/")
 _ITEM_SCHEMA = ItemSchema()
+#: What a block is known by on this server alone (its files are named by sha256 instead,
+#: its order by its place among the item's blocks).
+_BLOCK_LOCAL = frozenset({"id", "file_ids", "version", "position"})
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ class Exporter:
                 continue
             shown = item_to_dict(session, item, related=related[item_id])
             document = jsonable(_ITEM_SCHEMA.dump(shown))
+            del document["version"]  # the counter of this server's history of it
             by_id = {f.id: f for f in files.get(item_id, [])}
             result.append(
                 ExportedItem(
@@ -327,7 +331,11 @@ class Exporter:
             block_id=block.id,
             block_type=block.block_type,
             title=block.title,
-            data=jsonable(blocks.block_to_dict(block)),
+            data={  # as the API shows it, without what only this server knows it by
+                key: value
+                for key, value in jsonable(blocks.block_to_dict(block)).items()
+                if key not in _BLOCK_LOCAL
+            },
             file_sha256s=tuple(files[i].sha256 for i in block.file_ids if i in files),
             plot=blocks.plot_content(session, self.block_types, item, block),
         )

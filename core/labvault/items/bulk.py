@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 from labvault.auth.models import User
 from labvault.db import begin_write, utcnow
 from labvault.errors import Forbidden
-from labvault.items import access, field_values, types
+from labvault.items import access, field_values, links, types
 from labvault.items.models import Item, item_creators
 from labvault.items.schemas import validate_item_input
 from labvault.items.service import COMMON_COLUMNS, generated_item_id, jsonable
 from labvault.items.texts import texts_of
 
-#: What a body added in bulk cannot have: each needs checks and rows of its own (and
-#: the fields its type derives links from).
+#: What a body added in bulk cannot have: each needs checks and rows of its own (as do
+#: items its fields name where its type derives links from them).
 LINKING = frozenset({"item_id", "creators", "collections", "relationships"})
 
 _items = cast(sa.Table, Item.__table__)
@@ -94,17 +94,29 @@ def validate_input(item_type: str, data: Any) -> dict[str, Any]:
 # --- writing ---------------------------------------------------------------------------
 
 
-def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime) -> dict[str, Any]:
+def item_values(
+    user: User,
+    data: dict[str, Any],
+    refcode: str,
+    now: dt.datetime,
+    item_id: str | None = None,
+    *,
+    named_checked: bool = False,
+) -> dict[str, Any]:
     """The column values of the item ``add_item`` would make of the validated body
-    ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``)."""
+    ``data`` (which has its ``type``) with ``refcode`` (one of ``free_refcodes``), and
+    ``item_id`` (one the caller found free) or a generated one. ``named_checked``: the
+    caller found the items its fields name readable, and links them itself."""
     item_type = data["type"]
     info = types.current().writable_info(item_type)
-    linking = LINKING.union(info.derived_links).intersection(data)
-    if linking:
-        raise ValueError(f"items added in bulk link to nothing: {sorted(linking)}")
+    linking = LINKING.intersection(data)
+    derived = [] if named_checked else links.constituent_items(item_type, data)
+    if linking or derived:
+        named = sorted(linking) + [code for code, _ in derived]
+        raise ValueError(f"items added in bulk link to nothing: {named}")
     values: dict[str, Any] = {
         "refcode": refcode,
-        "item_id": generated_item_id(refcode),
+        "item_id": item_id or generated_item_id(refcode),
         "type": item_type,
         "name": "",
         "description": "",
@@ -132,21 +144,35 @@ def item_values(user: User, data: dict[str, Any], refcode: str, now: dt.datetime
 
 
 def add_items(
-    session: Session, user: User, bodies: list[dict[str, Any]], refcodes: list[str]
+    session: Session,
+    user: User,
+    bodies: list[dict[str, Any]],
+    refcodes: list[str],
+    *,
+    columns: list[dict[str, Any]] | None = None,
+    named_checked: bool = False,
 ) -> list[dict[str, Any]]:
     """Add items made from validated bodies (each with its ``type``) to the current write,
     with ``user`` as their creator: the items' column values, with their ``id``, in the
-    order of ``bodies``. No version is written (see the module's docstring)."""
+    order of ``bodies``. No version is written (see the module's docstring).
+
+    ``columns``: for each body, values the caller vouches for: ``item_id`` (free),
+    ``created_at`` and ``updated_at`` (an imported item's); ``named_checked``: see
+    :func:`item_values`."""
     if not access.may_create(user):
         raise Forbidden("your account is not verified yet: you can only read")
     if not bodies:
         return []
     begin_write(session)
     now = utcnow()
-    rows = [
-        item_values(user, data, refcode, now)
-        for data, refcode in zip(bodies, refcodes, strict=True)
-    ]
+    chosen = columns or [{} for _ in bodies]
+    rows = []
+    for data, refcode, given in zip(bodies, refcodes, chosen, strict=True):
+        row = item_values(
+            user, data, refcode, now, given.get("item_id"), named_checked=named_checked
+        )
+        row.update((k, v) for k, v in given.items() if k in ("created_at", "updated_at") and v)
+        rows.append(row)
     session.execute(sa.insert(_items), rows)
     # the ids, by refcode (unique): the one way every database answers for a batch
     query = sa.select(_items.c.refcode, _items.c.id).where(

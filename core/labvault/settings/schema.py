@@ -205,6 +205,9 @@ class SettingsSchema(_Strict):
     INVENTORY_MAX_ROWS = fields.Integer(
         load_default=250_000, validate=validate.Range(min=1, max=10_000_000)
     )
+    IMPORT_MAX_UNPACKED_SIZE = fields.Integer(
+        load_default=64 * 1024**3, validate=validate.Range(min=1)
+    )
     REMOTE_CACHE_MAX_AGE = fields.Float(
         load_default=60.0, validate=validate.Range(min=0, min_inclusive=False)
     )

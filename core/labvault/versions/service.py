@@ -77,18 +77,37 @@ def record_noted_changes(session: Session) -> None:
     _record_changes(session)
 
 
-def record_created(session: Session, user: User, created: list[dict[str, Any]]) -> None:
+def record_created(
+    session: Session, user: User, created: list[dict[str, Any]], *, linked: bool = False
+) -> None:
     """Write the first versions of items added in bulk by ``user`` (the column values
     :func:`labvault.items.bulk.add_items` returned), in the current transaction: the
-    versions ``add_item`` would have given them, with one statement for them all."""
+    versions ``add_item`` would have given them, with one statement for them all.
+
+    ``linked``: the items were given creators, links, files or blocks since (an import),
+    read for them all at once; otherwise their one link is their creator."""
     if not created:
         return
-    related = links.Related(creators=[user])  # their only link: their creator
+    ids = [values["id"] for values in created]
+    if linked:
+        related = links.related_of(session, ids)
+        block_rows = blocks.blocks_of_items(session, ids)
+        file_ids = _file_ids_of(session, ids)
+    mine = links.Related(creators=[user])  # their one link, unless ``linked``
     rows = []
     for values in created:
         item = cast(Item, SimpleNamespace(**values))
-        data = items.item_to_dict(session, item, related=related)
-        data.update(creator_ids=[user.id], blocks=[], file_ids=[])
+        if linked:
+            parts = related[item.id]
+            data = items.item_to_dict(session, item, related=parts)
+            data.update(
+                creator_ids=[u.id for u in parts.creators],
+                blocks=[blocks.block_to_dict(b) for b in block_rows.get(item.id, [])],
+                file_ids=file_ids.get(item.id, []),
+            )
+        else:
+            data = items.item_to_dict(session, item, related=mine)
+            data.update(creator_ids=[user.id], blocks=[], file_ids=[])
         rows.append(
             {
                 "item_id": values["id"],

@@ -19,6 +19,7 @@ module; its blueprint's name is its tag in /openapi.json:
     /block-types                        block_types  (web.blocks)
     /items/<refcode>/files, /files      files        (web.files)
     /items/<refcode>/export.<format>    exports      (web.exports)
+    /imports                            imports      (web.imports)
     /file-sources                       sources      (web.sources)
     /inventory                          inventory    (web.inventory)
     /backups                            backups      (web.backups)
@@ -39,6 +40,7 @@ from labvault.web import (
     collections,
     exports,
     files,
+    imports,
     inventory,
     item_types,
     items,
@@ -74,6 +76,7 @@ def blueprints() -> list[Blueprint]:
         blocks.types_blp,
         files.blp,
         exports.blp,
+        imports.blp,
         sources.blp,
         inventory.blp,
         backups.blp,

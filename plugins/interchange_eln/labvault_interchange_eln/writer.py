@@ -22,7 +22,9 @@ from typing import Any
 from urllib.parse import quote
 
 import marshmallow as ma
-from labvault.plugin import Export, ExportedItem, InterchangeFormat
+from labvault.plugin import Export, ExportedItem, ImportArchive, Imported, InterchangeFormat
+
+from labvault_interchange_eln.reader import read_archive
 
 #: Bytes read from the file store at a time.
 CHUNK = 1 << 20
@@ -84,6 +86,14 @@ class ElnOptions(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
+    max_metadata_size = ma.fields.Integer(
+        load_default=256 * 1024 * 1024,
+        validate=ma.validate.Range(min=1024),
+        metadata={
+            "description": "the most bytes an imported archive's metadata (and an item's "
+            "JSON in it) may have"
+        },
+    )
     license = ma.fields.URL(
         load_default=NO_PERMISSION,
         metadata={
@@ -95,7 +105,7 @@ class ElnOptions(ma.Schema):
 class ElnFormat(InterchangeFormat):
     name = "eln"
     display_name = "ELN archive (RO-Crate 1.1, the ELN Consortium's .eln)"
-    description = "Exports items, their files and blocks as an .eln archive"
+    description = "Exports items, their files and blocks as an .eln archive, and imports them"
     file_extension = ".eln"
     media_type = "application/vnd.eln+zip"
     OptionsSchema = ElnOptions
@@ -115,6 +125,9 @@ class ElnFormat(InterchangeFormat):
             metadata = json.dumps(crate.metadata(), ensure_ascii=False).encode()
             _write_bytes(archive, f"{root}/{METADATA}", metadata)
         yield sink.take()
+
+    def read(self, archive: ImportArchive) -> Imported:
+        return read_archive(archive, int(self.options["max_metadata_size"]))
 
     def _copy(
         self, archive: zipfile.ZipFile, sink: _Sink, path: str, sha256: str, size: int
@@ -223,7 +236,7 @@ class _Crate:
                     f"{base}.json",
                     f"{title} ({block.block_type} block)",
                     "application/json",
-                    _json(block.data),
+                    _json({**block.data, "files": list(block.file_sha256s)}),
                     description=f"the data of a {block.block_type} block of {item.refcode}",
                 )
             )
