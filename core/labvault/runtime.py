@@ -29,6 +29,7 @@ from labvault.database import Database
 from labvault.errors import ConfigError
 from labvault.files.storage import FileStore
 from labvault.host import CoreHost
+from labvault.interchange.job import ExportRun
 from labvault.items import types as item_types
 from labvault.jobs.service import Jobs
 from labvault.loader import build_plugin_manager, call_each
@@ -171,7 +172,7 @@ def _jobs(state: LabvaultState) -> Jobs:
     """The jobs of ``state``: the core's job types and the plugins', run by ``JOBS``."""
     core_host = CoreHost("labvault.jobs", state.settings, {})
     core_host.attach(state)
-    core: list[JobType] = [BackupRun(state.backups, core_host)]
+    core: list[JobType] = [BackupRun(state.backups, core_host), ExportRun(state, core_host)]
     types: dict[str, JobType] = dict(state.registry.instances_of(JOB_TYPES))
     clashes = [
         f"job type name {typ.name!r} of plugin {state.registry.owners[type(types[typ.name])]} "

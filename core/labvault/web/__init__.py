@@ -19,6 +19,7 @@ module; its blueprint's name is its tag in /openapi.json:
     /block-types                        block_types  (web.blocks)
     /items/<refcode>/files, /files      files        (web.files)
     /items/<refcode>/export.<format>    exports      (web.exports)
+    /exports                            export_runs  (web.exports)
     /imports                            imports      (web.imports)
     /file-sources                       sources      (web.sources)
     /inventory                          inventory    (web.inventory)
@@ -76,6 +77,7 @@ def blueprints() -> list[Blueprint]:
         blocks.types_blp,
         files.blp,
         exports.blp,
+        exports.runs_blp,
         imports.blp,
         sources.blp,
         inventory.blp,

@@ -4,7 +4,7 @@ A backup started by the API, a sign-in mail: each is a row of ``jobs``, claimed 
 process at a time and taken up again after that process died (labvault.jobs).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-08
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
