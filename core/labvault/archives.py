@@ -40,11 +40,14 @@ def check_zip_archive(
     name: str,
     max_unpacked_size: int,
     max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO,
+    max_parts: int = MAX_PARTS,
 ) -> list[zipfile.ZipInfo]:
     """The parts of the zip archive in ``stream`` (seekable; left at its start), or
     :class:`~labvault.errors.Invalid` naming ``name`` (e.g. ``"run.xlsx"``) when it is
     no zip archive, is damaged, or would unpack to more than the limits allow:
 
+    - more than ``max_parts`` parts (default :data:`MAX_PARTS`: more than any document
+      has; an archive of a lab's records may have more);
     - all its parts together to more than ``max_unpacked_size`` bytes;
     - one part of at least :data:`RATIO_CHECKED_FROM` bytes to more than
       ``max_compression_ratio`` times its packed size.
@@ -65,8 +68,8 @@ def check_zip_archive(
         raise Invalid(f"{name} is not a zip archive") from None
     finally:
         stream.seek(0)
-    if len(parts) > MAX_PARTS:
-        raise Invalid(f"{name} has {len(parts)} parts: more than {MAX_PARTS}")
+    if len(parts) > max_parts:
+        raise Invalid(f"{name} has {len(parts)} parts: more than {max_parts}")
     if sum(part.compress_size for part in parts) > length:
         raise Invalid(f"{name} is damaged: its parts declare more packed bytes than it holds")
     unpacked = sum(part.file_size for part in parts)

@@ -46,13 +46,15 @@ def _is_link(part: zipfile.ZipInfo) -> bool:
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def open_archive(stream: IO[bytes], name: str, *, max_unpacked_size: int) -> ZipArchive | OneFile:
+def open_archive(
+    stream: IO[bytes], name: str, *, max_unpacked_size: int, max_parts: int
+) -> ZipArchive | OneFile:
     """The archive in ``stream`` (seekable): a zip archive, or the file as its one part."""
     stream.seek(0)
     magic = stream.read(len(_ZIP_MAGIC))
     stream.seek(0)
     if magic == _ZIP_MAGIC or zipfile.is_zipfile(stream):
-        return ZipArchive(stream, name, max_unpacked_size=max_unpacked_size)
+        return ZipArchive(stream, name, max_unpacked_size=max_unpacked_size, max_parts=max_parts)
     stream.seek(0)
     return OneFile(stream, name)
 
@@ -109,9 +111,13 @@ class ZipArchive:
     """A zip archive to import from ``stream`` (seekable), checked as the module says;
     :class:`~labvault.errors.Invalid` naming the archive and the part otherwise."""
 
-    def __init__(self, stream: IO[bytes], name: str, *, max_unpacked_size: int) -> None:
+    def __init__(
+        self, stream: IO[bytes], name: str, *, max_unpacked_size: int, max_parts: int
+    ) -> None:
         self.name = name
-        parts = check_zip_archive(stream, name=name, max_unpacked_size=max_unpacked_size)
+        parts = check_zip_archive(
+            stream, name=name, max_unpacked_size=max_unpacked_size, max_parts=max_parts
+        )
         self._parts: dict[str, zipfile.ZipInfo] = {}
         for part in parts:
             path = _safe_path(part.filename)

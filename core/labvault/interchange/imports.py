@@ -143,6 +143,7 @@ class Importer:
     store: FileStore
     prefix: str
     max_unpacked_size: int
+    max_parts: int
     max_file_size: int
 
     @classmethod
@@ -155,6 +156,7 @@ class Importer:
             store=store,
             prefix=settings["IDENTIFIER_PREFIX"],
             max_unpacked_size=settings["IMPORT_MAX_UNPACKED_SIZE"],
+            max_parts=settings["IMPORT_MAX_PARTS"],
             max_file_size=settings["MAX_CONTENT_LENGTH"],
         )
 
@@ -191,7 +193,9 @@ class Importer:
         if not access.may_create(user):
             raise Forbidden("your account is not verified yet: you can only read")
         reader = self.format_for(format_name, filename)
-        archive = open_archive(stream, filename, max_unpacked_size=self.max_unpacked_size)
+        archive = open_archive(
+            stream, filename, max_unpacked_size=self.max_unpacked_size, max_parts=self.max_parts
+        )
         try:
             imported = _read(reader, archive)
             plans, notes, people = self._plan(session, user, reader.name, imported, archive)

@@ -208,6 +208,9 @@ class SettingsSchema(_Strict):
     IMPORT_MAX_UNPACKED_SIZE = fields.Integer(
         load_default=64 * 1024**3, validate=validate.Range(min=1)
     )
+    IMPORT_MAX_PARTS = fields.Integer(
+        load_default=200_000, validate=validate.Range(min=1, max=10_000_000)
+    )
     REMOTE_CACHE_MAX_AGE = fields.Float(
         load_default=60.0, validate=validate.Range(min=0, min_inclusive=False)
     )

@@ -344,6 +344,7 @@ DATA = b"voltage,current\n3.1,0.2\n"
         ("absolute", "outside the archive"),
         ("link", "is a link"),
         ("bomb", "zip bomb"),
+        ("too many parts", "has 7 parts: more than 6"),
         ("no zip", "is no .eln archive"),
         ("no metadata", "is no .eln archive"),
         ("metadata not json", "is not JSON"),
@@ -354,7 +355,9 @@ def test_an_archive_that_lies_or_attacks_is_refused_whole_and_nothing_is_written
     labvault_make_app, labvault_make_user, labvault_settings, case, message
 ):
     app = labvault_make_app(
-        PLUGINS=["interchange_eln"], INTERCHANGE_FORMATS={"eln": {"max_metadata_size": 4096}}
+        PLUGINS=["interchange_eln"],
+        INTERCHANGE_FORMATS={"eln": {"max_metadata_size": 4096}},
+        IMPORT_MAX_PARTS=6,
     )
     client = app.test_client()
     alice = labvault_make_user(app)
@@ -367,6 +370,8 @@ def test_an_archive_that_lies_or_attacks_is_refused_whole_and_nothing_is_written
         entities = [{**good, "contentSize": "3"}]
     elif case == "missing file":
         files = {}
+    elif case == "too many parts":
+        files = {f"crate/run/{n}.csv": DATA for n in range(6)}
     data = crate_archive(files, entities)
     if case in ("traversal", "absolute", "link", "bomb", "no metadata", "metadata not json"):
         sink = io.BytesIO()
