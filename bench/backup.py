@@ -5,7 +5,7 @@ the core's services in batches (with their versions, relationships, comment bloc
 edited and some in the trash), the rest of ``--items`` copies of those written in bulk
 (each with its own id, refcode, item_id and barcode, in its rows and its versions), and
 ``--files`` files of 4 KB to 8 MB, ``--store-mb`` in all, put into the file store with
-``FileStore.store`` and attached to samples and cells (each a version). The
+``LocalFileStore.store`` and attached to samples and cells (each a version). The
 contents are like a lab's: CSV columns of instrument data (45% of the bytes), binary
 detector frames (25%) and incompressible bytes like images already compressed (30%).
 Then it measures, in the same run and on the same files:
@@ -332,10 +332,10 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
     from labvault.auth.models import Role, User
     from labvault.blocks.models import Block
     from labvault.blocks.service import block_type, compute
+    from labvault.builtins.store_local import LocalFileStore
     from labvault.db import begin_write, utcnow
     from labvault.files.models import item_files
     from labvault.files.service import new_file_row
-    from labvault.files.storage import FileStore
     from labvault.items import service as items_service
     from labvault.items import types as item_types
     from labvault.items.history import changed
@@ -449,7 +449,7 @@ def build(items: int, files: int, store_bytes: int, seed: int) -> dict[str, Any]
 
         # the files: contents into the store, rows attached to samples and cells
         contents = Contents(seed)
-        store = FileStore(state.settings["FILE_DIRECTORY"])
+        store = LocalFileStore.at(state.settings["FILE_DIRECTORY"])
         plan = content_plan(files, store_bytes, seed)
         by_number: list[Any] = []
         stored_bytes = 0
@@ -579,7 +579,7 @@ def count_rows() -> dict[str, Any]:
     """Rows of each table and contents of the file store of the configured instance."""
     from labvault.app import create_app
     from labvault.backups.dump import dumped_tables
-    from labvault.files.storage import FileStore
+    from labvault.builtins.store_local import LocalFileStore
     from labvault.models import metadata
 
     app = create_app()
@@ -589,7 +589,7 @@ def count_rows() -> dict[str, Any]:
             table.name: connection.execute(_counted(table)).scalar()
             for table in dumped_tables(metadata)
         }
-    store = FileStore(state.settings["FILE_DIRECTORY"])
+    store = LocalFileStore.at(state.settings["FILE_DIRECTORY"])
     digests = list(store.all_digests())
     size = sum(store.path_for(d).stat().st_size for d in digests)
     state.database.dispose()

@@ -22,8 +22,8 @@ from labvault.app import create_app
 from labvault.backups import restore
 from labvault.backups.dump import dumped_tables
 from labvault.backups.strategies import Backups
+from labvault.builtins.store_local import LocalFileStore
 from labvault.cli.backups import AlembicMigrations
-from labvault.files.storage import FileStore
 from labvault.migrations import create_schema
 from labvault.models import metadata
 from labvault.testing import TEST_SECRET_KEY
@@ -123,7 +123,7 @@ def database_state(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def store_state(folder: str | Path) -> dict[str, str]:
     """sha256 of each content's bytes (read back), by the name it is stored under."""
-    store = FileStore(Path(folder))
+    store = LocalFileStore.at(Path(folder))
     state = {}
     for name in store.all_digests():
         with store.open(name) as stream:

@@ -21,7 +21,7 @@ from labvault.backups import chunking, dump, reports, restore, runs, snapshot
 from labvault.backups.codec import BackupError
 from labvault.backups.manifest import FORMAT_VERSION
 from labvault.backups.repository import MANIFEST
-from labvault.files.storage import FileStore
+from labvault.builtins.store_local import LocalFileStore
 from labvault.models import metadata
 from labvault.web.session import get_session
 
@@ -285,13 +285,13 @@ def test_a_restore_places_every_file_several_at_once(
     files = store_state(app.extensions["labvault"].settings["FILE_DIRECTORY"])
     taken = run(app)["snapshot"]
     threads: set[str] = set()
-    store = FileStore.store
+    store = LocalFileStore.store
 
-    def noting(self: FileStore, stream: Any, **options: Any) -> Any:
+    def noting(self: LocalFileStore, stream: Any, **options: Any) -> Any:
         threads.add(threading.current_thread().name)
         return store(self, stream, **options)
 
-    monkeypatch.setattr(FileStore, "store", noting)
+    monkeypatch.setattr(LocalFileStore, "store", noting)
     other = make_app(tmp_path / "restored", make_database("sqlite"), tables=False)
 
     report = restore_into(
@@ -315,18 +315,18 @@ def test_files_are_placed_while_the_database_loads_and_its_rows_wait_for_them(
     damaged.chmod(0o644)
     damaged.write_bytes(bytes(data))
     loading = threading.Event()
-    load_table, store = restore.load_table, FileStore.store
+    load_table, store = restore.load_table, LocalFileStore.store
 
     def loading_rows(*arguments: Any) -> int:
         loading.set()
         return load_table(*arguments)
 
-    def placing_while_loading(self: FileStore, stream: Any, **options: Any) -> Any:
+    def placing_while_loading(self: LocalFileStore, stream: Any, **options: Any) -> Any:
         assert loading.wait(10), "a file was placed before the database began to load"
         return store(self, stream, **options)
 
     monkeypatch.setattr(restore, "load_table", loading_rows)
-    monkeypatch.setattr(FileStore, "store", placing_while_loading)
+    monkeypatch.setattr(LocalFileStore, "store", placing_while_loading)
     other = make_app(tmp_path / "restored", make_database("sqlite"), tables=False)
 
     with pytest.raises(BackupError, match=f"content {damaged.name}"):

@@ -122,6 +122,10 @@ def settings_with_every_type(app: Any, markers: Markers) -> dict[str, Any]:
             options = markers.options(typ.OptionsSchema())
             if kind.setting is None:
                 settings[kind.options_setting][type_name] = options
+            elif kind.single:  # one instance: the type with the most options (s3's)
+                held = settings.get(kind.setting, {"type": None})
+                if len(options) >= len(held) - 1:
+                    settings[kind.setting] = {"type": type_name, **options}
             elif kind.within is not None:
                 target = {"type": type_name, **options}
                 entry = {"target": target, "frequency": "1d", "retention": 1}

@@ -122,6 +122,31 @@ def test_warnings_alone_leave_the_exit_code_0(tmp_path):
     create_app(settings).extensions["labvault"].database.dispose()
 
 
+def test_the_folder_checked_is_the_local_file_stores(tmp_path):
+    instance = private_folder(tmp_path / "instance")
+    open_files = private_folder(tmp_path / "files")
+    open_files.chmod(0o777)
+    elsewhere = private_folder(tmp_path / "elsewhere")
+    elsewhere.chmod(0o775)
+    settings = {"IDENTIFIER_PREFIX": "lab", "SECRET_KEY": TEST_SECRET_KEY}
+    settings |= {"INSTANCE_PATH": str(instance), "FILE_DIRECTORY": str(open_files)}
+
+    moved = config_check(
+        write_config(
+            tmp_path / "moved.py", **settings, FILE_STORE={"type": "local", "path": str(elsewhere)}
+        )
+    )
+    other = config_check(
+        write_config(tmp_path / "other.py", **settings, FILE_STORE={"type": "tape"})
+    )
+
+    assert f"warning: FILE_STORE.path: folder {elsewhere} has mode 0775" in moved.stderr
+    assert "FILE_DIRECTORY" not in moved.stderr
+    # a store of another type keeps no folder here: only its type is reported
+    assert "FILE_DIRECTORY" not in other.stderr
+    assert "FILE_STORE.type: unknown file store type 'tape'" in other.stderr
+
+
 def test_a_private_deployment_has_no_warning(tmp_path):
     instance = private_folder(tmp_path / "instance")
     backups = private_folder(tmp_path / "backups")

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from labvault.files.storage import FileStore
+from labvault.builtins.store_local import LocalFileStore
 from labvault.settings import load_settings, validate_settings
 from labvault.testing import TEST_SECRET_KEY
 
@@ -213,9 +213,9 @@ def test_other_database_urls_are_kept_as_they_are(tmp_path, url):
 
 def test_the_file_store_and_the_instance_folder_are_private(tmp_path):
     root = tmp_path / "lib" / "labvault" / "files"
-    stored = FileStore(root).store(io.BytesIO(b"spectrum"))
+    stored = LocalFileStore.at(root).store(io.BytesIO(b"spectrum"))
 
-    path = FileStore(root).path_for(stored.sha256)
+    path = LocalFileStore.at(root).path_for(stored.sha256)
     for folder in (
         tmp_path / "lib",
         root.parent,

@@ -13,13 +13,10 @@ from pathlib import Path
 import flask
 import pytest
 from labvault.api import LabvaultApi
+from labvault.builtins.store_local import CHUNK_SIZE, LocalFileStore
 from labvault.files.names import guess_media_type, safe_filename
-from labvault.files.storage import (
-    CHUNK_SIZE,
-    ContentMissing,
-    ContentTooLarge,
-    FileStore,
-)
+from labvault.files.storage import collect_content
+from labvault.plugin import ContentMissing, ContentTooLarge
 from labvault.web.download import (
     content_disposition_names,
     send_stored_file,
@@ -36,7 +33,7 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def stored_files(store: FileStore) -> list[Path]:
+def stored_files(store: LocalFileStore) -> list[Path]:
     """Every file under the store's root except temp files and the lock file."""
     return sorted(
         path
@@ -47,7 +44,7 @@ def stored_files(store: FileStore) -> list[Path]:
     )
 
 
-def temp_files(store: FileStore) -> list[Path]:
+def temp_files(store: LocalFileStore) -> list[Path]:
     return sorted(store.temp_directory.iterdir()) if store.temp_directory.exists() else []
 
 
@@ -74,8 +71,8 @@ class BrokenStream(io.RawIOBase):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "files")
+def store(tmp_path: Path) -> LocalFileStore:
+    return LocalFileStore.at(tmp_path / "files")
 
 
 # --- saving ---------------------------------------------------------------------------
@@ -146,7 +143,7 @@ def test_a_stream_failing_midway_leaves_nothing(store, error):
 def _save_in_another_process(root: str, source: str, barrier, results) -> None:
     with open(source, "rb") as stream:
         barrier.wait()  # both processes start writing at the same moment
-        stored = FileStore(root).store(stream, max_size=None)
+        stored = LocalFileStore.at(root).store(stream, max_size=None)
     results.put((stored.sha256, stored.size, stored.created))
 
 
@@ -206,9 +203,9 @@ def test_open_exists_and_remove(store):
     assert store.exists(stored.sha256)
     with store.open(stored.sha256) as stream:
         assert stream.read() == b"data"
-    assert store.remove(stored.sha256) is True
+    assert store.delete(stored.sha256) is True
     assert not store.exists(stored.sha256)
-    assert store.remove(stored.sha256) is False
+    assert store.delete(stored.sha256) is False
     with pytest.raises(ContentMissing, match=stored.sha256):
         store.open(stored.sha256)
 
@@ -228,8 +225,8 @@ def test_all_digests_lists_stored_content_only(store):
 
 def test_an_empty_or_absent_store_has_no_digests(store):
     assert list(store.all_digests()) == []
-    assert store.collect_garbage(set()).removed == []
-    assert store.remove("0" * 64) is False
+    assert collect_content(store, set()).removed == []
+    assert store.delete("0" * 64) is False
     assert not store.root.exists()
 
 
@@ -253,7 +250,7 @@ def test_gc_removes_old_unreferenced_content_only(aged_store, as_function):
     store, contents = aged_store
     referenced = {contents["referenced"]}
 
-    report = store.collect_garbage(referenced.__contains__ if as_function else referenced)
+    report = collect_content(store, referenced.__contains__ if as_function else referenced)
 
     assert report.removed == [contents["orphan"]]
     assert report.kept == 2
@@ -269,7 +266,7 @@ def test_gc_dry_run_reports_but_removes_nothing(aged_store):
     make_old(stale_temp)
     before = stored_files(store)
 
-    report = store.collect_garbage({contents["referenced"]}, dry_run=True)
+    report = collect_content(store, {contents["referenced"]}, dry_run=True)
 
     assert report.removed == [contents["orphan"]]
     assert report.temp_files_removed == 1
@@ -281,7 +278,7 @@ def test_gc_dry_run_reports_but_removes_nothing(aged_store):
 def test_gc_grace_period_is_configurable(aged_store):
     store, contents = aged_store
 
-    report = store.collect_garbage({contents["referenced"]}, grace_seconds=0)
+    report = collect_content(store, {contents["referenced"]}, grace_seconds=0)
 
     assert sorted(report.removed) == sorted([contents["orphan"], contents["young"]])
 
@@ -294,7 +291,7 @@ def test_gc_removes_stale_temp_files_but_not_uploads_in_flight(store):
     in_flight = store.temp_directory / "upload-writing.part"
     in_flight.write_bytes(b"being written")
 
-    report = store.collect_garbage(set())
+    report = collect_content(store, set())
 
     assert report.temp_files_removed == 1
     assert report.bytes_freed == len(b"half an upload")
@@ -306,7 +303,7 @@ def test_uploading_collectable_content_again_saves_it_from_gc(store):
     make_old(old.path)
 
     again = store.store(io.BytesIO(b"unreferenced for a while"), max_size=None)
-    report = store.collect_garbage(set())  # the new row is not committed yet
+    report = collect_content(store, set())  # the new row is not committed yet
 
     assert again.created is False
     assert report.removed == []
@@ -509,7 +506,7 @@ def test_download_of_missing_or_truncated_content_raises(app, store, digest):
     with app.test_request_context():
         with pytest.raises(ContentMissing, match="has 1024 bytes, not 10"):
             send_stored_file(store, digest, name="x", media_type="text/plain", size=10)
-        store.remove(digest)
+        store.delete(digest)
         with pytest.raises(ContentMissing, match="missing"):
             send_stored_file(store, digest, name="x", media_type="text/plain", size=1024)
 

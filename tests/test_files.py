@@ -20,9 +20,9 @@ from labvault.cli import cli, main
 from labvault.db import utcnow
 from labvault.files import service as files_service
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import FileStore
 from labvault.files_gc import collect_garbage
 from labvault.items.models import Item
+from labvault.plugin import FileStore
 from labvault.web.session import get_session
 from labvault.web.uploads import UploadRequest
 from werkzeug.http import parse_options_header
@@ -36,7 +36,7 @@ def sha256_of(data: bytes) -> str:
 
 
 def store_of(app: flask.Flask) -> FileStore:
-    return FileStore(app.extensions["labvault"].settings["FILE_DIRECTORY"])
+    return app.extensions["labvault"].file_store
 
 
 def content_files(app: flask.Flask) -> list[Path]:
@@ -126,7 +126,7 @@ def test_upload_is_stored_once_attached_versioned_and_downloadable(app, client, 
         raise AssertionError("the upload was copied instead of renamed into place")
 
     # uploads are written into the store while they arrive, never copied again
-    monkeypatch.setattr(FileStore, "write_temp", copying)
+    monkeypatch.setattr(FileStore, "write", copying)
     refcode = new_item(client, owner)
 
     response = upload(client, owner, refcode)

@@ -610,6 +610,112 @@ def test_labvault_job_runner_types(dists, labvault_make_app, startup_problems):
     ]
 
 
+# --- file stores ------------------------------------------------------------------------
+
+
+MEMORY_STORE = """
+    import hashlib
+    import io
+    import time
+
+    import marshmallow as ma
+    from labvault.plugin import (
+        ContentInfo, ContentMissing, ContentWriter, FileStore, StoredContent, hookimpl,
+    )
+
+    class MemoryOptions(ma.Schema):
+        class Meta:
+            unknown = ma.RAISE
+
+        label = ma.fields.String(required=True)
+
+    class Spool(ContentWriter):  # not readable back, as an upload to an object store
+        def __init__(self, store):
+            self.store, self.data, self._closed = store, bytearray(), False
+
+        def write(self, data):
+            self.data += data
+            return len(data)
+
+        size = property(lambda self: len(self.data))
+        closed = property(lambda self: self._closed)
+
+        def discard(self):
+            self._closed = True
+
+    class Memory(FileStore):
+        name = "memory"
+        OptionsSchema = MemoryOptions
+        contents = {}
+        ranges = []
+
+        def writer(self):
+            return Spool(self)
+
+        def keep(self, writer):
+            data = bytes(writer.data)
+            writer.discard()
+            sha256 = hashlib.sha256(data).hexdigest()
+            self.contents[sha256] = (data, time.time())
+            return StoredContent(sha256, len(data))
+
+        def open(self, sha256, start=0, end=None):
+            if sha256 not in self.contents:
+                raise ContentMissing(sha256)
+            self.ranges.append((start, end))
+            return io.BytesIO(self.contents[sha256][0][start:end])
+
+        def stat(self, sha256):
+            if sha256 not in self.contents:
+                return None
+            data, modified = self.contents[sha256]
+            return ContentInfo(sha256, len(data), modified)
+
+        def delete(self, sha256, unless_modified_after=None):
+            return self.contents.pop(sha256, None) is not None
+
+        def list(self):
+            return iter([self.stat(sha256) for sha256 in sorted(self.contents)])
+
+    @hookimpl
+    def labvault_file_store_types():
+        return [Memory]
+"""
+
+
+def test_labvault_file_store_types(dists, labvault_make_app, labvault_make_user, startup_problems):
+    dists.add("memory", MEMORY_STORE)
+    app = labvault_make_app(PLUGINS=["memory"], FILE_STORE={"type": "memory", "label": "ram"})
+    store = app.extensions["labvault"].registry.file_store()
+    assert (type(store).__name__, store.options) == ("Memory", {"label": "ram"})
+    client, user = app.test_client(), labvault_make_user(app)
+    refcode = client.post(
+        "/items", json={"type": "sample", "name": "s"}, headers=user.headers
+    ).json["refcode"]
+
+    # an upload goes into the store's writer; a download asks the store for its range
+    uploaded = client.post(
+        f"/items/{refcode}/files",
+        data={"file": (io.BytesIO(b"0123456789"), "digits.txt")},
+        headers=user.headers,
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 201, uploaded.json
+    assert list(store.contents) == [uploaded.json["sha256"]]
+    store.ranges.clear()
+    content = client.get(
+        f"/files/{uploaded.json['id']}/content", headers={**user.headers, "Range": "bytes=2-4"}
+    )
+    assert (content.status_code, content.data) == (206, b"234")
+    assert store.ranges == [(2, 5)]
+    assert startup_problems(PLUGINS=["memory"], FILE_STORE={"type": "memory"}) == [
+        "FILE_STORE.label: Missing data for required field."
+    ]
+    assert startup_problems(PLUGINS=["memory"], FILE_STORE={"type": "disk"}) == [
+        "FILE_STORE.type: unknown file store type 'disk'; available types: local, memory"
+    ]
+
+
 # --- lifecycle hooks -----------------------------------------------------------------
 
 

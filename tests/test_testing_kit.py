@@ -50,6 +50,7 @@ def test_everything_public_is_exported_documented_and_from_a_private_module():
         "_clock",
         "_databases",
         "_file_sources",
+        "_file_stores",
         "_serving",
         "_waiting",
     ]

@@ -17,8 +17,9 @@ from labvault.audit.service import Actor, record
 from labvault.blocks.models import Block, BlockPlot
 from labvault.db import begin_write, utcnow
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import FileStore, GcReport
+from labvault.files.storage import GcReport, collect_content
 from labvault.items.models import ItemVersion
+from labvault.plugin import FileStore
 
 _DELETE_BATCH = 500
 #: File ids an audit event of a collection lists (it counts them all).
@@ -114,5 +115,5 @@ def collect_garbage(
     )
     digests.update(keep)
     session.commit()
-    report.content = store.collect_garbage(digests, dry_run=dry_run, grace_seconds=grace_seconds)
+    report.content = collect_content(store, digests, dry_run=dry_run, grace_seconds=grace_seconds)
     return report

@@ -14,9 +14,9 @@ its settings and options, a database session, the file store, ``sign_in``, a way
 record a version of an item, and a logger named after the plugin. The instances of its
 types hold the same host as ``self.host``.
 
-A plugin provides *types* of nine *kinds* (auth providers, block types, item types,
-file sources, inventory importers, backup targets, interchange formats, job types,
-job runners), one registration
+A plugin provides *types* of ten *kinds* (auth providers, block types, item types,
+file sources, inventory importers, backup targets, interchange formats, file stores,
+job types, job runners), one registration
 hook per kind, each named after
 the types it returns (``labvault_auth_provider_types``, ``labvault_block_types``, ...).
 The deployer configures named *instances* of a type, each with its *options* (validated
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         BackupTarget,
         BlockType,
         FileSource,
+        FileStore,
         Host,
         InterchangeFormat,
         InventoryImporter,
@@ -369,6 +370,36 @@ def labvault_job_runner_types() -> list[type[JobRunner]]:  # type: ignore[empty-
         @hookimpl
         def labvault_job_runner_types():
             return [TaskQueue]
+    """
+
+
+@hookspec
+def labvault_file_store_types() -> list[type[FileStore]]:  # type: ignore[empty-body]
+    """Return the file store types this plugin provides: where the content of files is
+    kept (the built-in ``local`` type keeps it in a folder of the server's machine).
+
+    Called once at startup. The deployer's ``FILE_STORE`` (``{"type": ..., **options}``,
+    by default ``{"type": "local"}``) makes the server's one instance. A store keeps
+    bytes under their sha256: ``writer`` and ``keep`` (all or nothing, hashed as
+    written), ``open`` (a byte range), ``stat``, ``delete``, ``list`` (for garbage
+    collection and ``labvault files move``) and ``sweep`` (what abandoned writes left);
+    uploads, copies from file sources, blocks, garbage collection, backups and restores
+    all go through it. ``labvault.testing.FileStoreContract`` is the test suite every
+    type should pass.
+
+    Example::
+
+        class Tape(FileStore):
+            name = "tape"
+
+            def writer(self):
+                return TapeWriter(self)  # a ContentWriter hashing what it spools
+
+            ...  # keep, open, stat, delete, list
+
+        @hookimpl
+        def labvault_file_store_types():
+            return [Tape]
     """
 
 

@@ -7,13 +7,11 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labvault.database import Database, begin_write
-from labvault.files.storage import FileStore
-from labvault.plugin import AuthProvider, Host, Identity, JobQueue, SessionTokens
+from labvault.plugin import AuthProvider, FileStore, Host, Identity, JobQueue, SessionTokens
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin.urls import check_next_url, external_url
 
@@ -90,7 +88,7 @@ class CoreHost(Host):
 
     @property
     def files(self) -> FileStore:
-        return FileStore(Path(self._app_state.settings["FILE_DIRECTORY"]))
+        return self._app_state.registry.file_store()
 
     @property
     def jobs(self) -> JobQueue:

@@ -20,6 +20,8 @@ from typing import Any
 
 #: The built-in backup target whose ``path`` is a folder of this machine.
 LOCAL_TARGET_TYPE = "local"
+#: The built-in file store, whose folder is FILE_DIRECTORY or its ``path``.
+LOCAL_STORE_TYPE = "local"
 #: Bits a private folder (the file store, the instance folder) must not have: group
 #: write and anything for others (0750 at most).
 FOLDER_TOO_OPEN = 0o027
@@ -44,9 +46,14 @@ def check_deployment(
     _check_backup_strategies(settings.get("BACKUP_STRATEGIES") or {}, environ, findings)
     instance = Path(settings["INSTANCE_PATH"])
     _check_private_folder("INSTANCE_PATH", instance, findings, made_with=None)
-    _check_private_folder(
-        "FILE_DIRECTORY", Path(settings["FILE_DIRECTORY"]), findings, made_with=instance
-    )
+    store = settings.get("FILE_STORE") or {"type": LOCAL_STORE_TYPE}
+    if isinstance(store, Mapping) and store.get("type") == LOCAL_STORE_TYPE:
+        # another type keeps no folder on this machine (the registry checks its options)
+        if isinstance(store.get("path"), str):
+            folder = ("FILE_STORE.path", Path(store["path"]))
+        else:
+            folder = ("FILE_DIRECTORY", Path(settings["FILE_DIRECTORY"]))
+        _check_private_folder(*folder, findings, made_with=instance)
     key_files = {"JWT_PRIVATE_KEY_FILE": settings.get("JWT_PRIVATE_KEY_FILE")}
     if dotenv is not None:
         key_files[".env"] = str(dotenv)

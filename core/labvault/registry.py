@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of nine kinds, and the instances the
+"""The registry: the types plugins provide, of ten kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -20,6 +20,7 @@ from labvault.plugin import (
     BackupTarget,
     BlockType,
     FileSource,
+    FileStore,
     Host,
     InterchangeFormat,
     InventoryImporter,
@@ -31,8 +32,6 @@ from labvault.plugin import (
 from labvault.settings import flatten_errors
 
 T = TypeVar("T", bound=PluginType)
-#: The name of the instance of a kind that has one (``JOBS``).
-SINGLE_INSTANCE = "default"
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,13 @@ class Kind(Generic[T]):
     within: str | None = None
     #: Whether the registration hook is given each plugin's ``host``.
     takes_host: bool = False
-    #: ``setting`` holds one instance's ``{"type": ..., **options}``, named ``default``.
+    #: Whether ``setting`` holds one instance's ``{"type": ..., **options}`` (named
+    #: :data:`THE_INSTANCE`) rather than instances by name.
     single: bool = False
+
+
+#: The name of the one instance of a kind whose setting configures one (``single``).
+THE_INSTANCE = "default"
 
 
 AUTH_PROVIDERS: Kind[AuthProvider] = Kind(
@@ -106,6 +110,14 @@ JOB_TYPES: Kind[JobType] = Kind("job type", "labvault_job_types", JobType, None,
 JOB_RUNNERS: Kind[JobRunner] = Kind(
     "job runner type", "labvault_job_runner_types", JobRunner, "JOBS", single=True
 )
+#: The server's one file store, from ``FILE_STORE``.
+FILE_STORES: Kind[FileStore] = Kind(
+    "file store type",
+    "labvault_file_store_types",
+    FileStore,  # type: ignore[type-abstract]  # the base of the types, never made itself
+    "FILE_STORE",
+    single=True,
+)
 KINDS: tuple[Kind[Any], ...] = (
     AUTH_PROVIDERS,
     BLOCK_TYPES,
@@ -116,6 +128,7 @@ KINDS: tuple[Kind[Any], ...] = (
     INTERCHANGE_FORMATS,
     JOB_TYPES,
     JOB_RUNNERS,
+    FILE_STORES,
 )
 
 
@@ -134,9 +147,44 @@ class Registry:
         """The configured instances of ``kind``, by instance name."""
         return self.instances.get(kind, {})  # type: ignore[return-value]
 
+    def file_store(self) -> FileStore:
+        """The server's file store (``FILE_STORE``)."""
+        return self.instances_of(FILE_STORES)[THE_INSTANCE]
+
     def types_of(self, kind: Kind[T]) -> dict[str, type[T]]:
         """The types of ``kind`` enabled plugins provide, by type name."""
         return self.types.get(kind, {})  # type: ignore[return-value]
+
+    def make_instance(
+        self,
+        kind: Kind[T],
+        instance_name: str,
+        type_name: str | None,
+        options: Mapping[str, Any],
+        key_path: tuple[str, ...],
+        host_of: Callable[[str], Host],
+    ) -> tuple[T | None, list[str]]:
+        """An instance of the registered type ``type_name`` with ``options`` (found at
+        ``key_path`` of the settings, or of a command's argument), or the problems."""
+        types = self.types_of(kind)
+        path = ".".join(key_path)
+        typ = types.get(type_name or "")
+        if typ is None:
+            where = f"{path}.type" if kind.setting else path
+            known = ", ".join(sorted(types)) or "none (enable the plugin that provides one)"
+            what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
+            return None, [f"{where}: {what}; available types: {known}"]
+        owner = f"{kind.label} {typ.name!r}"
+        loaded, problems = load_options(typ.OptionsSchema(), options, path, owner)
+        if problems:
+            return None, problems
+        try:
+            return typ(instance_name, loaded, host_of(self.owners[typ])), []
+        except Exception as exc:  # a plugin's broken __init__ is a startup problem
+            return None, [
+                f"{path}: {owner} of plugin {self.owners[typ]} could not create "
+                f"this instance: {type(exc).__name__}: {exc}"
+            ]
 
     def settings_schemas(
         self, settings: Mapping[str, Any]
@@ -216,8 +264,8 @@ def _configured(
             yield name, name, dict(options.get(name, {})), (setting, name)
         return
     if kind.single:
-        spec = dict(settings.get(kind.setting, {}))
-        yield SINGLE_INSTANCE, spec.pop("type", None), spec, (kind.setting,)
+        spec = dict(settings.get(kind.setting) or {})
+        yield THE_INSTANCE, spec.pop("type", None), spec, (kind.setting,)
         return
     for instance_name, entry in settings.get(kind.setting, {}).items():
         path: tuple[str, ...] = (kind.setting, instance_name)
@@ -246,26 +294,12 @@ def build_registry(
         registry.types[kind] = types
         instances: dict[str, PluginType] = {}
         for instance_name, type_name, options, key_path in _configured(kind, types, settings):
-            path = ".".join(key_path)
-            typ = types.get(type_name or "")
-            if typ is None:
-                where = f"{path}.type" if kind.setting else path
-                known = ", ".join(sorted(types)) or "none (enable the plugin that provides one)"
-                what = "missing" if type_name is None else f"unknown {kind.label} {type_name!r}"
-                problems.append(f"{where}: {what}; available types: {known}")
-                continue
-            owner = f"{kind.label} {typ.name!r}"
-            loaded, option_problems = load_options(typ.OptionsSchema(), options, path, owner)
-            problems += option_problems
-            if option_problems:
-                continue
-            try:
-                instances[instance_name] = typ(instance_name, loaded, host_of(registry.owners[typ]))
-            except Exception as exc:  # a plugin's broken __init__ is a startup problem
-                problems.append(
-                    f"{path}: {owner} of plugin {registry.owners[typ]} could not create "
-                    f"this instance: {type(exc).__name__}: {exc}"
-                )
+            instance, instance_problems = registry.make_instance(
+                kind, instance_name, type_name, options, key_path, host_of
+            )
+            problems += instance_problems
+            if instance is not None:
+                instances[instance_name] = instance
         registry.instances[kind] = instances
     return registry, problems
 

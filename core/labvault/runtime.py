@@ -16,7 +16,6 @@ import logging
 import logging.handlers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -27,19 +26,19 @@ from labvault.auth.tokens import TokenSigner
 from labvault.backups.job import BackupRun
 from labvault.database import Database
 from labvault.errors import ConfigError
-from labvault.files.storage import FileStore
 from labvault.host import CoreHost
 from labvault.interchange.job import ExportRun
 from labvault.items import types as item_types
 from labvault.jobs.service import Jobs
 from labvault.loader import build_plugin_manager, call_each
+from labvault.plugin import FileStore
 from labvault.registry import (
     AUTH_PROVIDERS,
     ITEM_TYPES,
     JOB_RUNNERS,
     JOB_TYPES,
     KINDS,
-    SINGLE_INSTANCE,
+    THE_INSTANCE,
     Kind,
     Registry,
     build_registry,
@@ -92,7 +91,7 @@ class LabvaultState:
 
     @property
     def file_store(self) -> FileStore:
-        return FileStore(Path(self.settings["FILE_DIRECTORY"]))
+        return self.registry.file_store()
 
     def backups(self) -> Backups:
         """The backup strategies of these settings, over this database and file store."""
@@ -184,9 +183,7 @@ def _jobs(state: LabvaultState) -> Jobs:
         raise ConfigError(clashes)
     types.update((typ.name, typ) for typ in core)
     runners = state.registry.instances_of(JOB_RUNNERS)
-    return Jobs(
-        state.database, types, lambda: runners[SINGLE_INSTANCE], state.settings["JOB_LEASE"]
-    )
+    return Jobs(state.database, types, lambda: runners[THE_INSTANCE], state.settings["JOB_LEASE"])
 
 
 def configure_logging(logger: logging.Logger, settings: Mapping[str, Any]) -> None:

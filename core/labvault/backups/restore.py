@@ -43,7 +43,7 @@ from labvault.backups.reading import (
 )
 from labvault.backups.snapshot import Progress, no_progress
 from labvault.db import WRITE_OPTION
-from labvault.files.storage import FileStore
+from labvault.plugin import FileStore
 
 
 class Migrations(Protocol):
@@ -238,9 +238,9 @@ def restore(
             "the database is not empty: restore into a new database, or pass --force to "
             "replace everything in it"
         )
-    if next(store.all_digests(), None) is not None and not force:
+    if next(store.list(), None) is not None and not force:
         raise BackupError(
-            f"the file store {store.root} is not empty: restore into an empty one, or pass "
+            f"the file store {store.location} is not empty: restore into an empty one, or pass "
             "--force to replace its contents"
         )
 
@@ -283,8 +283,8 @@ def restore(
     keep_installation_id(engine, own)
     if force:
         keep = {sha256 for sha256, _ in listed}
-        for sha256 in list(store.all_digests()):
-            if sha256 not in keep and store.remove(sha256):
+        for sha256 in [info.sha256 for info in store.list()]:
+            if sha256 not in keep and store.delete(sha256):
                 report.contents_removed += 1
     return report
 

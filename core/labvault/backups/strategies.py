@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +22,7 @@ from labvault.backups.redaction import public_config
 from labvault.backups.repository import Repository
 from labvault.db import Database
 from labvault.errors import NotFound
-from labvault.files.storage import FileStore
-from labvault.plugin import BackupTarget
+from labvault.plugin import BackupTarget, FileStore
 from labvault.registry import BACKUP_TARGETS, Registry
 
 
@@ -69,8 +67,7 @@ class Backups:
         database: Database,
         metadata: sa.MetaData,
     ) -> Backups:
-        store = FileStore(Path(settings["FILE_DIRECTORY"]))
-        return cls(settings, registry, database, store, metadata)
+        return cls(settings, registry, database, registry.file_store(), metadata)
 
     @property
     def engine(self) -> sa.Engine:

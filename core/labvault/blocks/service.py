@@ -22,10 +22,9 @@ from labvault.db import begin_write, count_up, insert_missing, utcnow
 from labvault.errors import Conflict, Invalid, NotFound, ProcessingError
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import ContentMissing
 from labvault.items.history import changed
 from labvault.items.models import Item
-from labvault.plugin import BlockFile, BlockType
+from labvault.plugin import BlockFile, BlockType, ContentMissing
 
 #: The block types of a server by name (the registry's instances of BLOCK_TYPES).
 BlockTypes = Mapping[str, BlockType]

@@ -24,12 +24,12 @@ from labvault.auth.models import User
 from labvault.errors import Forbidden, Invalid, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.files.names import guess_media_type, safe_filename
-from labvault.files.storage import FileStore, StoredContent
 from labvault.items import access
 from labvault.items import service as items
 from labvault.items.history import changed
 from labvault.items.models import Item, ItemVersion
 from labvault.paging import PageRequest, page_rows
+from labvault.plugin import FileStore, StoredContent
 
 #: How much of the content the media type is guessed from (magic bytes).
 HEAD_BYTES = 512
@@ -166,7 +166,7 @@ def keep_content(store: FileStore, stream: IO[bytes], *, max_size: int) -> Store
     :mod:`labvault.web.uploads`) is only renamed into place; any other is copied there
     first. Nothing is left behind when it fails.
     """
-    temp = stream if store.owns(stream) else store.write_temp(stream, max_size=max_size)
+    temp = stream if store.owns(stream) else store.write(stream, max_size=max_size)
     try:
         if temp.size == 0:
             raise Invalid(

@@ -49,7 +49,6 @@ from labvault.emails import InvalidEmail, normalize_email
 from labvault.errors import Forbidden, Invalid, LabvaultError, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.files.names import guess_media_type, safe_filename
-from labvault.files.storage import FileStore, TempContent
 from labvault.interchange.archive import Archive, open_archive
 from labvault.interchange.models import ImportedRecord as RememberedRecord
 from labvault.items import access, bulk, links, types
@@ -58,6 +57,8 @@ from labvault.items.schemas import validate_item_input
 from labvault.items.service import free_refcodes, jsonable
 from labvault.plugin import (
     AuthProvider,
+    ContentWriter,
+    FileStore,
     Imported,
     ImportedBlock,
     ImportedFile,
@@ -99,7 +100,7 @@ class Configured(Protocol):
 class _Staged:
     """A file of the archive written to the store's temp folder, checked."""
 
-    temp: TempContent | None
+    temp: ContentWriter | None
     sha256: str
     size: int
     media_type: str
@@ -373,7 +374,7 @@ class Importer:
                 f"(MAX_CONTENT_LENGTH, {self.max_file_size})"
             )
             return None
-        temp = None if dry_run else self.store.open_temp()
+        temp = None if dry_run else self.store.writer()
         hasher, size, head = hashlib.sha256(), 0, b""
         try:
             with archive.open(wanted.path) as entry:

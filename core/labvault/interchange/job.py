@@ -140,7 +140,7 @@ class ExportRun(JobType):
                 session, user, chosen, versions=payload["versions"]
             )
         store = state.file_store
-        temp = store.open_temp()
+        temp = store.writer()
         try:
             for chunk in written.write(export):
                 temp.write(chunk)

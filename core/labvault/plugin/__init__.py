@@ -6,10 +6,10 @@ loader refuses it on a labvault outside that range (plugins/README.md, "Plugin A
 versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
-A plugin provides *types* of nine *kinds* (subclasses of :class:`AuthProvider`,
+A plugin provides *types* of ten *kinds* (subclasses of :class:`AuthProvider`,
 :class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter`,
-:class:`BackupTarget`, :class:`InterchangeFormat`, :class:`JobType` and
-:class:`JobRunner`, which share :class:`PluginType`); the
+:class:`BackupTarget`, :class:`InterchangeFormat`, :class:`FileStore`, :class:`JobType`
+and :class:`JobRunner`, which share :class:`PluginType`); the
 deployer configures named *instances* of a type, each with its *options* (the type's
 ``OptionsSchema``).
 
@@ -81,6 +81,14 @@ from labvault.plugin._file_sources import (
     RemoteEntry,
     relative_to_root,
 )
+from labvault.plugin._file_stores import (
+    ContentInfo,
+    ContentMissing,
+    ContentWriter,
+    FileStore,
+    SeekableRange,
+    check_sha256,
+)
 from labvault.plugin._host import ContentStore, Host, Identity, SessionTokens, StoredContent
 from labvault.plugin._interchange import (
     Export,
@@ -149,8 +157,11 @@ __all__ = [
     "Choice",
     "ConfigError",
     "Conflict",
+    "ContentInfo",
+    "ContentMissing",
     "ContentStore",
     "ContentTooLarge",
+    "ContentWriter",
     "DomainError",
     "Export",
     "ExportSoftware",
@@ -162,6 +173,7 @@ __all__ = [
     "ExportedVersion",
     "FileSource",
     "FileSourceOptions",
+    "FileStore",
     "Forbidden",
     "Host",
     "Identity",
@@ -196,6 +208,7 @@ __all__ = [
     "SearchWeight",
     "Secret",
     "SecretValue",
+    "SeekableRange",
     "SessionTokens",
     "StoredContent",
     "Text",
@@ -204,6 +217,7 @@ __all__ = [
     "Unavailable",
     "WriteOutsideTransaction",
     "check_backup_key",
+    "check_sha256",
     "check_zip_archive",
     "hookimpl",
     "normalize_email",

@@ -62,14 +62,15 @@ class StoredContent:
 
 
 class ContentStore(abc.ABC):
-    """The content-addressed file store: identical content is kept once."""
+    """The content-addressed file store: identical content is kept once. ``host.files``
+    is the server's :class:`~labvault.plugin.FileStore` (``FILE_STORE``), which is one."""
 
     @abc.abstractmethod
     def store(self, stream: IO[bytes], *, max_size: int | None = None) -> StoredContent:
         """Keep everything ``stream`` yields (to its end) and return its digest and size.
 
-        The content is on disk, fsynced, before this returns; a failure leaves nothing
-        behind. Past ``max_size`` bytes it raises
+        The content is kept for good (on disk and fsynced, for the ``local`` store)
+        before this returns; a failure leaves nothing behind. Past ``max_size`` bytes it raises
         :class:`~labvault.plugin.ContentTooLarge` (a 413 in the API) and stores nothing.
         """
 

@@ -150,6 +150,7 @@ class SettingsSchema(_Strict):
     INSTANCE_PATH = fields.String(load_default=DEFAULT_INSTANCE_PATH)
     DATABASE_URL = fields.String(load_default=None, allow_none=True)
     FILE_DIRECTORY = fields.String(load_default=None, allow_none=True)
+    FILE_STORE = fields.Dict(keys=fields.String(), load_default=lambda: {"type": "local"})
     PLUGINS = fields.List(fields.String(), load_default=list)
     PLUGIN_OPTIONS = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
     SESSION_LIFETIME = fields.Integer(load_default=24 * 14, validate=validate.Range(min=1))

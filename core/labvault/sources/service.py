@@ -15,7 +15,6 @@ import logging
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,11 +25,10 @@ from labvault.db import begin_write, utcnow
 from labvault.errors import ContentTooLarge, DomainError, NotFound
 from labvault.files import service as files
 from labvault.files.models import StoredFile, item_files
-from labvault.files.storage import FileStore
 from labvault.items.history import changed
 from labvault.items.models import Item
 from labvault.paging import PageRequest
-from labvault.plugin import FileSource, RemoteEntry
+from labvault.plugin import FileSource, FileStore, RemoteEntry
 from labvault.registry import FILE_SOURCES, Registry
 from labvault.sources import listing
 from labvault.sources.paths import open_served, served_path, stat_served
@@ -56,7 +54,7 @@ class FileSources:
     def configured(cls, settings: Mapping[str, Any], registry: Registry) -> FileSources:
         return cls(
             registry.instances_of(FILE_SOURCES),
-            FileStore(Path(settings["FILE_DIRECTORY"])),
+            registry.file_store(),
             settings["MAX_CONTENT_LENGTH"],
             dt.timedelta(minutes=settings["REMOTE_CACHE_MAX_AGE"]),
             dt.timedelta(minutes=settings["REMOTE_CACHE_MIN_AGE"]),

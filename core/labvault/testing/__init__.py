@@ -1,6 +1,7 @@
 """pytest plugin (entry point ``pytest11``): fixtures and helpers to test labvault and
-its plugins, and :class:`FileSourceContract` and :class:`BackupTargetContract`, the tests
-every file source and backup target type passes (the first with :func:`make_source_tree`
+its plugins, and :class:`FileSourceContract`, :class:`BackupTargetContract` and
+:class:`FileStoreContract`, the tests every file source, backup target and file store
+type passes (the first with :func:`make_source_tree`
 and :func:`flipping_link`).
 
 Import everything from ``labvault.testing``; its modules (one per concern: apps, served
@@ -45,6 +46,7 @@ pytest.register_assert_rewrite(
     "labvault.testing._browser",
     "labvault.testing._databases",
     "labvault.testing._file_sources",
+    "labvault.testing._file_stores",
     "labvault.testing._serving",
     "labvault.testing._waiting",
 )
@@ -74,6 +76,7 @@ from labvault.testing._file_sources import (  # noqa: E402
     flipping_link,
     make_source_tree,
 )
+from labvault.testing._file_stores import FileStoreContract  # noqa: E402
 from labvault.testing._serving import (  # noqa: E402
     ServedApp,
     free_port,
@@ -96,6 +99,7 @@ __all__ = [
     "BackupTargetContract",
     "Clock",
     "FileSourceContract",
+    "FileStoreContract",
     "ServedApp",
     "TestUser",
     "flipping_link",

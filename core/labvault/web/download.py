@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import IO, cast
 from urllib.parse import quote
 
 import flask
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.http import parse_range_header
+from werkzeug.http import dump_options_header, parse_range_header
+from werkzeug.wsgi import wrap_file
 
 from labvault.files.names import FALLBACK_MEDIA_TYPE, FALLBACK_NAME, safe_filename, split_extension
-from labvault.files.storage import ContentMissing, FileStore
+from labvault.plugin import ContentMissing, FileStore, SeekableRange
 
 #: Rendered by browsers as documents that can run script.
 ACTIVE_MEDIA_TYPES = frozenset(
@@ -35,6 +37,8 @@ ACTIVE_MEDIA_TYPES = frozenset(
     }
 )
 _SCRIPT_WORDS = ("javascript", "ecmascript", "jscript", "vbscript")
+#: Bytes read from a store at a time for a streamed download.
+STREAM_CHUNK = 1 << 16
 # defence in depth, should a browser still render the body in place
 CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 
@@ -119,32 +123,44 @@ def send_stored_file(
     ``size`` is the size the database recorded; stored content that is missing or of
     another size raises :class:`ContentMissing`. ``max_age`` lets the client reuse its
     copy without asking; by default it revalidates with the ETag. Responses are
-    ``private``: shared caches must not keep access-controlled data.
+    ``private``: shared caches must not keep access-controlled data. A store that is
+    not a folder of this machine streams the content (a range: only those bytes), or
+    redirects to a short-lived URL of its own where the deployer allowed that.
     """
-    path = store.path_for(sha256)
-    try:
-        stored_size = path.stat().st_size
-    except FileNotFoundError:
-        raise ContentMissing(f"content {sha256} is missing from {store.root}") from None
-    if stored_size != size:
+    info = store.stat(sha256)
+    if info is None:
+        raise ContentMissing(f"content {sha256} is missing from {store.location}")
+    if info.size != size:
         raise ContentMissing(
-            f"content {sha256} in {store.root} has {stored_size} bytes, not {size}"
+            f"content {sha256} in {store.location} has {info.size} bytes, not {size}"
         )
     content_type = served_media_type(media_type)
     download_name = safe_filename(name)
     _ignore_unusable_range(flask.request.environ)
+    path = store.local_path(sha256)
     try:
-        response = flask.send_file(
-            path,
-            mimetype=content_type,
-            as_attachment=True,
-            download_name=download_name,
-            conditional=True,
-            etag=sha256,
-            max_age=max_age,
-        )
+        if path is not None:
+            response = flask.send_file(
+                path,
+                mimetype=content_type,
+                as_attachment=True,
+                download_name=download_name,
+                conditional=True,
+                etag=sha256,
+                max_age=max_age,
+            )
+        else:
+            response = _streamed(store, sha256, size, content_type, max_age)
     except RequestedRangeNotSatisfiable:
         raise RangeNotSatisfiable(size) from None
+    if response.status_code != 304:
+        disposition = dump_options_header("attachment", content_disposition_names(download_name))
+        url = store.download_url(sha256, content_disposition=disposition, media_type=content_type)
+        if url is not None:
+            response.close()
+            redirect = flask.redirect(url, 307)
+            redirect.headers["Cache-Control"] = "private, no-store"
+            return cast(flask.Response, redirect)
     # werkzeug would claim charset=utf-8 for any text/*; the stored type says what is known
     response.headers["Content-Type"] = content_type
     response.headers.set(
@@ -154,4 +170,35 @@ def send_stored_file(
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.cache_control.public = False
     response.cache_control.private = True
+    return response
+
+
+def _streamed(
+    store: FileStore, sha256: str, size: int, content_type: str, max_age: int | None
+) -> flask.Response:
+    """What ``flask.send_file`` answers for a file, for content read from ``store``: a
+    Range (after If-Range and If-None-Match) is asked of the store as it is."""
+    reader = SeekableRange(lambda start, end: store.open(sha256, start, end), size)
+    environ = flask.request.environ
+    response = flask.current_app.response_class(
+        wrap_file(environ, cast(IO[bytes], reader), STREAM_CHUNK),
+        mimetype=content_type,
+        direct_passthrough=True,
+    )
+    response.content_length = size
+    response.set_etag(sha256)
+    response.cache_control.no_cache = True
+    if max_age is not None:
+        if max_age > 0:
+            response.cache_control.no_cache = None
+        response.cache_control.max_age = max_age
+    try:
+        response.make_conditional(environ, accept_ranges=True, complete_length=size)
+    except BaseException:
+        reader.close()
+        raise
+    if response.status_code == 206 and response.content_range is not None:
+        reader.end = response.content_range.stop or size
+    elif response.status_code == 304:
+        reader.close()
     return response

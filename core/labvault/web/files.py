@@ -14,8 +14,8 @@ from labvault.errors import ServerFault
 from labvault.files import service
 from labvault.files.models import StoredFile
 from labvault.files.schemas import FileSchema
-from labvault.files.storage import ContentMissing
 from labvault.items import service as items
+from labvault.plugin import ContentMissing
 from labvault.schemas import Strict
 from labvault.sources import service as sources
 from labvault.sources.schemas import FromSourceSchema
@@ -24,6 +24,7 @@ from labvault.web.blueprint import Blueprint
 from labvault.web.download import send_stored_file
 from labvault.web.session import get_session
 from labvault.web.state import file_sources, file_store, settings
+from labvault.web.uploads import streams_into_store
 
 
 class UploadSchema(Strict):
@@ -72,6 +73,7 @@ CONTENT_PARAMETERS: list[dict[str, Any]] = [
 
 
 @blp.route("/items/<string:refcode>/files")
+@streams_into_store
 class ItemFiles(MethodView):
     @require_user()
     @blp.response(200, FileSchema(many=True))

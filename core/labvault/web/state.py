@@ -16,9 +16,9 @@ from labvault.auth.tokens import TokenSigner
 from labvault.backups.strategies import Backups
 from labvault.blocks.service import BlockTypes
 from labvault.db import Database
-from labvault.files.storage import FileStore
 from labvault.inventory.service import Importers
 from labvault.jobs.service import Jobs
+from labvault.plugin import FileStore
 from labvault.registry import BLOCK_TYPES, Registry
 from labvault.sources.service import FileSources
 

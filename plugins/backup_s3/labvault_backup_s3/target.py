@@ -22,6 +22,7 @@ from labvault.plugin import (
     BackupTarget,
     Host,
     NotFound,
+    PluginType,
     Unavailable,
     check_backup_key,
 )
@@ -52,6 +53,31 @@ def describe(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def new_client(options: Mapping[str, Any]) -> Any:
+    """A boto3 S3 client for a deployer's options (:class:`S3Options`): their
+    credentials, endpoint, timeouts, retries and addressing style."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=options["access_key_id"],
+        aws_secret_access_key=options["secret_access_key"],
+        region_name=options["region"],
+        profile_name=options["profile"],
+    )
+    return session.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        config=Config(
+            signature_version="s3v4",
+            connect_timeout=options["connect_timeout"],
+            read_timeout=options["read_timeout"],
+            retries={"total_max_attempts": options["max_attempts"], "mode": "standard"},
+            s3={"addressing_style": options["addressing_style"]},
+        ),
+    )
+
+
 class _Counted:
     """The stream being put, read in whole requests (s3transfer takes a short read for
     the end), counting the bytes and keeping the stream's own failure to tell it apart."""
@@ -80,7 +106,7 @@ class _Counted:
         return data
 
 
-class _Download(io.RawIOBase):
+class Download(io.RawIOBase):
     """An object's body as a stream whose store failures are Unavailable too."""
 
     def __init__(self, body: Any, failure: Callable[[Exception], Unavailable]) -> None:
@@ -110,38 +136,55 @@ class _Download(io.RawIOBase):
         super().close()
 
 
-class S3Bucket(BackupTarget):
-    name = "s3"
-    description = "A bucket of Amazon S3 or an S3-compatible store (MinIO, Ceph, ...)"
-    OptionsSchema = S3Options
+class BucketAccess(PluginType):
+    """What a type kept in one bucket shares (this plugin's target, and other plugins'
+    types of other kinds): the bucket of its options (:class:`S3Options`), the arguments
+    new objects are written with (storage class, server-side encryption) and a client
+    made at first use. A subclass says how a failure is reported (``_failure``)."""
 
     def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
         super().__init__(instance_name, options, host)
         self._client: Any = None
         self._client_lock = threading.Lock()
-        self._bucket_seen = False
         self._transfer: Any = None
         extra = {
             "StorageClass": options["storage_class"],
             "ServerSideEncryption": options["server_side_encryption"],
             "SSEKMSKeyId": options["kms_key_id"],
         }
-        self._extra_args = {name: value for name, value in extra.items() if value is not None}
+        #: The arguments every new object is written with.
+        self.extra_args = {name: value for name, value in extra.items() if value is not None}
 
     @property
     def bucket(self) -> str:
         return str(self.options["bucket"])
 
+    def _failure(self, doing: str, error: Exception) -> Unavailable:
+        raise NotImplementedError
+
     def client(self) -> Any:
-        """The boto3 S3 client of this target, made at first use (boto3 clients may be
+        """The boto3 S3 client of this instance, made at first use (boto3 clients may be
         shared by threads; making one may not)."""
         client = self._client
         if client is None:
             with self._client_lock:
                 if self._client is None:
-                    self._client = self._do("connect", self._new_client)
+                    try:
+                        self._client = new_client(self.options)
+                    except STORE_ERRORS as error:
+                        raise self._failure("connect", error) from None
                 client = self._client
         return client
+
+
+class S3Bucket(BucketAccess, BackupTarget):
+    name = "s3"
+    description = "A bucket of Amazon S3 or an S3-compatible store (MinIO, Ceph, ...)"
+    OptionsSchema = S3Options
+
+    def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
+        super().__init__(instance_name, options, host)
+        self._bucket_seen = False
 
     def _transfer_config(self) -> Any:
         """boto3's managed transfer settings for this target's uploads (made once)."""
@@ -159,29 +202,6 @@ class S3Bucket(BackupTarget):
             transfer.max_in_memory_upload_chunks = 4
             self._transfer = transfer
         return self._transfer
-
-    def _new_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        options = self.options
-        session = boto3.session.Session(
-            aws_access_key_id=options["access_key_id"],
-            aws_secret_access_key=options["secret_access_key"],
-            region_name=options["region"],
-            profile_name=options["profile"],
-        )
-        return session.client(
-            "s3",
-            endpoint_url=options["endpoint_url"],
-            config=Config(
-                signature_version="s3v4",
-                connect_timeout=options["connect_timeout"],
-                read_timeout=options["read_timeout"],
-                retries={"total_max_attempts": options["max_attempts"], "mode": "standard"},
-                s3={"addressing_style": options["addressing_style"]},
-            ),
-        )
 
     def _failure(self, doing: str, error: Exception) -> Unavailable:
         return Unavailable(
@@ -205,7 +225,7 @@ class S3Bucket(BackupTarget):
                 counted,
                 self.bucket,
                 self._key(key),
-                ExtraArgs=self._extra_args,
+                ExtraArgs=self.extra_args,
                 Config=self._transfer_config(),
             )
         except BaseException as error:
@@ -224,7 +244,7 @@ class S3Bucket(BackupTarget):
             raise self._failure(f"read {key}", error) from None
         except BotoCoreError as error:
             raise self._failure(f"read {key}", error) from None
-        download = _Download(response["Body"], lambda error: self._failure(f"read {key}", error))
+        download = Download(response["Body"], lambda error: self._failure(f"read {key}", error))
         return io.BufferedReader(download, 1 << 20)
 
     def exists(self, key: str) -> bool:

@@ -11,39 +11,20 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from labvault_backup_s3.testing import (
+    DEFAULT_KEY_ID,
+    DEFAULT_SECRET,
+    REGION,
+)
 
 MiB = 1 << 20
-REGION = "us-east-1"
 BUCKET = "lab-backups"
-#: What the tests' environment gives boto3's default credential chain; moto takes any
-#: key unless IAM is enforced (then only a key of one of its IAM users).
-DEFAULT_KEY_ID, DEFAULT_SECRET = "AKIDTESTINGDEFAULT", "testing-default-secret"
-
-#: Every variable through which a developer's own AWS setup could leak into a test.
-AWS_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_CA_BUNDLE",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_RETRY_MODE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
 
 
 def target_options(endpoint: str, bucket: str = BUCKET, **overrides: Any) -> dict[str, Any]:
@@ -79,20 +60,6 @@ class Site:
         )
         assert "Traceback" not in done.stderr, done.stderr
         return done
-
-
-def s3_client(endpoint: str, key_id: str = DEFAULT_KEY_ID, secret: str = DEFAULT_SECRET) -> Any:
-    """A plain boto3 client, to look at the bucket behind the target's back."""
-    return boto3.session.Session(
-        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION
-    ).client("s3", endpoint_url=endpoint)
-
-
-def reset(endpoint: str) -> None:
-    """Forget every bucket, object and IAM user of the moto server."""
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
 
 
 def seed_objects(bucket: str, keys: list[str]) -> None:

@@ -3,60 +3,39 @@ signing), an empty bucket for each test, and S3 targets writing to it."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from backup_s3_peers import (
-    AWS_VARIABLES,
     BUCKET,
-    DEFAULT_KEY_ID,
-    DEFAULT_SECRET,
     IamUsers,
     make_iam_user,
-    reset,
-    s3_client,
     target_options,
 )
 from labvault_backup_s3 import S3Bucket
+from labvault_backup_s3.testing import (
+    isolate_aws_environment,
+    reset,
+    s3_client,
+    s3_server,
+)
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The URL of moto's S3 server, started for this test process."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    try:
-        from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer
 
-        # always loopback (the default is every interface); port 0, as a busy fixed
-        # port makes start() hang
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        reset(f"http://{host}:{port}")
-    except Exception as error:
-        pytest.fail(
-            f"cannot start moto's S3 server ({type(error).__name__}: {error}); "
-            "pip install -e 'plugins/backup_s3[test]'",
-            pytrace=False,
-        )
-    yield f"http://{host}:{port}"
-    server.stop()
+    with s3_server(ThreadedMotoServer) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """boto3's default chain finds test keys in the environment and nothing of the
-    developer's own AWS setup (files, profile, instance metadata)."""
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    """boto3 finds test keys in the environment and nothing of the developer's own."""
+    isolate_aws_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="session")
