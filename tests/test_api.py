@@ -30,7 +30,7 @@ def test_info_describes_the_server(labvault_make_app):
     body = response.json
     assert body["version"] == __version__
     assert body["api_version"] == API_VERSION
-    assert body["plugin_api_version"] == "2.0"
+    assert body["plugin_api_version"] == "2.1"
     assert body["identifier_prefix"] == "grey"
     assert body["max_upload_size"] == 1234
     assert body["max_json_size"] == 123

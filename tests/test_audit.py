@@ -266,7 +266,8 @@ def test_backups_run_are_recorded_on_success_and_on_failure(backup_site, monkeyp
     for event in (started, started_again):  # noted by the request, with its client
         assert (event["action"], event["target"]) == ("backup.started", "backup nightly")
         assert (event["actor_id"], event["client"]) == (admin.id, "127.0.0.1")
-    # the outcomes are noted by the run's thread, after the answer: no client
+    assert started["details"]["job"] < started_again["details"]["job"]  # each run a job
+    # the outcomes are noted by the run's job, after the answer: no client
     assert (succeeded["action"], succeeded["target"]) == ("backup.succeeded", "backup nightly")
     assert (succeeded["actor_id"], succeeded["client"]) == (admin.id, None)
     assert succeeded["details"] == {

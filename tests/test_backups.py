@@ -383,6 +383,7 @@ def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
             "last_error": None,
             "last_report": None,
             "running": False,
+            "job": None,
             "snapshots": [],
             "error": "backup strategy nightly has no repository yet",
         }
@@ -395,8 +396,17 @@ def test_backups_api_lists_strategies_and_runs_one(site, labvault_make_user):
     assert started.status_code == 202, started.json  # the run goes on after the answer
     assert started.headers["Location"] == "/backups/nightly"
     assert started.json["running"] is True and started.json["last_run_at"]
+    job = started.json["job"]  # the run is a job of its admin
+    assert_error(client.get(f"/jobs/{job}", headers=user.headers), 404)
     first = wait_for_backup(client, admin.headers, "nightly")
-    assert first["running"] is False and first["last_error"] is None
+    assert first["running"] is False and first["last_error"] is None and first["job"] is None
+    record = client.get(f"/jobs/{job}", headers=admin.headers).json
+    assert record["type"] == "backup" and record["payload"] == {"strategy": "nightly"}
+    assert (record["state"], record["attempts"], record["user_id"]) == ("succeeded", 1, admin.id)
+    assert record["result"] == first["last_report"]
+    # a server restored from the snapshot takes up none of this one's jobs
+    manifest = repository_of(app).manifest(record["result"]["snapshot"])
+    assert "jobs" not in {table["name"] for table in manifest["tables"]}
     assert [s["snapshot"] for s in first["snapshots"]] == [first["last_report"]["snapshot"]]
     done = run_backup(client, admin.headers, "nightly")  # the same, then waits for it
     report = done["last_report"]

@@ -323,7 +323,7 @@ def test_plugins_lists_what_is_installed_and_enabled(site: Site) -> None:
     header, *rows, provides = demo_out.splitlines()
     assert header.split() == ["name", "distribution", "version", "plugin_api", "enabled"]
     assert ["demo", "labvault-demo", "1.2.3", ">=2.0,<3", "yes"] in [row.split() for row in rows]
-    assert provides == "this labvault provides plugin API 2.0"
+    assert provides == "this labvault provides plugin API 2.1"
 
 
 # --- users and tokens --------------------------------------------------------------

@@ -352,3 +352,83 @@ def test_an_import_makes_items_files_and_links_once_on_every_database(app, labva
             ("handed", "handed-test", "#made-elsewhere"),
             ("handed", "handed-test", "#film"),
         ]
+
+
+def test_an_export_run_in_the_background_is_downloaded_by_who_asked_for_it(app, labvault_make_user):
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from labvault.db import begin_write, utcnow
+    from labvault.files_gc import collect_garbage
+    from labvault.interchange.job import kept_archives
+    from labvault.jobs.models import JobRecord
+    from labvault.testing import wait_until
+
+    client = app.test_client()
+    alice, bob = labvault_make_user(app), labvault_make_user(app)
+    made = client.post("/collections", json={"collection_id": "big"}, headers=alice.headers)
+    assert made.status_code == 201
+    members = [
+        create(client, alice, type="sample", name=f"film {n}", collections=["big"])
+        for n in range(3)
+    ]
+
+    def start(body: dict[str, Any], who: Any = alice) -> Any:
+        return client.post("/exports", json=body, headers=who.headers)
+
+    # refused now, not in the background: what it asks for, and who may read it
+    for body, status, message in [
+        ({"format": "handed"}, 422, "give one of item, collection and all"),
+        ({"format": "handed", "all": True, "collection": "big"}, 422, "give one of"),
+        ({"format": "handed", "collection": "big", "depth": 1}, 422, "depth goes with item"),
+        ({"format": "nope", "all": True}, 404, "no export format 'nope' (enabled: handed)"),
+    ]:
+        refused = start(body)
+        assert (refused.status_code, message in refused.json["message"]) == (status, True)
+    assert start({"format": "handed", "collection": "big"}, bob).status_code == 404
+
+    started = start({"format": "handed", "collection": "big"})
+    assert started.status_code == 202, started.get_data(as_text=True)
+    job_id = started.json["job"]
+    assert started.json["download"] == f"/exports/{job_id}/download"
+    done = wait_until(
+        lambda: (
+            seen
+            if (seen := client.get(f"/jobs/{job_id}", headers=alice.headers).json)["state"]
+            in ("succeeded", "failed")
+            else None
+        ),
+        60,
+        message="the export job did not finish",
+    )
+    assert done["state"] == "succeeded", done
+    assert done["result"]["name"] == "big.json" and done["result"]["items"] == 3
+
+    download = client.get(started.json["download"], headers=alice.headers)
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    written = json.loads(download.data)
+    assert sorted(item["refcode"] for item in written["items"]) == sorted(members)
+    assert hashlib.sha256(download.data).hexdigest() == done["result"]["sha256"]
+    # another user's export is as unknown as none
+    assert client.get(started.json["download"], headers=bob.headers).status_code == 404
+    assert client.get(f"/jobs/{job_id}", headers=bob.headers).status_code == 404
+    assert client.get("/exports/999999/download", headers=alice.headers).status_code == 404
+
+    # garbage collection keeps the archive for its week, though no file row names it
+    state = app.extensions["labvault"]
+    with state.database.sessionmaker() as session:
+        assert kept_archives(session) == {done["result"]["sha256"]}
+        collect_garbage(session, state.file_store, grace_seconds=0, keep=kept_archives(session))
+    assert client.get(started.json["download"], headers=alice.headers).status_code == 200
+    # and after it, neither the collection nor the download
+    with state.database.sessionmaker() as session:
+        begin_write(session)
+        week_ago = utcnow() - dt.timedelta(days=8)
+        session.execute(
+            sa.update(JobRecord).where(JobRecord.id == job_id).values(finished_at=week_ago)
+        )
+        session.commit()
+        assert kept_archives(session) == set()
+    gone = client.get(started.json["download"], headers=alice.headers)
+    assert gone.status_code == 404 and "was kept 7 days" in gone.json["message"]

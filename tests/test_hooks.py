@@ -20,6 +20,7 @@ from labvault import hookspecs
 from labvault.builtins.block_comment import Comment
 from labvault.cli import cli, main
 from labvault.errors import ConfigError
+from labvault.jobs.service import job_document
 from labvault.plugin import InventoryRecord, RemoteEntry, RowProblem
 from labvault.registry import (
     BACKUP_TARGETS,
@@ -27,6 +28,7 @@ from labvault.registry import (
     FILE_SOURCES,
     INVENTORY_IMPORTERS,
 )
+from labvault.testing import wait_until
 
 from tests.plugin_dists import write_config
 
@@ -489,6 +491,126 @@ def test_labvault_backup_target_types(dists, make_app, startup_problems):
         "BACKUP_STRATEGIES.daily.target.type: unknown backup target type 'tapes'; "
         "available types: local, tape"
     ]
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+REINDEX_JOBS = """
+    from labvault.plugin import Invalid, JobType, Unavailable, hookimpl
+
+    class Reindex(JobType):
+        name = "instrument_reindex"
+        max_attempts = 3
+        retry_delay = 0.05
+
+        def run(self, job):
+            if job.payload.get("invalid"):
+                raise Invalid("no such instrument")
+            if job.attempt == 1:
+                raise Unavailable("the instrument PC did not answer")
+            return {"instrument": job.payload["instrument"], "attempt": job.attempt}
+
+    @hookimpl
+    def labvault_job_types(host):
+        assert host.plugin_name == "instruments"
+        return [Reindex]
+"""
+
+
+def test_labvault_job_types(dists, labvault_make_app, labvault_make_user, startup_problems):
+    dists.add("instruments", REINDEX_JOBS)
+    app = labvault_make_app(PLUGINS=["instruments"])
+    client, admin = app.test_client(), labvault_make_user(app, role="admin")
+    jobs = app.extensions["labvault"].plugins.hosts["instruments"].jobs
+
+    job_id = jobs.enqueue("instrument_reindex", {"instrument": "xrd-1"}, key="xrd-1")
+    # one unfinished job per key: asking again while it waits for its retry is that job
+    assert jobs.enqueue("instrument_reindex", {"instrument": "xrd-1"}, key="xrd-1") == job_id
+
+    def finished(job_id):
+        job = client.get(f"/jobs/{job_id}", headers=admin.headers).json
+        return job["state"] in ("succeeded", "failed") and job
+
+    job = wait_until(lambda: finished(job_id), 30)
+    assert job["state"] == "succeeded" and job["attempts"] == 2
+    assert job["result"] == {"instrument": "xrd-1", "attempt": 2}
+    assert job["error"] is None  # the first attempt's is gone with its success
+    # a finished job's key is free again; an Invalid fails the job without retrying
+    again = jobs.enqueue("instrument_reindex", {"invalid": True}, key="xrd-1")
+    assert again != job_id
+    job = wait_until(lambda: finished(again), 30)
+    assert (job["state"], job["attempts"], job["error"]) == ("failed", 1, "no such instrument")
+
+    dists.add(
+        "clash",
+        """
+        from labvault.plugin import JobType, hookimpl
+
+        class MyBackup(JobType):
+            name = "backup"
+
+        @hookimpl
+        def labvault_job_types():
+            return [MyBackup]
+        """,
+    )
+    assert startup_problems(PLUGINS=["clash"]) == [
+        "job type name 'backup' of plugin clash is the core's own"
+    ]
+
+
+def test_labvault_job_runner_types(dists, labvault_make_app, startup_problems):
+    dists.add("instruments", REINDEX_JOBS)
+    dists.add(
+        "inline",
+        """
+        import marshmallow as ma
+        from labvault.plugin import JobRunner, hookimpl
+
+        class InlineOptions(ma.Schema):
+            class Meta:
+                unknown = ma.RAISE
+
+            rounds = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+
+        class Inline(JobRunner):
+            name = "inline"
+            OptionsSchema = InlineOptions
+
+            def submit(self, job_id):  # runs each job at once, its retries as well
+                for _ in range(self.options["rounds"]):
+                    for due in self.host.jobs.due():
+                        self.host.jobs.run(due)
+
+        @hookimpl
+        def labvault_job_runner_types():
+            return [Inline]
+        """,
+    )
+    app = labvault_make_app(PLUGINS=["instruments", "inline"], JOBS={"type": "inline"})
+    state = app.extensions["labvault"]
+    assert type(state.jobs.runner).__name__ == "Inline"
+    assert state.jobs.runner.instance_name == "default"
+    job_id = state.jobs.enqueue("instrument_reindex", {"instrument": "xrd-1"})
+    with state.database.sessionmaker() as session:
+        job = job_document(session, job_id, user_id=0, admin=True)
+    # the runner ran its first attempt; the retry waits for its delay
+    assert (job["state"], job["attempts"]) == ("queued", 1)
+
+    enabled = ["instruments", "inline"]
+    assert startup_problems(PLUGINS=enabled, JOBS={"type": "inline", "rounds": 0}) == [
+        "JOBS.rounds: Must be greater than or equal to 1."
+    ]
+    assert startup_problems(PLUGINS=enabled, JOBS={"type": "celery"}) == [
+        "JOBS.type: unknown job runner type 'celery'; available types: embedded, inline"
+    ]
+    assert startup_problems(PLUGINS=enabled, JOBS={"type": "embedded", "threads": 0}) == [
+        "JOBS.threads: Must be greater than or equal to 1 and less than or equal to 64."
+    ]
+
+
+# --- file stores ------------------------------------------------------------------------
 
 
 MEMORY_STORE = """

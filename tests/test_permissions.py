@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 from labvault.app import create_app
+from labvault.jobs.service import record_job
 from labvault.testing import TEST_SECRET_KEY, TestUser
 
 from tests.route_coverage import documented_operations
@@ -54,7 +55,7 @@ ROLES = (
     "anonymous",
 )
 #: Every route under these prefixes must have a row in the matrix.
-GUARDED_PREFIXES = ("/items", "/collections", "/files", "/trash", "/block-types")
+GUARDED_PREFIXES = ("/items", "/collections", "/files", "/trash", "/block-types", "/jobs")
 #: Identifiers of nothing: an unreadable thing must answer exactly like these.
 GHOSTS = {
     "refcode": "test:QQQQQQ",
@@ -63,6 +64,7 @@ GHOSTS = {
     "collection_id": "no-such-collection",
     "file_id": 987654321,
     "trashed_file_id": 987654322,
+    "job_id": 987654323,
 }
 
 ANY = {"headers": {"If-Match": "*"}}
@@ -215,6 +217,8 @@ ROUTES: dict[str, Call] = {
         "GET", "/files/{file_id}", params={"file_id": "trashed_file_id"}
     ),
     "detach file": Call("DELETE", ITEM + "/files/{file_id}", fresh=_fresh_file),
+    # jobs: for who asked for them, and admins
+    "get job": Call("GET", "/jobs/{job_id}"),
 }
 
 # fmt: off
@@ -258,6 +262,7 @@ PRIVATE: dict[str, tuple[int, ...]] = {
     "get file content":          (200, 404, 200, 200, 200, 200, 403, 401, 401),
     "get file of trashed item":  (200, 404, 404, 200, 404, 200, 403, 401, 401),
     "detach file":               (204, 404, 403, 204, 403, 204, 403, 401, 401),
+    "get job":                   (200, 404, 404, 404, 404, 200, 403, 401, 401),
 }
 #                               owner other reader writer manager admin unverified deact. anon.
 LABWIDE: dict[str, tuple[int, ...]] = {
@@ -300,6 +305,7 @@ LABWIDE: dict[str, tuple[int, ...]] = {
     "get file content":          (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "get file of trashed item":  (200, 200, 200, 200, 200, 200, 403, 401, 401),
     "detach file":               (204, 204, 204, 204, 204, 204, 403, 401, 401),
+    "get job":                   (200, 404, 404, 404, 404, 200, 403, 401, 401),
 }
 # fmt: on
 SCENARIOS = {
@@ -338,6 +344,7 @@ class Lab:
         }
         self.etags: dict[str, str] = {}
         self._cell: str | None = None
+        self._state = app.extensions["labvault"]
 
     def call(self, role: str, method: str, url: str, **kwargs: Any) -> Any:
         auth = self.users[role].headers if role in self.users else {}
@@ -416,6 +423,16 @@ class Lab:
         file_id: int = self.ok("owner", "POST", f"/items/{refcode}/files", **_upload()).json["id"]
         return file_id
 
+    def new_job(self) -> int:
+        """A job of *owner*'s (recorded, never run: a backup of no strategy)."""
+        jobs = self._state.jobs
+        with self._state.database.sessionmaker() as session:
+            job_type = jobs.job_type("backup")
+            owner = self.users["owner"].id
+            job_id, _ = record_job(session, job_type, {"strategy": "none"}, user_id=owner)
+            session.commit()
+        return job_id
+
     def fixture(self, item_type: str) -> Fixture:
         """An item with a block (so two versions) and a file, and a trashed item with a
         file, in a collection shared with the members."""
@@ -435,6 +452,7 @@ class Lab:
             "trashed": trashed,
             "trashed_file_id": trashed_file_id,
             "format_name": "eln",
+            "job_id": self.new_job(),
         }
 
 

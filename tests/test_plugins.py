@@ -482,7 +482,7 @@ def test_labvault_plugins_lists_name_distribution_version_and_enabled(dists, tmp
     assert rows[0] == ["name", "distribution", "version", "plugin_api", "enabled"]
     assert ["alpha", "labvault-alpha", "1.2.0", ">=2.0,<3", "yes"] in rows
     assert ["beta", "labvault-beta", "0.3.0", ">=2.0,<3", "no"] in rows
-    assert result.output.splitlines()[-1] == "this labvault provides plugin API 2.0"
+    assert result.output.splitlines()[-1] == "this labvault provides plugin API 2.1"
     assert beta not in sys.modules  # listing reads metadata and source only
 
 
@@ -507,33 +507,33 @@ def test_a_plugin_whose_range_admits_this_plugin_api_loads(dists, make_app):
 
     info = make_app(PLUGINS=["xrd", "later"]).test_client().get("/info").json
 
-    assert info["plugin_api_version"] == "2.0"
+    assert info["plugin_api_version"] == "2.1"
     assert {"xrd", "xrd2"} <= {block_type["name"] for block_type in info["block_types"]}
 
 
 GATE_REFUSALS = [
     (
         ">=3.0,<4",
-        "PLUGINS: plugin 'xrd' needs plugin API >=3.0,<4; this labvault provides 2.0",
+        "PLUGINS: plugin 'xrd' needs plugin API >=3.0,<4; this labvault provides 2.1",
     ),
     (
         "<2",
-        "PLUGINS: plugin 'xrd' needs plugin API <2; this labvault provides 2.0",
+        "PLUGINS: plugin 'xrd' needs plugin API <2; this labvault provides 2.1",
     ),
     (
         None,
         "PLUGINS: plugin 'xrd' declares no plugin API range "
-        '(e.g. LABVAULT_PLUGIN_API = ">=2.0,<3" in its module); this labvault provides 2.0',
+        '(e.g. LABVAULT_PLUGIN_API = ">=2.1,<3" in its module); this labvault provides 2.1',
     ),
     (
         "two point oh",
         "PLUGINS: plugin 'xrd' declares plugin API 'two point oh', which is not a version "
-        'range (e.g. LABVAULT_PLUGIN_API = ">=2.0,<3"); this labvault provides 2.0',
+        'range (e.g. LABVAULT_PLUGIN_API = ">=2.1,<3"); this labvault provides 2.1',
     ),
     (
         2.0,
         "PLUGINS: plugin 'xrd' declares plugin API 2.0, which is not a version "
-        'range (e.g. LABVAULT_PLUGIN_API = ">=2.0,<3"); this labvault provides 2.0',
+        'range (e.g. LABVAULT_PLUGIN_API = ">=2.1,<3"); this labvault provides 2.1',
     ),
 ]
 

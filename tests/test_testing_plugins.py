@@ -65,7 +65,7 @@ def test_a_registered_module_passes_the_plugin_api_gate_too(labvault_make_app):
 
     assert failure.value.problems == [
         "PLUGINS: plugin 'lvtest_unversioned' declares no plugin API range "
-        '(e.g. LABVAULT_PLUGIN_API = ">=2.0,<3" in its module); this labvault provides 2.0'
+        '(e.g. LABVAULT_PLUGIN_API = ">=2.1,<3" in its module); this labvault provides 2.1'
     ]
 
 

@@ -325,7 +325,7 @@ def test_a_worker_killed_mid_import_imports_nothing(serve: Serve) -> None:
     assert report["counts"]["created"] == 3000
 
 
-def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
+def test_a_backup_whose_worker_is_killed_is_taken_up_again_and_lands_once(
     tmp_path: Path, serve: Serve
 ) -> None:
     repository = tmp_path / "repository"
@@ -353,23 +353,26 @@ def test_a_worker_killed_mid_backup_leaves_no_snapshot_and_the_next_run_lands(
     assert not list(repository.glob("snapshots/*/manifest.json")), (
         "the backup finished before it could be killed"
     )
-    _, state = ok(server, token, "GET", headers["Location"])
-    assert state["running"] is False  # its run's worker is gone
-    assert state["snapshots"] == [] and state["last_success_at"] is None
-
-    ok(server, token, "POST", "/backups/nightly")  # takes the dead run's lock
+    # its job is taken up again by a worker gunicorn started anew: the killed run's lock
+    # is taken over (its holder is gone), and the new attempt lands one snapshot
     state = wait_until(
         lambda: (
-            (state := ok(server, token, "GET", "/backups/nightly")[1])["running"] is False and state
+            (state := ok(server, token, "GET", headers["Location"])[1])["running"] is False
+            and state
         ),
         120,
         interval=0.1,
+        message=lambda: server.log()[-3000:],
     )
     report = state["last_report"]
     assert state["last_error"] is None and report["files"] == files
     assert report["files_uploaded"] + report["files_reused"] == files
     assert [s["snapshot"] for s in state["snapshots"]] == [report["snapshot"]]
     assert state["snapshots"][0]["files"] == files
+    _, job = ok(server, token, "GET", f"/jobs/{started['job']}")
+    assert (job["state"], job["attempts"], job["result"]) == ("succeeded", 2, report)
     verified = site.ok("backup", "verify", "--strategy", "nightly")
     assert f"verified 1 snapshot(s), {files} files" in verified, verified
+    _, events = ok(server, token, "GET", "/audit?action=backup.succeeded")
+    assert len(events) == 1  # the run finished once
     assert "Traceback" not in server.log()

@@ -7,6 +7,7 @@ It reads the items, blocks and versions that may refer to a file, so it sits abo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -65,8 +66,10 @@ def collect_garbage(
     grace_seconds: float,
     dry_run: bool = False,
     actor: Actor | str | None = None,
+    keep: AbstractSet[str] = frozenset(),
 ) -> GarbageReport:
-    """Delete file rows nothing refers to, then content no row refers to.
+    """Delete file rows nothing refers to, then content no row refers to, nor ``keep``
+    names (by sha256: content kept for another reason, an export to download).
 
     Rows, and content of ``store``, younger than ``grace_seconds`` are kept: an upload
     that is not committed yet must not lose its content. Nothing can come to refer to a
@@ -110,6 +113,7 @@ def collect_garbage(
     digests.update(
         session.scalars(sa.select(BlockPlot.png_sha256).where(BlockPlot.png_sha256.is_not(None)))
     )
+    digests.update(keep)
     session.commit()
     report.content = collect_content(store, digests, dry_run=dry_run, grace_seconds=grace_seconds)
     return report

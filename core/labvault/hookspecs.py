@@ -14,9 +14,9 @@ its settings and options, a database session, the file store, ``sign_in``, a way
 record a version of an item, and a logger named after the plugin. The instances of its
 types hold the same host as ``self.host``.
 
-A plugin provides *types* of eight *kinds* (auth providers, block types, item types,
-file sources, inventory importers, backup targets, interchange formats, file stores),
-one registration
+A plugin provides *types* of ten *kinds* (auth providers, block types, item types,
+file sources, inventory importers, backup targets, interchange formats, file stores,
+job types, job runners), one registration
 hook per kind, each named after
 the types it returns (``labvault_auth_provider_types``, ``labvault_block_types``, ...).
 The deployer configures named *instances* of a type, each with its *options* (validated
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
         InterchangeFormat,
         InventoryImporter,
         ItemType,
+        JobRunner,
+        JobType,
     )
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
@@ -309,6 +311,65 @@ def labvault_interchange_formats() -> list[type[InterchangeFormat]]:  # type: ig
         @hookimpl
         def labvault_interchange_formats():
             return [JSONLines]
+    """
+
+
+@hookspec
+def labvault_job_types(host: Host) -> list[type[JobType]]:  # type: ignore[empty-body]
+    """Return the job types this plugin provides: kinds of work that outlive a request
+    (a mail to send, an export to write), run in the background by the job runner.
+
+    Called once at startup. Every job type is on, with one instance named after it; it
+    takes no options (its instance reaches the plugin's through ``self.host``). A job
+    of a type is recorded with ``host.jobs.enqueue(name, payload, key=...)`` and run by
+    the type's ``run(job)``: in a thread of the server, or on a worker of another
+    runner (``JOBS``), perhaps after a restart and more than once, so it must be safe
+    to repeat. Its payload is JSON and holds no secret (``GET /jobs/<id>`` shows it to
+    its owner and admins; backups keep it). A failed attempt is tried again later (see
+    :class:`labvault.plugin.JobType`); every attempt and the outcome are recorded.
+
+    Example::
+
+        class Reindex(JobType):
+            name = "instrument_reindex"
+            max_attempts = 3
+
+            def run(self, job):
+                count = self.host.options["bridge"].reindex(job.payload["instrument"])
+                return {"reindexed": count}
+
+        @hookimpl
+        def labvault_job_types():
+            return [Reindex]
+
+        # later, in a route of the plugin:
+        host.jobs.enqueue("instrument_reindex", {"instrument": "xrd-1"}, key="xrd-1")
+    """
+
+
+@hookspec
+def labvault_job_runner_types() -> list[type[JobRunner]]:  # type: ignore[empty-body]
+    """Return the job runner types this plugin provides: where jobs run (a task queue).
+
+    Called once at startup. ``JOBS = {"type": "<name>", **options}`` makes the one
+    instance; the default, ``embedded``, runs jobs on threads of the server's own
+    processes. A runner's ``submit(job_id)`` has a recorded job run soon (it must
+    return at once), and ``start()`` runs in each process that takes jobs; it runs one
+    with ``self.host.jobs.run(job_id)``, which claims the job first, so a job submitted
+    twice or found by two workers runs once. Jobs left unfinished by a process that
+    died are in ``self.host.jobs.due()``.
+
+    Example::
+
+        class TaskQueue(JobRunner):
+            name = "taskqueue"
+
+            def submit(self, job_id):
+                self.client().send("labvault.run_job", job_id)
+
+        @hookimpl
+        def labvault_job_runner_types():
+            return [TaskQueue]
     """
 
 

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labvault.database import Database, begin_write
-from labvault.plugin import AuthProvider, FileStore, Host, Identity, SessionTokens
+from labvault.plugin import AuthProvider, FileStore, Host, Identity, JobQueue, SessionTokens
 from labvault.registry import AUTH_PROVIDERS, Registry
 from labvault.signin.urls import check_next_url, external_url
 
@@ -31,6 +31,9 @@ class Core(Protocol):
     settings: dict[str, Any]
     database: Database
     signer: TokenSigner
+
+    @property
+    def jobs(self) -> JobQueue: ...
 
     @property
     def registry(self) -> Registry: ...
@@ -86,6 +89,10 @@ class CoreHost(Host):
     @property
     def files(self) -> FileStore:
         return self._app_state.registry.file_store()
+
+    @property
+    def jobs(self) -> JobQueue:
+        return self._app_state.jobs
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:

@@ -57,6 +57,7 @@ BUILTIN_MODULES = (
     "labvault.builtins.item_equipment",
     "labvault.builtins.source_local",
     "labvault.builtins.target_local",
+    "labvault.builtins.jobs_embedded",
     "labvault.builtins.store_local",
 )
 

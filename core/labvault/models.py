@@ -18,6 +18,7 @@ from labvault.files.models import StoredFile, item_files
 from labvault.interchange.models import ImportedRecord
 from labvault.inventory.models import InventoryImport, InventoryLink
 from labvault.items.models import Item, ItemRelationship, ItemVersion, item_creators
+from labvault.jobs.models import JobRecord
 from labvault.search import add_to_metadata
 from labvault.sources.models import SourceEntry, SourceState
 
@@ -40,6 +41,7 @@ __all__ = [
     "Item",
     "ItemRelationship",
     "ItemVersion",
+    "JobRecord",
     "LinkedIdentity",
     "RateLimit",
     "RefreshToken",

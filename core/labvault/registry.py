@@ -1,4 +1,4 @@
-"""The registry: the types plugins provide, of eight kinds, and the instances the
+"""The registry: the types plugins provide, of ten kinds, and the instances the
 settings configure.
 
 ``labvault.loader`` asks every plugin's registration hooks for types; this module checks
@@ -25,6 +25,8 @@ from labvault.plugin import (
     InterchangeFormat,
     InventoryImporter,
     ItemType,
+    JobRunner,
+    JobType,
     PluginType,
 )
 from labvault.settings import flatten_errors
@@ -102,6 +104,12 @@ INTERCHANGE_FORMATS: Kind[InterchangeFormat] = Kind(
     None,
     options_setting="INTERCHANGE_FORMATS",
 )
+#: Every registered job type is enabled, one instance each; they take no options.
+JOB_TYPES: Kind[JobType] = Kind("job type", "labvault_job_types", JobType, None, takes_host=True)
+#: The one runner of every job, ``JOBS``.
+JOB_RUNNERS: Kind[JobRunner] = Kind(
+    "job runner type", "labvault_job_runner_types", JobRunner, "JOBS", single=True
+)
 #: The server's one file store, from ``FILE_STORE``.
 FILE_STORES: Kind[FileStore] = Kind(
     "file store type",
@@ -118,6 +126,8 @@ KINDS: tuple[Kind[Any], ...] = (
     INVENTORY_IMPORTERS,
     BACKUP_TARGETS,
     INTERCHANGE_FORMATS,
+    JOB_TYPES,
+    JOB_RUNNERS,
     FILE_STORES,
 )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +23,22 @@ import marshmallow as ma
 import pluggy
 
 from labvault.auth.tokens import TokenSigner
+from labvault.backups.job import BackupRun
 from labvault.database import Database
 from labvault.errors import ConfigError
 from labvault.host import CoreHost
+from labvault.interchange.job import ExportRun
 from labvault.items import types as item_types
+from labvault.jobs.service import Jobs
 from labvault.loader import build_plugin_manager, call_each
 from labvault.plugin import FileStore
 from labvault.registry import (
     AUTH_PROVIDERS,
     ITEM_TYPES,
+    JOB_RUNNERS,
+    JOB_TYPES,
     KINDS,
+    THE_INSTANCE,
     Kind,
     Registry,
     build_registry,
@@ -45,6 +51,9 @@ from labvault.versions.recording import keep_versions
 
 if TYPE_CHECKING:
     import flask_smorest
+
+    from labvault.backups.strategies import Backups
+    from labvault.plugin import JobType
 
 
 @dataclass
@@ -73,6 +82,8 @@ class LabvaultState:
     signer: TokenSigner
     #: The flask-smorest Api (its spec converts schemas to JSON schema); None without an app.
     api: flask_smorest.Api | None = None
+    #: The jobs, run by the runner of ``JOBS`` (made by :func:`start_runtime`).
+    jobs: Jobs = field(init=False)
 
     @property
     def registry(self) -> Registry:
@@ -81,6 +92,13 @@ class LabvaultState:
     @property
     def file_store(self) -> FileStore:
         return self.registry.file_store()
+
+    def backups(self) -> Backups:
+        """The backup strategies of these settings, over this database and file store."""
+        from labvault.backups.strategies import Backups
+        from labvault.models import metadata  # a snapshot holds every table
+
+        return Backups(self.settings, self.registry, self.database, self.file_store, metadata)
 
 
 def resolve_settings(config: Mapping[str, Any] | None, *, dev: bool = False) -> dict[str, Any]:
@@ -142,10 +160,30 @@ def start_runtime(
         ),
         signer=TokenSigner.from_settings(settings),
     )
+    state.jobs = _jobs(state)
     for host in plugins.hosts.values():
         host.attach(state)
     item_types.use(plugins.item_types)
     return state
+
+
+def _jobs(state: LabvaultState) -> Jobs:
+    """The jobs of ``state``: the core's job types and the plugins', run by ``JOBS``."""
+    core_host = CoreHost("labvault.jobs", state.settings, {})
+    core_host.attach(state)
+    core: list[JobType] = [BackupRun(state.backups, core_host), ExportRun(state, core_host)]
+    types: dict[str, JobType] = dict(state.registry.instances_of(JOB_TYPES))
+    clashes = [
+        f"job type name {typ.name!r} of plugin {state.registry.owners[type(types[typ.name])]} "
+        "is the core's own"
+        for typ in core
+        if typ.name in types
+    ]
+    if clashes:
+        raise ConfigError(clashes)
+    types.update((typ.name, typ) for typ in core)
+    runners = state.registry.instances_of(JOB_RUNNERS)
+    return Jobs(state.database, types, lambda: runners[THE_INSTANCE], state.settings["JOB_LEASE"])
 
 
 def configure_logging(logger: logging.Logger, settings: Mapping[str, Any]) -> None:

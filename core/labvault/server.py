@@ -214,8 +214,11 @@ def worker_class(*, header_timeout: float, idle_timeout: float) -> type[Worker]:
 
 
 def _post_fork(_server: Any, _worker: Any, app: Flask) -> None:
+    state = app.extensions["labvault"]
     # connections must not be shared across processes: each worker opens its own
-    app.extensions["labvault"].database.engine.dispose(close=False)
+    state.database.engine.dispose(close=False)
+    # each worker runs jobs (threads do not survive a fork), those left unfinished first
+    state.jobs.runner.start()
 
 
 def _write_json_error(sock: Any, status: int, reason: str, message: str) -> None:

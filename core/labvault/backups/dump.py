@@ -31,9 +31,11 @@ from labvault.backups.codec import BackupError
 from labvault.backups.manifest import ForgedSnapshot, content_entry, identifier
 from labvault.db import UTCDateTime
 
-#: Tables a snapshot leaves out: the backups' own state (see BackupState) and the
-#: installation's id (see Installation).
-NOT_DUMPED = frozenset({"backup_states", "installation"})
+#: Tables a snapshot leaves out: the backups' own state (see BackupState), the
+#: installation's id (see Installation) and its jobs (labvault.jobs): work in flight of
+#: this server, which a server restored from the snapshot must not take up (the backup
+#: being taken, mails to send).
+NOT_DUMPED = frozenset({"backup_states", "installation", "jobs"})
 READ_BATCH = 2000
 #: What a table's fingerprint starts with: a new one makes every table's part anew once.
 FINGERPRINT = b"labvault table fingerprint 1\0"

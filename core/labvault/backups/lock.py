@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import secrets
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,31 +20,11 @@ from sqlalchemy.orm import Session
 from labvault.backups.models import BackupState
 from labvault.db import WRITE_OPTION, begin_write, insert_missing, utcnow
 from labvault.errors import Conflict
+from labvault.leases import holder, holder_is_gone, renewing
 
 #: A run's lock lapses this long after its last renewal (renewed every third of it).
 LOCK_LEASE = dt.timedelta(minutes=2)
 LOG = logging.getLogger("labvault.backups")
-
-
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _holder_is_gone(holder: str | None) -> bool:
-    """The lock's holder was a process of this host that no longer runs."""
-    host, _, pid = (holder or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a killed process its parent has not reaped yet (Linux) is gone too
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def lock_is_held(state: BackupState | None, now: dt.datetime) -> bool:
@@ -56,7 +32,7 @@ def lock_is_held(state: BackupState | None, now: dt.datetime) -> bool:
     if state is None or state.lock_token is None:
         return False
     lapsed = (state.lock_expires_at or now) < now
-    return not lapsed and not _holder_is_gone(state.lock_holder)
+    return not lapsed and not holder_is_gone(state.lock_holder)
 
 
 @contextmanager
@@ -74,12 +50,11 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
             f"backup strategy {name} is running already (in {state.lock_holder}; its lock "
             f"lapses at {state.lock_expires_at:%Y-%m-%d %H:%M:%S} UTC unless renewed)"
         )
-    state.lock_token, state.lock_holder = token, _holder()
+    state.lock_token, state.lock_holder = token, holder()
     state.lock_expires_at = now + LOCK_LEASE
     state.last_run_at = now
     session.commit()
 
-    stop = threading.Event()
     engine = session.get_bind()
 
     def writer() -> sa.Connection:
@@ -94,19 +69,15 @@ def strategy_lock(session: Session, name: str) -> Iterator[None]:
             )
 
     def renew() -> None:
-        while not stop.wait(LOCK_LEASE.total_seconds() / 3):
-            try:
-                update_lock(lock_expires_at=utcnow() + LOCK_LEASE)
-            except sa.exc.SQLAlchemyError as error:  # tried again at the next renewal
-                LOG.warning("backup strategy %s: cannot renew its lock: %s", name, error)
+        try:
+            update_lock(lock_expires_at=utcnow() + LOCK_LEASE)
+        except sa.exc.SQLAlchemyError as error:  # tried again at the next renewal
+            LOG.warning("backup strategy %s: cannot renew its lock: %s", name, error)
 
-    renewer = threading.Thread(target=renew, name=f"backup-lock-{name}", daemon=True)
-    renewer.start()
     try:
-        yield
+        with renewing(LOCK_LEASE.total_seconds() / 3, renew, f"backup-lock-{name}"):
+            yield
     finally:
-        stop.set()
-        renewer.join()
         try:
             update_lock(lock_token=None, lock_holder=None, lock_expires_at=None)
         except sa.exc.SQLAlchemyError as error:  # it lapses by itself

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labvault.backups.codec import BackupError
+from labvault.backups.job import JOB_TYPE
 from labvault.backups.lock import lock_is_held
 from labvault.backups.manifest import ForgedSnapshot
 from labvault.backups.models import BackupState
@@ -18,6 +19,7 @@ from labvault.backups.reading import ArchiveSource, ReadReport, RepositorySource
 from labvault.backups.snapshot import Progress, no_progress, temporary_folder
 from labvault.backups.strategies import Backups, Strategy
 from labvault.db import utcnow
+from labvault.jobs.service import unfinished_keys
 
 
 def snapshot_summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,8 +57,9 @@ def snapshots_of(
 def overview(session: Session, backups: Backups) -> list[dict[str, Any]]:
     """Every strategy: its settings, last run, last success, and its snapshots."""
     states = {state.strategy: state for state in session.scalars(sa.select(BackupState))}
+    jobs = unfinished_keys(session, JOB_TYPE)
     return [
-        strategy_entry(backups, strategy, states.get(name))
+        strategy_entry(backups, strategy, states.get(name), jobs.get(name))
         for name, strategy in backups.strategies().items()
     ]
 
@@ -64,13 +67,15 @@ def overview(session: Session, backups: Backups) -> list[dict[str, Any]]:
 def strategy_state(session: Session, backups: Backups, name: str) -> dict[str, Any]:
     """One strategy as :func:`overview` shows it (NotFound when there is none)."""
     strategy = backups.strategy(name)
-    return strategy_entry(backups, strategy, session.get(BackupState, name, populate_existing=True))
+    state = session.get(BackupState, name, populate_existing=True)
+    return strategy_entry(backups, strategy, state, unfinished_keys(session, JOB_TYPE).get(name))
 
 
 def strategy_entry(
-    backups: Backups, strategy: Strategy, state: BackupState | None
+    backups: Backups, strategy: Strategy, state: BackupState | None, job: int | None = None
 ) -> dict[str, Any]:
-    """A strategy's settings, its ``state`` and its snapshots (read from its target)."""
+    """A strategy's settings, its ``state`` and its snapshots (read from its target);
+    ``job``: the unfinished job of a run the API started (``GET /jobs/<id>``)."""
     name = strategy.name
     entry: dict[str, Any] = {
         "name": name,
@@ -82,7 +87,9 @@ def strategy_entry(
         "last_success_at": state.last_success_at if state else None,
         "last_error": state.last_error if state else None,
         "last_report": state.last_report if state else None,
-        "running": lock_is_held(state, utcnow()),  # not a run whose worker was killed
+        # not a run whose worker was killed (unless its job is taken up again)
+        "running": job is not None or lock_is_held(state, utcnow()),
+        "job": job,
         "snapshots": [],
         "error": None,
     }

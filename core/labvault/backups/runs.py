@@ -4,16 +4,13 @@ retention, and one-off archives.
 A run takes the strategy's lock, dumps the database, stores the contents the repository
 lacks and the parts, commits the snapshot with its manifest, and only then applies
 retention. A run that fails or is killed commits nothing and removes nothing. The CLI
-runs a strategy in its own process (:func:`run_strategy`); the API starts it in a thread
-of the server (:func:`start_strategy`).
+runs a strategy in its own process (:func:`run_strategy`); the API records a job that
+the job runner runs (:func:`start_strategy`, :class:`BackupRun`).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,8 @@ from sqlalchemy.orm import Session
 from labvault.audit.service import CLI, Actor, record
 from labvault.backups.archive import write_archive
 from labvault.backups.installation import adopted_snapshot, check_owner, installation_id
-from labvault.backups.lock import strategy_lock
+from labvault.backups.job import JOB_TYPE
+from labvault.backups.lock import lock_is_held, strategy_lock
 from labvault.backups.models import BackupState
 from labvault.backups.reports import strategy_state
 from labvault.backups.repository import CHUNKS, Repository
@@ -37,10 +35,9 @@ from labvault.backups.snapshot import (
     temporary_folder,
 )
 from labvault.backups.strategies import Backups, Strategy
-from labvault.db import begin_write, first_line, utcnow
+from labvault.db import begin_write, insert_missing, utcnow
 from labvault.errors import Conflict
-
-LOG = logging.getLogger("labvault.backups")
+from labvault.jobs.service import Jobs, record_job
 
 
 def _finish(
@@ -76,40 +73,34 @@ def run_strategy(
 
 
 def start_strategy(
-    session: Session, backups: Backups, name: str, *, actor: Actor
+    session: Session, backups: Backups, jobs: Jobs, name: str, *, actor: Actor
 ) -> dict[str, Any]:
-    """Take strategy ``name``'s lock now (Conflict when it runs already) and run it in a
-    thread of this process, which releases the lock when it ends: a request answers at
-    once, whatever the size of the store, and the server's worker timeout does not cut
-    the run short. The thread has a database session of its own, from ``backups``. Its
-    outcome is in the strategy's state, and in the audit log (with ``backup.started``
-    noted now, in ``session``: with the client's address). The strategy's state as the
-    run starts (``running``)."""
+    """Record a job that runs strategy ``name`` (:class:`~labvault.backups.job.BackupRun`)
+    and hand it to the job runner: a request answers at once, whatever the size of the store, the
+    server's worker timeout does not cut the run short, and a run whose process dies
+    is taken up again. Conflict when the strategy runs already (its lock is held, or
+    its job has not finished) or its repository is another installation's. The audit
+    log notes ``backup.started`` now, in ``session`` (with the client's address). The
+    strategy's state as the run starts (``running``, with its ``job``)."""
     strategy = backups.strategy(name)
-    who = _Acting(actor.id, actor.email)
-    with ExitStack() as held:
-        held.enter_context(strategy_lock(session, name))
-        _refuse_a_foreign_repository(session, strategy)
-        begin_write(session)
-        record(session, "backup.started", f"backup {name}", actor=actor)
-        session.commit()
-
-        def work(lock: ExitStack) -> None:
-            with lock, backups.database.sessionmaker() as own:
-                try:
-                    _run_and_record(own, backups, strategy, no_progress, who)
-                except Exception as error:  # in its state and the audit log; said here too
-                    LOG.error("backup strategy %s failed: %s", name, first_line(error))
-
-        answer = strategy_state(session, backups, name)
-        lock = held.pop_all()
-    runner = threading.Thread(target=work, args=(lock,), name=f"backup-{name}")
-    try:
-        runner.start()
-    except BaseException:
-        lock.close()
-        raise
-    return answer
+    if lock_is_held(session.get(BackupState, name, populate_existing=True), utcnow()):
+        raise Conflict(f"backup strategy {name} is running already")
+    _refuse_a_foreign_repository(session, strategy)
+    begin_write(session)
+    job_id, created = record_job(
+        session, jobs.job_type(JOB_TYPE), {"strategy": name}, key=name, user_id=actor.id
+    )
+    if not created:
+        session.rollback()
+        raise Conflict(f"backup strategy {name} is running already (job {job_id})")
+    insert_missing(session, BackupState, {"strategy": name})
+    session.execute(
+        sa.update(BackupState).where(BackupState.strategy == name).values(last_run_at=utcnow())
+    )
+    record(session, "backup.started", f"backup {name}", actor=actor, details={"job": job_id})
+    session.commit()
+    jobs.submit(job_id)
+    return strategy_state(session, backups, name)
 
 
 def _refuse_a_foreign_repository(session: Session, strategy: Strategy) -> None:
@@ -127,8 +118,8 @@ def _refuse_a_foreign_repository(session: Session, strategy: Strategy) -> None:
 
 
 @dataclass(frozen=True)
-class _Acting:
-    """Who started a run in a thread of its own (not a row of the request's session)."""
+class Acting:
+    """Who started a run, as its job knows them (not a row of a session that ends)."""
 
     id: int
     email: str | None

@@ -55,7 +55,14 @@ class StrategySchema(ma.Schema):
         metadata={"description": "what the last successful run did"},
     )
     running = fields.Boolean(
-        metadata={"description": "a run holds the strategy's lock now (not a killed one)"}
+        metadata={
+            "description": "a run holds the strategy's lock now (not a killed one), or the "
+            "job of a run the API started has not finished"
+        }
+    )
+    job = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the unfinished job of a run the API started (GET /jobs/{id})"},
     )
     snapshots = fields.List(fields.Nested(SnapshotSchema), metadata={"description": "oldest first"})
     error = fields.String(

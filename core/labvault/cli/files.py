@@ -27,9 +27,11 @@ def files() -> None:
 )
 @click.pass_context
 def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
-    """Remove files no item, block or version refers to, and their content."""
+    """Remove files no item, block or version refers to, and their content (an export's
+    archive is kept for download for a week)."""
     from labvault.audit.service import CLI
     from labvault.files_gc import collect_garbage
+    from labvault.interchange.job import kept_archives
 
     state = cli_state(ctx)
     with state.runtime_session() as session:
@@ -40,6 +42,7 @@ def files_gc(ctx: click.Context, dry_run: bool, grace_seconds: int) -> None:
                 grace_seconds=grace_seconds,
                 dry_run=dry_run,
                 actor=CLI,
+                keep=kept_archives(session),
             )
         except OSError as exc:
             raise LabvaultError(f"file store: {exc}") from exc

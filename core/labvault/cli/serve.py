@@ -184,6 +184,8 @@ def serve(
     if state.dev:
         if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
             _first_run(app, f"http://{host}:{port}")
+        else:  # the reloader's child serves, and runs jobs
+            app.extensions["labvault"].jobs.runner.start()
         from labvault.server import RedactingRequestHandler
 
         app.run(

@@ -6,10 +6,10 @@ loader refuses it on a labvault outside that range (plugins/README.md, "Plugin A
 versions"). The hooks a plugin can implement are documented in
 :mod:`labvault.hookspecs`; each hook may take any of its spec's arguments, or none.
 
-A plugin provides *types* of eight *kinds* (subclasses of :class:`AuthProvider`,
+A plugin provides *types* of ten *kinds* (subclasses of :class:`AuthProvider`,
 :class:`BlockType`, :class:`ItemType`, :class:`FileSource`, :class:`InventoryImporter`,
-:class:`BackupTarget`, :class:`InterchangeFormat` and :class:`FileStore`, which share
-:class:`PluginType`); the
+:class:`BackupTarget`, :class:`InterchangeFormat`, :class:`FileStore`, :class:`JobType`
+and :class:`JobRunner`, which share :class:`PluginType`); the
 deployer configures named *instances* of a type, each with its *options* (the type's
 ``OptionsSchema``).
 
@@ -117,13 +117,14 @@ from labvault.plugin._item_types import (
     SearchWeight,
     Text,
 )
+from labvault.plugin._jobs import Job, JobQueue, JobRunner, JobType
 from labvault.plugin._markers import hookimpl
 from labvault.plugin._types import PluginType
 
 if TYPE_CHECKING:
     from labvault.plugin._blueprint import Blueprint
 
-API_VERSION = "2.0"
+API_VERSION = "2.1"
 """Version of this plugin API (major.minor). A new minor version only adds; a new major
 version may change what exists. Plugins declare the range they need as
 ``LABVAULT_PLUGIN_API``; see plugins/README.md and CHANGELOG.md."""
@@ -190,6 +191,10 @@ __all__ = [
     "InventoryRecord",
     "ItemReference",
     "ItemType",
+    "Job",
+    "JobQueue",
+    "JobRunner",
+    "JobType",
     "LabvaultError",
     "LeadsOutside",
     "NotAFile",

@@ -18,6 +18,8 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:  # a plugin that never opens a session need not import SQLAlchemy's ORM
     from sqlalchemy.orm import Session
 
+    from labvault.plugin._jobs import JobQueue
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -113,6 +115,12 @@ class Host(abc.ABC):
     @abc.abstractmethod
     def files(self) -> ContentStore:
         """The file store: keep a stream, open stored content by its sha256."""
+
+    @property
+    @abc.abstractmethod
+    def jobs(self) -> JobQueue:
+        """The jobs: record one (``host.jobs.enqueue("mail", {...}, key=...)``) to have
+        it run in the background, retried after failures and resumed after a restart."""
 
     @abc.abstractmethod
     def session(self, *, write: bool = False) -> AbstractContextManager[Session]:

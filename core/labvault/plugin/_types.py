@@ -1,11 +1,12 @@
 """What every type a plugin provides has, whatever its kind (each kind's base class is
 in a module of its own: ``_auth_providers``, ``_block_types``, ``_item_types``, ``_file_sources``,
-``_inventory_importers``, ``_backup_targets``, ``_interchange``, ``_file_stores``).
+``_inventory_importers``, ``_backup_targets``, ``_interchange``, ``_file_stores``,
+``_jobs``).
 
 The words, as everywhere in labvault: a *plugin* (a distribution enabled in
-``PLUGINS``) provides *types* of eight *kinds* (auth providers, block types, item
+``PLUGINS``) provides *types* of ten *kinds* (auth providers, block types, item
 types, file sources, inventory importers, backup targets, interchange formats, file
-stores) from its
+stores, job types, job runners) from its
 registration hooks, each type
 with a unique ``name`` within its kind. The deployer configures named *instances* of a
 type, each with its *options*, for example::

@@ -222,6 +222,8 @@ class SettingsSchema(_Strict):
     DATABASE_TIMEOUT = fields.Float(load_default=6.0, validate=validate.Range(min=0.5, max=300))
     BLOCK_TYPES = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
     INTERCHANGE_FORMATS = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict)
+    JOBS = fields.Dict(load_default=lambda: {"type": "embedded"})
+    JOB_LEASE = fields.Float(load_default=60.0, validate=validate.Range(min=1, max=3600))
 
     @ma.post_load
     def _derive(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -19,10 +19,12 @@ module; its blueprint's name is its tag in /openapi.json:
     /block-types                        block_types  (web.blocks)
     /items/<refcode>/files, /files      files        (web.files)
     /items/<refcode>/export.<format>    exports      (web.exports)
+    /exports                            export_runs  (web.exports)
     /imports                            imports      (web.imports)
     /file-sources                       sources      (web.sources)
     /inventory                          inventory    (web.inventory)
     /backups                            backups      (web.backups)
+    /jobs                               jobs         (web.jobs)
     /audit                              audit        (web.audit)
 
 :func:`blueprints` lists them for :func:`labvault.api.init_api`, the one place they are
@@ -43,6 +45,7 @@ from labvault.web import (
     inventory,
     item_types,
     items,
+    jobs,
     meta,
     signin,
     sources,
@@ -74,9 +77,11 @@ def blueprints() -> list[Blueprint]:
         blocks.types_blp,
         files.blp,
         exports.blp,
+        exports.runs_blp,
         imports.blp,
         sources.blp,
         inventory.blp,
         backups.blp,
+        jobs.blp,
         audit.blp,
     ]

@@ -12,7 +12,7 @@ from labvault.backups.schemas import StrategySchema
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
 from labvault.web.session import get_session
-from labvault.web.state import backups
+from labvault.web.state import backups, jobs
 
 blp = Blueprint("backups", __name__, url_prefix="/backups", description="Backups (admins)")
 
@@ -49,11 +49,15 @@ def get_strategy(strategy: str) -> dict[str, Any]:
 def run_strategy(strategy: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Start a snapshot with a strategy now, then apply its retention (admins)
 
-    The run goes on in the server after the answer (202, ``running`` true), however large
-    the file store; ``GET /backups/{strategy}`` (the ``Location``) shows when it ends:
-    ``running`` false, with ``last_success_at`` and ``last_report``, or ``last_error``.
+    The run is a job (``job``: ``GET /jobs/{id}``) that goes on in the background after
+    the answer (202, ``running`` true), however large the file store, and is taken up
+    again if the process running it dies; ``GET /backups/{strategy}`` (the
+    ``Location``) shows when it ends: ``running`` false, with ``last_success_at`` and
+    ``last_report``, or ``last_error``.
     The audit log notes ``backup.started`` now and ``backup.succeeded`` or
     ``backup.failed`` at the end.
     """
-    started = runs.start_strategy(get_session(), backups(), strategy, actor=signed_in_user())
+    started = runs.start_strategy(
+        get_session(), backups(), jobs(), strategy, actor=signed_in_user()
+    )
     return started, 202, {"Location": url_for("backups.get_strategy", strategy=strategy)}

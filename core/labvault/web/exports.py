@@ -1,5 +1,6 @@
 """/items/<refcode>/export.<format>: an item (and the items related to it) exported to
-an interchange format an enabled plugin provides, streamed to the client."""
+an interchange format an enabled plugin provides, streamed to the client; /exports: a
+collection or a large set exported in the background (a job), then downloaded."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from typing import Any
 import marshmallow as ma
 from flask import Response
 
+from labvault.auth.models import Role
 from labvault.errors import NotFound
 from labvault.interchange import exports
+from labvault.interchange import job as export_job
 from labvault.plugin import Export, InterchangeFormat
 from labvault.registry import INTERCHANGE_FORMATS
+from labvault.schemas import Strict
 from labvault.web.access import require_user, signed_in_user
 from labvault.web.blueprint import Blueprint
-from labvault.web.download import content_disposition_names
+from labvault.web.download import content_disposition_names, send_stored_file
 from labvault.web.session import get_session
-from labvault.web.state import registry, state
+from labvault.web.state import file_store, jobs, registry, state
 
 blp = Blueprint(
     "exports",
@@ -81,3 +85,93 @@ def export_item(args: dict[str, Any], refcode: str, format_name: str) -> Respons
     chosen = exports.choose_item(session, user, refcode, args["depth"])
     export = exports.Exporter.of(state()).export(session, user, chosen, versions=args["versions"])
     return streamed(written, export)
+
+
+# --- exports run in the background ---------------------------------------------------
+
+runs_blp = Blueprint(
+    "export_runs",
+    __name__,
+    url_prefix="/exports",
+    description="Exports of collections and large sets, written in the background, then downloaded",
+)
+
+
+class ExportRunSchema(Strict):
+    """POST /exports: what to export (one of item, collection and all) and how."""
+
+    format = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=40),
+        metadata={"description": "format name (GET /info: export_formats), e.g. eln"},
+    )
+    item = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=40),
+        metadata={"description": "export this item (refcode) ..."},
+    )
+    depth = ma.fields.Integer(
+        load_default=0,
+        validate=ma.validate.Range(min=0, max=exports.MAX_DEPTH),
+        metadata={"description": "... and the items related to it, up to this many steps"},
+    )
+    collection = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=40),
+        metadata={"description": "export the items of this collection"},
+    )
+    all = ma.fields.Boolean(
+        load_default=False, metadata={"description": "export every item you may read"}
+    )
+    versions = ma.fields.Boolean(
+        load_default=False, metadata={"description": "also every version of each item"}
+    )
+
+
+class ExportStartedSchema(Strict):
+    job = ma.fields.Integer(
+        metadata={"description": "the export's job: GET /jobs/{job} says how it goes"}
+    )
+    download = ma.fields.String(
+        metadata={"description": "where the archive is, once the job succeeded"}
+    )
+
+
+@runs_blp.route("", methods=["POST"])
+@require_user()
+@runs_blp.arguments(ExportRunSchema)
+@runs_blp.response(202, ExportStartedSchema, description="the export's job, recorded")
+def start_export(body: dict[str, Any]) -> dict[str, Any]:
+    """Export a collection, everything you may read, or an item and its related items,
+    in the background (a job), to download when it is done
+
+    For large sets: the archive is written by the job runner, not while the request
+    waits. ``GET /jobs/{job}`` says when it succeeded; its ``result`` names the archive
+    (``name``, ``size``, ``sha256``), which ``GET /exports/{job}/download`` sends, for a
+    week. Only what you may read when the job runs is exported.
+    """
+    session, user = get_session(), signed_in_user()
+    formats = registry().instances_of(INTERCHANGE_FORMATS)
+    job_id = export_job.start_export(session, jobs(), formats, user, export_job.selection(body))
+    return {"job": job_id, "download": f"/exports/{job_id}/download"}
+
+
+@runs_blp.route("/<int:job_id>/download")
+@require_user()
+@runs_blp.response(
+    200,
+    {"type": "string", "format": "binary"},
+    content_type="application/octet-stream",
+    description="the archive, in the format's own media type (.eln: application/vnd.eln+zip)",
+)
+def download_export(job_id: int) -> Response:
+    """The archive of an export run in the background (its owner, or admins), once its
+    job succeeded: Range and If-None-Match are honoured"""
+    user = signed_in_user()
+    admin = user.role.rank >= Role.ADMIN.rank
+    result = export_job.finished_export(get_session(), job_id, user, admin=admin)
+    return send_stored_file(
+        file_store(),
+        result["sha256"],
+        name=result["name"],
+        media_type=result["media_type"],
+        size=result["size"],
+    )

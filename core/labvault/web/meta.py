@@ -54,7 +54,7 @@ class InfoSchema(ma.Schema):
     plugin_api_version = fields.String(
         metadata={
             "description": "version of the plugin API (labvault.plugin) this labvault provides",
-            "example": "2.0",
+            "example": "2.1",
         }
     )
     api_version = fields.String()

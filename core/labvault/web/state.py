@@ -17,7 +17,7 @@ from labvault.backups.strategies import Backups
 from labvault.blocks.service import BlockTypes
 from labvault.db import Database
 from labvault.inventory.service import Importers
-from labvault.models import metadata
+from labvault.jobs.service import Jobs
 from labvault.plugin import FileStore
 from labvault.registry import BLOCK_TYPES, Registry
 from labvault.sources.service import FileSources
@@ -31,12 +31,15 @@ class AppState(Protocol):
     signer: TokenSigner
     #: The flask-smorest Api (its spec converts schemas to JSON schema).
     api: Any
+    jobs: Jobs
 
     @property
     def registry(self) -> Registry: ...
 
     @property
     def file_store(self) -> FileStore: ...
+
+    def backups(self) -> Backups: ...
 
 
 def state() -> AppState:
@@ -72,4 +75,8 @@ def importers() -> Importers:
 
 
 def backups() -> Backups:
-    return Backups(settings(), registry(), state().database, file_store(), metadata)
+    return state().backups()
+
+
+def jobs() -> Jobs:
+    return state().jobs

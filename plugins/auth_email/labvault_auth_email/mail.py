@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import html
-import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from threading import Lock
 from typing import Any
 
 _TEXT = """\
@@ -112,39 +109,3 @@ class SmtpServer:
             if self.username is not None and self.password is not None:
                 connection.login(self.username, self.password)
             connection.send_message(message)
-
-
-class MailQueue:
-    """Sends mails on a background thread of the worker.
-
-    The answer to a link request must take as long whether a mail goes out or not, or its
-    timing would tell who has an account; so the route only queues the mail. The threads
-    start with the first mail, in the worker process (never in a server's parent before
-    it forks).
-    """
-
-    def __init__(self, server: SmtpServer, logger: logging.Logger) -> None:
-        self._server = server
-        self._logger = logger
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = Lock()
-
-    def submit(self, message: EmailMessage) -> None:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(2, thread_name_prefix="labvault-mail")
-        self._executor.submit(self._deliver, message)
-
-    def _deliver(self, message: EmailMessage) -> None:
-        server = self._server
-        try:
-            server.send(message)
-        except Exception as exc:  # a mail that cannot go out is logged, never raised
-            # the error names the server only: the message, holding the link, stays out
-            self._logger.error(
-                "could not send a sign-in mail through SMTP server %s:%s: %s: %s",
-                server.host,
-                server.port,
-                type(exc).__name__,
-                exc,
-            )

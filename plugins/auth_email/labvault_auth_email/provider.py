@@ -7,9 +7,17 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from labvault.plugin import AuthProvider, Host, Identity, TooManyRequests, normalize_email
+from labvault.plugin import (
+    AuthProvider,
+    Host,
+    Identity,
+    TooManyRequests,
+    Unavailable,
+    normalize_email,
+)
 
-from labvault_auth_email.mail import MailQueue, SignInMail, SmtpServer, compose
+from labvault_auth_email import jobs
+from labvault_auth_email.mail import SignInMail, SmtpServer, compose
 from labvault_auth_email.options import EmailLinkOptions, domain_admitted, domain_of
 from labvault_auth_email.routes import build_blueprint
 
@@ -36,7 +44,8 @@ class EmailLinkProvider(AuthProvider):
 
     def __init__(self, instance_name: str, options: Mapping[str, Any], host: Host) -> None:
         super().__init__(instance_name, options, host)
-        self._mails = MailQueue(SmtpServer.from_options(options), host.logger)
+        self._server = SmtpServer.from_options(options)
+        jobs.register(self)
 
     # --- the contract with the core ------------------------------------------------------
 
@@ -77,18 +86,38 @@ class EmailLinkProvider(AuthProvider):
             return
         if not self._may_mail(identity.subject, client_ip):
             return  # a mailbox is not flooded, and the requester is not told
+        # a job sends it (jobs.SignInMail): the answer does not wait for the SMTP server,
+        # and a mail whose server is away, or whose process dies, is sent later. Each
+        # request is a mail of its own: the rate limits above bound them, not a key.
+        payload = {"instance": self.instance_name, "recipient": identity.subject, "next": next_url}
+        self.host.jobs.enqueue(jobs.SignInMail.name, payload)
+
+    def send_link(self, address: str, next_url: str | None) -> None:
+        """Mail ``address`` a new link (a job's work: :class:`jobs.SignInMail`). Raises
+        Unavailable, naming the SMTP server only, when the mail cannot be handed to it."""
         minutes = self.options["link_lifetime"]
-        ticket = {"email": identity.email, "next": next_url}
+        ticket = {"email": address, "next": next_url}
         token = self.host.issue_ticket(self._purpose, ticket, timedelta(minutes=minutes))
         mail = SignInMail(
-            recipient=identity.subject,
+            recipient=address,
             link=self.host.external_url(f"/auth/{self.instance_name}/verify?token={token}"),
             server=self.host.external_url("/").rstrip("/"),
             minutes=minutes,
         )
-        self._mails.submit(
-            compose(mail, sender=self.options["sender"], subject=self.options["subject"])
-        )
+        message = compose(mail, sender=self.options["sender"], subject=self.options["subject"])
+        server = self._server
+        try:
+            server.send(message)
+        except Exception as exc:
+            # the error names the server only: the message, holding the link, stays out
+            problem = f"{type(exc).__name__}: {exc}"
+            self.host.logger.error(
+                "could not send a sign-in mail through SMTP server %s:%s: %s",
+                server.host,
+                server.port,
+                problem,
+            )
+            raise Unavailable(f"SMTP server {server.host}:{server.port}: {problem}") from None
 
     def pending_link(self, token: str) -> dict[str, Any] | None:
         """What a live link holds, leaving it live (mail scanners open links too)."""
