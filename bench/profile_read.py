@@ -1,4 +1,5 @@
-"""Where the time of one read goes, in-process: GET /items/<refcode>, a list page, a search.
+"""Where the time of one read goes, in-process: GET /items/<refcode>, a list page, a search,
+a list filtered by a field (list_field, as bench/api.py).
 
 Seeds items into SQLite (bench/api.py's seeder), builds the app with ``create_app`` and
 sends requests through Flask's test client (no gunicorn, no network), so what is
@@ -30,7 +31,7 @@ from labvault import migrations
 from labvault.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import ISSUER, SECRET_KEY, Seeded, Seeder, request_paths
+from api import ISSUER, PLUGINS, SECRET_KEY, Seeded, Seeder, request_paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--url", help="a database bench/api.py's seeder filled (not seeded)")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--kind", default="item", choices=["item", "list", "search"])
+    parser.add_argument("--kind", default="item", choices=["item", "list", "search", "list_field"])
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, ...)")
     parser.add_argument("--callers", help="also print the callers of functions matching this")
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "INSTANCE_PATH": str(Path(tmp) / "instance"),
                 "DATABASE_URL": url,
                 "LOG_LEVEL": "WARNING",
+                "PLUGINS": PLUGINS,  # item_types_battery: list_field's cycling runs
             }
         )
         signer = app.extensions["labvault"].signer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -485,3 +487,42 @@ def test_every_database_gets_an_installation_id_that_a_downgrade_removes(empty_d
     migrations.upgrade(empty_database)
     (second,) = installation_ids(empty_database)
     assert second != first
+
+
+def _sqlite_statistics(url: str) -> list[str] | None:
+    """The indexes of items SQLite has statistics of (None: it has never analyzed)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            stat1 = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            if conn.exec_driver_sql(stat1).first():
+                found = conn.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'items'")
+                return sorted(str(idx) for (idx,) in found)
+            return None
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_analyzes_the_items_id_index_where_sqlite_has_statistics(tmp_path):
+    """0020's index would be left alone by SQLite's planner without statistics while the
+    other indexes have some; a database never analyzed is left to labvault, which
+    analyzes it whole when it connects."""
+    analyzed, never = (f"sqlite:///{tmp_path / name}" for name in ("analyzed.db", "never.db"))
+    for url in (analyzed, never):
+        migrations.upgrade(url, "0017")
+    with contextlib.closing(sqlite3.connect(tmp_path / "analyzed.db")) as conn, conn:
+        conn.execute(  # an item, then the statistics of its indexes
+            "INSERT INTO items (refcode, item_id, type, name, description, status, fields, "
+            "search_title, search_body, created_at, updated_at, version) VALUES ('lab:AAAAAA', "
+            "'lab-AAAAAA', 'sample', 'Old', '', 'planned', '{}', '', '', "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+        )
+        conn.execute("ANALYZE")
+    before = _sqlite_statistics(analyzed)
+    assert before and "ix_items_id_type_deleted_at" not in before
+
+    for url in (analyzed, never):
+        migrations.upgrade(url)
+
+    assert _sqlite_statistics(analyzed) == sorted([*before, "ix_items_id_type_deleted_at"])
+    assert _sqlite_statistics(never) is None

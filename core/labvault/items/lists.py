@@ -232,7 +232,11 @@ def list_page(
     pass many items to find each one. At 100,000 items, a page of an ordinary user's
     cycling runs at 0.5 C and up (5,800 matches) takes SQLite 1.2 ms of SQL instead of 34
     (load 10) and MariaDB 689 handler reads instead of 22,271. The total is counted with
-    the set of matches either way.
+    the set of matches either way, each match's type and trash read from
+    ``ix_items_id_type_deleted_at`` on SQLite and PostgreSQL, not from its row (migration
+    0020: at 100,000 items, SQLite's count of an ordinary user's cycling runs at 0.5 C
+    and up takes 4.5 ms instead of 9.2). What is left of the total is one permission
+    check per match up to the count's limit, which MariaDB makes at ~2 µs each.
     """
     sort = args.get("sort")
     filters = {name: args[name] for name in FILTERS if name in args}

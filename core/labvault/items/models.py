@@ -40,8 +40,12 @@ class Item(Base):
     #: unfiltered list by that index and sorts it, not by updated_at. It serves where an
     #: index of type alone would: with one, MariaDB intersects the rows of a type with
     #: those not in the trash (every item) instead of reading this one (migration 0017).
+    #: The second holds what a list checks of each item it counts or filters by id (a
+    #: set of matches of a field filter, of a search): on SQLite the item is read from it,
+    #: not from its row with the texts and fields (migration 0020).
     __table_args__ = (
         sa.Index(None, "type", "updated_at", "id", "deleted_at"),
+        sa.Index(None, "id", "type", "deleted_at"),
         MYSQL_TABLE_OPTIONS,
     )
 
