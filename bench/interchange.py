@@ -12,7 +12,7 @@ run, each command a process of its own:
            export (the faster run counts);
   export   ``labvault export --user <a manager> --all --format eln`` as a deployer runs it
            (startup included): every item with its files, blocks and metadata;
-  unzip    ``unzip -q`` of that archive into an empty folder: the import's baseline;
+  unzip    ``unzip -q`` of that archive into an empty folder (for reference);
   import   ``labvault import <archive> --user <a manager>`` into a fresh lab (its schema
            and the manager made first, not timed): every item made again, with its
            files (each checked against its sha256), blocks and links.

@@ -9,7 +9,7 @@ index-only scan: 35 to 27 ms, median at load ~7); MariaDB reads its primary key,
 rows InnoDB keeps in it, and leaves this index alone.
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-08
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
