@@ -22,7 +22,7 @@ Throughput is the file store's bytes over the seconds; the goal is at least 0.8x
 no hashing, checking or database) is printed beside it.
 Peak memory (max RSS) of the export is printed beside the store's size; with
 ``--rss-store-mb M`` a second lab with M MB of files (and the same items) is exported too,
-to show memory does not grow with the files.
+and imported again, to show memory does not grow with the files.
 
     .venv/bin/python bench/interchange.py [--items 10000] [--store-mb 1024] [--files 1000]
         [--rss-store-mb 256] [--keep] [--quick]
@@ -90,9 +90,9 @@ def unzipped(archive: Path, root: Path) -> lab_bench.Run:
     return run
 
 
-def imported(archive: Path, root: Path) -> lab_bench.Run:
+def imported(archive: Path, root: Path, name: str = "fresh") -> lab_bench.Run:
     """The archive imported into a fresh lab by its manager (made first, not timed)."""
-    fresh = new_lab(root, "fresh")
+    fresh = new_lab(root, name)
     for arguments in (("db", "upgrade"), ("users", "create", MANAGER, "--role", "manager")):
         made = lab_bench.labvault(fresh, root, *arguments)
         assert "Traceback" not in made.stderr, made.stderr
@@ -152,10 +152,13 @@ def main() -> None:
         if args.rss_store_mb:
             other = new_lab(root, "second")
             other_bytes = build(other, root, args.items, args.files, args.rss_store_mb)
-            second, _ = exported(other, root)
+            second, second_archive = exported(other, root)
+            second_import = imported(second_archive, root, "second-fresh")
             print(
-                f"memory: {store_bytes / MB:.0f} MB of files -> peak {export.peak_mb:.0f} MB; "
-                f"{other_bytes / MB:.0f} MB -> peak {second.peak_mb:.0f} MB"
+                f"memory: {store_bytes / MB:.0f} MB of files -> export peak "
+                f"{export.peak_mb:.0f} MB, import peak {imported_run.peak_mb:.0f} MB; "
+                f"{other_bytes / MB:.0f} MB -> export peak {second.peak_mb:.0f} MB, import "
+                f"peak {second_import.peak_mb:.0f} MB"
             )
         print(f"load average {os.getloadavg()[0]:.1f}")
         print("export: " + ("MET" if ratio >= TARGET_RATIO else "NOT MET"))
