@@ -92,7 +92,7 @@ def _store_argument(value: str | None, option: str, state: Any) -> Any:
     "--to",
     "to_store",
     metavar="JSON",
-    help='The store to copy into, as FILE_STORE would name it: \'{"type": TYPE, ...}\' '
+    help="The store to copy into, as FILE_STORE would name it: '{\"type\": TYPE, ...}' "
     "(default: FILE_STORE).",
 )
 @click.option(
