@@ -377,18 +377,19 @@ class Importer:
         temp = None if dry_run else self.store.writer()
         hasher, size, head = hashlib.sha256(), 0, b""
         try:
-            with archive.open(wanted.path) as entry:
-                while chunk := entry.read(_CHUNK):
+            with _open_part(archive, wanted.path, problems) as entry:
+                # what reading the archive raises is the archive's fault (a 422); what
+                # writing into the store raises (a full disk) is not, and propagates
+                while chunk := _read_part(entry, wanted.path, problems):
                     if not head:
                         head = chunk[:_HEAD_BYTES]
                     hasher.update(chunk)
                     size += len(chunk)
                     if temp is not None:
                         temp.write(chunk)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        except _Damaged:
             if temp is not None:
                 temp.discard()
-            problems.append(f"{wanted.path}: damaged in the archive ({error})")
             return None
         except BaseException:
             if temp is not None:
@@ -757,6 +758,30 @@ class Importer:
                 f"as metadata ({error})"
             )
             plan.metadata.setdefault("blocks", []).append(body)
+
+
+class _Damaged(Exception):
+    """A part of the archive could not be read (a problem is noted)."""
+
+
+def _open_part(archive: Archive, path: str, problems: list[str]) -> Any:
+    """An archive's part to read; _Damaged, with a problem noted, if its header is."""
+    try:
+        return archive.open(path)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        problems.append(f"{path}: damaged in the archive ({error})")
+        raise _Damaged from None
+
+
+def _read_part(entry: Any, path: str, problems: list[str]) -> bytes:
+    """The next chunk of an archive's part; _Damaged, with a problem noted, if the
+    archive is damaged there (a wrong CRC is found at the part's end)."""
+    try:
+        chunk: bytes = entry.read(_CHUNK)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        problems.append(f"{path}: damaged in the archive ({error})")
+        raise _Damaged from None
+    return chunk
 
 
 def _batches(values: list[Any], size: int = 500) -> list[list[Any]]:

@@ -295,10 +295,9 @@ def test_authors_are_matched_to_accounts_by_email(app, client, labvault_make_use
 # --- archives that lie, or attack ------------------------------------------------------
 
 
-def crate_archive(files: dict[str, bytes], graph_files: list[dict[str, Any]]) -> bytes:
-    """A small .eln: one dataset holding ``graph_files`` (File entities), and the parts
-    ``files`` (paths under the root folder)."""
-    metadata = {
+def crate_metadata(graph_files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metadata of a small .eln: one dataset holding ``graph_files`` (Files)."""
+    return {
         "@context": "https://w3id.org/ro/crate/1.1/context",
         "@graph": [
             {"@id": "ro-crate-metadata.json", "@type": "CreativeWork", "about": {"@id": "./"}},
@@ -312,6 +311,12 @@ def crate_archive(files: dict[str, bytes], graph_files: list[dict[str, Any]]) ->
             *graph_files,
         ],
     }
+
+
+def crate_archive(files: dict[str, bytes], graph_files: list[dict[str, Any]]) -> bytes:
+    """A small .eln: :func:`crate_metadata`, and the parts ``files`` (paths under the
+    root folder)."""
+    metadata = crate_metadata(graph_files)
     sink = io.BytesIO()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("crate/ro-crate-metadata.json", json.dumps(metadata))
@@ -340,6 +345,7 @@ DATA = b"voltage,current\n3.1,0.2\n"
         ("wrong checksum", "not what the archive says"),
         ("wrong size", "not what the archive says"),
         ("missing file", "does not hold"),
+        ("damaged", "damaged in the archive"),
         ("traversal", "outside the archive"),
         ("absolute", "outside the archive"),
         ("link", "is a link"),
@@ -395,6 +401,12 @@ def test_an_archive_that_lies_or_attacks_is_refused_whole_and_nothing_is_written
         data = sink.getvalue()
     elif case == "no zip":
         data = b"an export, but no zip archive"
+    elif case == "damaged":  # a byte of the stored data changed: its CRC is wrong
+        sink = io.BytesIO()
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("crate/ro-crate-metadata.json", json.dumps(crate_metadata([good])))
+            archive.writestr("crate/run/data.csv", DATA)
+        data = sink.getvalue().replace(DATA, DATA.replace(b"3.1", b"9.1"), 1)
     elif case == "huge metadata":
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             parts = {i.filename: archive.read(i) for i in archive.infolist()}
