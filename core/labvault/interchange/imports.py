@@ -31,7 +31,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, cast
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -43,13 +43,13 @@ from labvault.blocks import service as blocks
 from labvault.blocks.service import BlockTypes
 from labvault.collections import service as collections
 from labvault.collections.models import Collection, collection_items
-from labvault.database import Database
 from labvault.db import begin_write, utcnow
 from labvault.emails import InvalidEmail, normalize_email
 from labvault.errors import Forbidden, Invalid, LabvaultError, NotFound
 from labvault.files.models import StoredFile, item_files
 from labvault.files.names import guess_media_type, safe_filename
 from labvault.interchange.archive import Archive, open_archive
+from labvault.interchange.exports import Configured
 from labvault.interchange.models import ImportedRecord as RememberedRecord
 from labvault.items import access, bulk, links, types
 from labvault.items.models import Item, ItemRelationship, Relation, item_creators
@@ -67,7 +67,7 @@ from labvault.plugin import (
     InterchangeFormat,
 )
 from labvault.plugin._item_types import REFCODE_PATTERN
-from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES, INTERCHANGE_FORMATS, Registry
+from labvault.registry import AUTH_PROVIDERS, BLOCK_TYPES, INTERCHANGE_FORMATS
 from labvault.schemas import IDENTIFIER_PATTERN
 from labvault.versions import service as versions
 
@@ -83,17 +83,6 @@ _REMEMBERED = cast(sa.Table, RememberedRecord.__table__)
 _COLLECTION_ID = re.compile(IDENTIFIER_PATTERN)
 _HEAD_BYTES = 512
 _CHUNK = 1 << 20
-
-
-class Configured(Protocol):
-    """What an importer is made from: the app's or a command's state."""
-
-    @property
-    def settings(self) -> Mapping[str, Any]: ...
-    @property
-    def registry(self) -> Registry: ...
-    @property
-    def database(self) -> Database: ...
 
 
 @dataclass
@@ -469,8 +458,8 @@ class Importer:
         staged: dict[str, _Staged],
         notes: list[str],
     ) -> None:
-        """The new items' creators (those made in bulk), collections, files, links and
-        blocks, and the records remembered: a few statements for them all."""
+        """The new items' other creators, collections, files, links and blocks, and the
+        records remembered: a few statements for them all."""
         new = [plan for plan in plans if plan.existing is None]
         ids = {p.record.key: p.item_db_id for p in new}
         ids.update(
